@@ -1,0 +1,92 @@
+//! The one source of "now" for the whole runtime, injectable so tests move time by hand.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+
+/// A source of the current time.
+///
+/// Nothing in `jobs` calls `Utc::now()` directly: the client and the server ask their
+/// clock, so a test can use [`ManualClock`] and move time without sleeping.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+
+    /// Resolves the next time the clock is moved by hand.
+    ///
+    /// The server waits on this beside its poll timer, so a job whose time came
+    /// because a test advanced the clock starts at once. The system clock never
+    /// resolves it.
+    fn moved(&self) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests of retries and schedules.
+///
+/// Cloning shares the time: advance one clone and every holder sees it.
+#[derive(Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<DateTime<Utc>>>,
+    moved: Arc<watch::Sender<u64>>,
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock").field("now", &self.now()).finish()
+    }
+}
+
+impl ManualClock {
+    /// A clock stopped at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(start)),
+            moved: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let by = chrono::Duration::from_std(by).expect("duration fits in chrono");
+        let mut now = self.now.lock().expect("clock lock");
+        *now += by;
+        drop(now);
+        self.moved.send_modify(|n| *n += 1);
+    }
+
+    /// Sets the clock to `to` (which may be in the past).
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.now.lock().expect("clock lock") = to;
+        self.moved.send_modify(|n| *n += 1);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().expect("clock lock")
+    }
+
+    fn moved(&self) -> BoxFuture<'static, ()> {
+        let mut rx = self.moved.subscribe();
+        Box::pin(async move {
+            // An error means every sender is gone: the clock can never move again.
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}

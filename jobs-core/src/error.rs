@@ -1,0 +1,35 @@
+//! The error type of every fallible call in `jobs`.
+
+use crate::JobId;
+
+/// What can go wrong when talking to `jobs`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database answered with an error or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A job's data could not be turned into JSON.
+    #[error("job payload could not be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The database URL names a backend this build does not include.
+    #[error("unsupported database URL `{url}`: {reason}")]
+    UnsupportedUrl {
+        /// The URL as given, with any password removed.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// No job has this id.
+    #[error("no job with id {0}")]
+    JobNotFound(JobId),
+    /// A setting or argument is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// `Result` with [`Error`] as its default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

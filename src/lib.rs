@@ -1,0 +1,17 @@
+//! Durable background jobs for Rust services and AI agents.
+//!
+//! Annotate an async fn with `#[job]`, enqueue it now, at a time or after a delay, and a
+//! [`JobServer`](jobs_core) runs it with retries; jobs live in SQLite (the default) or
+//! PostgreSQL and survive restarts, deploys and crashes.
+
+pub use jobs_core::*;
+
+#[cfg(feature = "macros")]
+pub use jobs_macros::job;
+
+/// Everything an application needs in one import: `use jobs::prelude::*;`.
+pub mod prelude {
+    #[cfg(feature = "macros")]
+    pub use jobs_macros::job;
+    pub use jobs_core::{Job, JobContext, JobId, JobState, State};
+}
