@@ -4,16 +4,22 @@
 //! Applications depend on the `jobs` facade crate, which re-exports this one together
 //! with the `#[job]` and `#[recurring]` macros.
 
+mod client;
 mod clock;
 mod error;
 mod id;
 mod job;
+mod record;
+mod retry;
+mod server;
 mod state;
+mod storage;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use client::{Enqueue, Jobs, JobsBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use id::JobId;
@@ -21,4 +27,7 @@ pub use job::{
     FromInvocation, Invocation, Job, JobContext, JobDescriptor, RunFn, State, StateMap,
     registered_jobs, Failure,
 };
+pub use record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page};
+pub use retry::{DEFAULT_RETRIES, backoff};
+pub use server::{JobServer, JobServerBuilder, ServerConfig};
 pub use state::{JobState, UnknownState};

@@ -13,5 +13,46 @@ pub use crate::job::{
 };
 pub use crate::{Failure, JobContext, State};
 
-/// Asserts at compile time, on the user's token, that a data parameter can be stored.
-pub const fn assert_data<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>() {}
+/// Asserts at compile time, on the user's token, that a data parameter can be stored
+/// (and shared between workers, as [`Job`] requires).
+pub const fn assert_data<
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+>() {
+}
+
+/// Asserts, on the user's fn, that a job's future can move between worker threads; the
+/// compiler's notes then point at the value held across an `.await`.
+pub fn assert_send_future<F: Future + Send>(future: F) -> F {
+    future
+}
+
+/// What a job fn may return: `()`, or `Result<(), E>` whose error becomes the attempt's
+/// [`Failure`] (through [`ErrorProbe`], which needs the concrete error type).
+#[diagnostic::on_unimplemented(
+    message = "a #[job] fn must return `()` or `Result<(), E>`, not `{Self}`",
+    label = "not `()` or `Result<(), E>`",
+    note = "a failed run is an `Err` whose error implements `Display`, like `anyhow::Error`"
+)]
+pub trait JobOutput {
+    /// The error of a failed run.
+    type Error;
+
+    /// The outcome as a `Result`.
+    fn into_result(self) -> Result<(), Self::Error>;
+}
+
+impl JobOutput for () {
+    type Error = std::convert::Infallible;
+
+    fn into_result(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> JobOutput for Result<(), E> {
+    type Error = E;
+
+    fn into_result(self) -> Self {
+        self
+    }
+}

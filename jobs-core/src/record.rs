@@ -1,0 +1,162 @@
+//! What the client reads back about jobs: a job's current row and its history.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{JobId, JobState};
+
+/// Everything stored about one job: its current state and every transition so far.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: JobId,
+    /// The registered name of its type (`module::fn_name` or the pinned `id`).
+    pub name: String,
+    /// The name shown for this run, from the `name = "…"` template.
+    pub display_name: String,
+    /// The job's arguments as stored.
+    pub payload: serde_json::Value,
+    /// Where the job is now.
+    pub state: JobState,
+    /// The queue it runs in.
+    pub queue: String,
+    /// Higher runs first.
+    pub priority: i32,
+    /// How many attempts have started (1 while the first is running).
+    pub attempt: u32,
+    /// How many retries the job asked for; `None` means the server's default.
+    pub max_retries: Option<u32>,
+    /// When it may run (for a retry: when the next attempt is due).
+    pub run_at: DateTime<Utc>,
+    /// The server running it, while `Processing`.
+    pub owner: Option<String>,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When its row last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Every transition, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl JobInfo {
+    /// The errors of every failed attempt, oldest first.
+    pub fn errors(&self) -> impl Iterator<Item = &ErrorInfo> {
+        self.history.iter().filter_map(|entry| entry.error.as_ref())
+    }
+}
+
+/// One transition in a job's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HistoryEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The state the job moved to.
+    pub state: JobState,
+    /// The attempt it belongs to (0 before the first run).
+    pub attempt: u32,
+    /// The server that made the move, if a server did.
+    pub server: Option<String>,
+    /// For a failed attempt: what went wrong.
+    pub error: Option<ErrorInfo>,
+}
+
+/// The error of one failed attempt, capped in size when stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ErrorInfo {
+    /// The error's own message.
+    pub message: String,
+    /// The messages of its `source()` chain, outermost first.
+    pub sources: Vec<String>,
+}
+
+/// A job as listed on a page: its row without payload or history.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct JobSummary {
+    /// The job's id.
+    pub id: JobId,
+    /// The registered name of its type.
+    pub name: String,
+    /// The name shown for this run.
+    pub display_name: String,
+    /// Where the job is now.
+    pub state: JobState,
+    /// The queue it runs in.
+    pub queue: String,
+    /// How many attempts have started.
+    pub attempt: u32,
+    /// When it may run.
+    pub run_at: DateTime<Utc>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// When its row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which jobs to list, newest first, a page at a time.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobQuery {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this registered name.
+    pub name: Option<String>,
+    /// Continue after this id (the last of the previous page).
+    pub after: Option<JobId>,
+    /// At most this many (capped at 1,000).
+    pub limit: u32,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        Self {
+            state: None,
+            name: None,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+impl JobQuery {
+    /// Jobs in `state`.
+    pub fn state(state: JobState) -> Self {
+        Self {
+            state: Some(state),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the page size.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Continues after `id`.
+    pub fn after(mut self, id: JobId) -> Self {
+        self.after = Some(id);
+        self
+    }
+
+    /// Only jobs of this registered name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<JobId>,
+}

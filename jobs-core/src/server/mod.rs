@@ -1,0 +1,352 @@
+//! The worker server: claims jobs, runs them on tokio tasks, records how they ended,
+//! heartbeats, rescues jobs of dead servers and prunes old rows.
+
+mod completer;
+mod maintenance;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::storage::{AnyStorage, Completion, ServerRow, Storage};
+use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
+
+/// How a [`JobServer`] runs. Every field has a default; see each setter.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Jobs run at once.
+    pub worker_count: usize,
+    /// How often the server looks for work it was not woken for, and heartbeats.
+    pub poll_interval: Duration,
+    /// A server silent this long is dead: its jobs are rescued.
+    pub server_timeout: Duration,
+    /// Retries for jobs that do not set their own.
+    pub default_retries: u32,
+    /// Seed of the retry jitter.
+    pub backoff_seed: u64,
+    /// How long running jobs may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+    /// Succeeded jobs are deleted this long after they finished.
+    pub delete_succeeded_after: Duration,
+    /// Deleted jobs are removed for good this long after they were deleted.
+    pub delete_deleted_after: Duration,
+    /// A name for this server on the dashboard (default: host and process id).
+    pub name: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let poll_interval = Duration::from_secs(5);
+        Self {
+            worker_count: cores * 8,
+            poll_interval,
+            server_timeout: poll_interval * 4,
+            default_retries: crate::retry::DEFAULT_RETRIES,
+            backoff_seed: 0,
+            shutdown_grace: Duration::from_secs(10),
+            delete_succeeded_after: Duration::from_secs(36 * 3600),
+            delete_deleted_after: Duration::from_secs(72 * 3600),
+            name: None,
+        }
+    }
+}
+
+/// Builds and starts a [`JobServer`].
+#[must_use = "a builder does nothing until `.start()` is awaited"]
+pub struct JobServerBuilder {
+    jobs: Jobs,
+    state: StateMap,
+    config: ServerConfig,
+    server_timeout_set: bool,
+}
+
+impl fmt::Debug for JobServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobServerBuilder")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl JobServerBuilder {
+    /// Makes `value` available to every job that takes a `State<T>` parameter of its
+    /// type. Call once per type.
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Jobs run at once (default: 8 per CPU core). Waiting jobs are tokio tasks, so
+    /// thousands cost little.
+    pub fn worker_count(mut self, count: usize) -> Self {
+        self.config.worker_count = count;
+        self
+    }
+
+    /// How often to look for work without being woken (default 5 s); also the
+    /// heartbeat interval.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// How long a server may go without heartbeating before its jobs are rescued
+    /// (default: 4 × poll interval).
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
+        self.config.server_timeout = timeout;
+        self.server_timeout_set = true;
+        self
+    }
+
+    /// Retries for jobs that do not set `#[job(retries = …)]` (default 10).
+    pub fn default_retries(mut self, retries: u32) -> Self {
+        self.config.default_retries = retries;
+        self
+    }
+
+    /// Seed of the retry jitter (default 0).
+    pub fn backoff_seed(mut self, seed: u64) -> Self {
+        self.config.backoff_seed = seed;
+        self
+    }
+
+    /// How long running jobs may take to finish at shutdown (default 10 s); the rest
+    /// are stopped and put back for another server.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// How long succeeded jobs are kept (default 36 h).
+    pub fn delete_succeeded_after(mut self, after: Duration) -> Self {
+        self.config.delete_succeeded_after = after;
+        self
+    }
+
+    /// How long deleted jobs are kept (default 72 h).
+    pub fn delete_deleted_after(mut self, after: Duration) -> Self {
+        self.config.delete_deleted_after = after;
+        self
+    }
+
+    /// The name shown on the dashboard.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
+    /// Replaces every setting at once.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self.server_timeout_set = true;
+        self
+    }
+
+    /// Registers the server, then starts claiming and running jobs.
+    pub async fn start(mut self) -> Result<JobServer> {
+        if !self.server_timeout_set {
+            self.config.server_timeout = self.config.poll_interval * 4;
+        }
+        let config = self.config;
+        if config.worker_count == 0 {
+            return Err(Error::Config("worker_count must be at least 1".into()));
+        }
+        if config.poll_interval.is_zero() {
+            return Err(Error::Config("poll_interval must be above zero".into()));
+        }
+        if config.server_timeout <= config.poll_interval {
+            return Err(Error::Config(
+                "server_timeout must be longer than poll_interval, or live servers \
+                 would be taken for dead"
+                    .into(),
+            ));
+        }
+
+        let names = registered_jobs();
+        tracing::info!(count = names.len(), jobs = ?names, "registered jobs");
+
+        let id = JobId::new().to_string();
+        let host = hostname();
+        let pid = std::process::id();
+        let name = config.name.clone().unwrap_or_else(|| format!("{host}:{pid}"));
+        let (completions, completion_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            storage: self.jobs.storage().clone(),
+            row: ServerRow {
+                id,
+                name,
+                host,
+                pid,
+                workers: u32::try_from(config.worker_count).unwrap_or(u32::MAX),
+                running: 0,
+                started_at: self.jobs.now(),
+            },
+            jobs: self.jobs,
+            slots: Arc::new(Semaphore::new(config.worker_count)),
+            config,
+            state: self.state,
+            running: AtomicU32::new(0),
+            slot_freed: Notify::new(),
+            stop_claiming: CancellationToken::new(),
+            stop_jobs: CancellationToken::new(),
+            stop_maintenance: CancellationToken::new(),
+            stop_completer: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            completions,
+        });
+        maintenance::heartbeat(&shared).await?;
+
+        let completer = tokio::spawn(completer::run(shared.clone(), completion_rx));
+        let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
+        let maintainer = tokio::spawn(maintenance::run(shared.clone()));
+        tracing::info!(server = %shared.row.name, id = %shared.row.id, workers = shared.config.worker_count, "job server started");
+        Ok(JobServer {
+            shared,
+            tasks: Some(Tasks {
+                claimer,
+                completer,
+                maintainer,
+            }),
+        })
+    }
+}
+
+/// A running worker server. Stop it with [`JobServer::shutdown`].
+pub struct JobServer {
+    shared: Arc<Shared>,
+    tasks: Option<Tasks>,
+}
+
+struct Tasks {
+    claimer: JoinHandle<()>,
+    completer: JoinHandle<()>,
+    maintainer: JoinHandle<()>,
+}
+
+impl fmt::Debug for JobServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobServer")
+            .field("id", &self.shared.row.id)
+            .field("name", &self.shared.row.name)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobServer {
+    /// Starts building a server that runs the jobs of `jobs`.
+    pub fn builder(jobs: Jobs) -> JobServerBuilder {
+        JobServerBuilder {
+            jobs,
+            state: StateMap::default(),
+            config: ServerConfig::default(),
+            server_timeout_set: false,
+        }
+    }
+
+    /// This server's id, as stored as the owner of the jobs it runs.
+    pub fn id(&self) -> &str {
+        &self.shared.row.id
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// Stops gracefully: claims nothing more, lets running jobs finish within the grace
+    /// period, then stops the rest and puts them back so another server runs them at
+    /// once, records every result, and removes the server's row.
+    pub async fn shutdown(mut self) {
+        let Some(tasks) = self.tasks.take() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        shared.stop_claiming.cancel();
+        let _ = tasks.claimer.await;
+        shared.tracker.close();
+        if tokio::time::timeout(shared.config.shutdown_grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = shared.tracker.len(),
+                "jobs still running after the shutdown grace period; stopping them"
+            );
+            shared.stop_jobs.cancel();
+            shared.tracker.wait().await;
+        }
+        shared.stop_maintenance.cancel();
+        let _ = tasks.maintainer.await;
+        // Every job task has ended, so every result is in the channel: record them all.
+        shared.stop_completer.cancel();
+        if tokio::time::timeout(shared.config.shutdown_grace.max(Duration::from_secs(5)), tasks.completer)
+            .await
+            .is_err()
+        {
+            tracing::error!("could not record the last results before shutdown; those jobs will be rescued after the server timeout");
+        }
+        let now = shared.jobs.now();
+        match shared.storage.jobs_release(&shared.row.id, now).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "released unfinished jobs"),
+            Err(error) => tracing::error!(%error, "could not release unfinished jobs; they will be rescued after the server timeout"),
+        }
+        if let Err(error) = shared.storage.server_remove(&shared.row.id).await {
+            tracing::warn!(%error, "could not remove the server's row");
+        }
+        tracing::info!(server = %shared.row.name, "job server stopped");
+    }
+}
+
+impl Drop for JobServer {
+    fn drop(&mut self) {
+        if self.tasks.is_some() {
+            // Dropped without `shutdown()`: stop claiming and stop the running jobs,
+            // which stay claimed until the server timeout rescues them.
+            self.shared.stop_claiming.cancel();
+            self.shared.stop_jobs.cancel();
+            self.shared.stop_maintenance.cancel();
+        }
+    }
+}
+
+/// What the server's tasks share.
+struct Shared {
+    jobs: Jobs,
+    storage: AnyStorage,
+    config: ServerConfig,
+    state: StateMap,
+    row: ServerRow,
+    slots: Arc<Semaphore>,
+    running: AtomicU32,
+    /// Signalled when a job ends, so a full server claims again at once.
+    slot_freed: Notify,
+    stop_claiming: CancellationToken,
+    /// Fired when the grace period is over: running jobs are dropped.
+    stop_jobs: CancellationToken,
+    stop_maintenance: CancellationToken,
+    /// Fired once every job task has ended: the completer drains its channel and stops.
+    stop_completer: CancellationToken,
+    tracker: TaskTracker,
+    completions: mpsc::UnboundedSender<Completion>,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}

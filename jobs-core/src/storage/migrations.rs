@@ -1,0 +1,20 @@
+//! The schema of each backend as an ordered list of embedded SQL scripts.
+//!
+//! `jobs` keeps its own version table (`jobs_migration`) instead of sqlx's
+//! `_sqlx_migrations`, because it often shares a database with the application's own
+//! sqlx migrations, whose versions would collide with ours.
+
+/// One schema step: applied once, in order, inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) description: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    description: "jobs, events, servers",
+    sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
+}];

@@ -1,0 +1,295 @@
+//! Storage backends. Every backend implements [`Storage`] with the same behaviour, which
+//! the conformance suite in the workspace's `tests/` checks against each of them.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::record::{JobInfo, JobQuery, JobSummary};
+use crate::{Failure, JobId, JobState, Result};
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+mod migrations;
+
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    pub(crate) id: JobId,
+    pub(crate) name: String,
+    pub(crate) display_name: String,
+    pub(crate) payload: String,
+    /// `Enqueued` or `Scheduled`.
+    pub(crate) state: JobState,
+    pub(crate) queue: String,
+    pub(crate) priority: i32,
+    pub(crate) run_at: DateTime<Utc>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// What a server asks for when it claims.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRequest<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) limit: u32,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) lease_until: DateTime<Utc>,
+}
+
+/// A job a server claimed: moved to `Processing`, owned by it, attempt counted.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimedJob {
+    pub(crate) id: JobId,
+    pub(crate) name: String,
+    pub(crate) payload: String,
+    pub(crate) attempt: u32,
+    pub(crate) max_retries: Option<u32>,
+}
+
+/// How an attempt ended, reported by the server that ran it (or rescued it).
+#[derive(Debug, Clone)]
+pub(crate) struct Completion {
+    pub(crate) id: JobId,
+    /// The fence: only the owner of this attempt may finish it.
+    pub(crate) owner: String,
+    pub(crate) attempt: u32,
+    pub(crate) outcome: Outcome,
+    pub(crate) at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Succeeded,
+    /// Failed; run again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        failure: Failure,
+    },
+    /// Failed for good.
+    Failed { failure: Failure },
+}
+
+/// A `Processing` job whose lease ran out: its server stopped heartbeating.
+#[derive(Debug, Clone)]
+pub(crate) struct ExpiredJob {
+    pub(crate) id: JobId,
+    pub(crate) owner: String,
+    pub(crate) attempt: u32,
+    pub(crate) max_retries: Option<u32>,
+}
+
+/// A server's row in the servers table.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    pub(crate) workers: u32,
+    pub(crate) running: u32,
+    pub(crate) started_at: DateTime<Utc>,
+}
+
+/// The operations the client and the server need from a database.
+///
+/// Names are noun-then-verb. Every write that finishes a job is fenced by owner and
+/// attempt, so a server that lost its lease can never overwrite a newer attempt, and
+/// every maintenance step is idempotent, so two servers doing it at once is harmless.
+pub(crate) trait Storage: Send + Sync + 'static {
+    /// Brings the schema up to date; safe to call from many processes at once.
+    fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Inserts jobs in one transaction; an id that exists already is skipped (dedupe).
+    fn jobs_insert(&self, jobs: &[NewJob]) -> impl Future<Output = Result<()>> + Send;
+
+    /// One job with its history.
+    fn job_get(&self, id: JobId) -> impl Future<Output = Result<Option<JobInfo>>> + Send;
+
+    /// Marks a job `Deleted` (unless it is already); false when there is no such job.
+    fn job_delete(&self, id: JobId, now: DateTime<Utc>)
+    -> impl Future<Output = Result<bool>> + Send;
+
+    /// A page of jobs, newest id first.
+    fn jobs_list(&self, query: &JobQuery)
+    -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
+
+    /// Counts of jobs by state.
+    fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
+
+    /// Claims up to `limit` runnable jobs (`Enqueued`, or `Scheduled` and due) at once.
+    fn jobs_claim(
+        &self,
+        request: ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<ClaimedJob>>> + Send;
+
+    /// Records finished attempts in one transaction; stale ones (fence fails) are ignored.
+    fn jobs_complete(&self, completions: &[Completion]) -> impl Future<Output = Result<()>> + Send;
+
+    /// When the earliest runnable job is due, if any.
+    fn jobs_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// Puts every job still `Processing` under `owner` back to `Enqueued`, the attempt
+    /// not counted: for a graceful shutdown.
+    fn jobs_release(&self, owner: &str, now: DateTime<Utc>)
+    -> impl Future<Output = Result<u64>> + Send;
+
+    /// `Processing` jobs whose lease ended before `now`.
+    fn jobs_expired(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ExpiredJob>>> + Send;
+
+    /// Deletes `Succeeded` jobs finished before `succeeded_before` and `Deleted` ones
+    /// deleted before `deleted_before`, with their history.
+    fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Upserts the server's row and extends the lease of every job it is running.
+    fn server_heartbeat(
+        &self,
+        server: &ServerRow,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes a server's row (at shutdown).
+    fn server_remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes rows of servers that stopped heartbeating before `dead_before`.
+    fn servers_prune(&self, dead_before: DateTime<Utc>)
+    -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// The backend chosen at connect time. An enum rather than a trait object, so the
+/// `Storage` trait keeps its `async fn`s and each call is a plain match.
+#[derive(Debug, Clone)]
+pub(crate) enum AnyStorage {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteStorage),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgStorage),
+}
+
+impl AnyStorage {
+    /// Signals from other processes that jobs were enqueued, where the backend has
+    /// them (PostgreSQL `LISTEN`); `None` means servers rely on polling for those.
+    pub(crate) fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => storage.wakeups(),
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $storage:ident => $call:expr) => {
+        match $self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite($storage) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres($storage) => $call.await,
+        }
+    };
+}
+
+impl Storage for AnyStorage {
+    async fn migrate(&self) -> Result<()> {
+        dispatch!(self, s => s.migrate())
+    }
+    async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
+        dispatch!(self, s => s.jobs_insert(jobs))
+    }
+    async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
+        dispatch!(self, s => s.job_get(id))
+    }
+    async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.job_delete(id, now))
+    }
+    async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        dispatch!(self, s => s.jobs_list(query))
+    }
+    async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
+        dispatch!(self, s => s.jobs_count())
+    }
+    async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        dispatch!(self, s => s.jobs_claim(request))
+    }
+    async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
+        dispatch!(self, s => s.jobs_complete(completions))
+    }
+    async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self, s => s.jobs_next_run_at())
+    }
+    async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_release(owner, now))
+    }
+    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
+        dispatch!(self, s => s.jobs_expired(now, limit))
+    }
+    async fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before))
+    }
+    async fn server_heartbeat(
+        &self,
+        server: &ServerRow,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self, s => s.server_heartbeat(server, now, lease_until))
+    }
+    async fn server_remove(&self, id: &str) -> Result<()> {
+        dispatch!(self, s => s.server_remove(id))
+    }
+    async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.servers_prune(dead_before))
+    }
+}
+
+/// Longest error message stored for one attempt; longer ones are cut.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most error sources stored for one attempt.
+pub(crate) const MAX_SOURCES: usize = 32;
+
+/// Cuts `text` to at most `max` bytes on a character boundary, saying so.
+pub(crate) fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [cut: {} bytes in all]", &text[..end], text.len())
+}
+
+/// The failure as stored: message and sources capped, sources as a JSON array.
+pub(crate) fn stored_failure(failure: &Failure) -> (String, String) {
+    let message = cap(failure.message(), MAX_MESSAGE_BYTES);
+    let sources: Vec<String> = failure
+        .sources()
+        .iter()
+        .take(MAX_SOURCES)
+        .map(|source| cap(source, MAX_MESSAGE_BYTES / 4))
+        .collect();
+    let sources = serde_json::to_string(&sources).expect("a list of strings serializes");
+    (message, sources)
+}
+
+/// The text of `last_error`: message and sources joined.
+pub(crate) fn failure_summary(failure: &Failure) -> String {
+    cap(&failure.to_string(), MAX_MESSAGE_BYTES)
+}

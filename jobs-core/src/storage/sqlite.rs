@@ -1,0 +1,534 @@
+//! SQLite storage: one file, WAL, a single writer connection.
+//!
+//! SQLite allows one writer at a time. Funnelling every write of this process through a
+//! one-connection pool turns contention inside the process into a queue instead of
+//! `SQLITE_BUSY` retries; writes from other processes on the same file wait on the busy
+//! timeout. Reads use their own pool and, thanks to WAL, never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::migrations::{self, Migration};
+use super::{
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, NewJob, Outcome, ServerRow, Storage,
+    failure_summary, stored_failure,
+};
+use crate::record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary};
+use crate::{Error, JobId, JobState, Result};
+
+/// SQLite's limit on bound parameters per statement is 32,766; stay well under it.
+const ROWS_PER_INSERT: usize = 500;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteStorage {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStorage {
+    /// Opens (and creates) the database file named by `url`.
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+        let options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if in_memory {
+            // Every connection to `:memory:` is a database of its own: keep exactly one.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            return Ok(Self::from_pools(pool.clone(), pool));
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self::from_pools(writer, reader))
+    }
+
+    /// Uses the application's pool for reads and writes.
+    pub(crate) fn from_pool(pool: SqlitePool) -> Self {
+        Self::from_pools(pool.clone(), pool)
+    }
+
+    fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Self {
+        Self { writer, reader }
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+        // never fails half-way with SQLITE_BUSY when another process writes.
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(value).unwrap_or_default()
+}
+
+fn job_id(row: &SqliteRow, column: &str) -> Result<JobId> {
+    let text: String = row.try_get(column)?;
+    JobId::from_str(&text).map_err(|error| {
+        Error::Database(sqlx::Error::Decode(
+            format!("bad job id `{text}`: {error}").into(),
+        ))
+    })
+}
+
+fn job_state(row: &SqliteRow, column: &str) -> Result<JobState> {
+    let text: String = row.try_get(column)?;
+    JobState::from_str(&text).map_err(|error| Error::Database(sqlx::Error::Decode(error.into())))
+}
+
+fn attempt(row: &SqliteRow) -> Result<u32> {
+    Ok(row.try_get::<i64, _>("attempt")?.try_into().unwrap_or(0))
+}
+
+fn max_retries(row: &SqliteRow) -> Result<Option<u32>> {
+    Ok(row
+        .try_get::<Option<i64>, _>("max_retries")?
+        .map(|n| n.try_into().unwrap_or(0)))
+}
+
+fn summary(row: &SqliteRow) -> Result<JobSummary> {
+    Ok(JobSummary {
+        id: job_id(row, "id")?,
+        name: row.try_get("name")?,
+        display_name: row.try_get("display_name")?,
+        state: job_state(row, "state")?,
+        queue: row.try_get("queue")?,
+        attempt: attempt(row)?,
+        run_at: from_micros(row.try_get("run_at")?),
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+/// Appends one history row per job inside `tx`.
+async fn events_insert(
+    tx: &mut sqlx::SqliteConnection,
+    events: impl IntoIterator<Item = (JobId, DateTime<Utc>, JobState, u32, Option<&str>)>,
+) -> Result<()> {
+    let events: Vec<_> = events.into_iter().collect();
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO jobs_event (job_id, at, state, attempt, server) ");
+        insert.push_values(chunk, |mut row, (id, at, state, attempt, server)| {
+            row.push_bind(id.to_string())
+                .push_bind(micros(*at))
+                .push_bind(state.as_str())
+                .push_bind(i64::from(*attempt))
+                .push_bind(server.map(str::to_owned));
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS jobs_migration (
+                version INTEGER PRIMARY KEY NOT NULL,
+                description TEXT NOT NULL,
+                applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
+            .fetch_all(&mut *tx)
+            .await?;
+        for Migration {
+            version,
+            description,
+            sql,
+        } in migrations::SQLITE
+        {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::Executor::execute(&mut *tx, *sql).await?;
+            sqlx::query("INSERT INTO jobs_migration (version, description) VALUES (?, ?)")
+                .bind(version)
+                .bind(description)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let mut inserted = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, max_retries, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, job| {
+                row.push_bind(job.id.to_string())
+                    .push_bind(&job.name)
+                    .push_bind(&job.display_name)
+                    .push_bind(&job.payload)
+                    .push_bind(job.state.as_str())
+                    .push_bind(&job.queue)
+                    .push_bind(job.priority)
+                    .push_bind(micros(job.run_at))
+                    .push_bind(job.max_retries.map(i64::from))
+                    .push_bind(micros(job.created_at))
+                    .push_bind(micros(job.created_at));
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                inserted.push(job_id(&row, "id")?);
+            }
+        }
+        // History only for rows this call created: a deduped enqueue leaves no trace.
+        let events = jobs
+            .iter()
+            .filter(|job| inserted.contains(&job.id))
+            .map(|job| (job.id, job.created_at, job.state, 0, None));
+        events_insert(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
+        let Some(row) = sqlx::query("SELECT * FROM jobs_job WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query(
+            "SELECT at, state, attempt, server, message, sources FROM jobs_event \
+             WHERE job_id = ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut history = Vec::with_capacity(events.len());
+        for event in &events {
+            let message: Option<String> = event.try_get("message")?;
+            let sources: Option<String> = event.try_get("sources")?;
+            history.push(HistoryEntry {
+                at: from_micros(event.try_get("at")?),
+                state: job_state(event, "state")?,
+                attempt: attempt(event)?,
+                server: event.try_get("server")?,
+                error: message.map(|message| ErrorInfo {
+                    message,
+                    sources: sources
+                        .and_then(|sources| serde_json::from_str(&sources).ok())
+                        .unwrap_or_default(),
+                }),
+            });
+        }
+        let payload: String = row.try_get("payload")?;
+        Ok(Some(JobInfo {
+            id,
+            name: row.try_get("name")?,
+            display_name: row.try_get("display_name")?,
+            payload: serde_json::from_str(&payload)
+                .unwrap_or(serde_json::Value::String(payload)),
+            state: job_state(&row, "state")?,
+            queue: row.try_get("queue")?,
+            priority: row.try_get("priority")?,
+            attempt: attempt(&row)?,
+            max_retries: max_retries(&row)?,
+            run_at: from_micros(row.try_get("run_at")?),
+            owner: row.try_get("owner")?,
+            last_error: row.try_get("last_error")?,
+            created_at: from_micros(row.try_get("created_at")?),
+            updated_at: from_micros(row.try_get("updated_at")?),
+            history,
+        }))
+    }
+
+    async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(row) = sqlx::query(
+            "UPDATE jobs_job SET state = 'Deleted', owner = NULL, lease_until = NULL, \
+             updated_at = ?2 WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
+        )
+        .bind(id.to_string())
+        .bind(micros(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            let exists = sqlx::query("SELECT 1 FROM jobs_job WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Ok(exists);
+        };
+        events_insert(&mut tx, [(id, now, JobState::Deleted, attempt(&row)?, None)]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at \
+             FROM jobs_job WHERE 1 = 1",
+        );
+        if let Some(state) = query.state {
+            select.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(name) = &query.name {
+            select.push(" AND name = ").push_bind(name.clone());
+        }
+        if let Some(after) = query.after {
+            select.push(" AND id < ").push_bind(after.to_string());
+        }
+        select
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(1000)));
+        let rows = select.build().fetch_all(&self.reader).await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs_job GROUP BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((job_state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ?1, \
+                 lease_until = ?2, updated_at = ?3 \
+             WHERE id IN (SELECT id FROM jobs_job \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ?3 \
+                 ORDER BY priority DESC, run_at LIMIT ?4) \
+             RETURNING id, name, payload, attempt, max_retries",
+        )
+        .bind(request.owner)
+        .bind(micros(request.lease_until))
+        .bind(micros(request.now))
+        .bind(i64::from(request.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push(ClaimedJob {
+                id: job_id(row, "id")?,
+                name: row.try_get("name")?,
+                payload: row.try_get("payload")?,
+                attempt: attempt(row)?,
+                max_retries: max_retries(row)?,
+            });
+        }
+        let events = claimed.iter().map(|job| {
+            (
+                job.id,
+                request.now,
+                JobState::Processing,
+                job.attempt,
+                Some(request.owner),
+            )
+        });
+        events_insert(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for completion in completions {
+            let (state, run_at, failure) = match &completion.outcome {
+                Outcome::Succeeded => (JobState::Succeeded, None, None),
+                Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
+                Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
+            };
+            let done = sqlx::query(
+                "UPDATE jobs_job SET state = ?1, run_at = COALESCE(?2, run_at), \
+                     last_error = COALESCE(?3, last_error), owner = NULL, lease_until = NULL, \
+                     updated_at = ?4 \
+                 WHERE id = ?5 AND owner = ?6 AND attempt = ?7 AND state = 'Processing'",
+            )
+            .bind(state.as_str())
+            .bind(run_at.map(micros))
+            .bind(failure.map(failure_summary))
+            .bind(micros(completion.at))
+            .bind(completion.id.to_string())
+            .bind(&completion.owner)
+            .bind(i64::from(completion.attempt))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                // Fenced out: deleted, released or rescued meanwhile.
+                continue;
+            }
+            let (message, sources) = failure.map(stored_failure).unzip();
+            sqlx::query(
+                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(completion.id.to_string())
+            .bind(micros(completion.at))
+            .bind(state.as_str())
+            .bind(i64::from(completion.attempt))
+            .bind(&completion.owner)
+            .bind(message)
+            .bind(sources)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs_job WHERE state IN ('Enqueued', 'Scheduled')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(next.map(from_micros))
+    }
+
+    async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
+                 lease_until = NULL, run_at = ?2, updated_at = ?2 \
+             WHERE owner = ?1 AND state = 'Processing' RETURNING id, attempt",
+        )
+        .bind(owner)
+        .bind(micros(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push((job_id(row, "id")?, now, JobState::Enqueued, attempt(row)?, Some(owner)));
+        }
+        events_insert(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
+        let rows = sqlx::query(
+            "SELECT id, owner, attempt, max_retries FROM jobs_job \
+             WHERE state = 'Processing' AND lease_until < ? LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ExpiredJob {
+                    id: job_id(row, "id")?,
+                    owner: row.try_get::<Option<String>, _>("owner")?.unwrap_or_default(),
+                    attempt: attempt(row)?,
+                    max_retries: max_retries(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
+                      OR (state = 'Deleted' AND updated_at < ?2)";
+        sqlx::query(&format!("DELETE FROM jobs_event WHERE job_id IN ({doomed})"))
+            .bind(micros(succeeded_before))
+            .bind(micros(deleted_before))
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
+            .bind(micros(succeeded_before))
+            .bind(micros(deleted_before))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn server_heartbeat(
+        &self,
+        server: &ServerRow,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
+                 heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(&server.id)
+        .bind(&server.name)
+        .bind(&server.host)
+        .bind(i64::from(server.pid))
+        .bind(i64::from(server.workers))
+        .bind(i64::from(server.running))
+        .bind(micros(server.started_at))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs_job SET lease_until = ?2 WHERE owner = ?1 AND state = 'Processing'",
+        )
+        .bind(&server.id)
+        .bind(micros(lease_until))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn server_remove(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM jobs_server WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
+            .bind(micros(dead_before))
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
+    }
+}

@@ -1,0 +1,261 @@
+//! What every end-to-end test shares: a fresh database per test on each backend, a
+//! probe that jobs report to, and polling helpers that wait on conditions, not time.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use jobs::{JobId, JobInfo, JobState, Jobs, ManualClock};
+
+/// The storage a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// A database that exists for one test only.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres")]
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+                Self {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    #[cfg(feature = "postgres")]
+                    pg_name: None,
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let name = format!("jobs_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = pg_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|error| {
+                        panic!("PostgreSQL at {admin} (set JOBS_TEST_PG_URL): {error}")
+                    });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let url = match admin.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("JOBS_TEST_PG_URL needs a database path"),
+                };
+                Self {
+                    url,
+                    backend,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// A client on this database reading `clock`.
+    pub async fn jobs(&self, clock: &ManualClock) -> Jobs {
+        Jobs::builder()
+            .url(&self.url)
+            .clock(clock.clone())
+            .connect()
+            .await
+            .expect("connect")
+    }
+}
+
+/// Where the test databases are created: `JOBS_TEST_PG_URL`, by default the local server.
+#[cfg(feature = "postgres")]
+pub fn pg_admin_url() -> String {
+    std::env::var("JOBS_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Dropped from a test's runtime, which may be shutting down: use a thread of our own.
+        let admin = pg_admin_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs one async test body against each backend compiled in:
+/// `backend_tests!(runs_once, retries_with_backoff);` makes `sqlite::runs_once`,
+/// `postgres::runs_once`, … each calling `runs_once(Backend::…)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A fixed start for manual clocks: tests read the same dates every run.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
+}
+
+/// Polls `condition` every 5 ms until it holds; panics with `what` after 20 s.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the job satisfies `condition` and returns it.
+pub async fn wait_for_job(
+    jobs: &Jobs,
+    id: JobId,
+    what: &str,
+    condition: impl Fn(&JobInfo) -> bool,
+) -> JobInfo {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = jobs.get(id).await.expect("get job");
+        if condition(&info) {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until job {what}; it is {:?} at attempt {} with history {:#?}",
+            info.state,
+            info.attempt,
+            info.history
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the job reaches `state`.
+pub async fn wait_for_state(jobs: &Jobs, id: JobId, state: JobState) -> JobInfo {
+    wait_for_job(jobs, id, &format!("is {state}"), |info| info.state == state).await
+}
+
+/// Shared with jobs through `State<Probe>`: counts runs and tracks concurrency.
+#[derive(Clone, Default)]
+pub struct Probe {
+    inner: Arc<Mutex<ProbeInner>>,
+    /// Jobs that wait on the gate block until a test opens it.
+    pub gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[derive(Default)]
+struct ProbeInner {
+    runs: HashMap<JobId, u32>,
+    running: u32,
+    max_running: u32,
+    seen: Vec<String>,
+}
+
+impl Probe {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    /// Records that job `id` started; returns a guard that records its end.
+    pub fn start(&self, id: JobId) -> RunGuard {
+        let mut inner = self.inner.lock().unwrap();
+        *inner.runs.entry(id).or_default() += 1;
+        inner.running += 1;
+        inner.max_running = inner.max_running.max(inner.running);
+        RunGuard {
+            probe: self.clone(),
+        }
+    }
+
+    pub fn note(&self, text: impl Into<String>) {
+        self.inner.lock().unwrap().seen.push(text.into());
+    }
+
+    pub fn notes(&self) -> Vec<String> {
+        self.inner.lock().unwrap().seen.clone()
+    }
+
+    pub fn runs(&self, id: JobId) -> u32 {
+        self.inner.lock().unwrap().runs.get(&id).copied().unwrap_or(0)
+    }
+
+    pub fn all_runs(&self) -> HashMap<JobId, u32> {
+        self.inner.lock().unwrap().runs.clone()
+    }
+
+    pub fn max_running(&self) -> u32 {
+        self.inner.lock().unwrap().max_running
+    }
+
+    pub fn running(&self) -> u32 {
+        self.inner.lock().unwrap().running
+    }
+}
+
+pub struct RunGuard {
+    probe: Probe,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.probe.inner.lock().unwrap().running -= 1;
+    }
+}
