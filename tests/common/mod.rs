@@ -191,7 +191,7 @@ pub async fn wait_for_state(jobs: &Jobs, id: JobId, state: JobState) -> JobInfo 
 }
 
 /// Shared with jobs through `State<Probe>`: counts runs and tracks concurrency.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Probe {
     inner: Arc<Mutex<ProbeInner>>,
     /// Jobs that wait on the gate block until a test opens it.
