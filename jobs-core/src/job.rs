@@ -338,7 +338,7 @@ impl<T: Clone + Send + Sync + 'static> FromInvocation for State<T> {
 /// type allows: the source chain of a `std::error::Error`, of an `anyhow::Error` or a
 /// boxed error, or just the `Display` text.
 ///
-/// `#[job]` calls `(&&&ErrorProbe(e)).into_failure()`; method resolution picks the most
+/// `#[job]` calls `(&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
 /// specific impl below (autoref specialisation), all on stable Rust.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -346,33 +346,33 @@ pub struct ErrorProbe<E>(pub E);
 
 #[doc(hidden)]
 pub trait ProbeStdError {
-    fn into_failure(&self) -> Failure;
+    fn to_failure(&self) -> Failure;
 }
 
 impl<E: std::error::Error + 'static> ProbeStdError for &&ErrorProbe<E> {
-    fn into_failure(&self) -> Failure {
+    fn to_failure(&self) -> Failure {
         Failure::from_error(&self.0)
     }
 }
 
 #[doc(hidden)]
 pub trait ProbeDynError {
-    fn into_failure(&self) -> Failure;
+    fn to_failure(&self) -> Failure;
 }
 
 impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ProbeDynError for &ErrorProbe<E> {
-    fn into_failure(&self) -> Failure {
+    fn to_failure(&self) -> Failure {
         Failure::from_error(self.0.as_ref())
     }
 }
 
 #[doc(hidden)]
 pub trait ProbeDisplay {
-    fn into_failure(&self) -> Failure;
+    fn to_failure(&self) -> Failure;
 }
 
 impl<E: fmt::Display> ProbeDisplay for ErrorProbe<E> {
-    fn into_failure(&self) -> Failure {
+    fn to_failure(&self) -> Failure {
         Failure::new(self.0.to_string())
     }
 }
