@@ -1,0 +1,237 @@
+//! Emits what a checked [`Job`] stands for: the data struct, and in an unnamed `const`
+//! its run fn, its `impl Job` and its registration.
+
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::LitStr;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use super::template::Piece;
+use super::validate::{Arg, DisplayName, Job};
+
+pub(crate) fn expand(job: &Job) -> TokenStream {
+    let data_struct = data_struct(job);
+    let run = run_fn(job);
+    let Job {
+        root,
+        fn_ident,
+        struct_ident,
+        ..
+    } = job;
+    let private = quote!(#root::__private);
+    let name = match &job.id {
+        Some(id) => quote!(#id),
+        None => {
+            let fn_name = fn_ident.unraw().to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+        }
+    };
+    let retries = job.retries.map(|retries| {
+        let retries = Literal::u32_unsuffixed(retries);
+        quote!(.retries(#retries))
+    });
+    let display_name = display_name(job);
+    // The bounds a field's type needs, checked on the user's type so that is where the
+    // compiler points.
+    let data_checks = job.fields().map(|field| {
+        let ty = &field.ty;
+        quote_spanned!(ty.span()=> #private::assert_data::<#ty>();)
+    });
+    quote! {
+        #data_struct
+
+        const _: () = {
+            #run
+
+            #(#data_checks)*
+
+            impl #private::Job for #struct_ident {
+                const DESCRIPTOR: #private::JobDescriptor =
+                    #private::JobDescriptor::new(#name, __jobs_run) #retries;
+
+                fn display_name(&self) -> ::std::string::String {
+                    #display_name
+                }
+            }
+
+            #private::inventory::submit! {
+                <#struct_ident as #private::Job>::DESCRIPTOR
+            }
+        };
+    }
+}
+
+/// `pub struct SendReminder { pub user_id: u64, … }`, documented so it passes
+/// `missing_docs` in the user's crate.
+fn data_struct(job: &Job) -> TokenStream {
+    let Job {
+        root,
+        vis,
+        fn_ident,
+        struct_ident,
+        docs,
+        ..
+    } = job;
+    let fn_name = fn_ident.unraw();
+    let summary = format!("Data of the [`{fn_name}`] job: enqueue it to run the fn.");
+    // A blank line, so the fn's own docs become paragraphs after the summary.
+    let blank = (!docs.is_empty()).then(|| quote!(#[doc = ""]));
+    let serde_crate = LitStr::new(
+        &format!("{}::__private::serde", path_string(root)),
+        root.span(),
+    );
+    let private = quote!(#root::__private);
+    let body = if job.fields().next().is_none() {
+        // A unit struct, so a job without data is written `SummarizeInbox`, not
+        // `SummarizeInbox {}`; it is stored as `null`.
+        quote!(;)
+    } else {
+        let fields = job.fields().map(|field| {
+            let (ident, ty, serde) = (&field.ident, &field.ty, &field.serde);
+            let docs = if field.docs.is_empty() {
+                let doc = format!("The `{}` parameter of [`{fn_name}`].", ident.unraw());
+                quote!(#[doc = #doc])
+            } else {
+                let docs = &field.docs;
+                quote!(#(#docs)*)
+            };
+            quote!(#docs #(#serde)* #vis #ident: #ty)
+        });
+        quote!({ #(#fields,)* })
+    };
+    quote! {
+        #[doc = #summary]
+        #blank
+        #(#docs)*
+        #[derive(::core::fmt::Debug, #private::serde::Serialize, #private::serde::Deserialize)]
+        #[serde(crate = #serde_crate)]
+        #vis struct #struct_ident #body
+    }
+}
+
+/// The `RunFn` of the job: decode the payload, inject the other parameters, call the fn
+/// with them in its own order, and turn what it returns into `Ok` or a `Failure`.
+fn run_fn(job: &Job) -> TokenStream {
+    let Job {
+        root,
+        fn_ident,
+        struct_ident,
+        output_span,
+        ..
+    } = job;
+    let private = quote!(#root::__private);
+    // Parameters are bound to generated names only, so no user name can shadow them.
+    let vars: Vec<_> = (0..job.args.len())
+        .map(|i| format_ident!("__jobs_arg{i}"))
+        .collect();
+    let mut fields = Vec::new();
+    let mut injections = Vec::new();
+    for (arg, var) in job.args.iter().zip(&vars) {
+        match arg {
+            Arg::Data(field) => {
+                let ident = &field.ident;
+                fields.push(quote!(#ident: #var));
+            }
+            Arg::Injected(ty) => injections.push(quote! {
+                let #var = __jobs_invocation.extract::<#ty>()?;
+            }),
+        }
+    }
+    // Spanned on the fn's return type (its name when it has none): a future that is
+    // not `Send`, or a return type that is not a job outcome, is reported there rather
+    // than on `#[job]`.
+    let spanned_private = respan(private.clone(), *output_span);
+    let call = quote_spanned! {*output_span=>
+        #spanned_private::assert_send_future(#fn_ident(#(#vars),*))
+    };
+    let outcome = quote_spanned! {*output_span=>
+        match #spanned_private::JobOutput::into_result(__jobs_out) {
+            ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
+            ::core::result::Result::Err(__jobs_error) => ::core::result::Result::Err(
+                (&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
+            ),
+        }
+    };
+    quote! {
+        fn __jobs_run(
+            __jobs_invocation: #private::Invocation,
+        ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::Failure>> {
+            ::std::boxed::Box::pin(async move {
+                use #private::{ProbeDisplay as _, ProbeDynError as _, ProbeStdError as _};
+                let #struct_ident { #(#fields),* } =
+                    __jobs_invocation.decode::<#struct_ident>()?;
+                #(#injections)*
+                ::core::mem::drop(__jobs_invocation);
+                let __jobs_out = #call.await;
+                #outcome
+            })
+        }
+    }
+}
+
+/// The body of `display_name`: the fixed text, or a `format!` of the fields the
+/// template shows.
+fn display_name(job: &Job) -> TokenStream {
+    let (literal, pieces) = match &job.display {
+        DisplayName::Plain(text) => return quote!(::std::string::String::from(#text)),
+        DisplayName::Template { literal, pieces } => (literal, pieces),
+    };
+    let mut format = String::new();
+    let mut args = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
+            Piece::Field { name, spec } => {
+                format.push('{');
+                if !spec.is_empty() {
+                    format.push(':');
+                    format.push_str(spec);
+                }
+                format.push('}');
+                let field = job
+                    .fields()
+                    .map(|field| &field.ident)
+                    .find(|ident| ident.unraw() == name)
+                    .expect("validate checked that every placeholder names a field");
+                args.push(quote!(self.#field));
+            }
+        }
+    }
+    // On the user's literal, so a bad format spec or a field that is not `Display`
+    // is reported there.
+    let format = LitStr::new(&format, literal.span());
+    quote!(::std::format!(#format, #(#args),*))
+}
+
+/// The same tokens, all spanned at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                TokenTree::Group(respanned)
+            }
+            mut token => {
+                token.set_span(span);
+                token
+            }
+        })
+        .collect()
+}
+
+/// `::my::jobs` as written in `#[serde(crate = "…")]`.
+fn path_string(path: &syn::Path) -> String {
+    let segments = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::");
+    match path.leading_colon {
+        Some(_) => format!("::{segments}"),
+        None => segments,
+    }
+}

@@ -1,0 +1,43 @@
+//! A crate with strict lints: what `#[job]` generates adds no warning to it.
+#![deny(warnings, missing_docs, unreachable_pub, missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+use jobs::prelude::*;
+
+/// State shared with the jobs.
+#[derive(Debug, Clone)]
+pub struct App;
+
+/// Sends a reminder.
+#[job(retries = 5, name = "Send reminder to {user_id}")]
+pub async fn send_reminder(
+    State(_app): State<App>,
+    ctx: JobContext,
+    user_id: u64,
+    text: String,
+) -> anyhow::Result<()> {
+    let _ = (ctx.attempt(), user_id, text);
+    Ok(())
+}
+
+/// Summarizes the inbox.
+#[job(id = "inbox.summarize")]
+pub async fn summarize_inbox() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Ok(())
+}
+
+#[job]
+async fn private_job(week: u32) {
+    let _ = week;
+}
+
+fn main() {
+    let _ = (
+        SendReminder {
+            user_id: 1,
+            text: String::new(),
+        },
+        SummarizeInbox,
+        PrivateJob { week: 1 },
+    );
+}
