@@ -32,6 +32,8 @@ struct Inner {
     /// Bumped on every enqueue, so servers in this process claim at once instead of
     /// waiting for their next poll.
     enqueued: watch::Sender<u64>,
+    /// Bumped when a recurring schedule is stored, so schedulers re-read their next tick.
+    recurring: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Jobs {
@@ -79,7 +81,7 @@ impl Jobs {
             .map(|job| new_job(&job, JobId::new(), now, now))
             .collect::<Result<Vec<_>>>()?;
         self.inner.storage.jobs_insert(&rows).await?;
-        self.inner.enqueued.send_modify(|n| *n += 1);
+        self.notify_enqueued();
         Ok(rows.into_iter().map(|row| row.id).collect())
     }
 
@@ -133,6 +135,18 @@ impl Jobs {
     pub(crate) fn subscribe_enqueued(&self) -> watch::Receiver<u64> {
         self.inner.enqueued.subscribe()
     }
+
+    pub(crate) fn notify_enqueued(&self) {
+        self.inner.enqueued.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn subscribe_recurring(&self) -> watch::Receiver<u64> {
+        self.inner.recurring.subscribe()
+    }
+
+    pub(crate) fn notify_recurring(&self) {
+        self.inner.recurring.send_modify(|n| *n += 1);
+    }
 }
 
 fn new_job<J: Job>(
@@ -157,6 +171,7 @@ fn new_job<J: Job>(
         run_at,
         max_retries: descriptor.retries_setting(),
         created_at: now,
+        recurring_id: None,
     })
 }
 
@@ -210,7 +225,7 @@ impl<J: Job> Enqueue<'_, J> {
         let id = self.id.unwrap_or_default();
         let row = new_job(&self.job, id, now, self.run_at.unwrap_or(now))?;
         self.jobs.inner.storage.jobs_insert(&[row]).await?;
-        self.jobs.inner.enqueued.send_modify(|n| *n += 1);
+        self.jobs.notify_enqueued();
         Ok(id)
     }
 }
@@ -307,6 +322,7 @@ impl JobsBuilder {
                 storage,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 enqueued: watch::channel(0).0,
+                recurring: watch::channel(0).0,
             }),
         })
     }

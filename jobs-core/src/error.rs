@@ -26,6 +26,12 @@ pub enum Error {
     /// No job has this id.
     #[error("no job with id {0}")]
     JobNotFound(JobId),
+    /// No recurring job has this id.
+    #[error("no recurring job with id `{0}`")]
+    RecurringNotFound(String),
+    /// A cron expression, zone or interval is not valid.
+    #[error(transparent)]
+    Schedule(#[from] crate::ScheduleError),
     /// A setting or argument is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -10,7 +10,9 @@ mod error;
 mod id;
 mod job;
 mod record;
+mod recurring;
 mod retry;
+mod schedule;
 mod server;
 mod state;
 mod storage;
@@ -28,6 +30,11 @@ pub use job::{
     registered_jobs, Failure,
 };
 pub use record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page};
+pub use recurring::{
+    JobTemplate, RecurringDescriptor, RecurringInfo, RecurringSource, ScheduleRecurring,
+    declared_recurring,
+};
 pub use retry::{DEFAULT_RETRIES, backoff};
+pub use schedule::{MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone};
 pub use server::{JobServer, JobServerBuilder, ServerConfig};
 pub use state::{JobState, UnknownState};

@@ -11,7 +11,7 @@ pub use crate::job::{
     ErrorProbe, FromInvocation, Invocation, Job, JobDescriptor, ProbeDisplay, ProbeDynError,
     ProbeStdError,
 };
-pub use crate::{Failure, JobContext, State};
+pub use crate::{Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State};
 
 /// Asserts at compile time, on the user's token, that a data parameter can be stored
 /// (and shared between workers, as [`Job`] requires).

@@ -3,6 +3,7 @@
 
 mod completer;
 mod maintenance;
+mod scheduler;
 mod worker;
 
 use std::fmt;
@@ -205,10 +206,12 @@ impl JobServerBuilder {
             completions,
         });
         maintenance::heartbeat(&shared).await?;
+        crate::recurring::register_declared(&shared.jobs).await?;
 
         let completer = tokio::spawn(completer::run(shared.clone(), completion_rx));
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
         let maintainer = tokio::spawn(maintenance::run(shared.clone()));
+        let scheduler = tokio::spawn(scheduler::run(shared.clone()));
         tracing::info!(server = %shared.row.name, id = %shared.row.id, workers = shared.config.worker_count, "job server started");
         Ok(JobServer {
             shared,
@@ -216,6 +219,7 @@ impl JobServerBuilder {
                 claimer,
                 completer,
                 maintainer,
+                scheduler,
             }),
         })
     }
@@ -231,6 +235,7 @@ struct Tasks {
     claimer: JoinHandle<()>,
     completer: JoinHandle<()>,
     maintainer: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
 }
 
 impl fmt::Debug for JobServer {
@@ -288,6 +293,7 @@ impl JobServer {
         }
         shared.stop_maintenance.cancel();
         let _ = tasks.maintainer.await;
+        let _ = tasks.scheduler.await;
         // Every job task has ended, so every result is in the channel: record them all.
         shared.stop_completer.cancel();
         if tokio::time::timeout(shared.config.shutdown_grace.max(Duration::from_secs(5)), tasks.completer)

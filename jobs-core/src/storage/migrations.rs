@@ -13,8 +13,15 @@ pub(crate) struct Migration {
 }
 
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "jobs, events, servers",
-    sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "recurring jobs",
+        sql: include_str!("../../migrations/sqlite/0002_recurring.sql"),
+    },
+];

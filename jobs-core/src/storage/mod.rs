@@ -6,6 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::record::{JobInfo, JobQuery, JobSummary};
+use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{Failure, JobId, JobState, Result};
 
 #[cfg(feature = "postgres")]
@@ -29,6 +30,8 @@ pub(crate) struct NewJob {
     pub(crate) run_at: DateTime<Utc>,
     pub(crate) max_retries: Option<u32>,
     pub(crate) created_at: DateTime<Utc>,
+    /// The recurring job this is a run of.
+    pub(crate) recurring_id: Option<String>,
 }
 
 /// What a server asks for when it claims.
@@ -92,6 +95,30 @@ pub(crate) struct ServerRow {
     pub(crate) workers: u32,
     pub(crate) running: u32,
     pub(crate) started_at: DateTime<Utc>,
+}
+
+/// One scheduler's attempt to fire the due tick(s) of a recurring job.
+#[derive(Debug, Clone)]
+pub(crate) struct FireRequest<'a> {
+    pub(crate) id: &'a str,
+    /// The compare-and-set: fire only if `next_run_at` still has this value.
+    pub(crate) expected_next: DateTime<Utc>,
+    /// The new `next_run_at`; `None` disables a schedule without future ticks.
+    pub(crate) next: Option<DateTime<Utc>>,
+    pub(crate) runs: &'a [NewJob],
+    pub(crate) allow_overlap: bool,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// What came of a [`FireRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fired {
+    /// The runs were created (none, if the plan had none).
+    Created,
+    /// The previous run is still active; the tick advanced without a run.
+    SkippedOverlap,
+    /// Another scheduler fired this tick first; nothing changed.
+    Lost,
 }
 
 /// The operations the client and the server need from a database.
@@ -166,6 +193,57 @@ pub(crate) trait Storage: Send + Sync + 'static {
     /// Removes rows of servers that stopped heartbeating before `dead_before`.
     fn servers_prune(&self, dead_before: DateTime<Utc>)
     -> impl Future<Output = Result<u64>> + Send;
+
+    /// Inserts or updates a recurring job. A changed schedule or zone takes the new
+    /// `next_run_at`; an unchanged one keeps the stored one, so ticks missed while no
+    /// server ran are still seen. A job disabled because it had left the code is
+    /// enabled again; one disabled by a user stays off.
+    fn recurring_upsert(
+        &self,
+        recurring: &NewRecurring,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Disables code-declared recurring jobs whose id is not in `declared`.
+    fn recurring_disable_missing(
+        &self,
+        declared: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// One recurring job.
+    fn recurring_get(&self, id: &str)
+    -> impl Future<Output = Result<Option<RecurringInfo>>> + Send;
+
+    /// Every recurring job, by id.
+    fn recurring_list(&self) -> impl Future<Output = Result<Vec<RecurringInfo>>> + Send;
+
+    /// Deletes a recurring job; false when there was none.
+    fn recurring_delete(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Switches a recurring job on (from `next_run_at`) or off; false when there is none.
+    fn recurring_set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Enabled recurring jobs whose next tick is at or before `now`.
+    fn recurring_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecurringInfo>>> + Send;
+
+    /// The earliest next tick of any enabled recurring job.
+    fn recurring_next_run_at(&self)
+    -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// In one transaction: advances `next_run_at` by compare-and-set and, if that won
+    /// and no earlier run is still active (unless overlap is allowed), inserts the runs.
+    fn recurring_fire(&self, request: FireRequest<'_>) -> impl Future<Output = Result<Fired>> + Send;
 }
 
 /// The backend chosen at connect time. An enum rather than a trait object, so the
@@ -256,6 +334,39 @@ impl Storage for AnyStorage {
     }
     async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
         dispatch!(self, s => s.servers_prune(dead_before))
+    }
+    async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.recurring_upsert(recurring, now))
+    }
+    async fn recurring_disable_missing(&self, declared: &[String], now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.recurring_disable_missing(declared, now))
+    }
+    async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_get(id))
+    }
+    async fn recurring_list(&self) -> Result<Vec<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_list())
+    }
+    async fn recurring_delete(&self, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.recurring_delete(id))
+    }
+    async fn recurring_set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.recurring_set_enabled(id, enabled, next_run_at, now))
+    }
+    async fn recurring_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_due(now, limit))
+    }
+    async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self, s => s.recurring_next_run_at())
+    }
+    async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
+        dispatch!(self, s => s.recurring_fire(request))
     }
 }
 

@@ -17,9 +17,11 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::migrations::{self, Migration};
 use super::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, NewJob, Outcome, ServerRow, Storage,
-    failure_summary, stored_failure,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, NewJob, Outcome,
+    ServerRow, Storage, failure_summary, stored_failure,
 };
+use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
+use crate::MissedTicks;
 use crate::record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary};
 use crate::{Error, JobId, JobState, Result};
 
@@ -112,6 +114,30 @@ fn max_retries(row: &SqliteRow) -> Result<Option<u32>> {
         .map(|n| n.try_into().unwrap_or(0)))
 }
 
+fn recurring_info(row: &SqliteRow) -> Result<RecurringInfo> {
+    let payload: String = row.try_get("payload")?;
+    let last_job_id: Option<String> = row.try_get("last_job_id")?;
+    Ok(RecurringInfo {
+        id: row.try_get("id")?,
+        schedule: row.try_get("schedule")?,
+        zone: row.try_get("zone")?,
+        job_name: row.try_get("job_name")?,
+        display_name: row.try_get("display_name")?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        max_retries: max_retries(row)?,
+        missed: MissedTicks::from_stored(&row.try_get::<String, _>("missed")?),
+        allow_overlap: row.try_get("allow_overlap")?,
+        enabled: row.try_get("enabled")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        source: RecurringSource::from_stored(&row.try_get::<String, _>("source")?),
+        next_run_at: from_micros(row.try_get("next_run_at")?),
+        last_run_at: row.try_get::<Option<i64>, _>("last_run_at")?.map(from_micros),
+        last_job_id: last_job_id.and_then(|id| JobId::from_str(&id).ok()),
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
 fn summary(row: &SqliteRow) -> Result<JobSummary> {
     Ok(JobSummary {
         id: job_id(row, "id")?,
@@ -145,6 +171,44 @@ async fn events_insert(
         insert.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Inserts jobs, skipping ids that exist (dedupe), with a history row for each job this
+/// call created.
+async fn insert_jobs(tx: &mut sqlx::SqliteConnection, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+    let mut inserted = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, max_retries, recurring_id, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, job| {
+            row.push_bind(job.id.to_string())
+                .push_bind(&job.name)
+                .push_bind(&job.display_name)
+                .push_bind(&job.payload)
+                .push_bind(job.state.as_str())
+                .push_bind(&job.queue)
+                .push_bind(job.priority)
+                .push_bind(micros(job.run_at))
+                .push_bind(job.max_retries.map(i64::from))
+                .push_bind(&job.recurring_id)
+                .push_bind(micros(job.created_at))
+                .push_bind(micros(job.created_at));
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        for row in insert.build().fetch_all(&mut *tx).await? {
+            inserted.push(job_id(&row, "id")?);
+        }
+    }
+    // History only for rows this call created: a deduped enqueue leaves no trace.
+    let created: std::collections::HashSet<JobId> = inserted.iter().copied().collect();
+    let events = jobs
+        .iter()
+        .filter(|job| created.contains(&job.id))
+        .map(|job| (job.id, job.created_at, job.state, 0, None));
+    events_insert(tx, events).await?;
+    Ok(inserted)
 }
 
 impl Storage for SqliteStorage {
@@ -183,36 +247,7 @@ impl Storage for SqliteStorage {
 
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut tx = self.begin().await?;
-        let mut inserted = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, max_retries, created_at, updated_at) ",
-            );
-            insert.push_values(chunk, |mut row, job| {
-                row.push_bind(job.id.to_string())
-                    .push_bind(&job.name)
-                    .push_bind(&job.display_name)
-                    .push_bind(&job.payload)
-                    .push_bind(job.state.as_str())
-                    .push_bind(&job.queue)
-                    .push_bind(job.priority)
-                    .push_bind(micros(job.run_at))
-                    .push_bind(job.max_retries.map(i64::from))
-                    .push_bind(micros(job.created_at))
-                    .push_bind(micros(job.created_at));
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                inserted.push(job_id(&row, "id")?);
-            }
-        }
-        // History only for rows this call created: a deduped enqueue leaves no trace.
-        let events = jobs
-            .iter()
-            .filter(|job| inserted.contains(&job.id))
-            .map(|job| (job.id, job.created_at, job.state, 0, None));
-        events_insert(&mut tx, events).await?;
+        insert_jobs(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -530,5 +565,193 @@ impl Storage for SqliteStorage {
             .execute(&self.writer)
             .await?
             .rows_affected())
+    }
+
+    async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
+                 max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
+                 updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12) \
+             ON CONFLICT (id) DO UPDATE SET \
+                 next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
+                     OR jobs_recurring.zone <> excluded.zone \
+                     THEN excluded.next_run_at ELSE jobs_recurring.next_run_at END, \
+                 schedule = excluded.schedule, zone = excluded.zone, \
+                 job_name = excluded.job_name, display_name = excluded.display_name, \
+                 payload = excluded.payload, max_retries = excluded.max_retries, \
+                 missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
+                 source = excluded.source, \
+                 enabled = CASE WHEN jobs_recurring.disabled_reason = ?13 \
+                     THEN 1 ELSE jobs_recurring.enabled END, \
+                 disabled_reason = CASE WHEN jobs_recurring.disabled_reason = ?13 \
+                     THEN NULL ELSE jobs_recurring.disabled_reason END, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&recurring.id)
+        .bind(recurring.schedule.expression())
+        .bind(recurring.schedule.zone())
+        .bind(&recurring.template.name)
+        .bind(&recurring.template.display_name)
+        .bind(&recurring.template.payload)
+        .bind(recurring.template.max_retries.map(i64::from))
+        .bind(recurring.missed.as_stored())
+        .bind(recurring.allow_overlap)
+        .bind(recurring.source.as_str())
+        .bind(micros(recurring.next_run_at))
+        .bind(micros(now))
+        .bind(disabled::REMOVED)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn recurring_disable_missing(&self, declared: &[String], now: DateTime<Utc>) -> Result<u64> {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE jobs_recurring SET enabled = 0, disabled_reason = ");
+        update
+            .push_bind(disabled::REMOVED)
+            .push(", updated_at = ")
+            .push_bind(micros(now))
+            .push(" WHERE source = 'code' AND enabled = 1");
+        if !declared.is_empty() {
+            update.push(" AND id NOT IN (");
+            let mut ids = update.separated(", ");
+            for id in declared {
+                ids.push_bind(id.clone());
+            }
+            update.push(")");
+        }
+        Ok(update.build().execute(&self.writer).await?.rows_affected())
+    }
+
+    async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
+        sqlx::query("SELECT * FROM jobs_recurring WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(recurring_info)
+            .transpose()
+    }
+
+    async fn recurring_list(&self) -> Result<Vec<RecurringInfo>> {
+        sqlx::query("SELECT * FROM jobs_recurring ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(recurring_info)
+            .collect()
+    }
+
+    async fn recurring_delete(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM jobs_recurring WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    async fn recurring_set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let query = if enabled {
+            sqlx::query(
+                "UPDATE jobs_recurring SET enabled = 1, disabled_reason = NULL, \
+                 next_run_at = ?2, updated_at = ?3 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(micros(next_run_at))
+            .bind(micros(now))
+        } else {
+            sqlx::query(
+                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?2, updated_at = ?3 \
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(disabled::BY_USER)
+            .bind(micros(now))
+        };
+        Ok(query.execute(&self.writer).await?.rows_affected() > 0)
+    }
+
+    async fn recurring_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RecurringInfo>> {
+        sqlx::query(
+            "SELECT * FROM jobs_recurring WHERE enabled = 1 AND next_run_at <= ? \
+             ORDER BY next_run_at LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(recurring_info)
+        .collect()
+    }
+
+    async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_run_at) FROM jobs_recurring WHERE enabled = 1")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(next.map(from_micros))
+    }
+
+    async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
+        let mut tx = self.begin().await?;
+        let advanced = match request.next {
+            Some(next) => sqlx::query(
+                "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
+            )
+            .bind(request.id)
+            .bind(micros(request.expected_next))
+            .bind(micros(next))
+            .bind(micros(request.now)),
+            None => sqlx::query(
+                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
+            )
+            .bind(request.id)
+            .bind(micros(request.expected_next))
+            .bind(disabled::FINISHED)
+            .bind(micros(request.now)),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if advanced == 0 {
+            return Ok(Fired::Lost);
+        }
+        let Some(last) = request.runs.last() else {
+            tx.commit().await?;
+            return Ok(Fired::Created);
+        };
+        if !request.allow_overlap {
+            let active = sqlx::query(
+                "SELECT 1 FROM jobs_job WHERE recurring_id = ? \
+                 AND state IN ('Enqueued', 'Scheduled', 'Processing', 'Awaiting') LIMIT 1",
+            )
+            .bind(request.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if active.is_some() {
+                tx.commit().await?;
+                return Ok(Fired::SkippedOverlap);
+            }
+        }
+        insert_jobs(&mut tx, request.runs).await?;
+        sqlx::query("UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1")
+            .bind(request.id)
+            .bind(micros(request.now))
+            .bind(last.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Fired::Created)
     }
 }

@@ -1,0 +1,460 @@
+//! When recurring jobs fire: cron expressions in a time zone, or fixed intervals, and
+//! what happens to ticks missed while no server was running.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+/// A schedule that is not valid, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// The cron expression does not parse.
+    #[error("invalid cron expression `{expression}`: {reason}")]
+    Cron {
+        /// The expression as given.
+        expression: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The zone is not an IANA time zone name.
+    #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Brussels`)")]
+    Zone(String),
+    /// The interval does not parse or is zero.
+    #[error("invalid interval `{0}` (expected a positive duration such as `15m`, `1h30m` or `90s`)")]
+    Interval(String),
+}
+
+/// When a recurring job fires.
+#[derive(Clone)]
+pub struct Schedule {
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Cron {
+        expression: String,
+        zone: Tz,
+        cron: Box<Cron>,
+    },
+    Every(Duration),
+}
+
+/// Parses a cron expression the way `#[recurring]` checks it at compile time: the
+/// 5-field Unix form (`0 8 * * *`) or the 6-field form with seconds first
+/// (`30 0 8 * * *`), with month and day names (`0 2 * * MON-FRI`). A 7th (year) field
+/// is refused.
+pub fn parse_cron(expression: &str) -> Result<Cron, ScheduleError> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expression)
+        .map_err(|error| ScheduleError::Cron {
+            expression: expression.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
+/// Parses a time zone name (`UTC`, `Europe/Brussels`, …).
+pub fn parse_zone(zone: &str) -> Result<Tz, ScheduleError> {
+    Tz::from_str(zone).map_err(|_| ScheduleError::Zone(zone.to_owned()))
+}
+
+/// Parses a human interval: a sequence of `<number><unit>` with units `ms`, `s`, `m`,
+/// `h`, `d` (`15m`, `1h30m`, `500ms`). Zero is refused.
+pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
+    let invalid = || ScheduleError::Interval(text.to_owned());
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86_400),
+            _ => return Err(invalid()),
+        };
+        rest = &rest[unit_len..];
+        let part = unit
+            .checked_mul(u32::try_from(number).map_err(|_| invalid())?)
+            .ok_or_else(invalid)?;
+        total = total.checked_add(part).ok_or_else(invalid)?;
+    }
+    if total.is_zero() {
+        return Err(invalid());
+    }
+    Ok(total)
+}
+
+/// The prefix that marks an interval in the stored schedule text.
+const EVERY: &str = "@every ";
+
+impl Schedule {
+    /// A cron schedule evaluated in UTC.
+    pub fn cron(expression: &str) -> Result<Self, ScheduleError> {
+        Self::cron_in(expression, "UTC")
+    }
+
+    /// A cron schedule evaluated in `zone`, daylight-saving changes included.
+    pub fn cron_in(expression: &str, zone: &str) -> Result<Self, ScheduleError> {
+        let cron = parse_cron(expression)?;
+        Ok(Self {
+            kind: Kind::Cron {
+                expression: expression.trim().to_owned(),
+                zone: parse_zone(zone)?,
+                cron: Box::new(cron),
+            },
+        })
+    }
+
+    /// Every `interval`, counted from when the schedule was created.
+    pub fn every(interval: Duration) -> Result<Self, ScheduleError> {
+        if interval.is_zero() {
+            return Err(ScheduleError::Interval("0s".into()));
+        }
+        Ok(Self {
+            kind: Kind::Every(interval),
+        })
+    }
+
+    /// The schedule as stored: the cron expression, or `@every <seconds>s`.
+    pub fn expression(&self) -> String {
+        match &self.kind {
+            Kind::Cron { expression, .. } => expression.clone(),
+            Kind::Every(interval) => format!("{EVERY}{}ms", interval.as_millis()),
+        }
+    }
+
+    /// The zone the schedule is read in (`UTC` for intervals).
+    pub fn zone(&self) -> &str {
+        match &self.kind {
+            Kind::Cron { zone, .. } => zone.name(),
+            Kind::Every(_) => "UTC",
+        }
+    }
+
+    /// Reads a schedule back from its stored form.
+    pub(crate) fn from_stored(expression: &str, zone: &str) -> Result<Self, ScheduleError> {
+        match expression.strip_prefix(EVERY) {
+            Some(interval) => Self::every(parse_interval(interval)?),
+            None => Self::cron_in(expression, zone),
+        }
+    }
+
+    /// The first tick strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.kind {
+            Kind::Cron { zone, cron, .. } => cron
+                .find_next_occurrence(&after.with_timezone(zone), false)
+                .ok()
+                .map(|next| next.with_timezone(&Utc)),
+            Kind::Every(interval) => after.checked_add_signed(to_chrono(*interval)),
+        }
+    }
+
+    /// The ticks in `[from, to]`, newest first, at most `limit` of them.
+    ///
+    /// `from` must be a tick (a stored `next_run_at`); intervals count from it.
+    pub(crate) fn ticks_back(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
+        let mut ticks = Vec::new();
+        if to < from || limit == 0 {
+            return ticks;
+        }
+        match &self.kind {
+            Kind::Cron { zone, cron, .. } => {
+                let mut cursor = to.with_timezone(zone);
+                let mut inclusive = true;
+                while ticks.len() < limit {
+                    let Ok(tick) = cron.find_previous_occurrence(&cursor, inclusive) else {
+                        break;
+                    };
+                    let tick_utc = tick.with_timezone(&Utc);
+                    if tick_utc < from {
+                        break;
+                    }
+                    ticks.push(tick_utc);
+                    cursor = tick;
+                    inclusive = false;
+                }
+            }
+            Kind::Every(interval) => {
+                let step = to_chrono(*interval);
+                let steps = (to - from).num_milliseconds() / step.num_milliseconds().max(1);
+                let mut tick = from + step * i32::try_from(steps).unwrap_or(i32::MAX);
+                while ticks.len() < limit && tick >= from {
+                    ticks.push(tick);
+                    tick -= step;
+                }
+            }
+        }
+        ticks
+    }
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schedule")
+            .field("expression", &self.expression())
+            .field("zone", &self.zone())
+            .finish()
+    }
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression() == other.expression() && self.zone() == other.zone()
+    }
+}
+
+/// What happens to ticks that passed while no server was running (an outage, a deploy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedTicks {
+    /// Missed ticks are dropped; the job next runs at its next tick. A tick counts as
+    /// missed when it is over a minute late.
+    Skip,
+    /// One run for all the ticks missed, then back on schedule.
+    #[default]
+    RunOnce,
+    /// One run per missed tick, the newest `max` of them, oldest first.
+    CatchUp {
+        /// At most this many catch-up runs.
+        max: u32,
+    },
+}
+
+/// How late a tick may fire and still not count as missed under [`MissedTicks::Skip`].
+pub(crate) const MISFIRE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
+impl MissedTicks {
+    /// The stored form: `skip`, `run_once`, `catch_up:<max>`.
+    pub fn as_stored(&self) -> String {
+        match self {
+            MissedTicks::Skip => "skip".into(),
+            MissedTicks::RunOnce => "run_once".into(),
+            MissedTicks::CatchUp { max } => format!("catch_up:{max}"),
+        }
+    }
+
+    /// Reads the stored form back; anything unknown is the default.
+    pub fn from_stored(text: &str) -> Self {
+        match text {
+            "skip" => MissedTicks::Skip,
+            _ => match text.strip_prefix("catch_up:").map(str::parse) {
+                Some(Ok(max)) => MissedTicks::CatchUp { max },
+                _ => MissedTicks::RunOnce,
+            },
+        }
+    }
+}
+
+/// The runs to create for a recurring job that is due, and its next tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The ticks to run, oldest first.
+    pub(crate) runs: Vec<DateTime<Utc>>,
+    pub(crate) next: Option<DateTime<Utc>>,
+}
+
+/// Plans the runs of a job whose stored next tick `due` is at or before `now`.
+pub(crate) fn plan(
+    schedule: &Schedule,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    missed: MissedTicks,
+) -> Plan {
+    let keep = match missed {
+        MissedTicks::Skip | MissedTicks::RunOnce => 1,
+        MissedTicks::CatchUp { max } => max.max(1) as usize,
+    };
+    let mut runs = schedule.ticks_back(due, now, keep);
+    if missed == MissedTicks::Skip {
+        runs.retain(|tick| now - *tick <= MISFIRE_GRACE);
+    }
+    runs.reverse();
+    let next = match schedule.kind {
+        // Intervals stay on their grid: the first grid tick after now.
+        Kind::Every(_) => {
+            let latest = schedule.ticks_back(due, now, 1).first().copied();
+            schedule.next_after(latest.unwrap_or(due))
+        }
+        Kind::Cron { .. } => schedule.next_after(now),
+    };
+    Plan { runs, next }
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn five_and_six_field_forms_and_day_names() {
+        let daily = Schedule::cron("0 8 * * *").unwrap();
+        assert_eq!(daily.next_after(utc(2026, 11, 27, 7, 0)), Some(utc(2026, 11, 27, 8, 0)));
+        let with_seconds = Schedule::cron("30 0 8 * * *").unwrap();
+        assert_eq!(
+            with_seconds.next_after(utc(2026, 11, 27, 7, 0)),
+            Some(utc(2026, 11, 27, 8, 0) + chrono::Duration::seconds(30))
+        );
+        // 2026-11-27 is a Friday: MON-FRI at 02:00 next fires Monday the 30th.
+        let weekdays = Schedule::cron("0 2 * * MON-FRI").unwrap();
+        assert_eq!(weekdays.next_after(utc(2026, 11, 27, 3, 0)), Some(utc(2026, 11, 30, 2, 0)));
+    }
+
+    #[test]
+    fn bad_expressions_zones_and_intervals_are_refused() {
+        assert!(Schedule::cron("0 8 * *").is_err());
+        assert!(Schedule::cron("61 * * * *").is_err());
+        assert!(Schedule::cron("0 0 8 * * * 2026").is_err(), "no year field");
+        assert!(matches!(
+            Schedule::cron_in("0 8 * * *", "Europe/Brusels"),
+            Err(ScheduleError::Zone(_))
+        ));
+        for bad in ["", "15", "m", "15 m", "0s", "1y", "-5s"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_interval("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        for schedule in [
+            Schedule::cron_in("0 8 * * *", "Europe/Brussels").unwrap(),
+            Schedule::every(Duration::from_secs(900)).unwrap(),
+        ] {
+            let back = Schedule::from_stored(&schedule.expression(), schedule.zone()).unwrap();
+            assert_eq!(back, schedule);
+        }
+        for policy in [MissedTicks::Skip, MissedTicks::RunOnce, MissedTicks::CatchUp { max: 7 }] {
+            assert_eq!(MissedTicks::from_stored(&policy.as_stored()), policy);
+        }
+    }
+
+    #[test]
+    fn zone_shifts_the_tick() {
+        let brussels = Schedule::cron_in("0 8 * * *", "Europe/Brussels").unwrap();
+        // 08:00 in Brussels in November (CET, UTC+1) is 07:00 UTC.
+        assert_eq!(brussels.next_after(utc(2026, 11, 27, 0, 0)), Some(utc(2026, 11, 27, 7, 0)));
+    }
+
+    #[test]
+    fn missed_tick_policies_after_three_days() {
+        let hourly = Schedule::cron("0 * * * *").unwrap();
+        let due = utc(2026, 11, 24, 9, 0);
+        let now = utc(2026, 11, 27, 9, 30);
+        let skip = plan(&hourly, due, now, MissedTicks::Skip);
+        assert!(skip.runs.is_empty());
+        assert_eq!(skip.next, Some(utc(2026, 11, 27, 10, 0)));
+        let once = plan(&hourly, due, now, MissedTicks::RunOnce);
+        assert_eq!(once.runs, [utc(2026, 11, 27, 9, 0)]);
+        let catch_up = plan(&hourly, due, now, MissedTicks::CatchUp { max: 5 });
+        assert_eq!(
+            catch_up.runs,
+            (5..=9).map(|h| utc(2026, 11, 27, h, 0)).collect::<Vec<_>>()
+        );
+        let all = plan(&hourly, due, now, MissedTicks::CatchUp { max: 1000 });
+        assert_eq!(all.runs.len(), 3 * 24 + 1, "every tick from the 24th 09:00 to the 27th 09:00");
+        assert_eq!(all.runs[0], due);
+    }
+
+    #[test]
+    fn an_on_time_tick_runs_under_every_policy() {
+        let daily = Schedule::cron("0 8 * * *").unwrap();
+        let due = utc(2026, 11, 27, 8, 0);
+        for policy in [MissedTicks::Skip, MissedTicks::RunOnce, MissedTicks::CatchUp { max: 3 }] {
+            let plan = plan(&daily, due, due, policy);
+            assert_eq!(plan.runs, [due], "{policy:?}");
+            assert_eq!(plan.next, Some(utc(2026, 11, 28, 8, 0)));
+        }
+    }
+
+    #[test]
+    fn intervals_stay_on_their_grid() {
+        let every = Schedule::every(Duration::from_secs(900)).unwrap();
+        let due = utc(2026, 11, 27, 8, 0);
+        let late = plan(&every, due, utc(2026, 11, 27, 8, 40), MissedTicks::CatchUp { max: 10 });
+        assert_eq!(late.runs, [utc(2026, 11, 27, 8, 0), utc(2026, 11, 27, 8, 15), utc(2026, 11, 27, 8, 30)]);
+        assert_eq!(late.next, Some(utc(2026, 11, 27, 8, 45)));
+    }
+
+    /// Brussels springs forward on 2026-03-29: 02:00 CET becomes 03:00 CEST, so 02:30
+    /// does not exist that day. The daily 02:30 job runs at the first instant after the
+    /// gap (03:00 CEST = 01:00 UTC), once, and at 02:30 again the next day.
+    #[test]
+    fn daily_job_in_the_spring_forward_gap_runs_once_after_the_gap() {
+        let job = Schedule::cron_in("30 2 * * *", "Europe/Brussels").unwrap();
+        let before = utc(2026, 3, 28, 12, 0);
+        let on_the_day = job.next_after(before).unwrap();
+        assert_eq!(on_the_day, utc(2026, 3, 29, 1, 0));
+        let next_day = job.next_after(on_the_day).unwrap();
+        assert_eq!(next_day, utc(2026, 3, 30, 0, 30), "02:30 CEST");
+    }
+
+    /// Brussels falls back on 2026-10-25: 03:00 CEST becomes 02:00 CET, so 02:xx happens
+    /// twice. An hourly job fires at every real hour: 00:00, 01:00, 02:00 (CEST),
+    /// 02:00 (CET), 03:00 … — 25 runs that day, one per elapsed hour, none doubled.
+    #[test]
+    fn hourly_job_through_the_fall_back_hour_fires_every_real_hour() {
+        let job = Schedule::cron_in("0 * * * *", "Europe/Brussels").unwrap();
+        let day_start = utc(2026, 10, 24, 22, 0); // 00:00 CEST on the 25th
+        let day_end = utc(2026, 10, 25, 23, 0); // 00:00 CET on the 26th
+        let mut ticks = Vec::new();
+        let mut cursor = day_start - chrono::Duration::seconds(1);
+        while let Some(next) = job.next_after(cursor) {
+            if next >= day_end {
+                break;
+            }
+            ticks.push(next);
+            cursor = next;
+        }
+        assert_eq!(ticks.len(), 25);
+        for pair in ticks.windows(2) {
+            assert_eq!(pair[1] - pair[0], chrono::Duration::hours(1), "{pair:?}");
+        }
+    }
+
+    /// A fixed-time daily job at 02:30 on the fall-back day runs once, at the first
+    /// 02:30 (CEST), not again an hour later.
+    #[test]
+    fn daily_job_in_the_fall_back_hour_runs_once() {
+        let job = Schedule::cron_in("30 2 * * *", "Europe/Brussels").unwrap();
+        let first = job.next_after(utc(2026, 10, 24, 12, 0)).unwrap();
+        assert_eq!(first, utc(2026, 10, 25, 0, 30), "02:30 CEST");
+        let second = job.next_after(first).unwrap();
+        assert_eq!(second, utc(2026, 10, 26, 1, 30), "next day 02:30 CET");
+    }
+}
