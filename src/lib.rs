@@ -7,11 +7,11 @@
 pub use jobs_core::*;
 
 #[cfg(feature = "macros")]
-pub use jobs_macros::job;
+pub use jobs_macros::{job, recurring};
 
 /// Everything an application needs in one import: `use jobs::prelude::*;`.
 pub mod prelude {
-    #[cfg(feature = "macros")]
-    pub use jobs_macros::job;
     pub use jobs_core::{Job, JobContext, JobId, JobState, State};
+    #[cfg(feature = "macros")]
+    pub use jobs_macros::{job, recurring};
 }

@@ -339,7 +339,9 @@ async fn connect_url(url: &str) -> Result<AnyStorage> {
             crate::storage::sqlite::SqliteStorage::connect(url).await?,
         ));
         #[cfg(not(feature = "sqlite"))]
-        return Err(unsupported("this build lacks the `sqlite` feature of `jobs`"));
+        return Err(unsupported(
+            "this build lacks the `sqlite` feature of `jobs`",
+        ));
     }
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         #[cfg(feature = "postgres")]
@@ -347,7 +349,9 @@ async fn connect_url(url: &str) -> Result<AnyStorage> {
             crate::storage::postgres::PgStorage::connect(url).await?,
         ));
         #[cfg(not(feature = "postgres"))]
-        return Err(unsupported("this build lacks the `postgres` feature of `jobs`"));
+        return Err(unsupported(
+            "this build lacks the `postgres` feature of `jobs`",
+        ));
     }
     Err(unsupported(
         "expected a URL starting with `sqlite:` or `postgres:`",

@@ -112,7 +112,12 @@ impl JobTemplate {
 
     /// The run for `tick`, with an id derived from the recurring id and the tick, so
     /// two servers firing the same tick create one job.
-    pub(crate) fn run(&self, recurring_id: &str, tick: DateTime<Utc>, now: DateTime<Utc>) -> NewJob {
+    pub(crate) fn run(
+        &self,
+        recurring_id: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewJob {
         let key = format!("recurring:{recurring_id}:{}", tick.to_rfc3339());
         self.job(JobId::from_key(&key), recurring_id, tick.min(now), now)
     }
@@ -226,11 +231,17 @@ impl RecurringDescriptor {
     pub(crate) fn to_new(self, now: DateTime<Utc>) -> Result<NewRecurring> {
         let schedule = match self.schedule {
             DeclaredSchedule::Cron(expression) => Schedule::cron_in(expression, self.zone)?,
-            DeclaredSchedule::Every(interval) => {
-                Schedule::every(crate::parse_interval(interval)?)?
-            }
+            DeclaredSchedule::Every(interval) => Schedule::every(crate::parse_interval(interval)?)?,
         };
-        new_recurring(self.id.to_owned(), schedule, (self.template)()?, self.missed, self.allow_overlap, RecurringSource::Code, now)
+        new_recurring(
+            self.id.to_owned(),
+            schedule,
+            (self.template)()?,
+            self.missed,
+            self.allow_overlap,
+            RecurringSource::Code,
+            now,
+        )
     }
 }
 
@@ -253,7 +264,9 @@ fn new_recurring(
     now: DateTime<Utc>,
 ) -> Result<NewRecurring> {
     let next_run_at = schedule.next_after(now).ok_or_else(|| {
-        Error::Config(format!("recurring job `{id}`: the schedule has no future tick"))
+        Error::Config(format!(
+            "recurring job `{id}`: the schedule has no future tick"
+        ))
     })?;
     Ok(NewRecurring {
         id,
@@ -282,7 +295,10 @@ pub(crate) async fn register_declared(jobs: &Jobs) -> Result<()> {
     let disabled = jobs.storage().recurring_disable_missing(&ids, now).await?;
     tracing::info!(count = ids.len(), recurring = ?ids, "registered recurring jobs");
     if disabled > 0 {
-        tracing::warn!(disabled, "disabled recurring jobs that are no longer declared in code");
+        tracing::warn!(
+            disabled,
+            "disabled recurring jobs that are no longer declared in code"
+        );
     }
     Ok(())
 }
@@ -433,7 +449,10 @@ impl ScheduleRecurring<'_> {
             RecurringSource::Api,
             now,
         )?;
-        self.jobs.storage().recurring_upsert(&recurring, now).await?;
+        self.jobs
+            .storage()
+            .recurring_upsert(&recurring, now)
+            .await?;
         self.jobs.notify_recurring();
         Ok(())
     }

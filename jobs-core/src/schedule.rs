@@ -26,7 +26,9 @@ pub enum ScheduleError {
     #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Brussels`)")]
     Zone(String),
     /// The interval does not parse or is zero.
-    #[error("invalid interval `{0}` (expected a positive duration such as `15m`, `1h30m` or `90s`)")]
+    #[error(
+        "invalid interval `{0}` (expected a positive duration such as `15m`, `1h30m` or `90s`)"
+    )]
     Interval(String),
 }
 
@@ -77,13 +79,17 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
     }
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(invalid());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
@@ -323,7 +329,10 @@ mod tests {
     #[test]
     fn five_and_six_field_forms_and_day_names() {
         let daily = Schedule::cron("0 8 * * *").unwrap();
-        assert_eq!(daily.next_after(utc(2026, 11, 27, 7, 0)), Some(utc(2026, 11, 27, 8, 0)));
+        assert_eq!(
+            daily.next_after(utc(2026, 11, 27, 7, 0)),
+            Some(utc(2026, 11, 27, 8, 0))
+        );
         let with_seconds = Schedule::cron("30 0 8 * * *").unwrap();
         assert_eq!(
             with_seconds.next_after(utc(2026, 11, 27, 7, 0)),
@@ -331,7 +340,10 @@ mod tests {
         );
         // 2026-11-27 is a Friday: MON-FRI at 02:00 next fires Monday the 30th.
         let weekdays = Schedule::cron("0 2 * * MON-FRI").unwrap();
-        assert_eq!(weekdays.next_after(utc(2026, 11, 27, 3, 0)), Some(utc(2026, 11, 30, 2, 0)));
+        assert_eq!(
+            weekdays.next_after(utc(2026, 11, 27, 3, 0)),
+            Some(utc(2026, 11, 30, 2, 0))
+        );
     }
 
     #[test]
@@ -359,7 +371,11 @@ mod tests {
             let back = Schedule::from_stored(&schedule.expression(), schedule.zone()).unwrap();
             assert_eq!(back, schedule);
         }
-        for policy in [MissedTicks::Skip, MissedTicks::RunOnce, MissedTicks::CatchUp { max: 7 }] {
+        for policy in [
+            MissedTicks::Skip,
+            MissedTicks::RunOnce,
+            MissedTicks::CatchUp { max: 7 },
+        ] {
             assert_eq!(MissedTicks::from_stored(&policy.as_stored()), policy);
         }
     }
@@ -368,7 +384,10 @@ mod tests {
     fn zone_shifts_the_tick() {
         let brussels = Schedule::cron_in("0 8 * * *", "Europe/Brussels").unwrap();
         // 08:00 in Brussels in November (CET, UTC+1) is 07:00 UTC.
-        assert_eq!(brussels.next_after(utc(2026, 11, 27, 0, 0)), Some(utc(2026, 11, 27, 7, 0)));
+        assert_eq!(
+            brussels.next_after(utc(2026, 11, 27, 0, 0)),
+            Some(utc(2026, 11, 27, 7, 0))
+        );
     }
 
     #[test]
@@ -387,7 +406,11 @@ mod tests {
             (5..=9).map(|h| utc(2026, 11, 27, h, 0)).collect::<Vec<_>>()
         );
         let all = plan(&hourly, due, now, MissedTicks::CatchUp { max: 1000 });
-        assert_eq!(all.runs.len(), 3 * 24 + 1, "every tick from the 24th 09:00 to the 27th 09:00");
+        assert_eq!(
+            all.runs.len(),
+            3 * 24 + 1,
+            "every tick from the 24th 09:00 to the 27th 09:00"
+        );
         assert_eq!(all.runs[0], due);
     }
 
@@ -395,7 +418,11 @@ mod tests {
     fn an_on_time_tick_runs_under_every_policy() {
         let daily = Schedule::cron("0 8 * * *").unwrap();
         let due = utc(2026, 11, 27, 8, 0);
-        for policy in [MissedTicks::Skip, MissedTicks::RunOnce, MissedTicks::CatchUp { max: 3 }] {
+        for policy in [
+            MissedTicks::Skip,
+            MissedTicks::RunOnce,
+            MissedTicks::CatchUp { max: 3 },
+        ] {
             let plan = plan(&daily, due, due, policy);
             assert_eq!(plan.runs, [due], "{policy:?}");
             assert_eq!(plan.next, Some(utc(2026, 11, 28, 8, 0)));
@@ -406,8 +433,20 @@ mod tests {
     fn intervals_stay_on_their_grid() {
         let every = Schedule::every(Duration::from_secs(900)).unwrap();
         let due = utc(2026, 11, 27, 8, 0);
-        let late = plan(&every, due, utc(2026, 11, 27, 8, 40), MissedTicks::CatchUp { max: 10 });
-        assert_eq!(late.runs, [utc(2026, 11, 27, 8, 0), utc(2026, 11, 27, 8, 15), utc(2026, 11, 27, 8, 30)]);
+        let late = plan(
+            &every,
+            due,
+            utc(2026, 11, 27, 8, 40),
+            MissedTicks::CatchUp { max: 10 },
+        );
+        assert_eq!(
+            late.runs,
+            [
+                utc(2026, 11, 27, 8, 0),
+                utc(2026, 11, 27, 8, 15),
+                utc(2026, 11, 27, 8, 30)
+            ]
+        );
         assert_eq!(late.next, Some(utc(2026, 11, 27, 8, 45)));
     }
 

@@ -5,6 +5,10 @@ use proc_macro::TokenStream;
 
 mod errors;
 mod job;
+mod recurring;
+mod settings;
+
+use job::Macro;
 
 /// Turns an `async fn` into a durable job.
 ///
@@ -67,7 +71,75 @@ mod job;
 ///   stored, or they no longer find it.
 /// - `crate = "my_jobs"`: the path `jobs` is reachable at, for crates that re-export it
 ///   under another name. Defaults to `::jobs`.
+///
+/// Put [`#[recurring]`](macro@recurring) on the same fn, above or below, to run it on a
+/// schedule.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
-    job::expand(args.into(), item.into()).into()
+    job::expand(Macro::Job, args.into(), item.into()).into()
+}
+
+/// Runs a job on a schedule: a cron expression in a time zone, or an interval.
+///
+/// ```
+/// use jobs::prelude::*;
+///
+/// #[derive(Clone)]
+/// struct Mailer;
+///
+/// /// Mails everyone yesterday's summary.
+/// #[recurring(id = "morning-email-summary", cron = "0 8 * * MON-FRI", zone = "Europe/Brussels")]
+/// #[job(name = "Morning email summary", retries = 3)]
+/// async fn morning_email_summary(
+///     State(mailer): State<Mailer>,
+///     ctx: JobContext,
+/// ) -> Result<(), std::io::Error> {
+///     let _ = (mailer, ctx.now());
+///     Ok(())
+/// }
+///
+/// /// Polls the inbox; without `#[job]`, the job has its default options.
+/// #[recurring(id = "poll-inbox", every = "15m", missed = "skip")]
+/// async fn poll_inbox() {}
+///
+/// // Still an ordinary job, which can also be enqueued by hand.
+/// let _ = (MorningEmailSummary, PollInbox);
+/// ```
+///
+/// Every server stores the `#[recurring]` jobs of its binary when it starts: a changed
+/// schedule replaces the stored one, and a recurring job no longer declared is disabled.
+/// However many servers share the database, each tick runs once.
+///
+/// # The fn
+///
+/// What [`#[job]`](macro@job) takes, minus data parameters: a run started by the
+/// schedule has no arguments to pass, so the fn takes only `State<T>` and `JobContext`.
+/// `#[job(…)]` on the same fn, above or below `#[recurring]`, sets the job's options
+/// (`name`, `retries`, `id`); the two expand together into one job.
+///
+/// # Options
+///
+/// Each schedule string is checked when the crate compiles, by the rules the runtime
+/// reads it with; a mistake is an error on the string.
+///
+/// - `id = "morning-email-summary"` (required): the name the schedule is stored under.
+///   Keep it when renaming the fn; a new id is a new recurring job (and the old one is
+///   disabled).
+/// - `cron = "0 8 * * *"`: fire at the ticks of a cron expression, in its 5-field form
+///   (`minute hour day-of-month month day-of-week`) or its 6-field form with seconds
+///   first (`30 0 8 * * *`), with month and day names (`MON-FRI`), steps (`*/15`) and
+///   `@daily`-style nicknames.
+/// - `every = "15m"`: fire every interval instead: numbers with the units `ms`, `s`, `m`,
+///   `h` and `d`, such as `90s` or `1h30m`. Exactly one of `cron` and `every` is given.
+/// - `zone = "Europe/Brussels"`: the IANA time zone a `cron` is read in, daylight-saving
+///   changes included; UTC by default.
+/// - `missed = "run_once"`: what happens to ticks that passed while no server ran.
+///   `"skip"` drops them, `"run_once"` (the default) runs once for all of them,
+///   `"catch_up(10)"` runs one per missed tick, the 10 latest at most.
+/// - `allow_overlap = true`: start a run even while the previous one is still enqueued
+///   or running; by default that tick is skipped.
+/// - `crate = "my_jobs"`: as for `#[job]`; set it on one of the two attributes.
+#[proc_macro_attribute]
+pub fn recurring(args: TokenStream, item: TokenStream) -> TokenStream {
+    job::expand(Macro::Recurring, args.into(), item.into()).into()
 }

@@ -234,7 +234,13 @@ impl Probe {
     }
 
     pub fn runs(&self, id: JobId) -> u32 {
-        self.inner.lock().unwrap().runs.get(&id).copied().unwrap_or(0)
+        self.inner
+            .lock()
+            .unwrap()
+            .runs
+            .get(&id)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn all_runs(&self) -> HashMap<JobId, u32> {

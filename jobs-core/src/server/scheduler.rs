@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
+use crate::Result;
 use crate::recurring::{JobTemplate, RecurringInfo};
 use crate::schedule::{Schedule, plan};
 use crate::storage::{FireRequest, Fired, Storage};
-use crate::Result;
 
 /// Recurring jobs fired per round; a long backlog takes several rounds.
 const DUE_BATCH: u32 = 100;
@@ -56,7 +56,11 @@ async fn fire_due(shared: &Shared) -> Result<()> {
     }
 }
 
-async fn fire(shared: &Shared, recurring: &RecurringInfo, now: chrono::DateTime<chrono::Utc>) -> Result<Fired> {
+async fn fire(
+    shared: &Shared,
+    recurring: &RecurringInfo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Fired> {
     let schedule = match Schedule::from_stored(&recurring.schedule, &recurring.zone) {
         Ok(schedule) => schedule,
         Err(error) => {

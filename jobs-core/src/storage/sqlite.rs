@@ -20,9 +20,9 @@ use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, NewJob, Outcome,
     ServerRow, Storage, failure_summary, stored_failure,
 };
-use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::MissedTicks;
 use crate::record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary};
+use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::{Error, JobId, JobState, Result};
 
 /// SQLite's limit on bound parameters per statement is 32,766; stay well under it.
@@ -131,7 +131,9 @@ fn recurring_info(row: &SqliteRow) -> Result<RecurringInfo> {
         disabled_reason: row.try_get("disabled_reason")?,
         source: RecurringSource::from_stored(&row.try_get::<String, _>("source")?),
         next_run_at: from_micros(row.try_get("next_run_at")?),
-        last_run_at: row.try_get::<Option<i64>, _>("last_run_at")?.map(from_micros),
+        last_run_at: row
+            .try_get::<Option<i64>, _>("last_run_at")?
+            .map(from_micros),
         last_job_id: last_job_id.and_then(|id| JobId::from_str(&id).ok()),
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
@@ -159,8 +161,9 @@ async fn events_insert(
 ) -> Result<()> {
     let events: Vec<_> = events.into_iter().collect();
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO jobs_event (job_id, at, state, attempt, server) ");
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_event (job_id, at, state, attempt, server) ",
+        );
         insert.push_values(chunk, |mut row, (id, at, state, attempt, server)| {
             row.push_bind(id.to_string())
                 .push_bind(micros(*at))
@@ -289,8 +292,7 @@ impl Storage for SqliteStorage {
             id,
             name: row.try_get("name")?,
             display_name: row.try_get("display_name")?,
-            payload: serde_json::from_str(&payload)
-                .unwrap_or(serde_json::Value::String(payload)),
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
             state: job_state(&row, "state")?,
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,
@@ -323,7 +325,11 @@ impl Storage for SqliteStorage {
                 .is_some();
             return Ok(exists);
         };
-        events_insert(&mut tx, [(id, now, JobState::Deleted, attempt(&row)?, None)]).await?;
+        events_insert(
+            &mut tx,
+            [(id, now, JobState::Deleted, attempt(&row)?, None)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -466,7 +472,13 @@ impl Storage for SqliteStorage {
         .await?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            events.push((job_id(row, "id")?, now, JobState::Enqueued, attempt(row)?, Some(owner)));
+            events.push((
+                job_id(row, "id")?,
+                now,
+                JobState::Enqueued,
+                attempt(row)?,
+                Some(owner),
+            ));
         }
         events_insert(&mut tx, events).await?;
         tx.commit().await?;
@@ -486,7 +498,9 @@ impl Storage for SqliteStorage {
             .map(|row| {
                 Ok(ExpiredJob {
                     id: job_id(row, "id")?,
-                    owner: row.try_get::<Option<String>, _>("owner")?.unwrap_or_default(),
+                    owner: row
+                        .try_get::<Option<String>, _>("owner")?
+                        .unwrap_or_default(),
                     attempt: attempt(row)?,
                     max_retries: max_retries(row)?,
                 })
@@ -502,11 +516,13 @@ impl Storage for SqliteStorage {
         let mut tx = self.begin().await?;
         let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
                       OR (state = 'Deleted' AND updated_at < ?2)";
-        sqlx::query(&format!("DELETE FROM jobs_event WHERE job_id IN ({doomed})"))
-            .bind(micros(succeeded_before))
-            .bind(micros(deleted_before))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM jobs_event WHERE job_id IN ({doomed})"
+        ))
+        .bind(micros(succeeded_before))
+        .bind(micros(deleted_before))
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
             .bind(micros(succeeded_before))
             .bind(micros(deleted_before))
@@ -560,11 +576,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
-            .bind(micros(dead_before))
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
+                .bind(micros(dead_before))
+                .execute(&self.writer)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -606,8 +624,14 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn recurring_disable_missing(&self, declared: &[String], now: DateTime<Utc>) -> Result<u64> {
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE jobs_recurring SET enabled = 0, disabled_reason = ");
+    async fn recurring_disable_missing(
+        &self,
+        declared: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ",
+        );
         update
             .push_bind(disabled::REMOVED)
             .push(", updated_at = ")

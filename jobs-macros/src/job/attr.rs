@@ -1,12 +1,11 @@
-//! The options of `#[job(…)]` as written: which keys, which value tokens. Judging the
-//! values (is `retries` a whole number, does `name` name real parameters) is
-//! `validate`'s job, so every bad value is reported, not just the first.
+//! The options of `#[job(…)]` as written: which keys, which value tokens.
 
-use proc_macro2::{Span, TokenStream};
-use syn::parse::{ParseStream, Parser};
-use syn::{Expr, Token};
+use proc_macro2::Ident;
+use syn::Token;
+use syn::ext::IdentExt;
+use syn::parse::ParseStream;
 
-use crate::errors::Errors;
+use crate::settings::{Setting, Settings};
 
 mod kw {
     syn::custom_keyword!(retries);
@@ -17,59 +16,26 @@ mod kw {
 /// The value of each option given, keyed by the option.
 #[derive(Default)]
 pub(crate) struct Options {
-    pub(crate) retries: Option<Expr>,
-    pub(crate) name: Option<Expr>,
-    pub(crate) id: Option<Expr>,
-    pub(crate) krate: Option<Expr>,
+    pub(crate) retries: Option<Setting>,
+    pub(crate) name: Option<Setting>,
+    pub(crate) id: Option<Setting>,
+    pub(crate) krate: Option<Setting>,
 }
 
-impl Options {
-    /// Reads `key = value, …`. A syntax error (an unknown key, a missing `=`) ends the
-    /// reading; the options read before it are kept.
-    pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Self {
-        let mut options = Self::default();
-        let parser = |input: ParseStream<'_>| {
-            while !input.is_empty() {
-                let (key, span, slot) = options.slot(input)?;
-                input.parse::<Token![=]>()?;
-                let value: Expr = input.parse()?;
-                if slot.is_some() {
-                    errors.at_span(span, format_args!("`{key}` is set twice"));
-                } else {
-                    *slot = Some(value);
-                }
-                if !input.is_empty() {
-                    input.parse::<Token![,]>()?;
-                }
-            }
-            Ok(())
-        };
-        if let Err(error) = parser.parse2(args) {
-            errors.push(error);
-        }
-        options
-    }
-
-    /// Reads one key and returns its name, its span and where its value goes.
-    fn slot(
-        &mut self,
-        input: ParseStream<'_>,
-    ) -> syn::Result<(&'static str, Span, &mut Option<Expr>)> {
+impl Settings for Options {
+    fn key(&mut self, input: ParseStream<'_>) -> syn::Result<(Ident, &mut Option<Setting>)> {
         let lookahead = input.lookahead1();
-        if lookahead.peek(kw::retries) {
-            let key: kw::retries = input.parse()?;
-            Ok(("retries", key.span, &mut self.retries))
+        let slot = if lookahead.peek(kw::retries) {
+            &mut self.retries
         } else if lookahead.peek(kw::name) {
-            let key: kw::name = input.parse()?;
-            Ok(("name", key.span, &mut self.name))
+            &mut self.name
         } else if lookahead.peek(kw::id) {
-            let key: kw::id = input.parse()?;
-            Ok(("id", key.span, &mut self.id))
+            &mut self.id
         } else if lookahead.peek(Token![crate]) {
-            let key: Token![crate] = input.parse()?;
-            Ok(("crate", key.span, &mut self.krate))
+            &mut self.krate
         } else {
-            Err(lookahead.error())
-        }
+            return Err(lookahead.error());
+        };
+        Ok((input.call(Ident::parse_any)?, slot))
     }
 }

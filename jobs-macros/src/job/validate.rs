@@ -7,6 +7,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Pat, Path, ReturnType, Type, Visibility};
 
+use super::Macro;
 use super::attr::Options;
 use super::input::{JobFn, Param};
 use super::template::{self, Piece};
@@ -67,28 +68,41 @@ fn fields(args: &[Arg]) -> impl Iterator<Item = &Field> {
 /// Checks the fn and the options. Returns `None` when the fn itself cannot be a job;
 /// a bad option only adds an error and falls back to its default, so the struct is
 /// still generated and code that uses it does not fail as well.
-pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> Option<Job> {
+pub(crate) fn validate(
+    options: Options,
+    input: &JobFn,
+    written: Macro,
+    errors: &mut Errors,
+) -> Option<Job> {
     let sig = &input.item.sig;
     let mut unfit = Errors::default();
     if sig.asyncness.is_none() {
-        unfit.at(sig.fn_token, "#[job] needs an `async fn`");
+        unfit.at(sig.fn_token, format_args!("{written} needs an `async fn`"));
     }
     if let Some(unsafety) = sig.unsafety {
-        unfit.at(unsafety, "#[job] cannot run an `unsafe fn`");
+        unfit.at(
+            unsafety,
+            format_args!("{written} cannot run an `unsafe fn`"),
+        );
     }
     if !sig.generics.params.is_empty() {
         unfit.at(
             &sig.generics,
-            "a #[job] fn cannot be generic: a job is registered and decoded under one name, \
-             so its types must be known",
+            format_args!(
+                "a {written} fn cannot be generic: a job is registered and decoded under one \
+                 name, so its types must be known"
+            ),
         );
     } else if let Some(where_clause) = &sig.generics.where_clause {
-        unfit.at(where_clause, "a #[job] fn cannot have a `where` clause");
+        unfit.at(
+            where_clause,
+            format_args!("a {written} fn cannot have a `where` clause"),
+        );
     }
     let args = input
         .params
         .iter()
-        .filter_map(|param| arg(param, &mut unfit))
+        .filter_map(|param| arg(param, written, &mut unfit))
         .collect::<Vec<_>>();
 
     let struct_ident = struct_ident(&sig.ident, &mut unfit);
@@ -96,15 +110,17 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
     errors.extend(unfit);
 
     let data: Vec<&Field> = fields(&args).collect();
-    let retries = options.retries.and_then(|expr| retries(&expr, errors));
+    let retries = options
+        .retries
+        .and_then(|setting| retries(&setting.value, errors));
     let display = options
         .name
-        .and_then(|expr| string(&expr, "name", "Send reminder to {user_id}", errors))
+        .and_then(|setting| setting.string("Send reminder to {user_id}", errors))
         .and_then(|literal| template(literal, &sig.ident, &data, errors))
         .unwrap_or_else(|| DisplayName::Plain(sig.ident.unraw().to_string()));
     let id = options
         .id
-        .and_then(|expr| string(&expr, "id", "reminders.send", errors))
+        .and_then(|setting| setting.string("reminders.send", errors))
         .filter(|id| {
             let empty = id.value().trim().is_empty();
             if empty {
@@ -114,7 +130,7 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
         });
     let root = options
         .krate
-        .and_then(|expr| string(&expr, "crate", "my_jobs", errors))
+        .and_then(|setting| setting.string("my_jobs", errors))
         .and_then(|path| crate_path(&path, errors))
         .unwrap_or_else(|| syn::parse_quote!(::jobs));
 
@@ -143,13 +159,15 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
     })
 }
 
-fn arg(param: &Param, errors: &mut Errors) -> Option<Arg> {
+fn arg(param: &Param, written: Macro, errors: &mut Errors) -> Option<Arg> {
     let data = match param {
         Param::Receiver(receiver) => {
             errors.at(
                 receiver,
-                "#[job] needs a free fn: a job cannot take `self`; \
-                 take what it needs as `State<…>` or as data parameters",
+                format_args!(
+                    "{written} needs a free fn: a job cannot take `self`; \
+                     take what it needs as `State<…>` or as data parameters"
+                ),
             );
             return None;
         }
@@ -179,8 +197,10 @@ fn arg(param: &Param, errors: &mut Errors) -> Option<Arg> {
         Type::ImplTrait(impl_trait) => {
             errors.at(
                 impl_trait,
-                "a #[job] fn cannot be generic: a data parameter needs a concrete type to be \
-                 decoded",
+                format_args!(
+                    "a {written} fn cannot be generic: a data parameter needs a concrete type \
+                     to be decoded"
+                ),
             );
             false
         }
@@ -242,22 +262,6 @@ fn retries(expr: &Expr, errors: &mut Errors) -> Option<u32> {
         }) => int.base10_parse().map_err(|error| errors.push(error)).ok(),
         _ => {
             errors.at(expr, "`retries` takes a whole number, like `retries = 5`");
-            None
-        }
-    }
-}
-
-fn string(expr: &Expr, key: &str, example: &str, errors: &mut Errors) -> Option<LitStr> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(string),
-            ..
-        }) => Some(string.clone()),
-        _ => {
-            errors.at(
-                expr,
-                format_args!("`{key}` takes a string literal, like `{key} = \"{example}\"`"),
-            );
             None
         }
     }

@@ -1,0 +1,12 @@
+use jobs::prelude::*;
+
+#[recurring(cron = "0 8 * * *", zone = "Europe/Brussels")]
+async fn morning_email_summary() {}
+
+#[job(name = "Poll inbox")]
+#[recurring(every = "15m")]
+async fn poll_inbox() {}
+
+fn main() {
+    let _ = (MorningEmailSummary, PollInbox);
+}
