@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::record::{JobInfo, JobQuery, JobSummary, Page};
 use crate::storage::{AnyStorage, NewJob, Storage};
+use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
 
 /// The handle to a job store: enqueue, inspect and delete jobs. Cheap to clone; every
@@ -205,10 +206,37 @@ impl<J: Job> Enqueue<'_, J> {
         self
     }
 
-    async fn send(self) -> Result<JobId> {
+    /// Stores the job through the application's own transaction instead of on its own:
+    /// the job exists only if that transaction commits, and a server starts it only after
+    /// the commit. Pass `&mut tx` (a `sqlx::Transaction`) or a connection of the client's
+    /// backend on the same database; another backend's connection is an error.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo<J: jobs_core::Job>(jobs: jobs_core::Jobs, pool: sqlx::SqlitePool, job: J) -> jobs_core::Result<()> {
+    /// let mut tx = pool.begin().await?;
+    /// // … the application's own writes …
+    /// jobs.enqueue(job).within(&mut tx).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn within<C: EnqueueConnection + ?Sized>(self, conn: &mut C) -> Result<JobId> {
+        let (id, row) = self.row()?;
+        crate::transactional::jobs_insert(&self.jobs.inner.storage, conn, &[row]).await?;
+        // Servers of this process wake now and find nothing until the commit: on SQLite
+        // their claim waits for the caller's write lock, on PostgreSQL the commit notifies.
+        self.jobs.inner.enqueued.send_modify(|n| *n += 1);
+        Ok(id)
+    }
+
+    fn row(&self) -> Result<(JobId, NewJob)> {
         let now = self.jobs.now();
         let id = self.id.unwrap_or_default();
-        let row = new_job(&self.job, id, now, self.run_at.unwrap_or(now))?;
+        Ok((id, new_job(&self.job, id, now, self.run_at.unwrap_or(now))?))
+    }
+
+    async fn send(self) -> Result<JobId> {
+        let (id, row) = self.row()?;
         self.jobs.inner.storage.jobs_insert(&[row]).await?;
         self.jobs.inner.enqueued.send_modify(|n| *n += 1);
         Ok(id)
@@ -323,7 +351,9 @@ async fn connect_url(url: &str) -> Result<AnyStorage> {
             crate::storage::sqlite::SqliteStorage::connect(url).await?,
         ));
         #[cfg(not(feature = "sqlite"))]
-        return Err(unsupported("this build lacks the `sqlite` feature of `jobs`"));
+        return Err(unsupported(
+            "this build lacks the `sqlite` feature of `jobs`",
+        ));
     }
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         #[cfg(feature = "postgres")]
@@ -331,7 +361,9 @@ async fn connect_url(url: &str) -> Result<AnyStorage> {
             crate::storage::postgres::PgStorage::connect(url).await?,
         ));
         #[cfg(not(feature = "postgres"))]
-        return Err(unsupported("this build lacks the `postgres` feature of `jobs`"));
+        return Err(unsupported(
+            "this build lacks the `postgres` feature of `jobs`",
+        ));
     }
     Err(unsupported(
         "expected a URL starting with `sqlite:` or `postgres:`",

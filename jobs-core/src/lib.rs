@@ -14,6 +14,7 @@ mod retry;
 mod server;
 mod state;
 mod storage;
+mod transactional;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -24,10 +25,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use id::JobId;
 pub use job::{
-    FromInvocation, Invocation, Job, JobContext, JobDescriptor, RunFn, State, StateMap,
-    registered_jobs, Failure,
+    Failure, FromInvocation, Invocation, Job, JobContext, JobDescriptor, RunFn, State, StateMap,
+    registered_jobs,
 };
 pub use record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page};
 pub use retry::{DEFAULT_RETRIES, backoff};
 pub use server::{JobServer, JobServerBuilder, ServerConfig};
 pub use state::{JobState, UnknownState};
+pub use transactional::EnqueueConnection;

@@ -17,7 +17,8 @@ pub fn backoff(failures: u32, id: JobId, seed: u64) -> Duration {
     let base_secs = 3u64.saturating_pow(failures.clamp(1, 20));
     let base = Duration::from_secs(base_secs);
     let spread_ms = base_secs * 100; // 10 % of the base, in milliseconds
-    let jitter_ms = mix(id.as_uuid().as_u128() as u64 ^ seed ^ u64::from(failures)) % (spread_ms + 1);
+    let jitter_ms =
+        mix(id.as_uuid().as_u128() as u64 ^ seed ^ u64::from(failures)) % (spread_ms + 1);
     base + Duration::from_millis(jitter_ms)
 }
 

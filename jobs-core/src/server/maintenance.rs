@@ -55,7 +55,10 @@ async fn rescue(shared: &Shared) -> Result<()> {
     if expired.is_empty() {
         return Ok(());
     }
-    tracing::warn!(jobs = expired.len(), "rescuing jobs of servers that stopped heartbeating");
+    tracing::warn!(
+        jobs = expired.len(),
+        "rescuing jobs of servers that stopped heartbeating"
+    );
     let completions: Vec<Completion> = expired
         .into_iter()
         .map(|job| {
@@ -95,4 +98,3 @@ async fn prune(shared: &Shared) -> Result<()> {
 fn to_chrono(duration: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
-

@@ -178,7 +178,10 @@ impl JobServerBuilder {
         let id = JobId::new().to_string();
         let host = hostname();
         let pid = std::process::id();
-        let name = config.name.clone().unwrap_or_else(|| format!("{host}:{pid}"));
+        let name = config
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{host}:{pid}"));
         let (completions, completion_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             storage: self.jobs.storage().clone(),
@@ -290,17 +293,24 @@ impl JobServer {
         let _ = tasks.maintainer.await;
         // Every job task has ended, so every result is in the channel: record them all.
         shared.stop_completer.cancel();
-        if tokio::time::timeout(shared.config.shutdown_grace.max(Duration::from_secs(5)), tasks.completer)
-            .await
-            .is_err()
+        if tokio::time::timeout(
+            shared.config.shutdown_grace.max(Duration::from_secs(5)),
+            tasks.completer,
+        )
+        .await
+        .is_err()
         {
-            tracing::error!("could not record the last results before shutdown; those jobs will be rescued after the server timeout");
+            tracing::error!(
+                "could not record the last results before shutdown; those jobs will be rescued after the server timeout"
+            );
         }
         let now = shared.jobs.now();
         match shared.storage.jobs_release(&shared.row.id, now).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "released unfinished jobs"),
-            Err(error) => tracing::error!(%error, "could not release unfinished jobs; they will be rescued after the server timeout"),
+            Err(error) => {
+                tracing::error!(%error, "could not release unfinished jobs; they will be rescued after the server timeout")
+            }
         }
         if let Err(error) = shared.storage.server_remove(&shared.row.id).await {
             tracing::warn!(%error, "could not remove the server's row");

@@ -104,7 +104,8 @@ async fn next_wait(shared: &Shared) -> Duration {
 
 /// Back-off while the database is unreachable: doubling from 100 ms up to the poll interval.
 fn outage_delay(failures: u32, poll: Duration) -> Duration {
-    (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16))).min(poll.max(Duration::from_millis(100)))
+    (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(16)))
+        .min(poll.max(Duration::from_millis(100)))
 }
 
 fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
@@ -155,7 +156,10 @@ async fn attempt(shared: &Shared, job: &ClaimedJob) -> Result<(), Failure> {
     let run = AssertUnwindSafe(async move { descriptor.run(invocation).await });
     match run.catch_unwind().await {
         Ok(result) => result,
-        Err(panic) => Err(Failure::new(format!("panicked: {}", panic_message(&*panic)))),
+        Err(panic) => Err(Failure::new(format!(
+            "panicked: {}",
+            panic_message(&*panic)
+        ))),
     }
 }
 

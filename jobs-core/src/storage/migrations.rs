@@ -18,3 +18,10 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
     description: "jobs, events, servers",
     sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
 }];
+
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    description: "jobs, events, servers",
+    sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
+}];

@@ -70,7 +70,9 @@ pub(crate) enum Outcome {
         failure: Failure,
     },
     /// Failed for good.
-    Failed { failure: Failure },
+    Failed {
+        failure: Failure,
+    },
 }
 
 /// A `Processing` job whose lease ran out: its server stopped heartbeating.
@@ -110,12 +112,14 @@ pub(crate) trait Storage: Send + Sync + 'static {
     fn job_get(&self, id: JobId) -> impl Future<Output = Result<Option<JobInfo>>> + Send;
 
     /// Marks a job `Deleted` (unless it is already); false when there is no such job.
-    fn job_delete(&self, id: JobId, now: DateTime<Utc>)
-    -> impl Future<Output = Result<bool>> + Send;
+    fn job_delete(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A page of jobs, newest id first.
-    fn jobs_list(&self, query: &JobQuery)
-    -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
+    fn jobs_list(&self, query: &JobQuery) -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
 
     /// Counts of jobs by state.
     fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
@@ -134,8 +138,11 @@ pub(crate) trait Storage: Send + Sync + 'static {
 
     /// Puts every job still `Processing` under `owner` back to `Enqueued`, the attempt
     /// not counted: for a graceful shutdown.
-    fn jobs_release(&self, owner: &str, now: DateTime<Utc>)
-    -> impl Future<Output = Result<u64>> + Send;
+    fn jobs_release(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// `Processing` jobs whose lease ended before `now`.
     fn jobs_expired(

@@ -133,8 +133,9 @@ async fn events_insert(
 ) -> Result<()> {
     let events: Vec<_> = events.into_iter().collect();
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO jobs_event (job_id, at, state, attempt, server) ");
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_event (job_id, at, state, attempt, server) ",
+        );
         insert.push_values(chunk, |mut row, (id, at, state, attempt, server)| {
             row.push_bind(id.to_string())
                 .push_bind(micros(*at))
@@ -145,6 +146,45 @@ async fn events_insert(
         insert.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe), and only the
+/// rows this call created get a history row. Used by the storage, inside its own
+/// transaction, and by transactional enqueue, inside the caller's.
+pub(crate) async fn jobs_insert_with(
+    conn: &mut sqlx::SqliteConnection,
+    jobs: &[NewJob],
+) -> Result<()> {
+    let mut inserted = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, max_retries, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, job| {
+            row.push_bind(job.id.to_string())
+                .push_bind(&job.name)
+                .push_bind(&job.display_name)
+                .push_bind(&job.payload)
+                .push_bind(job.state.as_str())
+                .push_bind(&job.queue)
+                .push_bind(job.priority)
+                .push_bind(micros(job.run_at))
+                .push_bind(job.max_retries.map(i64::from))
+                .push_bind(micros(job.created_at))
+                .push_bind(micros(job.created_at));
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        for row in insert.build().fetch_all(&mut *conn).await? {
+            inserted.push(job_id(&row, "id")?);
+        }
+    }
+    // History only for rows this call created: a deduped enqueue leaves no trace.
+    let events = jobs
+        .iter()
+        .filter(|job| inserted.contains(&job.id))
+        .map(|job| (job.id, job.created_at, job.state, 0, None));
+    events_insert(conn, events).await
 }
 
 impl Storage for SqliteStorage {
@@ -183,36 +223,7 @@ impl Storage for SqliteStorage {
 
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut tx = self.begin().await?;
-        let mut inserted = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, max_retries, created_at, updated_at) ",
-            );
-            insert.push_values(chunk, |mut row, job| {
-                row.push_bind(job.id.to_string())
-                    .push_bind(&job.name)
-                    .push_bind(&job.display_name)
-                    .push_bind(&job.payload)
-                    .push_bind(job.state.as_str())
-                    .push_bind(&job.queue)
-                    .push_bind(job.priority)
-                    .push_bind(micros(job.run_at))
-                    .push_bind(job.max_retries.map(i64::from))
-                    .push_bind(micros(job.created_at))
-                    .push_bind(micros(job.created_at));
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                inserted.push(job_id(&row, "id")?);
-            }
-        }
-        // History only for rows this call created: a deduped enqueue leaves no trace.
-        let events = jobs
-            .iter()
-            .filter(|job| inserted.contains(&job.id))
-            .map(|job| (job.id, job.created_at, job.state, 0, None));
-        events_insert(&mut tx, events).await?;
+        jobs_insert_with(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -254,8 +265,7 @@ impl Storage for SqliteStorage {
             id,
             name: row.try_get("name")?,
             display_name: row.try_get("display_name")?,
-            payload: serde_json::from_str(&payload)
-                .unwrap_or(serde_json::Value::String(payload)),
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
             state: job_state(&row, "state")?,
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,
@@ -288,7 +298,11 @@ impl Storage for SqliteStorage {
                 .is_some();
             return Ok(exists);
         };
-        events_insert(&mut tx, [(id, now, JobState::Deleted, attempt(&row)?, None)]).await?;
+        events_insert(
+            &mut tx,
+            [(id, now, JobState::Deleted, attempt(&row)?, None)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -431,7 +445,13 @@ impl Storage for SqliteStorage {
         .await?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            events.push((job_id(row, "id")?, now, JobState::Enqueued, attempt(row)?, Some(owner)));
+            events.push((
+                job_id(row, "id")?,
+                now,
+                JobState::Enqueued,
+                attempt(row)?,
+                Some(owner),
+            ));
         }
         events_insert(&mut tx, events).await?;
         tx.commit().await?;
@@ -451,7 +471,9 @@ impl Storage for SqliteStorage {
             .map(|row| {
                 Ok(ExpiredJob {
                     id: job_id(row, "id")?,
-                    owner: row.try_get::<Option<String>, _>("owner")?.unwrap_or_default(),
+                    owner: row
+                        .try_get::<Option<String>, _>("owner")?
+                        .unwrap_or_default(),
                     attempt: attempt(row)?,
                     max_retries: max_retries(row)?,
                 })
@@ -467,11 +489,13 @@ impl Storage for SqliteStorage {
         let mut tx = self.begin().await?;
         let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
                       OR (state = 'Deleted' AND updated_at < ?2)";
-        sqlx::query(&format!("DELETE FROM jobs_event WHERE job_id IN ({doomed})"))
-            .bind(micros(succeeded_before))
-            .bind(micros(deleted_before))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM jobs_event WHERE job_id IN ({doomed})"
+        ))
+        .bind(micros(succeeded_before))
+        .bind(micros(deleted_before))
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
             .bind(micros(succeeded_before))
             .bind(micros(deleted_before))
@@ -525,10 +549,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
-            .bind(micros(dead_before))
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
+                .bind(micros(dead_before))
+                .execute(&self.writer)
+                .await?
+                .rows_affected(),
+        )
     }
 }
