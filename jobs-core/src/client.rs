@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use crate::record::{JobInfo, JobQuery, JobSummary, Page};
+use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
 use crate::storage::{AnyStorage, NewJob, Storage};
 use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
@@ -80,7 +80,7 @@ impl Jobs {
             .map(|job| new_job(&job, JobId::new(), now, now))
             .collect::<Result<Vec<_>>>()?;
         self.inner.storage.jobs_insert(&rows).await?;
-        self.inner.enqueued.send_modify(|n| *n += 1);
+        self.notify_enqueued();
         Ok(rows.into_iter().map(|row| row.id).collect())
     }
 
@@ -113,6 +113,54 @@ impl Jobs {
         Ok(Page { items, next })
     }
 
+    /// Runs a job again now: a failed, succeeded, deleted or scheduled job goes back to
+    /// `Enqueued` with its attempts counted from zero (its history keeps the old ones).
+    /// False when there is no such job, or it is running or awaiting its parent.
+    pub async fn requeue(&self, id: JobId) -> Result<bool> {
+        let requeued = self.inner.storage.job_requeue(id, self.now()).await?;
+        if requeued {
+            self.notify_enqueued();
+        }
+        Ok(requeued)
+    }
+
+    /// Requeues every job matching the query's filters (state, name, search; paging is
+    /// ignored); returns how many.
+    pub async fn requeue_matching(&self, query: &JobQuery) -> Result<u64> {
+        let requeued = self
+            .inner
+            .storage
+            .jobs_requeue_matching(query, self.now())
+            .await?;
+        if requeued > 0 {
+            self.notify_enqueued();
+        }
+        Ok(requeued)
+    }
+
+    /// Deletes every job matching the query's filters; returns how many.
+    pub async fn delete_matching(&self, query: &JobQuery) -> Result<u64> {
+        self.inner
+            .storage
+            .jobs_delete_matching(query, self.now())
+            .await
+    }
+
+    /// Finished attempts per minute over the last `window`, oldest first.
+    pub async fn throughput(&self, window: Duration) -> Result<Vec<ThroughputPoint>> {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = self
+            .now()
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.inner.storage.jobs_throughput(since).await
+    }
+
+    /// The servers registered in the database, as they last heartbeated.
+    pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
+        self.inner.storage.servers_list().await
+    }
+
     /// How many jobs are in each state (states without jobs are left out).
     pub async fn count_by_state(&self) -> Result<Vec<(JobState, u64)>> {
         self.inner.storage.jobs_count().await
@@ -133,6 +181,10 @@ impl Jobs {
 
     pub(crate) fn subscribe_enqueued(&self) -> watch::Receiver<u64> {
         self.inner.enqueued.subscribe()
+    }
+
+    pub(crate) fn notify_enqueued(&self) {
+        self.inner.enqueued.send_modify(|n| *n += 1);
     }
 }
 
@@ -225,7 +277,7 @@ impl<J: Job> Enqueue<'_, J> {
         crate::transactional::jobs_insert(&self.jobs.inner.storage, conn, &[row]).await?;
         // Servers of this process wake now and find nothing until the commit: on SQLite
         // their claim waits for the caller's write lock, on PostgreSQL the commit notifies.
-        self.jobs.inner.enqueued.send_modify(|n| *n += 1);
+        self.jobs.notify_enqueued();
         Ok(id)
     }
 
@@ -238,7 +290,7 @@ impl<J: Job> Enqueue<'_, J> {
     async fn send(self) -> Result<JobId> {
         let (id, row) = self.row()?;
         self.jobs.inner.storage.jobs_insert(&[row]).await?;
-        self.jobs.inner.enqueued.send_modify(|n| *n += 1);
+        self.jobs.notify_enqueued();
         Ok(id)
     }
 }

@@ -4,6 +4,9 @@
 //! Applications depend on the `jobs` facade crate, which re-exports this one together
 //! with the `#[job]` and `#[recurring]` macros.
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("jobs needs a storage backend: enable the `sqlite` or `postgres` feature");
+
 mod client;
 mod clock;
 mod error;
@@ -28,7 +31,9 @@ pub use job::{
     Failure, FromInvocation, Invocation, Job, JobContext, JobDescriptor, RunFn, State, StateMap,
     registered_jobs,
 };
-pub use record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page};
+pub use record::{
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint,
+};
 pub use retry::{DEFAULT_RETRIES, backoff};
 pub use server::{JobServer, JobServerBuilder, ServerConfig};
 pub use state::{JobState, UnknownState};

@@ -13,15 +13,29 @@ pub(crate) struct Migration {
 }
 
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "jobs, events, servers",
-    sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/sqlite/0003_dashboard.sql"),
+    },
+];
 
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "jobs, events, servers",
-    sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/postgres/0003_dashboard.sql"),
+    },
+];

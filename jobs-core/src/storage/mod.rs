@@ -5,7 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::record::{JobInfo, JobQuery, JobSummary};
+use crate::record::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::{Failure, JobId, JobState, Result};
 
 #[cfg(feature = "postgres")]
@@ -121,6 +121,38 @@ pub(crate) trait Storage: Send + Sync + 'static {
     /// A page of jobs, newest id first.
     fn jobs_list(&self, query: &JobQuery) -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
 
+    /// Moves a job that is not running (nor awaiting a parent) back to `Enqueued` to run
+    /// now, its attempts counted from zero again; false when there is no such job.
+    fn job_requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// [`Storage::job_requeue`] for every job matching the query's filters.
+    fn jobs_requeue_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// [`Storage::job_delete`] for every job matching the query's filters.
+    fn jobs_delete_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Finished attempts per minute since `since`, oldest first (minutes without any
+    /// are left out).
+    fn jobs_throughput(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ThroughputPoint>>> + Send;
+
+    /// Every server row, by name.
+    fn servers_list(&self) -> impl Future<Output = Result<Vec<ServerInfo>>> + Send;
+
     /// Counts of jobs by state.
     fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
 
@@ -228,6 +260,21 @@ impl Storage for AnyStorage {
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
         dispatch!(self, s => s.jobs_count())
     }
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.job_requeue(id, now))
+    }
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_requeue_matching(query, now))
+    }
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_delete_matching(query, now))
+    }
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        dispatch!(self, s => s.jobs_throughput(since))
+    }
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        dispatch!(self, s => s.servers_list())
+    }
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
         dispatch!(self, s => s.jobs_claim(request))
     }
@@ -265,6 +312,9 @@ impl Storage for AnyStorage {
         dispatch!(self, s => s.servers_prune(dead_before))
     }
 }
+
+/// States a requeue moves to `Enqueued`: not running, not waiting for a parent.
+pub(crate) const REQUEUEABLE: &str = "('Scheduled', 'Enqueued', 'Succeeded', 'Failed', 'Deleted')";
 
 /// Longest error message stored for one attempt; longer ones are cut.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;

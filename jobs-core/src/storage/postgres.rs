@@ -8,6 +8,7 @@
 //! in id order first. Without that, a server's heartbeat and its own result batch (or
 //! another server's rescue) could lock the same rows in opposite orders and deadlock.
 
+mod admin;
 mod listener;
 
 use std::borrow::Cow;
@@ -24,7 +25,9 @@ use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, NewJob, Outcome, ServerRow, Storage,
     failure_summary, stored_failure,
 };
-use crate::record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary};
+use crate::record::{
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
+};
 use crate::{Error, JobId, JobState, Result};
 
 /// Key of the advisory lock that serializes migrations across processes.
@@ -302,12 +305,7 @@ impl Storage for PgStorage {
             "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at \
              FROM jobs_job WHERE true",
         );
-        if let Some(state) = query.state {
-            select.push(" AND state = ").push_bind(state.as_str());
-        }
-        if let Some(name) = &query.name {
-            select.push(" AND name = ").push_bind(name.clone());
-        }
+        admin::push_filters(&mut select, query);
         if let Some(after) = query.after {
             select.push(" AND id < ").push_bind(after.as_uuid());
         }
@@ -316,6 +314,29 @@ impl Storage for PgStorage {
             .push_bind(i64::from(query.limit.min(1000)));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(summary).collect()
+    }
+
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let target = admin::Target::One(id);
+        Ok(admin::change_state(&self.pool, target, JobState::Enqueued, now).await? > 0)
+    }
+
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let target = admin::Target::Matching(query);
+        admin::change_state(&self.pool, target, JobState::Enqueued, now).await
+    }
+
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let target = admin::Target::Matching(query);
+        admin::change_state(&self.pool, target, JobState::Deleted, now).await
+    }
+
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        admin::throughput(&self.pool, since).await
+    }
+
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        admin::servers(&self.pool).await
     }
 
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
