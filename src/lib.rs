@@ -9,6 +9,11 @@ pub use jobs_core::*;
 #[cfg(feature = "macros")]
 pub use jobs_macros::{job, recurring};
 
+/// The axum plugin: boot from settings, `State<Jobs>` in handlers, graceful shutdown,
+/// and the dashboard.
+#[cfg(feature = "axum")]
+pub use jobs_axum as axum;
+
 /// Everything an application needs in one import: `use jobs::prelude::*;`.
 pub mod prelude {
     pub use jobs_core::{Job, JobContext, JobId, JobState, State};

@@ -138,9 +138,16 @@ async fn runs_exactly_once(backend: Backend) {
     let states: Vec<_> = info.history.iter().map(|entry| entry.state).collect();
     assert_eq!(
         states,
-        [JobState::Enqueued, JobState::Processing, JobState::Succeeded]
+        [
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
     );
-    assert!(info.history[1].server.is_some(), "the claim names its server");
+    assert!(
+        info.history[1].server.is_some(),
+        "the claim names its server"
+    );
 }
 
 async fn fails_twice_then_succeeds_after_the_backoff(backend: Backend) {
@@ -155,7 +162,11 @@ async fn fails_twice_then_succeeds_after_the_backoff(backend: Backend) {
         .await;
         let failed_at = info.history.last().unwrap().at;
         let delay = (info.run_at - failed_at).to_std().unwrap();
-        assert_eq!(delay, jobs::backoff(failure, id, 0), "delay after failure {failure}");
+        assert_eq!(
+            delay,
+            jobs::backoff(failure, id, 0),
+            "delay after failure {failure}"
+        );
         let base = Duration::from_secs(3u64.pow(failure));
         assert!(delay >= base && delay <= base + base / 10, "{delay:?}");
         let error = info.history.last().unwrap().error.clone().unwrap();
@@ -271,7 +282,10 @@ async fn dedupe_id_creates_one_job(backend: Backend) {
     assert_eq!(first, key);
     assert_eq!(second, key);
     let info = jobs.get(key).await.unwrap();
-    assert_eq!(info.payload["label"], "first", "the second enqueue changed nothing");
+    assert_eq!(
+        info.payload["label"], "first",
+        "the second enqueue changed nothing"
+    );
     assert_eq!(info.history.len(), 1);
 
     let server = server(&jobs, &probe).await;
@@ -406,7 +420,10 @@ async fn missing_state_fails_with_a_clear_message(backend: Backend) {
     let info = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
     let message = &info.errors().next().unwrap().message;
-    assert!(message.contains("State<alloc::sync::Arc<foundation::Unregistered>>"), "{message}");
+    assert!(
+        message.contains("State<alloc::sync::Arc<foundation::Unregistered>>"),
+        "{message}"
+    );
     assert!(message.contains(".state(value)"), "{message}");
 }
 
@@ -434,9 +451,18 @@ async fn two_thousand_jobs_on_fifty_workers_run_once_each(backend: Backend) {
     let runs = probe.all_runs();
     assert_eq!(runs.len(), 2000);
     for id in &ids {
-        assert_eq!(runs.get(id), Some(&1), "job {id} ran {:?} times", runs.get(id));
+        assert_eq!(
+            runs.get(id),
+            Some(&1),
+            "job {id} ran {:?} times",
+            runs.get(id)
+        );
     }
-    assert!(probe.max_running() <= 50, "{} ran at once", probe.max_running());
+    assert!(
+        probe.max_running() <= 50,
+        "{} ran at once",
+        probe.max_running()
+    );
 }
 
 async fn enqueue_many_inserts_in_one_call(backend: Backend) {
@@ -506,11 +532,19 @@ async fn list_pages_by_state(backend: Backend) {
         .unwrap();
     assert_eq!(first.items.len(), 2);
     let second = jobs
-        .list(JobQuery::state(JobState::Enqueued).limit(2).after(first.next.unwrap()))
+        .list(
+            JobQuery::state(JobState::Enqueued)
+                .limit(2)
+                .after(first.next.unwrap()),
+        )
         .await
         .unwrap();
     let third = jobs
-        .list(JobQuery::state(JobState::Enqueued).limit(2).after(second.next.unwrap()))
+        .list(
+            JobQuery::state(JobState::Enqueued)
+                .limit(2)
+                .after(second.next.unwrap()),
+        )
         .await
         .unwrap();
     assert_eq!(third.items.len(), 1);
@@ -524,9 +558,17 @@ async fn list_pages_by_state(backend: Backend) {
     let mut expected = now_ids.clone();
     expected.sort();
     assert_eq!(listed, expected);
-    let scheduled = jobs.list(JobQuery::state(JobState::Scheduled)).await.unwrap();
+    let scheduled = jobs
+        .list(JobQuery::state(JobState::Scheduled))
+        .await
+        .unwrap();
     assert_eq!(scheduled.items.len(), 3);
-    assert!(scheduled.items.iter().all(|job| job.state == JobState::Scheduled));
+    assert!(
+        scheduled
+            .items
+            .iter()
+            .all(|job| job.state == JobState::Scheduled)
+    );
 }
 
 async fn shutdown_lets_running_jobs_finish(backend: Backend) {
@@ -561,7 +603,11 @@ async fn shutdown_releases_jobs_past_the_grace_period(backend: Backend) {
     wait_until("the job runs", || async { probe.running() == 1 }).await;
     server.shutdown().await;
     let info = jobs.get(id).await.unwrap();
-    assert_eq!(info.state, JobState::Enqueued, "released for another server");
+    assert_eq!(
+        info.state,
+        JobState::Enqueued,
+        "released for another server"
+    );
     assert_eq!(info.attempt, 0, "a released attempt does not count");
     assert_eq!(info.owner, None);
 
@@ -592,7 +638,10 @@ async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
     wait_until("the job runs", || async { probe.running() == 1 }).await;
     // Dropped without shutdown: like a process that died, its job stays claimed.
     drop(dying);
-    wait_until("the dead server's job stops", || async { probe.running() == 0 }).await;
+    wait_until("the dead server's job stops", || async {
+        probe.running() == 0
+    })
+    .await;
     assert_eq!(jobs.get(id).await.unwrap().state, JobState::Processing);
 
     probe.gate.add_permits(1);
@@ -604,7 +653,10 @@ async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(11));
-    let info = wait_for_job(&jobs, id, "is rescued", |info| info.attempt == 1 && info.state == JobState::Scheduled).await;
+    let info = wait_for_job(&jobs, id, "is rescued", |info| {
+        info.attempt == 1 && info.state == JobState::Scheduled
+    })
+    .await;
     let error = info.errors().next().unwrap();
     assert_eq!(
         error.message,
@@ -624,5 +676,9 @@ async fn huge_error_is_capped(backend: Backend) {
     server.shutdown().await;
     let message = &info.errors().next().unwrap().message;
     assert!(message.len() < 20_000, "stored {} bytes", message.len());
-    assert!(message.ends_with("[cut: 5000000 bytes in all]"), "{}", &message[message.len() - 40..]);
+    assert!(
+        message.ends_with("[cut: 5000000 bytes in all]"),
+        "{}",
+        &message[message.len() - 40..]
+    );
 }

@@ -41,12 +41,21 @@ async fn child_enqueues_and_exits() {
 async fn survives_the_process_that_enqueued_it() {
     let db = TestDb::new(Backend::Sqlite).await;
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_enqueues_and_exits", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_enqueues_and_exits",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DB, &db.url)
         .output()
         .expect("child runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let id: JobId = stdout
         .lines()
         .find_map(|line| line.split_once("ENQUEUED ").map(|(_, id)| id.trim()))

@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use crate::record::{JobInfo, JobQuery, JobSummary, Page};
+use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
 use crate::storage::{AnyStorage, NewJob, Storage};
+use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
 
 /// The handle to a job store: enqueue, inspect and delete jobs. Cheap to clone; every
@@ -112,6 +113,54 @@ impl Jobs {
             .then(|| items.last().map(|job| job.id))
             .flatten();
         Ok(Page { items, next })
+    }
+
+    /// Runs a job again now: a failed, succeeded, deleted or scheduled job goes back to
+    /// `Enqueued` with its attempts counted from zero (its history keeps the old ones).
+    /// False when there is no such job, or it is running or awaiting its parent.
+    pub async fn requeue(&self, id: JobId) -> Result<bool> {
+        let requeued = self.inner.storage.job_requeue(id, self.now()).await?;
+        if requeued {
+            self.notify_enqueued();
+        }
+        Ok(requeued)
+    }
+
+    /// Requeues every job matching the query's filters (state, name, search; paging is
+    /// ignored); returns how many.
+    pub async fn requeue_matching(&self, query: &JobQuery) -> Result<u64> {
+        let requeued = self
+            .inner
+            .storage
+            .jobs_requeue_matching(query, self.now())
+            .await?;
+        if requeued > 0 {
+            self.notify_enqueued();
+        }
+        Ok(requeued)
+    }
+
+    /// Deletes every job matching the query's filters; returns how many.
+    pub async fn delete_matching(&self, query: &JobQuery) -> Result<u64> {
+        self.inner
+            .storage
+            .jobs_delete_matching(query, self.now())
+            .await
+    }
+
+    /// Finished attempts per minute over the last `window`, oldest first.
+    pub async fn throughput(&self, window: Duration) -> Result<Vec<ThroughputPoint>> {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = self
+            .now()
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.inner.storage.jobs_throughput(since).await
+    }
+
+    /// The servers registered in the database, as they last heartbeated.
+    pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
+        self.inner.storage.servers_list().await
     }
 
     /// How many jobs are in each state (states without jobs are left out).
@@ -220,10 +269,37 @@ impl<J: Job> Enqueue<'_, J> {
         self
     }
 
-    async fn send(self) -> Result<JobId> {
+    /// Stores the job through the application's own transaction instead of on its own:
+    /// the job exists only if that transaction commits, and a server starts it only after
+    /// the commit. Pass `&mut tx` (a `sqlx::Transaction`) or a connection of the client's
+    /// backend on the same database; another backend's connection is an error.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo<J: jobs_core::Job>(jobs: jobs_core::Jobs, pool: sqlx::SqlitePool, job: J) -> jobs_core::Result<()> {
+    /// let mut tx = pool.begin().await?;
+    /// // … the application's own writes …
+    /// jobs.enqueue(job).within(&mut tx).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn within<C: EnqueueConnection + ?Sized>(self, conn: &mut C) -> Result<JobId> {
+        let (id, row) = self.row()?;
+        crate::transactional::jobs_insert(&self.jobs.inner.storage, conn, &[row]).await?;
+        // Servers of this process wake now and find nothing until the commit: on SQLite
+        // their claim waits for the caller's write lock, on PostgreSQL the commit notifies.
+        self.jobs.notify_enqueued();
+        Ok(id)
+    }
+
+    fn row(&self) -> Result<(JobId, NewJob)> {
         let now = self.jobs.now();
         let id = self.id.unwrap_or_default();
-        let row = new_job(&self.job, id, now, self.run_at.unwrap_or(now))?;
+        Ok((id, new_job(&self.job, id, now, self.run_at.unwrap_or(now))?))
+    }
+
+    async fn send(self) -> Result<JobId> {
+        let (id, row) = self.row()?;
         self.jobs.inner.storage.jobs_insert(&[row]).await?;
         self.jobs.notify_enqueued();
         Ok(id)

@@ -106,6 +106,8 @@ pub struct JobQuery {
     pub state: Option<JobState>,
     /// Only jobs of this registered name.
     pub name: Option<String>,
+    /// Only jobs whose display name or registered name contains this text (any case).
+    pub search: Option<String>,
     /// Continue after this id (the last of the previous page).
     pub after: Option<JobId>,
     /// At most this many (capped at 1,000).
@@ -117,6 +119,7 @@ impl Default for JobQuery {
         Self {
             state: None,
             name: None,
+            search: None,
             after: None,
             limit: 50,
         }
@@ -149,6 +152,62 @@ impl JobQuery {
         self.name = Some(name.into());
         self
     }
+
+    /// Only jobs whose display name or registered name contains `text`.
+    pub fn search(mut self, text: impl Into<String>) -> Self {
+        self.search = Some(text.into());
+        self
+    }
+
+    /// The `LIKE` pattern for `search`, with `%`, `_` and `\\` escaped by `\\`.
+    pub(crate) fn like_pattern(&self) -> Option<String> {
+        self.search.as_ref().map(|text| {
+            let mut pattern = String::with_capacity(text.len() + 2);
+            pattern.push('%');
+            for c in text.to_lowercase().chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
+}
+
+/// A server as it last heartbeated.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// Its id: the owner stored on the jobs it runs.
+    pub id: String,
+    /// Its name (host and process id unless configured).
+    pub name: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// How many jobs it runs at once.
+    pub workers: u32,
+    /// How many it was running at its last heartbeat.
+    pub running: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last heartbeated.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// Finished attempts in one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ThroughputPoint {
+    /// The start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Attempts that succeeded.
+    pub succeeded: u64,
+    /// Attempts that failed, whether retried or not.
+    pub failed: u64,
 }
 
 /// One page of a listing.

@@ -44,7 +44,7 @@ impl TestDb {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                let name = format!("jobs_test_{}", uuid::Uuid::new_v4().simple());
+                let name = format!("jobs_test_{}", uuid::Uuid::now_v7().simple());
                 let admin = pg_admin_url();
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
                     .await

@@ -24,4 +24,28 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "recurring jobs",
         sql: include_str!("../../migrations/sqlite/0002_recurring.sql"),
     },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/sqlite/0003_dashboard.sql"),
+    },
+];
+
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "recurring jobs",
+        sql: include_str!("../../migrations/postgres/0002_recurring.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/postgres/0003_dashboard.sql"),
+    },
 ];

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::record::{JobInfo, JobQuery, JobSummary};
+use crate::record::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{Failure, JobId, JobState, Result};
 
@@ -73,7 +73,9 @@ pub(crate) enum Outcome {
         failure: Failure,
     },
     /// Failed for good.
-    Failed { failure: Failure },
+    Failed {
+        failure: Failure,
+    },
 }
 
 /// A `Processing` job whose lease ran out: its server stopped heartbeating.
@@ -137,12 +139,46 @@ pub(crate) trait Storage: Send + Sync + 'static {
     fn job_get(&self, id: JobId) -> impl Future<Output = Result<Option<JobInfo>>> + Send;
 
     /// Marks a job `Deleted` (unless it is already); false when there is no such job.
-    fn job_delete(&self, id: JobId, now: DateTime<Utc>)
-    -> impl Future<Output = Result<bool>> + Send;
+    fn job_delete(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A page of jobs, newest id first.
-    fn jobs_list(&self, query: &JobQuery)
-    -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
+    fn jobs_list(&self, query: &JobQuery) -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
+
+    /// Moves a job that is not running (nor awaiting a parent) back to `Enqueued` to run
+    /// now, its attempts counted from zero again; false when there is no such job.
+    fn job_requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// [`Storage::job_requeue`] for every job matching the query's filters.
+    fn jobs_requeue_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// [`Storage::job_delete`] for every job matching the query's filters.
+    fn jobs_delete_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Finished attempts per minute since `since`, oldest first (minutes without any
+    /// are left out).
+    fn jobs_throughput(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ThroughputPoint>>> + Send;
+
+    /// Every server row, by name.
+    fn servers_list(&self) -> impl Future<Output = Result<Vec<ServerInfo>>> + Send;
 
     /// Counts of jobs by state.
     fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
@@ -161,8 +197,11 @@ pub(crate) trait Storage: Send + Sync + 'static {
 
     /// Puts every job still `Processing` under `owner` back to `Enqueued`, the attempt
     /// not counted: for a graceful shutdown.
-    fn jobs_release(&self, owner: &str, now: DateTime<Utc>)
-    -> impl Future<Output = Result<u64>> + Send;
+    fn jobs_release(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// `Processing` jobs whose lease ended before `now`.
     fn jobs_expired(
@@ -238,12 +277,14 @@ pub(crate) trait Storage: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RecurringInfo>>> + Send;
 
     /// The earliest next tick of any enabled recurring job.
-    fn recurring_next_run_at(&self)
-    -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+    fn recurring_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
     /// In one transaction: advances `next_run_at` by compare-and-set and, if that won
     /// and no earlier run is still active (unless overlap is allowed), inserts the runs.
-    fn recurring_fire(&self, request: FireRequest<'_>) -> impl Future<Output = Result<Fired>> + Send;
+    fn recurring_fire(
+        &self,
+        request: FireRequest<'_>,
+    ) -> impl Future<Output = Result<Fired>> + Send;
 }
 
 /// The backend chosen at connect time. An enum rather than a trait object, so the
@@ -299,6 +340,21 @@ impl Storage for AnyStorage {
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
         dispatch!(self, s => s.jobs_count())
     }
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.job_requeue(id, now))
+    }
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_requeue_matching(query, now))
+    }
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_delete_matching(query, now))
+    }
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        dispatch!(self, s => s.jobs_throughput(since))
+    }
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        dispatch!(self, s => s.servers_list())
+    }
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
         dispatch!(self, s => s.jobs_claim(request))
     }
@@ -338,7 +394,11 @@ impl Storage for AnyStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
         dispatch!(self, s => s.recurring_upsert(recurring, now))
     }
-    async fn recurring_disable_missing(&self, declared: &[String], now: DateTime<Utc>) -> Result<u64> {
+    async fn recurring_disable_missing(
+        &self,
+        declared: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         dispatch!(self, s => s.recurring_disable_missing(declared, now))
     }
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
@@ -369,6 +429,9 @@ impl Storage for AnyStorage {
         dispatch!(self, s => s.recurring_fire(request))
     }
 }
+
+/// States a requeue moves to `Enqueued`: not running, not waiting for a parent.
+pub(crate) const REQUEUEABLE: &str = "('Scheduled', 'Enqueued', 'Succeeded', 'Failed', 'Deleted')";
 
 /// Longest error message stored for one attempt; longer ones are cut.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;

@@ -18,10 +18,12 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::migrations::{self, Migration};
 use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, NewJob, Outcome,
-    ServerRow, Storage, failure_summary, stored_failure,
+    REQUEUEABLE, ServerRow, Storage, failure_summary, stored_failure,
 };
 use crate::MissedTicks;
-use crate::record::{ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary};
+use crate::record::{
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
+};
 use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::{Error, JobId, JobState, Result};
 
@@ -176,9 +178,13 @@ async fn events_insert(
     Ok(())
 }
 
-/// Inserts jobs, skipping ids that exist (dedupe), with a history row for each job this
-/// call created.
-async fn insert_jobs(tx: &mut sqlx::SqliteConnection, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe), and only the
+/// rows this call created get a history row. Used by the storage, inside its own
+/// transaction, and by transactional enqueue, inside the caller's.
+pub(crate) async fn jobs_insert_with(
+    conn: &mut sqlx::SqliteConnection,
+    jobs: &[NewJob],
+) -> Result<()> {
     let mut inserted = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
@@ -200,7 +206,7 @@ async fn insert_jobs(tx: &mut sqlx::SqliteConnection, jobs: &[NewJob]) -> Result
                 .push_bind(micros(job.created_at));
         });
         insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        for row in insert.build().fetch_all(&mut *tx).await? {
+        for row in insert.build().fetch_all(&mut *conn).await? {
             inserted.push(job_id(&row, "id")?);
         }
     }
@@ -210,8 +216,57 @@ async fn insert_jobs(tx: &mut sqlx::SqliteConnection, jobs: &[NewJob]) -> Result
         .iter()
         .filter(|job| created.contains(&job.id))
         .map(|job| (job.id, job.created_at, job.state, 0, None));
+    events_insert(conn, events).await
+}
+
+/// Appends the query's filters (state, name, text search) as `AND …` conditions.
+fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
+    if let Some(state) = query.state {
+        builder.push(" AND state = ").push_bind(state.as_str());
+    }
+    if let Some(name) = &query.name {
+        builder.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(pattern) = query.like_pattern() {
+        builder
+            .push(" AND (lower(display_name) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR lower(name) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// The start of a requeue: every requeueable row, to which the caller adds conditions.
+fn requeue_update(now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
+    let mut update = QueryBuilder::<Sqlite>::new(
+        "UPDATE jobs_job SET state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, \
+         run_at = ",
+    );
+    update
+        .push_bind(micros(now))
+        .push(", updated_at = ")
+        .push_bind(micros(now))
+        .push(format!(" WHERE state IN {REQUEUEABLE}"));
+    update
+}
+
+/// Runs a state-changing `UPDATE` and records `state` in the history of each row it
+/// changed; returns how many.
+async fn finish_update(
+    tx: &mut sqlx::SqliteConnection,
+    mut update: QueryBuilder<'_, Sqlite>,
+    now: DateTime<Utc>,
+    state: JobState,
+) -> Result<u64> {
+    update.push(" RETURNING id, attempt");
+    let rows = update.build().fetch_all(&mut *tx).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        events.push((job_id(row, "id")?, now, state, attempt(row)?, None));
+    }
     events_insert(tx, events).await?;
-    Ok(inserted)
+    Ok(rows.len() as u64)
 }
 
 impl Storage for SqliteStorage {
@@ -250,7 +305,7 @@ impl Storage for SqliteStorage {
 
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut tx = self.begin().await?;
-        insert_jobs(&mut tx, jobs).await?;
+        jobs_insert_with(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -339,12 +394,7 @@ impl Storage for SqliteStorage {
             "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at \
              FROM jobs_job WHERE 1 = 1",
         );
-        if let Some(state) = query.state {
-            select.push(" AND state = ").push_bind(state.as_str());
-        }
-        if let Some(name) = &query.name {
-            select.push(" AND name = ").push_bind(name.clone());
-        }
+        push_filters(&mut select, query);
         if let Some(after) = query.after {
             select.push(" AND id < ").push_bind(after.to_string());
         }
@@ -353,6 +403,80 @@ impl Storage for SqliteStorage {
             .push_bind(i64::from(query.limit.min(1000)));
         let rows = select.build().fetch_all(&self.reader).await?;
         rows.iter().map(summary).collect()
+    }
+
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let mut update = requeue_update(now);
+        update.push(" AND id = ").push_bind(id.to_string());
+        let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
+        tx.commit().await?;
+        Ok(requeued > 0)
+    }
+
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut update = requeue_update(now);
+        push_filters(&mut update, query);
+        let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
+        tx.commit().await?;
+        Ok(requeued)
+    }
+
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs_job SET state = 'Deleted', owner = NULL, lease_until = NULL, updated_at = ",
+        );
+        update
+            .push_bind(micros(now))
+            .push(" WHERE state <> 'Deleted'");
+        push_filters(&mut update, query);
+        let deleted = finish_update(&mut tx, update, now, JobState::Deleted).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        let rows = sqlx::query(
+            "SELECT at / 60000000 AS minute, \
+                 SUM(state = 'Succeeded') AS succeeded, SUM(state <> 'Succeeded') AS failed \
+             FROM jobs_event \
+             WHERE at >= ? AND (state = 'Succeeded' OR message IS NOT NULL) \
+             GROUP BY minute ORDER BY minute",
+        )
+        .bind(micros(since))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ThroughputPoint {
+                    minute: from_micros(row.try_get::<i64, _>("minute")? * 60_000_000),
+                    succeeded: row.try_get::<i64, _>("succeeded")?.try_into().unwrap_or(0),
+                    failed: row.try_get::<i64, _>("failed")?.try_into().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServerInfo {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    host: row.try_get("host")?,
+                    pid: row.try_get::<i64, _>("pid")?.try_into().unwrap_or(0),
+                    workers: row.try_get::<i64, _>("workers")?.try_into().unwrap_or(0),
+                    running: row.try_get::<i64, _>("running")?.try_into().unwrap_or(0),
+                    started_at: from_micros(row.try_get("started_at")?),
+                    heartbeat_at: from_micros(row.try_get("heartbeat_at")?),
+                })
+            })
+            .collect()
     }
 
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
@@ -768,7 +892,7 @@ impl Storage for SqliteStorage {
                 return Ok(Fired::SkippedOverlap);
             }
         }
-        insert_jobs(&mut tx, request.runs).await?;
+        jobs_insert_with(&mut tx, request.runs).await?;
         sqlx::query("UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1")
             .bind(request.id)
             .bind(micros(request.now))

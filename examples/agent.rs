@@ -1,0 +1,62 @@
+//! The main example: an agent's backend with the scenarios of "Why AI agents need
+//! background jobs" in one axum app — reminders for later, and document analysis as a
+//! pipeline of retryable jobs against a flaky model.
+//!
+//! ```sh
+//! cargo run --example agent          # app on :3000, dashboard on http://localhost:8000
+//!
+//! curl -X POST localhost:3000/reminders -H 'content-type: application/json' \
+//!      -d '{"user_id": 7, "text": "Review the Q3 deck", "at": "2026-11-28T10:00:00+01:00"}'
+//! curl -X POST localhost:3000/documents/1/analyze
+//! ```
+//!
+//! The fake model fails some calls (analyzing documents 1 and 5 hits a few), so the
+//! dashboard shows steps that failed, waited and were retried on their own.
+//!
+//! Settings come from `jobs.toml` in the working directory, if there is one, and
+//! `JOBS__…` environment variables (`JOBS__DASHBOARD__PORT=9000`); `PORT` moves the app.
+
+#[path = "shared/app.rs"]
+mod app;
+#[path = "shared/documents.rs"]
+mod documents;
+#[path = "shared/reminders.rs"]
+mod reminders;
+
+use axum::Router;
+use axum::extract::FromRef;
+use documents::{Documents, FakeModel};
+use jobs::Jobs;
+use jobs::axum::{JobsPlugin, JobsSettings};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    jobs: Jobs,
+    documents: Documents,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    app::init_tracing();
+    let settings = JobsSettings::load("jobs.toml")?;
+    let documents = Documents::with_samples();
+    let plugin = JobsPlugin::builder(settings)
+        .state(documents.clone())
+        .state(FakeModel::flaky())
+        .start()
+        .await?;
+
+    // The recurring "morning summary" (`#[recurring(id = "morning-email-summary",
+    // cron = "0 8 * * *")]`) joins here as `examples/shared/morning_summary.rs` once
+    // recurring jobs land (issue 4); the plugin upserts it at boot.
+    let routes = Router::new()
+        .merge(reminders::http::routes())
+        .merge(documents::http::routes())
+        .with_state(AppState {
+            jobs: plugin.jobs(),
+            documents,
+        });
+    // `axum::serve(…).with_graceful_shutdown(plugin.shutdown_signal())`, then
+    // `plugin.shutdown()`: see shared/app.rs.
+    app::serve(plugin, routes).await
+}

@@ -1,0 +1,50 @@
+//! Document analysis as a pipeline of retryable jobs: summarize → embed → announce,
+//! against a fake model that fails about 30 % of its calls.
+//!
+//! ```sh
+//! cargo run --example document_agent
+//! curl -X POST localhost:3000/documents/1/analyze
+//! curl localhost:3000/documents/1
+//! ```
+//!
+//! Watch the steps, and the retries of the ones the model failed (documents 1 and 5
+//! hit a few), on http://localhost:8000.
+
+#[path = "shared/app.rs"]
+mod app;
+#[path = "shared/documents.rs"]
+mod documents;
+
+use axum::Router;
+use axum::extract::FromRef;
+use documents::{Documents, FakeModel};
+use jobs::Jobs;
+use jobs::axum::{JobsPlugin, JobsSettings};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    jobs: Jobs,
+    documents: Documents,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    app::init_tracing();
+    let settings = JobsSettings::load("jobs.toml")?;
+    let documents = Documents::with_samples();
+    let plugin = JobsPlugin::builder(settings)
+        .state(documents.clone())
+        .state(FakeModel::flaky())
+        .start()
+        .await?;
+
+    let routes = Router::new()
+        .merge(documents::http::routes())
+        .with_state(AppState {
+            jobs: plugin.jobs(),
+            documents,
+        });
+    // `axum::serve(…).with_graceful_shutdown(plugin.shutdown_signal())`, then
+    // `plugin.shutdown()`: see shared/app.rs.
+    app::serve(plugin, routes).await
+}

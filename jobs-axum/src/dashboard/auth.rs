@@ -1,0 +1,95 @@
+//! HTTP Basic auth over every dashboard route, when a username and password are set.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::DashboardSettings;
+
+/// The `user:password` a request must present.
+struct Credentials {
+    expected: Vec<u8>,
+}
+
+/// Wraps every route of `routes` in the auth check, if the settings ask for one.
+pub(super) fn protect<S>(routes: Router<S>, settings: &DashboardSettings) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (Some(username), Some(password)) = (&settings.username, &settings.password) else {
+        return routes;
+    };
+    let credentials = Arc::new(Credentials {
+        expected: format!("{username}:{password}").into_bytes(),
+    });
+    routes.layer(middleware::from_fn_with_state(credentials, require))
+}
+
+async fn require(
+    State(credentials): State<Arc<Credentials>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| decode_basic(value.as_bytes()));
+    match presented {
+        Some(presented) if constant_time_eq(&presented, &credentials.expected) => {
+            next.run(request).await
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="jobs dashboard", charset="UTF-8""#),
+            )],
+            "authentication required\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The `user:password` bytes of a `Basic …` header value.
+fn decode_basic(value: &[u8]) -> Option<Vec<u8>> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    STANDARD.decode(encoded.trim()).ok()
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell
+/// an attacker how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_basic_credentials() {
+        let header = format!("Basic {}", STANDARD.encode("admin:s3cret"));
+        assert_eq!(decode_basic(header.as_bytes()).unwrap(), b"admin:s3cret");
+        let header = format!("basic  {}", STANDARD.encode("admin:"));
+        assert_eq!(decode_basic(header.as_bytes()).unwrap(), b"admin:");
+        assert_eq!(decode_basic(b"Bearer abc"), None);
+        assert_eq!(decode_basic(b"Basic !!!"), None);
+    }
+
+    #[test]
+    fn compares_whole_values() {
+        assert!(constant_time_eq(b"admin:pw", b"admin:pw"));
+        assert!(!constant_time_eq(b"admin:pw", b"admin:pW"));
+        assert!(!constant_time_eq(b"admin:pw", b"admin:pw2"));
+    }
+}

@@ -1,0 +1,353 @@
+//! What the plugin is configured with: a serde struct that an application embeds in its
+//! own configuration, or loads on its own from a TOML file and `JOBS__…` environment
+//! variables. The keys are JobRunr's, which its users know.
+
+mod duration;
+mod error;
+mod load;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use jobs_core::ServerConfig;
+use serde::{Deserialize, Serialize};
+
+pub use error::SettingsError;
+
+/// Everything the plugin reads, with a default for every key.
+///
+/// In TOML, with the defaults:
+///
+/// ```toml
+/// database_url = "sqlite://jobs.db"
+///
+/// [background_job_server]
+/// enabled = true
+/// # worker_count = 64            # default: 8 per CPU core
+/// poll_interval = "5s"
+/// # server_timeout = "20s"       # default: 4 × poll_interval
+/// delete_succeeded_after = "36h"
+/// delete_deleted_after = "72h"
+/// shutdown_grace = "10s"
+///
+/// [jobs]
+/// default_retries = 10
+/// backoff_seed = 0
+///
+/// [dashboard]
+/// enabled = true
+/// port = 8000
+/// bind = "127.0.0.1"
+/// # username = "admin"           # with password: HTTP Basic auth on every route
+/// # password = "…"
+/// ```
+///
+/// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
+/// every key optional), or load it on its own with [`JobsSettings::load`]. Durations
+/// are written the human way: `"500ms"`, `"15s"`, `"36h"`, `"1h 30m"`. An unknown key
+/// is an error, and every error names the key it is about.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JobsSettings {
+    /// Where jobs are stored: `sqlite://path/to/file.db` (created when missing) or,
+    /// with the `postgres` feature of `jobs`, `postgres://user:password@host/db`.
+    /// Default: `sqlite://jobs.db`, a file in the working directory.
+    pub database_url: String,
+    /// The worker server that runs jobs in this process.
+    pub background_job_server: BackgroundJobServerSettings,
+    /// Defaults for every job.
+    pub jobs: JobDefaults,
+    /// The dashboard and its HTTP API.
+    pub dashboard: DashboardSettings,
+}
+
+/// `background_job_server.*`: the worker server that runs jobs in this process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BackgroundJobServerSettings {
+    /// Whether this process runs jobs (default `true`). Turn it off in a process that
+    /// only enqueues, when other processes on the same database run the jobs.
+    pub enabled: bool,
+    /// Jobs run at once (default: 8 per CPU core). Waiting jobs are tokio tasks, so a
+    /// few hundred jobs that wait on a model cost little.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_count: Option<usize>,
+    /// How often the server looks for work it was not woken for, and heartbeats
+    /// (default `"5s"`). Jobs enqueued by this process start at once regardless.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// How long a server may go without a heartbeat before its jobs are taken for
+    /// orphaned and run again elsewhere (default: 4 × `poll_interval`).
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
+    pub server_timeout: Option<Duration>,
+    /// How long succeeded jobs are kept for the dashboard (default `"36h"`).
+    #[serde(with = "duration")]
+    pub delete_succeeded_after: Duration,
+    /// How long deleted jobs are kept before they are removed for good (default `"72h"`).
+    #[serde(with = "duration")]
+    pub delete_deleted_after: Duration,
+    /// At shutdown, how long running jobs may take to finish (default `"10s"`); the
+    /// rest are stopped and put back so the next server runs them at once.
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+/// `jobs.*`: defaults for every job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JobDefaults {
+    /// Retries of a job that does not set `#[job(retries = …)]` (default 10, so 11
+    /// attempts, `3^n` seconds apart).
+    pub default_retries: u32,
+    /// Seed of the jitter added to retry delays (default 0).
+    pub backoff_seed: u64,
+}
+
+/// `dashboard.*`: the dashboard and its HTTP API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DashboardSettings {
+    /// Whether the plugin serves the dashboard on its own port (default `true`). An app
+    /// that nests [`dashboard::router`](crate::dashboard::router) into its own router
+    /// turns this off.
+    pub enabled: bool,
+    /// The port of the standalone dashboard (default 8000; 0 picks a free one).
+    pub port: u16,
+    /// The address the standalone dashboard listens on (default `127.0.0.1`, this
+    /// machine only; `0.0.0.0` for every interface, then set a username and password).
+    pub bind: IpAddr,
+    /// With `password`: HTTP Basic auth on every dashboard route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// With `username`: HTTP Basic auth on every dashboard route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://jobs.db".to_owned(),
+            background_job_server: BackgroundJobServerSettings::default(),
+            jobs: JobDefaults::default(),
+            dashboard: DashboardSettings::default(),
+        }
+    }
+}
+
+impl Default for BackgroundJobServerSettings {
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        Self {
+            enabled: true,
+            worker_count: None,
+            poll_interval: server.poll_interval,
+            server_timeout: None,
+            delete_succeeded_after: server.delete_succeeded_after,
+            delete_deleted_after: server.delete_deleted_after,
+            shutdown_grace: server.shutdown_grace,
+        }
+    }
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        Self {
+            default_retries: server.default_retries,
+            backoff_seed: server.backoff_seed,
+        }
+    }
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 8000,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+impl JobsSettings {
+    /// Reads the TOML file at `path` when it exists (defaults otherwise), then applies
+    /// `JOBS__…` environment variables over it, and checks the result.
+    ///
+    /// A double underscore separates the levels of a key:
+    /// `JOBS__BACKGROUND_JOB_SERVER__WORKER_COUNT=50` sets
+    /// `background_job_server.worker_count`, `JOBS__DATABASE_URL` sets `database_url`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SettingsError> {
+        load::load(Some(path.as_ref()), std::env::vars_os())
+    }
+
+    /// The defaults with `JOBS__…` environment variables applied over them.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        load::load(None, std::env::vars_os())
+    }
+
+    /// Like [`load`](Self::load), with the environment given instead of read from the
+    /// process (so tests need not change the process's environment). Variables that do
+    /// not start with `JOBS__` are ignored.
+    pub fn load_from<K, V>(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, SettingsError>
+    where
+        K: Into<std::ffi::OsString>,
+        V: Into<std::ffi::OsString>,
+    {
+        load::load(path, vars)
+    }
+
+    /// Settings from a TOML document (no environment), checked.
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        load::from_toml(text)
+    }
+
+    /// Checks what serde cannot: values in range and keys that go together. The
+    /// plugin calls this at boot, so settings embedded in an app's own configuration
+    /// are checked too.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key: &str, message: &str| Err(SettingsError::invalid(key, message));
+        if self.database_url.trim().is_empty() {
+            return invalid("database_url", "must not be empty");
+        }
+        let server = &self.background_job_server;
+        if server.worker_count == Some(0) {
+            return invalid("background_job_server.worker_count", "must be at least 1");
+        }
+        if server.poll_interval.is_zero() {
+            return invalid("background_job_server.poll_interval", "must be above zero");
+        }
+        if server.server_timeout() <= server.poll_interval {
+            return invalid(
+                "background_job_server.server_timeout",
+                "must be longer than background_job_server.poll_interval, or live servers \
+                 would be taken for dead",
+            );
+        }
+        match (&self.dashboard.username, &self.dashboard.password) {
+            (Some(_), None) => invalid(
+                "dashboard.password",
+                "is required when dashboard.username is set",
+            ),
+            (None, Some(_)) => invalid(
+                "dashboard.username",
+                "is required when dashboard.password is set",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The worker server's configuration these settings describe.
+    pub fn server_config(&self) -> ServerConfig {
+        let server = &self.background_job_server;
+        let mut config = ServerConfig::default();
+        if let Some(count) = server.worker_count {
+            config.worker_count = count;
+        }
+        config.poll_interval = server.poll_interval;
+        config.server_timeout = server.server_timeout();
+        config.delete_succeeded_after = server.delete_succeeded_after;
+        config.delete_deleted_after = server.delete_deleted_after;
+        config.shutdown_grace = server.shutdown_grace;
+        config.default_retries = self.jobs.default_retries;
+        config.backoff_seed = self.jobs.backoff_seed;
+        config
+    }
+}
+
+impl BackgroundJobServerSettings {
+    /// The server timeout in force: the one set, or 4 × `poll_interval`.
+    pub fn server_timeout(&self) -> Duration {
+        self.server_timeout
+            .unwrap_or(self.poll_interval.saturating_mul(4))
+    }
+}
+
+impl DashboardSettings {
+    /// Where the standalone dashboard listens.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+/// Hides the password of the database URL.
+impl fmt::Debug for JobsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobsSettings")
+            .field("database_url", &without_password(&self.database_url))
+            .field("background_job_server", &self.background_job_server)
+            .field("jobs", &self.jobs)
+            .field("dashboard", &self.dashboard)
+            .finish()
+    }
+}
+
+/// Hides the password.
+impl fmt::Debug for DashboardSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardSettings")
+            .field("enabled", &self.enabled)
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_passwords() {
+        let mut settings = JobsSettings {
+            database_url: "postgres://app:secret@db/jobs".into(),
+            ..JobsSettings::default()
+        };
+        settings.dashboard.username = Some("admin".into());
+        settings.dashboard.password = Some("hunter2".into());
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db/jobs"), "{debug}");
+    }
+
+    #[test]
+    fn server_config_follows_the_settings() {
+        let mut settings = JobsSettings::default();
+        settings.background_job_server.worker_count = Some(3);
+        settings.background_job_server.poll_interval = Duration::from_millis(500);
+        settings.jobs.default_retries = 2;
+        let config = settings.server_config();
+        assert_eq!(config.worker_count, 3);
+        assert_eq!(config.poll_interval, Duration::from_millis(500));
+        assert_eq!(config.server_timeout, Duration::from_secs(2));
+        assert_eq!(config.default_retries, 2);
+    }
+}

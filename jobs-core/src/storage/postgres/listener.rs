@@ -1,0 +1,132 @@
+//! Wake-ups across processes: PostgreSQL `LISTEN` on one channel, which every insert of
+//! jobs notifies in its own transaction (so the signal is sent only when the jobs exist).
+//!
+//! One background task per storage holds a dedicated connection, outside the main pool so
+//! it never takes a slot the application counts on. Each notification bumps a `watch`
+//! counter that idle servers wait on. When the connection drops, the task reconnects with
+//! back-off and bumps the counter once listening again: notifications sent in between are
+//! lost, and the servers must look for the jobs they announced.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The channel jobs are announced on. Notifications never leave their database, so one
+/// fixed name serves every database on a cluster.
+pub(super) const CHANNEL: &str = "jobs_enqueued";
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(10);
+
+/// The listener of one storage (shared by its clones), started on first use.
+#[derive(Debug)]
+pub(super) struct Wakeups {
+    /// The main pool's, for the listener's own connection.
+    options: PgConnectOptions,
+    counter: OnceLock<watch::Sender<u64>>,
+    stop: CancellationToken,
+}
+
+impl Wakeups {
+    pub(super) fn new(pool: &PgPool) -> Self {
+        Self {
+            options: (*pool.connect_options()).clone(),
+            counter: OnceLock::new(),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// A receiver that changes whenever jobs may have been enqueued by any process.
+    /// Starts the listener task on the first call, so it needs a tokio runtime.
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.counter
+            .get_or_init(|| {
+                let counter = watch::channel(0).0;
+                tokio::spawn(listen(
+                    self.listener_pool(),
+                    counter.clone(),
+                    self.stop.clone(),
+                ));
+                counter
+            })
+            .subscribe()
+    }
+
+    /// A pool of one connection, for the listener alone.
+    fn listener_pool(&self) -> PgPool {
+        // Named apart from the pool's connections, so it is easy to tell in pg_stat_activity.
+        let name = format!(
+            "{} listener",
+            self.options.get_application_name().unwrap_or("jobs")
+        );
+        let options = self.options.clone().application_name(&name);
+        PgPoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options)
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn listen(pool: PgPool, counter: watch::Sender<u64>, stop: CancellationToken) {
+    let mut retry = FIRST_RETRY;
+    loop {
+        let error = tokio::select! {
+            () = stop.cancelled() => return,
+            error = session(&pool, &counter, &mut retry) => error,
+        };
+        match error {
+            Some(error) => {
+                tracing::warn!(%error, retry_in = ?retry, "lost the LISTEN connection for job wake-ups")
+            }
+            None => {
+                tracing::warn!(retry_in = ?retry, "the LISTEN connection for job wake-ups closed")
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(LAST_RETRY);
+    }
+}
+
+/// Listens until the connection fails; returns the error, if there was one.
+async fn session(
+    pool: &PgPool,
+    counter: &watch::Sender<u64>,
+    retry: &mut Duration,
+) -> Option<sqlx::Error> {
+    let mut listener = match PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(error) => return Some(error),
+    };
+    // Reconnecting is this task's job, with back-off, not the listener's.
+    listener.eager_reconnect(false);
+    if let Err(error) = listener.listen(CHANNEL).await {
+        return Some(error);
+    }
+    *retry = FIRST_RETRY;
+    bump(counter);
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => bump(counter),
+            Ok(None) => return None,
+            Err(error) => return Some(error),
+        }
+    }
+}
+
+fn bump(counter: &watch::Sender<u64>) {
+    counter.send_modify(|n| *n = n.wrapping_add(1));
+}

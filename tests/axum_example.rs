@@ -1,0 +1,193 @@
+//! The README's main command, `cargo run --example agent`, as a process: it starts,
+//! its dashboard answers on :8000, a reminder and a document analysis run through it,
+//! and SIGTERM stops it cleanly.
+//!
+//! The test runs the example's binary next to its own (`target/<profile>/examples/`),
+//! after asking cargo to bring it up to date: a no-op under `cargo test`, which builds
+//! every example first, and a fresh build when this test runs on its own.
+
+#![cfg(unix)]
+
+mod axum_http;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum_http::Http;
+use jobs::JobId;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The port the README promises for the dashboard.
+const DASHBOARD_PORT: u16 = 8000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_example_serves_its_dashboard_on_8000() {
+    let binary = build_example("agent");
+    let dir = tempfile::tempdir().unwrap();
+    // Port 8000 as in the README, unless something on this machine has it already.
+    let dashboard_port = if std::net::TcpListener::bind(("127.0.0.1", DASHBOARD_PORT)).is_ok() {
+        DASHBOARD_PORT
+    } else {
+        eprintln!("port {DASHBOARD_PORT} is busy here; the example gets a free one instead");
+        0
+    };
+
+    let mut command = Command::new(&binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("JOBS__") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .current_dir(dir.path())
+        .env("PORT", "0")
+        .env("JOBS__DASHBOARD__PORT", dashboard_port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("{}: {error}", binary.display()));
+    let (app, dashboard) = read_addresses(&mut child).await;
+    if dashboard_port == DASHBOARD_PORT {
+        assert_eq!(dashboard, format!("http://127.0.0.1:{DASHBOARD_PORT}"));
+    }
+    let http = Http::new();
+
+    let page = http.get(&format!("{dashboard}/")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for name in [
+        "reminders.send",
+        "documents.summarize",
+        "documents.embed",
+        "documents.announce_complete",
+    ] {
+        assert!(
+            page.body.contains(name),
+            "{name} is registered: {}",
+            page.body
+        );
+    }
+
+    // A reminder due now runs at once.
+    let reply = http
+        .post(
+            &format!("{app}/reminders"),
+            json!({ "user_id": 7, "text": "Review the Q3 deck", "in_seconds": 0 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reminder = job_id(&reply.json()["job_id"]);
+    wait_until_succeeded(&http, &dashboard, reminder).await;
+
+    // A document analysis runs its three steps, each its own job.
+    let reply = http
+        .post(&format!("{app}/documents/3/analyze"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let summarize = job_id(&reply.json()["job_id"]);
+    let embed = JobId::from_key(&format!("{summarize}:next"));
+    let announce = JobId::from_key(&format!("{embed}:next"));
+    for step in [summarize, embed, announce] {
+        wait_until_succeeded(&http, &dashboard, step).await;
+    }
+    let document = http.get(&format!("{app}/documents/3")).await.json();
+    assert_eq!(document["analyzed"], true, "{document:#}");
+
+    // SIGTERM, as `docker stop` sends: a graceful exit.
+    let pid = child.id().expect("still running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the example exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Brings the example's binary up to date with the features this test was built with,
+/// and returns its path.
+fn build_example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<this test> → target/<profile>
+    let profile_dir = test_binary.parent().and_then(|deps| deps.parent()).unwrap();
+    let features: Vec<&str> = [
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("macros", cfg!(feature = "macros")),
+        ("axum", cfg!(feature = "axum")),
+    ]
+    .into_iter()
+    .filter_map(|(feature, on)| on.then_some(feature))
+    .collect();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--package", "jobs", "--example", name])
+        .args(["--no-default-features", "--features", &features.join(",")]);
+    if profile_dir.file_name().is_some_and(|dir| dir == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the `{name}` example failed");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.exists(), "no example binary at {}", binary.display());
+    binary
+}
+
+/// Reads the example's stdout until it has printed where the app and the dashboard are.
+async fn read_addresses(child: &mut Child) -> (String, String) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut app, mut dashboard) = (None, None);
+    let read = async {
+        while app.is_none() || dashboard.is_none() {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the example exited before printing its addresses");
+            if let Some(url) = line.strip_prefix("app:") {
+                app = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("dashboard:") {
+                dashboard = Some(url.trim().to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the example starts within a minute");
+    // Keep draining stdout, so the example never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (app.unwrap(), dashboard.unwrap())
+}
+
+fn job_id(value: &serde_json::Value) -> JobId {
+    value.as_str().expect("a job id").parse().unwrap()
+}
+
+async fn wait_until_succeeded(http: &Http, dashboard: &str, id: JobId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = http.get(&format!("{dashboard}/api/jobs/{id}")).await;
+        if reply.status == StatusCode::OK && reply.json()["state"] == "Succeeded" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} did not succeed: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,101 @@
+//! A small HTTP/1.1 client for the axum tests, on hyper-util's client (hyper is in the
+//! tree already through axum, so this adds no heavy dependency).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+}
+
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// The value of an `Authorization` header sent with every request.
+    authorization: Option<String>,
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            authorization: None,
+        }
+    }
+
+    /// The same client, sending `Authorization: <value>`.
+    pub fn with_authorization(&self, value: &str) -> Self {
+        Self {
+            authorization: Some(value.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Reply {
+        self.send(Method::GET, url, None).await
+    }
+
+    pub async fn post(&self, url: &str, json: serde_json::Value) -> Reply {
+        self.send(Method::POST, url, Some(json)).await
+    }
+
+    pub async fn delete(&self, url: &str) -> Reply {
+        self.send(Method::DELETE, url, None).await
+    }
+
+    pub async fn send(&self, method: Method, url: &str, json: Option<serde_json::Value>) -> Reply {
+        self.try_send(method.clone(), url, json)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"))
+    }
+
+    pub async fn try_send(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<serde_json::Value>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        let mut request = Request::builder().method(method).uri(url);
+        if let Some(value) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let body = match json {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Full::new(Bytes::from(json.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.client.request(request.body(body)?),
+        )
+        .await??;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec())?,
+        })
+    }
+}
