@@ -215,8 +215,8 @@ fn new_job<J: Job>(
         } else {
             JobState::Enqueued
         },
-        queue: "default".to_owned(),
-        priority: 0,
+        queue: descriptor.queue_name().to_owned(),
+        priority: descriptor.priority_setting(),
         run_at,
         max_retries: descriptor.retries_setting(),
         created_at: now,

@@ -5,6 +5,7 @@ use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -24,7 +25,15 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// The name shown for this run on the dashboard, e.g. "Send reminder to 7".
     fn display_name(&self) -> String;
+
+    /// Labels of this run, e.g. `tenant-7`, for filtering on the dashboard.
+    fn labels(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
+
+/// The queue of jobs that do not name one.
+pub const DEFAULT_QUEUE: &str = "default";
 
 /// How the server runs one attempt: decode the payload, inject what the fn asks for,
 /// run it, and turn its outcome into `Ok` or a [`Failure`].
@@ -36,6 +45,9 @@ pub type RunFn = fn(Invocation) -> BoxFuture<'static, Result<(), Failure>>;
 pub struct JobDescriptor {
     name: &'static str,
     retries: Option<u32>,
+    queue: &'static str,
+    priority: i32,
+    timeout: Option<Duration>,
     run: RunFn,
 }
 
@@ -45,8 +57,45 @@ impl JobDescriptor {
         Self {
             name,
             retries: None,
+            queue: DEFAULT_QUEUE,
+            priority: 0,
+            timeout: None,
             run,
         }
+    }
+
+    /// Puts the job's runs in `queue` (default `"default"`); a server can cap how many
+    /// jobs of a queue run at once.
+    pub const fn queue(mut self, queue: &'static str) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets the priority of the job's runs: higher runs first (default 0).
+    pub const fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Fails an attempt that runs longer than `timeout`.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The queue of the job's runs.
+    pub fn queue_name(&self) -> &'static str {
+        self.queue
+    }
+
+    /// The priority of the job's runs.
+    pub fn priority_setting(&self) -> i32 {
+        self.priority
+    }
+
+    /// How long one attempt may run, if limited.
+    pub fn timeout_setting(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Sets how many times a failed run is retried (the server's default otherwise).

@@ -129,14 +129,19 @@ impl JobTemplate {
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> NewJob {
+        // Queue and priority come from this binary's registration of the job, so a
+        // changed `#[job(queue = …)]` applies to the next run.
+        let descriptor = crate::job::registry().get(self.name.as_str());
         NewJob {
             id,
             name: self.name.clone(),
             display_name: self.display_name.clone(),
             payload: self.payload.clone(),
             state: JobState::Enqueued,
-            queue: "default".to_owned(),
-            priority: 0,
+            queue: descriptor
+                .map_or(crate::DEFAULT_QUEUE, |descriptor| descriptor.queue_name())
+                .to_owned(),
+            priority: descriptor.map_or(0, |descriptor| descriptor.priority_setting()),
             run_at,
             max_retries: self.max_retries,
             created_at: now,
