@@ -1,6 +1,6 @@
 //! The main example: an agent's backend with the scenarios of "Why AI agents need
-//! background jobs" in one axum app — reminders for later, and document analysis as a
-//! pipeline of retryable jobs against a flaky model.
+//! background jobs" in one axum app — reminders for later, a morning summary every day
+//! at 8, and document analysis as a pipeline of retryable jobs against a flaky model.
 //!
 //! ```sh
 //! cargo run --example agent          # app on :3000, dashboard on http://localhost:8000
@@ -8,6 +8,7 @@
 //! curl -X POST localhost:3000/reminders -H 'content-type: application/json' \
 //!      -d '{"user_id": 7, "text": "Review the Q3 deck", "at": "2026-11-28T10:00:00+01:00"}'
 //! curl -X POST localhost:3000/documents/1/analyze
+//! curl -X POST localhost:3000/inbox/summarize-now
 //! ```
 //!
 //! The fake model fails some calls (analyzing documents 1 and 5 hits a few), so the
@@ -20,6 +21,8 @@
 mod app;
 #[path = "shared/documents.rs"]
 mod documents;
+#[path = "shared/morning_summary.rs"]
+mod morning_summary;
 #[path = "shared/reminders.rs"]
 mod reminders;
 
@@ -28,11 +31,13 @@ use axum::extract::FromRef;
 use documents::{Documents, FakeModel};
 use jobs::Jobs;
 use jobs::axum::{JobsPlugin, JobsSettings};
+use morning_summary::Inbox;
 
 #[derive(Clone, FromRef)]
 struct AppState {
     jobs: Jobs,
     documents: Documents,
+    inbox: Inbox,
 }
 
 #[tokio::main]
@@ -40,21 +45,22 @@ async fn main() -> anyhow::Result<()> {
     app::init_tracing();
     let settings = JobsSettings::load("jobs.toml")?;
     let documents = Documents::with_samples();
+    let inbox = Inbox::default();
+    // The plugin upserts the `#[recurring]` morning summary at boot.
     let plugin = JobsPlugin::builder(settings)
         .state(documents.clone())
         .state(FakeModel::flaky())
+        .state(inbox.clone())
         .start()
         .await?;
-
-    // The recurring "morning summary" (`#[recurring(id = "morning-email-summary",
-    // cron = "0 8 * * *")]`) joins here as `examples/shared/morning_summary.rs` once
-    // recurring jobs land (issue 4); the plugin upserts it at boot.
     let routes = Router::new()
         .merge(reminders::http::routes())
         .merge(documents::http::routes())
+        .merge(morning_summary::http::routes())
         .with_state(AppState {
             jobs: plugin.jobs(),
             documents,
+            inbox,
         });
     // `axum::serve(…).with_graceful_shutdown(plugin.shutdown_signal())`, then
     // `plugin.shutdown()`: see shared/app.rs.

@@ -188,23 +188,15 @@ impl std::error::Error for ModelError {
     }
 }
 
-/// Starts the analysis of a document: summarize → embed → announce.
-///
-/// Each step enqueues the next when it succeeds ([`enqueue_next`]). When continuations
-/// land (`.then()`, issue 7), this becomes the one expression
-/// `jobs.enqueue(Summarize { document_id }).then(Embed { document_id }).then(AnnounceComplete { document_id }).await`
-/// and the `enqueue_next` calls go.
+/// Starts the analysis of a document: summarize → embed → announce, each step its own
+/// job that starts once the one before it succeeded. Returns the first step's id.
 pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<JobId> {
-    jobs.enqueue(Summarize { document_id }).await
-}
-
-/// Enqueues the step after the one running in `ctx`. The id is derived from the running
-/// job's, so if this step is retried after it had already enqueued the next one (it
-/// crashed before its success was recorded), the next step is not enqueued twice.
-async fn enqueue_next<J: Job>(jobs: &Jobs, ctx: &JobContext, next: J) -> anyhow::Result<()> {
-    let id = JobId::from_key(&format!("{}:next", ctx.id()));
-    jobs.enqueue(next).id(id).await?;
-    Ok(())
+    let steps = jobs
+        .enqueue(Summarize { document_id })
+        .then(Embed { document_id })
+        .then(AnnounceComplete { document_id })
+        .await?;
+    Ok(steps[0])
 }
 
 #[job(
@@ -215,16 +207,20 @@ async fn enqueue_next<J: Job>(jobs: &Jobs, ctx: &JobContext, next: J) -> anyhow:
 pub(crate) async fn summarize(
     State(documents): State<Documents>,
     State(model): State<FakeModel>,
-    State(jobs): State<Jobs>,
     ctx: JobContext,
     document_id: u64,
 ) -> anyhow::Result<()> {
     let content = documents.content(document_id)?;
+    ctx.progress(1, 3).await;
+    ctx.log().info(format!("calling the model on {} bytes", content.len()));
     let summary = model
         .summarize(document_id, ctx.attempt(), &content)
         .await?;
+    ctx.progress(2, 3).await;
+    ctx.log().info(format!("summary: {summary}"));
     documents.update(document_id, |document| document.summary = Some(summary));
-    enqueue_next(&jobs, &ctx, Embed { document_id }).await
+    ctx.progress(3, 3).await;
+    Ok(())
 }
 
 #[job(
@@ -235,14 +231,16 @@ pub(crate) async fn summarize(
 pub(crate) async fn embed(
     State(documents): State<Documents>,
     State(model): State<FakeModel>,
-    State(jobs): State<Jobs>,
     ctx: JobContext,
     document_id: u64,
 ) -> anyhow::Result<()> {
     let content = documents.content(document_id)?;
+    ctx.log().info("embedding the document");
     let embedding = model.embed(document_id, ctx.attempt(), &content).await?;
+    ctx.progress(1, 2).await;
     documents.update(document_id, |document| document.embedding = Some(embedding));
-    enqueue_next(&jobs, &ctx, AnnounceComplete { document_id }).await
+    ctx.progress(2, 2).await;
+    Ok(())
 }
 
 #[job(

@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
 use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
+use crate::chain::Chain;
 use crate::storage::{AnyStorage, NewJob, Storage};
 use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
@@ -35,6 +36,8 @@ struct Inner {
     enqueued: watch::Sender<u64>,
     /// Bumped when a recurring schedule is stored, so schedulers re-read their next tick.
     recurring: watch::Sender<u64>,
+    /// Bumped when jobs are deleted, so servers in this process stop their attempts.
+    deleted: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Jobs {
@@ -95,10 +98,13 @@ impl Jobs {
             .ok_or(Error::JobNotFound(id))
     }
 
-    /// Marks a job `Deleted`: it will not run (again). A running attempt finishes, but
-    /// its result is discarded. Returns false when there is no such job.
+    /// Marks a job `Deleted`, with the continuations awaiting it: it will not run
+    /// (again). A running attempt is stopped (at once in this process, within a poll
+    /// interval elsewhere). Returns false when there is no such job.
     pub async fn delete(&self, id: JobId) -> Result<bool> {
-        self.inner.storage.job_delete(id, self.now()).await
+        let deleted = self.inner.storage.job_delete(id, self.now()).await?;
+        self.inner.deleted.send_modify(|n| *n += 1);
+        Ok(deleted)
     }
 
     /// A page of jobs, newest first.
@@ -142,10 +148,13 @@ impl Jobs {
 
     /// Deletes every job matching the query's filters; returns how many.
     pub async fn delete_matching(&self, query: &JobQuery) -> Result<u64> {
-        self.inner
+        let deleted = self
+            .inner
             .storage
             .jobs_delete_matching(query, self.now())
-            .await
+            .await?;
+        self.inner.deleted.send_modify(|n| *n += 1);
+        Ok(deleted)
     }
 
     /// Finished attempts per minute over the last `window`, oldest first.
@@ -189,6 +198,10 @@ impl Jobs {
         self.inner.enqueued.send_modify(|n| *n += 1);
     }
 
+    pub(crate) fn subscribe_deleted(&self) -> watch::Receiver<u64> {
+        self.inner.deleted.subscribe()
+    }
+
     pub(crate) fn subscribe_recurring(&self) -> watch::Receiver<u64> {
         self.inner.recurring.subscribe()
     }
@@ -198,7 +211,7 @@ impl Jobs {
     }
 }
 
-fn new_job<J: Job>(
+pub(crate) fn new_job<J: Job>(
     job: &J,
     id: JobId,
     now: DateTime<Utc>,
@@ -221,6 +234,9 @@ fn new_job<J: Job>(
         max_retries: descriptor.retries_setting(),
         created_at: now,
         recurring_id: None,
+        parent_id: None,
+        on_failure: false,
+        labels: job.labels(),
     })
 }
 
@@ -243,7 +259,7 @@ impl<J: fmt::Debug> fmt::Debug for Enqueue<'_, J> {
     }
 }
 
-impl<J: Job> Enqueue<'_, J> {
+impl<'a, J: Job> Enqueue<'a, J> {
     /// Runs the job at `at` (in any time zone), not before.
     pub fn at<Tz: TimeZone>(mut self, at: DateTime<Tz>) -> Self {
         self.run_at = Some(at.with_timezone(&Utc));
@@ -290,6 +306,17 @@ impl<J: Job> Enqueue<'_, J> {
         // their claim waits for the caller's write lock, on PostgreSQL the commit notifies.
         self.jobs.notify_enqueued();
         Ok(id)
+    }
+
+    /// Runs `next` after this job succeeds, as its own job with its own retries. Await
+    /// the chain to get every id, in the order given.
+    pub fn then<K: Job>(self, next: K) -> Chain<'a> {
+        Chain::new(self.jobs, self.row().map(|(_, row)| row)).then(next)
+    }
+
+    /// Runs `job` if this job fails for good (retries exhausted).
+    pub fn on_failure<K: Job>(self, job: K) -> Chain<'a> {
+        Chain::new(self.jobs, self.row().map(|(_, row)| row)).on_failure(job)
     }
 
     fn row(&self) -> Result<(JobId, NewJob)> {
@@ -399,6 +426,7 @@ impl JobsBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 enqueued: watch::channel(0).0,
                 recurring: watch::channel(0).0,
+                deleted: watch::channel(0).0,
             }),
         })
     }

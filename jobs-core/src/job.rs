@@ -7,13 +7,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
 
-use crate::{Clock, JobId};
+use crate::JobContext;
 
 /// A job type: the data of one run, and how to run it.
 ///
@@ -214,81 +212,6 @@ impl fmt::Display for Failure {
             write!(f, ": {source}")?;
         }
         Ok(())
-    }
-}
-
-/// What the running job can ask of the runtime: its id, its attempt, the time, and
-/// whether it has been cancelled.
-#[derive(Clone)]
-pub struct JobContext {
-    inner: Arc<ContextInner>,
-}
-
-struct ContextInner {
-    id: JobId,
-    name: String,
-    attempt: u32,
-    clock: Arc<dyn Clock>,
-    cancelled: CancellationToken,
-}
-
-impl fmt::Debug for JobContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobContext")
-            .field("id", &self.inner.id)
-            .field("name", &self.inner.name)
-            .field("attempt", &self.inner.attempt)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JobContext {
-    pub(crate) fn new(
-        id: JobId,
-        name: String,
-        attempt: u32,
-        clock: Arc<dyn Clock>,
-        cancelled: CancellationToken,
-    ) -> Self {
-        Self {
-            inner: Arc::new(ContextInner {
-                id,
-                name,
-                attempt,
-                clock,
-                cancelled,
-            }),
-        }
-    }
-
-    /// The id of this job.
-    pub fn id(&self) -> JobId {
-        self.inner.id
-    }
-
-    /// The registered name of this job's type.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// Which attempt this is: 1 for the first run, 2 for the first retry, …
-    pub fn attempt(&self) -> u32 {
-        self.inner.attempt
-    }
-
-    /// The current time, from the server's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
-    }
-
-    /// Resolves when the server asks this job to stop (shutdown past its grace period).
-    pub async fn cancelled(&self) {
-        self.inner.cancelled.cancelled().await
-    }
-
-    /// Whether the server has asked this job to stop.
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.cancelled.is_cancelled()
     }
 }
 

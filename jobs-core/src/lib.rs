@@ -7,8 +7,10 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("jobs needs a storage backend: enable the `sqlite` or `postgres` feature");
 
+mod chain;
 mod client;
 mod clock;
+mod context;
 mod error;
 mod id;
 mod job;
@@ -25,16 +27,19 @@ mod transactional;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use chain::Chain;
 pub use client::{Enqueue, Jobs, JobsBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{JobContext, JobLog, JobLogLayer};
 pub use error::{Error, Result};
 pub use id::JobId;
 pub use job::{
-    Failure, FromInvocation, Invocation, Job, JobContext, JobDescriptor, RunFn, State, StateMap,
-    registered_jobs,
+    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn,
+    State, StateMap, registered_jobs,
 };
 pub use record::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint,
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,
+    ServerInfo, ThroughputPoint,
 };
 pub use recurring::{
     JobTemplate, RecurringDescriptor, RecurringInfo, RecurringSource, ScheduleRecurring,
@@ -42,6 +47,9 @@ pub use recurring::{
 };
 pub use retry::{DEFAULT_RETRIES, backoff};
 pub use schedule::{MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone};
-pub use server::{JobServer, JobServerBuilder, ServerConfig};
+pub use server::{
+    DURATION_BUCKETS, Histogram, JobMetrics, JobServer, JobServerBuilder, ServerConfig,
+    ServerMetrics,
+};
 pub use state::{JobState, UnknownState};
 pub use transactional::EnqueueConnection;

@@ -39,6 +39,73 @@ pub struct JobInfo {
     pub updated_at: DateTime<Utc>,
     /// Every transition, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// For a continuation: the job it waits for.
+    pub parent_id: Option<JobId>,
+    /// The progress it last reported.
+    pub progress: Option<Progress>,
+    /// What it logged, oldest first (capped per attempt).
+    pub logs: Vec<LogEntry>,
+}
+
+/// How far a job has come, as it reported with `ctx.progress(done, total)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Units of work done.
+    pub done: u64,
+    /// Units of work in all.
+    pub total: u64,
+}
+
+/// How important a log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Detail for debugging.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something unexpected the job worked around.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// Reads a stored name; unknown ones read as `Info`.
+    pub fn from_stored(text: &str) -> Self {
+        match text {
+            "debug" => LogLevel::Debug,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+/// One line a job logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LogEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// In which attempt.
+    pub attempt: u32,
+    /// How important.
+    pub level: LogLevel,
+    /// What.
+    pub message: String,
 }
 
 impl JobInfo {
@@ -96,6 +163,10 @@ pub struct JobSummary {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// The progress it last reported.
+    pub progress: Option<Progress>,
 }
 
 /// Which jobs to list, newest first, a page at a time.
@@ -108,6 +179,8 @@ pub struct JobQuery {
     pub name: Option<String>,
     /// Only jobs whose display name or registered name contains this text (any case).
     pub search: Option<String>,
+    /// Only jobs with this label.
+    pub label: Option<String>,
     /// Continue after this id (the last of the previous page).
     pub after: Option<JobId>,
     /// At most this many (capped at 1,000).
@@ -120,6 +193,7 @@ impl Default for JobQuery {
             state: None,
             name: None,
             search: None,
+            label: None,
             after: None,
             limit: 50,
         }
@@ -157,6 +231,29 @@ impl JobQuery {
     pub fn search(mut self, text: impl Into<String>) -> Self {
         self.search = Some(text.into());
         self
+    }
+
+    /// Only jobs with this label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// The `LIKE` pattern that finds `label` in a stored JSON array of labels.
+    pub(crate) fn label_pattern(&self) -> Option<String> {
+        self.label.as_ref().map(|label| {
+            let quoted = serde_json::to_string(label).expect("a string serializes");
+            let mut pattern = String::with_capacity(quoted.len() + 2);
+            pattern.push('%');
+            for c in quoted.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
     }
 
     /// The `LIKE` pattern for `search`, with `%`, `_` and `\\` escaped by `\\`.

@@ -146,6 +146,9 @@ impl JobTemplate {
             max_retries: self.max_retries,
             created_at: now,
             recurring_id: Some(recurring_id.to_owned()),
+            parent_id: None,
+            on_failure: false,
+            labels: Vec::new(),
         }
     }
 }

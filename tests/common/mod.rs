@@ -204,6 +204,8 @@ struct ProbeInner {
     running: u32,
     max_running: u32,
     seen: Vec<String>,
+    /// Per key: running now, and the most at once.
+    counters: HashMap<String, (u32, u32)>,
 }
 
 impl Probe {
@@ -223,6 +225,39 @@ impl Probe {
         RunGuard {
             probe: self.clone(),
         }
+    }
+
+    /// Counts one more running under `key`.
+    pub fn enter(&self, key: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        let (now, max) = inner.counters.entry(key.to_owned()).or_default();
+        *now += 1;
+        *max = (*max).max(*now);
+    }
+
+    /// Counts one fewer running under `key`.
+    pub fn leave(&self, key: &str) {
+        if let Some((now, _)) = self.inner.lock().unwrap().counters.get_mut(key) {
+            *now -= 1;
+        }
+    }
+
+    pub fn running_in(&self, key: &str) -> u32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .counters
+            .get(key)
+            .map_or(0, |(now, _)| *now)
+    }
+
+    pub fn max_of(&self, key: &str) -> u32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .counters
+            .get(key)
+            .map_or(0, |(_, max)| *max)
     }
 
     pub fn note(&self, text: impl Into<String>) {

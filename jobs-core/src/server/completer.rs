@@ -1,4 +1,5 @@
-//! Records finished attempts in batches: one transaction for every result that arrived
+//! Writes what running jobs report (log lines, progress) and how attempts ended, in
+//! batches: one transaction for every result that arrived
 //! while the previous batch was being written. Under load that is hundreds of jobs per
 //! commit; when idle it is one job, written at once, with no timer to wait for.
 
@@ -7,13 +8,16 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::storage::ProgressUpdate;
+
 use super::Shared;
-use crate::storage::{Completion, Storage};
+use super::Record;
+use crate::storage::Storage;
 
 /// Most results in one transaction.
 const BATCH: usize = 512;
 
-pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Completion>) {
+pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Record>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -43,15 +47,49 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Com
 }
 
 /// Writes the batch, retrying through database outages: a result is never dropped.
-async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
+/// Log lines and progress go first, so a job's last lines are in before it is done.
+async fn flush(shared: &Shared, batch: &mut Vec<Record>) {
     if batch.is_empty() {
         return;
     }
-    let mut delay = Duration::from_millis(50);
-    while let Err(error) = shared.storage.jobs_complete(batch).await {
-        tracing::warn!(%error, jobs = batch.len(), retry_in = ?delay, "could not record job results");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+    let mut completions = Vec::new();
+    let mut logs = Vec::new();
+    let mut progress: Vec<ProgressUpdate> = Vec::new();
+    for record in batch.drain(..) {
+        match record {
+            Record::Completion(completion) => completions.push(completion),
+            Record::Log(line) => logs.push(line),
+            Record::Progress(update) => {
+                // Only the latest report of a job matters.
+                progress.retain(|earlier| earlier.job_id != update.job_id);
+                progress.push(update);
+            }
+        }
     }
-    batch.clear();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let written: crate::Result<()> = async {
+            if !logs.is_empty() {
+                shared.storage.logs_insert(&logs).await?;
+                logs.clear();
+            }
+            if !progress.is_empty() {
+                shared.storage.progress_update(&progress).await?;
+                progress.clear();
+            }
+            if !completions.is_empty() {
+                shared.storage.jobs_complete(&completions).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match written {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, jobs = completions.len(), retry_in = ?delay, "could not record job results");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }

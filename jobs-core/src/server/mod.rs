@@ -3,11 +3,13 @@
 
 mod completer;
 mod maintenance;
+mod metrics;
 mod scheduler;
 mod worker;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -16,8 +18,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::storage::{AnyStorage, Completion, ServerRow, Storage};
+use crate::storage::{AnyStorage, Completion, LogLine, ProgressUpdate, ServerRow, Storage};
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
+
+pub use metrics::{DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics};
 
 /// How a [`JobServer`] runs. Every field has a default; see each setter.
 #[derive(Debug, Clone)]
@@ -41,6 +45,9 @@ pub struct ServerConfig {
     pub delete_deleted_after: Duration,
     /// A name for this server on the dashboard (default: host and process id).
     pub name: Option<String>,
+    /// The most jobs of a queue this server runs at once, per queue; queues not named
+    /// here share the rest of `worker_count`.
+    pub queue_limits: BTreeMap<String, usize>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +64,7 @@ impl Default for ServerConfig {
             delete_succeeded_after: Duration::from_secs(36 * 3600),
             delete_deleted_after: Duration::from_secs(72 * 3600),
             name: None,
+            queue_limits: BTreeMap::new(),
         }
     }
 }
@@ -140,6 +148,13 @@ impl JobServerBuilder {
         self
     }
 
+    /// Runs at most `limit` jobs of `queue` at once, so 500 slow LLM jobs never take
+    /// every worker from a fast email queue.
+    pub fn queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
+        self.config.queue_limits.insert(queue.into(), limit);
+        self
+    }
+
     /// The name shown on the dashboard.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
@@ -183,7 +198,8 @@ impl JobServerBuilder {
             .name
             .clone()
             .unwrap_or_else(|| format!("{host}:{pid}"));
-        let (completions, completion_rx) = mpsc::unbounded_channel();
+        let (records, record_rx) = mpsc::unbounded_channel();
+        let limited_queues = config.queue_limits.keys().cloned().collect();
         let shared = Arc::new(Shared {
             storage: self.jobs.storage().clone(),
             row: ServerRow {
@@ -206,12 +222,17 @@ impl JobServerBuilder {
             stop_maintenance: CancellationToken::new(),
             stop_completer: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            completions,
+            records,
+            running_jobs: Mutex::new(HashMap::new()),
+            queue_counts: Mutex::new(HashMap::new()),
+            limited_queues,
+            metrics: ServerMetrics::default(),
         });
         maintenance::heartbeat(&shared).await?;
         crate::recurring::register_declared(&shared.jobs).await?;
 
-        let completer = tokio::spawn(completer::run(shared.clone(), completion_rx));
+        let completer = tokio::spawn(completer::run(shared.clone(), record_rx));
+        let canceller = tokio::spawn(worker::cancel_loop(shared.clone()));
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
         let maintainer = tokio::spawn(maintenance::run(shared.clone()));
         let scheduler = tokio::spawn(scheduler::run(shared.clone()));
@@ -223,6 +244,7 @@ impl JobServerBuilder {
                 completer,
                 maintainer,
                 scheduler,
+                canceller,
             }),
         })
     }
@@ -239,6 +261,7 @@ struct Tasks {
     completer: JoinHandle<()>,
     maintainer: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    canceller: JoinHandle<()>,
 }
 
 impl fmt::Debug for JobServer {
@@ -272,6 +295,11 @@ impl JobServer {
         &self.shared.config
     }
 
+    /// What it has run since it started, counted in memory (for `/metrics`).
+    pub fn metrics(&self) -> ServerMetrics {
+        self.shared.metrics.clone()
+    }
+
     /// Stops gracefully: claims nothing more, lets running jobs finish within the grace
     /// period, then stops the rest and puts them back so another server runs them at
     /// once, records every result, and removes the server's row.
@@ -297,6 +325,7 @@ impl JobServer {
         shared.stop_maintenance.cancel();
         let _ = tasks.maintainer.await;
         let _ = tasks.scheduler.await;
+        let _ = tasks.canceller.await;
         // Every job task has ended, so every result is in the channel: record them all.
         shared.stop_completer.cancel();
         if tokio::time::timeout(
@@ -355,7 +384,37 @@ struct Shared {
     /// Fired once every job task has ended: the completer drains its channel and stops.
     stop_completer: CancellationToken,
     tracker: TaskTracker,
-    completions: mpsc::UnboundedSender<Completion>,
+    /// Results, log lines and progress, written in batches by the completer.
+    records: mpsc::UnboundedSender<Record>,
+    /// The attempts running now, by job, with the token that stops each.
+    running_jobs: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Running attempts per queue.
+    queue_counts: Mutex<HashMap<String, usize>>,
+    /// The queues with a concurrency limit.
+    limited_queues: Vec<String>,
+    metrics: ServerMetrics,
+}
+
+impl Shared {
+    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
+        self.running_jobs.lock().expect("running jobs lock")
+    }
+
+    fn queue_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.queue_counts.lock().expect("queue counts lock")
+    }
+
+    fn queue_running(&self, queue: &str) -> usize {
+        self.queue_counts().get(queue).copied().unwrap_or(0)
+    }
+}
+
+/// What running jobs send the completer to write.
+#[derive(Debug)]
+pub(crate) enum Record {
+    Completion(Completion),
+    Log(LogLine),
+    Progress(ProgressUpdate),
 }
 
 fn hostname() -> String {

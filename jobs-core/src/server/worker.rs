@@ -4,21 +4,26 @@ use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::Shared;
+use tokio_util::sync::CancellationToken;
+
+use super::{Record, Shared};
+use crate::context::CURRENT_JOB;
 use crate::job::registry;
-use crate::storage::{ClaimRequest, ClaimedJob, Completion, Outcome, Storage};
-use crate::{Failure, Invocation, JobContext, retry};
+use crate::storage::{ClaimRequest, ClaimedJob, Completion, Outcome, QueueSelector, Storage};
+use crate::{Failure, Invocation, JobContext, JobId, retry};
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut enqueued = shared.jobs.subscribe_enqueued();
     let mut remote = shared.storage.wakeups();
     let mut failures = 0u32;
+    // Whether the last idle wait found a due job it could not claim (its queue full).
+    let mut blocked = false;
     loop {
         // Subscribed before reading the time, so a move of a manual clock during this
         // round wakes the next wait instead of being missed.
@@ -27,19 +32,12 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             return;
         }
         let free = shared.slots.available_permits();
+        let mut claimed_any = false;
         if free > 0 {
-            let now = clock.now();
-            let lease = chrono::Duration::from_std(shared.config.server_timeout)
-                .unwrap_or(chrono::Duration::MAX);
-            let request = ClaimRequest {
-                owner: &shared.row.id,
-                limit: u32::try_from(free).unwrap_or(u32::MAX),
-                now,
-                lease_until: now + lease,
-            };
-            match shared.storage.jobs_claim(request).await {
+            match claim(&shared, free).await {
                 Ok(claimed) => {
                     failures = 0;
+                    claimed_any = !claimed.is_empty();
                     let full = claimed.len() == free;
                     for job in claimed {
                         let permit = shared
@@ -68,7 +66,12 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         let wait = if free == 0 {
             shared.config.poll_interval
         } else {
-            next_wait(&shared).await
+            let (wait, due_now) = next_wait(&shared).await;
+            // A due job that two rounds in a row could not claim waits in a full queue:
+            // a freed slot wakes the loop, so do not spin on it.
+            let stuck = due_now && !claimed_any && blocked;
+            blocked = due_now && !claimed_any;
+            if stuck { shared.config.poll_interval } else { wait }
         };
         tokio::select! {
             () = shared.stop_claiming.cancelled() => return,
@@ -89,16 +92,83 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
     }
 }
 
+/// Claims up to `free` jobs: from each queue with a concurrency limit as many as it has
+/// room for, then from every other queue.
+async fn claim(shared: &Shared, free: usize) -> crate::Result<Vec<ClaimedJob>> {
+    let now = shared.jobs.now();
+    let lease = chrono::Duration::from_std(shared.config.server_timeout)
+        .unwrap_or(chrono::Duration::MAX);
+    let request = |queues, limit: usize| ClaimRequest {
+        owner: &shared.row.id,
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        now,
+        lease_until: now + lease,
+        queues,
+    };
+    let limits = &shared.config.queue_limits;
+    if limits.is_empty() {
+        return shared.storage.jobs_claim(request(QueueSelector::All, free)).await;
+    }
+    let mut claimed = Vec::new();
+    for (queue, limit) in limits {
+        let room = limit
+            .saturating_sub(shared.queue_running(queue))
+            .min(free - claimed.len());
+        if room > 0 {
+            let jobs = shared
+                .storage
+                .jobs_claim(request(QueueSelector::Only(queue), room))
+                .await?;
+            claimed.extend(jobs);
+        }
+    }
+    let rest = free - claimed.len();
+    if rest > 0 {
+        let others = QueueSelector::AllExcept(&shared.limited_queues);
+        claimed.extend(shared.storage.jobs_claim(request(others, rest)).await?);
+    }
+    Ok(claimed)
+}
+
 /// How long to sleep when idle: until the next scheduled job is due, at most a poll
-/// interval.
-async fn next_wait(shared: &Shared) -> Duration {
+/// interval; and whether a job is due already.
+async fn next_wait(shared: &Shared) -> (Duration, bool) {
     let poll = shared.config.poll_interval;
     match shared.storage.jobs_next_run_at().await {
-        Ok(Some(due)) => (due - shared.jobs.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .clamp(Duration::from_millis(1), poll),
-        Ok(None) | Err(_) => poll,
+        Ok(Some(due)) => {
+            let wait = (due - shared.jobs.now()).to_std().unwrap_or(Duration::ZERO);
+            (wait.clamp(Duration::from_millis(1), poll), wait.is_zero())
+        }
+        Ok(None) | Err(_) => (poll, false),
+    }
+}
+
+/// Stops the attempts of jobs deleted while they run: at once for a delete in this
+/// process, within a poll interval for one elsewhere.
+pub(super) async fn cancel_loop(shared: Arc<Shared>) {
+    let mut deleted = shared.jobs.subscribe_deleted();
+    loop {
+        tokio::select! {
+            () = shared.stop_maintenance.cancelled() => return,
+            _ = deleted.changed() => {}
+            () = tokio::time::sleep(shared.config.poll_interval) => {}
+        }
+        let running: Vec<JobId> = shared.running_jobs().keys().copied().collect();
+        if running.is_empty() {
+            continue;
+        }
+        match shared.storage.jobs_deleted_among(&running).await {
+            Ok(gone) => {
+                let running = shared.running_jobs();
+                for id in gone {
+                    if let Some(token) = running.get(&id) {
+                        tracing::info!(job = %id, "job deleted while running; stopping it");
+                        token.cancel();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not check for deleted running jobs"),
+        }
     }
 }
 
@@ -111,13 +181,23 @@ fn outage_delay(failures: u32, poll: Duration) -> Duration {
 fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
     let shared_for_task = shared.clone();
     shared.running.fetch_add(1, Ordering::Relaxed);
+    *shared.queue_counts().entry(job.queue.clone()).or_default() += 1;
+    // Cancelled when the job is deleted, and with every job at shutdown past the grace.
+    let cancel = shared.stop_jobs.child_token();
+    shared.running_jobs().insert(job.id, cancel.clone());
     shared.tracker.spawn(async move {
         let shared = shared_for_task;
+        let started = Instant::now();
+        // A stopped attempt records nothing: a deleted job stays deleted, and a job
+        // stopped at shutdown is released for another server.
         let result = tokio::select! {
-            result = attempt(&shared, &job) => Some(result),
-            () = shared.stop_jobs.cancelled() => None,
+            result = attempt(&shared, &job, cancel.clone()) => Some(result),
+            () = cancel.cancelled() => None,
         };
         if let Some(result) = result {
+            shared
+                .metrics
+                .attempt_finished(&job.name, result.is_ok(), started.elapsed());
             let at = shared.jobs.now();
             let outcome = outcome(&shared, &job, result);
             let completion = Completion {
@@ -128,7 +208,11 @@ fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePe
                 at,
             };
             // The completer outlives every job task, so the channel is open.
-            let _ = shared.completions.send(completion);
+            let _ = shared.records.send(Record::Completion(completion));
+        }
+        shared.running_jobs().remove(&job.id);
+        if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
+            *count -= 1;
         }
         shared.running.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
@@ -136,8 +220,13 @@ fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePe
     });
 }
 
-/// Runs one attempt: finds the job's fn, runs it, and turns a panic into a failure.
-async fn attempt(shared: &Shared, job: &ClaimedJob) -> Result<(), Failure> {
+/// Runs one attempt: finds the job's fn, runs it within its timeout, and turns a panic
+/// into a failure.
+async fn attempt(
+    shared: &Shared,
+    job: &ClaimedJob,
+    cancel: CancellationToken,
+) -> Result<(), Failure> {
     let Some(descriptor) = registry().get(job.name.as_str()) else {
         return Err(Failure::permanent(format!(
             "job `{}` is not registered in this binary: no #[job] fn has this name \
@@ -149,17 +238,37 @@ async fn attempt(shared: &Shared, job: &ClaimedJob) -> Result<(), Failure> {
         job.id,
         job.name.clone(),
         job.attempt,
-        shared.jobs.clock().clone(),
-        shared.stop_jobs.child_token(),
+        shared.jobs.clone(),
+        shared.records.clone(),
+        cancel,
     );
-    let invocation = Invocation::new(job.payload.clone(), context, shared.state.clone());
-    let run = AssertUnwindSafe(async move { descriptor.run(invocation).await });
-    match run.catch_unwind().await {
+    let invocation = Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
+    let run = AssertUnwindSafe(async move { descriptor.run(invocation).await }).catch_unwind();
+    let run = CURRENT_JOB.scope(context, run);
+    let finished = match descriptor.timeout_setting() {
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(finished) => finished,
+            Err(_) => return Err(Failure::new(format!("timed out after {}", human(limit)))),
+        },
+        None => run.await,
+    };
+    match finished {
         Ok(result) => result,
         Err(panic) => Err(Failure::new(format!(
             "panicked: {}",
             panic_message(&*panic)
         ))),
+    }
+}
+
+/// A duration as a person writes it: `5m`, `30s`, `1500ms`.
+fn human(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    match millis {
+        _ if millis % 3_600_000 == 0 => format!("{}h", millis / 3_600_000),
+        _ if millis % 60_000 == 0 => format!("{}m", millis / 60_000),
+        _ if millis % 1000 == 0 => format!("{}s", millis / 1000),
+        _ => format!("{millis}ms"),
     }
 }
 

@@ -29,6 +29,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "dashboard indexes",
         sql: include_str!("../../migrations/sqlite/0003_dashboard.sql"),
     },
+    Migration {
+        version: 4,
+        description: "continuations, steps, logs, progress, labels",
+        sql: include_str!("../../migrations/sqlite/0004_steps.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -47,5 +52,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         description: "dashboard indexes",
         sql: include_str!("../../migrations/postgres/0003_dashboard.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "continuations, steps, logs, progress, labels",
+        sql: include_str!("../../migrations/postgres/0004_steps.sql"),
     },
 ];

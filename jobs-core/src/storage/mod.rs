@@ -32,6 +32,47 @@ pub(crate) struct NewJob {
     pub(crate) created_at: DateTime<Utc>,
     /// The recurring job this is a run of.
     pub(crate) recurring_id: Option<String>,
+    /// For a continuation (state `Awaiting`): the job it waits for.
+    pub(crate) parent_id: Option<JobId>,
+    /// A continuation that runs when its parent fails for good, not when it succeeds.
+    pub(crate) on_failure: bool,
+    pub(crate) labels: Vec<String>,
+}
+
+impl NewJob {
+    /// The labels as stored: a JSON array.
+    pub(crate) fn labels_json(&self) -> String {
+        serde_json::to_string(&self.labels).expect("a list of strings serializes")
+    }
+}
+
+/// Which queues a claim takes jobs from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum QueueSelector<'a> {
+    /// Every queue.
+    All,
+    /// Only this one (a queue with a concurrency limit).
+    Only(&'a str),
+    /// Every queue but these (the limited ones, claimed separately).
+    AllExcept(&'a [String]),
+}
+
+/// A line a job logged.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLine {
+    pub(crate) job_id: JobId,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) attempt: u32,
+    pub(crate) level: crate::record::LogLevel,
+    pub(crate) message: String,
+}
+
+/// A job's latest progress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProgressUpdate {
+    pub(crate) job_id: JobId,
+    pub(crate) done: u64,
+    pub(crate) total: u64,
 }
 
 /// What a server asks for when it claims.
@@ -41,6 +82,7 @@ pub(crate) struct ClaimRequest<'a> {
     pub(crate) limit: u32,
     pub(crate) now: DateTime<Utc>,
     pub(crate) lease_until: DateTime<Utc>,
+    pub(crate) queues: QueueSelector<'a>,
 }
 
 /// A job a server claimed: moved to `Processing`, owned by it, attempt counted.
@@ -51,6 +93,7 @@ pub(crate) struct ClaimedJob {
     pub(crate) payload: String,
     pub(crate) attempt: u32,
     pub(crate) max_retries: Option<u32>,
+    pub(crate) queue: String,
 }
 
 /// How an attempt ended, reported by the server that ran it (or rescued it).
@@ -138,7 +181,9 @@ pub(crate) trait Storage: Send + Sync + 'static {
     /// One job with its history.
     fn job_get(&self, id: JobId) -> impl Future<Output = Result<Option<JobInfo>>> + Send;
 
-    /// Marks a job `Deleted` (unless it is already); false when there is no such job.
+    /// Marks a job `Deleted` (unless it is already), and its awaiting continuations
+    /// with it; false when there is no such job. A running job keeps its owner, which
+    /// learns of the deletion and stops the attempt.
     fn job_delete(
         &self,
         id: JobId,
@@ -189,7 +234,35 @@ pub(crate) trait Storage: Send + Sync + 'static {
         request: ClaimRequest<'_>,
     ) -> impl Future<Output = Result<Vec<ClaimedJob>>> + Send;
 
+    /// Appends log lines.
+    fn logs_insert(&self, lines: &[LogLine]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets the progress of running jobs.
+    fn progress_update(&self, updates: &[ProgressUpdate]) -> impl Future<Output = Result<()>> + Send;
+
+    /// The stored result of step `name` of a job, as JSON.
+    fn step_get(
+        &self,
+        job_id: JobId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Stores the result of step `name` of a job (JSON); an existing one is kept.
+    fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Which of `ids` have been deleted (so their running attempts should stop).
+    fn jobs_deleted_among(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<JobId>>> + Send;
+
     /// Records finished attempts in one transaction; stale ones (fence fails) are ignored.
+    /// Continuations of a job that succeeded move to `Enqueued` (its `on_failure` ones
+    /// are deleted); the `on_failure` continuations of a job that failed for good move
+    /// to `Enqueued`, its others stay `Awaiting`.
     fn jobs_complete(&self, completions: &[Completion]) -> impl Future<Output = Result<()>> + Send;
 
     /// When the earliest runnable job is due, if any.
@@ -361,6 +434,21 @@ impl Storage for AnyStorage {
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
         dispatch!(self, s => s.jobs_complete(completions))
     }
+    async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
+        dispatch!(self, s => s.logs_insert(lines))
+    }
+    async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
+        dispatch!(self, s => s.progress_update(updates))
+    }
+    async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.step_get(job_id, name))
+    }
+    async fn step_put(&self, job_id: JobId, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.step_put(job_id, name, value, at))
+    }
+    async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
+        dispatch!(self, s => s.jobs_deleted_among(ids))
+    }
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.jobs_next_run_at())
     }
@@ -432,6 +520,9 @@ impl Storage for AnyStorage {
 
 /// States a requeue moves to `Enqueued`: not running, not waiting for a parent.
 pub(crate) const REQUEUEABLE: &str = "('Scheduled', 'Enqueued', 'Succeeded', 'Failed', 'Deleted')";
+
+/// Longest log line stored; longer ones are cut.
+pub(crate) const MAX_LOG_LINE_BYTES: usize = 4 * 1024;
 
 /// Longest error message stored for one attempt; longer ones are cut.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;

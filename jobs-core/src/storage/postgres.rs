@@ -10,6 +10,7 @@
 
 mod admin;
 mod listener;
+mod progress;
 mod recurring;
 
 use std::borrow::Cow;
@@ -23,8 +24,8 @@ use uuid::Uuid;
 use self::listener::{CHANNEL, Wakeups};
 use super::migrations::{self, Migration};
 use super::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, NewJob, Outcome,
-    ServerRow, Storage, failure_summary, stored_failure,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob,
+    Outcome, ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_failure,
 };
 use crate::record::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
@@ -114,6 +115,8 @@ fn summary(row: &PgRow) -> Result<JobSummary> {
         run_at: row.try_get("run_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        labels: progress::labels(row)?,
+        progress: progress::progress(row)?,
     })
 }
 
@@ -135,6 +138,9 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     let mut retries = Vec::with_capacity(jobs.len());
     let mut created_ats = Vec::with_capacity(jobs.len());
     let mut recurring_ids = Vec::with_capacity(jobs.len());
+    let mut parent_ids = Vec::with_capacity(jobs.len());
+    let mut on_failures = Vec::with_capacity(jobs.len());
+    let mut labels = Vec::with_capacity(jobs.len());
     for job in jobs {
         ids.push(job.id.as_uuid());
         names.push(job.name.as_str());
@@ -147,18 +153,23 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         retries.push(job.max_retries.map(i64::from));
         created_ats.push(job.created_at);
         recurring_ids.push(job.recurring_id.as_deref());
+        parent_ids.push(job.parent_id.map(|id| id.as_uuid()));
+        on_failures.push(job.on_failure);
+        labels.push(text(&job.labels_json()).into_owned());
     }
     sqlx::query(
         "WITH inserted AS ( \
              INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, max_retries, recurring_id, created_at, updated_at) \
+                 run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
+                 updated_at) \
              SELECT id, name, display_name, payload::json, state, queue, priority, run_at, \
-                 max_retries, recurring_id, created_at, created_at \
+                 max_retries, recurring_id, parent_id, on_failure, labels::json, created_at, \
+                 created_at \
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                  $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
-                 $12::text[]) \
+                 $12::text[], $13::uuid[], $14::bool[], $15::text[]) \
                  AS new (id, name, display_name, payload, state, queue, priority, run_at, \
-                     max_retries, created_at, recurring_id) \
+                     max_retries, created_at, recurring_id, parent_id, on_failure, labels) \
              ON CONFLICT (id) DO NOTHING \
              RETURNING id, state, created_at \
          ), history AS ( \
@@ -179,6 +190,9 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     .bind(created_ats)
     .bind(CHANNEL)
     .bind(recurring_ids)
+    .bind(parent_ids)
+    .bind(on_failures)
+    .bind(labels)
     .execute(conn)
     .await?;
     Ok(())
@@ -232,7 +246,8 @@ impl Storage for PgStorage {
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
         let Some(row) = sqlx::query(
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
-                 attempt, max_retries, run_at, owner, last_error, created_at, updated_at \
+                 attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
+                 labels::text AS labels, parent_id, progress_done, progress_total \
              FROM jobs_job WHERE id = $1",
         )
         .bind(id.as_uuid())
@@ -265,6 +280,7 @@ impl Storage for PgStorage {
                 }),
             });
         }
+        let logs = progress::logs(&self.pool, id).await?;
         let payload: String = row.try_get("payload")?;
         Ok(Some(JobInfo {
             id,
@@ -282,6 +298,10 @@ impl Storage for PgStorage {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             history,
+            labels: progress::labels(&row)?,
+            parent_id: row.try_get::<Option<Uuid>, _>("parent_id")?.map(JobId::from),
+            progress: progress::progress(&row)?,
+            logs,
         }))
     }
 
@@ -289,10 +309,13 @@ impl Storage for PgStorage {
         // The final SELECT reads the statement's snapshot, from before the update: it
         // finds the row whether or not this statement deleted it.
         let exists: bool = sqlx::query_scalar(
-            "WITH deleted AS ( \
-                 UPDATE jobs_job SET state = 'Deleted', owner = NULL, lease_until = NULL, \
-                     updated_at = $2 \
-                 WHERE id = $1 AND state <> 'Deleted' RETURNING id, attempt \
+            "WITH RECURSIVE doomed AS ( \
+                 SELECT id FROM jobs_job WHERE id = $1 AND state <> 'Deleted' \
+                 UNION SELECT child.id FROM jobs_job AS child \
+                     JOIN doomed ON child.parent_id = doomed.id WHERE child.state = 'Awaiting' \
+             ), deleted AS ( \
+                 UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = $2 \
+                 WHERE id IN (SELECT id FROM doomed) RETURNING id, attempt \
              ), history AS ( \
                  INSERT INTO jobs_event (job_id, at, state, attempt) \
                  SELECT id, $2, 'Deleted', attempt FROM deleted \
@@ -308,7 +331,8 @@ impl Storage for PgStorage {
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
         let mut select = QueryBuilder::<Postgres>::new(
-            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at \
+            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at, \
+                 labels::text AS labels, progress_done, progress_total \
              FROM jobs_job WHERE true",
         );
         admin::push_filters(&mut select, query);
@@ -343,6 +367,32 @@ impl Storage for PgStorage {
 
     async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
         admin::servers(&self.pool).await
+    }
+
+    async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
+        progress::logs_insert(&self.pool, lines).await
+    }
+
+    async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
+        progress::progress_update(&self.pool, updates).await
+    }
+
+    async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
+        progress::step_get(&self.pool, job_id, name).await
+    }
+
+    async fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        progress::step_put(&self.pool, job_id, name, value, at).await
+    }
+
+    async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
+        progress::deleted_among(&self.pool, ids).await
     }
 
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -404,10 +454,15 @@ impl Storage for PgStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let rows = sqlx::query(
+        let (queue_filter, queues): (&str, Vec<String>) = match request.queues {
+            QueueSelector::All => ("", Vec::new()),
+            QueueSelector::Only(queue) => (" AND queue = ANY($5)", vec![queue.to_owned()]),
+            QueueSelector::AllExcept(queues) => (" AND NOT (queue = ANY($5))", queues.to_vec()),
+        };
+        let rows = sqlx::query(&format!(
             "WITH picked AS ( \
                  SELECT id FROM jobs_job \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3 \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter} \
                  ORDER BY priority DESC, run_at \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED \
@@ -416,18 +471,19 @@ impl Storage for PgStorage {
                      owner = $1, lease_until = $2, updated_at = $3 \
                  FROM picked WHERE job.id = picked.id \
                  RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
-                     job.priority, job.run_at \
+                     job.priority, job.run_at, job.queue \
              ), history AS ( \
                  INSERT INTO jobs_event (job_id, at, state, attempt, server) \
                  SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
              ) \
-             SELECT id, name, payload::text AS payload, attempt, max_retries FROM claimed \
+             SELECT id, name, payload::text AS payload, attempt, max_retries, queue FROM claimed \
              ORDER BY priority DESC, run_at",
-        )
+        ))
         .bind(request.owner)
         .bind(request.lease_until)
         .bind(request.now)
         .bind(i64::from(request.limit))
+        .bind(queues)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -438,6 +494,7 @@ impl Storage for PgStorage {
                     payload: row.try_get("payload")?,
                     attempt: attempt(row)?,
                     max_retries: max_retries(row)?,
+                    queue: row.try_get("queue")?,
                 })
             })
             .collect()
@@ -499,10 +556,28 @@ impl Storage for PgStorage {
                      owner = NULL, lease_until = NULL, updated_at = fenced.at \
                  FROM fenced WHERE job.id = fenced.id \
                  RETURNING fenced.* \
+             ), history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
+                 SELECT id, at, state, attempt, owner, message, sources::json \
+                 FROM updated ORDER BY ord \
+             ), released AS ( \
+                 UPDATE jobs_job AS child SET state = 'Enqueued', run_at = updated.at, \
+                     updated_at = updated.at \
+                 FROM updated WHERE child.parent_id = updated.id AND child.state = 'Awaiting' \
+                     AND ((updated.state = 'Succeeded' AND NOT child.on_failure) \
+                         OR (updated.state = 'Failed' AND child.on_failure)) \
+                 RETURNING child.id, child.attempt, updated.at \
+             ), dropped AS ( \
+                 UPDATE jobs_job AS child SET state = 'Deleted', updated_at = updated.at \
+                 FROM updated WHERE child.parent_id = updated.id AND child.state = 'Awaiting' \
+                     AND updated.state = 'Succeeded' AND child.on_failure \
+                 RETURNING child.id, child.attempt, updated.at \
+             ), child_history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt) \
+                 SELECT id, at, 'Enqueued', attempt FROM released \
+                 UNION ALL SELECT id, at, 'Deleted', attempt FROM dropped \
              ) \
-             INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
-             SELECT id, at, state, attempt, owner, message, sources::json \
-             FROM updated ORDER BY ord",
+             SELECT pg_notify($10, '') FROM (SELECT 1 FROM released LIMIT 1) AS any_released",
         )
         .bind(ids)
         .bind(owners)
@@ -513,6 +588,7 @@ impl Storage for PgStorage {
         .bind(messages)
         .bind(sources)
         .bind(ats)
+        .bind(CHANNEL)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -595,6 +671,10 @@ impl Storage for PgStorage {
                  FOR UPDATE SKIP LOCKED \
              ), history AS ( \
                  DELETE FROM jobs_event WHERE job_id IN (SELECT id FROM doomed) \
+             ), logs AS ( \
+                 DELETE FROM jobs_log WHERE job_id IN (SELECT id FROM doomed) \
+             ), steps AS ( \
+                 DELETE FROM jobs_step WHERE job_id IN (SELECT id FROM doomed) \
              ), jobs AS ( \
                  DELETE FROM jobs_job WHERE id IN (SELECT id FROM doomed) RETURNING 1 \
              ) \

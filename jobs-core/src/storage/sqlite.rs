@@ -17,12 +17,14 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::migrations::{self, Migration};
 use super::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, NewJob, Outcome,
-    REQUEUEABLE, ServerRow, Storage, failure_summary, stored_failure,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine,
+    MAX_LOG_LINE_BYTES, NewJob, Outcome, ProgressUpdate, QueueSelector, REQUEUEABLE, ServerRow,
+    Storage, cap, failure_summary, stored_failure,
 };
 use crate::MissedTicks;
 use crate::record::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Progress,
+    ServerInfo, ThroughputPoint,
 };
 use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::{Error, JobId, JobState, Result};
@@ -153,7 +155,106 @@ fn summary(row: &SqliteRow) -> Result<JobSummary> {
         run_at: from_micros(row.try_get("run_at")?),
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
+        labels: labels(row)?,
+        progress: progress(row)?,
     })
+}
+
+fn labels(row: &SqliteRow) -> Result<Vec<String>> {
+    let labels: String = row.try_get("labels")?;
+    Ok(serde_json::from_str(&labels).unwrap_or_default())
+}
+
+fn progress(row: &SqliteRow) -> Result<Option<Progress>> {
+    let done: Option<i64> = row.try_get("progress_done")?;
+    let total: Option<i64> = row.try_get("progress_total")?;
+    Ok(done.zip(total).map(|(done, total)| Progress {
+        done: done.try_into().unwrap_or(0),
+        total: total.try_into().unwrap_or(0),
+    }))
+}
+
+/// The columns a [`JobSummary`] is read from.
+const SUMMARY_COLUMNS: &str = "id, name, display_name, state, queue, attempt, run_at, \
+    created_at, updated_at, labels, progress_done, progress_total";
+
+/// Moves the awaiting continuations of `parents` (and theirs, transitively) to
+/// `Deleted`: a continuation cannot run once its parent is gone.
+async fn delete_continuations(
+    tx: &mut sqlx::SqliteConnection,
+    parents: Vec<JobId>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut parents = parents;
+    while !parents.is_empty() {
+        let mut children = Vec::new();
+        for chunk in parents.chunks(ROWS_PER_INSERT) {
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Deleted', updated_at = ");
+            update
+                .push_bind(micros(now))
+                .push(" WHERE state = 'Awaiting' AND parent_id IN (");
+            let mut ids = update.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_string());
+            }
+            update.push(") RETURNING id, attempt");
+            let rows = update.build().fetch_all(&mut *tx).await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id = job_id(row, "id")?;
+                children.push(id);
+                events.push((id, now, JobState::Deleted, attempt(row)?, None));
+            }
+            events_insert(tx, events).await?;
+        }
+        parents = children;
+    }
+    Ok(())
+}
+
+/// Releases the continuations that the finished `parents` decide: those of succeeded
+/// parents (deleting their `on_failure` ones) and the `on_failure` ones of failed parents.
+async fn release_continuations(
+    tx: &mut sqlx::SqliteConnection,
+    succeeded: &[JobId],
+    failed: &[JobId],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (parents, on_failure) in [(succeeded, false), (failed, true)] {
+        for chunk in parents.chunks(ROWS_PER_INSERT) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE jobs_job SET state = 'Enqueued', run_at = ",
+            );
+            update
+                .push_bind(micros(now))
+                .push(", updated_at = ")
+                .push_bind(micros(now))
+                .push(" WHERE state = 'Awaiting' AND on_failure = ")
+                .push_bind(on_failure)
+                .push(" AND parent_id IN (");
+            let mut ids = update.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_string());
+            }
+            update.push(")");
+            finish_update(tx, update, now, JobState::Enqueued).await?;
+        }
+    }
+    // A succeeded parent's on-failure continuations will never run.
+    for chunk in succeeded.chunks(ROWS_PER_INSERT) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Deleted', updated_at = ");
+        update
+            .push_bind(micros(now))
+            .push(" WHERE state = 'Awaiting' AND on_failure = 1 AND parent_id IN (");
+        let mut ids = update.separated(", ");
+        for id in chunk {
+            ids.push_bind(id.to_string());
+        }
+        update.push(")");
+        finish_update(tx, update, now, JobState::Deleted).await?;
+    }
+    Ok(())
 }
 
 /// Appends one history row per job inside `tx`.
@@ -189,7 +290,8 @@ pub(crate) async fn jobs_insert_with(
     for chunk in jobs.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-             run_at, max_retries, recurring_id, created_at, updated_at) ",
+             run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
+             updated_at) ",
         );
         insert.push_values(chunk, |mut row, job| {
             row.push_bind(job.id.to_string())
@@ -202,6 +304,9 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(micros(job.run_at))
                 .push_bind(job.max_retries.map(i64::from))
                 .push_bind(&job.recurring_id)
+                .push_bind(job.parent_id.map(|id| id.to_string()))
+                .push_bind(job.on_failure)
+                .push_bind(job.labels_json())
                 .push_bind(micros(job.created_at))
                 .push_bind(micros(job.created_at));
         });
@@ -226,6 +331,12 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
     }
     if let Some(name) = &query.name {
         builder.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(pattern) = query.label_pattern() {
+        builder
+            .push(" AND labels LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'");
     }
     if let Some(pattern) = query.like_pattern() {
         builder
@@ -342,6 +453,22 @@ impl Storage for SqliteStorage {
                 }),
             });
         }
+        let lines = sqlx::query(
+            "SELECT at, attempt, level, message FROM jobs_log WHERE job_id = ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut logs = Vec::with_capacity(lines.len());
+        for line in &lines {
+            logs.push(LogEntry {
+                at: from_micros(line.try_get("at")?),
+                attempt: attempt(line)?,
+                level: LogLevel::from_stored(&line.try_get::<String, _>("level")?),
+                message: line.try_get("message")?,
+            });
+        }
+        let parent_id: Option<String> = row.try_get("parent_id")?;
         let payload: String = row.try_get("payload")?;
         Ok(Some(JobInfo {
             id,
@@ -359,13 +486,17 @@ impl Storage for SqliteStorage {
             created_at: from_micros(row.try_get("created_at")?),
             updated_at: from_micros(row.try_get("updated_at")?),
             history,
+            labels: labels(&row)?,
+            parent_id: parent_id.and_then(|id| JobId::from_str(&id).ok()),
+            progress: progress(&row)?,
+            logs,
         }))
     }
 
     async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
         let mut tx = self.begin().await?;
         let Some(row) = sqlx::query(
-            "UPDATE jobs_job SET state = 'Deleted', owner = NULL, lease_until = NULL, \
+            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, \
              updated_at = ?2 WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
         )
         .bind(id.to_string())
@@ -385,14 +516,14 @@ impl Storage for SqliteStorage {
             [(id, now, JobState::Deleted, attempt(&row)?, None)],
         )
         .await?;
+        delete_continuations(&mut tx, vec![id], now).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at \
-             FROM jobs_job WHERE 1 = 1",
+            format!("SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"),
         );
         push_filters(&mut select, query);
         if let Some(after) = query.after {
@@ -426,13 +557,24 @@ impl Storage for SqliteStorage {
     async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin().await?;
         let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE jobs_job SET state = 'Deleted', owner = NULL, lease_until = NULL, updated_at = ",
+            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = ",
         );
         update
             .push_bind(micros(now))
             .push(" WHERE state <> 'Deleted'");
         push_filters(&mut update, query);
-        let deleted = finish_update(&mut tx, update, now, JobState::Deleted).await?;
+        update.push(" RETURNING id, attempt");
+        let rows = update.build().fetch_all(&mut *tx).await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = job_id(row, "id")?;
+            ids.push(id);
+            events.push((id, now, JobState::Deleted, attempt(row)?, None));
+        }
+        events_insert(&mut tx, events).await?;
+        let deleted = ids.len() as u64;
+        delete_continuations(&mut tx, ids, now).await?;
         tx.commit().await?;
         Ok(deleted)
     }
@@ -490,20 +632,39 @@ impl Storage for SqliteStorage {
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(
-            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ?1, \
-                 lease_until = ?2, updated_at = ?3 \
-             WHERE id IN (SELECT id FROM jobs_job \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ?3 \
-                 ORDER BY priority DESC, run_at LIMIT ?4) \
-             RETURNING id, name, payload, attempt, max_retries",
-        )
-        .bind(request.owner)
-        .bind(micros(request.lease_until))
-        .bind(micros(request.now))
-        .bind(i64::from(request.limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut claim = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ",
+        );
+        claim
+            .push_bind(request.owner)
+            .push(", lease_until = ")
+            .push_bind(micros(request.lease_until))
+            .push(", updated_at = ")
+            .push_bind(micros(request.now))
+            .push(
+                " WHERE id IN (SELECT id FROM jobs_job \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ",
+            )
+            .push_bind(micros(request.now));
+        match request.queues {
+            QueueSelector::All => {}
+            QueueSelector::Only(queue) => {
+                claim.push(" AND queue = ").push_bind(queue.to_owned());
+            }
+            QueueSelector::AllExcept(queues) => {
+                claim.push(" AND queue NOT IN (");
+                let mut names = claim.separated(", ");
+                for queue in queues {
+                    names.push_bind(queue.clone());
+                }
+                claim.push(")");
+            }
+        }
+        claim
+            .push(" ORDER BY priority DESC, run_at LIMIT ")
+            .push_bind(i64::from(request.limit))
+            .push(") RETURNING id, name, payload, attempt, max_retries, queue");
+        let rows = claim.build().fetch_all(&mut *tx).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             claimed.push(ClaimedJob {
@@ -512,6 +673,7 @@ impl Storage for SqliteStorage {
                 payload: row.try_get("payload")?,
                 attempt: attempt(row)?,
                 max_retries: max_retries(row)?,
+                queue: row.try_get("queue")?,
             });
         }
         let events = claimed.iter().map(|job| {
@@ -530,6 +692,9 @@ impl Storage for SqliteStorage {
 
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
         let mut tx = self.begin().await?;
+        let mut succeeded = Vec::new();
+        let mut failed = Vec::new();
+        let mut now = None;
         for completion in completions {
             let (state, run_at, failure) = match &completion.outcome {
                 Outcome::Succeeded => (JobState::Succeeded, None, None),
@@ -555,6 +720,12 @@ impl Storage for SqliteStorage {
                 // Fenced out: deleted, released or rescued meanwhile.
                 continue;
             }
+            match state {
+                JobState::Succeeded => succeeded.push(completion.id),
+                JobState::Failed => failed.push(completion.id),
+                _ => {}
+            }
+            now = now.max(Some(completion.at));
             let (message, sources) = failure.map(stored_failure).unzip();
             sqlx::query(
                 "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
@@ -570,8 +741,87 @@ impl Storage for SqliteStorage {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(now) = now {
+            release_continuations(&mut tx, &succeeded, &failed, now).await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for chunk in lines.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs_log (job_id, at, attempt, level, message) ",
+            );
+            insert.push_values(chunk, |mut row, line| {
+                row.push_bind(line.job_id.to_string())
+                    .push_bind(micros(line.at))
+                    .push_bind(i64::from(line.attempt))
+                    .push_bind(line.level.as_str())
+                    .push_bind(cap(&line.message, MAX_LOG_LINE_BYTES));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for update in updates {
+            sqlx::query(
+                "UPDATE jobs_job SET progress_done = ?2, progress_total = ?3 WHERE id = ?1",
+            )
+            .bind(update.job_id.to_string())
+            .bind(i64::try_from(update.done).unwrap_or(i64::MAX))
+            .bind(i64::try_from(update.total).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM jobs_step WHERE job_id = ? AND name = ?")
+                .bind(job_id.to_string())
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn step_put(&self, job_id: JobId, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs_step (job_id, name, value, at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (job_id, name) DO NOTHING",
+        )
+        .bind(job_id.to_string())
+        .bind(name)
+        .bind(value)
+        .bind(micros(at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
+        let mut deleted = Vec::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT id FROM jobs_job WHERE state = 'Deleted' AND id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.to_string());
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&self.reader).await? {
+                deleted.push(job_id(&row, "id")?);
+            }
+        }
+        Ok(deleted)
     }
 
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
@@ -640,13 +890,13 @@ impl Storage for SqliteStorage {
         let mut tx = self.begin().await?;
         let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
                       OR (state = 'Deleted' AND updated_at < ?2)";
-        sqlx::query(&format!(
-            "DELETE FROM jobs_event WHERE job_id IN ({doomed})"
-        ))
-        .bind(micros(succeeded_before))
-        .bind(micros(deleted_before))
-        .execute(&mut *tx)
-        .await?;
+        for table in ["jobs_event", "jobs_log", "jobs_step"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE job_id IN ({doomed})"))
+                .bind(micros(succeeded_before))
+                .bind(micros(deleted_before))
+                .execute(&mut *tx)
+                .await?;
+        }
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
             .bind(micros(succeeded_before))
             .bind(micros(deleted_before))

@@ -18,6 +18,9 @@ pub(super) fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &Job
     if let Some(name) = &query.name {
         builder.push(" AND name = ").push_bind(name.clone());
     }
+    if let Some(pattern) = query.label_pattern() {
+        builder.push(" AND labels::text LIKE ").push_bind(pattern);
+    }
     if let Some(pattern) = query.like_pattern() {
         builder
             .push(" AND (lower(display_name) LIKE ")
@@ -42,37 +45,54 @@ pub(super) async fn change_state(
     to: JobState,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let mut update = QueryBuilder::<Postgres>::new("WITH changed AS (UPDATE jobs_job SET ");
+    // `matched` are the rows the target names; a delete also takes their awaiting
+    // continuations, transitively (depth > 0), which are not counted.
+    let mut update = QueryBuilder::<Postgres>::new(
+        "WITH RECURSIVE matched AS (SELECT id, 0 AS depth FROM jobs_job WHERE ",
+    );
     match to {
-        JobState::Enqueued => {
-            update
-                .push(
-                    "state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, run_at = ",
-                )
-                .push_bind(now)
-                .push(", updated_at = ")
-                .push_bind(now)
-                .push(format!(" WHERE state IN {REQUEUEABLE}"));
-        }
-        _ => {
-            update
-                .push("state = 'Deleted', owner = NULL, lease_until = NULL, updated_at = ")
-                .push_bind(now)
-                .push(" WHERE state <> 'Deleted'");
-        }
-    }
+        JobState::Enqueued => update.push(format!("state IN {REQUEUEABLE}")),
+        _ => update.push("state <> 'Deleted'"),
+    };
     match target {
         Target::One(id) => {
             update.push(" AND id = ").push_bind(id.as_uuid());
         }
         Target::Matching(query) => push_filters(&mut update, query),
     }
+    if to == JobState::Deleted {
+        update.push(
+            " UNION SELECT child.id, 1 FROM jobs_job AS child \
+             JOIN matched ON child.parent_id = matched.id WHERE child.state = 'Awaiting'",
+        );
+    }
+    update.push("), changed AS (UPDATE jobs_job SET ");
+    match to {
+        JobState::Enqueued => {
+            update
+                .push("state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, run_at = ")
+                .push_bind(now)
+                .push(", ");
+        }
+        // A running job keeps its owner, which learns of the deletion and stops it.
+        _ => {
+            update.push("state = 'Deleted', lease_until = NULL, ");
+        }
+    }
     update
-        .push(" RETURNING id, attempt), history AS (INSERT INTO jobs_event (job_id, at, state, attempt) SELECT id, ")
+        .push("updated_at = ")
+        .push_bind(now)
+        .push(
+            " WHERE id IN (SELECT id FROM matched) RETURNING id, attempt), \
+             history AS (INSERT INTO jobs_event (job_id, at, state, attempt) SELECT id, ",
+        )
         .push_bind(now)
         .push(", ")
         .push_bind(to.as_str())
-        .push(", attempt FROM changed) SELECT (SELECT count(*) FROM changed) AS n");
+        .push(
+            ", attempt FROM changed) \
+             SELECT (SELECT count(DISTINCT id) FROM matched WHERE depth = 0) AS n",
+        );
     if to == JobState::Enqueued {
         update
             .push(", (SELECT pg_notify(")

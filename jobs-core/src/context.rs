@@ -1,0 +1,271 @@
+//! What a running job can ask of the runtime: who it is, the time, progress and log
+//! lines for the dashboard, durable steps, and whether it should stop.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::record::LogLevel;
+use crate::server::Record;
+use crate::storage::{LogLine, ProgressUpdate, Storage};
+use crate::{Error, JobId, Jobs};
+
+/// Most log lines kept per attempt; the rest are counted, not stored.
+pub(crate) const MAX_LOG_LINES: u32 = 1000;
+
+/// The running job's view of the runtime, injected into a `#[job]` fn that takes a
+/// `ctx: JobContext` parameter. Cheap to clone.
+#[derive(Clone)]
+pub struct JobContext {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    id: JobId,
+    name: String,
+    attempt: u32,
+    jobs: Jobs,
+    records: mpsc::UnboundedSender<Record>,
+    cancelled: CancellationToken,
+    logged: AtomicU32,
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.inner.id)
+            .field("name", &self.inner.name)
+            .field("attempt", &self.inner.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        id: JobId,
+        name: String,
+        attempt: u32,
+        jobs: Jobs,
+        records: mpsc::UnboundedSender<Record>,
+        cancelled: CancellationToken,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ContextInner {
+                id,
+                name,
+                attempt,
+                jobs,
+                records,
+                cancelled,
+                logged: AtomicU32::new(0),
+            }),
+        }
+    }
+
+    /// The id of this job.
+    pub fn id(&self) -> JobId {
+        self.inner.id
+    }
+
+    /// The registered name of this job's type.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Which attempt this is: 1 for the first run, 2 for the first retry, …
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The current time, from the server's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.jobs.now()
+    }
+
+    /// The client, to enqueue more work from inside a job.
+    pub fn jobs(&self) -> &Jobs {
+        &self.inner.jobs
+    }
+
+    /// Resolves when the job should stop: it was deleted, or the server is shutting
+    /// down past its grace period. The server also drops the job's future then, so a
+    /// job stops at its next `.await` even if it never calls this.
+    pub async fn cancelled(&self) {
+        self.inner.cancelled.cancelled().await
+    }
+
+    /// Whether the job should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.is_cancelled()
+    }
+
+    /// Reports how far the job has come, e.g. `ctx.progress(2, 3).await` after two of
+    /// three steps; the dashboard shows it as a progress bar.
+    pub async fn progress(&self, done: u64, total: u64) {
+        let update = ProgressUpdate {
+            job_id: self.inner.id,
+            done: done.min(total),
+            total,
+        };
+        // The server outlives its jobs' contexts: the channel is open.
+        let _ = self.inner.records.send(Record::Progress(update));
+    }
+
+    /// The job's log, kept with the job and shown on the dashboard:
+    /// `ctx.log().info("calling the model")`.
+    pub fn log(&self) -> JobLog<'_> {
+        JobLog { context: self }
+    }
+
+    /// Runs a durable step: the first time, runs `step` and stores its result; on a
+    /// retry of the job, returns the stored result without running `step` again. So a
+    /// job whose third step fails pays for its first two only once.
+    ///
+    /// Names identify steps within a job: keep them stable and distinct. The result is
+    /// stored as JSON, so it must survive a serde round trip.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: jobs_core::JobContext) -> anyhow::Result<()> {
+    /// let summary: String = ctx
+    ///     .step("summarize", || async { anyhow::Ok("a summary".to_owned()) })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn step<T, E, F, Fut>(&self, name: &str, step: F) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        let storage = self.inner.jobs.storage();
+        if let Some(stored) = storage.step_get(self.inner.id, name).await? {
+            self.log().debug(format!("step `{name}`: result stored by an earlier attempt"));
+            return serde_json::from_str(&stored).map_err(|error| E::from(Error::Serialize(error)));
+        }
+        let value = step().await?;
+        let json = serde_json::to_string(&value).map_err(|error| E::from(Error::Serialize(error)))?;
+        storage
+            .step_put(self.inner.id, name, &json, self.now())
+            .await?;
+        Ok(value)
+    }
+
+    pub(crate) fn write_log(&self, level: LogLevel, message: String) {
+        let logged = self.inner.logged.fetch_add(1, Ordering::Relaxed);
+        let message = match logged.cmp(&MAX_LOG_LINES) {
+            std::cmp::Ordering::Less => message,
+            std::cmp::Ordering::Equal => {
+                format!("… more than {MAX_LOG_LINES} lines in this attempt; the rest are not kept")
+            }
+            std::cmp::Ordering::Greater => return,
+        };
+        let line = LogLine {
+            job_id: self.inner.id,
+            at: self.now(),
+            attempt: self.inner.attempt,
+            level,
+            message,
+        };
+        let _ = self.inner.records.send(Record::Log(line));
+    }
+}
+
+/// Writes lines to a running job's log; see [`JobContext::log`].
+#[derive(Debug, Clone, Copy)]
+pub struct JobLog<'a> {
+    context: &'a JobContext,
+}
+
+impl JobLog<'_> {
+    /// A line for debugging.
+    pub fn debug(&self, message: impl fmt::Display) {
+        self.context.write_log(LogLevel::Debug, message.to_string());
+    }
+
+    /// A line about normal progress.
+    pub fn info(&self, message: impl fmt::Display) {
+        self.context.write_log(LogLevel::Info, message.to_string());
+    }
+
+    /// A line about something unexpected that the job worked around.
+    pub fn warn(&self, message: impl fmt::Display) {
+        self.context.write_log(LogLevel::Warn, message.to_string());
+    }
+
+    /// A line about a failure.
+    pub fn error(&self, message: impl fmt::Display) {
+        self.context.write_log(LogLevel::Error, message.to_string());
+    }
+}
+
+tokio::task_local! {
+    /// The job whose attempt this task is running, for [`JobLogLayer`].
+    pub(crate) static CURRENT_JOB: JobContext;
+}
+
+/// A `tracing` layer that copies events emitted inside a job into that job's log, so
+/// `tracing::info!` in job code lands on the dashboard:
+/// `tracing_subscriber::registry().with(fmt::layer()).with(jobs::JobLogLayer).init()`.
+///
+/// Events from `sqlx` and from `jobs` itself are left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobLogLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for JobLogLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let target = event.metadata().target();
+        if target.starts_with("sqlx") || target.starts_with("jobs_core") {
+            return;
+        }
+        let _ = CURRENT_JOB.try_with(|context| {
+            let level = match *event.metadata().level() {
+                tracing::Level::ERROR => LogLevel::Error,
+                tracing::Level::WARN => LogLevel::Warn,
+                tracing::Level::INFO => LogLevel::Info,
+                _ => LogLevel::Debug,
+            };
+            let mut text = EventText::default();
+            event.record(&mut text);
+            context.write_log(level, text.0);
+        });
+    }
+}
+
+/// An event's message followed by its other fields as `name=value`.
+#[derive(Default)]
+struct EventText(String);
+
+impl tracing::field::Visit for EventText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        use std::fmt::Write;
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, "{}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            self.0.push_str(field.name());
+            self.0.push('=');
+            self.0.push_str(value);
+        }
+    }
+}
