@@ -1,8 +1,10 @@
 //! What `#[job]` generates, checked without a database: the data struct, the registered
-//! descriptor, the display name, and (in `tests/ui/job/`) every misuse's error.
+//! descriptor, the display name and labels, and (in `tests/ui/job/`) every misuse's error.
+
+use std::time::Duration;
 
 use jobs::prelude::*;
-use jobs::registered_jobs;
+use jobs::{DEFAULT_QUEUE, registered_jobs};
 use serde_json::json;
 
 /// The application's state, injected into jobs that take `State<App>`.
@@ -31,6 +33,27 @@ async fn summarize_inbox(_ctx: JobContext) {}
 async fn weekly_digest(week: u8, r#type: String, #[serde(default)] dry_run: bool) {
     let _ = (week, r#type, dry_run);
 }
+
+#[job(
+    queue = "llm.summaries",
+    priority = -5,
+    timeout = "1h30m",
+    labels = ["tenant-{tenant_id}", "doc {{{document_id:>4}}}", "llm"]
+)]
+async fn summarize_document(tenant_id: u64, document_id: u32) {
+    let _ = (tenant_id, document_id);
+}
+
+#[job(priority = -2147483648, timeout = "250ms", labels = [])]
+async fn least_urgent() {}
+
+#[job(priority = 2147483647, labels = ["urgent"])]
+async fn most_urgent() {}
+
+/// The job options of a recurring job, given with `#[job]`, hold for its runs too.
+#[recurring(id = "macros.nightly-report", cron = "0 3 * * *")]
+#[job(queue = "reports", timeout = "2h", labels = ["nightly", "{{report}}"])]
+async fn nightly_report() {}
 
 /// A job named through `crate = "…"`, as a crate that re-exports `jobs` would write it.
 mod renamed {
@@ -113,6 +136,69 @@ fn display_name_renders_the_template_or_defaults_to_the_fn_name() {
         renamed::RebuildIndex { shard: 1 }.display_name(),
         "rebuild_index"
     );
+}
+
+#[test]
+fn queue_priority_and_timeout_reach_the_descriptor() {
+    let summarize = <SummarizeDocument as Job>::DESCRIPTOR;
+    assert_eq!(summarize.queue_name(), "llm.summaries");
+    assert_eq!(summarize.priority_setting(), -5);
+    assert_eq!(summarize.timeout_setting(), Some(Duration::from_secs(5400)));
+
+    let least = <LeastUrgent as Job>::DESCRIPTOR;
+    assert_eq!(least.queue_name(), DEFAULT_QUEUE);
+    assert_eq!(least.priority_setting(), i32::MIN);
+    assert_eq!(least.timeout_setting(), Some(Duration::from_millis(250)));
+    assert_eq!(<MostUrgent as Job>::DESCRIPTOR.priority_setting(), i32::MAX);
+
+    let nightly = <NightlyReport as Job>::DESCRIPTOR;
+    assert_eq!(nightly.queue_name(), "reports");
+    assert_eq!(nightly.timeout_setting(), Some(Duration::from_secs(7200)));
+}
+
+#[test]
+fn without_the_options_the_runtime_defaults_hold() {
+    for descriptor in [
+        <SendReminder as Job>::DESCRIPTOR,
+        <SummarizeInbox as Job>::DESCRIPTOR,
+        <MostUrgent as Job>::DESCRIPTOR,
+    ] {
+        assert_eq!(
+            descriptor.queue_name(),
+            DEFAULT_QUEUE,
+            "{}",
+            descriptor.name()
+        );
+        assert_eq!(descriptor.timeout_setting(), None, "{}", descriptor.name());
+    }
+    assert_eq!(<SendReminder as Job>::DESCRIPTOR.priority_setting(), 0);
+    assert_eq!(<SummarizeInbox as Job>::DESCRIPTOR.priority_setting(), 0);
+    let reminder = SendReminder {
+        user_id: 1,
+        text: String::new(),
+    };
+    assert!(reminder.labels().is_empty());
+    assert!(SummarizeInbox.labels().is_empty());
+    assert!(
+        LeastUrgent.labels().is_empty(),
+        "`labels = []` is no labels"
+    );
+}
+
+#[test]
+fn labels_render_their_templates_for_each_run() {
+    let job = SummarizeDocument {
+        tenant_id: 7,
+        document_id: 42,
+    };
+    assert_eq!(job.labels(), ["tenant-7", "doc {  42}", "llm"]);
+    let job = SummarizeDocument {
+        tenant_id: 12,
+        document_id: 3,
+    };
+    assert_eq!(job.labels(), ["tenant-12", "doc {   3}", "llm"]);
+    assert_eq!(MostUrgent.labels(), ["urgent"]);
+    assert_eq!(NightlyReport.labels(), ["nightly", "{report}"]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use proc_macro::TokenStream;
 
+mod duration;
 mod errors;
 mod job;
 mod recurring;
@@ -69,8 +70,37 @@ use job::Macro;
 /// - `id = "reminders.send"`: the stable registered name, stored with every job. Defaults
 ///   to `module_path!()::fn_name`; pin it before moving or renaming a fn that has jobs
 ///   stored, or they no longer find it.
+/// - `queue = "llm"`: the queue its runs go to, so a server can cap how many of them run
+///   at once without slowing other queues. 1 to 64 ASCII letters, digits, `_`, `.` and
+///   `-`; `"default"` otherwise.
+/// - `priority = 10`: which waiting runs start first, higher first; any `i32`, negative
+///   included (`priority = -5`). 0 otherwise.
+/// - `timeout = "5m"`: how long one attempt may run before it counts as failed (and is
+///   retried while retries remain): numbers with the units `ms`, `s`, `m`, `h` and `d`,
+///   such as `30s` or `1h30m`. No limit otherwise.
+/// - `labels = ["tenant-{tenant_id}", "llm"]`: labels each run carries, for finding it on
+///   the dashboard. Each is a template like `name`'s, and each is different. None
+///   otherwise.
 /// - `crate = "my_jobs"`: the path `jobs` is reachable at, for crates that re-export it
 ///   under another name. Defaults to `::jobs`.
+///
+/// ```
+/// use jobs::prelude::*;
+///
+/// #[job(queue = "llm", priority = -5, timeout = "5m", labels = ["tenant-{tenant_id}", "llm"])]
+/// async fn summarize(tenant_id: u64, document: String) {
+///     let _ = (tenant_id, document);
+/// }
+///
+/// let job = Summarize { tenant_id: 7, document: "…".to_owned() };
+/// assert_eq!(job.labels(), ["tenant-7", "llm"]);
+/// assert_eq!(<Summarize as Job>::DESCRIPTOR.queue_name(), "llm");
+/// assert_eq!(<Summarize as Job>::DESCRIPTOR.priority_setting(), -5);
+/// assert_eq!(
+///     <Summarize as Job>::DESCRIPTOR.timeout_setting(),
+///     Some(std::time::Duration::from_secs(300)),
+/// );
+/// ```
 ///
 /// Put [`#[recurring]`](macro@recurring) on the same fn, above or below, to run it on a
 /// schedule.
@@ -115,7 +145,7 @@ pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
 /// What [`#[job]`](macro@job) takes, minus data parameters: a run started by the
 /// schedule has no arguments to pass, so the fn takes only `State<T>` and `JobContext`.
 /// `#[job(…)]` on the same fn, above or below `#[recurring]`, sets the job's options
-/// (`name`, `retries`, `id`); the two expand together into one job.
+/// (`name`, `retries`, `queue`, `labels`…); the two expand together into one job.
 ///
 /// # Options
 ///

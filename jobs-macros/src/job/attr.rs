@@ -11,6 +11,10 @@ mod kw {
     syn::custom_keyword!(retries);
     syn::custom_keyword!(name);
     syn::custom_keyword!(id);
+    syn::custom_keyword!(queue);
+    syn::custom_keyword!(priority);
+    syn::custom_keyword!(timeout);
+    syn::custom_keyword!(labels);
 }
 
 /// The value of each option given, keyed by the option.
@@ -19,6 +23,10 @@ pub(crate) struct Options {
     pub(crate) retries: Option<Setting>,
     pub(crate) name: Option<Setting>,
     pub(crate) id: Option<Setting>,
+    pub(crate) queue: Option<Setting>,
+    pub(crate) priority: Option<Setting>,
+    pub(crate) timeout: Option<Setting>,
+    pub(crate) labels: Option<Setting>,
     pub(crate) krate: Option<Setting>,
 }
 
@@ -31,6 +39,14 @@ impl Settings for Options {
             &mut self.name
         } else if lookahead.peek(kw::id) {
             &mut self.id
+        } else if lookahead.peek(kw::queue) {
+            &mut self.queue
+        } else if lookahead.peek(kw::priority) {
+            &mut self.priority
+        } else if lookahead.peek(kw::timeout) {
+            &mut self.timeout
+        } else if lookahead.peek(kw::labels) {
+            &mut self.labels
         } else if lookahead.peek(Token![crate]) {
             &mut self.krate
         } else {

@@ -8,7 +8,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::template::Piece;
-use super::validate::{Arg, DisplayName, Job};
+use super::validate::{Arg, Job, Text};
 
 pub(crate) fn expand(job: &Job) -> TokenStream {
     let data_struct = data_struct(job);
@@ -31,7 +31,25 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         let retries = Literal::u32_unsuffixed(retries);
         quote!(.retries(#retries))
     });
-    let display_name = display_name(job);
+    let queue = job.queue.as_ref().map(|queue| quote!(.queue(#queue)));
+    let priority = job.priority.map(|priority| {
+        let priority = Literal::i32_unsuffixed(priority);
+        quote!(.priority(#priority))
+    });
+    let timeout = job.timeout_millis.map(|millis| {
+        let millis = Literal::u64_unsuffixed(millis);
+        quote!(.timeout(::core::time::Duration::from_millis(#millis)))
+    });
+    let display_name = render(job, &job.display);
+    // Without labels the trait's default (none) stays.
+    let labels = (!job.labels.is_empty()).then(|| {
+        let labels = job.labels.iter().map(|label| render(job, label));
+        quote! {
+            fn labels(&self) -> ::std::vec::Vec<::std::string::String> {
+                ::std::vec![#(#labels),*]
+            }
+        }
+    });
     // The bounds a field's type needs, checked on the user's type so that is where the
     // compiler points.
     let data_checks = job.fields().map(|field| {
@@ -48,11 +66,14 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
 
             impl #private::Job for #struct_ident {
                 const DESCRIPTOR: #private::JobDescriptor =
-                    #private::JobDescriptor::new(#name, __jobs_run) #retries;
+                    #private::JobDescriptor::new(#name, __jobs_run)
+                        #retries #queue #priority #timeout;
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
                 }
+
+                #labels
             }
 
             #private::inventory::submit! {
@@ -170,12 +191,12 @@ fn run_fn(job: &Job) -> TokenStream {
     }
 }
 
-/// The body of `display_name`: the fixed text, or a `format!` of the fields the
+/// A `String` of `text` for this run: the fixed text, or a `format!` of the fields the
 /// template shows.
-fn display_name(job: &Job) -> TokenStream {
-    let (literal, pieces) = match &job.display {
-        DisplayName::Plain(text) => return quote!(::std::string::String::from(#text)),
-        DisplayName::Template { literal, pieces } => (literal, pieces),
+fn render(job: &Job, text: &Text) -> TokenStream {
+    let (literal, pieces) = match text {
+        Text::Plain(text) => return quote!(::std::string::String::from(#text)),
+        Text::Template { literal, pieces } => (literal, pieces),
     };
     let mut format = String::new();
     let mut args = Vec::new();

@@ -5,13 +5,18 @@ use proc_macro2::Span;
 use quote::format_ident;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Pat, Path, ReturnType, Type, Visibility};
+use syn::{
+    Attribute, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Pat, Path, ReturnType, Type,
+    UnOp, Visibility,
+};
 
 use super::Macro;
 use super::attr::Options;
 use super::input::{JobFn, Param};
 use super::template::{self, Piece};
+use crate::duration;
 use crate::errors::Errors;
+use crate::settings::Setting;
 
 /// Everything the expansion needs, checked.
 pub(crate) struct Job {
@@ -28,8 +33,14 @@ pub(crate) struct Job {
     pub(crate) output_span: Span,
     /// The registered name if pinned; `module_path!()::fn_name` otherwise.
     pub(crate) id: Option<LitStr>,
+    /// `None` keeps the runtime's default, as for the three below.
     pub(crate) retries: Option<u32>,
-    pub(crate) display: DisplayName,
+    pub(crate) queue: Option<LitStr>,
+    pub(crate) priority: Option<i32>,
+    pub(crate) timeout_millis: Option<u64>,
+    pub(crate) display: Text,
+    /// Distinct and non-empty; none when the job has no labels.
+    pub(crate) labels: Vec<Text>,
 }
 
 pub(crate) enum Arg {
@@ -45,7 +56,8 @@ pub(crate) struct Field {
     pub(crate) serde: Vec<Attribute>,
 }
 
-pub(crate) enum DisplayName {
+/// A text a run shows: its display name, or one of its labels.
+pub(crate) enum Text {
     /// Shown as is: the fn's name, or a template without placeholders.
     Plain(String),
     /// A template with placeholders, each naming a field.
@@ -117,7 +129,7 @@ pub(crate) fn validate(
         .name
         .and_then(|setting| setting.string("Send reminder to {user_id}", errors))
         .and_then(|literal| template(literal, &sig.ident, &data, errors))
-        .unwrap_or_else(|| DisplayName::Plain(sig.ident.unraw().to_string()));
+        .unwrap_or_else(|| Text::Plain(sig.ident.unraw().to_string()));
     let id = options
         .id
         .and_then(|setting| setting.string("reminders.send", errors))
@@ -128,6 +140,17 @@ pub(crate) fn validate(
             }
             !empty
         });
+    let queue = options.queue.and_then(|setting| queue(&setting, errors));
+    let priority = options
+        .priority
+        .and_then(|setting| priority(&setting.value, errors));
+    let timeout_millis = options
+        .timeout
+        .and_then(|setting| timeout_millis(&setting, errors));
+    let labels = options
+        .labels
+        .map(|setting| labels(&setting, &sig.ident, &data, errors))
+        .unwrap_or_default();
     let root = options
         .krate
         .and_then(|setting| setting.string("my_jobs", errors))
@@ -155,7 +178,11 @@ pub(crate) fn validate(
         args,
         id,
         retries,
+        queue,
+        priority,
+        timeout_millis,
         display,
+        labels,
     })
 }
 
@@ -267,12 +294,177 @@ fn retries(expr: &Expr, errors: &mut Errors) -> Option<u32> {
     }
 }
 
+/// The name of the queue the job's runs go to.
+fn queue(setting: &Setting, errors: &mut Errors) -> Option<LitStr> {
+    let literal = setting.string("llm", errors)?;
+    match queue_name(&literal.value()) {
+        Ok(()) => Some(literal),
+        Err(message) => {
+            errors.at(&literal, message);
+            None
+        }
+    }
+}
+
+/// Checks a queue name: 1 to 64 ASCII letters, digits, `_`, `.` and `-`, so that it reads
+/// the same in a URL, a metric label and a log line.
+fn queue_name(name: &str) -> Result<(), String> {
+    const HINT: &str = "a queue name is 1 to 64 ASCII letters, digits, `_`, `.` or `-`, such \
+                        as `llm` or `email.bulk`";
+    if name.is_empty() {
+        return Err(format!("the queue name is empty\nhint: {HINT}"));
+    }
+    let mut refused: Vec<char> = Vec::new();
+    for c in name.chars() {
+        let allowed = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+        if !allowed && !refused.contains(&c) {
+            refused.push(c);
+        }
+    }
+    let reason = if !refused.is_empty() {
+        let mut listed: Vec<String> = refused.iter().map(|c| format!("{c:?}")).collect();
+        let last = listed.pop().expect("one character at least");
+        if listed.is_empty() {
+            format!("it contains {last}")
+        } else {
+            format!("it contains {} and {last}", listed.join(", "))
+        }
+    } else if name.len() > 64 {
+        // All ASCII by now, so bytes are characters.
+        format!("it is {} characters long, more than 64", name.len())
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "invalid queue name `{name}`: {reason}\nhint: {HINT}"
+    ))
+}
+
+/// An `i32` written as an integer literal, negated or not.
+fn priority(expr: &Expr, errors: &mut Errors) -> Option<i32> {
+    let Some((negative, int)) = signed_int(expr) else {
+        errors.at(
+            expr,
+            "`priority` takes a whole number, like `priority = 10` or `priority = -5`; \
+             higher runs first",
+        );
+        return None;
+    };
+    let priority = int
+        .base10_digits()
+        .parse::<i64>()
+        .ok()
+        .map(|magnitude| if negative { -magnitude } else { magnitude })
+        .and_then(|priority| i32::try_from(priority).ok());
+    if priority.is_none() {
+        errors.at(
+            expr,
+            format_args!(
+                "`priority` is out of range: it is an `i32`, from {} to {}",
+                i32::MIN,
+                i32::MAX
+            ),
+        );
+    }
+    priority
+}
+
+/// `5` or `-5` (which Rust reads as `-` applied to `5`).
+fn signed_int(expr: &Expr) -> Option<(bool, &LitInt)> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => Some((false, int)),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => Some((true, int)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// How long one attempt may run, in milliseconds.
+fn timeout_millis(setting: &Setting, errors: &mut Errors) -> Option<u64> {
+    let literal = setting.string("5m", errors)?;
+    let text = literal.value();
+    let millis = duration::parse(&text, duration::Use::Timeout).and_then(|timeout| {
+        u64::try_from(timeout.as_millis())
+            .map_err(|_| format!("invalid timeout `{text}`: it is too large"))
+    });
+    millis.map_err(|message| errors.at(&literal, message)).ok()
+}
+
+/// Each label's template, checked like the display name's; an empty or repeated label is
+/// an error.
+fn labels(
+    setting: &Setting,
+    fn_ident: &Ident,
+    fields: &[&Field],
+    errors: &mut Errors,
+) -> Vec<Text> {
+    let array = match &setting.value {
+        Expr::Array(array) => array,
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(label),
+            ..
+        }) => {
+            errors.at(
+                label,
+                format_args!(
+                    "`labels` takes an array of string literals: `labels = [{}]`",
+                    label.token()
+                ),
+            );
+            return Vec::new();
+        }
+        value => {
+            errors.at(
+                value,
+                "`labels` takes an array of string literals, like \
+                 `labels = [\"tenant-{tenant_id}\", \"llm\"]`",
+            );
+            return Vec::new();
+        }
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut labels = Vec::new();
+    for label in &array.elems {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) = label
+        else {
+            errors.at(
+                label,
+                "a label is a string literal, like `\"tenant-{tenant_id}\"` or `\"llm\"`",
+            );
+            continue;
+        };
+        let text = literal.value();
+        if text.trim().is_empty() {
+            errors.at(literal, "a label cannot be empty");
+        } else if seen.contains(&text) {
+            errors.at(literal, format_args!("the label `{text}` is given twice"));
+        } else {
+            labels.extend(template(literal.clone(), fn_ident, fields, errors));
+            seen.push(text);
+        }
+    }
+    labels
+}
+
 fn template(
     literal: LitStr,
     fn_ident: &Ident,
     fields: &[&Field],
     errors: &mut Errors,
-) -> Option<DisplayName> {
+) -> Option<Text> {
     let pieces = template::parse(&literal.value())
         .map_err(|message| errors.at(&literal, message))
         .ok()?;
@@ -303,9 +495,9 @@ fn template(
     // `template::parse` merges adjacent text, so a template without placeholders is
     // at most one piece.
     match pieces.as_slice() {
-        [] => Some(DisplayName::Plain(String::new())),
-        [Piece::Text(text)] => Some(DisplayName::Plain(text.clone())),
-        _ => Some(DisplayName::Template { literal, pieces }),
+        [] => Some(Text::Plain(String::new())),
+        [Piece::Text(text)] => Some(Text::Plain(text.clone())),
+        _ => Some(Text::Template { literal, pieces }),
     }
 }
 
@@ -331,7 +523,7 @@ fn crate_path(literal: &LitStr, errors: &mut Errors) -> Option<Path> {
 
 #[cfg(test)]
 mod tests {
-    use super::pascal_case;
+    use super::{pascal_case, queue_name};
 
     #[test]
     fn pascal_case_joins_capitalised_words() {
@@ -340,5 +532,30 @@ mod tests {
         assert_eq!(pascal_case("step_2_embed"), "Step2Embed");
         assert_eq!(pascal_case("_private__job_"), "PrivateJob");
         assert_eq!(pascal_case("élan_vital"), "ÉlanVital");
+    }
+
+    #[test]
+    fn queue_names_are_short_and_plain() {
+        for name in ["llm", "email.bulk", "tenant_7-high", &"q".repeat(64)] {
+            assert_eq!(queue_name(name), Ok(()), "{name}");
+        }
+        let error = queue_name("llm queue/fast queue").unwrap_err();
+        assert!(
+            error.starts_with(
+                "invalid queue name `llm queue/fast queue`: it contains ' ' and '/'\n"
+            ),
+            "{error}"
+        );
+        assert!(queue_name("é").unwrap_err().contains("it contains 'é'"));
+        let error = queue_name(&"q".repeat(65)).unwrap_err();
+        assert!(
+            error.contains("it is 65 characters long, more than 64"),
+            "{error}"
+        );
+        assert!(
+            queue_name("")
+                .unwrap_err()
+                .starts_with("the queue name is empty\n")
+        );
     }
 }

@@ -1,12 +1,10 @@
-//! The runtime's schedule rules (`parse_cron`, `parse_zone` and `parse_interval` in
+//! The runtime's cron and zone rules (`parse_cron` and `parse_zone` in
 //! `jobs-core/src/schedule.rs`) applied at compile time, with messages that say what to
 //! fix. A proc-macro crate cannot depend on the runtime: cron expressions and zones go
-//! through the same crates with the same settings, and the small interval grammar is
-//! written again here. `tests/recurring_macro.rs` checks that both accept the same
-//! strings.
+//! through the same crates with the same settings, and `tests/recurring_macro.rs` checks
+//! that both accept the same strings. Intervals are `crate::duration`'s.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono_tz::{TZ_VARIANTS, Tz};
 use croner::errors::CronError;
@@ -16,9 +14,6 @@ const CRON_HINT: &str = "`minute hour day-of-month month day-of-week`, optionall
                          first, such as `0 8 * * MON-FRI` or `30 0 8 * * *`";
 
 const ZONE_HINT: &str = "expected an IANA name such as `Europe/Brussels`";
-
-const INTERVAL_HINT: &str = "an interval is numbers with the units `ms`, `s`, `m`, `h` or `d`, \
-                             such as `15m`, `1h30m` or `90s`";
 
 /// The fields of the 6-field form with their ranges; the 5-field form has no seconds.
 const FIELDS: [(&str, &str); 6] = [
@@ -139,68 +134,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Checks an interval the way the runtime's `parse_interval` reads it: `<number><unit>`
-/// repeated, units `ms`, `s`, `m`, `h`, `d`, more than zero in total.
-pub(crate) fn interval(text: &str) -> Result<(), String> {
-    match parse_interval(text) {
-        Ok(_) => Ok(()),
-        Err(_) if text.trim().is_empty() => {
-            Err(format!("the interval is empty\nhint: {INTERVAL_HINT}"))
-        }
-        Err(reason) => {
-            let joined: String = text.split_whitespace().collect();
-            let reason = match parse_interval(&joined) {
-                Ok(_) => format!("write it without spaces: `{joined}`"),
-                Err(_) => reason,
-            };
-            Err(format!(
-                "invalid interval `{text}`: {reason}\nhint: {INTERVAL_HINT}"
-            ))
-        }
-    }
-}
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("it is empty".to_owned());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("expected a number at `{rest}`"));
-        }
-        let (number, after) = rest.split_at(digits);
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_len);
-        let unit = match unit {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "d" => Duration::from_secs(86_400),
-            "" => return Err(format!("`{number}` has no unit")),
-            unit => return Err(format!("`{}` is not a unit", unit.trim())),
-        };
-        let part = number
-            .parse()
-            .ok()
-            .and_then(|number| unit.checked_mul(number))
-            .and_then(|part| total.checked_add(part));
-        total = part.ok_or_else(|| format!("`{number}` is too large"))?;
-        rest = after;
-    }
-    if total.is_zero() {
-        return Err("it must be more than zero".to_owned());
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,49 +183,5 @@ mod tests {
                 .contains("did you mean `Europe/Brussels`?")
         );
         assert!(!zone("Mars/Olympus").unwrap_err().contains("did you mean"));
-    }
-
-    #[test]
-    fn spaces_in_intervals_are_pointed_out() {
-        for (text, joined) in [("15 m", "15m"), ("1h 30m", "1h30m")] {
-            let error = interval(text).unwrap_err();
-            assert!(
-                error.contains(&format!("write it without spaces: `{joined}`")),
-                "{error}"
-            );
-        }
-        assert!(
-            interval("15 parsecs")
-                .unwrap_err()
-                .contains("`parsecs` is not a unit")
-        );
-    }
-
-    #[test]
-    fn intervals_add_up() {
-        assert_eq!(parse_interval("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_interval(" 500ms "), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("1d1s"), Ok(Duration::from_secs(86_401)));
-    }
-
-    #[test]
-    fn interval_errors_say_what_is_wrong() {
-        let cases = [
-            ("", "it is empty"),
-            ("m", "expected a number at `m`"),
-            ("-5s", "expected a number at `-5s`"),
-            ("15", "`15` has no unit"),
-            ("15 m", "`m` is not a unit"),
-            ("15 parsecs", "`parsecs` is not a unit"),
-            ("1y", "`y` is not a unit"),
-            ("0s", "it must be more than zero"),
-            ("0h0m", "it must be more than zero"),
-            ("99999999999s", "`99999999999` is too large"),
-            ("4294967296s", "`4294967296` is too large"),
-        ];
-        for (text, reason) in cases {
-            let error = parse_interval(text).unwrap_err();
-            assert!(error.starts_with(reason), "{text:?}: {error}");
-        }
     }
 }

@@ -7,6 +7,7 @@ use syn::{LitBool, LitStr};
 
 use super::attr::Options;
 use super::schedule;
+use crate::duration;
 use crate::errors::Errors;
 use crate::job::input::{JobFn, Param};
 use crate::settings::Setting;
@@ -79,7 +80,8 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
             checked(cron, "0 8 * * *", schedule::cron, &mut wrong).map(Schedule::Cron)
         }
         (None, Some(every)) => {
-            checked(every, "15m", schedule::interval, &mut wrong).map(Schedule::Every)
+            let interval = |text: &str| duration::parse(text, duration::Use::Interval).map(drop);
+            checked(every, "15m", interval, &mut wrong).map(Schedule::Every)
         }
         (None, None) => {
             wrong.at(

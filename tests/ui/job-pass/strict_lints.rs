@@ -26,7 +26,18 @@ pub async fn summarize_inbox() -> Result<(), Box<dyn std::error::Error + Send + 
     Ok(())
 }
 
-#[job]
+/// Summarizes a document with a model.
+#[job(
+    queue = "llm",
+    priority = -5,
+    timeout = "5m",
+    labels = ["tenant-{tenant_id}", "doc-{document_id:?}", "llm"]
+)]
+pub async fn summarize(tenant_id: u64, document_id: String) {
+    let _ = (tenant_id, document_id);
+}
+
+#[job(labels = ["private"])]
 async fn private_job(week: u32) {
     let _ = week;
 }
@@ -38,6 +49,10 @@ fn main() {
             text: String::new(),
         },
         SummarizeInbox,
+        Summarize {
+            tenant_id: 1,
+            document_id: String::new(),
+        },
         PrivateJob { week: 1 },
     );
 }
