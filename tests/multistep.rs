@@ -49,7 +49,9 @@ async fn summarize_with_steps(State(probe): State<Probe>, ctx: JobContext) -> an
         })
         .await?;
     let again: String = ctx
-        .step("summarize", || async { anyhow::Ok("never stored".to_owned()) })
+        .step("summarize", || async {
+            anyhow::Ok("never stored".to_owned())
+        })
         .await?;
     assert_eq!(summary, again, "a finished step returns its stored value");
     probe.note(format!("attempt {} got {summary}", ctx.attempt()));
@@ -146,9 +148,18 @@ async fn chain_retries_only_the_failing_step(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
     let server = server(&jobs, &probe).await;
     let ids = jobs
-        .enqueue(PipelineStep { step: 1, failures: 0 })
-        .then(PipelineStep { step: 2, failures: 0 })
-        .then(PipelineStep { step: 3, failures: 2 })
+        .enqueue(PipelineStep {
+            step: 1,
+            failures: 0,
+        })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
+        .then(PipelineStep {
+            step: 3,
+            failures: 2,
+        })
         .await
         .unwrap();
     assert_eq!(ids.len(), 3);
@@ -179,7 +190,12 @@ async fn chain_retries_only_the_failing_step(backend: Backend) {
     let states: Vec<_> = second.history.iter().map(|entry| entry.state).collect();
     assert_eq!(
         states,
-        [JobState::Awaiting, JobState::Enqueued, JobState::Processing, JobState::Succeeded]
+        [
+            JobState::Awaiting,
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
     );
 }
 
@@ -188,13 +204,20 @@ async fn continuation_waits_for_a_failed_parent_and_runs_after_requeue(backend: 
     let server = server(&jobs, &probe).await;
     let ids = jobs
         .enqueue(Charge {})
-        .then(PipelineStep { step: 2, failures: 0 })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
         .await
         .unwrap();
     wait_for_state(&jobs, ids[0], JobState::Failed).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let child = jobs.get(ids[1]).await.unwrap();
-    assert_eq!(child.state, JobState::Awaiting, "visible, awaiting its failed parent");
+    assert_eq!(
+        child.state,
+        JobState::Awaiting,
+        "visible, awaiting its failed parent"
+    );
     assert_eq!(child.parent_id, Some(ids[0]));
 
     probe.gate.add_permits(1);
@@ -209,23 +232,39 @@ async fn on_failure_runs_when_the_parent_fails_for_good(backend: Backend) {
     let server = server(&jobs, &probe).await;
     let ids = jobs
         .enqueue(Hangs {})
-        .then(PipelineStep { step: 2, failures: 0 })
-        .on_failure(PipelineStep { step: 99, failures: 0 })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
+        .on_failure(PipelineStep {
+            step: 99,
+            failures: 0,
+        })
         .await
         .unwrap();
     // `on_failure` follows the job before it in the chain: step 2.
     let (parent, child, fallback) = (ids[0], ids[1], ids[2]);
     wait_for_state(&jobs, parent, JobState::Failed).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(jobs.get(child).await.unwrap().state, JobState::Awaiting, "waits on a failed parent");
+    assert_eq!(
+        jobs.get(child).await.unwrap().state,
+        JobState::Awaiting,
+        "waits on a failed parent"
+    );
     assert_eq!(jobs.get(fallback).await.unwrap().state, JobState::Awaiting);
     assert_eq!(jobs.get(fallback).await.unwrap().parent_id, Some(child));
 
     // A chain whose first job fails for good runs that job's on_failure continuation.
     let ids = jobs
         .enqueue(Hangs {})
-        .on_failure(PipelineStep { step: 7, failures: 0 })
-        .then(PipelineStep { step: 8, failures: 0 })
+        .on_failure(PipelineStep {
+            step: 7,
+            failures: 0,
+        })
+        .then(PipelineStep {
+            step: 8,
+            failures: 0,
+        })
         .await
         .unwrap();
     wait_for_state(&jobs, ids[1], JobState::Succeeded).await;
@@ -237,10 +276,19 @@ async fn on_failure_runs_when_the_parent_fails_for_good(backend: Backend) {
 async fn deleting_a_parent_deletes_its_continuations(backend: Backend) {
     let (_db, _clock, jobs, _probe) = setup(backend).await;
     let ids = jobs
-        .enqueue(PipelineStep { step: 1, failures: 0 })
+        .enqueue(PipelineStep {
+            step: 1,
+            failures: 0,
+        })
         .after(Duration::from_secs(60))
-        .then(PipelineStep { step: 2, failures: 0 })
-        .then(PipelineStep { step: 3, failures: 0 })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
+        .then(PipelineStep {
+            step: 3,
+            failures: 0,
+        })
         .await
         .unwrap();
     assert!(jobs.delete(ids[0]).await.unwrap());
@@ -250,19 +298,34 @@ async fn deleting_a_parent_deletes_its_continuations(backend: Backend) {
     // The same chain under a dedupe id is stored once.
     let key = JobId::from_key("pipeline-42");
     let first = jobs
-        .enqueue(PipelineStep { step: 1, failures: 0 })
+        .enqueue(PipelineStep {
+            step: 1,
+            failures: 0,
+        })
         .id(key)
-        .then(PipelineStep { step: 2, failures: 0 })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
         .await
         .unwrap();
     let second = jobs
-        .enqueue(PipelineStep { step: 1, failures: 0 })
+        .enqueue(PipelineStep {
+            step: 1,
+            failures: 0,
+        })
         .id(key)
-        .then(PipelineStep { step: 2, failures: 0 })
+        .then(PipelineStep {
+            step: 2,
+            failures: 0,
+        })
         .await
         .unwrap();
     assert_eq!(first, second);
-    let page = jobs.list(JobQuery::state(JobState::Awaiting)).await.unwrap();
+    let page = jobs
+        .list(JobQuery::state(JobState::Awaiting))
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 1);
 }
 
@@ -322,7 +385,10 @@ async fn timeout_fails_the_attempt(backend: Backend) {
     let id = jobs.enqueue(Hangs {}).await.unwrap();
     let info = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
-    assert_eq!(info.errors().next().unwrap().message, "timed out after 200ms");
+    assert_eq!(
+        info.errors().next().unwrap().message,
+        "timed out after 200ms"
+    );
     assert_eq!(probe.running(), 0, "the attempt was dropped");
 }
 
@@ -337,7 +403,11 @@ async fn deleting_a_running_job_stops_it(backend: Backend) {
     server.shutdown().await;
     let info = jobs.get(id).await.unwrap();
     assert_eq!(info.state, JobState::Deleted, "{:#?}", info.history);
-    assert!(!probe.notes().contains(&"ran on after cancellation".to_owned()));
+    assert!(
+        !probe
+            .notes()
+            .contains(&"ran on after cancellation".to_owned())
+    );
 }
 
 async fn queue_limit_holds_and_other_queues_keep_flowing(backend: Backend) {
@@ -350,8 +420,13 @@ async fn queue_limit_holds_and_other_queues_keep_flowing(backend: Backend) {
         .start()
         .await
         .unwrap();
-    jobs.enqueue_many((0..30).map(|_| CallModel {})).await.unwrap();
-    let emails = jobs.enqueue_many((0..30).map(|_| SendEmail {})).await.unwrap();
+    jobs.enqueue_many((0..30).map(|_| CallModel {}))
+        .await
+        .unwrap();
+    let emails = jobs
+        .enqueue_many((0..30).map(|_| SendEmail {}))
+        .await
+        .unwrap();
     // While every model call is blocked, the email queue still drains.
     for id in &emails {
         wait_for_state(&jobs, *id, JobState::Succeeded).await;
@@ -363,12 +438,18 @@ async fn queue_limit_holds_and_other_queues_keep_flowing(backend: Backend) {
     })
     .await;
     server.shutdown().await;
-    assert_eq!(probe.max_of("llm"), 3, "never more than 3 model calls at once");
+    assert_eq!(
+        probe.max_of("llm"),
+        3,
+        "never more than 3 model calls at once"
+    );
 }
 
 async fn higher_priority_runs_first(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    jobs.enqueue_many((0..3).map(|n| Routine { n })).await.unwrap();
+    jobs.enqueue_many((0..3).map(|n| Routine { n }))
+        .await
+        .unwrap();
     jobs.enqueue(Urgent { n: 1 }).await.unwrap();
     let server = JobServer::builder(jobs.clone())
         .state(probe.clone())
@@ -380,7 +461,19 @@ async fn higher_priority_runs_first(backend: Backend) {
     wait_until("all ran", || async { probe.notes().len() == 4 }).await;
     server.shutdown().await;
     assert_eq!(probe.notes()[0], "urgent 1");
-    assert_eq!(jobs.get(jobs.list(JobQuery::default().search("urgent")).await.unwrap().items[0].id).await.unwrap().priority, 10);
+    assert_eq!(
+        jobs.get(
+            jobs.list(JobQuery::default().search("urgent"))
+                .await
+                .unwrap()
+                .items[0]
+                .id
+        )
+        .await
+        .unwrap()
+        .priority,
+        10
+    );
 }
 
 async fn labels_are_stored_and_filterable(backend: Backend) {
@@ -388,9 +481,28 @@ async fn labels_are_stored_and_filterable(backend: Backend) {
     let seven = jobs.enqueue(TenantTask { tenant: 7 }).await.unwrap();
     jobs.enqueue(TenantTask { tenant: 8 }).await.unwrap();
     assert_eq!(jobs.get(seven).await.unwrap().labels, ["tenant-7", "llm"]);
-    let page = jobs.list(JobQuery::default().label("tenant-7")).await.unwrap();
-    assert_eq!(page.items.iter().map(|job| job.id).collect::<Vec<_>>(), [seven]);
+    let page = jobs
+        .list(JobQuery::default().label("tenant-7"))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|job| job.id).collect::<Vec<_>>(),
+        [seven]
+    );
     assert_eq!(page.items[0].labels, ["tenant-7", "llm"]);
-    assert_eq!(jobs.list(JobQuery::default().label("llm")).await.unwrap().items.len(), 2);
-    assert!(jobs.list(JobQuery::default().label("tenant-")).await.unwrap().items.is_empty());
+    assert_eq!(
+        jobs.list(JobQuery::default().label("llm"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert!(
+        jobs.list(JobQuery::default().label("tenant-"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

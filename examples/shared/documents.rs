@@ -212,7 +212,8 @@ pub(crate) async fn summarize(
 ) -> anyhow::Result<()> {
     let content = documents.content(document_id)?;
     ctx.progress(1, 3).await;
-    ctx.log().info(format!("calling the model on {} bytes", content.len()));
+    ctx.log()
+        .info(format!("calling the model on {} bytes", content.len()));
     let summary = model
         .summarize(document_id, ctx.attempt(), &content)
         .await?;

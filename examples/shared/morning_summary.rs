@@ -19,11 +19,18 @@ impl Inbox {
 }
 
 /// Summarizes the inbox at 08:00 Brussels time every day.
-#[recurring(id = "morning-email-summary", cron = "0 8 * * *", zone = "Europe/Brussels")]
+#[recurring(
+    id = "morning-email-summary",
+    cron = "0 8 * * *",
+    zone = "Europe/Brussels"
+)]
 #[job(id = "inbox.summarize", name = "Summarize inbox", retries = 3)]
 pub(crate) async fn summarize_inbox(State(inbox): State<Inbox>, ctx: JobContext) {
     ctx.log().info("reading the inbox");
-    let summary = format!("{}: 3 new messages, 1 needs a reply", ctx.now().date_naive());
+    let summary = format!(
+        "{}: 3 new messages, 1 needs a reply",
+        ctx.now().date_naive()
+    );
     ctx.log().info(format!("summary: {summary}"));
     inbox.summaries.lock().unwrap().push(summary);
 }

@@ -92,10 +92,15 @@ impl JobsPluginBuilder {
         };
 
         let shutdown = CancellationToken::new();
+        let live = dashboard::Live {
+            metrics: server.as_ref().map(JobServer::metrics),
+            stop: shutdown.clone(),
+        };
         let dashboard_addr = listener.as_ref().map(|(_, addr)| *addr);
         let dashboard = listener.map(|(listener, addr)| {
             tracing::info!("jobs dashboard at http://{addr}");
-            let app = dashboard::router(&settings.dashboard).with_state(jobs.clone());
+            let app =
+                dashboard::router_with(&settings.dashboard, live.clone()).with_state(jobs.clone());
             let stop = shutdown.clone().cancelled_owned();
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(listener, app)
@@ -115,6 +120,7 @@ impl JobsPluginBuilder {
         Ok(JobsPlugin {
             jobs,
             settings,
+            live,
             dashboard_addr,
             shutdown,
             stopped: Some(stopped),
@@ -158,6 +164,7 @@ async fn stop_when_told(
 pub struct JobsPlugin {
     jobs: Jobs,
     settings: JobsSettings,
+    live: dashboard::Live,
     dashboard_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     stopped: Option<JoinHandle<()>>,
@@ -200,15 +207,16 @@ impl JobsPlugin {
         self.dashboard_addr
     }
 
-    /// The dashboard's routes with this plugin's auth settings, to nest into the app's
-    /// own router (`.nest("/jobs", plugin.dashboard_router())`), typically with
+    /// The dashboard's routes with this plugin's auth settings and its server's
+    /// metrics, to nest into the app's own router
+    /// (`.nest("/jobs", plugin.dashboard_router())`), typically with
     /// `dashboard.enabled = false`.
     pub fn dashboard_router<S>(&self) -> Router<S>
     where
         Jobs: FromRef<S>,
         S: Clone + Send + Sync + 'static,
     {
-        dashboard::router(&self.settings.dashboard)
+        dashboard::router_with(&self.settings.dashboard, self.live.clone())
     }
 
     /// A future for `axum::serve(…).with_graceful_shutdown(…)`: it resolves on Ctrl-C,

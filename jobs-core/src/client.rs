@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
 use crate::chain::Chain;
+use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
 use crate::storage::{AnyStorage, NewJob, Storage};
 use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};

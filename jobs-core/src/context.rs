@@ -147,11 +147,14 @@ impl JobContext {
     {
         let storage = self.inner.jobs.storage();
         if let Some(stored) = storage.step_get(self.inner.id, name).await? {
-            self.log().debug(format!("step `{name}`: result stored by an earlier attempt"));
+            self.log().debug(format!(
+                "step `{name}`: result stored by an earlier attempt"
+            ));
             return serde_json::from_str(&stored).map_err(|error| E::from(Error::Serialize(error)));
         }
         let value = step().await?;
-        let json = serde_json::to_string(&value).map_err(|error| E::from(Error::Serialize(error)))?;
+        let json =
+            serde_json::to_string(&value).map_err(|error| E::from(Error::Serialize(error)))?;
         storage
             .step_put(self.inner.id, name, &json, self.now())
             .await?;

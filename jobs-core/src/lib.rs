@@ -34,8 +34,8 @@ pub use context::{JobContext, JobLog, JobLogLayer};
 pub use error::{Error, Result};
 pub use id::JobId;
 pub use job::{
-    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn,
-    State, StateMap, registered_jobs,
+    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, State, StateMap,
+    registered_jobs,
 };
 pub use record::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,

@@ -32,6 +32,8 @@ pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     /// The value of an `Authorization` header sent with every request.
     authorization: Option<String>,
+    /// Other headers sent with every request.
+    headers: Vec<(String, String)>,
 }
 
 impl Http {
@@ -39,6 +41,7 @@ impl Http {
         Self {
             client: Client::builder(TokioExecutor::new()).build_http(),
             authorization: None,
+            headers: Vec::new(),
         }
     }
 
@@ -48,6 +51,13 @@ impl Http {
             authorization: Some(value.to_owned()),
             ..self.clone()
         }
+    }
+
+    /// The same client, sending `name: value` too.
+    pub fn with_header(&self, name: &str, value: &str) -> Self {
+        let mut client = self.clone();
+        client.headers.push((name.to_owned(), value.to_owned()));
+        client
     }
 
     pub async fn get(&self, url: &str) -> Reply {
@@ -77,6 +87,9 @@ impl Http {
         let mut request = Request::builder().method(method).uri(url);
         if let Some(value) = &self.authorization {
             request = request.header(header::AUTHORIZATION, value);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
         }
         let body = match json {
             Some(json) => {

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::storage::ProgressUpdate;
 
-use super::Shared;
 use super::Record;
+use super::Shared;
 use crate::storage::Storage;
 
 /// Most results in one transaction.

@@ -1,5 +1,5 @@
 //! What one server has run since it started, counted in memory for `/metrics`: attempts
-//! per job name by outcome, and how long they took.
+//! per job name by outcome, how long they took, and how long jobs waited to start.
 //!
 //! One mutex over a map keyed by job name: an attempt takes it once, for a few
 //! additions, next to the database write that records the attempt, so it never
@@ -39,8 +39,12 @@ impl ServerMetrics {
         self.lock().values().cloned().collect()
     }
 
-    /// Counts one finished attempt of a job named `name` that ran for `took`.
-    pub(crate) fn attempt_finished(&self, name: &str, succeeded: bool, took: Duration) {
+    /// Counts one attempt that started `waited` after its job became due.
+    pub(crate) fn attempt_started(&self, name: &str, waited: Duration) {
+        self.entry(name, |metrics| metrics.queue_latency.observe(waited));
+    }
+
+    fn entry(&self, name: &str, update: impl FnOnce(&mut JobMetrics)) {
         let mut by_name = self.lock();
         let metrics = match by_name.get_mut(name) {
             Some(metrics) => metrics,
@@ -48,12 +52,19 @@ impl ServerMetrics {
                 .entry(name.to_owned())
                 .or_insert_with(|| JobMetrics::new(name)),
         };
-        if succeeded {
-            metrics.succeeded += 1;
-        } else {
-            metrics.failed += 1;
-        }
-        metrics.attempt_duration.observe(took);
+        update(metrics);
+    }
+
+    /// Counts one finished attempt of a job named `name` that ran for `took`.
+    pub(crate) fn attempt_finished(&self, name: &str, succeeded: bool, took: Duration) {
+        self.entry(name, |metrics| {
+            if succeeded {
+                metrics.succeeded += 1;
+            } else {
+                metrics.failed += 1;
+            }
+            metrics.attempt_duration.observe(took);
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JobMetrics>> {
@@ -74,6 +85,8 @@ pub struct JobMetrics {
     pub failed: u64,
     /// How long attempts ran, from start to result.
     pub attempt_duration: Histogram,
+    /// How long jobs waited between becoming due and starting.
+    pub queue_latency: Histogram,
 }
 
 impl JobMetrics {
@@ -83,6 +96,7 @@ impl JobMetrics {
             succeeded: 0,
             failed: 0,
             attempt_duration: Histogram::default(),
+            queue_latency: Histogram::default(),
         }
     }
 

@@ -71,7 +71,11 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             // a freed slot wakes the loop, so do not spin on it.
             let stuck = due_now && !claimed_any && blocked;
             blocked = due_now && !claimed_any;
-            if stuck { shared.config.poll_interval } else { wait }
+            if stuck {
+                shared.config.poll_interval
+            } else {
+                wait
+            }
         };
         tokio::select! {
             () = shared.stop_claiming.cancelled() => return,
@@ -96,8 +100,8 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
 /// room for, then from every other queue.
 async fn claim(shared: &Shared, free: usize) -> crate::Result<Vec<ClaimedJob>> {
     let now = shared.jobs.now();
-    let lease = chrono::Duration::from_std(shared.config.server_timeout)
-        .unwrap_or(chrono::Duration::MAX);
+    let lease =
+        chrono::Duration::from_std(shared.config.server_timeout).unwrap_or(chrono::Duration::MAX);
     let request = |queues, limit: usize| ClaimRequest {
         owner: &shared.row.id,
         limit: u32::try_from(limit).unwrap_or(u32::MAX),
@@ -107,7 +111,10 @@ async fn claim(shared: &Shared, free: usize) -> crate::Result<Vec<ClaimedJob>> {
     };
     let limits = &shared.config.queue_limits;
     if limits.is_empty() {
-        return shared.storage.jobs_claim(request(QueueSelector::All, free)).await;
+        return shared
+            .storage
+            .jobs_claim(request(QueueSelector::All, free))
+            .await;
     }
     let mut claimed = Vec::new();
     for (queue, limit) in limits {
@@ -182,6 +189,10 @@ fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePe
     let shared_for_task = shared.clone();
     shared.running.fetch_add(1, Ordering::Relaxed);
     *shared.queue_counts().entry(job.queue.clone()).or_default() += 1;
+    let waited = (shared.jobs.now() - job.run_at)
+        .to_std()
+        .unwrap_or_default();
+    shared.metrics.attempt_started(&job.name, waited);
     // Cancelled when the job is deleted, and with every job at shutdown past the grace.
     let cancel = shared.stop_jobs.child_token();
     shared.running_jobs().insert(job.id, cancel.clone());

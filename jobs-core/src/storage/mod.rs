@@ -94,6 +94,8 @@ pub(crate) struct ClaimedJob {
     pub(crate) attempt: u32,
     pub(crate) max_retries: Option<u32>,
     pub(crate) queue: String,
+    /// When it became due: claim time minus this is how long it waited.
+    pub(crate) run_at: DateTime<Utc>,
 }
 
 /// How an attempt ended, reported by the server that ran it (or rescued it).
@@ -238,7 +240,10 @@ pub(crate) trait Storage: Send + Sync + 'static {
     fn logs_insert(&self, lines: &[LogLine]) -> impl Future<Output = Result<()>> + Send;
 
     /// Sets the progress of running jobs.
-    fn progress_update(&self, updates: &[ProgressUpdate]) -> impl Future<Output = Result<()>> + Send;
+    fn progress_update(
+        &self,
+        updates: &[ProgressUpdate],
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The stored result of step `name` of a job, as JSON.
     fn step_get(
@@ -443,7 +448,13 @@ impl Storage for AnyStorage {
     async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
         dispatch!(self, s => s.step_get(job_id, name))
     }
-    async fn step_put(&self, job_id: JobId, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         dispatch!(self, s => s.step_put(job_id, name, value, at))
     }
     async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {

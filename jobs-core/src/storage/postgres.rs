@@ -24,8 +24,8 @@ use uuid::Uuid;
 use self::listener::{CHANNEL, Wakeups};
 use super::migrations::{self, Migration};
 use super::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob,
-    Outcome, ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_failure,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,
+    ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_failure,
 };
 use crate::record::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
@@ -299,7 +299,9 @@ impl Storage for PgStorage {
             updated_at: row.try_get("updated_at")?,
             history,
             labels: progress::labels(&row)?,
-            parent_id: row.try_get::<Option<Uuid>, _>("parent_id")?.map(JobId::from),
+            parent_id: row
+                .try_get::<Option<Uuid>, _>("parent_id")?
+                .map(JobId::from),
             progress: progress::progress(&row)?,
             logs,
         }))
@@ -476,7 +478,8 @@ impl Storage for PgStorage {
                  INSERT INTO jobs_event (job_id, at, state, attempt, server) \
                  SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
              ) \
-             SELECT id, name, payload::text AS payload, attempt, max_retries, queue FROM claimed \
+             SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at \
+             FROM claimed \
              ORDER BY priority DESC, run_at",
         ))
         .bind(request.owner)
@@ -495,6 +498,7 @@ impl Storage for PgStorage {
                     attempt: attempt(row)?,
                     max_retries: max_retries(row)?,
                     queue: row.try_get("queue")?,
+                    run_at: row.try_get("run_at")?,
                 })
             })
             .collect()

@@ -223,9 +223,8 @@ async fn release_continuations(
 ) -> Result<()> {
     for (parents, on_failure) in [(succeeded, false), (failed, true)] {
         for chunk in parents.chunks(ROWS_PER_INSERT) {
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE jobs_job SET state = 'Enqueued', run_at = ",
-            );
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Enqueued', run_at = ");
             update
                 .push_bind(micros(now))
                 .push(", updated_at = ")
@@ -243,7 +242,8 @@ async fn release_continuations(
     }
     // A succeeded parent's on-failure continuations will never run.
     for chunk in succeeded.chunks(ROWS_PER_INSERT) {
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Deleted', updated_at = ");
+        let mut update =
+            QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Deleted', updated_at = ");
         update
             .push_bind(micros(now))
             .push(" WHERE state = 'Awaiting' AND on_failure = 1 AND parent_id IN (");
@@ -522,9 +522,9 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
-        let mut select = QueryBuilder::<Sqlite>::new(
-            format!("SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"),
-        );
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"
+        ));
         push_filters(&mut select, query);
         if let Some(after) = query.after {
             select.push(" AND id < ").push_bind(after.to_string());
@@ -663,7 +663,7 @@ impl Storage for SqliteStorage {
         claim
             .push(" ORDER BY priority DESC, run_at LIMIT ")
             .push_bind(i64::from(request.limit))
-            .push(") RETURNING id, name, payload, attempt, max_retries, queue");
+            .push(") RETURNING id, name, payload, attempt, max_retries, queue, run_at");
         let rows = claim.build().fetch_all(&mut *tx).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -674,6 +674,7 @@ impl Storage for SqliteStorage {
                 attempt: attempt(row)?,
                 max_retries: max_retries(row)?,
                 queue: row.try_get("queue")?,
+                run_at: from_micros(row.try_get("run_at")?),
             });
         }
         let events = claimed.iter().map(|job| {
@@ -793,7 +794,13 @@ impl Storage for SqliteStorage {
         )
     }
 
-    async fn step_put(&self, job_id: JobId, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO jobs_step (job_id, name, value, at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (job_id, name) DO NOTHING",
@@ -810,8 +817,9 @@ impl Storage for SqliteStorage {
     async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
         let mut deleted = Vec::new();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let mut select =
-                QueryBuilder::<Sqlite>::new("SELECT id FROM jobs_job WHERE state = 'Deleted' AND id IN (");
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT id FROM jobs_job WHERE state = 'Deleted' AND id IN (",
+            );
             let mut list = select.separated(", ");
             for id in chunk {
                 list.push_bind(id.to_string());

@@ -70,7 +70,9 @@ pub(super) async fn change_state(
     match to {
         JobState::Enqueued => {
             update
-                .push("state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, run_at = ")
+                .push(
+                    "state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, run_at = ",
+                )
                 .push_bind(now)
                 .push(", ");
         }

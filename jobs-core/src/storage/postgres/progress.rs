@@ -77,7 +77,10 @@ pub(super) async fn progress_update(pool: &PgPool, updates: &[ProgressUpdate]) -
     if updates.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = updates.iter().map(|update| update.job_id.as_uuid()).collect();
+    let ids: Vec<Uuid> = updates
+        .iter()
+        .map(|update| update.job_id.as_uuid())
+        .collect();
     let done: Vec<i64> = updates
         .iter()
         .map(|update| i64::try_from(update.done).unwrap_or(i64::MAX))
@@ -100,13 +103,13 @@ pub(super) async fn progress_update(pool: &PgPool, updates: &[ProgressUpdate]) -
 }
 
 pub(super) async fn step_get(pool: &PgPool, job_id: JobId, name: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT value::text FROM jobs_step WHERE job_id = $1 AND name = $2",
+    Ok(
+        sqlx::query_scalar("SELECT value::text FROM jobs_step WHERE job_id = $1 AND name = $2")
+            .bind(job_id.as_uuid())
+            .bind(name)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(job_id.as_uuid())
-    .bind(name)
-    .fetch_optional(pool)
-    .await?)
 }
 
 pub(super) async fn step_put(
@@ -134,11 +137,10 @@ pub(super) async fn deleted_among(pool: &PgPool, ids: &[JobId]) -> Result<Vec<Jo
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = ids.iter().map(JobId::as_uuid).collect();
-    let deleted: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM jobs_job WHERE id = ANY($1) AND state = 'Deleted'",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
+    let deleted: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM jobs_job WHERE id = ANY($1) AND state = 'Deleted'")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
     Ok(deleted.into_iter().map(JobId::from).collect())
 }

@@ -1,0 +1,139 @@
+//! The JSON API, shaped like River UI's and JobRunr's: jobs, recurring jobs, stats and
+//! servers, and the actions on them. Every error is `{"error": "…"}` with a 4xx or 5xx status.
+
+mod jobs;
+mod recurring;
+mod stats;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jobs_core::{JobId, JobQuery, Jobs};
+use serde::{Deserialize, Serialize};
+
+pub(super) use jobs::{ListParams, job_detail};
+pub(super) use recurring::read_recurring;
+pub(super) use stats::{read_servers, read_stats, read_throughput};
+
+pub(super) fn routes<S>() -> Router<S>
+where
+    Jobs: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .merge(jobs::routes())
+        .merge(recurring::routes())
+        .merge(stats::routes())
+}
+
+/// The filters shared by listing and bulk actions: `state`, `name`, `search`, `label`, each
+/// optional; empty strings count as absent, so an HTML form can send every field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Filters {
+    state: Option<String>,
+    name: Option<String>,
+    search: Option<String>,
+    label: Option<String>,
+}
+
+impl Filters {
+    fn query(self) -> Result<JobQuery, ApiError> {
+        let mut query = JobQuery::default();
+        if let Some(state) = non_empty(self.state) {
+            query.state = Some(
+                state
+                    .parse()
+                    .map_err(|error| ApiError::bad_request(format!("state: {error}")))?,
+            );
+        }
+        if let Some(name) = non_empty(self.name) {
+            query = query.name(name);
+        }
+        if let Some(search) = non_empty(self.search) {
+            query = query.search(search);
+        }
+        if let Some(label) = non_empty(self.label) {
+            query = query.label(label);
+        }
+        Ok(query)
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|value| !value.trim().is_empty())
+}
+
+pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a job id (a UUID)")))
+}
+
+/// An API failure: its status and a message, answered as `{"error": "…"}`.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn prefixed(self, parameter: &str) -> Self {
+        Self {
+            message: format!("{parameter}: {}", self.message),
+            ..self
+        }
+    }
+
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<jobs_core::Error> for ApiError {
+    fn from(error: jobs_core::Error) -> Self {
+        let status = match error {
+            jobs_core::Error::JobNotFound(_) | jobs_core::Error::RecurringNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            _ => {
+                tracing::error!(%error, "dashboard request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+        }
+        (
+            self.status,
+            axum::Json(Body {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// `{"items": […]}`: every list the API answers that is not paged.
+#[derive(Debug, Serialize)]
+pub(super) struct Items<T> {
+    pub(super) items: Vec<T>,
+}

@@ -1,0 +1,110 @@
+// The router: reads the path, draws its page, and keeps it current over server-sent
+// events. Links inside the dashboard change the page without a reload.
+
+const ROUTES = [
+  { pattern: /^\/$/, nav: 'overview', render: overviewPage },
+  { pattern: /^\/jobs$/, nav: 'jobs', render: jobsPage },
+  { pattern: /^\/jobs\/([^/]+)$/, nav: 'jobs', render: jobPage },
+  { pattern: /^\/recurring-jobs$/, nav: 'recurring', render: recurringPage },
+  { pattern: /^\/recurring-jobs\/([^/]+)$/, nav: 'recurring', render: recurringJobPage },
+  { pattern: /^\/servers$/, nav: 'servers', render: serversPage },
+];
+
+/** The latest counts by state, kept across pages so tabs show them at once. */
+let latestStats = null;
+let current = null;
+
+function navigate(url, replace) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  render();
+  window.scrollTo(0, 0);
+}
+
+function render() {
+  if (current && current.close) current.close();
+  const main = document.getElementById('main');
+  const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
+  const route = ROUTES.find((candidate) => candidate.pattern.test(path));
+  for (const tab of document.querySelectorAll('.tabs a')) {
+    tab.classList.toggle('active', route !== undefined && tab.dataset.page === route.nav);
+  }
+  if (!route) {
+    document.title = 'Not found · jobs';
+    fill(main, pageHead('Not found', 'There is no dashboard page at this address.'),
+      link('/', {}, 'Back to the overview'));
+    current = null;
+    return;
+  }
+  const args = path.match(route.pattern).slice(1).map(decodeURIComponent);
+  // A page may read something before it knows what to watch; a newer navigation wins.
+  const rendering = {};
+  current = rendering;
+  Promise.resolve(route.render(main, new URLSearchParams(location.search), ...args)).then((view) => {
+    if (current !== rendering) return;
+    document.title = `${view.title} · jobs`;
+    current = connect(view);
+  });
+}
+
+/** Opens the event stream a page asks for and hands it each event. */
+function connect(view) {
+  const live = document.getElementById('live');
+  const banner = document.getElementById('banner');
+  const params = { topics: (view.topics || []).join(','), ...(view.params || {}) };
+  const source = new EventSource(BASE + '/api/events' + query(params));
+  const handlers = {
+    ...view.on,
+    stats(stats) {
+      latestStats = stats;
+      if (view.on && view.on.stats) view.on.stats(stats);
+    },
+    failure(data) {
+      fill(banner, 'The dashboard cannot read the job store: ', data.error);
+      banner.hidden = false;
+    },
+    recovered() {
+      banner.hidden = true;
+    },
+  };
+  for (const [name, handler] of Object.entries(handlers)) {
+    source.addEventListener(name, (event) => {
+      if (event.data !== undefined) handler(JSON.parse(event.data));
+    });
+  }
+  source.onopen = () => {
+    live.textContent = 'Live';
+    live.className = 'live on';
+  };
+  source.onerror = () => {
+    live.textContent = 'Reconnecting…';
+    live.className = 'live off';
+  };
+  return {
+    close() {
+      source.close();
+      if (view.close) view.close();
+    },
+  };
+}
+
+document.addEventListener('click', (event) => {
+  const anchor = event.target.closest('a[data-nav]');
+  if (!anchor || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(anchor.href);
+});
+
+window.addEventListener('popstate', render);
+
+/** Rows that open a page when clicked anywhere (the link inside stays the real link). */
+document.addEventListener('click', (event) => {
+  const row = event.target.closest('tr[data-href]');
+  if (!row || event.target.closest('a, button, input')) return;
+  if (window.getSelection().toString()) return;
+  navigate(row.dataset.href);
+});
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', render);
+else render();

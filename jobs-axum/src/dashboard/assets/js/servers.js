@@ -1,0 +1,34 @@
+// The servers registered in the store: how busy each is and when it last heartbeated.
+
+function serversPage(main) {
+  const rows = el('tbody', {}, emptyRow(6, 'Loading…'));
+  fill(main,
+    pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated.'),
+    el('section', { class: 'card' }, el('div', { class: 'table-wrap' },
+      el('table', { class: 'responsive', id: 'servers' },
+        el('thead', {}, el('tr', {},
+          el('th', {}, 'Server'), el('th', {}, 'Host'), el('th', {}, 'Busy'),
+          el('th', { class: 'num' }, 'Workers'), el('th', {}, 'Started'), el('th', {}, 'Last heartbeat'))),
+        rows))));
+  return {
+    title: 'Servers',
+    topics: ['servers'],
+    on: {
+      servers(data) {
+        if (!data.items.length) {
+          fill(rows, emptyRow(6, 'No server is running jobs on this store.'));
+          return;
+        }
+        fill(rows, data.items.map((server) => el('tr', {},
+          el('td', {},
+            el('div', { class: 'title' }, el('span', { class: `dot${stale(server) ? ' stale' : ''}` }), server.name),
+            el('div', { class: 'sub mono' }, server.id)),
+          el('td', { 'data-label': 'Host' }, `${server.host} · pid ${server.pid}`),
+          el('td', { 'data-label': 'Busy' }, `${number(server.running)} running`, meter(server.running, server.workers)),
+          el('td', { class: 'num', 'data-label': 'Workers' }, number(server.workers)),
+          el('td', { class: 'time', 'data-label': 'Started' }, timeAgo(server.started_at)),
+          el('td', { class: 'time', 'data-label': 'Heartbeat' }, timeAgo(server.heartbeat_at)))));
+      },
+    },
+  };
+}
