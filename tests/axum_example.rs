@@ -60,11 +60,14 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
 
     let page = http.get(&format!("{dashboard}/")).await;
     assert_eq!(page.status, StatusCode::OK);
+    let page = http.get(&format!("{dashboard}/api/registered-jobs")).await;
+    assert_eq!(page.status, StatusCode::OK);
     for name in [
         "reminders.send",
         "documents.summarize",
         "documents.embed",
         "documents.announce_complete",
+        "inbox.summarize",
     ] {
         assert!(
             page.body.contains(name),
@@ -89,14 +92,30 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .post(&format!("{app}/documents/3/analyze"), json!({}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    let summarize = job_id(&reply.json()["job_id"]);
-    let embed = JobId::from_key(&format!("{summarize}:next"));
-    let announce = JobId::from_key(&format!("{embed}:next"));
-    for step in [summarize, embed, announce] {
+    let steps = reply.json()["steps"].clone();
+    let steps: Vec<JobId> = steps.as_array().unwrap().iter().map(job_id).collect();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[0], job_id(&reply.json()["job_id"]));
+    for step in steps {
         wait_until_succeeded(&http, &dashboard, step).await;
     }
     let document = http.get(&format!("{app}/documents/3")).await.json();
     assert_eq!(document["analyzed"], true, "{document:#}");
+
+    // The recurring morning summary is stored at boot and can be run now.
+    let recurring = http
+        .get(&format!(
+            "{dashboard}/api/recurring-jobs/morning-email-summary"
+        ))
+        .await;
+    assert_eq!(recurring.status, StatusCode::OK, "{}", recurring.body);
+    let reply = http
+        .post(&format!("{app}/inbox/summarize-now"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    wait_until_succeeded(&http, &dashboard, job_id(&reply.json()["job_id"])).await;
+    let summaries = http.get(&format!("{app}/inbox/summaries")).await.json();
+    assert_eq!(summaries.as_array().map(Vec::len), Some(1), "{summaries:#}");
 
     // SIGTERM, as `docker stop` sends: a graceful exit.
     let pid = child.id().expect("still running").to_string();

@@ -189,14 +189,12 @@ impl std::error::Error for ModelError {
 }
 
 /// Starts the analysis of a document: summarize → embed → announce, each step its own
-/// job that starts once the one before it succeeded. Returns the first step's id.
-pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<JobId> {
-    let steps = jobs
-        .enqueue(Summarize { document_id })
+/// job that starts once the one before it succeeded. Returns the steps' ids in order.
+pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<Vec<JobId>> {
+    jobs.enqueue(Summarize { document_id })
         .then(Embed { document_id })
         .then(AnnounceComplete { document_id })
-        .await?;
-    Ok(steps[0])
+        .await
 }
 
 #[job(
@@ -323,9 +321,9 @@ pub(crate) mod http {
             return Err(not_found(id));
         }
         match analyze(&jobs, id).await {
-            Ok(job_id) => Ok((
+            Ok(steps) => Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "document_id": id, "job_id": job_id })),
+                Json(json!({ "document_id": id, "job_id": steps[0], "steps": steps })),
             )),
             Err(error) => Err((
                 StatusCode::INTERNAL_SERVER_ERROR,
