@@ -23,9 +23,10 @@ async fn many_clients_migrate_one_database_at_once() {
             .expect("every client connects and migrates");
     }
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert_eq!(versions, [1]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM jobs_migration ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2, 3, 4], "each migration applied once");
 }
