@@ -132,9 +132,9 @@ impl JobContext {
     /// stored as JSON, so it must survive a serde round trip.
     ///
     /// ```no_run
-    /// # async fn demo(ctx: jobs_core::JobContext) -> anyhow::Result<()> {
+    /// # async fn demo(ctx: jobs_core::JobContext) -> jobs_core::Result<()> {
     /// let summary: String = ctx
-    ///     .step("summarize", || async { anyhow::Ok("a summary".to_owned()) })
+    ///     .step("summarize", || async { Ok("a summary".to_owned()) })
     ///     .await?;
     /// # Ok(()) }
     /// ```
