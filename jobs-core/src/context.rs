@@ -134,7 +134,7 @@ impl JobContext {
     /// ```no_run
     /// # async fn demo(ctx: jobs_core::JobContext) -> jobs_core::Result<()> {
     /// let summary: String = ctx
-    ///     .step("summarize", || async { jobs_core::Result::Ok("a summary".to_owned()) })
+    ///     .step("summarize", || async { Ok::<_, jobs_core::Error>("a summary".to_owned()) })
     ///     .await?;
     /// # Ok(()) }
     /// ```
