@@ -91,9 +91,11 @@ pub mod dashboard;
 mod error;
 mod plugin;
 mod settings;
+mod tools;
 
 pub use error::Error;
 pub use plugin::{JobsPlugin, JobsPluginBuilder};
 pub use settings::{
     BackgroundJobServerSettings, DashboardSettings, JobDefaults, JobsSettings, SettingsError,
 };
+pub use tools::{CALLER_HEADER, tool_routes};

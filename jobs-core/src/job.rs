@@ -37,6 +37,10 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// run it, and turn its outcome into `Ok` or a [`Failure`].
 pub type RunFn = fn(Invocation) -> BoxFuture<'static, Result<(), Failure>>;
 
+/// The JSON Schema of a job's data, as agent tools take it; `Err` says why the job has
+/// none (a data type that does not implement `schemars::JsonSchema`).
+pub type SchemaFn = fn() -> Result<serde_json::Value, String>;
+
 /// The static description of a job type, built in a `const` by `#[job]` and collected
 /// through `inventory`, so a server knows every job of the binary without registration calls.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +50,8 @@ pub struct JobDescriptor {
     queue: &'static str,
     priority: i32,
     timeout: Option<Duration>,
+    schema: Option<SchemaFn>,
+    tool: bool,
     run: RunFn,
 }
 
@@ -58,8 +64,33 @@ impl JobDescriptor {
             queue: DEFAULT_QUEUE,
             priority: 0,
             timeout: None,
+            schema: None,
+            tool: true,
             run,
         }
+    }
+
+    /// Gives the job a JSON Schema of its data, which makes it offerable as an agent tool.
+    pub const fn schema(mut self, schema: SchemaFn) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Keeps the job out of every tool catalog, even one that allows it
+    /// (`#[job(tool = false)]`).
+    pub const fn not_a_tool(mut self) -> Self {
+        self.tool = false;
+        self
+    }
+
+    /// The JSON Schema of the job's data, if it was given one.
+    pub fn schema_setting(&self) -> Option<SchemaFn> {
+        self.schema
+    }
+
+    /// Whether the job may be offered as an agent tool.
+    pub fn is_tool(&self) -> bool {
+        self.tool
     }
 
     /// Puts the job's runs in `queue` (default `"default"`); a server can cap how many

@@ -21,6 +21,7 @@ mod schedule;
 mod server;
 mod state;
 mod storage;
+mod tools;
 mod transactional;
 
 #[doc(hidden)]
@@ -34,8 +35,8 @@ pub use context::{JobContext, JobLog, JobLogLayer};
 pub use error::{Error, Result};
 pub use id::JobId;
 pub use job::{
-    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, State, StateMap,
-    registered_jobs,
+    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, SchemaFn, State,
+    StateMap, registered_jobs,
 };
 pub use record::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,
@@ -52,4 +53,7 @@ pub use server::{
     ServerMetrics,
 };
 pub use state::{JobState, UnknownState};
+pub use tools::{
+    ScheduledJob, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind, ToolResult,
+};
 pub use transactional::EnqueueConnection;

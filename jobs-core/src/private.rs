@@ -56,3 +56,125 @@ impl<E: std::fmt::Display> JobOutput for Result<(), E> {
         self
     }
 }
+
+pub use schemars;
+
+/// Gives a data field's JSON Schema when its type implements `JsonSchema`, and `None`
+/// otherwise, so a job whose data has no schema still compiles (it is just not a tool).
+///
+/// `#[job]` calls `(&&SchemaProbe::<T>::new()).field_schema(&mut generator)`; method
+/// resolution prefers the `&SchemaProbe` impl, which exists only for `T: JsonSchema`.
+#[derive(Debug)]
+pub struct SchemaProbe<T>(std::marker::PhantomData<T>);
+
+impl<T> SchemaProbe<T> {
+    /// A probe of `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// The `JsonSchema` side of [`SchemaProbe`].
+pub trait ProbeJsonSchema {
+    /// The field's schema.
+    fn field_schema(&self, generator: &mut schemars::SchemaGenerator) -> Option<serde_json::Value>;
+}
+
+impl<T: schemars::JsonSchema> ProbeJsonSchema for &SchemaProbe<T> {
+    fn field_schema(&self, generator: &mut schemars::SchemaGenerator) -> Option<serde_json::Value> {
+        Some(generator.subschema_for::<T>().to_value())
+    }
+}
+
+/// The fallback side of [`SchemaProbe`].
+pub trait ProbeNoSchema {
+    /// No schema.
+    fn field_schema(&self, generator: &mut schemars::SchemaGenerator) -> Option<serde_json::Value>;
+}
+
+impl<T> ProbeNoSchema for SchemaProbe<T> {
+    fn field_schema(&self, _: &mut schemars::SchemaGenerator) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// Assembles the object schema of a job's data, field by field, as `#[job]` emits it.
+#[derive(Debug)]
+pub struct DataSchema {
+    generator: schemars::SchemaGenerator,
+    properties: serde_json::Map<String, serde_json::Value>,
+    required: Vec<serde_json::Value>,
+    missing: Vec<&'static str>,
+    description: &'static str,
+}
+
+impl DataSchema {
+    /// The schema of a job described by its fn's docs.
+    pub fn new(description: &'static str) -> Self {
+        Self {
+            generator: schemars::SchemaGenerator::default(),
+            properties: serde_json::Map::new(),
+            required: Vec::new(),
+            missing: Vec::new(),
+            description,
+        }
+    }
+
+    /// The generator a field's probe writes its shared definitions to.
+    pub fn generator(&mut self) -> &mut schemars::SchemaGenerator {
+        &mut self.generator
+    }
+
+    /// Adds field `name` with `schema` (`None`: its type has no schema), its docs, and
+    /// whether a call must give it.
+    pub fn field(
+        &mut self,
+        name: &'static str,
+        schema: Option<serde_json::Value>,
+        description: &'static str,
+        required: bool,
+    ) {
+        let Some(mut schema) = schema else {
+            self.missing.push(name);
+            return;
+        };
+        if !description.is_empty()
+            && let serde_json::Value::Object(object) = &mut schema
+        {
+            object.insert("description".into(), description.into());
+        }
+        self.properties.insert(name.into(), schema);
+        if required {
+            self.required.push(name.into());
+        }
+    }
+
+    /// The object schema, or which fields lack one.
+    pub fn finish(mut self) -> Result<serde_json::Value, String> {
+        if !self.missing.is_empty() {
+            return Err(format!(
+                "the type of {} does not implement `schemars::JsonSchema`",
+                self.missing
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": self.properties,
+            "required": self.required,
+            "additionalProperties": false,
+        });
+        if !self.description.is_empty() {
+            schema["description"] = self.description.into();
+        }
+        let definitions = self.generator.take_definitions(true);
+        if !definitions.is_empty() {
+            schema["$defs"] = serde_json::Value::Object(definitions);
+        }
+        Ok(schema)
+    }
+}

@@ -81,6 +81,11 @@ use job::Macro;
 /// - `labels = ["tenant-{tenant_id}", "llm"]`: labels each run carries, for finding it on
 ///   the dashboard. Each is a template like `name`'s, and each is different. None
 ///   otherwise.
+/// - `tool = false`: never offer the job as an agent tool, even to a `ToolCatalog` that
+///   allows it. By default a job carries a JSON Schema of its data parameters (through
+///   `schemars`, with the fn's and the parameters' `///` docs as descriptions); a data
+///   type that does not implement `schemars::JsonSchema` leaves the job without one, so
+///   it is simply not a tool.
 /// - `crate = "my_jobs"`: the path `jobs` is reachable at, for crates that re-export it
 ///   under another name. Defaults to `::jobs`.
 ///

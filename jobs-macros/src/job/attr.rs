@@ -15,6 +15,7 @@ mod kw {
     syn::custom_keyword!(priority);
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(labels);
+    syn::custom_keyword!(tool);
 }
 
 /// The value of each option given, keyed by the option.
@@ -27,6 +28,7 @@ pub(crate) struct Options {
     pub(crate) priority: Option<Setting>,
     pub(crate) timeout: Option<Setting>,
     pub(crate) labels: Option<Setting>,
+    pub(crate) tool: Option<Setting>,
     pub(crate) krate: Option<Setting>,
 }
 
@@ -47,6 +49,8 @@ impl Settings for Options {
             &mut self.timeout
         } else if lookahead.peek(kw::labels) {
             &mut self.labels
+        } else if lookahead.peek(kw::tool) {
+            &mut self.tool
         } else if lookahead.peek(Token![crate]) {
             &mut self.krate
         } else {

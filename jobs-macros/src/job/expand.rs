@@ -40,6 +40,11 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         let millis = Literal::u64_unsuffixed(millis);
         quote!(.timeout(::core::time::Duration::from_millis(#millis)))
     });
+    let schema = job.tool.then(|| {
+        let schema = schema_fn(job);
+        quote!(.schema({ #schema __jobs_schema }))
+    });
+    let not_a_tool = (!job.tool).then(|| quote!(.not_a_tool()));
     let display_name = render(job, &job.display);
     // Without labels the trait's default (none) stays.
     let labels = (!job.labels.is_empty()).then(|| {
@@ -67,7 +72,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             impl #private::Job for #struct_ident {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
-                        #retries #queue #priority #timeout;
+                        #retries #queue #priority #timeout #schema #not_a_tool;
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
@@ -81,6 +86,58 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             }
         };
     }
+}
+
+/// The `SchemaFn` of the job: each field's schema through `SchemaProbe`, so a field
+/// type without `JsonSchema` leaves the job without a schema instead of failing to build.
+fn schema_fn(job: &Job) -> TokenStream {
+    let private = {
+        let root = &job.root;
+        quote!(#root::__private)
+    };
+    let description = doc_text(&job.docs);
+    let fields = job.fields().filter(|field| field.in_schema).map(|field| {
+        let name = &field.json_name;
+        let ty = &field.ty;
+        let docs = doc_text(&field.docs);
+        let required = field.required;
+        quote! {
+            let __jobs_field = (&&#private::SchemaProbe::<#ty>::new())
+                .field_schema(__jobs_schema.generator());
+            __jobs_schema.field(#name, __jobs_field, #docs, #required);
+        }
+    });
+    quote! {
+        fn __jobs_schema() -> ::core::result::Result<
+            #private::serde_json::Value,
+            ::std::string::String,
+        > {
+            use #private::{ProbeJsonSchema as _, ProbeNoSchema as _};
+            #[allow(unused_mut)]
+            let mut __jobs_schema = #private::DataSchema::new(#description);
+            #(#fields)*
+            __jobs_schema.finish()
+        }
+    }
+}
+
+/// The text of `///` lines, one paragraph per blank line, as a model reads a description.
+fn doc_text(docs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = docs
+        .iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value().trim().to_owned()),
+            _ => None,
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 /// `pub struct SendReminder { pub user_id: u64, … }`, documented so it passes

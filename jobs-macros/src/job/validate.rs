@@ -41,6 +41,8 @@ pub(crate) struct Job {
     pub(crate) display: Text,
     /// Distinct and non-empty; none when the job has no labels.
     pub(crate) labels: Vec<Text>,
+    /// False with `tool = false`: no schema, never offered as an agent tool.
+    pub(crate) tool: bool,
 }
 
 pub(crate) enum Arg {
@@ -54,6 +56,13 @@ pub(crate) struct Field {
     pub(crate) ty: Type,
     pub(crate) docs: Vec<Attribute>,
     pub(crate) serde: Vec<Attribute>,
+    /// Whether a payload must carry it: serde fills in an `Option` or a
+    /// `#[serde(default)]` field that is missing.
+    pub(crate) required: bool,
+    /// Its name in the payload: the parameter's, or its `#[serde(rename = "…")]`.
+    pub(crate) json_name: String,
+    /// False for a `#[serde(skip)]` field, which arguments cannot set.
+    pub(crate) in_schema: bool,
 }
 
 /// A text a run shows: its display name, or one of its labels.
@@ -151,6 +160,10 @@ pub(crate) fn validate(
         .labels
         .map(|setting| labels(&setting, &sig.ident, &data, errors))
         .unwrap_or_default();
+    let tool = options
+        .tool
+        .and_then(|setting| setting.boolean(errors))
+        .is_none_or(|tool| tool.value);
     let root = options
         .krate
         .and_then(|setting| setting.string("my_jobs", errors))
@@ -183,6 +196,7 @@ pub(crate) fn validate(
         timeout_millis,
         display,
         labels,
+        tool,
     })
 }
 
@@ -236,12 +250,68 @@ fn arg(param: &Param, written: Macro, errors: &mut Errors) -> Option<Arg> {
     let (Some(ident), true) = (ident, owned) else {
         return None;
     };
+    let serde = serde_field(&data.serde);
     Some(Arg::Data(Field {
+        json_name: serde.rename.unwrap_or_else(|| ident.unraw().to_string()),
+        in_schema: !serde.skipped,
+        required: !is_option(&data.ty) && !serde.default && !serde.skipped,
         ident,
         ty: data.ty.clone(),
         docs: data.docs.clone(),
         serde: data.serde.clone(),
     }))
+}
+
+/// `Option<…>` by its last segment, as serde's derive reads it.
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Group(group) => is_option(&group.elem),
+        Type::Paren(paren) => is_option(&paren.elem),
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Option"),
+        _ => false,
+    }
+}
+
+/// What the `#[serde(…)]` attributes of a field change about its schema.
+#[derive(Default)]
+struct SerdeField {
+    /// `default` or `default = "…"`: a payload may leave it out.
+    default: bool,
+    /// `rename = "…"`: its name in JSON.
+    rename: Option<String>,
+    /// `skip` or `skip_deserializing`: never read from JSON.
+    skipped: bool,
+}
+
+fn serde_field(serde: &[Attribute]) -> SerdeField {
+    let mut field = SerdeField::default();
+    for attr in serde {
+        // A malformed attribute is serde's to report.
+        let _ = attr.parse_nested_meta(|meta| {
+            let path = &meta.path;
+            field.default |= path.is_ident("default");
+            field.skipped |= path.is_ident("skip") || path.is_ident("skip_deserializing");
+            if meta.input.peek(syn::Token![=]) {
+                let value = meta.value()?.parse::<Expr>()?;
+                if path.is_ident("rename")
+                    && let Expr::Lit(ExprLit {
+                        lit: Lit::Str(name),
+                        ..
+                    }) = value
+                {
+                    field.rename = Some(name.value());
+                }
+            } else if meta.input.peek(syn::token::Paren) {
+                meta.input.parse::<proc_macro2::Group>()?;
+            }
+            Ok(())
+        });
+    }
+    field
 }
 
 /// The struct's name: the fn's, in PascalCase.

@@ -1,0 +1,65 @@
+//! The agent tool catalog over HTTP: `GET /tools` lists the tools, `POST /tools/{name}`
+//! calls one with the JSON body as its arguments, on behalf of the `X-Caller` header.
+
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jobs_core::{Tool, ToolCatalog, ToolErrorKind};
+use serde_json::Value;
+
+/// The header naming who asks (a user or conversation id), recorded on each job as the
+/// label `caller:<id>`.
+pub const CALLER_HEADER: &str = "x-caller";
+
+/// `GET /tools` and `POST /tools/{name}` for any state holding a [`ToolCatalog`].
+///
+/// Both answer JSON: the list of tools (`{"name", "description", "input_schema"}`), then
+/// a call's result, or its structured error with 422 (bad arguments), 404 (no such
+/// tool or job) or 500 (the store failed). A call without `X-Caller` is refused with 400,
+/// so every job a tool call creates says who asked.
+pub fn tool_routes<S>() -> Router<S>
+where
+    ToolCatalog: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/tools", get(list_tools))
+        .route("/tools/{name}", post(call_tool))
+}
+
+async fn list_tools(State(catalog): State<ToolCatalog>) -> Json<Vec<Tool>> {
+    Json(catalog.tools())
+}
+
+async fn call_tool(
+    State(catalog): State<ToolCatalog>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(caller) = headers
+        .get(CALLER_HEADER)
+        .and_then(|caller| caller.to_str().ok())
+        .filter(|caller| !caller.trim().is_empty())
+    else {
+        let error = serde_json::json!({
+            "error": "missing_caller",
+            "message": "set the X-Caller header to the user or conversation the call is for",
+        });
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    };
+    let arguments = body.map_or(Value::Null, |Json(arguments)| arguments);
+    match catalog.call_tool(&name, arguments, caller).await {
+        Ok(result) => Json(result).into_response(),
+        Err(error) => {
+            let status = match error.kind {
+                ToolErrorKind::UnknownTool | ToolErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ToolErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            (status, Json(error)).into_response()
+        }
+    }
+}
