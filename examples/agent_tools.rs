@@ -46,11 +46,11 @@ async fn analyze_document(
 }
 
 /// What the model answered in a recorded conversation: the user's words, then the tool
-/// call it made for them.
+/// call it made for them. `TOMORROW` stands for tomorrow's date, filled in at replay.
 const RECORDED_CALLS: &str = r#"[
   {"user": "remind me tomorrow at 10 to call the bank",
    "tool": "schedule_send_reminder",
-   "arguments": {"user_id": 7, "text": "Call the bank", "at": "2026-11-28T10:00:00+01:00"}},
+   "arguments": {"user_id": 7, "text": "Call the bank", "at": "TOMORROWT10:00:00+01:00"}},
   {"user": "every morning at 8 summarize my inbox",
    "tool": "schedule_summarize_inbox_recurring",
    "arguments": {"user_id": 7, "cron": "0 8 * * *", "zone": "Europe/Brussels"}},
@@ -80,7 +80,9 @@ async fn main() -> anyhow::Result<()> {
         println!("  {}: {}", tool.name, tool.description);
     }
 
-    let calls: Vec<Value> = serde_json::from_str(RECORDED_CALLS)?;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let recorded = RECORDED_CALLS.replace("TOMORROW", &tomorrow.to_string());
+    let calls: Vec<Value> = serde_json::from_str(&recorded)?;
     for call in calls {
         let tool = call["tool"].as_str().unwrap_or_default();
         println!("\nuser:  {}", call["user"]);
