@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, start_time, wait_for_state, wait_until};
+use common::{Backend, Probe, setup, start_time, wait_for_state, wait_until};
 use jobs::prelude::*;
-use jobs::{JobQuery, JobServer, Jobs, ManualClock};
+use jobs::{JobQuery, JobServer, Jobs};
 
 backend_tests!(
     requeue_runs_a_failed_job_again,
@@ -29,13 +29,6 @@ async fn charge_card(
         return Ok(());
     }
     Err(format!("card declined for {order}"))
-}
-
-async fn setup(backend: Backend) -> (TestDb, ManualClock, Jobs, Probe) {
-    let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(start_time());
-    let jobs = db.jobs(&clock).await;
-    (db, clock, jobs, Probe::new())
 }
 
 async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {

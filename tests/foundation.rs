@@ -7,9 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, start_time, wait_for_job, wait_for_state, wait_until};
+use common::{Backend, Probe, TestDb, setup, start_time, wait_for_job, wait_for_state, wait_until};
 use jobs::prelude::*;
-use jobs::{JobQuery, JobServer, Jobs, ManualClock};
+use jobs::{JobQuery, JobServer, Jobs};
 
 backend_tests!(
     runs_exactly_once,
@@ -99,13 +99,6 @@ struct Unregistered;
 
 #[job]
 async fn needs_other_state(State(_value): State<Arc<Unregistered>>) {}
-
-async fn setup(backend: Backend) -> (TestDb, ManualClock, Jobs, Probe) {
-    let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(start_time());
-    let jobs = db.jobs(&clock).await;
-    (db, clock, jobs, Probe::new())
-}
 
 async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
     JobServer::builder(jobs.clone())

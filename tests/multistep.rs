@@ -6,9 +6,9 @@ mod common;
 use std::sync::Once;
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, start_time, wait_for_job, wait_for_state, wait_until};
+use common::{Backend, Probe, setup, wait_for_job, wait_for_state, wait_until};
 use jobs::prelude::*;
-use jobs::{JobQuery, JobServer, Jobs, LogLevel, ManualClock, Progress};
+use jobs::{JobQuery, JobServer, Jobs, LogLevel, Progress};
 
 backend_tests!(
     chain_retries_only_the_failing_step,
@@ -125,13 +125,6 @@ async fn routine(State(probe): State<Probe>, n: u32) {
 #[job(labels = ["tenant-{tenant}", "llm"])]
 async fn tenant_task(tenant: u32) {
     let _ = tenant;
-}
-
-async fn setup(backend: Backend) -> (TestDb, ManualClock, Jobs, Probe) {
-    let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(start_time());
-    let jobs = db.jobs(&clock).await;
-    (db, clock, jobs, Probe::new())
 }
 
 async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {

@@ -145,6 +145,15 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
 }
 
+/// A fresh database on `backend`, a manual clock at [`start_time`], a client reading
+/// it, and a probe for the jobs to report to.
+pub async fn setup(backend: Backend) -> (TestDb, ManualClock, Jobs, Probe) {
+    let db = TestDb::new(backend).await;
+    let clock = ManualClock::new(start_time());
+    let jobs = db.jobs(&clock).await;
+    (db, clock, jobs, Probe::new())
+}
+
 /// Polls `condition` every 5 ms until it holds; panics with `what` after 20 s.
 pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
 where
