@@ -58,4 +58,9 @@ pub(crate) const POSTGRES: &[Migration] = &[
         description: "continuations, steps, logs, progress, labels",
         sql: include_str!("../../migrations/postgres/0004_steps.sql"),
     },
+    Migration {
+        version: 5,
+        description: "owner index that also finds the row",
+        sql: include_str!("../../migrations/postgres/0005_owner_index.sql"),
+    },
 ];

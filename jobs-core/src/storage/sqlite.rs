@@ -642,7 +642,7 @@ impl Storage for SqliteStorage {
             .push(", updated_at = ")
             .push_bind(micros(request.now))
             .push(
-                " WHERE id IN (SELECT id FROM jobs_job \
+                " WHERE id IN (SELECT id FROM jobs_job INDEXED BY jobs_job_runnable \
                  WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ",
             )
             .push_bind(micros(request.now));
