@@ -1,0 +1,259 @@
+//! The command line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::db::{Backend, redacted};
+
+/// The hidden first argument of a worker process for the cross-process latency figure.
+pub(crate) const LATENCY_WORKER: &str = "__latency-worker";
+/// The hidden first argument of the process that measures the waiting-jobs figure.
+pub(crate) const WAITING: &str = "__waiting";
+
+/// Where PostgreSQL databases are created when neither `--pg-url` nor
+/// `JOBS_BENCH_PG_URL` says otherwise.
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The usage text.
+pub(crate) const USAGE: &str = "\
+jobs-bench: throughput, latency and concurrency figures of `jobs`, each next to what
+plain sqlx does on the same database in the same run.
+
+usage: cargo run --release -p jobs-bench -- <figure>... [options]
+
+figures (run in this order, on each backend):
+  baseline   plain sqlx: single-row insert, 1,000-row insert, claim + complete 100/tx
+  enqueue    jobs.enqueue(job) one at a time, and enqueue_many of 1,000
+  drain      100,000 enqueued no-op jobs at 16, 64 and 256 workers: jobs/s, commits/job
+  latency    one job every 10 ms for 10 s on an idle server: enqueue-to-start
+             p50/p99/max, in-process, and across processes on PostgreSQL
+  waiting    10,000 jobs awaiting a 1 s timer with 10,000 workers: wall time, peak RSS
+  list       the dashboard's page of 50 jobs on a 1,000,000-job table
+  all        every figure
+
+options:
+  --quick               small sizes: checks the harness in seconds, measures nothing
+  --backend <b>         sqlite, postgres or both (default: both)
+  --pg-url <url>        PostgreSQL server to create scratch databases on (default:
+                        $JOBS_BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+  --out <dir>           where results.md and results.json go (default: target/bench)
+  -h, --help            this text
+";
+
+/// One figure of the benchmark, in the order of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Figure {
+    /// 1. Plain sqlx limits.
+    Baseline,
+    /// 2. Enqueue rates.
+    Enqueue,
+    /// 3. Draining a backlog.
+    Drain,
+    /// 4. Enqueue-to-start latency.
+    Latency,
+    /// 5. Many jobs waiting at once.
+    Waiting,
+    /// 6. The dashboard's list on a big table.
+    List,
+}
+
+impl Figure {
+    const ALL: [Figure; 6] = [
+        Figure::Baseline,
+        Figure::Enqueue,
+        Figure::Drain,
+        Figure::Latency,
+        Figure::Waiting,
+        Figure::List,
+    ];
+
+    fn parse(name: &str) -> Option<Vec<Self>> {
+        Some(match name {
+            "all" => Self::ALL.to_vec(),
+            "baseline" => vec![Figure::Baseline],
+            "enqueue" => vec![Figure::Enqueue],
+            "drain" => vec![Figure::Drain],
+            "latency" => vec![Figure::Latency],
+            "waiting" => vec![Figure::Waiting],
+            "list" => vec![Figure::List],
+            _ => return None,
+        })
+    }
+
+    /// Its name on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Figure::Baseline => "baseline",
+            Figure::Enqueue => "enqueue",
+            Figure::Drain => "drain",
+            Figure::Latency => "latency",
+            Figure::Waiting => "waiting",
+            Figure::List => "list",
+        }
+    }
+}
+
+/// What this process is to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Print the usage text.
+    Help,
+    /// Measure these figures and write the table.
+    Measure(Measure),
+    /// Run a server for the cross-process latency figure on this database.
+    LatencyWorker {
+        /// The database.
+        url: String,
+    },
+    /// Measure the waiting-jobs figure with this many jobs on this database.
+    Waiting {
+        /// The database.
+        url: String,
+        /// How many jobs.
+        jobs: usize,
+    },
+}
+
+/// A benchmark run as asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Measure {
+    /// Which figures, in table order.
+    pub(crate) figures: Vec<Figure>,
+    /// Small sizes.
+    pub(crate) quick: bool,
+    /// On which databases.
+    pub(crate) backends: Vec<Backend>,
+    /// Where PostgreSQL scratch databases are created.
+    pub(crate) pg_url: String,
+    /// Where the results go.
+    pub(crate) out: PathBuf,
+}
+
+impl Measure {
+    /// The command line that reproduces this run.
+    pub(crate) fn command(&self) -> String {
+        let profile = if cfg!(debug_assertions) {
+            ""
+        } else {
+            " --release"
+        };
+        let figures = if self.figures == Figure::ALL {
+            "all".to_owned()
+        } else {
+            self.figures
+                .iter()
+                .map(|figure| figure.name())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let backend = match self.backends.as_slice() {
+            [only] => only.key(),
+            _ => "both",
+        };
+        let mut command =
+            format!("cargo run{profile} -p jobs-bench -- {figures} --backend {backend}");
+        if self.quick {
+            command.push_str(" --quick");
+        }
+        if self.backends.contains(&Backend::Postgres) {
+            command.push_str(&format!(" --pg-url {}", redacted(&self.pg_url)));
+        }
+        command
+    }
+}
+
+/// Reads the command line (without the program name).
+pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
+    let mut figures = Vec::new();
+    let mut quick = false;
+    let mut backends = vec![Backend::Sqlite, Backend::Postgres];
+    let mut pg_url = std::env::var("JOBS_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+    let mut out = default_out();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            LATENCY_WORKER => {
+                let url = value("the worker role")?;
+                return Ok(Command::LatencyWorker { url });
+            }
+            WAITING => {
+                let url = value("the waiting role")?;
+                let jobs = value("the waiting role")?.parse()?;
+                return Ok(Command::Waiting { url, jobs });
+            }
+            "--quick" => quick = true,
+            "--backend" => {
+                backends = match value("--backend")?.as_str() {
+                    "sqlite" => vec![Backend::Sqlite],
+                    "postgres" => vec![Backend::Postgres],
+                    "both" => vec![Backend::Sqlite, Backend::Postgres],
+                    other => bail!("unknown backend `{other}`: sqlite, postgres or both"),
+                }
+            }
+            "--pg-url" => pg_url = value("--pg-url")?,
+            "--out" => out = PathBuf::from(value("--out")?),
+            name => match Figure::parse(name) {
+                Some(named) => figures.extend(named),
+                None => bail!("unknown figure or option `{name}`\n\n{USAGE}"),
+            },
+        }
+    }
+    if figures.is_empty() {
+        bail!("name the figures to measure, or `all`\n\n{USAGE}");
+    }
+    figures.sort();
+    figures.dedup();
+    Ok(Command::Measure(Measure {
+        figures,
+        quick,
+        backends,
+        pg_url,
+        out,
+    }))
+}
+
+/// `target/bench` of the workspace (or of `CARGO_TARGET_DIR`).
+fn default_out() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    target.join("bench")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Command, Figure, parse};
+    use crate::db::Backend;
+
+    fn measure(line: &str) -> super::Measure {
+        match parse(line.split_whitespace().map(str::to_owned)).unwrap() {
+            Command::Measure(measure) => measure,
+            other => panic!("not a measurement: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn all_means_every_figure_in_table_order() {
+        let run = measure("all --quick --backend sqlite");
+        assert_eq!(run.figures, Figure::ALL);
+        assert!(run.quick);
+        assert_eq!(run.backends, [Backend::Sqlite]);
+        assert!(run.command().contains("-- all --backend sqlite --quick"));
+    }
+
+    #[test]
+    fn figures_are_sorted_and_unique() {
+        let run = measure("list drain list");
+        assert_eq!(run.figures, [Figure::Drain, Figure::List]);
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        assert!(parse(["drian".to_owned()].into_iter()).is_err());
+        assert!(parse(std::iter::empty()).is_err());
+    }
+}

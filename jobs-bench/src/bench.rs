@@ -1,0 +1,500 @@
+//! One benchmark run: every figure asked for, on every backend asked for, each on a
+//! database of its own, gathered into one report.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+use sqlx::Connection;
+
+use crate::args::{Figure, Measure};
+use crate::baseline::{self, BULK, CLAIM};
+use crate::db::{Backend, Raw, Scratch};
+use crate::enqueue::{Insert, Paired};
+use crate::latency::{self, Latency, Pace};
+use crate::report::{Report, Row, Setting, Target, Unit, thousands};
+use crate::{drain, enqueue, list, waiting, work};
+
+/// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
+/// both cores busy while others wait on a commit; SQLite has one writer: one loop.
+fn claimers(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 8,
+    }
+}
+
+/// How big each figure is.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    insert_single: usize,
+    insert_bulk: usize,
+    /// Alternating rounds of the insert measurements.
+    rounds: usize,
+    claim_complete: usize,
+    drain: usize,
+    drain_workers: [usize; 3],
+    latency: Pace,
+    waiting: usize,
+    list_rows: usize,
+    list_repeats: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        let every = Duration::from_millis(10);
+        if quick {
+            Self {
+                insert_single: 300,
+                insert_bulk: 3_000,
+                rounds: 3,
+                claim_complete: 3_000,
+                drain: 2_000,
+                drain_workers: [16, 64, 256],
+                latency: Pace {
+                    every,
+                    during: Duration::from_secs(1),
+                },
+                waiting: 500,
+                list_rows: 10_000,
+                list_repeats: 5,
+            }
+        } else {
+            Self {
+                insert_single: 10_000,
+                insert_bulk: 100_000,
+                rounds: 10,
+                claim_complete: 100_000,
+                drain: 100_000,
+                drain_workers: [16, 64, 256],
+                latency: Pace {
+                    every,
+                    during: Duration::from_secs(10),
+                },
+                waiting: 10_000,
+                list_rows: 1_000_000,
+                list_repeats: 50,
+            }
+        }
+    }
+}
+
+/// How the table names and judges one kind of insert.
+struct InsertKind {
+    rows: usize,
+    /// The baseline's figure.
+    plain: String,
+    /// The client's figure.
+    enqueue: String,
+    /// The baseline, in the client's row.
+    short: &'static str,
+    /// The client's target share of the baseline.
+    share: f64,
+}
+
+impl InsertKind {
+    fn of(insert: Insert, sizes: Sizes) -> Self {
+        match insert {
+            Insert::Single => Self {
+                rows: sizes.insert_single,
+                plain: "insert, 1 row per statement".to_owned(),
+                enqueue: "enqueue, 1 job per call".to_owned(),
+                short: "1-row insert",
+                share: 0.8,
+            },
+            Insert::Bulk => Self {
+                rows: sizes.insert_bulk,
+                plain: format!("insert, {} rows per statement", thousands(BULK as f64)),
+                enqueue: format!("enqueue_many, {} jobs per call", thousands(BULK as f64)),
+                short: "1,000-row insert",
+                share: 0.6,
+            },
+        }
+    }
+}
+
+struct Bench<'a> {
+    measure: &'a Measure,
+    sizes: Sizes,
+    rows: Vec<Row>,
+    /// Each pair of insert rates is measured once per backend and run, when a figure
+    /// first needs it.
+    inserts: HashMap<(Backend, Insert), Paired>,
+    /// Likewise the claim + complete baseline.
+    claims: HashMap<Backend, f64>,
+}
+
+/// Measures what `measure` asks for, prints the table and writes it.
+pub(crate) async fn run(measure: &Measure) -> Result<()> {
+    let setting = setting(measure).await;
+    let mut bench = Bench {
+        measure,
+        sizes: Sizes::new(measure.quick),
+        rows: Vec::new(),
+        inserts: HashMap::new(),
+        claims: HashMap::new(),
+    };
+    let mut failures = Vec::new();
+    for &figure in &measure.figures {
+        for &backend in &measure.backends {
+            eprintln!("== {} on {}", figure.name(), backend.title());
+            if let Err(error) = bench.figure(figure, backend).await {
+                eprintln!("   failed: {error:#}");
+                failures.push(format!(
+                    "{} on {}: {error:#}",
+                    figure.name(),
+                    backend.title()
+                ));
+            }
+        }
+    }
+    let report = Report {
+        setting,
+        rows: bench.rows,
+    };
+    let stem = if measure.quick {
+        "results-quick"
+    } else {
+        "results"
+    };
+    let (markdown, json) = report.write(&measure.out, stem)?;
+    println!("\n{}", report.markdown());
+    println!("written to {} and {}", markdown.display(), json.display());
+    println!("reproduce with: {}", measure.command());
+    if !failures.is_empty() {
+        bail!(
+            "{} figure(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    Ok(())
+}
+
+impl Bench<'_> {
+    async fn scratch(&self, backend: Backend) -> Result<Scratch> {
+        Scratch::create(backend, &self.measure.pg_url).await
+    }
+
+    fn push(&mut self, row: Row) {
+        eprintln!("   {}: {:.3}", row.figure, row.value);
+        self.rows.push(row);
+    }
+
+    async fn figure(&mut self, figure: Figure, backend: Backend) -> Result<()> {
+        match figure {
+            Figure::Baseline => self.baselines(backend).await,
+            Figure::Enqueue => self.enqueue(backend).await,
+            Figure::Drain => self.drain(backend).await,
+            Figure::Latency => self.latency(backend).await,
+            Figure::Waiting => self.waiting(backend).await,
+            Figure::List => self.list(backend).await,
+        }
+    }
+
+    async fn baselines(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        for insert in [Insert::Single, Insert::Bulk] {
+            let kind = InsertKind::of(insert, sizes);
+            let paired = self.inserts(backend, insert).await?;
+            self.push(
+                Row::new(1, kind.plain, backend, paired.plain, Unit::RowsPerSec)
+                    .note(format!("{} rows", thousands(kind.rows as f64))),
+            );
+        }
+        let claim = self.claims(backend).await?;
+        self.push(
+            Row::new(
+                1,
+                format!("claim + complete, {CLAIM} rows per transaction"),
+                backend,
+                claim,
+                Unit::RowsPerSec,
+            )
+            .note(format!(
+                "{} rows, {} loop(s)",
+                thousands(sizes.claim_complete as f64),
+                claimers(backend)
+            )),
+        );
+        Ok(())
+    }
+
+    /// Plain inserts and enqueues of one kind, measured together the first time either
+    /// is needed.
+    async fn inserts(&mut self, backend: Backend, insert: Insert) -> Result<Paired> {
+        if let Some(&paired) = self.inserts.get(&(backend, insert)) {
+            return Ok(paired);
+        }
+        let sizes = self.sizes;
+        let plain_db = self.scratch(backend).await?;
+        plain_db.migrate().await?;
+        let mut plain = Raw::connect(plain_db.url()).await?;
+        let jobs_db = self.scratch(backend).await?;
+        let jobs = jobs_db.jobs().await?;
+        let rows = InsertKind::of(insert, sizes).rows;
+        let paired = enqueue::paired(&mut plain, &jobs, insert, rows, sizes.rounds).await?;
+        plain.close().await?;
+        drop(jobs);
+        plain_db.remove().await?;
+        jobs_db.remove().await?;
+        self.inserts.insert((backend, insert), paired);
+        Ok(paired)
+    }
+
+    /// The claim + complete baseline, measured the first time it is needed.
+    async fn claims(&mut self, backend: Backend) -> Result<f64> {
+        if let Some(&value) = self.claims.get(&backend) {
+            return Ok(value);
+        }
+        let scratch = self.scratch(backend).await?;
+        scratch.migrate().await?;
+        let loops = claimers(backend);
+        let value =
+            baseline::claim_complete(scratch.url(), self.sizes.claim_complete, loops).await?;
+        scratch.remove().await?;
+        self.claims.insert(backend, value);
+        Ok(value)
+    }
+
+    async fn enqueue(&mut self, backend: Backend) -> Result<()> {
+        for insert in [Insert::Single, Insert::Bulk] {
+            let kind = InsertKind::of(insert, self.sizes);
+            let paired = self.inserts(backend, insert).await?;
+            self.push(
+                Row::new(2, kind.enqueue, backend, paired.jobs, Unit::JobsPerSec)
+                    .against(paired.plain, kind.short)
+                    .target(Target::ShareOfBaseline { min: kind.share })
+                    .note(format!(
+                        "{} jobs, alternating with the baseline",
+                        thousands(kind.rows as f64)
+                    )),
+            );
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        let limit = self.claims(backend).await?;
+        let share = match backend {
+            Backend::Sqlite => 0.5,
+            Backend::Postgres => 0.6,
+        };
+        for workers in sizes.drain_workers {
+            let scratch = self.scratch(backend).await?;
+            let drained = drain::run(&scratch, sizes.drain, workers).await?;
+            scratch.remove().await?;
+            let figure = format!(
+                "drain {} no-op jobs, {workers} workers",
+                thousands(sizes.drain as f64)
+            );
+            self.push(
+                Row::new(3, figure.clone(), backend, drained.rate, Unit::JobsPerSec)
+                    .against(limit, "claim + complete")
+                    .target(Target::ShareOfBaseline { min: share }),
+            );
+            let counted = match backend {
+                Backend::Sqlite => "write transactions (commit hook)",
+                Backend::Postgres => "pg_stat_database.xact_commit",
+            };
+            self.push(
+                Row::new(
+                    3,
+                    format!("{figure}: commits per job"),
+                    backend,
+                    drained.commits_per_job,
+                    Unit::CommitsPerJob,
+                )
+                .target(Target::AtMost { max: 0.1 })
+                .note(counted),
+            );
+        }
+        Ok(())
+    }
+
+    async fn latency(&mut self, backend: Backend) -> Result<()> {
+        let pace = self.sizes.latency;
+        let scratch = self.scratch(backend).await?;
+        let measured = latency::in_process(&scratch, pace).await?;
+        scratch.remove().await?;
+        self.push_latency(backend, "in-process", measured, 2.0, None);
+        if backend == Backend::Postgres {
+            let scratch = self.scratch(backend).await?;
+            let measured = latency::cross_process(&scratch, pace).await?;
+            scratch.remove().await?;
+            self.push_latency(backend, "across processes", measured, 5.0, Some(25.0));
+        }
+        Ok(())
+    }
+
+    fn push_latency(
+        &mut self,
+        backend: Backend,
+        place: &str,
+        measured: Latency,
+        p50_max: f64,
+        p99_max: Option<f64>,
+    ) {
+        let pace = self.sizes.latency;
+        let note = format!(
+            "1 job every {} ms for {} s; the enqueue call alone: p50 {:.2} ms, p99 {:.2} ms",
+            pace.every.as_millis(),
+            pace.during.as_secs(),
+            measured.enqueue.p50,
+            measured.enqueue.p99,
+        );
+        let spread = measured.start;
+        let row = |name: &str, value: f64| {
+            Row::new(
+                4,
+                format!("enqueue-to-start {place}, {name}"),
+                backend,
+                value,
+                Unit::Ms,
+            )
+        };
+        self.push(
+            row("p50", spread.p50)
+                .target(Target::AtMost { max: p50_max })
+                .note(note),
+        );
+        let p99 = row("p99", spread.p99);
+        self.push(match p99_max {
+            Some(max) => p99.target(Target::AtMost { max }),
+            None => p99,
+        });
+        self.push(row("max", spread.max));
+    }
+
+    async fn waiting(&mut self, backend: Backend) -> Result<()> {
+        let jobs = self.sizes.waiting;
+        let scratch = self.scratch(backend).await?;
+        let waited = waiting::run(&scratch, jobs).await?;
+        scratch.remove().await?;
+        let figure = format!(
+            "{} jobs awaiting a {} s timer, {0} workers",
+            thousands(jobs as f64),
+            work::MODEL_CALL.as_secs()
+        );
+        self.push(
+            Row::new(
+                5,
+                format!("{figure}: wall time"),
+                backend,
+                waited.wall_ms / 1000.0,
+                Unit::Seconds,
+            )
+            .against(work::MODEL_CALL.as_secs_f64(), "the timer")
+            .target(Target::AtMost { max: 3.0 }),
+        );
+        self.push(
+            Row::new(
+                5,
+                format!("{figure}: peak RSS"),
+                backend,
+                waited.peak_rss_kb as f64 * 1024.0 / 1e6,
+                Unit::Megabytes,
+            )
+            .target(Target::AtMost { max: 300.0 })
+            .note("VmHWM of a process of its own"),
+        );
+        Ok(())
+    }
+
+    async fn list(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        let scratch = self.scratch(backend).await?;
+        let paged = list::run(&scratch, sizes.list_rows, sizes.list_repeats).await?;
+        scratch.remove().await?;
+        let note = format!(
+            "median of {}; table filled in {:.1} s",
+            sizes.list_repeats,
+            paged.load.as_secs_f64()
+        );
+        for (page, value) in [("first page", paged.first_ms), ("deep page", paged.deep_ms)] {
+            self.push(
+                Row::new(
+                    6,
+                    format!(
+                        "list 50 Succeeded of {} jobs, {page}",
+                        thousands(sizes.list_rows as f64)
+                    ),
+                    backend,
+                    value,
+                    Unit::Ms,
+                )
+                .target(Target::AtMost { max: 50.0 })
+                .note(note.clone()),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where and how this run measures: date, machine, database versions, build, command.
+async fn setting(measure: &Measure) -> Setting {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned());
+    let mut machine =
+        format!("{cores} cores ({cpu}), {memory_gib:.0} GiB RAM, load {load} at start");
+    if measure.backends.contains(&Backend::Sqlite)
+        && let Ok(version) = sqlite_version().await
+    {
+        machine.push_str(&format!(", SQLite {version}"));
+    }
+    if measure.backends.contains(&Backend::Postgres)
+        && let Ok(version) = postgres_version(&measure.pg_url).await
+    {
+        machine.push_str(&format!(", PostgreSQL {version}"));
+    }
+    Setting {
+        date: Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine,
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        quick: measure.quick,
+        command: measure.command(),
+    }
+}
+
+async fn sqlite_version() -> Result<String> {
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
+    Ok(sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(&mut conn)
+        .await?)
+}
+
+async fn postgres_version(url: &str) -> Result<String> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
+    // Debian adds its package version in parentheses.
+    Ok(version.split(' ').next().unwrap_or_default().to_owned())
+}

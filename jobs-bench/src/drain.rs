@@ -1,0 +1,47 @@
+//! Draining a backlog: a server starts on a table of enqueued no-op jobs and runs them
+//! all; the clock stops when the last result is recorded.
+
+use anyhow::{Result, ensure};
+
+use crate::db::{Client, Raw, Scratch};
+use crate::enqueue;
+use crate::stats::rate;
+use crate::work::{self, Noop};
+
+/// What a drain achieved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Drained {
+    /// Jobs per second, from server start to the last recorded result.
+    pub(crate) rate: f64,
+    /// Transactions committed per job while draining.
+    pub(crate) commits_per_job: f64,
+}
+
+/// Drains `n` pre-enqueued no-op jobs with `workers` workers.
+pub(crate) async fn run(scratch: &Scratch, n: usize, workers: usize) -> Result<Drained> {
+    // The backlog comes through a client that is closed before counting starts.
+    let filler = Client::open(scratch, None).await?;
+    enqueue::backlog(&filler.jobs, n, |n| Noop { n }).await?;
+    filler.close().await;
+
+    let commits = scratch.commits().await?;
+    let before = commits.read().await?;
+    let client = Client::open(scratch, Some(&commits)).await?;
+    let mut probe = Raw::connect(scratch.url()).await?;
+    let (server, elapsed) =
+        work::serve_until_done(client.jobs.clone(), workers, n, &mut probe).await?;
+    server.shutdown().await;
+    client.close().await;
+    let succeeded = probe.count("Succeeded").await?;
+    probe.close().await?;
+    let after = commits.read().await?;
+    commits.close().await;
+    ensure!(
+        usize::try_from(succeeded)? == n,
+        "{succeeded} of {n} jobs succeeded"
+    );
+    Ok(Drained {
+        rate: rate(n, elapsed),
+        commits_per_job: after.saturating_sub(before) as f64 / n as f64,
+    })
+}

@@ -1,0 +1,46 @@
+//! `jobs-bench`: throughput, latency and concurrency figures of `jobs` on SQLite and
+//! PostgreSQL, each next to what plain sqlx achieves on the same kind of database in the
+//! same run, so the figures mean something on any machine.
+//!
+//! ```sh
+//! cargo run --release -p jobs-bench -- all            # the full table, several minutes
+//! cargo run --release -p jobs-bench -- all --quick    # small sizes: checks the harness
+//! cargo run --release -p jobs-bench -- --help         # figures and options
+//! ```
+//!
+//! Every measurement gets a database of its own (a SQLite file in a temporary directory,
+//! or a PostgreSQL database created on `--pg-url` and dropped after). The table is
+//! printed and written to `target/bench/results.{md,json}`.
+
+mod args;
+mod baseline;
+mod bench;
+mod db;
+mod drain;
+mod enqueue;
+mod latency;
+mod list;
+mod report;
+mod stats;
+mod waiting;
+mod work;
+
+use args::Command;
+
+fn main() -> anyhow::Result<()> {
+    let command = args::parse(std::env::args().skip(1))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Help => {
+                print!("{}", args::USAGE);
+                Ok(())
+            }
+            Command::Measure(measure) => bench::run(&measure).await,
+            Command::LatencyWorker { url } => latency::worker(&url).await,
+            Command::Waiting { url, jobs } => waiting::child(&url, jobs).await,
+        }
+    })
+}
