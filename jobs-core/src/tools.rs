@@ -33,7 +33,8 @@ const SCHEDULE_ARGS: [&str; 4] = ["at", "delay_seconds", "cron", "zone"];
 /// # async fn demo(jobs: jobs_core::Jobs) {
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct SendReminder;
 /// # impl jobs_core::Job for SendReminder {
-/// #     const DESCRIPTOR: jobs_core::JobDescriptor = jobs_core::JobDescriptor::new("r", |_| todo!());
+/// #     const DESCRIPTOR: jobs_core::JobDescriptor =
+/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(()) }));
 /// #     fn display_name(&self) -> String { String::new() }
 /// # }
 /// let catalog = jobs_core::ToolCatalog::new(jobs)
