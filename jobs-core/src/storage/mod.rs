@@ -5,7 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::record::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::record::{ErrorInfo, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{Failure, JobId, JobState, Result};
 
@@ -563,6 +563,21 @@ pub(crate) fn stored_failure(failure: &Failure) -> (String, String) {
         .collect();
     let sources = serde_json::to_string(&sources).expect("a list of strings serializes");
     (message, sources)
+}
+
+/// A failed attempt's error as read back: the stored message and JSON list of sources.
+pub(crate) fn stored_error(message: Option<String>, sources: Option<String>) -> Option<ErrorInfo> {
+    message.map(|message| ErrorInfo {
+        message,
+        sources: sources
+            .and_then(|sources| serde_json::from_str(&sources).ok())
+            .unwrap_or_default(),
+    })
+}
+
+/// A stored JSON payload; text that no longer parses is shown as a string, not lost.
+pub(crate) fn stored_json(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
 }
 
 /// The text of `last_error`: message and sources joined.

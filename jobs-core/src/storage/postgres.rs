@@ -25,11 +25,10 @@ use self::listener::{CHANNEL, Wakeups};
 use super::migrations::{self, Migration};
 use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,
-    ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_failure,
+    ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_error,
+    stored_failure, stored_json,
 };
-use crate::record::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint,
-};
+use crate::record::{HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{Error, JobId, JobState, Result};
 
@@ -272,12 +271,7 @@ impl Storage for PgStorage {
                 state: job_state(event, "state")?,
                 attempt: attempt(event)?,
                 server: event.try_get("server")?,
-                error: message.map(|message| ErrorInfo {
-                    message,
-                    sources: sources
-                        .and_then(|sources| serde_json::from_str(&sources).ok())
-                        .unwrap_or_default(),
-                }),
+                error: stored_error(message, sources),
             });
         }
         let logs = progress::logs(&self.pool, id).await?;
@@ -286,7 +280,7 @@ impl Storage for PgStorage {
             id,
             name: row.try_get("name")?,
             display_name: row.try_get("display_name")?,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+            payload: stored_json(payload),
             state: job_state(&row, "state")?,
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,

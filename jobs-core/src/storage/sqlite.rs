@@ -19,12 +19,12 @@ use super::migrations::{self, Migration};
 use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine,
     MAX_LOG_LINE_BYTES, NewJob, Outcome, ProgressUpdate, QueueSelector, REQUEUEABLE, ServerRow,
-    Storage, cap, failure_summary, stored_failure,
+    Storage, cap, failure_summary, stored_error, stored_failure, stored_json,
 };
 use crate::MissedTicks;
 use crate::record::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Progress,
-    ServerInfo, ThroughputPoint,
+    HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Progress, ServerInfo,
+    ThroughputPoint,
 };
 use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::{Error, JobId, JobState, Result};
@@ -127,7 +127,7 @@ fn recurring_info(row: &SqliteRow) -> Result<RecurringInfo> {
         zone: row.try_get("zone")?,
         job_name: row.try_get("job_name")?,
         display_name: row.try_get("display_name")?,
-        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        payload: stored_json(payload),
         max_retries: max_retries(row)?,
         missed: MissedTicks::from_stored(&row.try_get::<String, _>("missed")?),
         allow_overlap: row.try_get("allow_overlap")?,
@@ -445,12 +445,7 @@ impl Storage for SqliteStorage {
                 state: job_state(event, "state")?,
                 attempt: attempt(event)?,
                 server: event.try_get("server")?,
-                error: message.map(|message| ErrorInfo {
-                    message,
-                    sources: sources
-                        .and_then(|sources| serde_json::from_str(&sources).ok())
-                        .unwrap_or_default(),
-                }),
+                error: stored_error(message, sources),
             });
         }
         let lines = sqlx::query(
@@ -474,7 +469,7 @@ impl Storage for SqliteStorage {
             id,
             name: row.try_get("name")?,
             display_name: row.try_get("display_name")?,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+            payload: stored_json(payload),
             state: job_state(&row, "state")?,
             queue: row.try_get("queue")?,
             priority: row.try_get("priority")?,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{jobs_insert_with, max_retries};
 use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
-use crate::storage::{FireRequest, Fired};
+use crate::storage::{FireRequest, Fired, stored_json};
 use crate::{JobId, MissedTicks, Result};
 
 fn info(row: &PgRow) -> Result<RecurringInfo> {
@@ -18,7 +18,7 @@ fn info(row: &PgRow) -> Result<RecurringInfo> {
         zone: row.try_get("zone")?,
         job_name: row.try_get("job_name")?,
         display_name: row.try_get("display_name")?,
-        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+        payload: stored_json(payload),
         max_retries: max_retries(row)?,
         missed: MissedTicks::from_stored(&row.try_get::<String, _>("missed")?),
         allow_overlap: row.try_get("allow_overlap")?,
