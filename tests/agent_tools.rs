@@ -392,6 +392,13 @@ async fn recurring_call_stores_the_schedule(backend: Backend) {
     assert_eq!(stored.zone, "Europe/Brussels");
     assert_eq!(stored.job_name, SummarizeInbox::DESCRIPTOR.name());
     assert_eq!(stored.payload, json!({"user_id": 7}));
+    assert_eq!(stored.labels, ["tool-call", "caller:u1"]);
+    // Each run says it came from a tool call, and whose.
+    let run = jobs.trigger(&recurring_id).await.unwrap();
+    assert_eq!(
+        jobs.get(run).await.unwrap().labels,
+        ["tool-call", "caller:u1"]
+    );
     let expected_next: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 28, 7, 0, 0).unwrap();
     assert_eq!(
         (stored.next_run_at, next_run_at),

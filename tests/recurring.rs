@@ -25,6 +25,7 @@ backend_tests!(
     interval_schedule_fires_every_interval,
     declared_recurring_job_is_stored_at_server_start,
     recurring_job_gone_from_the_code_is_disabled,
+    runs_carry_the_jobs_labels_and_those_added,
 );
 
 #[job(name = "Summarize inbox")]
@@ -37,6 +38,12 @@ async fn summarize_inbox(State(probe): State<Probe>, ctx: JobContext) {
 async fn long_report(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();
+}
+
+#[job(labels = ["tenant-{tenant_id}"])]
+async fn tenant_report(tenant_id: u32, State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    probe.note(tenant_id.to_string());
 }
 
 #[recurring(
@@ -521,4 +528,40 @@ async fn recurring_job_gone_from_the_code_is_disabled(backend: Backend) {
             .enabled
     );
     server.shutdown().await;
+}
+
+async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 30)).await;
+    jobs.schedule_recurrently(
+        "tenant-7-report",
+        "0 10 * * *",
+        TenantReport { tenant_id: 7 },
+    )
+    .label("caller:u1")
+    .label("tenant-7")
+    .await
+    .unwrap();
+    let stored = jobs.recurring_job("tenant-7-report").await.unwrap();
+    assert_eq!(stored.labels, ["tenant-7", "caller:u1"]);
+    let server = start_server(&jobs, &probe).await;
+    clock.set(utc(2026, 11, 27, 10, 0));
+    let name = <TenantReport as Job>::DESCRIPTOR.name();
+    wait_until("the tick's run succeeded", || async {
+        let runs = runs_of(&jobs, name).await;
+        runs.len() == 1 && runs[0].state == JobState::Succeeded
+    })
+    .await;
+    let triggered = jobs.trigger("tenant-7-report").await.unwrap();
+    wait_for_state(&jobs, triggered, JobState::Succeeded).await;
+    server.shutdown().await;
+    for run in runs_of(&jobs, name).await {
+        let run = jobs.get(run.id).await.unwrap();
+        assert_eq!(run.labels, ["tenant-7", "caller:u1"], "{}", run.id);
+    }
+    // Labels filter on the dashboard finds the runs.
+    let labelled = jobs
+        .list(JobQuery::default().label("caller:u1"))
+        .await
+        .unwrap();
+    assert_eq!(labelled.items.len(), 2);
 }

@@ -66,6 +66,9 @@ pub struct RecurringInfo {
     pub display_name: String,
     /// The arguments of its runs.
     pub payload: serde_json::Value,
+    /// The labels of its runs: the job's own and any added with
+    /// [`ScheduleRecurring::label`].
+    pub labels: Vec<String>,
     /// Retries of each run (`None`: the server's default).
     pub max_retries: Option<u32>,
     /// What happens to ticks missed during downtime.
@@ -97,6 +100,7 @@ pub struct JobTemplate {
     pub(crate) display_name: String,
     pub(crate) payload: String,
     pub(crate) max_retries: Option<u32>,
+    pub(crate) labels: Vec<String>,
 }
 
 impl JobTemplate {
@@ -107,7 +111,23 @@ impl JobTemplate {
             display_name: job.display_name(),
             payload: serde_json::to_string(job)?,
             max_retries: J::DESCRIPTOR.retries_setting(),
+            labels: job.labels(),
         })
+    }
+
+    /// The template a stored recurring job creates its runs from.
+    pub(crate) fn stored(recurring: &RecurringInfo) -> Self {
+        Self {
+            name: recurring.job_name.clone(),
+            display_name: recurring.display_name.clone(),
+            payload: recurring.payload.to_string(),
+            max_retries: recurring.max_retries,
+            labels: recurring.labels.clone(),
+        }
+    }
+
+    pub(crate) fn labels_json(&self) -> String {
+        serde_json::to_string(&self.labels).unwrap_or_else(|_| "[]".to_owned())
     }
 
     /// The run for `tick`, with an id derived from the recurring id and the tick, so
@@ -148,7 +168,7 @@ impl JobTemplate {
             recurring_id: Some(recurring_id.to_owned()),
             parent_id: None,
             on_failure: false,
-            labels: Vec::new(),
+            labels: self.labels.clone(),
         }
     }
 }
@@ -353,12 +373,7 @@ impl Jobs {
     /// Runs a recurring job now, keeping its schedule. Returns the new run's id.
     pub async fn trigger(&self, id: &str) -> Result<JobId> {
         let recurring = self.recurring_job(id).await?;
-        let template = JobTemplate {
-            name: recurring.job_name,
-            display_name: recurring.display_name,
-            payload: recurring.payload.to_string(),
-            max_retries: recurring.max_retries,
-        };
+        let template = JobTemplate::stored(&recurring);
         let now = self.now();
         let run = template.job(JobId::new(), id, now, now);
         let run_id = run.id;
@@ -439,6 +454,18 @@ impl ScheduleRecurring<'_> {
     /// Lets a run start while the previous one is still enqueued or running.
     pub fn allow_overlap(mut self, allow: bool) -> Self {
         self.allow_overlap = allow;
+        self
+    }
+
+    /// Adds a label to every run, beside the job's own (e.g. `tenant-7`), for
+    /// filtering on the dashboard.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        if let Ok(template) = &mut self.template {
+            let label = label.into();
+            if !template.labels.contains(&label) {
+                template.labels.push(label);
+            }
+        }
         self
     }
 

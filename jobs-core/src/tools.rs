@@ -72,7 +72,8 @@ struct Entry {
 
 type EnqueueFn =
     fn(Jobs, Value, DateTime<Utc>, Vec<String>) -> BoxFuture<'static, Result<JobId, ToolError>>;
-type RecurFn = fn(Jobs, String, Value, Schedule) -> BoxFuture<'static, Result<(), ToolError>>;
+type RecurFn =
+    fn(Jobs, String, Value, Schedule, Vec<String>) -> BoxFuture<'static, Result<(), ToolError>>;
 
 impl fmt::Debug for ToolCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -326,7 +327,14 @@ impl ToolCatalog {
                 let recurring_id = format!("tool:{caller}:{}:{}", entry.name, JobId::new());
                 let next_run_at = schedule.next_after(self.jobs.now());
                 let (cron, zone) = (schedule.expression(), schedule.zone().to_owned());
-                (entry.recur)(self.jobs.clone(), recurring_id.clone(), arguments, schedule).await?;
+                (entry.recur)(
+                    self.jobs.clone(),
+                    recurring_id.clone(),
+                    arguments,
+                    schedule,
+                    labels,
+                )
+                .await?;
                 Ok(ToolResult::Recurring {
                     recurring_id,
                     cron,
@@ -483,10 +491,16 @@ fn recur_as<J: Job>(
     id: String,
     arguments: Value,
     schedule: Schedule,
+    labels: Vec<String>,
 ) -> BoxFuture<'static, Result<(), ToolError>> {
     Box::pin(async move {
         let job: J = decode(arguments)?;
-        jobs.schedule_recurrently(id, &schedule.expression(), job)
+        labels
+            .into_iter()
+            .fold(
+                jobs.schedule_recurrently(id, &schedule.expression(), job),
+                |recurring, label| recurring.label(label),
+            )
             .zone(schedule.zone())
             .await
             .map_err(ToolError::internal)

@@ -70,12 +70,7 @@ async fn fire(
         }
     };
     let plan = plan(&schedule, recurring.next_run_at, now, recurring.missed);
-    let template = JobTemplate {
-        name: recurring.job_name.clone(),
-        display_name: recurring.display_name.clone(),
-        payload: recurring.payload.to_string(),
-        max_retries: recurring.max_retries,
-    };
+    let template = JobTemplate::stored(recurring);
     let runs: Vec<_> = plan
         .runs
         .iter()

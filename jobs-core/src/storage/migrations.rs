@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "continuations, steps, logs, progress, labels",
         sql: include_str!("../../migrations/sqlite/0004_steps.sql"),
     },
+    Migration {
+        version: 5,
+        description: "labels of recurring runs",
+        sql: include_str!("../../migrations/sqlite/0005_recurring_labels.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -62,5 +67,10 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         description: "owner index that also finds the row",
         sql: include_str!("../../migrations/postgres/0005_owner_index.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "labels of recurring runs",
+        sql: include_str!("../../migrations/postgres/0006_recurring_labels.sql"),
     },
 ];

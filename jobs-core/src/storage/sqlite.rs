@@ -129,6 +129,7 @@ fn recurring_info(row: &SqliteRow) -> Result<RecurringInfo> {
         display_name: row.try_get("display_name")?,
         payload: stored_json(payload),
         max_retries: max_retries(row)?,
+        labels: labels(row)?,
         missed: MissedTicks::from_stored(&row.try_get::<String, _>("missed")?),
         allow_overlap: row.try_get("allow_overlap")?,
         enabled: row.try_get("enabled")?,
@@ -966,8 +967,8 @@ impl Storage for SqliteStorage {
         sqlx::query(
             "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
                  max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12) \
+                 updated_at, labels) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12, ?14) \
              ON CONFLICT (id) DO UPDATE SET \
                  next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
                      OR jobs_recurring.zone <> excluded.zone \
@@ -975,6 +976,7 @@ impl Storage for SqliteStorage {
                  schedule = excluded.schedule, zone = excluded.zone, \
                  job_name = excluded.job_name, display_name = excluded.display_name, \
                  payload = excluded.payload, max_retries = excluded.max_retries, \
+                 labels = excluded.labels, \
                  missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
                  source = excluded.source, \
                  enabled = CASE WHEN jobs_recurring.disabled_reason = ?13 \
@@ -996,6 +998,7 @@ impl Storage for SqliteStorage {
         .bind(micros(recurring.next_run_at))
         .bind(micros(now))
         .bind(disabled::REMOVED)
+        .bind(recurring.template.labels_json())
         .execute(&self.writer)
         .await?;
         Ok(())

@@ -20,6 +20,7 @@ fn info(row: &PgRow) -> Result<RecurringInfo> {
         display_name: row.try_get("display_name")?,
         payload: stored_json(payload),
         max_retries: max_retries(row)?,
+        labels: super::progress::labels(row)?,
         missed: MissedTicks::from_stored(&row.try_get::<String, _>("missed")?),
         allow_overlap: row.try_get("allow_overlap")?,
         enabled: row.try_get("enabled")?,
@@ -36,7 +37,7 @@ fn info(row: &PgRow) -> Result<RecurringInfo> {
 }
 
 const COLUMNS: &str = "id, schedule, zone, job_name, display_name, payload::text AS payload, \
-    max_retries, missed, allow_overlap, enabled, disabled_reason, source, next_run_at, \
+    labels::text AS labels, max_retries, missed, allow_overlap, enabled, disabled_reason, source, next_run_at, \
     last_run_at, last_job_id, created_at, updated_at";
 
 pub(super) async fn upsert(
@@ -47,8 +48,8 @@ pub(super) async fn upsert(
     sqlx::query(
         "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
              max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-             updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12) \
+             updated_at, labels) \
+         VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json) \
          ON CONFLICT (id) DO UPDATE SET \
              next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
                  OR jobs_recurring.zone <> excluded.zone \
@@ -56,6 +57,7 @@ pub(super) async fn upsert(
              schedule = excluded.schedule, zone = excluded.zone, \
              job_name = excluded.job_name, display_name = excluded.display_name, \
              payload = excluded.payload, max_retries = excluded.max_retries, \
+             labels = excluded.labels, \
              missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
              source = excluded.source, \
              enabled = jobs_recurring.enabled OR jobs_recurring.disabled_reason = $13, \
@@ -75,6 +77,7 @@ pub(super) async fn upsert(
     .bind(recurring.next_run_at)
     .bind(now)
     .bind(disabled::REMOVED)
+    .bind(recurring.template.labels_json())
     .execute(pool)
     .await?;
     Ok(())

@@ -89,6 +89,7 @@ async function recurringJobPage(main, _search, id) {
             ['Overlap', recurring.allow_overlap ? 'allowed' : 'waits for the previous run'],
             ['Retries', recurring.max_retries === null ? 'server default' : number(recurring.max_retries)],
             ['Declared', recurring.source === 'Code' ? 'in code (#[recurring])' : 'through the API'],
+            ['Labels', recurring.labels.length ? labels(recurring.labels) : '—'],
             ['Created', timeAgo(recurring.created_at)],
             ['Updated', timeAgo(recurring.updated_at)],
           ].map(([term, value]) => el('div', {}, el('dt', {}, term), el('dd', {}, value)))));
