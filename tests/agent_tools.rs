@@ -85,6 +85,17 @@ async fn renamed_job(#[serde(rename = "userId")] user_id: u64, #[serde(skip)] ca
     let _ = (user_id, cache);
 }
 
+/// A job whose tool name, `analyze_document`, clashes with the one above.
+mod archive {
+    use jobs::prelude::*;
+
+    /// Moves a document to the archive.
+    #[job]
+    pub(crate) async fn analyze_document(document_id: u64) {
+        let _ = document_id;
+    }
+}
+
 fn catalog(jobs: &Jobs) -> ToolCatalog {
     ToolCatalog::new(jobs.clone())
         .allow::<SendReminder>()
@@ -170,6 +181,66 @@ async fn schema_follows_serde_renames_and_skips() {
         .await
         .unwrap_err();
     assert_eq!(error.field.as_deref(), Some("/userId"));
+}
+
+#[tokio::test]
+async fn clashing_tool_names_are_left_out_until_renamed() {
+    let (_db, jobs, _clock) = setup(Backend::Sqlite).await;
+    let names = |catalog: &ToolCatalog| -> Vec<String> {
+        catalog.tools().into_iter().map(|tool| tool.name).collect()
+    };
+    let clashing = ToolCatalog::new(jobs.clone())
+        .allow::<AnalyzeDocument>()
+        .allow::<archive::AnalyzeDocument>();
+    assert_eq!(
+        names(&clashing),
+        [
+            "run_analyze_document",
+            "schedule_analyze_document",
+            "list_scheduled_jobs",
+            "cancel_job"
+        ]
+    );
+
+    let renamed = ToolCatalog::new(jobs.clone())
+        .allow::<AnalyzeDocument>()
+        .allow_recurring_as::<archive::AnalyzeDocument>("archive_document");
+    assert_eq!(
+        names(&renamed),
+        [
+            "run_analyze_document",
+            "schedule_analyze_document",
+            "run_archive_document",
+            "schedule_archive_document",
+            "schedule_archive_document_recurring",
+            "list_scheduled_jobs",
+            "cancel_job"
+        ]
+    );
+    for (tool, job) in [
+        ("run_analyze_document", AnalyzeDocument::DESCRIPTOR.name()),
+        (
+            "run_archive_document",
+            archive::AnalyzeDocument::DESCRIPTOR.name(),
+        ),
+    ] {
+        let result = renamed
+            .call_tool(tool, json!({"document_id": 42}), "u1")
+            .await
+            .unwrap();
+        let ToolResult::Enqueued { job_id, .. } = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(jobs.get(job_id).await.unwrap().name, job, "{tool}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "tool name `send reminder`: use 1 to 45 ASCII letters")]
+fn a_tool_name_models_refuse_is_a_panic_at_startup() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_db, jobs, _clock) = runtime.block_on(setup(Backend::Sqlite));
+    let _ = ToolCatalog::new(jobs).allow_as::<SendReminder>("send reminder");
 }
 
 /// Values around the schema's edges: each validates exactly when serde_json decodes it.

@@ -17,7 +17,9 @@ mod schedule;
 mod types;
 mod validate;
 
-use schedule::{humanize, recurring_args, schedule_args, split, tool_name, with_args};
+use schedule::{
+    checked_tool_name, humanize, recurring_args, schedule_args, split, tool_name, with_args,
+};
 pub use types::{ScheduledJob, Tool, ToolError, ToolErrorKind, ToolResult};
 use validate::{Mismatch, validate};
 
@@ -106,13 +108,40 @@ impl ToolCatalog {
     /// Offers job `J` to run now and at a time. A job opted out with
     /// `#[job(tool = false)]`, or whose data has no JSON Schema, is left out with a log
     /// line that says why.
+    ///
+    /// Its tools are named after the job's registered name (`send_reminder` gives
+    /// `run_send_reminder` and `schedule_send_reminder`); two allowed jobs whose names end
+    /// alike clash, and the second is left out with an error: name it with
+    /// [`allow_as`](Self::allow_as).
     pub fn allow<J: Job>(self) -> Self {
-        self.add::<J>(false)
+        self.add::<J>(false, None)
     }
 
     /// Offers job `J` like [`allow`](Self::allow), and on a cron schedule too.
     pub fn allow_recurring<J: Job>(self) -> Self {
-        self.add::<J>(true)
+        self.add::<J>(true, None)
+    }
+
+    /// Offers job `J` like [`allow`](Self::allow), its tools named after `name`
+    /// (`remind` gives `run_remind` and `schedule_remind`): for a clearer name, or one
+    /// that does not clash with another job's.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty, longer than 45 characters, or has characters other than
+    /// ASCII letters, digits, `_` and `-` (what model APIs accept in a tool name).
+    pub fn allow_as<J: Job>(self, name: &str) -> Self {
+        self.add::<J>(false, Some(checked_tool_name(name)))
+    }
+
+    /// Offers job `J` like [`allow_recurring`](Self::allow_recurring), its tools named
+    /// after `name` as with [`allow_as`](Self::allow_as).
+    ///
+    /// # Panics
+    ///
+    /// As [`allow_as`](Self::allow_as) does.
+    pub fn allow_recurring_as<J: Job>(self, name: &str) -> Self {
+        self.add::<J>(true, Some(checked_tool_name(name)))
     }
 
     /// How far ahead a call may schedule a run (default 365 days).
@@ -127,7 +156,7 @@ impl ToolCatalog {
         self
     }
 
-    fn add<J: Job>(mut self, recurring: bool) -> Self {
+    fn add<J: Job>(mut self, recurring: bool, name: Option<String>) -> Self {
         let descriptor = J::DESCRIPTOR;
         let job_name = descriptor.name();
         if !descriptor.is_tool() {
@@ -151,7 +180,7 @@ impl ToolCatalog {
                 return self;
             }
         };
-        let name = tool_name(job_name);
+        let name = name.unwrap_or_else(|| tool_name(job_name));
         if let Some(existing) = self.entries.iter_mut().find(|entry| entry.name == name) {
             if existing.job_name == job_name {
                 existing.recurring |= recurring;
@@ -160,7 +189,8 @@ impl ToolCatalog {
                     job = job_name,
                     other = existing.job_name,
                     tool = name,
-                    "not offered as a tool: another allowed job has the same tool name"
+                    "not offered as a tool: another allowed job has the same tool name; \
+                     name one with ToolCatalog::allow_as"
                 );
             }
             return self;

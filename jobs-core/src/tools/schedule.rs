@@ -203,22 +203,32 @@ fn shortest_gap(schedule: &Schedule, now: DateTime<Utc>, limit: Duration) -> Opt
     shortest
 }
 
+/// The longest job part of a tool name, so `schedule_…_recurring` fits in 64 characters.
+const MAX_TOOL_NAME: usize = 64 - "schedule__recurring".len();
+
+fn tool_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
 /// A tool name made from a job's registered name: its last `::` segment, with any
 /// character a model API refuses replaced, short enough for `schedule_…_recurring`.
 pub(super) fn tool_name(job_name: &str) -> String {
     let last = job_name.rsplit("::").next().unwrap_or(job_name);
     let mut name: String = last
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if tool_name_char(c) { c } else { '_' })
         .collect();
-    name.truncate(64 - "schedule__recurring".len());
+    name.truncate(MAX_TOOL_NAME);
     name
+}
+
+/// A tool name the application chose, as it is, or a panic that says what is wrong.
+pub(super) fn checked_tool_name(name: &str) -> String {
+    assert!(
+        !name.is_empty() && name.len() <= MAX_TOOL_NAME && name.chars().all(tool_name_char),
+        "tool name `{name}`: use 1 to {MAX_TOOL_NAME} ASCII letters, digits, `_` or `-`"
+    );
+    name.to_owned()
 }
 
 pub(super) fn humanize(duration: Duration) -> String {
