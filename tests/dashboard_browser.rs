@@ -1,7 +1,7 @@
 //! The dashboard in a real browser (headless Chromium over WebDriver), on each backend:
 //! from the overview to a failed job, its error, a requeue seen succeeding live, a job
-//! whose argument is a script shown as text, and a recurring job triggered from its
-//! page.
+//! whose argument is a script shown as text, a recurring job triggered from its
+//! page, and the jobs an agent's tool call created, found by their labels.
 //!
 //! Without Chromium the test fails and says how to install it (.ci/run installs it).
 //! When a step fails, a screenshot is saved to `target/dashboard-screenshots/`; with
@@ -15,7 +15,7 @@ mod dashboard_support;
 use browser::{Browser, Step, screenshot_dir};
 use common::Backend;
 use dashboard_support::{Dashboard, Greet, Options, boot};
-use jobs::JobId;
+use jobs::{JobId, ToolCatalog, ToolResult};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -33,6 +33,8 @@ struct Fixture {
     failed: JobId,
     scripted: JobId,
     image: JobId,
+    /// Created by a tool call for caller `u1`.
+    called: JobId,
 }
 
 async fn a_failed_job_is_found_requeued_and_seen_succeeding(backend: Backend) {
@@ -56,11 +58,21 @@ async fn a_failed_job_is_found_requeued_and_seen_succeeding(backend: Backend) {
     dashboard.wait_for(failed, "Failed").await;
     dashboard.wait_for(scripted, "Succeeded").await;
     dashboard.wait_for(image, "Succeeded").await;
+    let called = ToolCatalog::new(dashboard.jobs.clone())
+        .allow::<Greet>()
+        .call_tool("run_greet", json!({"name": "from an agent"}), "u1")
+        .await
+        .unwrap();
+    let ToolResult::Enqueued { job_id: called, .. } = called else {
+        panic!("{called:?}")
+    };
+    dashboard.wait_for(called, "Succeeded").await;
     let fixture = Fixture {
         dashboard,
         failed,
         scripted,
         image,
+        called,
     };
 
     let browser = Browser::start(1366, 900)
@@ -215,6 +227,36 @@ async fn scenario(browser: &Browser, fixture: &Fixture, name: &str) -> Step {
         )
         .await?;
     snap(browser, name, "recurring-triggered").await?;
+
+    // Tool calls have a tab: only the job the agent's call created, with who asked;
+    // its caller label leads to every job that caller's calls created.
+    browser.goto(&dashboard.at("/")).await?;
+    browser.click(".tabs a[data-page=tool-calls]").await?;
+    let called = format!("#jobs tr[data-id='{}']", fixture.called);
+    browser
+        .wait_for(
+            "the tool calls tab lists the agent's job alone",
+            &format!(
+                "document.querySelectorAll('#jobs tr[data-id]').length === 1 \
+                 && document.querySelector(\"{called} .title\")?.textContent === 'Greet from an agent' \
+                 && document.querySelector('.tabs a.active')?.dataset.page === 'tool-calls'"
+            ),
+        )
+        .await?;
+    snap(browser, name, "tool-calls").await?;
+    browser
+        .click(&format!("{called} a.pill.label[href$='label=caller%3Au1']"))
+        .await?;
+    browser
+        .wait_for(
+            "the caller's label lists the caller's jobs",
+            &format!(
+                "location.search === '?label=caller%3Au1' \
+                 && document.querySelectorAll('#jobs tr[data-id]').length === 1 \
+                 && document.querySelector(\"{called}\") !== null"
+            ),
+        )
+        .await?;
 
     if wants_screenshots() {
         phone_screenshots(browser, fixture, name).await?;

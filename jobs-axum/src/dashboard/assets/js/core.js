@@ -94,10 +94,14 @@ function badge(state, big) {
   return el('span', { class: `badge ${stateClass(state)}${big ? ' big' : ''}`, 'data-state': state }, state);
 }
 
-/** A job's labels as small pills, or nothing. */
+/** The label on every job an agent's tool call created. */
+const TOOL_CALL_LABEL = 'tool-call';
+
+/** A job's labels as small pills, each a link to the jobs that carry it, or nothing. */
 function labels(list) {
   if (!list || !list.length) return null;
-  return el('span', { class: 'labels' }, list.map((label) => el('span', { class: 'pill label' }, label)));
+  return el('span', { class: 'labels' },
+    list.map((label) => link('/jobs' + query({ label }), { class: 'pill label' }, label)));
 }
 
 function number(n) {

@@ -8,9 +8,10 @@ function jobsPage(main, search) {
     state: search.get('state') || '',
     name: search.get('name') || '',
     search: search.get('search') || '',
+    label: search.get('label') || '',
   };
   const after = search.get('after') || '';
-  const filtered = Boolean(filters.state || filters.name || filters.search);
+  const filtered = Boolean(filters.state || filters.name || filters.search || filters.label);
 
   const tabs = el('nav', { class: 'state-tabs', 'aria-label': 'States' });
   const rows = el('tbody', {}, emptyRow(5, 'Loading…'));
@@ -33,7 +34,7 @@ function jobsPage(main, search) {
   filtered ? link('/jobs', { class: 'note' }, 'Clear filters') : null);
 
   fill(main,
-    pageHead('Jobs', describe(filters)),
+    pageHead(filters.label === TOOL_CALL_LABEL ? 'Tool calls' : 'Jobs', describe(filters)),
     el('section', { class: 'card' },
       tabs, form,
       filtered ? bulkBar(filters) : null,
@@ -51,7 +52,7 @@ function jobsPage(main, search) {
     .catch(() => {});
 
   return {
-    title: filters.state ? `${filters.state} jobs` : 'Jobs',
+    title: filters.label === TOOL_CALL_LABEL ? 'Tool calls' : filters.state ? `${filters.state} jobs` : 'Jobs',
     topics: ['jobs'],
     params: { ...filters, after, limit: PAGE_SIZE },
     on: {
@@ -73,6 +74,8 @@ function describe(filters) {
   if (filters.state) parts.push(`in state ${filters.state}`);
   if (filters.name) parts.push(`named ${filters.name}`);
   if (filters.search) parts.push(`matching “${filters.search}”`);
+  if (filters.label === TOOL_CALL_LABEL) parts.push('created by an agent\'s tool call');
+  else if (filters.label) parts.push(`labelled ${filters.label}`);
   return parts.length ? `Jobs ${parts.join(', ')}, newest first.` : 'Every job, newest first.';
 }
 

@@ -26,8 +26,11 @@ function render() {
   const main = document.getElementById('main');
   const path = location.pathname.slice(BASE.length).replace(/\/+$/, '') || '/';
   const route = ROUTES.find((candidate) => candidate.pattern.test(path));
+  // Jobs an agent's tool calls created have a tab of their own.
+  const nav = route && route.nav === 'jobs' && path === '/jobs'
+    && new URLSearchParams(location.search).get('label') === TOOL_CALL_LABEL ? 'tool-calls' : route && route.nav;
   for (const tab of document.querySelectorAll('.tabs a')) {
-    tab.classList.toggle('active', route !== undefined && tab.dataset.page === route.nav);
+    tab.classList.toggle('active', nav !== undefined && tab.dataset.page === nav);
   }
   if (!route) {
     document.title = 'Not found · jobs';
