@@ -17,6 +17,7 @@ pub fn build_example(name: &str) -> PathBuf {
         ("postgres", cfg!(feature = "postgres")),
         ("macros", cfg!(feature = "macros")),
         ("axum", cfg!(feature = "axum")),
+        ("mcp", cfg!(feature = "mcp")),
     ]
     .into_iter()
     .filter_map(|(feature, on)| on.then_some(feature))
