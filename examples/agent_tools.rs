@@ -11,6 +11,15 @@
 //!
 //! The fourth call is malformed (`user_id: "seven"`): the catalog stores nothing and
 //! answers with the field, what it expected and what it got, for the model to retry.
+//!
+//! With the `mcp` feature the same catalog is a Model Context Protocol server: at
+//! `http://127.0.0.1:3000/mcp` beside `/tools` under `SERVE=1`, or on stdio for a
+//! client that launches it, storing its jobs in `JOBS__DATABASE_URL`
+//! (`sqlite://agent_tools.db` by default) on behalf of `--caller`:
+//!
+//! ```sh
+//! cargo run --example agent_tools --features mcp -- --mcp-stdio --caller me
+//! ```
 
 use jobs::prelude::*;
 use jobs::{Jobs, ToolCatalog};
@@ -62,18 +71,27 @@ const RECORDED_CALLS: &str = r#"[
    "arguments": {"user_id": "seven", "text": "Stretch", "delay_seconds": 3600}}
 ]"#;
 
+/// The jobs the model may call.
+fn catalog(jobs: Jobs) -> ToolCatalog {
+    ToolCatalog::new(jobs)
+        .allow::<SendReminder>()
+        .allow_recurring::<SummarizeInbox>()
+        .allow::<AnalyzeDocument>()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--mcp-stdio") {
+        return serve_mcp_stdio(&args).await;
+    }
     let dir = tempfile::tempdir()?;
     let jobs = Jobs::connect(&format!(
         "sqlite://{}",
         dir.path().join("jobs.db").display()
     ))
     .await?;
-    let catalog = ToolCatalog::new(jobs.clone())
-        .allow::<SendReminder>()
-        .allow_recurring::<SummarizeInbox>()
-        .allow::<AnalyzeDocument>();
+    let catalog = catalog(jobs);
 
     println!("The model is offered {} tools:", catalog.tools().len());
     for tool in catalog.tools() {
@@ -106,10 +124,36 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if std::env::var_os("SERVE").is_some() {
-        let routes = jobs::axum::tool_routes().with_state(catalog);
+        let routes = jobs::axum::tool_routes();
+        #[cfg(feature = "mcp")]
+        let routes = routes.merge(jobs::axum::mcp::mcp_routes());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
         println!("\nserving GET /tools and POST /tools/{{name}} on http://127.0.0.1:3000");
-        axum::serve(listener, routes).await?;
+        if cfg!(feature = "mcp") {
+            println!("and MCP on http://127.0.0.1:3000/mcp (with an X-Caller header)");
+        }
+        axum::serve(listener, routes.with_state(catalog)).await?;
     }
     Ok(())
+}
+
+/// Serves the catalog over MCP on stdin and stdout until the client closes stdin.
+/// Stdout carries the protocol, so this prints nothing.
+#[cfg(feature = "mcp")]
+async fn serve_mcp_stdio(args: &[String]) -> anyhow::Result<()> {
+    let caller = args
+        .iter()
+        .skip_while(|arg| *arg != "--caller")
+        .nth(1)
+        .map_or("local", String::as_str);
+    let url = std::env::var("JOBS__DATABASE_URL")
+        .unwrap_or_else(|_| "sqlite://agent_tools.db".to_owned());
+    let jobs = Jobs::connect(&url).await?;
+    jobs::axum::mcp::serve_stdio(catalog(jobs), caller).await?;
+    Ok(())
+}
+
+#[cfg(not(feature = "mcp"))]
+async fn serve_mcp_stdio(_args: &[String]) -> anyhow::Result<()> {
+    anyhow::bail!("MCP needs the `mcp` feature: cargo run --example agent_tools --features mcp")
 }

@@ -1,21 +1,18 @@
 //! The README's main command, `cargo run --example agent`, as a process: it starts,
 //! its dashboard answers on :8000, a reminder and a document analysis run through it,
 //! and SIGTERM stops it cleanly.
-//!
-//! The test runs the example's binary next to its own (`target/<profile>/examples/`),
-//! after asking cargo to bring it up to date: a no-op under `cargo test`, which builds
-//! every example first, and a fresh build when this test runs on its own.
 
 #![cfg(unix)]
 
 mod axum_http;
+mod example_binary;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum_http::Http;
+use example_binary::build_example;
 use jobs::JobId;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -129,39 +126,6 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .expect("the example exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
-}
-
-/// Brings the example's binary up to date with the features this test was built with,
-/// and returns its path.
-fn build_example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<this test> → target/<profile>
-    let profile_dir = test_binary.parent().and_then(|deps| deps.parent()).unwrap();
-    let features: Vec<&str> = [
-        ("sqlite", cfg!(feature = "sqlite")),
-        ("postgres", cfg!(feature = "postgres")),
-        ("macros", cfg!(feature = "macros")),
-        ("axum", cfg!(feature = "axum")),
-    ]
-    .into_iter()
-    .filter_map(|(feature, on)| on.then_some(feature))
-    .collect();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--package", "jobs", "--example", name])
-        .args(["--no-default-features", "--features", &features.join(",")]);
-    if profile_dir.file_name().is_some_and(|dir| dir == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building the `{name}` example failed");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "no example binary at {}", binary.display());
-    binary
 }
 
 /// Reads the example's stdout until it has printed where the app and the dashboard are.

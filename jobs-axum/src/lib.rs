@@ -79,6 +79,13 @@
 //! # }
 //! ```
 //!
+//! # Agent tools
+//!
+//! [`tool_routes`] serves a [`ToolCatalog`](jobs_core::ToolCatalog) as `GET /tools` and
+//! `POST /tools/{name}`. With the `mcp` feature, the `mcp` module serves it as a Model
+//! Context Protocol server, over stdio (`mcp::serve_stdio`) and streamable HTTP
+//! (`mcp::mcp_routes`).
+//!
 //! # Settings
 //!
 //! See [`JobsSettings`] for every key and its default. They can sit in the app's own
@@ -89,6 +96,8 @@
 
 pub mod dashboard;
 mod error;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod plugin;
 mod settings;
 mod tools;

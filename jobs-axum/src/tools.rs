@@ -39,16 +39,8 @@ async fn call_tool(
     headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let Some(caller) = headers
-        .get(CALLER_HEADER)
-        .and_then(|caller| caller.to_str().ok())
-        .filter(|caller| !caller.trim().is_empty())
-    else {
-        let error = serde_json::json!({
-            "error": "missing_caller",
-            "message": "set the X-Caller header to the user or conversation the call is for",
-        });
-        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    let Some(caller) = caller(&headers) else {
+        return missing_caller();
     };
     let arguments = body.map_or(Value::Null, |Json(arguments)| arguments);
     match catalog.call_tool(&name, arguments, caller).await {
@@ -62,4 +54,21 @@ async fn call_tool(
             (status, Json(error)).into_response()
         }
     }
+}
+
+/// The non-blank `X-Caller` of a request.
+pub(crate) fn caller(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(CALLER_HEADER)
+        .and_then(|caller| caller.to_str().ok())
+        .filter(|caller| !caller.trim().is_empty())
+}
+
+/// 400 for a request that does not say who asks.
+pub(crate) fn missing_caller() -> Response {
+    let error = serde_json::json!({
+        "error": "missing_caller",
+        "message": "set the X-Caller header to the user or conversation the call is for",
+    });
+    (StatusCode::BAD_REQUEST, Json(error)).into_response()
 }

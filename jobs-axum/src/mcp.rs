@@ -1,0 +1,234 @@
+//! The agent tool catalog as a [Model Context Protocol](https://modelcontextprotocol.io)
+//! server, so any MCP client (a desktop assistant, an IDE agent, an agent framework)
+//! discovers the allowed jobs and calls them: over stdio with [`serve_stdio`], or over
+//! streamable HTTP with [`mcp_routes`].
+//!
+//! `tools/list` answers the catalog's [`tools`](ToolCatalog::tools) (name, description,
+//! `inputSchema`); `tools/call` runs [`call_tool`](ToolCatalog::call_tool). A call the
+//! catalog refuses (bad arguments, a time too far ahead, a bad cron, an unknown tool…)
+//! is a tool result with `isError: true` carrying the [`ToolError`](jobs_core::ToolError)
+//! JSON, as text and as structured content, so the model reads what to fix and calls
+//! again. A successful call answers the [`ToolResult`](jobs_core::ToolResult) JSON.
+//!
+//! Each job a call creates carries the label `caller:<id>`: over HTTP the `X-Caller`
+//! header of the request, as for [`tool_routes`](crate::tool_routes); over stdio the
+//! caller given at start, since the process is launched for one user.
+//!
+//! Requires the `mcp` feature.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, Request, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use jobs_core::ToolCatalog;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{QuitReason, RequestContext};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::tools::{caller, missing_caller};
+
+/// What the server tells the model about its tools when a client connects.
+const INSTRUCTIONS: &str = "Each tool runs one of this application's background jobs: \
+     now, once at a later time, or on a cron schedule; two more list and cancel the jobs \
+     you created. Arguments are checked before anything is stored: a result with isError \
+     says which argument is wrong and what it expected, so correct it and call again. \
+     Jobs run in the background; a call returns as soon as the job is stored.";
+
+/// Serves the catalog's tools over MCP on this process's stdin and stdout, for
+/// `caller`, until the client closes stdin.
+///
+/// An MCP client launches the process and talks to it over its standard streams, so
+/// nothing else may write to stdout: send logs to stderr (`tracing_subscriber::fmt()
+/// .with_writer(std::io::stderr)`). Every job a call creates is labelled
+/// `caller:<caller>`.
+///
+/// ```no_run
+/// # mod jobs { pub use jobs_core::*; pub use jobs_axum as axum; }
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct SendReminder;
+/// # impl jobs_core::Job for SendReminder {
+/// #     const DESCRIPTOR: jobs_core::JobDescriptor =
+/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(()) }));
+/// #     fn display_name(&self) -> String { String::new() }
+/// # }
+/// use jobs::{Jobs, ToolCatalog};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let jobs = Jobs::connect("sqlite://jobs.db").await?;
+///     let catalog = ToolCatalog::new(jobs).allow::<SendReminder>();
+///     jobs::axum::mcp::serve_stdio(catalog, "desktop-user").await?;
+///     Ok(())
+/// }
+/// ```
+pub async fn serve_stdio(
+    catalog: ToolCatalog,
+    caller: impl Into<String>,
+) -> Result<(), ServeError> {
+    let caller = caller.into();
+    if caller.trim().is_empty() {
+        return Err(ServeError::new("the caller must not be blank"));
+    }
+    let server = JobsMcp {
+        catalog,
+        caller: Some(caller.into()),
+    };
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(ServeError::new)?;
+    if let QuitReason::JoinError(error) = running.waiting().await.map_err(ServeError::new)? {
+        return Err(ServeError::new(error));
+    }
+    Ok(())
+}
+
+/// `/mcp`, the MCP streamable HTTP endpoint, for any state holding a [`ToolCatalog`]:
+/// merge it into the app's router beside [`tool_routes`](crate::tool_routes).
+///
+/// ```no_run
+/// # async fn demo(catalog: jobs_core::ToolCatalog) {
+/// let app: axum::Router = axum::Router::new()
+///     .merge(jobs_axum::tool_routes())
+///     .merge(jobs_axum::mcp::mcp_routes())
+///     .with_state(catalog);
+/// # }
+/// ```
+///
+/// Each request stands alone (MCP's stateless mode: no session to keep, so any
+/// instance of the app can answer it) and gets a JSON answer. A request without a
+/// non-blank `X-Caller` header is refused with 400 and
+/// `{"error": "missing_caller", …}`, as by `tool_routes`, so a client configured
+/// without it fails when it connects, not on its first call.
+///
+/// The endpoint is for programs, not browsers: a request that carries an `Origin`
+/// header (every browser `POST` does) is refused with 403, which is what the MCP
+/// specification asks against DNS rebinding; `Host` is not checked, so the app may
+/// be reached under any name. The routes authenticate no one: put the app's own
+/// authentication layer in front of them, as for `tool_routes`.
+pub fn mcp_routes<S>() -> Router<S>
+where
+    ToolCatalog: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route("/mcp", any(serve_http))
+}
+
+async fn serve_http(State(catalog): State<ToolCatalog>, request: Request) -> Response {
+    if caller(request.headers()).is_none() {
+        return missing_caller();
+    }
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .disable_allowed_hosts()
+        .enforce_origin_validation();
+    let server = JobsMcp {
+        catalog,
+        caller: None,
+    };
+    // The catalog comes from the app's state, known per request: the service is made
+    // for this request, which stateless mode allows at the cost of a few allocations.
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+    .handle(request)
+    .await
+    .into_response()
+}
+
+/// The MCP server over a catalog: a fixed caller over stdio, the `X-Caller` header of
+/// each request over HTTP.
+#[derive(Debug, Clone)]
+struct JobsMcp {
+    catalog: ToolCatalog,
+    caller: Option<Arc<str>>,
+}
+
+impl JobsMcp {
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Arc<str>, ErrorData> {
+        if let Some(caller) = &self.caller {
+            return Ok(caller.clone());
+        }
+        context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| caller(&parts.headers))
+            .map(Arc::from)
+            .ok_or_else(|| {
+                ErrorData::invalid_request(
+                    "set the X-Caller header to the user or conversation the call is for",
+                    Some(json!({"error": "missing_caller"})),
+                )
+            })
+    }
+}
+
+impl ServerHandler for JobsMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("jobs", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self.catalog.tools().into_iter().map(|tool| {
+            let schema = match tool.input_schema {
+                Value::Object(schema) => schema,
+                // The catalog's schemas are objects; an empty one accepts anything.
+                _ => serde_json::Map::new(),
+            };
+            Tool::new(tool.name, tool.description, schema)
+        });
+        Ok(ListToolsResult::with_all_items(tools.collect()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = self.caller(&context)?;
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        let result = match self
+            .catalog
+            .call_tool(&request.name, arguments, &caller)
+            .await
+        {
+            Ok(result) => CallToolResult::structured(to_json(&result)?),
+            Err(error) => CallToolResult::structured_error(to_json(&error)?),
+        };
+        Ok(result.into())
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<Value, ErrorData> {
+    serde_json::to_value(value).map_err(|error| ErrorData::internal_error(error.to_string(), None))
+}
+
+/// Why [`serve_stdio`] stopped with an error: the caller was blank, stdin closed or
+/// failed before the client's `initialize`, or the server's task panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("MCP server: {0}")]
+pub struct ServeError(Box<dyn std::error::Error + Send + Sync>);
+
+impl ServeError {
+    fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
