@@ -216,6 +216,19 @@ async fn http_lists_and_calls_tools(backend: Backend) {
             Value::Object((*tool.input_schema).clone()),
             expected.input_schema
         );
+        // Hints for clients that ask before a call with effects.
+        let hints = tool.annotations.as_ref().expect("annotations");
+        let (read_only, destructive) = match tool.name.as_ref() {
+            "list_scheduled_jobs" => (Some(true), None),
+            "cancel_job" => (Some(false), Some(true)),
+            _ => (Some(false), Some(false)),
+        };
+        assert_eq!(
+            (hints.read_only_hint, hints.destructive_hint),
+            (read_only, destructive),
+            "{}",
+            tool.name
+        );
     }
 
     call_and_check_the_job(&client, &jobs, "conversation-7").await;

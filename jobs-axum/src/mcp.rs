@@ -23,10 +23,10 @@ use axum::extract::{FromRef, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use jobs_core::ToolCatalog;
+use jobs_core::{CANCEL_TOOL, LIST_TOOL, ToolCatalog};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{QuitReason, RequestContext};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -193,7 +193,8 @@ impl ServerHandler for JobsMcp {
                 // The catalog's schemas are objects; an empty one accepts anything.
                 _ => serde_json::Map::new(),
             };
-            Tool::new(tool.name, tool.description, schema)
+            let annotations = annotations(&tool.name);
+            Tool::new(tool.name, tool.description, schema).annotate(annotations)
         });
         Ok(ListToolsResult::with_all_items(tools.collect()))
     }
@@ -230,5 +231,22 @@ pub struct ServeError(Box<dyn std::error::Error + Send + Sync>);
 impl ServeError {
     fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self(error.into())
+    }
+}
+
+/// What a client may assume of a tool before it calls it: listing changes nothing;
+/// cancelling removes a job and is safe to repeat; the job tools add a job each call.
+fn annotations(name: &str) -> ToolAnnotations {
+    match name {
+        LIST_TOOL => ToolAnnotations::new().read_only(true),
+        CANCEL_TOOL => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true)
+            .open_world(false),
+        _ => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false),
     }
 }

@@ -54,6 +54,7 @@ pub use server::{
 };
 pub use state::{JobState, UnknownState};
 pub use tools::{
-    ScheduledJob, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind, ToolResult,
+    CANCEL_TOOL, LIST_TOOL, ScheduledJob, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError,
+    ToolErrorKind, ToolResult,
 };
 pub use transactional::EnqueueConnection;

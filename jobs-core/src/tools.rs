@@ -26,6 +26,12 @@ use validate::{Mismatch, validate};
 /// The label every job a tool call creates carries.
 pub const TOOL_CALL_LABEL: &str = "tool-call";
 
+/// The tool that lists the caller's pending jobs and recurring schedules (read-only).
+pub const LIST_TOOL: &str = "list_scheduled_jobs";
+
+/// The tool that cancels one of the caller's jobs or recurring schedules.
+pub const CANCEL_TOOL: &str = "cancel_job";
+
 /// Arguments the schedule tools add to a job's own, so a job with a field of one of
 /// these names gets no schedule tools.
 const SCHEDULE_ARGS: [&str; 4] = ["at", "delay_seconds", "cron", "zone"];
@@ -257,14 +263,14 @@ impl ToolCatalog {
             }
         }
         tools.push(Tool {
-            name: "list_scheduled_jobs".to_owned(),
+            name: LIST_TOOL.to_owned(),
             description: "List the jobs and recurring schedules you created that have not \
                           run yet, with their ids."
                 .to_owned(),
             input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
         });
         tools.push(Tool {
-            name: "cancel_job".to_owned(),
+            name: CANCEL_TOOL.to_owned(),
             description: "Cancel a job or a recurring schedule you created, by the id \
                           `list_scheduled_jobs` or a schedule tool returned."
                 .to_owned(),
@@ -302,8 +308,8 @@ impl ToolCatalog {
             }
         };
         match name {
-            "list_scheduled_jobs" => return self.list(caller).await,
-            "cancel_job" => return self.cancel(arguments, caller).await,
+            LIST_TOOL => return self.list(caller).await,
+            CANCEL_TOOL => return self.cancel(arguments, caller).await,
             _ => {}
         }
         let (kind, job) = name

@@ -47,7 +47,7 @@ pub enum ToolResult {
         job_id: JobId,
         /// When it runs.
         run_at: DateTime<Utc>,
-        /// `enqueued` or `scheduled`.
+        /// `Enqueued` (runs now) or `Scheduled`.
         state: JobState,
     },
     /// A recurring schedule was stored.
@@ -80,7 +80,7 @@ pub struct ScheduledJob {
     pub id: String,
     /// Its display name.
     pub name: String,
-    /// `scheduled` or `enqueued`.
+    /// `Scheduled` or `Enqueued`.
     pub state: JobState,
     /// When it runs next.
     pub run_at: Option<DateTime<Utc>>,
