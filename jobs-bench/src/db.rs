@@ -136,6 +136,25 @@ impl Scratch {
         Ok(())
     }
 
+    /// The schema for plain sqlx to write to: the library's tables without the triggers
+    /// that write the library's history rows on SQLite, because the baselines write none
+    /// and the list figure generates its table without them.
+    pub(crate) async fn migrate_plain(&self) -> Result<()> {
+        self.migrate().await?;
+        if self.backend == Backend::Sqlite {
+            let mut raw = Raw::connect(&self.url).await?;
+            if let Raw::Sqlite(conn) = &mut raw {
+                for trigger in ["jobs_job_created", "jobs_job_claimed"] {
+                    sqlx::query(&format!("DROP TRIGGER {trigger}"))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            raw.close().await?;
+        }
+        Ok(())
+    }
+
     /// A counter of the transactions committed on this database.
     pub(crate) async fn commits(&self) -> Result<Commits> {
         match self.backend {

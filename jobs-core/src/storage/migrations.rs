@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "continuations, steps, logs, progress, labels",
         sql: include_str!("../../migrations/sqlite/0004_steps.sql"),
     },
+    Migration {
+        version: 6,
+        description: "creation and claim history written by triggers",
+        sql: include_str!("../../migrations/sqlite/0006_history_triggers.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use self::listener::{CHANNEL, Wakeups};
 use super::migrations::{self, Migration};
 use super::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob,
     ProgressUpdate, QueueSelector, ServerRow, Storage, failure_summary, stored_error,
     stored_failure, stored_json,
 };
@@ -517,11 +517,7 @@ impl Storage for PgStorage {
             Vec::with_capacity(n),
         );
         for completion in completions {
-            let (state, run_at, failure) = match &completion.outcome {
-                Outcome::Succeeded => (JobState::Succeeded, None, None),
-                Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
-                Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
-            };
+            let (state, run_at, failure) = completion.outcome.ending();
             let (message, source_list) = failure.map(stored_failure).unzip();
             ids.push(completion.id.as_uuid());
             owners.push(completion.owner.as_str());
