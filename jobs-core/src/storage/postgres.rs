@@ -48,6 +48,9 @@ use crate::{Error, JobId, JobState, Result};
 /// server to a few hundred claims per second.
 const ASYNC_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)";
 
+/// A pooled connection idle this long is pinged before it is used again.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Key of the advisory lock that serializes migrations across processes.
 const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
 
@@ -64,8 +67,21 @@ impl PgStorage {
         if options.get_application_name().is_none() {
             options = options.application_name("jobs");
         }
+        // A ping before every use costs each statement a second round trip. Only a
+        // connection idle for a while is checked: it may have been cut (a restart of the
+        // server, a proxy's idle timeout) while nobody used it. One that broke while in
+        // use is closed when it comes back, after sqlx's check on release.
         let pool = PgPoolOptions::new()
             .max_connections(10)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))

@@ -54,18 +54,23 @@ impl SqliteStorage {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options)
                 .await?;
             return Ok(Self::from_pools(pool.clone(), pool));
         }
+        // No ping before each use: a connection to a local file does not go stale, and
+        // the ping is a round trip to SQLite's thread that every statement would wait for.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
         Ok(Self::from_pools(writer, reader))
