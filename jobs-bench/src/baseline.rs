@@ -1,7 +1,8 @@
 //! The practical limits: what plain sqlx does on the same kind of database, on the
-//! `jobs_job` table itself (fresh database, the library's migration applied, nothing
-//! else), with rows exactly like the ones `jobs.enqueue(Noop { n })` writes. Unlike the
-//! library, these write no history rows and notify nobody, and the SQLite claim names
+//! `jobs_job` table itself (fresh database, the library's migration applied without its
+//! SQLite history triggers, nothing else), with rows exactly like the ones
+//! `jobs.enqueue(Noop { n })` writes. Unlike the library, these write no history rows and
+//! notify nobody, and the SQLite claim names
 //! the partial index of runnable rows (`INDEXED BY`) so that it never sorts the backlog.
 
 use std::ops::Range;

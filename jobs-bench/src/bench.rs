@@ -229,7 +229,7 @@ impl Bench<'_> {
         }
         let sizes = self.sizes;
         let plain_db = self.scratch(backend).await?;
-        plain_db.migrate().await?;
+        plain_db.migrate_plain().await?;
         let mut plain = Raw::connect(plain_db.url()).await?;
         let jobs_db = self.scratch(backend).await?;
         let jobs = jobs_db.jobs().await?;
@@ -249,7 +249,7 @@ impl Bench<'_> {
             return Ok(value);
         }
         let scratch = self.scratch(backend).await?;
-        scratch.migrate().await?;
+        scratch.migrate_plain().await?;
         let loops = claimers(backend);
         let value =
             baseline::claim_complete(scratch.url(), self.sizes.claim_complete, loops).await?;

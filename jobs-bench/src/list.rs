@@ -37,7 +37,7 @@ pub(crate) struct Paged {
 
 /// Fills a table of `rows` jobs, then times `repeats` loads of each page.
 pub(crate) async fn run(scratch: &Scratch, rows: usize, repeats: usize) -> Result<Paged> {
-    scratch.migrate().await?;
+    scratch.migrate_plain().await?;
     let mut raw = Raw::connect(scratch.url()).await?;
     let started = Instant::now();
     fill(&mut raw, rows).await?;

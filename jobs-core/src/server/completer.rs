@@ -1,12 +1,19 @@
 //! Writes what running jobs report (log lines, progress) and how attempts ended, in
-//! batches: one transaction for every result that arrived
-//! while the previous batch was being written. Under load that is hundreds of jobs per
-//! commit; when idle it is one job, written at once, with no timer to wait for.
+//! batches. After a quiet spell the first result is written at once; while results keep
+//! coming, each write waits until [`FLUSH_INTERVAL`] has passed since the previous one
+//! began (or [`BATCH`] results are waiting), so that under load one transaction records
+//! hundreds of jobs instead of the handful that finished during the previous write.
+//!
+//! Results written late cost nothing but the wait: a job's slot is free as soon as it
+//! ends. How many results may wait unwritten is bounded: past [`MAX_UNRECORDED`] the
+//! claim loop takes no more jobs until this task catches up.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::storage::ProgressUpdate;
 
@@ -17,17 +24,24 @@ use crate::storage::Storage;
 /// Most results in one transaction.
 const BATCH: usize = 512;
 
+/// Least time between the starts of two writes while results keep coming.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Most results ended but not yet written before the claim loop stops claiming.
+pub(super) const MAX_UNRECORDED: usize = 4 * BATCH;
+
 pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Record>) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut last_write = Instant::now() - FLUSH_INTERVAL;
     loop {
         tokio::select! {
             received = rx.recv() => match received {
-                Some(completion) => batch.push(completion),
+                Some(record) => batch.push(record),
                 None => break,
             },
             () = shared.stop_completer.cancelled() => {
-                while let Ok(completion) = rx.try_recv() {
-                    batch.push(completion);
+                while let Ok(record) = rx.try_recv() {
+                    batch.push(record);
                     if batch.len() == BATCH {
                         flush(&shared, &mut batch).await;
                     }
@@ -36,12 +50,22 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Rec
                 return;
             }
         }
+        let due = last_write + FLUSH_INTERVAL;
         while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(completion) => batch.push(completion),
-                Err(_) => break,
+            if let Ok(record) = rx.try_recv() {
+                batch.push(record);
+                continue;
+            }
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Some(record) => batch.push(record),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(due) => break,
+                () = shared.stop_completer.cancelled() => break,
             }
         }
+        last_write = Instant::now();
         flush(&shared, &mut batch).await;
     }
 }
@@ -84,7 +108,16 @@ async fn flush(shared: &Shared, batch: &mut Vec<Record>) {
         }
         .await;
         match written {
-            Ok(()) => return,
+            Ok(()) => {
+                let before = shared
+                    .unrecorded
+                    .fetch_sub(completions.len(), Ordering::Relaxed);
+                if before >= MAX_UNRECORDED {
+                    // The claim loop may be holding back: let it look again.
+                    shared.slot_freed.notify_one();
+                }
+                return;
+            }
             Err(error) => {
                 tracing::warn!(%error, jobs = completions.len(), retry_in = ?delay, "could not record job results");
                 tokio::time::sleep(delay).await;

@@ -9,7 +9,7 @@ mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -216,6 +216,7 @@ impl JobServerBuilder {
             config,
             state: self.state,
             running: AtomicU32::new(0),
+            unrecorded: AtomicUsize::new(0),
             slot_freed: Notify::new(),
             stop_claiming: CancellationToken::new(),
             stop_jobs: CancellationToken::new(),
@@ -375,7 +376,10 @@ struct Shared {
     row: ServerRow,
     slots: Arc<Semaphore>,
     running: AtomicU32,
-    /// Signalled when a job ends, so a full server claims again at once.
+    /// Results sent to the completer and not yet written.
+    unrecorded: AtomicUsize,
+    /// Signalled when a job ends (or the completer catches up), so a full server claims
+    /// again at once.
     slot_freed: Notify,
     stop_claiming: CancellationToken,
     /// Fired when the grace period is over: running jobs are dropped.

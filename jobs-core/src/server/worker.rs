@@ -11,6 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use tokio_util::sync::CancellationToken;
 
+use super::completer::MAX_UNRECORDED;
 use super::{Record, Shared};
 use crate::context::CURRENT_JOB;
 use crate::job::registry;
@@ -31,7 +32,10 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         if shared.stop_claiming.is_cancelled() {
             return;
         }
-        let free = shared.slots.available_permits();
+        // Free slots, fewer while the completer is behind: results not yet written
+        // are jobs a crash would run again, so their number stays bounded.
+        let room = MAX_UNRECORDED.saturating_sub(shared.unrecorded.load(Ordering::Relaxed));
+        let free = shared.slots.available_permits().min(room);
         let mut claimed_any = false;
         if free > 0 {
             match claim(&shared, free).await {
@@ -48,7 +52,10 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                         spawn_attempt(&shared, job, permit);
                     }
                     if full {
-                        // There may be more waiting: claim again once a slot frees up.
+                        // There may be more waiting: claim again, after letting the
+                        // tasks that are ready run (the jobs just spawned among them),
+                        // so that the slots they free go into the same claim.
+                        tokio::task::yield_now().await;
                         continue;
                     }
                 }
@@ -82,7 +89,12 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             _ = enqueued.changed() => {}
             Ok(()) = changed(&mut remote) => {}
             () = moved => {}
-            () = shared.slot_freed.notified() => {}
+            () = shared.slot_freed.notified() => {
+                // Jobs that end together wake this loop with the first of them: let the
+                // others that are ready finish too, so that one claim fills every slot
+                // they free.
+                tokio::task::yield_now().await;
+            }
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -218,6 +230,7 @@ fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePe
                 outcome,
                 at,
             };
+            shared.unrecorded.fetch_add(1, Ordering::Relaxed);
             // The completer outlives every job task, so the channel is open.
             let _ = shared.records.send(Record::Completion(completion));
         }

@@ -39,6 +39,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "labels of recurring runs",
         sql: include_str!("../../migrations/sqlite/0005_recurring_labels.sql"),
     },
+    Migration {
+        version: 6,
+        description: "creation and claim history written by triggers",
+        sql: include_str!("../../migrations/sqlite/0006_history_triggers.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]

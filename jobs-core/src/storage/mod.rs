@@ -123,6 +123,17 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The state the job moves to, when its retry runs, and the failure if any.
+    pub(crate) fn ending(&self) -> (JobState, Option<DateTime<Utc>>, Option<&Failure>) {
+        match self {
+            Outcome::Succeeded => (JobState::Succeeded, None, None),
+            Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
+            Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
+        }
+    }
+}
+
 /// A `Processing` job whose lease ran out: its server stopped heartbeating.
 #[derive(Debug, Clone)]
 pub(crate) struct ExpiredJob {

@@ -5,6 +5,7 @@
 //! `SQLITE_BUSY` retries; writes from other processes on the same file wait on the busy
 //! timeout. Reads use their own pool and, thanks to WAL, never wait for the writer.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,18 +54,23 @@ impl SqliteStorage {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options)
                 .await?;
             return Ok(Self::from_pools(pool.clone(), pool));
         }
+        // No ping before each use: a connection to a local file does not go stale, and
+        // the ping is a round trip to SQLite's thread that every statement would wait for.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
         Ok(Self::from_pools(writer, reader))
@@ -84,6 +90,18 @@ impl SqliteStorage {
         // never fails half-way with SQLITE_BUSY when another process writes.
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// `rows` followed by empty rows up to the next power of two (or [`ROWS_PER_INSERT`]):
+/// statements built for batches of any size then come in a dozen shapes, which stay in
+/// the connection's statement cache, instead of one shape per size, each prepared anew.
+/// An empty row binds only NULLs, which match no job and are filtered out of inserts.
+fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
+    let shape = rows.len().next_power_of_two().min(ROWS_PER_INSERT);
+    rows.iter()
+        .map(Some)
+        .chain(std::iter::repeat_with(|| None))
+        .take(shape.max(rows.len()))
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -280,14 +298,14 @@ async fn events_insert(
     Ok(())
 }
 
-/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe), and only the
-/// rows this call created get a history row. Used by the storage, inside its own
-/// transaction, and by transactional enqueue, inside the caller's.
+/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe). A trigger
+/// writes the creation history of each row this call created, so a deduped enqueue
+/// leaves no trace. Used by the storage and by transactional enqueue, inside the
+/// caller's transaction.
 pub(crate) async fn jobs_insert_with(
     conn: &mut sqlx::SqliteConnection,
     jobs: &[NewJob],
 ) -> Result<()> {
-    let mut inserted = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
@@ -311,18 +329,10 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(micros(job.created_at))
                 .push_bind(micros(job.created_at));
         });
-        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        for row in insert.build().fetch_all(&mut *conn).await? {
-            inserted.push(job_id(&row, "id")?);
-        }
+        insert.push(" ON CONFLICT (id) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
-    // History only for rows this call created: a deduped enqueue leaves no trace.
-    let created: std::collections::HashSet<JobId> = inserted.iter().copied().collect();
-    let events = jobs
-        .iter()
-        .filter(|job| created.contains(&job.id))
-        .map(|job| (job.id, job.created_at, job.state, 0, None));
-    events_insert(conn, events).await
+    Ok(())
 }
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -416,6 +426,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
+        if jobs.len() <= ROWS_PER_INSERT {
+            // One statement, atomic on its own (its trigger included): a transaction
+            // around it would only add two round trips to SQLite's thread.
+            let mut conn = self.writer.acquire().await?;
+            return jobs_insert_with(&mut conn, jobs).await;
+        }
         let mut tx = self.begin().await?;
         jobs_insert_with(&mut tx, jobs).await?;
         tx.commit().await?;
@@ -627,7 +643,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let mut tx = self.begin().await?;
+        // One statement, atomic on its own; a trigger writes each claim's history row.
         let mut claim = QueryBuilder::<Sqlite>::new(
             "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ",
         );
@@ -660,86 +676,109 @@ impl Storage for SqliteStorage {
             .push(" ORDER BY priority DESC, run_at LIMIT ")
             .push_bind(i64::from(request.limit))
             .push(") RETURNING id, name, payload, attempt, max_retries, queue, run_at");
-        let rows = claim.build().fetch_all(&mut *tx).await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push(ClaimedJob {
-                id: job_id(row, "id")?,
-                name: row.try_get("name")?,
-                payload: row.try_get("payload")?,
-                attempt: attempt(row)?,
-                max_retries: max_retries(row)?,
-                queue: row.try_get("queue")?,
-                run_at: from_micros(row.try_get("run_at")?),
-            });
-        }
-        let events = claimed.iter().map(|job| {
-            (
-                job.id,
-                request.now,
-                JobState::Processing,
-                job.attempt,
-                Some(request.owner),
-            )
-        });
-        events_insert(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        let rows = claim.build().fetch_all(&self.writer).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedJob {
+                    id: job_id(row, "id")?,
+                    name: row.try_get("name")?,
+                    payload: row.try_get("payload")?,
+                    attempt: attempt(row)?,
+                    max_retries: max_retries(row)?,
+                    queue: row.try_get("queue")?,
+                    run_at: from_micros(row.try_get("run_at")?),
+                })
+            })
+            .collect()
     }
 
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
+        if completions.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
-        let mut succeeded = Vec::new();
-        let mut failed = Vec::new();
+        // The jobs whose fence held, and whether any continuation awaits them.
+        let mut finished = HashMap::with_capacity(completions.len());
+        for chunk in completions.chunks(ROWS_PER_INSERT) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "WITH done (id, owner, attempt, state, run_at, last_error, at) AS (",
+            );
+            update.push_values(padded(chunk), |mut row, completion| {
+                let Some(completion) = completion else {
+                    for _ in 0..7 {
+                        row.push_bind(None::<i64>);
+                    }
+                    return;
+                };
+                let (state, run_at, failure) = completion.outcome.ending();
+                row.push_bind(completion.id.to_string())
+                    .push_bind(completion.owner.as_str())
+                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(state.as_str())
+                    .push_bind(run_at.map(micros))
+                    .push_bind(failure.map(failure_summary))
+                    .push_bind(micros(completion.at));
+            });
+            update.push(
+                ") UPDATE jobs_job SET state = done.state, \
+                     run_at = COALESCE(done.run_at, jobs_job.run_at), \
+                     last_error = COALESCE(done.last_error, jobs_job.last_error), \
+                     owner = NULL, lease_until = NULL, updated_at = done.at \
+                 FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
+                     AND jobs_job.attempt = done.attempt AND jobs_job.state = 'Processing' \
+                 RETURNING id, EXISTS (SELECT 1 FROM jobs_job AS child \
+                     WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
+            );
+            for row in update.build().fetch_all(&mut *tx).await? {
+                finished.insert(job_id(&row, "id")?, row.try_get::<bool, _>("awaited")?);
+            }
+        }
+        // Results that failed the fence (deleted, released or rescued meanwhile) leave no
+        // history; a job's result counts once even if it came twice.
+        let recorded: Vec<(&Completion, bool)> = completions
+            .iter()
+            .filter_map(|completion| Some((completion, finished.remove(&completion.id)?)))
+            .collect();
+        for chunk in recorded.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
+                 SELECT * FROM (",
+            );
+            insert.push_values(padded(chunk), |mut row, recorded| {
+                let Some((completion, _)) = recorded else {
+                    for _ in 0..7 {
+                        row.push_bind(None::<i64>);
+                    }
+                    return;
+                };
+                let (state, _, failure) = completion.outcome.ending();
+                let (message, sources) = failure.map(stored_failure).unzip();
+                row.push_bind(completion.id.to_string())
+                    .push_bind(micros(completion.at))
+                    .push_bind(state.as_str())
+                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(completion.owner.as_str())
+                    .push_bind(message)
+                    .push_bind(sources);
+            });
+            insert.push(") WHERE column1 IS NOT NULL");
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut awaited = (Vec::new(), Vec::new());
         let mut now = None;
-        for completion in completions {
-            let (state, run_at, failure) = match &completion.outcome {
-                Outcome::Succeeded => (JobState::Succeeded, None, None),
-                Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
-                Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
-            };
-            let done = sqlx::query(
-                "UPDATE jobs_job SET state = ?1, run_at = COALESCE(?2, run_at), \
-                     last_error = COALESCE(?3, last_error), owner = NULL, lease_until = NULL, \
-                     updated_at = ?4 \
-                 WHERE id = ?5 AND owner = ?6 AND attempt = ?7 AND state = 'Processing'",
-            )
-            .bind(state.as_str())
-            .bind(run_at.map(micros))
-            .bind(failure.map(failure_summary))
-            .bind(micros(completion.at))
-            .bind(completion.id.to_string())
-            .bind(&completion.owner)
-            .bind(i64::from(completion.attempt))
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                // Fenced out: deleted, released or rescued meanwhile.
+        for (completion, has_continuations) in recorded {
+            now = now.max(Some(completion.at));
+            if !has_continuations {
                 continue;
             }
-            match state {
-                JobState::Succeeded => succeeded.push(completion.id),
-                JobState::Failed => failed.push(completion.id),
-                _ => {}
+            match completion.outcome {
+                Outcome::Succeeded => awaited.0.push(completion.id),
+                Outcome::Failed { .. } => awaited.1.push(completion.id),
+                Outcome::Retry { .. } => {}
             }
-            now = now.max(Some(completion.at));
-            let (message, sources) = failure.map(stored_failure).unzip();
-            sqlx::query(
-                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(completion.id.to_string())
-            .bind(micros(completion.at))
-            .bind(state.as_str())
-            .bind(i64::from(completion.attempt))
-            .bind(&completion.owner)
-            .bind(message)
-            .bind(sources)
-            .execute(&mut *tx)
-            .await?;
         }
         if let Some(now) = now {
-            release_continuations(&mut tx, &succeeded, &failed, now).await?;
+            release_continuations(&mut tx, &awaited.0, &awaited.1, now).await?;
         }
         tx.commit().await?;
         Ok(())
