@@ -11,9 +11,7 @@ use anyhow::{Context, Result, bail};
 use jobs::Jobs;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use tokio::time::Instant;
 
@@ -326,39 +324,20 @@ impl Raw {
     }
 }
 
-/// A pool of the library's, as the [`Client`] opened it.
-#[derive(Debug)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-impl Pool {
-    async fn close(self) {
-        match self {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-        }
-    }
-}
-
-/// A `jobs` client over a pool this program owns, so that it can count the pool's
-/// commits (SQLite) and close it for certain when done (PostgreSQL).
+/// A `jobs` client configured as `Jobs::connect` configures one, so that this program can
+/// count its commits (SQLite) and close its pool for certain when done (PostgreSQL).
 #[derive(Debug)]
 pub(crate) struct Client {
     /// The client.
     pub(crate) jobs: Jobs,
-    pool: Pool,
+    pool: Option<PgPool>,
 }
 
 impl Client {
-    /// A client configured as `Jobs::connect` configures one, counting its SQLite commits
-    /// into `commits`. SQLite: one connection with the library's settings, which the
-    /// client then also reads through (`Jobs::connect` would open a separate read pool,
-    /// which the figures measured here hardly use). PostgreSQL: 10 connections named
-    /// `jobs`, as `Jobs::connect` opens. Neither pings a connection before each use, as
-    /// `Jobs::connect`'s pools do not (they ping only one idle for seconds, which never
-    /// happens while a figure runs).
+    /// A client counting its SQLite commits into `commits`. SQLite: `Jobs::connect` on the
+    /// URL, with a commit hook on its write connection. PostgreSQL: 10 connections named
+    /// `jobs`, as `Jobs::connect` opens, none pinged before each use (`Jobs::connect`'s
+    /// pool pings only one idle for seconds, which never happens while a figure runs).
     pub(crate) async fn open(scratch: &Scratch, commits: Option<&Commits>) -> Result<Self> {
         let builder = Jobs::builder();
         let (builder, pool) = match scratch.backend {
@@ -367,10 +346,9 @@ impl Client {
                     Some(Commits::Sqlite(counter)) => Some(counter.clone()),
                     _ => None,
                 };
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .test_before_acquire(false)
-                    .after_connect(move |conn, _| {
+                let builder = builder
+                    .url(scratch.url.clone())
+                    .sqlite_writer_after_connect(move |conn| {
                         let counter = counter.clone();
                         Box::pin(async move {
                             if let Some(counter) = counter {
@@ -381,10 +359,8 @@ impl Client {
                             }
                             Ok(())
                         })
-                    })
-                    .connect_with(sqlite_options(&scratch.url)?)
-                    .await?;
-                (builder.sqlite_pool(pool.clone()), Pool::Sqlite(pool))
+                    });
+                (builder, None)
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(&scratch.url)?.application_name("jobs");
@@ -393,7 +369,7 @@ impl Client {
                     .test_before_acquire(false)
                     .connect_with(options)
                     .await?;
-                (builder.postgres_pool(pool.clone()), Pool::Postgres(pool))
+                (builder.postgres_pool(pool.clone()), Some(pool))
             }
         };
         Ok(Self {
@@ -405,7 +381,9 @@ impl Client {
     /// Drops the client and closes its pool.
     pub(crate) async fn close(self) {
         drop(self.jobs);
-        self.pool.close().await;
+        if let Some(pool) = self.pool {
+            pool.close().await;
+        }
     }
 }
 

@@ -355,6 +355,8 @@ enum Source {
 pub struct JobsBuilder {
     source: Option<Source>,
     clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "sqlite")]
+    sqlite_writer_after_connect: Option<crate::storage::sqlite::AfterConnect>,
 }
 
 impl fmt::Debug for JobsBuilder {
@@ -395,6 +397,24 @@ impl JobsBuilder {
         self
     }
 
+    /// Runs `callback` on the SQLite connection that a URL-configured client writes
+    /// through, each time it is opened (the benchmark installs a commit counter with it).
+    #[doc(hidden)]
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_writer_after_connect<F>(mut self, callback: F) -> Self
+    where
+        F: for<'c> Fn(
+                &'c mut sqlx::SqliteConnection,
+            )
+                -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.sqlite_writer_after_connect = Some(Arc::new(callback));
+        self
+    }
+
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -409,7 +429,14 @@ impl JobsBuilder {
                     "no database: set a URL or a pool on the Jobs builder".into(),
                 ));
             }
-            Some(Source::Url(url)) => connect_url(&url).await?,
+            Some(Source::Url(url)) => {
+                connect_url(
+                    &url,
+                    #[cfg(feature = "sqlite")]
+                    self.sqlite_writer_after_connect,
+                )
+                .await?
+            }
             #[cfg(feature = "sqlite")]
             Some(Source::Sqlite(pool)) => {
                 AnyStorage::Sqlite(crate::storage::sqlite::SqliteStorage::from_pool(pool))
@@ -432,7 +459,12 @@ impl JobsBuilder {
     }
 }
 
-async fn connect_url(url: &str) -> Result<AnyStorage> {
+async fn connect_url(
+    url: &str,
+    #[cfg(feature = "sqlite")] sqlite_writer_after_connect: Option<
+        crate::storage::sqlite::AfterConnect,
+    >,
+) -> Result<AnyStorage> {
     let unsupported = |reason: &str| Error::UnsupportedUrl {
         url: redact(url),
         reason: reason.to_owned(),
@@ -440,7 +472,8 @@ async fn connect_url(url: &str) -> Result<AnyStorage> {
     if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
         return Ok(AnyStorage::Sqlite(
-            crate::storage::sqlite::SqliteStorage::connect(url).await?,
+            crate::storage::sqlite::SqliteStorage::connect(url, sqlite_writer_after_connect)
+                .await?,
         ));
         #[cfg(not(feature = "sqlite"))]
         return Err(unsupported(

@@ -403,7 +403,7 @@ macro_rules! dispatch {
     ($self:ident, $storage:ident => $call:expr) => {
         match $self {
             #[cfg(feature = "sqlite")]
-            AnyStorage::Sqlite($storage) => $call.await,
+            AnyStorage::Sqlite($storage) => $storage.observe($call.await),
             #[cfg(feature = "postgres")]
             AnyStorage::Postgres($storage) => $call.await,
         }

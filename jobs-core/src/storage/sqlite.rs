@@ -1,7 +1,7 @@
 //! SQLite storage: one file, WAL, a single writer connection.
 //!
-//! SQLite allows one writer at a time. Funnelling every write of this process through a
-//! one-connection pool turns contention inside the process into a queue instead of
+//! SQLite allows one writer at a time. Funnelling every write of this process through one
+//! connection turns contention inside the process into a queue instead of
 //! `SQLITE_BUSY` retries; writes from other processes on the same file wait on the busy
 //! timeout. Reads use their own pool and, thanks to WAL, never wait for the writer.
 
@@ -14,8 +14,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
+pub(crate) use self::writer::AfterConnect;
+use self::writer::Writer;
 use super::migrations::{self, Migration};
 use super::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine,
@@ -30,18 +32,21 @@ use crate::record::{
 use crate::recurring::{NewRecurring, RecurringInfo, RecurringSource, disabled};
 use crate::{Error, JobId, JobState, Result};
 
+mod writer;
+
 /// SQLite's limit on bound parameters per statement is 32,766; stay well under it.
 const ROWS_PER_INSERT: usize = 500;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStorage {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
 }
 
 impl SqliteStorage {
-    /// Opens (and creates) the database file named by `url`.
-    pub(crate) async fn connect(url: &str) -> Result<Self> {
+    /// Opens (and creates) the database file named by `url`; `after_connect` runs on the
+    /// writer's connection each time it is opened.
+    pub(crate) async fn connect(url: &str, after_connect: Option<AfterConnect>) -> Result<Self> {
         let base = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
         let options = base
             .clone()
@@ -50,7 +55,8 @@ impl SqliteStorage {
             .synchronous(SqliteSynchronous::Normal);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
-            // Every connection to `:memory:` is a database of its own: keep exactly one.
+            // Every connection to `:memory:` is a database of its own: keep exactly one,
+            // for reads and writes alike.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -59,37 +65,41 @@ impl SqliteStorage {
                 .max_lifetime(None)
                 .connect_with(options)
                 .await?;
-            return Ok(Self::from_pools(pool.clone(), pool));
+            return Ok(Self {
+                writer: Writer::Pool(pool.clone()),
+                reader: pool,
+            });
         }
+        let writer = Writer::open(options, after_connect).await?;
         // No ping before each use: a connection to a local file does not go stale, and
         // the ping is a round trip to SQLite's thread that every statement would wait for.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self::from_pools(writer, reader))
+        Ok(Self { writer, reader })
     }
 
     /// Uses the application's pool for reads and writes.
     pub(crate) fn from_pool(pool: SqlitePool) -> Self {
-        Self::from_pools(pool.clone(), pool)
+        Self {
+            writer: Writer::Pool(pool.clone()),
+            reader: pool,
+        }
     }
 
-    fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Self {
-        Self { writer, reader }
+    /// Notes the result of a call, so that a write connection that broke is replaced.
+    pub(crate) fn observe<T>(&self, result: Result<T>) -> Result<T> {
+        self.writer.observe(&result);
+        result
     }
+}
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
-        // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
-        // never fails half-way with SQLITE_BUSY when another process writes.
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
+/// Starts a transaction that takes the write lock up front, so that one that reads then
+/// writes never fails half-way with `SQLITE_BUSY` when another process writes.
+async fn begin(conn: &mut SqliteConnection) -> Result<sqlx::Transaction<'_, Sqlite>> {
+    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 /// `rows` followed by empty rows up to the next power of two (or [`ROWS_PER_INSERT`]):
@@ -393,7 +403,8 @@ async fn finish_update(
 
 impl Storage for SqliteStorage {
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS jobs_migration (
                 version INTEGER PRIMARY KEY NOT NULL,
@@ -429,10 +440,10 @@ impl Storage for SqliteStorage {
         if jobs.len() <= ROWS_PER_INSERT {
             // One statement, atomic on its own (its trigger included): a transaction
             // around it would only add two round trips to SQLite's thread.
-            let mut conn = self.writer.acquire().await?;
-            return jobs_insert_with(&mut conn, jobs).await;
+            return jobs_insert_with(&mut *self.writer.lock().await?, jobs).await;
         }
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         jobs_insert_with(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(())
@@ -506,7 +517,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let Some(row) = sqlx::query(
             "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, \
              updated_at = ?2 WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
@@ -549,7 +561,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut update = requeue_update(now);
         update.push(" AND id = ").push_bind(id.to_string());
         let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
@@ -558,7 +571,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut update = requeue_update(now);
         push_filters(&mut update, query);
         let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
@@ -567,7 +581,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut update = QueryBuilder::<Sqlite>::new(
             "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = ",
         );
@@ -676,7 +691,10 @@ impl Storage for SqliteStorage {
             .push(" ORDER BY priority DESC, run_at LIMIT ")
             .push_bind(i64::from(request.limit))
             .push(") RETURNING id, name, payload, attempt, max_retries, queue, run_at");
-        let rows = claim.build().fetch_all(&self.writer).await?;
+        let rows = claim
+            .build()
+            .fetch_all(&mut *self.writer.lock().await?)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ClaimedJob {
@@ -696,7 +714,8 @@ impl Storage for SqliteStorage {
         if completions.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         // The jobs whose fence held, and whether any continuation awaits them.
         let mut finished = HashMap::with_capacity(completions.len());
         for chunk in completions.chunks(ROWS_PER_INSERT) {
@@ -785,7 +804,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         for chunk in lines.chunks(ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs_log (job_id, at, attempt, level, message) ",
@@ -804,7 +824,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         for update in updates {
             sqlx::query(
                 "UPDATE jobs_job SET progress_done = ?2, progress_total = ?3 WHERE id = ?1",
@@ -844,7 +865,7 @@ impl Storage for SqliteStorage {
         .bind(name)
         .bind(value)
         .bind(micros(at))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -877,7 +898,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let rows = sqlx::query(
             "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
                  lease_until = NULL, run_at = ?2, updated_at = ?2 \
@@ -909,7 +931,7 @@ impl Storage for SqliteStorage {
         )
         .bind(micros(now))
         .bind(i64::from(limit))
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.lock().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -930,7 +952,8 @@ impl Storage for SqliteStorage {
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
     ) -> Result<u64> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
                       OR (state = 'Deleted' AND updated_at < ?2)";
         for table in ["jobs_event", "jobs_log", "jobs_step"] {
@@ -956,7 +979,8 @@ impl Storage for SqliteStorage {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -987,7 +1011,7 @@ impl Storage for SqliteStorage {
     async fn server_remove(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM jobs_server WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(())
     }
@@ -996,7 +1020,7 @@ impl Storage for SqliteStorage {
         Ok(
             sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?")
                 .bind(micros(dead_before))
-                .execute(&self.writer)
+                .execute(&mut *self.writer.lock().await?)
                 .await?
                 .rows_affected(),
         )
@@ -1038,7 +1062,7 @@ impl Storage for SqliteStorage {
         .bind(micros(now))
         .bind(disabled::REMOVED)
         .bind(recurring.template.labels_json())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())
     }
@@ -1064,7 +1088,11 @@ impl Storage for SqliteStorage {
             }
             update.push(")");
         }
-        Ok(update.build().execute(&self.writer).await?.rows_affected())
+        Ok(update
+            .build()
+            .execute(&mut *self.writer.lock().await?)
+            .await?
+            .rows_affected())
     }
 
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
@@ -1089,7 +1117,7 @@ impl Storage for SqliteStorage {
     async fn recurring_delete(&self, id: &str) -> Result<bool> {
         Ok(sqlx::query("DELETE FROM jobs_recurring WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await?)
             .await?
             .rows_affected()
             > 0)
@@ -1119,7 +1147,11 @@ impl Storage for SqliteStorage {
             .bind(disabled::BY_USER)
             .bind(micros(now))
         };
-        Ok(query.execute(&self.writer).await?.rows_affected() > 0)
+        Ok(query
+            .execute(&mut *self.writer.lock().await?)
+            .await?
+            .rows_affected()
+            > 0)
     }
 
     async fn recurring_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RecurringInfo>> {
@@ -1145,7 +1177,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
-        let mut tx = self.begin().await?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let advanced = match request.next {
             Some(next) => sqlx::query(
                 "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4 \
