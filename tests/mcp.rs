@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use common::{Backend, TestDb, start_time};
 use jobs::prelude::*;
-use jobs::{JobQuery, JobState, Jobs, ManualClock, ToolCatalog};
+use jobs::{JobState, Jobs, ManualClock, ToolCatalog};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -164,25 +164,13 @@ async fn bad_calls(client: &Client, jobs: &Jobs) {
 }
 
 /// How many jobs are stored, in any state.
-async fn stored(jobs: &Jobs) -> usize {
-    let mut total = 0;
-    for state in [
-        JobState::Scheduled,
-        JobState::Enqueued,
-        JobState::Processing,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Deleted,
-        JobState::Awaiting,
-    ] {
-        total += jobs
-            .list(JobQuery::state(state).limit(100))
-            .await
-            .unwrap()
-            .items
-            .len();
-    }
-    total
+async fn stored(jobs: &Jobs) -> u64 {
+    jobs.count_by_state()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, count)| count)
+        .sum()
 }
 
 async fn http_lists_and_calls_tools(backend: Backend) {
