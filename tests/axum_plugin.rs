@@ -139,18 +139,8 @@ impl TestApp {
 
     /// Polls the dashboard's API until the job is in `state`; panics after 20 s.
     async fn wait_for_http_state(&self, id: JobId, state: &str) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let job = self.dashboard(&format!("/api/jobs/{id}")).await.json();
-            if job["state"] == state {
-                return job;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for job {id} to be {state}: {job:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let url = format!("{}/api/jobs/{id}", self.dashboard_url);
+        self.http.wait_for_job_state(&url, state).await
     }
 
     /// Stops the app and the plugin, as `main` does after `serve` returns.

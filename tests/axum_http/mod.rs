@@ -64,6 +64,23 @@ impl Http {
         self.send(Method::GET, url, None).await
     }
 
+    /// Polls a job's JSON at `url` (the dashboard's `/api/jobs/{id}`) until its state
+    /// is `state`, and returns it; panics after 20 s.
+    pub async fn wait_for_job_state(&self, url: &str, state: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let job = self.get(url).await.json();
+            if job["state"] == state {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {url} to be {state}: {job:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn post(&self, url: &str, json: serde_json::Value) -> Reply {
         self.send(Method::POST, url, Some(json)).await
     }

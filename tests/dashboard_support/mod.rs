@@ -185,18 +185,9 @@ impl Dashboard {
 
     /// Polls the API until the job is in `state`; panics after 20 s.
     pub async fn wait_for(&self, id: JobId, state: &str) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let job = self.get(&format!("/api/jobs/{id}")).await.json();
-            if job["state"] == state {
-                return job;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for job {id} to be {state}: {job:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.http
+            .wait_for_job_state(&self.at(&format!("/api/jobs/{id}")), state)
+            .await
     }
 
     /// Stops the plugin gracefully and waits for it.
