@@ -57,14 +57,14 @@ impl Writer {
         options: SqliteConnectOptions,
         after_connect: Option<AfterConnect>,
     ) -> Result<Self> {
-        let own = OwnConnection {
+        let mut own = OwnConnection {
             options,
             after_connect,
             connection: Mutex::new(None),
             broken: AtomicBool::new(false),
         };
         let opened = own.connect().await?;
-        *own.connection.lock().await = Some(opened);
+        *own.connection.get_mut() = Some(opened);
         Ok(Writer::Own(Arc::new(own)))
     }
 
