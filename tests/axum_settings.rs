@@ -67,6 +67,7 @@ fn a_file_sets_what_it_names_and_leaves_the_rest() {
 
             [background_job_server]
             worker_count = 50
+            prefetch = 20
             poll_interval = "500ms"
             server_timeout = "1m"
             delete_succeeded_after = "1h 30m"
@@ -103,6 +104,7 @@ fn a_file_sets_what_it_names_and_leaves_the_rest() {
 
     let config = settings.server_config();
     assert_eq!(config.worker_count, 50);
+    assert_eq!(config.prefetch_limit(), 20);
     assert_eq!(config.poll_interval, Duration::from_millis(500));
     assert_eq!(config.server_timeout, Duration::from_secs(60));
     assert_eq!(config.shutdown_grace, Duration::from_secs(30));

@@ -26,6 +26,7 @@ pub use error::SettingsError;
 /// [background_job_server]
 /// enabled = true
 /// # worker_count = 64            # default: 8 per CPU core
+/// # prefetch = 256               # default: 4 × worker_count; 0 turns it off
 /// poll_interval = "5s"
 /// # server_timeout = "20s"       # default: 4 × poll_interval
 /// delete_succeeded_after = "36h"
@@ -76,6 +77,11 @@ pub struct BackgroundJobServerSettings {
     /// few hundred jobs that wait on a model cost little.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_count: Option<usize>,
+    /// Most jobs claimed ahead of free workers, for jobs that end within one claim
+    /// (default: 4 × `worker_count`; 0 turns it off). Jobs claimed ahead that find no
+    /// free worker within a second go back for any server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<usize>,
     /// How often the server looks for work it was not woken for, and heartbeats
     /// (default `"5s"`). Jobs enqueued by this process start at once regardless.
     #[serde(with = "duration")]
@@ -147,6 +153,7 @@ impl Default for BackgroundJobServerSettings {
         Self {
             enabled: true,
             worker_count: None,
+            prefetch: None,
             poll_interval: server.poll_interval,
             server_timeout: None,
             delete_succeeded_after: server.delete_succeeded_after,
@@ -255,6 +262,7 @@ impl JobsSettings {
         if let Some(count) = server.worker_count {
             config.worker_count = count;
         }
+        config.prefetch = server.prefetch;
         config.poll_interval = server.poll_interval;
         config.server_timeout = server.server_timeout();
         config.delete_succeeded_after = server.delete_succeeded_after;
@@ -349,5 +357,8 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_millis(500));
         assert_eq!(config.server_timeout, Duration::from_secs(2));
         assert_eq!(config.default_retries, 2);
+        assert_eq!(config.prefetch_limit(), 12, "4 × worker_count by default");
+        settings.background_job_server.prefetch = Some(0);
+        assert_eq!(settings.server_config().prefetch_limit(), 0);
     }
 }

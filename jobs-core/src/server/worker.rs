@@ -25,32 +25,68 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
     let mut failures = 0u32;
     // Whether the last idle wait found a due job it could not claim (its queue full).
     let mut blocked = false;
+    // When jobs were last claimed ahead (see `ahead`).
+    let mut ready_since = Instant::now();
     loop {
         // Subscribed before reading the time, so a move of a manual clock during this
         // round wakes the next wait instead of being missed.
         let moved = clock.moved();
         if shared.stop_claiming.is_cancelled() {
+            // Jobs claimed ahead stay `Processing` under this server: shutdown puts
+            // them back with the others it releases.
             return;
+        }
+        // Jobs claimed ahead start first: they come before anything a claim would find.
+        while shared.has_ready() {
+            let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            if let Some(job) = shared.take_ready() {
+                spawn_attempt(&shared, job, permit);
+            }
+        }
+        if shared.has_ready() {
+            // Every slot is taken and claimed jobs wait for one (a worker takes the
+            // next when its job ends): if the running jobs turn out to be long, put the
+            // waiting ones back for other servers.
+            let waited = ready_since.elapsed();
+            if waited >= ahead_wait(&shared) {
+                release_ready(&shared).await;
+                ready_since = Instant::now();
+                continue;
+            }
+            tokio::select! {
+                () = shared.stop_claiming.cancelled() => return,
+                () = shared.slot_freed.notified() => tokio::task::yield_now().await,
+                () = tokio::time::sleep(ahead_wait(&shared) - waited) => {}
+            }
+            continue;
         }
         // Free slots, fewer while the completer is behind: results not yet written
         // are jobs a crash would run again, so their number stays bounded.
         let room = MAX_UNRECORDED.saturating_sub(shared.unrecorded.load(Ordering::Relaxed));
-        let free = shared.slots.available_permits().min(room);
+        let permits = shared.slots.available_permits();
+        let free = permits.min(room);
         let mut claimed_any = false;
         if free > 0 {
-            match claim(&shared, free).await {
+            let ahead = ahead(&shared, free == permits);
+            match claim(&shared, free + ahead).await {
                 Ok(claimed) => {
                     failures = 0;
                     claimed_any = !claimed.is_empty();
-                    let full = claimed.len() == free;
-                    for job in claimed {
-                        let permit = shared
-                            .slots
-                            .clone()
-                            .try_acquire_owned()
-                            .expect("only the claim loop takes slots");
-                        spawn_attempt(&shared, job, permit);
+                    let full = claimed.len() == free + ahead;
+                    let mut claimed = claimed.into_iter();
+                    for job in claimed.by_ref() {
+                        match shared.slots.clone().try_acquire_owned() {
+                            Ok(permit) => spawn_attempt(&shared, job, permit),
+                            Err(_) => {
+                                shared.ready().push_back(job);
+                                break;
+                            }
+                        }
                     }
+                    shared.ready().extend(claimed);
+                    ready_since = Instant::now();
                     if full {
                         // There may be more waiting: claim again, after letting the
                         // tasks that are ready run (the jobs just spawned among them),
@@ -69,6 +105,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                     }
                 }
             }
+        }
+        if shared.has_ready() {
+            continue;
         }
         let wait = if free == 0 {
             shared.config.poll_interval
@@ -96,6 +135,58 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                 tokio::task::yield_now().await;
             }
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// How many jobs the next claim takes beyond the free slots, and the start of a new
+/// turn: as many as ended during the turn they started in (since the previous claim),
+/// up to the prefetch limit. Jobs that short free their slots before the claim's
+/// answer could be used anyway, so claiming for them saves a round trip per batch;
+/// jobs that run longer never lead to a claim ahead. None when the completer is behind
+/// (`unhindered` false) or with queue limits, which count running jobs only.
+fn ahead(shared: &Shared, unhindered: bool) -> usize {
+    let quick = shared.quick.swap(0, Ordering::Relaxed);
+    shared.turn.fetch_add(1, Ordering::Relaxed);
+    if !unhindered || !shared.config.queue_limits.is_empty() {
+        return 0;
+    }
+    quick.min(shared.config.prefetch_limit())
+}
+
+/// How long jobs claimed ahead may wait for a slot before they are put back.
+fn ahead_wait(shared: &Shared) -> Duration {
+    shared.config.poll_interval.min(AHEAD_WAIT)
+}
+
+/// Longest wait of a job claimed ahead for a slot (shorter with a shorter poll interval).
+const AHEAD_WAIT: Duration = Duration::from_secs(1);
+
+/// Puts jobs claimed ahead back to `Enqueued` for any server, their attempt not
+/// counted; on failure they stay and start here when slots free up.
+async fn release_ready(shared: &Shared) {
+    let jobs: Vec<ClaimedJob> = shared.ready().drain(..).collect();
+    let ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
+    let now = shared.jobs.now();
+    match shared
+        .storage
+        .jobs_release(&shared.row.id, Some(&ids), now)
+        .await
+    {
+        Ok(released) => {
+            tracing::debug!(
+                released,
+                "put back jobs claimed ahead that found no free slot"
+            );
+            // Jobs run longer than a turn now: claim ahead again only once they do not.
+            shared.quick.store(0, Ordering::Relaxed);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not put back jobs claimed ahead; they wait for a slot here");
+            let mut ready = shared.ready();
+            for job in jobs.into_iter().rev() {
+                ready.push_front(job);
+            }
         }
     }
 }
@@ -197,51 +288,79 @@ fn outage_delay(failures: u32, poll: Duration) -> Duration {
         .min(poll.max(Duration::from_millis(100)))
 }
 
+/// Starts a worker task on `permit` with `job`; when the job ends, the task goes on
+/// with jobs claimed ahead while there are any, then frees its slot.
 fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
-    let shared_for_task = shared.clone();
+    let shared = shared.clone();
+    let mut job = job;
+    // Registered before the task starts, so that a delete right after the claim finds
+    // it.
+    let mut running = start(&shared, &job);
+    shared.clone().tracker.spawn(async move {
+        loop {
+            run(&shared, job, running).await;
+            match shared.take_ready() {
+                Some(next) => {
+                    running = start(&shared, &next);
+                    job = next;
+                }
+                None => break,
+            }
+        }
+        drop(permit);
+        shared.slot_freed.notify_one();
+    });
+}
+
+/// Counts a job as running; → the token that stops it: when it is deleted, and with
+/// every job at shutdown past the grace period.
+fn start(shared: &Shared, job: &ClaimedJob) -> (CancellationToken, u64) {
     shared.running.fetch_add(1, Ordering::Relaxed);
     *shared.queue_counts().entry(job.queue.clone()).or_default() += 1;
     let waited = (shared.jobs.now() - job.run_at)
         .to_std()
         .unwrap_or_default();
     shared.metrics.attempt_started(&job.name, waited);
-    // Cancelled when the job is deleted, and with every job at shutdown past the grace.
     let cancel = shared.stop_jobs.child_token();
     shared.running_jobs().insert(job.id, cancel.clone());
-    shared.tracker.spawn(async move {
-        let shared = shared_for_task;
-        let started = Instant::now();
-        // A stopped attempt records nothing: a deleted job stays deleted, and a job
-        // stopped at shutdown is released for another server.
-        let result = tokio::select! {
-            result = attempt(&shared, &job, cancel.clone()) => Some(result),
-            () = cancel.cancelled() => None,
+    (cancel, shared.turn.load(Ordering::Relaxed))
+}
+
+/// Runs one attempt of a job counted by [`start`] and sends its result to the completer.
+async fn run(shared: &Shared, job: ClaimedJob, (cancel, turn): (CancellationToken, u64)) {
+    let started = Instant::now();
+    // A stopped attempt records nothing: a deleted job stays deleted, and a job stopped
+    // at shutdown is released for another server.
+    let result = tokio::select! {
+        result = attempt(shared, &job, cancel.clone()) => Some(result),
+        () = cancel.cancelled() => None,
+    };
+    if let Some(result) = result {
+        shared
+            .metrics
+            .attempt_finished(&job.name, result.is_ok(), started.elapsed());
+        let at = shared.jobs.now();
+        let outcome = outcome(shared, &job, result);
+        let completion = Completion {
+            id: job.id,
+            owner: shared.row.id.clone(),
+            attempt: job.attempt,
+            outcome,
+            at,
         };
-        if let Some(result) = result {
-            shared
-                .metrics
-                .attempt_finished(&job.name, result.is_ok(), started.elapsed());
-            let at = shared.jobs.now();
-            let outcome = outcome(&shared, &job, result);
-            let completion = Completion {
-                id: job.id,
-                owner: shared.row.id.clone(),
-                attempt: job.attempt,
-                outcome,
-                at,
-            };
-            shared.unrecorded.fetch_add(1, Ordering::Relaxed);
-            // The completer outlives every job task, so the channel is open.
-            let _ = shared.records.send(Record::Completion(completion));
-        }
-        shared.running_jobs().remove(&job.id);
-        if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
-            *count -= 1;
-        }
-        shared.running.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
-        shared.slot_freed.notify_one();
-    });
+        shared.unrecorded.fetch_add(1, Ordering::Relaxed);
+        // The completer outlives every job task, so the channel is open.
+        let _ = shared.records.send(Record::Completion(completion));
+    }
+    shared.running_jobs().remove(&job.id);
+    if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
+        *count -= 1;
+    }
+    shared.running.fetch_sub(1, Ordering::Relaxed);
+    if shared.turn.load(Ordering::Relaxed) == turn {
+        // Ended before the next claim: see `ahead`.
+        shared.quick.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Runs one attempt: finds the job's fn, runs it within its timeout, and turns a panic

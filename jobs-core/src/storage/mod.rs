@@ -284,11 +284,13 @@ pub(crate) trait Storage: Send + Sync + 'static {
     /// When the earliest runnable job is due, if any.
     fn jobs_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
-    /// Puts every job still `Processing` under `owner` back to `Enqueued`, the attempt
-    /// not counted: for a graceful shutdown.
+    /// Puts every job still `Processing` under `owner` (or those of `only`) back to
+    /// `Enqueued`, the attempt not counted: for a graceful shutdown, and for jobs
+    /// claimed ahead that found no free worker.
     fn jobs_release(
         &self,
         owner: &str,
+        only: Option<&[JobId]>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
@@ -474,8 +476,13 @@ impl Storage for AnyStorage {
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.jobs_next_run_at())
     }
-    async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self, s => s.jobs_release(owner, now))
+    async fn jobs_release(
+        &self,
+        owner: &str,
+        only: Option<&[JobId]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_release(owner, only, now))
     }
     async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
         dispatch!(self, s => s.jobs_expired(now, limit))

@@ -629,11 +629,18 @@ impl Storage for PgStorage {
         .await?)
     }
 
-    async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+    async fn jobs_release(
+        &self,
+        owner: &str,
+        only: Option<&[JobId]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let only: Option<Vec<Uuid>> = only.map(|ids| ids.iter().map(|id| id.as_uuid()).collect());
         let mut tx = self.pool.begin().await?;
         let released: i64 = sqlx::query_scalar(
             "WITH mine AS ( \
                  SELECT id FROM jobs_job WHERE owner = $1 AND state = 'Processing' \
+                     AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[])) \
                  ORDER BY id FOR UPDATE \
              ), released AS ( \
                  UPDATE jobs_job AS job SET state = 'Enqueued', attempt = job.attempt - 1, \
@@ -648,6 +655,7 @@ impl Storage for PgStorage {
         )
         .bind(owner)
         .bind(now)
+        .bind(only)
         .fetch_one(&mut *tx)
         .await?;
         if released > 0 {

@@ -897,16 +897,27 @@ impl Storage for SqliteStorage {
         Ok(next.map(from_micros))
     }
 
-    async fn jobs_release(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+    async fn jobs_release(
+        &self,
+        owner: &str,
+        only: Option<&[JobId]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let only = only
+            .map(|ids| serde_json::to_string(&ids.iter().map(JobId::to_string).collect::<Vec<_>>()))
+            .transpose()?;
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let rows = sqlx::query(
             "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
                  lease_until = NULL, run_at = ?2, updated_at = ?2 \
-             WHERE owner = ?1 AND state = 'Processing' RETURNING id, attempt",
+             WHERE owner = ?1 AND state = 'Processing' \
+                 AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+             RETURNING id, attempt",
         )
         .bind(owner)
         .bind(micros(now))
+        .bind(only)
         .fetch_all(&mut *tx)
         .await?;
         let mut events = Vec::with_capacity(rows.len());
