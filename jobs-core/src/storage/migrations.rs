@@ -78,4 +78,9 @@ pub(crate) const POSTGRES: &[Migration] = &[
         description: "labels of recurring runs",
         sql: include_str!("../../migrations/postgres/0006_recurring_labels.sql"),
     },
+    Migration {
+        version: 7,
+        description: "one key for history rows",
+        sql: include_str!("../../migrations/postgres/0007_event_key.sql"),
+    },
 ];
