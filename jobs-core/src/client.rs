@@ -82,7 +82,11 @@ impl Jobs {
         let now = self.now();
         let rows = jobs
             .into_iter()
-            .map(|job| new_job(&job, JobId::new(), now, now))
+            .map(|job| {
+                let mut row = new_job(&job, JobId::new(), now, now)?;
+                row.fresh_id = true;
+                Ok(row)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.inner.storage.jobs_insert(&rows).await?;
         self.notify_enqueued();
@@ -237,6 +241,7 @@ pub(crate) fn new_job<J: Job>(
         parent_id: None,
         on_failure: false,
         labels: job.labels(),
+        fresh_id: false,
     })
 }
 
@@ -322,7 +327,9 @@ impl<'a, J: Job> Enqueue<'a, J> {
     fn row(&self) -> Result<(JobId, NewJob)> {
         let now = self.jobs.now();
         let id = self.id.unwrap_or_default();
-        Ok((id, new_job(&self.job, id, now, self.run_at.unwrap_or(now))?))
+        let mut row = new_job(&self.job, id, now, self.run_at.unwrap_or(now))?;
+        row.fresh_id = self.id.is_none();
+        Ok((id, row))
     }
 
     async fn send(self) -> Result<JobId> {

@@ -169,6 +169,7 @@ impl JobTemplate {
             parent_id: None,
             on_failure: false,
             labels: self.labels.clone(),
+            fresh_id: false,
         }
     }
 }
@@ -375,7 +376,8 @@ impl Jobs {
         let recurring = self.recurring_job(id).await?;
         let template = JobTemplate::stored(&recurring);
         let now = self.now();
-        let run = template.job(JobId::new(), id, now, now);
+        let mut run = template.job(JobId::new(), id, now, now);
+        run.fresh_id = true;
         let run_id = run.id;
         self.storage().jobs_insert(&[run]).await?;
         self.notify_enqueued();

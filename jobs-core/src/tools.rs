@@ -507,6 +507,7 @@ fn enqueue_as<J: Job>(
         let job: J = decode(arguments)?;
         let now = jobs.now();
         let mut row = new_job(&job, JobId::new(), now, run_at).map_err(ToolError::internal)?;
+        row.fresh_id = true;
         for label in labels {
             if !row.labels.contains(&label) {
                 row.labels.push(label);

@@ -37,6 +37,10 @@ pub(crate) struct NewJob {
     /// A continuation that runs when its parent fails for good, not when it succeeds.
     pub(crate) on_failure: bool,
     pub(crate) labels: Vec<String>,
+    /// The id was made by [`JobId::new`] for this insert, not given or derived from a
+    /// key, so it cannot be stored already: an insert of only such jobs skips the
+    /// check for an existing id (on PostgreSQL a speculative insert per row).
+    pub(crate) fresh_id: bool,
 }
 
 impl NewJob {

@@ -151,6 +151,34 @@ fn summary(row: &PgRow) -> Result<JobSummary> {
     })
 }
 
+/// The statement that inserts jobs from arrays, writes their history (for the rows it
+/// created) and notifies listeners, with `$conflict` after the insert's `SELECT`.
+macro_rules! insert_jobs {
+    ($conflict:literal) => {
+        concat!(
+            "WITH inserted AS ( \
+                 INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
+                     priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
+                     labels, created_at, updated_at) \
+                 SELECT id, name, display_name, payload::json, state, queue, priority, \
+                     run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
+                     created_at, created_at \
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], \
+                     $10::timestamptz[], $12::text[], $13::uuid[], $14::bool[], $15::text[]) \
+                     AS new (id, name, display_name, payload, state, queue, priority, run_at, \
+                         max_retries, created_at, recurring_id, parent_id, on_failure, labels) ",
+            $conflict,
+            " RETURNING id, state, created_at \
+             ), history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt) \
+                 SELECT id, created_at, state, 0 FROM inserted \
+             ) \
+             SELECT pg_notify($11, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted"
+        )
+    };
+}
+
 /// Inserts jobs on `conn` in one statement that also writes their history (for the rows
 /// it created; an existing id is skipped) and notifies listeners when the surrounding
 /// transaction commits. Used by the storage and by transactional enqueue.
@@ -188,27 +216,14 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         on_failures.push(job.on_failure);
         labels.push(text(&job.labels_json()).into_owned());
     }
-    sqlx::query(
-        "WITH inserted AS ( \
-             INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
-                 updated_at) \
-             SELECT id, name, display_name, payload::json, state, queue, priority, run_at, \
-                 max_retries, recurring_id, parent_id, on_failure, labels::json, created_at, \
-                 created_at \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                 $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
-                 $12::text[], $13::uuid[], $14::bool[], $15::text[]) \
-                 AS new (id, name, display_name, payload, state, queue, priority, run_at, \
-                     max_retries, created_at, recurring_id, parent_id, on_failure, labels) \
-             ON CONFLICT (id) DO NOTHING \
-             RETURNING id, state, created_at \
-         ), history AS ( \
-             INSERT INTO jobs_event (job_id, at, state, attempt) \
-             SELECT id, created_at, state, 0 FROM inserted \
-         ) \
-         SELECT pg_notify($11, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted",
-    )
+    // Ids made for this insert cannot clash: skip the speculative insert that
+    // `ON CONFLICT` costs per row (a fifth of a 1,000-job insert).
+    let fresh = jobs.iter().all(|job| job.fresh_id);
+    sqlx::query(if fresh {
+        insert_jobs!("")
+    } else {
+        insert_jobs!("ON CONFLICT (id) DO NOTHING")
+    })
     .bind(ids)
     .bind(names)
     .bind(display_names)
