@@ -1,7 +1,8 @@
-//! Claiming ahead of free workers: short jobs are claimed in batches larger than the
-//! free workers, a worker whose job ends takes the next of them, and jobs claimed
-//! ahead that find no free worker go back, at once at shutdown, within a second
-//! otherwise. Every test runs on SQLite and PostgreSQL, each on a database of its own.
+//! Claiming ahead of free workers: while jobs are short, claims take more jobs than
+//! there are free workers and a worker whose job ends takes the next of them; long jobs
+//! never lead to that; jobs claimed ahead that find no free worker go back, at once at
+//! shutdown, within a second otherwise. Every test runs on SQLite and PostgreSQL, each
+//! on a database of its own.
 
 mod common;
 
@@ -15,6 +16,7 @@ backend_tests!(
     a_job_claimed_ahead_goes_back_when_no_worker_frees_up,
     shutdown_puts_back_jobs_claimed_ahead,
     no_claim_ahead_with_prefetch_zero_or_queue_limits,
+    long_jobs_never_lead_to_a_claim_ahead,
     two_thousand_short_jobs_on_two_workers_run_once_each,
 );
 
@@ -48,9 +50,9 @@ async fn quick_gated_quick(jobs: &Jobs, clock: &ManualClock) -> [JobId; 3] {
     [first, gated, last]
 }
 
-/// With one worker, the first job ends before the next claim, so that claim takes one
-/// job for the free worker and one ahead: the gated job runs and the last waits,
-/// claimed by this server but not started.
+/// With one worker, the first job is short, so the next claim takes one job for the
+/// free worker and up to eight ahead (the one left): the gated job runs and the last
+/// waits, claimed by this server but not started.
 async fn wait_until_claimed_ahead(jobs: &Jobs, probe: &Probe, [first, gated, last]: [JobId; 3]) {
     wait_for_state(jobs, first, JobState::Succeeded).await;
     wait_until("the gated job runs", || async { probe.runs(gated) == 1 }).await;
@@ -145,6 +147,38 @@ async fn no_claim_ahead_with_prefetch_zero_or_queue_limits(backend: Backend) {
         server.shutdown().await;
         assert_eq!(probe.runs(last), 1);
     }
+}
+
+#[job]
+async fn slow(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    // Longer than a short job (a sixteenth of the one-second wait of jobs claimed ahead).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    probe.gate.acquire().await.expect("gate open").forget();
+}
+
+async fn long_jobs_never_lead_to_a_claim_ahead(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let first = jobs.enqueue(Slow {}).await.unwrap();
+    clock.advance(Duration::from_millis(1));
+    let second = jobs.enqueue(Slow {}).await.unwrap();
+    clock.advance(Duration::from_millis(1));
+    let last = jobs.enqueue(Quick {}).await.unwrap();
+    clock.advance(Duration::from_millis(1));
+    let server = one_worker(&jobs, &probe).start().await.unwrap();
+    wait_until("the first job runs", || async { probe.runs(first) == 1 }).await;
+    probe.gate.add_permits(1);
+    wait_for_state(&jobs, first, JobState::Succeeded).await;
+    // The first job was long: the next claim takes one job for the free worker only.
+    wait_until("the second job runs", || async { probe.runs(second) == 1 }).await;
+    let info = jobs.get(last).await.unwrap();
+    assert_eq!(info.state, JobState::Enqueued, "{:#?}", info.history);
+    assert_eq!(info.history.len(), 1);
+
+    probe.gate.add_permits(1);
+    wait_for_state(&jobs, last, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(probe.runs(last), 1);
 }
 
 async fn two_thousand_short_jobs_on_two_workers_run_once_each(backend: Backend) {

@@ -26,7 +26,7 @@ pub use error::SettingsError;
 /// [background_job_server]
 /// enabled = true
 /// # worker_count = 64            # default: 8 per CPU core
-/// # prefetch = 256               # default: 4 × worker_count; 0 turns it off
+/// # prefetch = 256               # default: 8 × worker_count; 0 turns it off
 /// poll_interval = "5s"
 /// # server_timeout = "20s"       # default: 4 × poll_interval
 /// delete_succeeded_after = "36h"
@@ -78,7 +78,7 @@ pub struct BackgroundJobServerSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_count: Option<usize>,
     /// Most jobs claimed ahead of free workers, for jobs that end within one claim
-    /// (default: 4 × `worker_count`; 0 turns it off). Jobs claimed ahead that find no
+    /// (default: 8 × `worker_count`; 0 turns it off). Jobs claimed ahead that find no
     /// free worker within a second go back for any server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefetch: Option<usize>,
@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_millis(500));
         assert_eq!(config.server_timeout, Duration::from_secs(2));
         assert_eq!(config.default_retries, 2);
-        assert_eq!(config.prefetch_limit(), 12, "4 × worker_count by default");
+        assert_eq!(config.prefetch_limit(), 24, "8 × worker_count by default");
         settings.background_job_server.prefetch = Some(0);
         assert_eq!(settings.server_config().prefetch_limit(), 0);
     }
