@@ -7,7 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, setup, start_time, wait_for_job, wait_for_state, wait_until};
+use common::{
+    Backend, Probe, TestDb, run_all_once, setup, start_time, wait_for_job, wait_for_state,
+    wait_until,
+};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs};
 
@@ -428,34 +431,7 @@ async fn two_thousand_jobs_on_fifty_workers_run_once_each(backend: Backend) {
         }))
         .await
         .unwrap();
-    let server = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .worker_count(50)
-        .poll_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .unwrap();
-    wait_until("2,000 jobs succeed", || async {
-        let counts = jobs.count_by_state().await.unwrap();
-        counts.contains(&(JobState::Succeeded, 2000))
-    })
-    .await;
-    server.shutdown().await;
-    let runs = probe.all_runs();
-    assert_eq!(runs.len(), 2000);
-    for id in &ids {
-        assert_eq!(
-            runs.get(id),
-            Some(&1),
-            "job {id} ran {:?} times",
-            runs.get(id)
-        );
-    }
-    assert!(
-        probe.max_running() <= 50,
-        "{} ran at once",
-        probe.max_running()
-    );
+    run_all_once(&jobs, &probe, &ids, 50).await;
 }
 
 async fn enqueue_many_inserts_in_one_call(backend: Backend) {

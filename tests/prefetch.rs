@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Probe, setup, wait_for_job, wait_for_state, wait_until};
+use common::{Backend, Probe, run_all_once, setup, wait_for_job, wait_for_state, wait_until};
 use jobs::prelude::*;
 use jobs::{JobId, JobServer, JobServerBuilder, Jobs, ManualClock};
 
@@ -138,14 +138,7 @@ async fn no_claim_ahead_with_prefetch_zero_or_queue_limits(backend: Backend) {
             info.state == JobState::Processing
         })
         .await;
-        let info = jobs.get(last).await.unwrap();
-        assert_eq!(info.state, JobState::Enqueued, "{:#?}", info.history);
-        assert_eq!(info.history.len(), 1);
-
-        probe.gate.add_permits(1);
-        wait_for_state(&jobs, last, JobState::Succeeded).await;
-        server.shutdown().await;
-        assert_eq!(probe.runs(last), 1);
+        not_claimed_until_the_worker_frees_up(&jobs, &probe, server, last).await;
     }
 }
 
@@ -171,12 +164,23 @@ async fn long_jobs_never_lead_to_a_claim_ahead(backend: Backend) {
     wait_for_state(&jobs, first, JobState::Succeeded).await;
     // The first job was long: the next claim takes one job for the free worker only.
     wait_until("the second job runs", || async { probe.runs(second) == 1 }).await;
+    not_claimed_until_the_worker_frees_up(&jobs, &probe, server, last).await;
+}
+
+/// While the only worker runs a gated job, `last` is not claimed; once the gate opens
+/// it runs once.
+async fn not_claimed_until_the_worker_frees_up(
+    jobs: &Jobs,
+    probe: &Probe,
+    server: JobServer,
+    last: JobId,
+) {
     let info = jobs.get(last).await.unwrap();
     assert_eq!(info.state, JobState::Enqueued, "{:#?}", info.history);
     assert_eq!(info.history.len(), 1);
 
     probe.gate.add_permits(1);
-    wait_for_state(&jobs, last, JobState::Succeeded).await;
+    wait_for_state(jobs, last, JobState::Succeeded).await;
     server.shutdown().await;
     assert_eq!(probe.runs(last), 1);
 }
@@ -187,27 +191,7 @@ async fn two_thousand_short_jobs_on_two_workers_run_once_each(backend: Backend) 
         .enqueue_many((0..2000).map(|_| Quick {}))
         .await
         .unwrap();
-    let server = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .worker_count(2)
-        .poll_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .unwrap();
-    wait_until("2,000 jobs succeed", || async {
-        let counts = jobs.count_by_state().await.unwrap();
-        counts.contains(&(JobState::Succeeded, 2000))
-    })
-    .await;
-    server.shutdown().await;
-    let runs = probe.all_runs();
-    assert_eq!(runs.len(), 2000);
-    assert!(ids.iter().all(|id| runs.get(id) == Some(&1)));
-    assert!(
-        probe.max_running() <= 2,
-        "ran {} at once",
-        probe.max_running()
-    );
+    run_all_once(&jobs, &probe, &ids, 2).await;
     for id in ids.iter().step_by(97) {
         let info = jobs.get(*id).await.unwrap();
         assert_eq!(info.attempt, 1);

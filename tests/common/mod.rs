@@ -199,6 +199,38 @@ pub async fn wait_for_state(jobs: &Jobs, id: JobId, state: JobState) -> JobInfo 
     wait_for_job(jobs, id, &format!("is {state}"), |info| info.state == state).await
 }
 
+/// Starts a server with `workers` workers on `jobs`, waits until every job of `ids`
+/// succeeded, stops it, and checks that each ran once and never more than `workers` at
+/// once.
+pub async fn run_all_once(jobs: &Jobs, probe: &Probe, ids: &[JobId], workers: usize) {
+    let server = jobs::JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .worker_count(workers)
+        .poll_interval(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    let total = u64::try_from(ids.len()).unwrap();
+    wait_until(&format!("{total} jobs succeed"), || async {
+        let counts = jobs.count_by_state().await.unwrap();
+        counts.contains(&(JobState::Succeeded, total))
+    })
+    .await;
+    server.shutdown().await;
+    let runs = probe.all_runs();
+    assert_eq!(runs.len(), ids.len());
+    for id in ids {
+        assert_eq!(
+            runs.get(id),
+            Some(&1),
+            "job {id} ran {:?} times",
+            runs.get(id)
+        );
+    }
+    let most = probe.max_running();
+    assert!(most as usize <= workers, "{most} ran at once");
+}
+
 /// Shared with jobs through `State<Probe>`: counts runs and tracks concurrency.
 #[derive(Clone)]
 pub struct Probe {
