@@ -77,7 +77,7 @@ pub struct BackgroundJobServerSettings {
     /// few hundred jobs that wait on a model cost little.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_count: Option<usize>,
-    /// Most jobs claimed ahead of free workers, for jobs that end within one claim
+    /// Most jobs claimed ahead of free workers while jobs are short, under 62 ms
     /// (default: 8 × `worker_count`; 0 turns it off). Jobs claimed ahead that find no
     /// free worker within a second go back for any server.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -176,8 +176,8 @@ impl JobServerBuilder {
         self
     }
 
-    /// Most jobs claimed ahead of free workers, for jobs that end within one claim
-    /// (default: 8 × `worker_count`; 0 turns it off). See [`ServerConfig::prefetch`].
+    /// Most jobs claimed ahead of free workers while jobs are short (default:
+    /// 8 × `worker_count`; 0 turns it off). See [`ServerConfig::prefetch`].
     pub fn prefetch(mut self, jobs: usize) -> Self {
         self.config.prefetch = Some(jobs);
         self
