@@ -65,7 +65,7 @@ impl<'a> Chain<'a> {
         let (first, parent_id, now) = (rows[0].id, parent.id, parent.created_at);
         let index = rows.len();
         let id = JobId::from_key(&format!("{first}/continuation/{index}"));
-        match new_job(job, id, now, now) {
+        match new_job(job, Some(id), now, now) {
             Ok(mut row) => {
                 row.state = JobState::Awaiting;
                 row.parent_id = Some(parent_id);

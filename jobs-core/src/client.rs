@@ -82,11 +82,7 @@ impl Jobs {
         let now = self.now();
         let rows = jobs
             .into_iter()
-            .map(|job| {
-                let mut row = new_job(&job, JobId::new(), now, now)?;
-                row.fresh_id = true;
-                Ok(row)
-            })
+            .map(|job| new_job(&job, None, now, now))
             .collect::<Result<Vec<_>>>()?;
         self.inner.storage.jobs_insert(&rows).await?;
         self.notify_enqueued();
@@ -215,15 +211,16 @@ impl Jobs {
     }
 }
 
+/// The row that stores `job`, under `id`, or under a new id when `None`.
 pub(crate) fn new_job<J: Job>(
     job: &J,
-    id: JobId,
+    id: Option<JobId>,
     now: DateTime<Utc>,
     run_at: DateTime<Utc>,
 ) -> Result<NewJob> {
     let descriptor = J::DESCRIPTOR;
     Ok(NewJob {
-        id,
+        id: id.unwrap_or_default(),
         name: descriptor.name().to_owned(),
         display_name: job.display_name(),
         payload: serde_json::to_string(job)?,
@@ -241,7 +238,7 @@ pub(crate) fn new_job<J: Job>(
         parent_id: None,
         on_failure: false,
         labels: job.labels(),
-        fresh_id: false,
+        fresh_id: id.is_none(),
     })
 }
 
@@ -326,10 +323,8 @@ impl<'a, J: Job> Enqueue<'a, J> {
 
     fn row(&self) -> Result<(JobId, NewJob)> {
         let now = self.jobs.now();
-        let id = self.id.unwrap_or_default();
-        let mut row = new_job(&self.job, id, now, self.run_at.unwrap_or(now))?;
-        row.fresh_id = self.id.is_none();
-        Ok((id, row))
+        let row = new_job(&self.job, self.id, now, self.run_at.unwrap_or(now))?;
+        Ok((row.id, row))
     }
 
     async fn send(self) -> Result<JobId> {

@@ -139,12 +139,18 @@ impl JobTemplate {
         now: DateTime<Utc>,
     ) -> NewJob {
         let key = format!("recurring:{recurring_id}:{}", tick.to_rfc3339());
-        self.job(JobId::from_key(&key), recurring_id, tick.min(now), now)
+        self.job(
+            Some(JobId::from_key(&key)),
+            recurring_id,
+            tick.min(now),
+            now,
+        )
     }
 
+    /// A run under `id`, or under a new id when `None`.
     pub(crate) fn job(
         &self,
-        id: JobId,
+        id: Option<JobId>,
         recurring_id: &str,
         run_at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -153,7 +159,7 @@ impl JobTemplate {
         // changed `#[job(queue = …)]` applies to the next run.
         let descriptor = crate::job::registry().get(self.name.as_str());
         NewJob {
-            id,
+            id: id.unwrap_or_default(),
             name: self.name.clone(),
             display_name: self.display_name.clone(),
             payload: self.payload.clone(),
@@ -169,7 +175,7 @@ impl JobTemplate {
             parent_id: None,
             on_failure: false,
             labels: self.labels.clone(),
-            fresh_id: false,
+            fresh_id: id.is_none(),
         }
     }
 }
@@ -376,8 +382,7 @@ impl Jobs {
         let recurring = self.recurring_job(id).await?;
         let template = JobTemplate::stored(&recurring);
         let now = self.now();
-        let mut run = template.job(JobId::new(), id, now, now);
-        run.fresh_id = true;
+        let run = template.job(None, id, now, now);
         let run_id = run.id;
         self.storage().jobs_insert(&[run]).await?;
         self.notify_enqueued();

@@ -506,8 +506,7 @@ fn enqueue_as<J: Job>(
     Box::pin(async move {
         let job: J = decode(arguments)?;
         let now = jobs.now();
-        let mut row = new_job(&job, JobId::new(), now, run_at).map_err(ToolError::internal)?;
-        row.fresh_id = true;
+        let mut row = new_job(&job, None, now, run_at).map_err(ToolError::internal)?;
         for label in labels {
             if !row.labels.contains(&label) {
                 row.labels.push(label);

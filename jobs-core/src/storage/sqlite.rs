@@ -339,7 +339,10 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(micros(job.created_at))
                 .push_bind(micros(job.created_at));
         });
-        insert.push(" ON CONFLICT (id) DO NOTHING");
+        // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
+        if !chunk.iter().all(|job| job.fresh_id) {
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+        }
         insert.build().execute(&mut *conn).await?;
     }
     Ok(())
