@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Backend, TestDb, start_time};
+use common::{Backend, TestDb, start_time, stored_jobs};
 use jobs::prelude::*;
 use jobs::{JobState, Jobs, ManualClock, ToolCatalog, ToolErrorKind, ToolResult};
 use serde::{Deserialize, Serialize};
@@ -390,7 +390,7 @@ async fn run_call_enqueues_exactly_the_job(backend: Backend) {
         job.labels,
         ["user-7", "tool-call", "caller:conversation-42"]
     );
-    assert_eq!(total(&jobs).await, 1);
+    assert_eq!(stored_jobs(&jobs).await, 1);
 }
 
 async fn schedule_call_sets_run_at_and_labels(backend: Backend) {
@@ -475,15 +475,6 @@ async fn recurring_call_stores_the_schedule(backend: Backend) {
         (stored.next_run_at, next_run_at),
         (expected_next, Some(expected_next))
     );
-}
-
-async fn total(jobs: &Jobs) -> u64 {
-    jobs.count_by_state()
-        .await
-        .unwrap()
-        .iter()
-        .map(|(_, count)| count)
-        .sum()
 }
 
 async fn invalid_calls_store_nothing(backend: Backend) {
@@ -585,7 +576,7 @@ async fn invalid_calls_store_nothing(backend: Backend) {
         assert_eq!(error.field.as_deref(), field, "{tool} {args}: {error:?}");
         assert!(!error.message.is_empty());
     }
-    assert_eq!(total(&jobs).await, 0);
+    assert_eq!(stored_jobs(&jobs).await, 0);
     assert!(jobs.recurring_jobs().await.unwrap().is_empty());
 
     let error = catalog
@@ -726,6 +717,6 @@ async fn http_routes_list_and_call_tools(backend: Backend) {
     )
     .await;
     assert_eq!(status, 404);
-    assert_eq!(total(&jobs).await, 1);
+    assert_eq!(stored_jobs(&jobs).await, 1);
     server.abort();
 }

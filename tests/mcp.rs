@@ -12,7 +12,7 @@ mod example_binary;
 use std::collections::HashMap;
 
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use common::{Backend, TestDb, start_time};
+use common::{Backend, TestDb, start_time, stored_jobs};
 use jobs::prelude::*;
 use jobs::{JobState, Jobs, ManualClock, ToolCatalog};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -160,17 +160,7 @@ async fn bad_calls(client: &Client, jobs: &Jobs) {
         assert_eq!(answer["field"].as_str(), field, "{answer:#}");
         assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(stored(jobs).await, 0);
-}
-
-/// How many jobs are stored, in any state.
-async fn stored(jobs: &Jobs) -> u64 {
-    jobs.count_by_state()
-        .await
-        .unwrap()
-        .iter()
-        .map(|(_, count)| count)
-        .sum()
+    assert_eq!(stored_jobs(jobs).await, 0);
 }
 
 async fn http_lists_and_calls_tools(backend: Backend) {
@@ -220,7 +210,7 @@ async fn http_lists_and_calls_tools(backend: Backend) {
     }
 
     call_and_check_the_job(&client, &jobs, "conversation-7").await;
-    assert_eq!(stored(&jobs).await, 1);
+    assert_eq!(stored_jobs(&jobs).await, 1);
     client.cancel().await.unwrap();
 }
 
@@ -248,7 +238,7 @@ async fn http_without_a_caller_is_refused() {
     let reply = http.post(&url, initialize()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"], "missing_caller");
-    assert_eq!(stored(&jobs).await, 0);
+    assert_eq!(stored_jobs(&jobs).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +321,6 @@ async fn stdio_lists_and_calls_tools(backend: Backend) {
 
     let listed = call(&client, "list_scheduled_jobs", json!({})).await;
     assert_eq!(json_of(&listed)["jobs"].as_array().map(Vec::len), Some(1));
-    assert_eq!(stored(&jobs).await, 1);
+    assert_eq!(stored_jobs(&jobs).await, 1);
     client.cancel().await.unwrap();
 }

@@ -199,6 +199,16 @@ pub async fn wait_for_state(jobs: &Jobs, id: JobId, state: JobState) -> JobInfo 
     wait_for_job(jobs, id, &format!("is {state}"), |info| info.state == state).await
 }
 
+/// How many jobs are stored, in any state.
+pub async fn stored_jobs(jobs: &Jobs) -> u64 {
+    jobs.count_by_state()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, count)| count)
+        .sum()
+}
+
 /// Starts a server with `workers` workers on `jobs`, waits until every job of `ids`
 /// succeeded, stops it, and checks that each ran once and never more than `workers` at
 /// once.
