@@ -5,9 +5,9 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
-use crate::client::new_job;
+use super::new_job;
+use super::transactional::EnqueueConnection;
 use crate::storage::{NewJob, Storage};
-use crate::transactional::EnqueueConnection;
 use crate::{Job, JobId, JobState, Jobs, Result};
 
 /// A job and its continuations being enqueued; `.await` it to store them all in one
@@ -83,7 +83,7 @@ impl<'a> Chain<'a> {
     /// Stores the chain inside the caller's own transaction.
     pub async fn within<C: EnqueueConnection + ?Sized>(self, conn: &mut C) -> Result<Vec<JobId>> {
         let rows = self.rows?;
-        crate::transactional::jobs_insert(self.jobs.storage(), conn, &rows).await?;
+        super::transactional::jobs_insert(self.jobs.storage(), conn, &rows).await?;
         self.jobs.notify_enqueued();
         Ok(rows.iter().map(|row| row.id).collect())
     }

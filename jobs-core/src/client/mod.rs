@@ -9,11 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
-use crate::chain::Chain;
-use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
+use self::chain::Chain;
+use self::transactional::EnqueueConnection;
+use crate::job::info::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
 use crate::storage::{AnyStorage, NewJob, Storage};
-use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
+
+pub(crate) mod chain;
+pub(crate) mod transactional;
 
 /// The handle to a job store: enqueue, inspect and delete jobs. Cheap to clone; every
 /// clone shares one connection pool.
@@ -303,7 +306,7 @@ impl<'a, J: Job> Enqueue<'a, J> {
     /// ```
     pub async fn within<C: EnqueueConnection + ?Sized>(self, conn: &mut C) -> Result<JobId> {
         let (id, row) = self.row()?;
-        crate::transactional::jobs_insert(&self.jobs.inner.storage, conn, &[row]).await?;
+        transactional::jobs_insert(&self.jobs.inner.storage, conn, &[row]).await?;
         // Servers of this process wake now and find nothing until the commit: on SQLite
         // their claim waits for the caller's write lock, on PostgreSQL the commit notifies.
         self.jobs.notify_enqueued();

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::record::LogLevel;
+use crate::job::info::LogLevel;
 use crate::server::Record;
 use crate::storage::{LogLine, ProgressUpdate, Storage};
 use crate::{Error, JobId, Jobs};

@@ -13,6 +13,12 @@ use serde::de::DeserializeOwned;
 
 use crate::JobContext;
 
+pub(crate) mod context;
+pub(crate) mod id;
+pub(crate) mod info;
+pub(crate) mod retry;
+pub(crate) mod state;
+
 /// A job type: the data of one run, and how to run it.
 ///
 /// `#[job]` implements this for the struct it generates from a fn's data parameters;

@@ -13,6 +13,8 @@ use serde::Serialize;
 use crate::storage::{NewJob, Storage};
 use crate::{Error, Job, JobId, JobState, Jobs, MissedTicks, Result, Schedule};
 
+pub(crate) mod schedule;
+
 /// Where a recurring job was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum RecurringSource {

@@ -4,7 +4,7 @@
 mod completer;
 mod maintenance;
 mod metrics;
-mod scheduler;
+mod ticker;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -78,7 +78,7 @@ impl Default for ServerConfig {
             worker_count: cores * 8,
             poll_interval,
             server_timeout: poll_interval * 4,
-            default_retries: crate::retry::DEFAULT_RETRIES,
+            default_retries: crate::DEFAULT_RETRIES,
             backoff_seed: 0,
             shutdown_grace: Duration::from_secs(10),
             delete_succeeded_after: Duration::from_secs(36 * 3600),
@@ -267,7 +267,7 @@ impl JobServerBuilder {
         let canceller = tokio::spawn(worker::cancel_loop(shared.clone()));
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
         let maintainer = tokio::spawn(maintenance::run(shared.clone()));
-        let scheduler = tokio::spawn(scheduler::run(shared.clone()));
+        let scheduler = tokio::spawn(ticker::run(shared.clone()));
         tracing::info!(server = %shared.row.name, id = %shared.row.id, workers = shared.config.worker_count, "job server started");
         Ok(JobServer {
             shared,

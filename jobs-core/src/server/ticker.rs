@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::Shared;
 use crate::Result;
+use crate::recurring::schedule::{Schedule, plan};
 use crate::recurring::{JobTemplate, RecurringInfo};
-use crate::schedule::{Schedule, plan};
 use crate::storage::{FireRequest, Fired, Storage};
 
 /// Recurring jobs fired per round; a long backlog takes several rounds.

@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
 use super::{Record, Shared};
-use crate::context::CURRENT_JOB;
+use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
+use crate::job::retry;
 use crate::storage::{ClaimRequest, ClaimedJob, Completion, Outcome, QueueSelector, Storage};
-use crate::{Failure, Invocation, JobContext, JobId, retry};
+use crate::{Failure, Invocation, JobContext, JobId};
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();

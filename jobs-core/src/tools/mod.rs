@@ -13,15 +13,15 @@ use crate::client::new_job;
 use crate::storage::Storage;
 use crate::{Job, JobId, JobQuery, JobState, Jobs, Schedule};
 
-mod schedule;
 mod types;
 mod validate;
+mod when;
 
-use schedule::{
-    checked_tool_name, humanize, recurring_args, schedule_args, split, tool_name, with_args,
-};
 pub use types::{ScheduledJob, Tool, ToolError, ToolErrorKind, ToolResult};
 use validate::{Mismatch, validate};
+use when::{
+    checked_tool_name, humanize, recurring_args, schedule_args, split, tool_name, with_args,
+};
 
 /// The label every job a tool call creates carries.
 pub const TOOL_CALL_LABEL: &str = "tool-call";
