@@ -1,23 +1,23 @@
 //! What a job is to the runtime: the [`Job`] trait that `#[job]` implements, the static
 //! [`JobDescriptor`] it registers, and what a running job receives.
 
-use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::JobContext;
-
 pub(crate) mod context;
+mod failure;
 pub(crate) mod id;
 pub(crate) mod info;
+mod invocation;
 pub(crate) mod retry;
 pub(crate) mod state;
+
+pub use failure::{ErrorProbe, Failure, ProbeDisplay, ProbeDynError, ProbeStdError};
+pub use invocation::{FromInvocation, Invocation, State, StateMap};
 
 /// A job type: the data of one run, and how to run it.
 ///
@@ -182,206 +182,4 @@ pub fn registered_jobs() -> Vec<&'static str> {
     let mut names: Vec<_> = registry().keys().copied().collect();
     names.sort_unstable();
     names
-}
-
-/// Why one attempt of a job failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    message: String,
-    sources: Vec<String>,
-    permanent: bool,
-}
-
-impl Failure {
-    /// A failed attempt that is retried while retries remain.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            sources: Vec::new(),
-            permanent: false,
-        }
-    }
-
-    /// A failure that retrying cannot fix (unknown job, payload that does not decode):
-    /// the job goes straight to `Failed`.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Self {
-            permanent: true,
-            ..Self::new(message)
-        }
-    }
-
-    /// A failure from an error, with its `source()` chain.
-    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut sources = Vec::new();
-        let mut next = error.source();
-        while let Some(source) = next {
-            sources.push(source.to_string());
-            next = source.source();
-        }
-        Self {
-            message: error.to_string(),
-            sources,
-            permanent: false,
-        }
-    }
-
-    /// The error's own message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The messages of the error's sources, outermost first.
-    pub fn sources(&self) -> &[String] {
-        &self.sources
-    }
-
-    /// Whether retrying is pointless.
-    pub fn is_permanent(&self) -> bool {
-        self.permanent
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        for source in &self.sources {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A value the application gave the server with `.state(…)`, injected into every job
-/// that takes a `State<T>` parameter — axum's `State`, for jobs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct State<T>(pub T);
-
-/// The values given to a server with `.state(…)`, one per type.
-#[derive(Clone, Default)]
-pub struct StateMap(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
-
-impl fmt::Debug for StateMap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMap")
-            .field("values", &self.0.len())
-            .finish()
-    }
-}
-
-impl StateMap {
-    pub(crate) fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
-        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
-    }
-
-    fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.0
-            .get(&TypeId::of::<T>())
-            .and_then(|value| value.downcast_ref::<T>())
-            .cloned()
-    }
-}
-
-/// One attempt as handed to a job's [`RunFn`]: the stored payload, the context and the
-/// server's state.
-#[derive(Debug)]
-pub struct Invocation {
-    payload: String,
-    context: JobContext,
-    state: StateMap,
-}
-
-impl Invocation {
-    pub(crate) fn new(payload: String, context: JobContext, state: StateMap) -> Self {
-        Self {
-            payload,
-            context,
-            state,
-        }
-    }
-
-    /// Decodes the stored payload; a payload that no longer decodes (the job's
-    /// parameters changed) is a permanent failure that says why.
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
-        serde_json::from_str(&self.payload).map_err(|error| {
-            Failure::permanent(format!(
-                "payload of job `{}` does not decode as {}: {error}",
-                self.context.name(),
-                type_name::<T>()
-            ))
-        })
-    }
-
-    /// Builds one injected parameter.
-    pub fn extract<T: FromInvocation>(&self) -> Result<T, Failure> {
-        T::from_invocation(self)
-    }
-}
-
-/// A job parameter filled in by the runtime instead of the payload.
-pub trait FromInvocation: Sized {
-    /// Builds the parameter for this attempt.
-    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure>;
-}
-
-impl FromInvocation for JobContext {
-    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
-        Ok(invocation.context.clone())
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> FromInvocation for State<T> {
-    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
-        invocation.state.get::<T>().map(State).ok_or_else(|| {
-            Failure::permanent(format!(
-                "job `{}` takes State<{}> but the server was given no such state; \
-                 add `.state(value)` to the JobServer builder",
-                invocation.context.name(),
-                type_name::<T>()
-            ))
-        })
-    }
-}
-
-/// Turns whatever error a job fn returned into a [`Failure`], keeping as much as the
-/// type allows: the source chain of a `std::error::Error`, of an `anyhow::Error` or a
-/// boxed error, or just the `Display` text.
-///
-/// `#[job]` calls `(&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
-/// specific impl below (autoref specialisation), all on stable Rust.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct ErrorProbe<E>(pub E);
-
-#[doc(hidden)]
-pub trait ProbeStdError {
-    fn to_failure(&self) -> Failure;
-}
-
-impl<E: std::error::Error + 'static> ProbeStdError for &&ErrorProbe<E> {
-    fn to_failure(&self) -> Failure {
-        Failure::from_error(&self.0)
-    }
-}
-
-#[doc(hidden)]
-pub trait ProbeDynError {
-    fn to_failure(&self) -> Failure;
-}
-
-impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ProbeDynError for &ErrorProbe<E> {
-    fn to_failure(&self) -> Failure {
-        Failure::from_error(self.0.as_ref())
-    }
-}
-
-#[doc(hidden)]
-pub trait ProbeDisplay {
-    fn to_failure(&self) -> Failure;
-}
-
-impl<E: fmt::Display> ProbeDisplay for ErrorProbe<E> {
-    fn to_failure(&self) -> Failure {
-        Failure::new(self.0.to_string())
-    }
 }

@@ -1,0 +1,114 @@
+//! Why an attempt failed: [`Failure`], and how `#[job]` turns a fn's error into one.
+
+use std::fmt;
+
+/// Why one attempt of a job failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    message: String,
+    sources: Vec<String>,
+    permanent: bool,
+}
+
+impl Failure {
+    /// A failed attempt that is retried while retries remain.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            sources: Vec::new(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that retrying cannot fix (unknown job, payload that does not decode):
+    /// the job goes straight to `Failed`.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::new(message)
+        }
+    }
+
+    /// A failure from an error, with its `source()` chain.
+    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut sources = Vec::new();
+        let mut next = error.source();
+        while let Some(source) = next {
+            sources.push(source.to_string());
+            next = source.source();
+        }
+        Self {
+            message: error.to_string(),
+            sources,
+            permanent: false,
+        }
+    }
+
+    /// The error's own message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The messages of the error's sources, outermost first.
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// Whether retrying is pointless.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        for source in &self.sources {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns whatever error a job fn returned into a [`Failure`], keeping as much as the
+/// type allows: the source chain of a `std::error::Error`, of an `anyhow::Error` or a
+/// boxed error, or just the `Display` text.
+///
+/// `#[job]` calls `(&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
+/// specific impl below (autoref specialisation), all on stable Rust.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ErrorProbe<E>(pub E);
+
+#[doc(hidden)]
+pub trait ProbeStdError {
+    fn to_failure(&self) -> Failure;
+}
+
+impl<E: std::error::Error + 'static> ProbeStdError for &&ErrorProbe<E> {
+    fn to_failure(&self) -> Failure {
+        Failure::from_error(&self.0)
+    }
+}
+
+#[doc(hidden)]
+pub trait ProbeDynError {
+    fn to_failure(&self) -> Failure;
+}
+
+impl<E: AsRef<dyn std::error::Error + Send + Sync + 'static>> ProbeDynError for &ErrorProbe<E> {
+    fn to_failure(&self) -> Failure {
+        Failure::from_error(self.0.as_ref())
+    }
+}
+
+#[doc(hidden)]
+pub trait ProbeDisplay {
+    fn to_failure(&self) -> Failure;
+}
+
+impl<E: fmt::Display> ProbeDisplay for ErrorProbe<E> {
+    fn to_failure(&self) -> Failure {
+        Failure::new(self.0.to_string())
+    }
+}

@@ -1,0 +1,103 @@
+//! What a running job receives: the stored payload, its [`JobContext`] and the server's
+//! state, and the parameters built from them.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::Failure;
+use crate::JobContext;
+
+/// A value the application gave the server with `.state(…)`, injected into every job
+/// that takes a `State<T>` parameter — axum's `State`, for jobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+/// The values given to a server with `.state(…)`, one per type.
+#[derive(Clone, Default)]
+pub struct StateMap(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl fmt::Debug for StateMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateMap")
+            .field("values", &self.0.len())
+            .finish()
+    }
+}
+
+impl StateMap {
+    pub(crate) fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
+            .cloned()
+    }
+}
+
+/// One attempt as handed to a job's [`RunFn`]: the stored payload, the context and the
+/// server's state.
+#[derive(Debug)]
+pub struct Invocation {
+    payload: String,
+    context: JobContext,
+    state: StateMap,
+}
+
+impl Invocation {
+    pub(crate) fn new(payload: String, context: JobContext, state: StateMap) -> Self {
+        Self {
+            payload,
+            context,
+            state,
+        }
+    }
+
+    /// Decodes the stored payload; a payload that no longer decodes (the job's
+    /// parameters changed) is a permanent failure that says why.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        serde_json::from_str(&self.payload).map_err(|error| {
+            Failure::permanent(format!(
+                "payload of job `{}` does not decode as {}: {error}",
+                self.context.name(),
+                type_name::<T>()
+            ))
+        })
+    }
+
+    /// Builds one injected parameter.
+    pub fn extract<T: FromInvocation>(&self) -> Result<T, Failure> {
+        T::from_invocation(self)
+    }
+}
+
+/// A job parameter filled in by the runtime instead of the payload.
+pub trait FromInvocation: Sized {
+    /// Builds the parameter for this attempt.
+    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure>;
+}
+
+impl FromInvocation for JobContext {
+    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
+        Ok(invocation.context.clone())
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromInvocation for State<T> {
+    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
+        invocation.state.get::<T>().map(State).ok_or_else(|| {
+            Failure::permanent(format!(
+                "job `{}` takes State<{}> but the server was given no such state; \
+                 add `.state(value)` to the JobServer builder",
+                invocation.context.name(),
+                type_name::<T>()
+            ))
+        })
+    }
+}

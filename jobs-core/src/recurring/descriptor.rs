@@ -1,0 +1,128 @@
+//! Recurring jobs declared in code: what `#[recurring]` registers, and how every server
+//! stores them at start.
+
+use chrono::{DateTime, Utc};
+
+use super::{JobTemplate, NewRecurring, RecurringSource, new_recurring};
+use crate::storage::Storage;
+use crate::{Error, Jobs, MissedTicks, Result, Schedule};
+
+/// The schedule a `#[recurring]` declares, as written (checked at compile time).
+#[derive(Debug, Clone, Copy)]
+enum DeclaredSchedule {
+    Cron(&'static str),
+    Every(&'static str),
+}
+
+/// The static description `#[recurring]` registers through `inventory`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecurringDescriptor {
+    id: &'static str,
+    schedule: DeclaredSchedule,
+    zone: &'static str,
+    missed: MissedTicks,
+    allow_overlap: bool,
+    template: fn() -> Result<JobTemplate>,
+}
+
+impl RecurringDescriptor {
+    /// A job fired on the ticks of a cron expression.
+    pub const fn cron(
+        id: &'static str,
+        expression: &'static str,
+        template: fn() -> Result<JobTemplate>,
+    ) -> Self {
+        Self {
+            id,
+            schedule: DeclaredSchedule::Cron(expression),
+            zone: "UTC",
+            missed: MissedTicks::RunOnce,
+            allow_overlap: false,
+            template,
+        }
+    }
+
+    /// A job fired every interval (`"15m"`).
+    pub const fn every(
+        id: &'static str,
+        interval: &'static str,
+        template: fn() -> Result<JobTemplate>,
+    ) -> Self {
+        Self {
+            schedule: DeclaredSchedule::Every(interval),
+            ..Self::cron(id, "", template)
+        }
+    }
+
+    /// Reads the cron expression in `zone`.
+    pub const fn zone(mut self, zone: &'static str) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// Sets the missed-tick policy.
+    pub const fn missed(mut self, missed: MissedTicks) -> Self {
+        self.missed = missed;
+        self
+    }
+
+    /// Lets a run start while the previous one is still enqueued or running.
+    pub const fn allow_overlap(mut self, allow: bool) -> Self {
+        self.allow_overlap = allow;
+        self
+    }
+
+    /// The recurring job's id.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    pub(crate) fn to_new(self, now: DateTime<Utc>) -> Result<NewRecurring> {
+        let schedule = match self.schedule {
+            DeclaredSchedule::Cron(expression) => Schedule::cron_in(expression, self.zone)?,
+            DeclaredSchedule::Every(interval) => Schedule::every(crate::parse_interval(interval)?)?,
+        };
+        new_recurring(
+            self.id.to_owned(),
+            schedule,
+            (self.template)()?,
+            self.missed,
+            self.allow_overlap,
+            RecurringSource::Code,
+            now,
+        )
+    }
+}
+
+inventory::collect!(RecurringDescriptor);
+
+/// Every `#[recurring]` declared in this binary.
+pub fn declared_recurring() -> Vec<&'static RecurringDescriptor> {
+    let mut declared: Vec<_> = inventory::iter::<RecurringDescriptor>.into_iter().collect();
+    declared.sort_by_key(|descriptor| descriptor.id);
+    declared
+}
+
+/// Upserts every `#[recurring]` of this binary and disables stored code-declared ones it
+/// no longer has. Called by every server at start.
+pub(crate) async fn register_declared(jobs: &Jobs) -> Result<()> {
+    let now = jobs.now();
+    let declared = declared_recurring();
+    let mut ids = Vec::with_capacity(declared.len());
+    for descriptor in declared {
+        let recurring = descriptor.to_new(now).map_err(|error| {
+            Error::Config(format!("#[recurring(id = \"{}\")]: {error}", descriptor.id))
+        })?;
+        jobs.storage().recurring_upsert(&recurring, now).await?;
+        ids.push(recurring.id);
+    }
+    let disabled = jobs.storage().recurring_disable_missing(&ids, now).await?;
+    tracing::info!(count = ids.len(), recurring = ?ids, "registered recurring jobs");
+    if disabled > 0 {
+        tracing::warn!(
+            disabled,
+            "disabled recurring jobs that are no longer declared in code"
+        );
+    }
+    Ok(())
+}
