@@ -1,8 +1,6 @@
 //! The client: enqueue jobs, read them back, delete them.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -253,9 +251,9 @@ impl JobsBuilder {
     where
         F: for<'c> Fn(
                 &'c mut sqlx::SqliteConnection,
-            )
-                -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>>
-            + Send
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>,
+            > + Send
             + Sync
             + 'static,
     {
