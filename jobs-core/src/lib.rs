@@ -44,7 +44,7 @@ pub use recurring::schedule::{
     MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone,
 };
 pub use recurring::{
-    JobTemplate, RecurringDescriptor, RecurringInfo, RecurringSource, ScheduleRecurring,
+    AddRecurring, JobTemplate, Recurring, RecurringDescriptor, RecurringInfo, RecurringSource,
     declared_recurring,
 };
 pub use server::{

@@ -10,17 +10,35 @@ use crate::storage::Storage;
 use crate::{Error, Job, JobId, Jobs, MissedTicks, Result, Schedule};
 
 impl Jobs {
+    /// The recurring jobs of this store: add them with [`cron`](Recurring::cron) or
+    /// [`every`](Recurring::every), then read, trigger, switch off or delete them by id.
+    ///
+    /// ```no_run
+    /// # async fn demo<J: jobs_core::Job>(jobs: jobs_core::Jobs, report: J) -> jobs_core::Result<()> {
+    /// jobs.recurring().cron("weekly-report", "0 9 * * MON", report).await?;
+    /// jobs.recurring().trigger("weekly-report").await?;
+    /// jobs.recurring().delete("weekly-report").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn recurring(&self) -> Recurring<'_> {
+        Recurring { jobs: self }
+    }
+}
+
+/// The recurring jobs of a [`Jobs`] store, from [`Jobs::recurring`]: the one-off API's
+/// `get`, `list`, `delete`, for jobs that run on a schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Recurring<'a> {
+    jobs: &'a Jobs,
+}
+
+impl<'a> Recurring<'a> {
     /// Stores a recurring job that runs `job` on the ticks of `cron` (5-field Unix form
     /// or 6 fields with seconds; UTC unless `.zone(…)`). Storing an id again replaces its
     /// schedule and job. Await the returned builder.
-    pub fn schedule_recurrently<J: Job>(
-        &self,
-        id: impl Into<String>,
-        cron: &str,
-        job: J,
-    ) -> ScheduleRecurring<'_> {
-        ScheduleRecurring {
-            jobs: self,
+    pub fn cron<J: Job>(self, id: impl Into<String>, cron: &str, job: J) -> AddRecurring<'a> {
+        AddRecurring {
+            jobs: self.jobs,
             id: id.into(),
             spec: Spec::Cron(cron.to_owned()),
             zone: "UTC".to_owned(),
@@ -31,66 +49,68 @@ impl Jobs {
     }
 
     /// Stores a recurring job that runs `job` every `interval`.
-    pub fn schedule_every<J: Job>(
-        &self,
+    pub fn every<J: Job>(
+        self,
         id: impl Into<String>,
         interval: Duration,
         job: J,
-    ) -> ScheduleRecurring<'_> {
-        ScheduleRecurring {
+    ) -> AddRecurring<'a> {
+        AddRecurring {
             spec: Spec::Every(interval),
-            ..self.schedule_recurrently(id, "", job)
+            ..self.cron(id, "", job)
         }
     }
 
-    /// Deletes a recurring job (its past runs stay). False when there is none.
-    pub async fn delete_recurring(&self, id: &str) -> Result<bool> {
-        self.storage().recurring_delete(id).await
-    }
-
-    /// Runs a recurring job now, keeping its schedule. Returns the new run's id.
-    pub async fn trigger(&self, id: &str) -> Result<JobId> {
-        let recurring = self.recurring_job(id).await?;
-        let template = JobTemplate::stored(&recurring);
-        let now = self.now();
-        let run = template.job(None, id, now, now);
-        let run_id = run.id;
-        self.storage().jobs_insert(&[run]).await?;
-        self.notify_enqueued();
-        Ok(run_id)
-    }
-
     /// The stored recurring job `id`.
-    pub async fn recurring_job(&self, id: &str) -> Result<RecurringInfo> {
-        self.storage()
+    pub async fn get(self, id: &str) -> Result<RecurringInfo> {
+        self.jobs
+            .storage()
             .recurring_get(id)
             .await?
             .ok_or_else(|| Error::RecurringNotFound(id.to_owned()))
     }
 
     /// Every stored recurring job, by id.
-    pub async fn recurring_jobs(&self) -> Result<Vec<RecurringInfo>> {
-        self.storage().recurring_list().await
+    pub async fn list(self) -> Result<Vec<RecurringInfo>> {
+        self.jobs.storage().recurring_list().await
+    }
+
+    /// Deletes a recurring job (its past runs stay). False when there is none.
+    pub async fn delete(self, id: &str) -> Result<bool> {
+        self.jobs.storage().recurring_delete(id).await
+    }
+
+    /// Runs a recurring job now, keeping its schedule. Returns the new run's id.
+    pub async fn trigger(self, id: &str) -> Result<JobId> {
+        let recurring = self.get(id).await?;
+        let template = JobTemplate::stored(&recurring);
+        let now = self.jobs.now();
+        let run = template.job(None, id, now, now);
+        let run_id = run.id;
+        self.jobs.storage().jobs_insert(&[run]).await?;
+        self.jobs.notify_enqueued();
+        Ok(run_id)
     }
 
     /// Switches a recurring job on or off. Switched back on, it fires from its next
     /// tick after now (ticks missed while off are not run).
-    pub async fn set_recurring_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        let recurring = self.recurring_job(id).await?;
-        let now = self.now();
+    pub async fn set_enabled(self, id: &str, enabled: bool) -> Result<()> {
+        let recurring = self.get(id).await?;
+        let now = self.jobs.now();
         let schedule = Schedule::from_stored(&recurring.schedule, &recurring.zone)?;
         let next = schedule.next_after(now).unwrap_or(recurring.next_run_at);
-        self.storage()
+        self.jobs
+            .storage()
             .recurring_set_enabled(id, enabled, next, now)
             .await?;
-        self.notify_recurring();
+        self.jobs.notify_recurring();
         Ok(())
     }
 }
 
 /// A recurring job being stored; `.await` it.
 #[must_use = "nothing is stored until the builder is awaited"]
-pub struct ScheduleRecurring<'a> {
+pub struct AddRecurring<'a> {
     jobs: &'a Jobs,
     id: String,
     spec: Spec,
@@ -100,9 +120,9 @@ pub struct ScheduleRecurring<'a> {
     allow_overlap: bool,
 }
 
-impl fmt::Debug for ScheduleRecurring<'_> {
+impl fmt::Debug for AddRecurring<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScheduleRecurring")
+        f.debug_struct("AddRecurring")
             .field("id", &self.id)
             .field("schedule", &self.spec)
             .field("zone", &self.zone)
@@ -116,7 +136,7 @@ enum Spec {
     Every(Duration),
 }
 
-impl ScheduleRecurring<'_> {
+impl AddRecurring<'_> {
     /// Reads the cron expression in this IANA zone (`Europe/Brussels`), DST included.
     pub fn zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = zone.into();
@@ -171,7 +191,7 @@ impl ScheduleRecurring<'_> {
     }
 }
 
-impl<'a> IntoFuture for ScheduleRecurring<'a> {
+impl<'a> IntoFuture for AddRecurring<'a> {
     type Output = Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 

@@ -1,5 +1,5 @@
 //! Recurring jobs: declared with `#[recurring]` (registered at server start) or with
-//! [`Jobs::schedule_recurrently`], stored, and fired by the servers' schedulers exactly
+//! [`Jobs::recurring`](crate::Jobs::recurring), stored, and fired by the servers' tickers exactly
 //! once per tick however many servers share the database.
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ mod client;
 mod descriptor;
 pub(crate) mod schedule;
 
-pub use client::ScheduleRecurring;
+pub use client::{AddRecurring, Recurring};
 pub(crate) use descriptor::register_declared;
 pub use descriptor::{RecurringDescriptor, declared_recurring};
 
@@ -22,7 +22,7 @@ pub enum RecurringSource {
     /// With `#[recurring]`: upserted by every server at start, disabled when no longer
     /// declared.
     Code,
-    /// With [`Jobs::schedule_recurrently`] or [`Jobs::schedule_every`]: stays until deleted.
+    /// With [`Recurring::cron`] or [`Recurring::every`]: stays until deleted.
     Api,
 }
 
@@ -45,7 +45,7 @@ impl RecurringSource {
 
 /// Why a recurring job does not fire.
 pub(crate) mod disabled {
-    /// Switched off by a user (dashboard or [`crate::Jobs::set_recurring_enabled`]).
+    /// Switched off by a user (dashboard or [`Recurring::set_enabled`]).
     pub(crate) const BY_USER: &str = "disabled by a user";
     /// Declared with `#[recurring]` once, but not by the binary of the last server started.
     pub(crate) const REMOVED: &str = "no longer declared in code";
@@ -70,7 +70,7 @@ pub struct RecurringInfo {
     /// The arguments of its runs.
     pub payload: serde_json::Value,
     /// The labels of its runs: the job's own and any added with
-    /// [`ScheduleRecurring::label`].
+    /// [`AddRecurring::label`].
     pub labels: Vec<String>,
     /// Retries of each run (`None`: the server's default).
     pub max_retries: Option<u32>,

@@ -401,7 +401,8 @@ impl ToolCatalog {
         let prefix = format!("tool:{caller}:");
         let recurring = self
             .jobs
-            .recurring_jobs()
+            .recurring()
+            .list()
             .await
             .map_err(ToolError::internal)?;
         jobs.extend(
@@ -444,7 +445,8 @@ impl ToolCatalog {
         if id.starts_with(&format!("tool:{caller}:")) {
             let deleted = self
                 .jobs
-                .delete_recurring(id)
+                .recurring()
+                .delete(id)
                 .await
                 .map_err(ToolError::internal)?;
             return if deleted {
@@ -534,7 +536,7 @@ fn recur_as<J: Job>(
         labels
             .into_iter()
             .fold(
-                jobs.schedule_recurrently(id, &schedule.expression(), job),
+                jobs.recurring().cron(id, &schedule.expression(), job),
                 |recurring, label| recurring.label(label),
             )
             .zone(schedule.zone())
