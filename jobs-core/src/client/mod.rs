@@ -37,7 +37,7 @@ struct Inner {
     /// Bumped on every enqueue, so servers in this process claim at once instead of
     /// waiting for their next poll.
     enqueued: watch::Sender<u64>,
-    /// Bumped when a recurring schedule is stored, so schedulers re-read their next tick.
+    /// Bumped when a recurring schedule is stored, so tickers re-read their next tick.
     recurring: watch::Sender<u64>,
     /// Bumped when jobs are deleted, so servers in this process stop their attempts.
     deleted: watch::Sender<u64>,

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::info::LogLevel;
-use crate::server::Record;
+use crate::server::Write;
 use crate::storage::{LogLine, ProgressUpdate, Storage};
 use crate::{Error, JobId, Jobs};
 
@@ -32,7 +32,7 @@ struct ContextInner {
     name: String,
     attempt: u32,
     jobs: Jobs,
-    records: mpsc::UnboundedSender<Record>,
+    writes: mpsc::UnboundedSender<Write>,
     cancelled: CancellationToken,
     logged: AtomicU32,
 }
@@ -53,7 +53,7 @@ impl JobContext {
         name: String,
         attempt: u32,
         jobs: Jobs,
-        records: mpsc::UnboundedSender<Record>,
+        writes: mpsc::UnboundedSender<Write>,
         cancelled: CancellationToken,
     ) -> Self {
         Self {
@@ -62,7 +62,7 @@ impl JobContext {
                 name,
                 attempt,
                 jobs,
-                records,
+                writes,
                 cancelled,
                 logged: AtomicU32::new(0),
             }),
@@ -115,7 +115,7 @@ impl JobContext {
             total,
         };
         // The server outlives its jobs' contexts: the channel is open.
-        let _ = self.inner.records.send(Record::Progress(update));
+        let _ = self.inner.writes.send(Write::Progress(update));
     }
 
     /// The job's log, kept with the job and shown on the dashboard:
@@ -177,7 +177,7 @@ impl JobContext {
             level,
             message,
         };
-        let _ = self.inner.records.send(Record::Log(line));
+        let _ = self.inner.writes.send(Write::Log(line));
     }
 }
 

@@ -17,8 +17,7 @@ use tokio::time::Instant;
 
 use crate::storage::ProgressUpdate;
 
-use super::Record;
-use super::Shared;
+use super::{Shared, Write};
 use crate::storage::Storage;
 
 /// Most results in one transaction.
@@ -30,18 +29,18 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Most results ended but not yet written before the claim loop stops claiming.
 pub(super) const MAX_UNRECORDED: usize = 4 * BATCH;
 
-pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Record>) {
+pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Write>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_write = Instant::now() - FLUSH_INTERVAL;
     loop {
         tokio::select! {
             received = rx.recv() => match received {
-                Some(record) => batch.push(record),
+                Some(write) => batch.push(write),
                 None => break,
             },
             () = shared.stop_completer.cancelled() => {
-                while let Ok(record) = rx.try_recv() {
-                    batch.push(record);
+                while let Ok(write) = rx.try_recv() {
+                    batch.push(write);
                     if batch.len() == BATCH {
                         flush(&shared, &mut batch).await;
                     }
@@ -52,13 +51,13 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Rec
         }
         let due = last_write + FLUSH_INTERVAL;
         while batch.len() < BATCH {
-            if let Ok(record) = rx.try_recv() {
-                batch.push(record);
+            if let Ok(write) = rx.try_recv() {
+                batch.push(write);
                 continue;
             }
             tokio::select! {
                 received = rx.recv() => match received {
-                    Some(record) => batch.push(record),
+                    Some(write) => batch.push(write),
                     None => break,
                 },
                 () = tokio::time::sleep_until(due) => break,
@@ -72,18 +71,18 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Rec
 
 /// Writes the batch, retrying through database outages: a result is never dropped.
 /// Log lines and progress go first, so a job's last lines are in before it is done.
-async fn flush(shared: &Shared, batch: &mut Vec<Record>) {
+async fn flush(shared: &Shared, batch: &mut Vec<Write>) {
     if batch.is_empty() {
         return;
     }
     let mut completions = Vec::new();
     let mut logs = Vec::new();
     let mut progress: Vec<ProgressUpdate> = Vec::new();
-    for record in batch.drain(..) {
-        match record {
-            Record::Completion(completion) => completions.push(completion),
-            Record::Log(line) => logs.push(line),
-            Record::Progress(update) => {
+    for write in batch.drain(..) {
+        match write {
+            Write::Completion(completion) => completions.push(completion),
+            Write::Log(line) => logs.push(line),
+            Write::Progress(update) => {
                 // Only the latest report of a job matters.
                 progress.retain(|earlier| earlier.job_id != update.job_id);
                 progress.push(update);

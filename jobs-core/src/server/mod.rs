@@ -226,7 +226,7 @@ impl JobServerBuilder {
             .name
             .clone()
             .unwrap_or_else(|| format!("{host}:{pid}"));
-        let (records, record_rx) = mpsc::unbounded_channel();
+        let (writes, write_rx) = mpsc::unbounded_channel();
         let limited_queues = config.queue_limits.keys().cloned().collect();
         let shared = Arc::new(Shared {
             storage: self.jobs.storage().clone(),
@@ -253,7 +253,7 @@ impl JobServerBuilder {
             stop_maintenance: CancellationToken::new(),
             stop_completer: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            records,
+            writes,
             running_jobs: Mutex::new(HashMap::new()),
             queue_counts: Mutex::new(HashMap::new()),
             ready: Mutex::new(VecDeque::new()),
@@ -263,11 +263,11 @@ impl JobServerBuilder {
         maintenance::heartbeat(&shared).await?;
         crate::recurring::register_declared(&shared.jobs).await?;
 
-        let completer = tokio::spawn(completer::run(shared.clone(), record_rx));
-        let canceller = tokio::spawn(worker::cancel_loop(shared.clone()));
+        let completer = tokio::spawn(completer::run(shared.clone(), write_rx));
+        let deleted_watcher = tokio::spawn(worker::watch_deleted(shared.clone()));
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
         let maintainer = tokio::spawn(maintenance::run(shared.clone()));
-        let scheduler = tokio::spawn(ticker::run(shared.clone()));
+        let ticker = tokio::spawn(ticker::run(shared.clone()));
         tracing::info!(server = %shared.row.name, id = %shared.row.id, workers = shared.config.worker_count, "job server started");
         Ok(JobServer {
             shared,
@@ -275,8 +275,8 @@ impl JobServerBuilder {
                 claimer,
                 completer,
                 maintainer,
-                scheduler,
-                canceller,
+                ticker,
+                deleted_watcher,
             }),
         })
     }
@@ -292,8 +292,8 @@ struct Tasks {
     claimer: JoinHandle<()>,
     completer: JoinHandle<()>,
     maintainer: JoinHandle<()>,
-    scheduler: JoinHandle<()>,
-    canceller: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+    deleted_watcher: JoinHandle<()>,
 }
 
 impl fmt::Debug for JobServer {
@@ -356,8 +356,8 @@ impl JobServer {
         }
         shared.stop_maintenance.cancel();
         let _ = tasks.maintainer.await;
-        let _ = tasks.scheduler.await;
-        let _ = tasks.canceller.await;
+        let _ = tasks.ticker.await;
+        let _ = tasks.deleted_watcher.await;
         // Every job task has ended, so every result is in the channel: record them all.
         shared.stop_completer.cancel();
         if tokio::time::timeout(
@@ -424,7 +424,7 @@ struct Shared {
     stop_completer: CancellationToken,
     tracker: TaskTracker,
     /// Results, log lines and progress, written in batches by the completer.
-    records: mpsc::UnboundedSender<Record>,
+    writes: mpsc::UnboundedSender<Write>,
     /// The attempts running now, by job, with the token that stops each.
     running_jobs: Mutex<HashMap<JobId, CancellationToken>>,
     /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
@@ -486,7 +486,7 @@ impl Shared {
 
 /// What running jobs send the completer to write.
 #[derive(Debug)]
-pub(crate) enum Record {
+pub(crate) enum Write {
     Completion(Completion),
     Log(LogLine),
     Progress(ProgressUpdate),

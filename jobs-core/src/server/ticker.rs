@@ -1,4 +1,4 @@
-//! Fires recurring jobs. Every server runs this loop; the compare-and-set on
+//! The ticker: fires recurring jobs. Every server runs this loop; the compare-and-set on
 //! `next_run_at` and the per-tick job id make each tick create one run however many
 //! servers race for it.
 

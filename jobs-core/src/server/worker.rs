@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
-use super::{Record, Shared};
+use super::{Shared, Write};
 use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
 use crate::job::retry;
@@ -281,7 +281,7 @@ async fn next_wait(shared: &Shared) -> (Duration, bool) {
 
 /// Stops the attempts of jobs deleted while they run: at once for a delete in this
 /// process, within a poll interval for one elsewhere.
-pub(super) async fn cancel_loop(shared: Arc<Shared>) {
+pub(super) async fn watch_deleted(shared: Arc<Shared>) {
     let mut deleted = shared.jobs.subscribe_deleted();
     loop {
         tokio::select! {
@@ -376,7 +376,7 @@ async fn run(shared: &Shared, job: ClaimedJob, cancel: CancellationToken) {
         };
         shared.unrecorded.fetch_add(1, Ordering::Relaxed);
         // The completer outlives every job task, so the channel is open.
-        let _ = shared.records.send(Record::Completion(completion));
+        let _ = shared.writes.send(Write::Completion(completion));
     }
     shared.running_jobs().remove(&job.id);
     if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
@@ -408,7 +408,7 @@ async fn attempt(
         job.name.clone(),
         job.attempt,
         shared.jobs.clone(),
-        shared.records.clone(),
+        shared.writes.clone(),
         cancel,
     );
     let invocation = Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
