@@ -52,6 +52,6 @@ pub use server::{
     ServerMetrics,
 };
 pub use tools::{
-    CANCEL_TOOL, LIST_TOOL, ScheduledJob, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError,
-    ToolErrorKind, ToolResult,
+    DELETE_TOOL, LIST_TOOL, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind,
+    ToolRecurring, ToolResult,
 };

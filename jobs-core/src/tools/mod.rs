@@ -17,24 +17,22 @@ mod types;
 mod validate;
 mod when;
 
-pub use types::{ScheduledJob, Tool, ToolError, ToolErrorKind, ToolResult};
+pub use types::{Tool, ToolError, ToolErrorKind, ToolRecurring, ToolResult};
 use validate::{Mismatch, validate};
-use when::{
-    checked_tool_name, humanize, recurring_args, schedule_args, split, tool_name, with_args,
-};
+use when::{checked_tool_name, humanize, recurring_args, split, tool_name, when_args, with_args};
 
 /// The label every job a tool call creates carries.
 pub const TOOL_CALL_LABEL: &str = "tool-call";
 
 /// The tool that lists the caller's pending jobs and recurring schedules (read-only).
-pub const LIST_TOOL: &str = "list_scheduled_jobs";
+pub const LIST_TOOL: &str = "list_recurring_jobs";
 
-/// The tool that cancels one of the caller's jobs or recurring schedules.
-pub const CANCEL_TOOL: &str = "cancel_job";
+/// The tool that deletes one of the caller's jobs or recurring schedules.
+pub const DELETE_TOOL: &str = "delete_job";
 
-/// Arguments the schedule tools add to a job's own, so a job with a field of one of
-/// these names gets no schedule tools.
-const SCHEDULE_ARGS: [&str; 4] = ["at", "delay_seconds", "cron", "zone"];
+/// Arguments the schedule tools add to a job's own to say when it runs, so a job with
+/// a field of one of these names gets no schedule tools.
+const WHEN_ARGS: [&str; 4] = ["at", "delay_seconds", "cron", "zone"];
 
 /// The jobs an application offers an agent, with the limits its calls must respect.
 ///
@@ -201,14 +199,14 @@ impl ToolCatalog {
             }
             return self;
         }
-        let schedulable = !SCHEDULE_ARGS
+        let schedulable = !WHEN_ARGS
             .iter()
             .any(|arg| schema["properties"].get(*arg).is_some());
         if !schedulable {
             tracing::warn!(
                 job = job_name,
-                "offered to run now only: a field named like a schedule argument ({})",
-                SCHEDULE_ARGS.join(", ")
+                "offered to run now only: a field named like a when argument ({})",
+                WHEN_ARGS.join(", ")
             );
         }
         let description = schema["description"]
@@ -228,7 +226,7 @@ impl ToolCatalog {
     }
 
     /// Every tool of the catalog, in the order the jobs were allowed, then
-    /// `list_scheduled_jobs` and `cancel_job`.
+    /// `list_recurring_jobs` and `delete_job`.
     pub fn tools(&self) -> Vec<Tool> {
         let mut tools = Vec::new();
         for entry in &self.entries {
@@ -248,7 +246,7 @@ impl ToolCatalog {
                     humanize(self.max_horizon),
                     entry.description
                 ),
-                input_schema: with_args(&entry.schema, schedule_args(), &[]),
+                input_schema: with_args(&entry.schema, when_args(), &[]),
             });
             if entry.recurring {
                 tools.push(Tool {
@@ -270,9 +268,9 @@ impl ToolCatalog {
             input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
         });
         tools.push(Tool {
-            name: CANCEL_TOOL.to_owned(),
-            description: "Cancel a job or a recurring schedule you created, by the id \
-                          `list_scheduled_jobs` or a schedule tool returned."
+            name: DELETE_TOOL.to_owned(),
+            description: "Delete a job or a recurring schedule you created, by the id \
+                          `list_recurring_jobs` or a schedule tool returned."
                 .to_owned(),
             input_schema: json!({
                 "type": "object",
@@ -309,7 +307,7 @@ impl ToolCatalog {
         };
         match name {
             LIST_TOOL => return self.list(caller).await,
-            CANCEL_TOOL => return self.cancel(arguments, caller).await,
+            DELETE_TOOL => return self.delete(arguments, caller).await,
             _ => {}
         }
         let (kind, job) = name
@@ -348,7 +346,7 @@ impl ToolCatalog {
                 })
             }
             Kind::Schedule => {
-                let (arguments, extra) = split(&entry.schema, arguments, schedule_args())?;
+                let (arguments, extra) = split(&entry.schema, arguments, when_args())?;
                 let run_at = self.run_at(&extra)?;
                 let id = (entry.enqueue)(self.jobs.clone(), arguments, run_at, labels).await?;
                 Ok(ToolResult::Enqueued {
@@ -390,7 +388,7 @@ impl ToolCatalog {
                 ..JobQuery::state(state).limit(100)
             };
             let page = self.jobs.list(query).await.map_err(ToolError::internal)?;
-            jobs.extend(page.items.into_iter().map(|job| ScheduledJob {
+            jobs.extend(page.items.into_iter().map(|job| ToolRecurring {
                 id: job.id.to_string(),
                 name: job.display_name,
                 state: job.state,
@@ -409,7 +407,7 @@ impl ToolCatalog {
             recurring
                 .into_iter()
                 .filter(|recurring| recurring.id.starts_with(&prefix))
-                .map(|recurring| ScheduledJob {
+                .map(|recurring| ToolRecurring {
                     id: recurring.id,
                     name: recurring.display_name,
                     state: JobState::Scheduled,
@@ -420,7 +418,7 @@ impl ToolCatalog {
         Ok(ToolResult::Scheduled { jobs })
     }
 
-    async fn cancel(&self, arguments: Value, caller: &str) -> Result<ToolResult, ToolError> {
+    async fn delete(&self, arguments: Value, caller: &str) -> Result<ToolResult, ToolError> {
         let schema = json!({
             "type": "object",
             "properties": {"id": {"type": "string"}},
@@ -433,7 +431,7 @@ impl ToolCatalog {
             ToolError::new(
                 ToolErrorKind::NotFound,
                 format!(
-                    "you have no job or recurring schedule `{id}`; list_scheduled_jobs lists yours"
+                    "you have no job or recurring schedule `{id}`; list_recurring_jobs lists yours"
                 ),
             )
             .at(
@@ -450,7 +448,7 @@ impl ToolCatalog {
                 .await
                 .map_err(ToolError::internal)?;
             return if deleted {
-                Ok(ToolResult::Cancelled { id: id.to_owned() })
+                Ok(ToolResult::Deleted { id: id.to_owned() })
             } else {
                 Err(not_found())
             };
@@ -468,7 +466,7 @@ impl ToolCatalog {
             return Err(ToolError::new(
                 ToolErrorKind::NotFound,
                 format!(
-                    "job `{id}` is {} and can no longer be cancelled",
+                    "job `{id}` is {} and can no longer be deleted",
                     job.state.as_str()
                 ),
             ));
@@ -477,7 +475,7 @@ impl ToolCatalog {
             .delete(job_id)
             .await
             .map_err(ToolError::internal)?;
-        Ok(ToolResult::Cancelled { id: id.to_owned() })
+        Ok(ToolResult::Deleted { id: id.to_owned() })
     }
 
     fn unknown(&self, name: &str) -> ToolError {

@@ -52,7 +52,7 @@ pub enum ToolResult {
     },
     /// A recurring schedule was stored.
     Recurring {
-        /// Its id, for `cancel_job`.
+        /// Its id, for `delete_job`.
         recurring_id: String,
         /// The cron expression.
         cron: String,
@@ -64,10 +64,10 @@ pub enum ToolResult {
     /// The caller's jobs that have not run and recurring schedules.
     Scheduled {
         /// Each of them.
-        jobs: Vec<ScheduledJob>,
+        jobs: Vec<ToolRecurring>,
     },
-    /// A job or schedule was cancelled.
-    Cancelled {
+    /// A job or schedule was deleted.
+    Deleted {
         /// Its id.
         id: String,
     },
@@ -75,8 +75,8 @@ pub enum ToolResult {
 
 /// One of the caller's pending jobs or recurring schedules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScheduledJob {
-    /// The job id or recurring id, for `cancel_job`.
+pub struct ToolRecurring {
+    /// The job id or recurring id, for `delete_job`.
     pub id: String,
     /// Its display name.
     pub name: String,

@@ -1,4 +1,4 @@
-//! The schedule arguments the `schedule_…` tools add to a job's own, and the checks on
+//! The when arguments the `schedule_…` tools add to a job's own, and the checks on
 //! them: when a one-off run may be, how often a recurring one may run.
 
 use std::time::Duration;
@@ -125,7 +125,7 @@ impl ToolCatalog {
 }
 
 /// Checks arguments against the job's schema widened with `extra`, and splits them into
-/// the job's and the schedule's.
+/// the job's and the when arguments.
 pub(super) fn split(
     schema: &Value,
     mut arguments: Value,
@@ -151,7 +151,7 @@ pub(super) fn split(
     Ok((arguments, taken))
 }
 
-pub(super) fn schedule_args() -> Value {
+pub(super) fn when_args() -> Value {
     json!({"properties": {
         "at": {"type": "string", "format": "date-time", "description": "When to run, RFC 3339 with an offset, like 2026-11-28T10:00:00+01:00."},
         "delay_seconds": {"type": "integer", "minimum": 1, "description": "Run after this many seconds (instead of `at`)."},
