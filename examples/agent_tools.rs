@@ -116,10 +116,10 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let listed = catalog
-        .call_tool("list_scheduled_jobs", json!({}), "conversation-1")
+        .call_tool("list_recurring_jobs", json!({}), "conversation-1")
         .await?;
     println!(
-        "\nlist_scheduled_jobs: {}",
+        "\nlist_recurring_jobs: {}",
         serde_json::to_string_pretty(&listed)?
     );
 

@@ -1,5 +1,5 @@
 //! "Every morning at 8, summarize my inbox": a recurring job declared with
-//! `#[recurring]`, stored at boot and owned by the scheduler from then on.
+//! `#[recurring]`, stored at boot and owned by the ticker from then on.
 //!
 //! ```sh
 //! cargo run --example morning_summary       # app on :3000, dashboard on http://localhost:8000
@@ -33,7 +33,11 @@ async fn main() -> anyhow::Result<()> {
         .state(inbox.clone())
         .start()
         .await?;
-    let next = plugin.jobs().recurring_job("morning-email-summary").await?;
+    let next = plugin
+        .jobs()
+        .recurring()
+        .get("morning-email-summary")
+        .await?;
     println!("next morning summary: {}", next.next_run_at);
     let routes = Router::new()
         .merge(morning_summary::http::routes())

@@ -17,7 +17,7 @@ backend_tests!(
     schedule_call_sets_run_at_and_labels,
     recurring_call_stores_the_schedule,
     invalid_calls_store_nothing,
-    list_and_cancel_only_the_callers_jobs,
+    list_and_delete_only_the_callers_jobs,
     http_routes_list_and_call_tools,
 );
 
@@ -197,8 +197,8 @@ async fn clashing_tool_names_are_left_out_until_renamed() {
         [
             "run_analyze_document",
             "schedule_analyze_document",
-            "list_scheduled_jobs",
-            "cancel_job"
+            "list_recurring_jobs",
+            "delete_job"
         ]
     );
 
@@ -213,8 +213,8 @@ async fn clashing_tool_names_are_left_out_until_renamed() {
             "run_archive_document",
             "schedule_archive_document",
             "schedule_archive_document_recurring",
-            "list_scheduled_jobs",
-            "cancel_job"
+            "list_recurring_jobs",
+            "delete_job"
         ]
     );
     for (tool, job) in [
@@ -321,8 +321,8 @@ async fn tools_are_listed_in_the_function_calling_shape() {
             "schedule_summarize_inbox_recurring",
             "run_analyze_document",
             "schedule_analyze_document",
-            "list_scheduled_jobs",
-            "cancel_job",
+            "list_recurring_jobs",
+            "delete_job",
         ]
     );
     for tool in &tools {
@@ -459,13 +459,13 @@ async fn recurring_call_stores_the_schedule(backend: Backend) {
         recurring_id.starts_with("tool:u1:summarize_inbox:"),
         "{recurring_id}"
     );
-    let stored = jobs.recurring_job(&recurring_id).await.unwrap();
+    let stored = jobs.recurring().get(&recurring_id).await.unwrap();
     assert_eq!(stored.zone, "Europe/Brussels");
     assert_eq!(stored.job_name, SummarizeInbox::DESCRIPTOR.name());
     assert_eq!(stored.payload, json!({"user_id": 7}));
     assert_eq!(stored.labels, ["tool-call", "caller:u1"]);
     // Each run says it came from a tool call, and whose.
-    let run = jobs.trigger(&recurring_id).await.unwrap();
+    let run = jobs.recurring().trigger(&recurring_id).await.unwrap();
     assert_eq!(
         jobs.get(run).await.unwrap().labels,
         ["tool-call", "caller:u1"]
@@ -577,7 +577,7 @@ async fn invalid_calls_store_nothing(backend: Backend) {
         assert!(!error.message.is_empty());
     }
     assert_eq!(stored_jobs(&jobs).await, 0);
-    assert!(jobs.recurring_jobs().await.unwrap().is_empty());
+    assert!(jobs.recurring().list().await.unwrap().is_empty());
 
     let error = catalog
         .call_tool(
@@ -599,7 +599,7 @@ async fn invalid_calls_store_nothing(backend: Backend) {
     );
 }
 
-async fn list_and_cancel_only_the_callers_jobs(backend: Backend) {
+async fn list_and_delete_only_the_callers_jobs(backend: Backend) {
     let (_db, jobs, _clock) = setup(backend).await;
     let catalog = catalog(&jobs);
     let scheduled = |caller: &'static str| {
@@ -633,7 +633,7 @@ async fn list_and_cancel_only_the_callers_jobs(backend: Backend) {
         panic!()
     };
     let listed = catalog
-        .call_tool("list_scheduled_jobs", json!({}), "alice")
+        .call_tool("list_recurring_jobs", json!({}), "alice")
         .await
         .unwrap();
     let ToolResult::Scheduled { jobs: listed } = listed else {
@@ -643,19 +643,19 @@ async fn list_and_cancel_only_the_callers_jobs(backend: Backend) {
     assert_eq!(ids, [mine.to_string().as_str(), recurring_id.as_str()]);
 
     let error = catalog
-        .call_tool("cancel_job", json!({"id": theirs.to_string()}), "alice")
+        .call_tool("delete_job", json!({"id": theirs.to_string()}), "alice")
         .await
         .unwrap_err();
     assert_eq!(error.kind, ToolErrorKind::NotFound);
     assert_eq!(jobs.get(theirs).await.unwrap().state, JobState::Scheduled);
     for id in [mine.to_string(), recurring_id.clone()] {
         catalog
-            .call_tool("cancel_job", json!({"id": id}), "alice")
+            .call_tool("delete_job", json!({"id": id}), "alice")
             .await
             .unwrap();
     }
     assert_eq!(jobs.get(mine).await.unwrap().state, JobState::Deleted);
-    assert!(jobs.recurring_job(&recurring_id).await.is_err());
+    assert!(jobs.recurring().get(&recurring_id).await.is_err());
     let _ = Duration::ZERO;
 }
 

@@ -45,7 +45,8 @@ async fn a_failed_job_is_found_requeued_and_seen_succeeding(backend: Backend) {
     let image = dashboard.greet(XSS_IMG).await;
     dashboard
         .jobs
-        .schedule_recurrently(
+        .recurring()
+        .cron(
             "nightly-digest",
             "0 3 * * *",
             Greet {

@@ -20,7 +20,8 @@ async fn recurring_jobs_are_listed_triggered_switched_and_deleted(backend: Backe
     let path = "/api/recurring-jobs/reports%2Fnightly%20digest";
     dashboard
         .jobs
-        .schedule_recurrently(
+        .recurring()
+        .cron(
             id,
             "0 3 * * *",
             Greet {

@@ -197,8 +197,8 @@ async fn http_lists_and_calls_tools(backend: Backend) {
         // Hints for clients that ask before a call with effects.
         let hints = tool.annotations.as_ref().expect("annotations");
         let (read_only, destructive) = match tool.name.as_ref() {
-            "list_scheduled_jobs" => (Some(true), None),
-            "cancel_job" => (Some(false), Some(true)),
+            "list_recurring_jobs" => (Some(true), None),
+            "delete_job" => (Some(false), Some(true)),
             _ => (Some(false), Some(false)),
         };
         assert_eq!(
@@ -304,8 +304,8 @@ async fn stdio_lists_and_calls_tools(backend: Backend) {
             "schedule_summarize_inbox_recurring",
             "run_analyze_document",
             "schedule_analyze_document",
-            "list_scheduled_jobs",
-            "cancel_job",
+            "list_recurring_jobs",
+            "delete_job",
         ]
     );
     let analyze = &tools[5];
@@ -319,7 +319,7 @@ async fn stdio_lists_and_calls_tools(backend: Backend) {
     assert_eq!(result.is_error, Some(true));
     assert_eq!(json_of(&result)["field"], "/document_id");
 
-    let listed = call(&client, "list_scheduled_jobs", json!({})).await;
+    let listed = call(&client, "list_recurring_jobs", json!({})).await;
     assert_eq!(json_of(&listed)["jobs"].as_array().map(Vec::len), Some(1));
     assert_eq!(stored_jobs(&jobs).await, 1);
     client.cancel().await.unwrap();

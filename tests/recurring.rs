@@ -104,7 +104,8 @@ async fn setup(backend: Backend, start: DateTime<Utc>) -> (TestDb, ManualClock, 
 
 async fn cron_job_fires_at_each_tick_over_a_week(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 23, 0, 0)).await;
-    jobs.schedule_recurrently("morning-email-summary", "0 8 * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("morning-email-summary", "0 8 * * *", SummarizeInbox {})
         .zone("Europe/Brussels")
         .await
         .unwrap();
@@ -121,7 +122,7 @@ async fn cron_job_fires_at_each_tick_over_a_week(backend: Backend) {
         );
         clock.set(tick);
         wait_for_runs(&jobs, day as usize + 1).await;
-        let info = jobs.recurring_job("morning-email-summary").await.unwrap();
+        let info = jobs.recurring().get("morning-email-summary").await.unwrap();
         assert_eq!(info.next_run_at, tick + chrono::Duration::days(1));
         assert_eq!(info.last_run_at, Some(tick));
     }
@@ -139,7 +140,8 @@ async fn cron_job_fires_at_each_tick_over_a_week(backend: Backend) {
 
 async fn three_servers_create_exactly_one_run_per_tick(backend: Backend) {
     let (db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 0)).await;
-    jobs.schedule_recurrently("every-minute", "* * * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("every-minute", "* * * * *", SummarizeInbox {})
         .await
         .unwrap();
     let mut servers = Vec::new();
@@ -171,7 +173,8 @@ async fn three_servers_create_exactly_one_run_per_tick(backend: Backend) {
 
 async fn daily_job_on_the_spring_forward_day_runs_once_after_the_gap(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 3, 28, 12, 0)).await;
-    jobs.schedule_recurrently("nightly", "30 2 * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("nightly", "30 2 * * *", SummarizeInbox {})
         .zone("Europe/Brussels")
         .await
         .unwrap();
@@ -195,7 +198,8 @@ async fn daily_job_on_the_spring_forward_day_runs_once_after_the_gap(backend: Ba
 
 async fn hourly_job_through_the_fall_back_hour_runs_every_real_hour(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 10, 24, 21, 30)).await;
-    jobs.schedule_recurrently("hourly", "0 * * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("hourly", "0 * * * *", SummarizeInbox {})
         .zone("Europe/Brussels")
         .await
         .unwrap();
@@ -217,7 +221,8 @@ async fn hourly_job_through_the_fall_back_hour_runs_every_real_hour(backend: Bac
 /// pass with no server and starts one again.
 async fn after_a_three_day_outage(backend: Backend, missed: MissedTicks) -> Vec<jobs::JobSummary> {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 20, 9, 30)).await;
-    jobs.schedule_recurrently("hourly", "0 * * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("hourly", "0 * * * *", SummarizeInbox {})
         .missed(missed)
         .await
         .unwrap();
@@ -238,7 +243,7 @@ async fn after_a_three_day_outage(backend: Backend, missed: MissedTicks) -> Vec<
     .await;
     let runs = runs_of(&jobs, summarize_inbox_name()).await;
     // Back on schedule afterwards, whatever the policy.
-    let info = jobs.recurring_job("hourly").await.unwrap();
+    let info = jobs.recurring().get("hourly").await.unwrap();
     assert_eq!(info.next_run_at, utc(2026, 11, 23, 11, 0));
     clock.set(utc(2026, 11, 23, 11, 0));
     wait_for_runs(&jobs, runs.len() + 1).await;
@@ -275,7 +280,8 @@ async fn missed_ticks_catch_up_within_the_bound(backend: Backend) {
 
 async fn no_new_run_while_the_previous_one_is_processing(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 30)).await;
-    jobs.schedule_recurrently("report", "0 * * * *", LongReport {})
+    jobs.recurring()
+        .cron("report", "0 * * * *", LongReport {})
         .await
         .unwrap();
     let server = start_server(&jobs, &probe).await;
@@ -287,7 +293,7 @@ async fn no_new_run_while_the_previous_one_is_processing(backend: Backend) {
     .await;
     clock.set(utc(2026, 11, 27, 11, 0));
     wait_until("the 11:00 tick is passed", || async {
-        jobs.recurring_job("report").await.unwrap().next_run_at == utc(2026, 11, 27, 12, 0)
+        jobs.recurring().get("report").await.unwrap().next_run_at == utc(2026, 11, 27, 12, 0)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -312,7 +318,8 @@ async fn no_new_run_while_the_previous_one_is_processing(backend: Backend) {
 
 async fn overlap_allowed_when_asked(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 30)).await;
-    jobs.schedule_recurrently("report", "0 * * * *", LongReport {})
+    jobs.recurring()
+        .cron("report", "0 * * * *", LongReport {})
         .allow_overlap(true)
         .await
         .unwrap();
@@ -333,10 +340,11 @@ async fn overlap_allowed_when_asked(backend: Backend) {
 
 async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 30)).await;
-    jobs.schedule_recurrently("morning-email-summary", "0 8 * * *", SummarizeInbox {})
+    jobs.recurring()
+        .cron("morning-email-summary", "0 8 * * *", SummarizeInbox {})
         .await
         .unwrap();
-    let listed = jobs.recurring_jobs().await.unwrap();
+    let listed = jobs.recurring().list().await.unwrap();
     assert_eq!(listed.len(), 1);
     let info = &listed[0];
     assert_eq!(info.schedule, "0 8 * * *");
@@ -347,9 +355,13 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
     assert_eq!(info.last_run_at, None);
 
     let server = start_server(&jobs, &probe).await;
-    let run = jobs.trigger("morning-email-summary").await.unwrap();
+    let run = jobs
+        .recurring()
+        .trigger("morning-email-summary")
+        .await
+        .unwrap();
     wait_for_state(&jobs, run, JobState::Succeeded).await;
-    let info = jobs.recurring_job("morning-email-summary").await.unwrap();
+    let info = jobs.recurring().get("morning-email-summary").await.unwrap();
     assert_eq!(
         info.next_run_at,
         utc(2026, 11, 28, 8, 0),
@@ -357,17 +369,19 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
     );
 
     // Storing the id again with another cron moves its next run.
-    jobs.schedule_recurrently(
-        "morning-email-summary",
-        "0 9 * * MON-FRI",
-        SummarizeInbox {},
-    )
-    .await
-    .unwrap();
-    let info = jobs.recurring_job("morning-email-summary").await.unwrap();
+    jobs.recurring()
+        .cron(
+            "morning-email-summary",
+            "0 9 * * MON-FRI",
+            SummarizeInbox {},
+        )
+        .await
+        .unwrap();
+    let info = jobs.recurring().get("morning-email-summary").await.unwrap();
     assert_eq!(info.next_run_at, utc(2026, 11, 30, 9, 0), "Monday 09:00");
 
-    jobs.set_recurring_enabled("morning-email-summary", false)
+    jobs.recurring()
+        .set_enabled("morning-email-summary", false)
         .await
         .unwrap();
     clock.set(utc(2026, 11, 30, 9, 0));
@@ -377,14 +391,15 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
         1,
         "disabled, yet it fired"
     );
-    let info = jobs.recurring_job("morning-email-summary").await.unwrap();
+    let info = jobs.recurring().get("morning-email-summary").await.unwrap();
     assert!(!info.enabled);
     assert_eq!(info.disabled_reason.as_deref(), Some("disabled by a user"));
 
-    jobs.set_recurring_enabled("morning-email-summary", true)
+    jobs.recurring()
+        .set_enabled("morning-email-summary", true)
         .await
         .unwrap();
-    let info = jobs.recurring_job("morning-email-summary").await.unwrap();
+    let info = jobs.recurring().get("morning-email-summary").await.unwrap();
     assert_eq!(
         info.next_run_at,
         utc(2026, 12, 1, 9, 0),
@@ -392,24 +407,27 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
     );
 
     assert!(
-        jobs.delete_recurring("morning-email-summary")
+        jobs.recurring()
+            .delete("morning-email-summary")
             .await
             .unwrap()
     );
     assert!(
         !jobs
-            .delete_recurring("morning-email-summary")
+            .recurring()
+            .delete("morning-email-summary")
             .await
             .unwrap()
     );
     assert!(matches!(
-        jobs.trigger("morning-email-summary").await,
+        jobs.recurring().trigger("morning-email-summary").await,
         Err(jobs::Error::RecurringNotFound(_))
     ));
     server.shutdown().await;
 
     let error = jobs
-        .schedule_recurrently("bad", "0 25 * * *", SummarizeInbox {})
+        .recurring()
+        .cron("bad", "0 25 * * *", SummarizeInbox {})
         .await
         .unwrap_err();
     assert!(
@@ -419,7 +437,8 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
         "{error}"
     );
     let error = jobs
-        .schedule_recurrently("bad", "0 8 * * *", SummarizeInbox {})
+        .recurring()
+        .cron("bad", "0 8 * * *", SummarizeInbox {})
         .zone("Mars/Olympus")
         .await
         .unwrap_err();
@@ -433,13 +452,14 @@ async fn trigger_list_reschedule_disable_and_delete(backend: Backend) {
 
 async fn interval_schedule_fires_every_interval(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 0)).await;
-    jobs.schedule_every(
-        "poll-inbox",
-        Duration::from_secs(15 * 60),
-        SummarizeInbox {},
-    )
-    .await
-    .unwrap();
+    jobs.recurring()
+        .every(
+            "poll-inbox",
+            Duration::from_secs(15 * 60),
+            SummarizeInbox {},
+        )
+        .await
+        .unwrap();
     let server = start_server(&jobs, &probe).await;
     for n in 1..=4 {
         clock.advance(Duration::from_secs(15 * 60));
@@ -462,12 +482,13 @@ async fn interval_schedule_fires_every_interval(backend: Backend) {
 async fn declared_recurring_job_is_stored_at_server_start(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 6, 0)).await;
     assert!(matches!(
-        jobs.recurring_job("declared-morning-summary").await,
+        jobs.recurring().get("declared-morning-summary").await,
         Err(jobs::Error::RecurringNotFound(_))
     ));
     let server = start_server(&jobs, &probe).await;
     let info = jobs
-        .recurring_job("declared-morning-summary")
+        .recurring()
+        .get("declared-morning-summary")
         .await
         .unwrap();
     assert_eq!(info.schedule, "0 8 * * *");
@@ -515,14 +536,15 @@ async fn recurring_job_gone_from_the_code_is_disabled(backend: Backend) {
         }
     }
     let server = start_server(&jobs, &probe).await;
-    let info = jobs.recurring_job("old-digest").await.unwrap();
+    let info = jobs.recurring().get("old-digest").await.unwrap();
     assert!(!info.enabled);
     assert_eq!(
         info.disabled_reason.as_deref(),
         Some("no longer declared in code")
     );
     assert!(
-        jobs.recurring_job("declared-morning-summary")
+        jobs.recurring()
+            .get("declared-morning-summary")
             .await
             .unwrap()
             .enabled
@@ -532,16 +554,17 @@ async fn recurring_job_gone_from_the_code_is_disabled(backend: Backend) {
 
 async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 9, 30)).await;
-    jobs.schedule_recurrently(
-        "tenant-7-report",
-        "0 10 * * *",
-        TenantReport { tenant_id: 7 },
-    )
-    .label("caller:u1")
-    .label("tenant-7")
-    .await
-    .unwrap();
-    let stored = jobs.recurring_job("tenant-7-report").await.unwrap();
+    jobs.recurring()
+        .cron(
+            "tenant-7-report",
+            "0 10 * * *",
+            TenantReport { tenant_id: 7 },
+        )
+        .label("caller:u1")
+        .label("tenant-7")
+        .await
+        .unwrap();
+    let stored = jobs.recurring().get("tenant-7-report").await.unwrap();
     assert_eq!(stored.labels, ["tenant-7", "caller:u1"]);
     let server = start_server(&jobs, &probe).await;
     clock.set(utc(2026, 11, 27, 10, 0));
@@ -551,7 +574,7 @@ async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {
         runs.len() == 1 && runs[0].state == JobState::Succeeded
     })
     .await;
-    let triggered = jobs.trigger("tenant-7-report").await.unwrap();
+    let triggered = jobs.recurring().trigger("tenant-7-report").await.unwrap();
     wait_for_state(&jobs, triggered, JobState::Succeeded).await;
     server.shutdown().await;
     for run in runs_of(&jobs, name).await {

@@ -99,7 +99,7 @@ async fn a_server_stores_every_declared_schedule_with_its_options(backend: Backe
         .start()
         .await
         .expect("server starts");
-    let stored = jobs.recurring_jobs().await.unwrap();
+    let stored = jobs.recurring().list().await.unwrap();
     server.shutdown().await;
     let ids: Vec<&str> = stored.iter().map(|info| info.id.as_str()).collect();
     assert_eq!(ids, ["above", "alone", "below", "renamed"]);

@@ -1,5 +1,5 @@
 //! "Every morning at 8": a recurring job declared on the fn. Every server upserts it at
-//! boot; the scheduler fires it once per tick however many replicas run, and a run
+//! boot; the ticker fires it once per tick however many replicas run, and a run
 //! missed while the app was down runs once when it comes back.
 
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,7 @@ pub(crate) mod http {
     }
 
     async fn summarize_now(State(jobs): State<Jobs>) -> (StatusCode, Json<Value>) {
-        match jobs.trigger("morning-email-summary").await {
+        match jobs.recurring().trigger("morning-email-summary").await {
             Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "job_id": id }))),
             Err(error) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

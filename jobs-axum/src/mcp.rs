@@ -23,7 +23,7 @@ use axum::extract::{FromRef, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use jobs_core::{CANCEL_TOOL, LIST_TOOL, ToolCatalog};
+use jobs_core::{DELETE_TOOL, LIST_TOOL, ToolCatalog};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
@@ -38,7 +38,7 @@ use crate::tools::{caller, missing_caller};
 
 /// What the server tells the model about its tools when a client connects.
 const INSTRUCTIONS: &str = "Each tool runs one of this application's background jobs: \
-     now, once at a later time, or on a cron schedule; two more list and cancel the jobs \
+     now, once at a later time, or on a cron schedule; two more list and delete the jobs \
      you created. Arguments are checked before anything is stored: a result with isError \
      says which argument is wrong and what it expected, so correct it and call again. \
      Jobs run in the background; a call returns as soon as the job is stored.";
@@ -235,11 +235,11 @@ impl ServeError {
 }
 
 /// What a client may assume of a tool before it calls it: listing changes nothing;
-/// cancelling removes a job and is safe to repeat; the job tools add a job each call.
+/// deleting removes a job and is safe to repeat; the job tools add a job each call.
 fn annotations(name: &str) -> ToolAnnotations {
     match name {
         LIST_TOOL => ToolAnnotations::new().read_only(true),
-        CANCEL_TOOL => ToolAnnotations::new()
+        DELETE_TOOL => ToolAnnotations::new()
             .read_only(false)
             .destructive(true)
             .idempotent(true)

@@ -26,7 +26,7 @@ pub(in super::super) async fn read_recurring(
     jobs: &Jobs,
 ) -> Result<Items<RecurringInfo>, ApiError> {
     Ok(Items {
-        items: jobs.recurring_jobs().await?,
+        items: jobs.recurring().list().await?,
     })
 }
 
@@ -38,7 +38,7 @@ async fn one(
     State(jobs): State<Jobs>,
     Path(id): Path<String>,
 ) -> Result<Json<RecurringInfo>, ApiError> {
-    Ok(Json(jobs.recurring_job(&id).await?))
+    Ok(Json(jobs.recurring().get(&id).await?))
 }
 
 /// The run a trigger created.
@@ -53,13 +53,13 @@ async fn trigger(
     Path(id): Path<String>,
 ) -> Result<Json<Triggered>, ApiError> {
     Ok(Json(Triggered {
-        job_id: jobs.trigger(&id).await?,
+        job_id: jobs.recurring().trigger(&id).await?,
     }))
 }
 
 /// Deletes the schedule; its past runs stay.
 async fn delete(State(jobs): State<Jobs>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if jobs.delete_recurring(&id).await? {
+    if jobs.recurring().delete(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(jobs_core::Error::RecurringNotFound(id).into())
@@ -86,6 +86,6 @@ async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<Json<RecurringInfo>, ApiError> {
-    jobs.set_recurring_enabled(id, enabled).await?;
-    Ok(Json(jobs.recurring_job(id).await?))
+    jobs.recurring().set_enabled(id, enabled).await?;
+    Ok(Json(jobs.recurring().get(id).await?))
 }

@@ -21,7 +21,7 @@ function recurringPage(main) {
     on: {
       recurring(data) {
         if (!data.items.length) {
-          fill(rows, emptyRow(6, 'No recurring jobs. Declare one with #[recurring] or Jobs::schedule_recurrently.'));
+          fill(rows, emptyRow(6, 'No recurring jobs. Declare one with #[recurring] or jobs.recurring().cron(…).'));
           return;
         }
         fill(rows, data.items.map((recurring) => el('tr', {
