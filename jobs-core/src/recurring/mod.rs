@@ -1,6 +1,6 @@
-//! Recurring jobs: declared with `#[recurring]` (registered at server start) or with
-//! [`Jobs::recurring`](crate::Jobs::recurring), stored, and fired by the servers' tickers exactly
-//! once per tick however many servers share the database.
+//! Recurring jobs: declared with `#[recurring]` (registered at server start) or added
+//! through [`Jobs::recurring`](crate::Jobs::recurring), stored, and fired by the servers'
+//! tickers exactly once per tick however many servers share the database.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
