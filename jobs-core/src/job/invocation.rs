@@ -41,8 +41,8 @@ impl StateMap {
     }
 }
 
-/// One attempt as handed to a job's [`RunFn`]: the stored payload, the context and the
-/// server's state.
+/// One attempt as handed to a job's [`RunFn`](super::RunFn): the stored payload, the
+/// context and the server's state.
 #[derive(Debug)]
 pub struct Invocation {
     payload: String,
