@@ -6,7 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
 use crate::client::new_job;
-use crate::storage::{NewJob, Storage};
+use crate::storage::{LifecycleStore, NewJob};
 use crate::transactional::EnqueueConnection;
 use crate::{Job, JobId, JobState, Jobs, Result};
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::chain::Chain;
 use crate::record::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
-use crate::storage::{AnyStorage, NewJob, Storage};
+use crate::storage::{AdminStore, AnyStorage, LifecycleStore, NewJob, Schema};
 use crate::transactional::EnqueueConnection;
 use crate::{Clock, Error, Job, JobId, JobState, Result, SystemClock};
 

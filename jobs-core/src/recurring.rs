@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::storage::{NewJob, Storage};
+use crate::storage::{LifecycleStore, NewJob, RecurringStore};
 use crate::{Error, Job, JobId, JobState, Jobs, MissedTicks, Result, Schedule};
 
 /// Where a recurring job was declared.

@@ -19,7 +19,7 @@ use crate::storage::ProgressUpdate;
 
 use super::Record;
 use super::Shared;
-use crate::storage::Storage;
+use crate::storage::{LifecycleStore, RunningStore};
 
 /// Most results in one transaction.
 const BATCH: usize = 512;

@@ -15,7 +15,9 @@ use super::completer::MAX_UNRECORDED;
 use super::{Record, Shared};
 use crate::context::CURRENT_JOB;
 use crate::job::registry;
-use crate::storage::{ClaimRequest, ClaimedJob, Completion, Outcome, QueueSelector, Storage};
+use crate::storage::{
+    ClaimRequest, ClaimedJob, Completion, LifecycleStore, Outcome, QueueSelector,
+};
 use crate::{Failure, Invocation, JobContext, JobId, retry};
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
