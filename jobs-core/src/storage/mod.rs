@@ -18,7 +18,7 @@ use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
 mod any;
-mod migrations;
+mod migrate;
 mod stored;
 mod types;
 

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub(crate) use self::lifecycle::jobs_insert_with;
 use self::listener::Wakeups;
 use super::Schema;
-use super::migrations::{self, Migration};
+use super::migrate;
 use crate::Result;
 
 mod admin;
@@ -46,9 +46,6 @@ const ASYNC_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)
 
 /// A pooled connection idle this long is pinged before it is used again.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Key of the advisory lock that serializes migrations across processes.
-const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
 
 #[derive(Debug, Clone)]
 pub(crate) struct PgStorage {
@@ -99,41 +96,6 @@ impl PgStorage {
 
 impl Schema for PgStorage {
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        // Many nodes booting at once: the first migrates, the others wait, then find
-        // every version applied.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS jobs_migration (
-                version bigint PRIMARY KEY,
-                description text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now())",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
-            .fetch_all(&mut *tx)
-            .await?;
-        for Migration {
-            version,
-            description,
-            sql,
-        } in migrations::POSTGRES
-        {
-            if applied.contains(version) {
-                continue;
-            }
-            sqlx::Executor::execute(&mut *tx, *sql).await?;
-            sqlx::query("INSERT INTO jobs_migration (version, description) VALUES ($1, $2)")
-                .bind(version)
-                .bind(description)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        migrate::run(self.pool.begin().await?, &migrate::POSTGRES).await
     }
 }

@@ -17,7 +17,7 @@ pub(crate) use self::lifecycle::jobs_insert_with;
 pub(crate) use self::writer::AfterConnect;
 use self::writer::Writer;
 use super::Schema;
-use super::migrations::{self, Migration};
+use super::migrate;
 use crate::Result;
 
 mod admin;
@@ -112,35 +112,6 @@ fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
 impl Schema for SqliteStorage {
     async fn migrate(&self) -> Result<()> {
         let mut writer = self.writer.lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS jobs_migration (
-                version INTEGER PRIMARY KEY NOT NULL,
-                description TEXT NOT NULL,
-                applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
-            .fetch_all(&mut *tx)
-            .await?;
-        for Migration {
-            version,
-            description,
-            sql,
-        } in migrations::SQLITE
-        {
-            if applied.contains(version) {
-                continue;
-            }
-            sqlx::Executor::execute(&mut *tx, *sql).await?;
-            sqlx::query("INSERT INTO jobs_migration (version, description) VALUES (?, ?)")
-                .bind(version)
-                .bind(description)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        migrate::run(begin(&mut writer).await?, &migrate::SQLITE).await
     }
 }
