@@ -19,6 +19,7 @@ use crate::{JobId, JobState, Result};
 
 mod any;
 mod migrate;
+mod rows;
 mod stored;
 mod types;
 

@@ -3,16 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
-use uuid::Uuid;
 
 use super::PgStorage;
 use super::continuations::cascade;
 use super::listener::CHANNEL;
-use super::rows::{attempt, job_state, labels, max_retries, progress, summary, uint};
 use super::running::logs;
-use crate::record::{HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::record::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::storage::AdminStore;
-use crate::storage::stored::{REQUEUEABLE, stored_error, stored_json};
+use crate::storage::rows::{history_entry, job_info, server_info, state, summary};
+use crate::storage::stored::REQUEUEABLE;
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -128,43 +127,12 @@ impl AdminStore for PgStorage {
         .bind(id.as_uuid())
         .fetch_all(&self.pool)
         .await?;
-        let mut history = Vec::with_capacity(events.len());
-        for event in &events {
-            let message: Option<String> = event.try_get("message")?;
-            let sources: Option<String> = event.try_get("sources")?;
-            history.push(HistoryEntry {
-                at: event.try_get("at")?,
-                state: job_state(event, "state")?,
-                attempt: attempt(event)?,
-                server: event.try_get("server")?,
-                error: stored_error(message, sources),
-            });
-        }
+        let history = events
+            .iter()
+            .map(history_entry)
+            .collect::<Result<Vec<_>>>()?;
         let logs = logs(&self.pool, id).await?;
-        let payload: String = row.try_get("payload")?;
-        Ok(Some(JobInfo {
-            id,
-            name: row.try_get("name")?,
-            display_name: row.try_get("display_name")?,
-            payload: stored_json(payload),
-            state: job_state(&row, "state")?,
-            queue: row.try_get("queue")?,
-            priority: row.try_get("priority")?,
-            attempt: attempt(&row)?,
-            max_retries: max_retries(&row)?,
-            run_at: row.try_get("run_at")?,
-            owner: row.try_get("owner")?,
-            last_error: row.try_get("last_error")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            history,
-            labels: labels(&row)?,
-            parent_id: row
-                .try_get::<Option<Uuid>, _>("parent_id")?
-                .map(JobId::from),
-            progress: progress(&row)?,
-            logs,
-        }))
+        Ok(Some(job_info(&row, id, history, logs)?))
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
@@ -252,7 +220,7 @@ impl AdminStore for PgStorage {
         rows.iter()
             .map(|row| {
                 let n: i64 = row.try_get("n")?;
-                Ok((job_state(row, "state")?, u64::try_from(n).unwrap_or(0)))
+                Ok((state(row, "state")?, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
     }
@@ -261,20 +229,7 @@ impl AdminStore for PgStorage {
         let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ServerInfo {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    host: row.try_get("host")?,
-                    pid: row.try_get::<i64, _>("pid")?.try_into().unwrap_or(0),
-                    workers: uint(row.try_get("workers")?),
-                    running: uint(row.try_get("running")?),
-                    started_at: row.try_get("started_at")?,
-                    heartbeat_at: row.try_get("heartbeat_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(server_info).collect()
     }
 
     async fn jobs_prune(

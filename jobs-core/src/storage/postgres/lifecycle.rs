@@ -4,13 +4,14 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::continuations::RELEASE;
 use super::listener::CHANNEL;
-use super::rows::{attempt, int, max_retries, text};
+use super::rows::{int, text};
 use super::{ASYNC_COMMIT, PgStorage};
+use crate::storage::rows::{claimed_job, expired_job};
 use crate::storage::stored::{failure_summary, stored_failure};
 use crate::storage::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, LifecycleStore, NewJob, QueueSelector,
@@ -181,19 +182,7 @@ impl LifecycleStore for PgStorage {
         .bind(queues)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedJob {
-                    id: row.try_get::<Uuid, _>("id")?.into(),
-                    name: row.try_get("name")?,
-                    payload: row.try_get("payload")?,
-                    attempt: attempt(row)?,
-                    max_retries: max_retries(row)?,
-                    queue: row.try_get("queue")?,
-                    run_at: row.try_get("run_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(claimed_job).collect()
     }
 
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
@@ -320,18 +309,7 @@ impl LifecycleStore for PgStorage {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ExpiredJob {
-                    id: row.try_get::<Uuid, _>("id")?.into(),
-                    owner: row
-                        .try_get::<Option<String>, _>("owner")?
-                        .unwrap_or_default(),
-                    attempt: attempt(row)?,
-                    max_retries: max_retries(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(expired_job).collect()
     }
 
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {

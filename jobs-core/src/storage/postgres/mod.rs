@@ -15,8 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub(crate) use self::lifecycle::jobs_insert_with;
 use self::listener::Wakeups;
-use super::Schema;
-use super::migrate;
+use super::{Schema, migrate};
 use crate::Result;
 
 mod admin;

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 
 use super::PgStorage;
 use super::lifecycle::jobs_insert_with;
-use super::rows::{RECURRING_COLUMNS, recurring_info};
+use super::rows::RECURRING_COLUMNS;
 use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
+use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
 use crate::storage::{FireRequest, Fired, RecurringStore};
 

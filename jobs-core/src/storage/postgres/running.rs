@@ -2,12 +2,13 @@
 //! durable step results; and what readers need of them.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::PgStorage;
 use super::rows::text;
-use crate::record::{LogEntry, LogLevel};
+use crate::record::LogEntry;
+use crate::storage::rows::log_entry;
 use crate::storage::stored::{MAX_LOG_LINE_BYTES, cap};
 use crate::storage::{LogLine, ProgressUpdate, RunningStore};
 use crate::{JobId, Result};
@@ -19,16 +20,7 @@ pub(super) async fn logs(pool: &PgPool, id: JobId) -> Result<Vec<LogEntry>> {
     .bind(id.as_uuid())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(LogEntry {
-                at: row.try_get("at")?,
-                attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
-                level: LogLevel::from_stored(&row.try_get::<String, _>("level")?),
-                message: row.try_get("message")?,
-            })
-        })
-        .collect()
+    rows.iter().map(log_entry).collect()
 }
 
 impl RunningStore for PgStorage {

@@ -1,22 +1,18 @@
 //! What the dashboard asks of SQLite: read, list, delete, requeue, counts, throughput,
 //! servers, and the pruning of old jobs.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::continuations::delete_continuations;
 use super::lifecycle::{events_insert, finish_update};
-use super::rows::{
-    SUMMARY_COLUMNS, attempt, from_micros, job_id, job_state, labels, max_retries, micros,
-    progress, summary,
-};
+use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
-use crate::record::{HistoryEntry, JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::record::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
 use crate::storage::AdminStore;
-use crate::storage::stored::{REQUEUEABLE, stored_error, stored_json};
+use crate::storage::rows::{StoredRow, history_entry, job_info, server_info, state, summary};
+use crate::storage::stored::REQUEUEABLE;
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -73,42 +69,12 @@ impl AdminStore for SqliteStorage {
         .bind(id.to_string())
         .fetch_all(&self.reader)
         .await?;
-        let mut history = Vec::with_capacity(events.len());
-        for event in &events {
-            let message: Option<String> = event.try_get("message")?;
-            let sources: Option<String> = event.try_get("sources")?;
-            history.push(HistoryEntry {
-                at: from_micros(event.try_get("at")?),
-                state: job_state(event, "state")?,
-                attempt: attempt(event)?,
-                server: event.try_get("server")?,
-                error: stored_error(message, sources),
-            });
-        }
+        let history = events
+            .iter()
+            .map(history_entry)
+            .collect::<Result<Vec<_>>>()?;
         let logs = logs(&self.reader, id).await?;
-        let parent_id: Option<String> = row.try_get("parent_id")?;
-        let payload: String = row.try_get("payload")?;
-        Ok(Some(JobInfo {
-            id,
-            name: row.try_get("name")?,
-            display_name: row.try_get("display_name")?,
-            payload: stored_json(payload),
-            state: job_state(&row, "state")?,
-            queue: row.try_get("queue")?,
-            priority: row.try_get("priority")?,
-            attempt: attempt(&row)?,
-            max_retries: max_retries(&row)?,
-            run_at: from_micros(row.try_get("run_at")?),
-            owner: row.try_get("owner")?,
-            last_error: row.try_get("last_error")?,
-            created_at: from_micros(row.try_get("created_at")?),
-            updated_at: from_micros(row.try_get("updated_at")?),
-            history,
-            labels: labels(&row)?,
-            parent_id: parent_id.and_then(|id| JobId::from_str(&id).ok()),
-            progress: progress(&row)?,
-            logs,
-        }))
+        Ok(Some(job_info(&row, id, history, logs)?))
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
@@ -147,7 +113,7 @@ impl AdminStore for SqliteStorage {
         };
         events_insert(
             &mut tx,
-            [(id, now, JobState::Deleted, attempt(&row)?, None)],
+            [(id, now, JobState::Deleted, row.count("attempt")?, None)],
         )
         .await?;
         delete_continuations(&mut tx, vec![id], now).await?;
@@ -190,9 +156,9 @@ impl AdminStore for SqliteStorage {
         let mut ids = Vec::with_capacity(rows.len());
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id = job_id(row, "id")?;
+            let id = row.job_id("id")?;
             ids.push(id);
-            events.push((id, now, JobState::Deleted, attempt(row)?, None));
+            events.push((id, now, JobState::Deleted, row.count("attempt")?, None));
         }
         events_insert(&mut tx, events).await?;
         let deleted = ids.len() as u64;
@@ -228,7 +194,7 @@ impl AdminStore for SqliteStorage {
             .fetch_all(&self.reader)
             .await?;
         rows.iter()
-            .map(|row| Ok((job_state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
+            .map(|row| Ok((state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
             .collect()
     }
 
@@ -236,20 +202,7 @@ impl AdminStore for SqliteStorage {
         let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ServerInfo {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    host: row.try_get("host")?,
-                    pid: row.try_get::<i64, _>("pid")?.try_into().unwrap_or(0),
-                    workers: row.try_get::<i64, _>("workers")?.try_into().unwrap_or(0),
-                    running: row.try_get::<i64, _>("running")?.try_into().unwrap_or(0),
-                    started_at: from_micros(row.try_get("started_at")?),
-                    heartbeat_at: from_micros(row.try_get("heartbeat_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(server_info).collect()
     }
 
     async fn jobs_prune(

@@ -5,7 +5,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::ROWS_PER_INSERT;
 use super::lifecycle::{events_insert, finish_update};
-use super::rows::{attempt, job_id, micros};
+use super::rows::micros;
+use crate::storage::rows::StoredRow;
 use crate::{JobId, JobState, Result};
 
 /// Moves the awaiting continuations of `parents` (and theirs, transitively) to
@@ -32,9 +33,9 @@ pub(super) async fn delete_continuations(
             let rows = update.build().fetch_all(&mut *tx).await?;
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
-                let id = job_id(row, "id")?;
+                let id = row.job_id("id")?;
                 children.push(id);
-                events.push((id, now, JobState::Deleted, attempt(row)?, None));
+                events.push((id, now, JobState::Deleted, row.count("attempt")?, None));
             }
             events_insert(tx, events).await?;
         }

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::continuations::release_continuations;
-use super::rows::{attempt, from_micros, job_id, max_retries, micros};
+use super::rows::{from_micros, micros};
 use super::{ROWS_PER_INSERT, SqliteStorage, begin, padded};
+use crate::storage::rows::{StoredRow, claimed_job, expired_job};
 use crate::storage::stored::{failure_summary, stored_failure};
 use crate::storage::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, LifecycleStore, NewJob, Outcome,
@@ -49,7 +50,7 @@ pub(super) async fn finish_update(
     let rows = update.build().fetch_all(&mut *tx).await?;
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
-        events.push((job_id(row, "id")?, now, state, attempt(row)?, None));
+        events.push((row.job_id("id")?, now, state, row.count("attempt")?, None));
     }
     events_insert(tx, events).await?;
     Ok(rows.len() as u64)
@@ -147,19 +148,7 @@ impl LifecycleStore for SqliteStorage {
             .build()
             .fetch_all(&mut *self.writer.lock().await?)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedJob {
-                    id: job_id(row, "id")?,
-                    name: row.try_get("name")?,
-                    payload: row.try_get("payload")?,
-                    attempt: attempt(row)?,
-                    max_retries: max_retries(row)?,
-                    queue: row.try_get("queue")?,
-                    run_at: from_micros(row.try_get("run_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(claimed_job).collect()
     }
 
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
@@ -201,7 +190,7 @@ impl LifecycleStore for SqliteStorage {
                      WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
             );
             for row in update.build().fetch_all(&mut *tx).await? {
-                finished.insert(job_id(&row, "id")?, row.try_get::<bool, _>("awaited")?);
+                finished.insert(row.job_id("id")?, row.try_get::<bool, _>("awaited")?);
             }
         }
         // Results that failed the fence (deleted, released or rescued meanwhile) leave no
@@ -281,10 +270,10 @@ impl LifecycleStore for SqliteStorage {
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             events.push((
-                job_id(row, "id")?,
+                row.job_id("id")?,
                 now,
                 JobState::Enqueued,
-                attempt(row)?,
+                row.count("attempt")?,
                 Some(owner),
             ));
         }
@@ -302,18 +291,7 @@ impl LifecycleStore for SqliteStorage {
         .bind(i64::from(limit))
         .fetch_all(&mut *self.writer.lock().await?)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ExpiredJob {
-                    id: job_id(row, "id")?,
-                    owner: row
-                        .try_get::<Option<String>, _>("owner")?
-                        .unwrap_or_default(),
-                    attempt: attempt(row)?,
-                    max_retries: max_retries(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(expired_job).collect()
     }
 
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
@@ -337,7 +315,7 @@ impl LifecycleStore for SqliteStorage {
             }
             select.push(")");
             for row in select.build().fetch_all(&self.reader).await? {
-                deleted.push(job_id(&row, "id")?);
+                deleted.push(row.job_id("id")?);
             }
         }
         Ok(deleted)

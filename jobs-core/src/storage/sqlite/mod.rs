@@ -16,8 +16,7 @@ use sqlx::{Connection, Sqlite, SqliteConnection};
 pub(crate) use self::lifecycle::jobs_insert_with;
 pub(crate) use self::writer::AfterConnect;
 use self::writer::Writer;
-use super::Schema;
-use super::migrate;
+use super::{Schema, migrate};
 use crate::Result;
 
 mod admin;

@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::lifecycle::jobs_insert_with;
-use super::rows::{from_micros, micros, recurring_info};
+use super::rows::{from_micros, micros};
 use super::{SqliteStorage, begin};
 use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
+use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
 use crate::storage::{FireRequest, Fired, RecurringStore};
 

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqlitePool;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
-use super::rows::{attempt, from_micros, micros};
+use super::rows::micros;
 use super::{ROWS_PER_INSERT, SqliteStorage, begin};
-use crate::record::{LogEntry, LogLevel};
+use crate::record::LogEntry;
+use crate::storage::rows::log_entry;
 use crate::storage::stored::{MAX_LOG_LINE_BYTES, cap};
 use crate::storage::{LogLine, ProgressUpdate, RunningStore};
 use crate::{JobId, Result};
@@ -20,16 +21,7 @@ pub(super) async fn logs(reader: &SqlitePool, id: JobId) -> Result<Vec<LogEntry>
     .bind(id.to_string())
     .fetch_all(reader)
     .await?;
-    let mut logs = Vec::with_capacity(lines.len());
-    for line in &lines {
-        logs.push(LogEntry {
-            at: from_micros(line.try_get("at")?),
-            attempt: attempt(line)?,
-            level: LogLevel::from_stored(&line.try_get::<String, _>("level")?),
-            message: line.try_get("message")?,
-        });
-    }
-    Ok(logs)
+    lines.iter().map(log_entry).collect()
 }
 
 impl RunningStore for SqliteStorage {
