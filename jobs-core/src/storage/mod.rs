@@ -8,6 +8,9 @@
 //! - "History row" means one row of `jobs_event` (read back as `JobInfo::history`), with
 //!   the time, the state the job moved to, its attempt, and the server where one is named.
 //! - Times are stored to the microsecond.
+//! - PostgreSQL stores a NUL in the text it writes (display names, labels, errors, log
+//!   lines, server names, step names) as U+FFFD, since its `text` cannot hold NUL;
+//!   SQLite stores text as given.
 
 use std::future::Future;
 
@@ -66,8 +69,9 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// Inserts `jobs` atomically. A job whose id is stored already is skipped (dedupe):
     /// the stored row is left unchanged and gets no history row. Each row created gets
     /// one history row: its state as inserted, attempt 0, at `created_at`, no server.
-    /// When every job has `fresh_id`, the check for a stored id is skipped, and such an
-    /// id that is stored after all makes the insert fail. Nothing happens for no jobs.
+    /// When every job of the insert (on SQLite: of each statement of up to 500 rows) has
+    /// `fresh_id`, the check for a stored id is skipped, and such an id that is stored
+    /// after all makes the insert fail. Nothing happens for no jobs.
     /// PostgreSQL notifies the wake-up channel on commit when it created a row.
     fn jobs_insert(&self, jobs: &[NewJob]) -> impl Future<Output = Result<()>> + Send;
 
