@@ -16,9 +16,6 @@ mod server;
 mod storage;
 mod tools;
 
-// merge: storage imports
-pub(crate) use job::info as record;
-
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

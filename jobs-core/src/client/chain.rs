@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use super::new_job;
 use super::transactional::EnqueueConnection;
-use crate::storage::{NewJob, Storage};
+use crate::storage::{LifecycleStore, NewJob};
 use crate::{Job, JobId, JobState, Jobs, Result};
 
 /// A job and its continuations being enqueued; `.await` it to store them all in one

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::chain::Chain;
 use super::transactional::{self, EnqueueConnection};
-use crate::storage::{NewJob, Storage};
+use crate::storage::{LifecycleStore, NewJob};
 use crate::{Job, JobId, JobState, Jobs, Result};
 
 impl Jobs {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::job::info::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
-use crate::storage::{AnyStorage, Storage};
+use crate::storage::{AdminStore, AnyStorage, Schema};
 use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
 pub(crate) mod chain;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::job::info::LogLevel;
 use crate::server::Write;
-use crate::storage::{LogLine, ProgressUpdate, Storage};
+use crate::storage::{LogLine, ProgressUpdate, RunningStore};
 use crate::{Error, JobId, Jobs};
 
 /// Most log lines kept per attempt; the rest are counted, not stored.

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::{JobTemplate, RecurringInfo, RecurringSource, new_recurring};
-use crate::storage::Storage;
+use crate::storage::{LifecycleStore, RecurringStore};
 use crate::{Error, Job, JobId, Jobs, MissedTicks, Result, Schedule};
 
 impl Jobs {

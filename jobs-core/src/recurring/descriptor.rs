@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{JobTemplate, NewRecurring, RecurringSource, new_recurring};
-use crate::storage::Storage;
+use crate::storage::RecurringStore;
 use crate::{Error, Jobs, MissedTicks, Result, Schedule};
 
 /// The schedule a `#[recurring]` declares, as written (checked at compile time).

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::storage::ProgressUpdate;
 
 use super::{Shared, Write};
-use crate::storage::Storage;
+use crate::storage::{LifecycleStore, RunningStore};
 
 /// Most results in one transaction.
 const BATCH: usize = 512;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::worker::retry_or_fail;
-use crate::storage::{Completion, ServerRow, Storage};
+use crate::storage::{AdminStore, Completion, LifecycleStore, ServerRow, ServerStore};
 use crate::{Failure, Result};
 
 /// Orphans rescued per round; the next round takes the rest.

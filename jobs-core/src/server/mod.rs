@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::storage::{
-    AnyStorage, ClaimedJob, Completion, LogLine, ProgressUpdate, ServerRow, Storage,
+    AnyStorage, ClaimedJob, Completion, LifecycleStore, LogLine, ProgressUpdate, ServerRow,
+    ServerStore,
 };
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
 

@@ -9,7 +9,7 @@ use super::Shared;
 use crate::Result;
 use crate::recurring::schedule::{Schedule, plan};
 use crate::recurring::{JobTemplate, RecurringInfo};
-use crate::storage::{FireRequest, Fired, Storage};
+use crate::storage::{FireRequest, Fired, RecurringStore};
 
 /// Recurring jobs fired per round; a long backlog takes several rounds.
 const DUE_BATCH: u32 = 100;

@@ -16,7 +16,9 @@ use super::{Shared, Write};
 use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
 use crate::job::retry;
-use crate::storage::{ClaimRequest, ClaimedJob, Completion, Outcome, QueueSelector, Storage};
+use crate::storage::{
+    ClaimRequest, ClaimedJob, Completion, LifecycleStore, Outcome, QueueSelector,
+};
 use crate::{Failure, Invocation, JobContext, JobId};
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {

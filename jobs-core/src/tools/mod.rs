@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use crate::client::new_job;
-use crate::storage::Storage;
+use crate::storage::LifecycleStore;
 use crate::{Job, JobId, JobQuery, JobState, Jobs, Schedule};
 
 mod types;

@@ -4,14 +4,18 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
+use super::PgStorage;
+use super::continuations::cascade;
 use super::listener::CHANNEL;
-use super::uint;
-use crate::record::{JobQuery, ServerInfo, ThroughputPoint};
-use crate::storage::REQUEUEABLE;
+use super::running::logs;
+use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::storage::AdminStore;
+use crate::storage::rows::{history_entry, job_info, server_info, state, summary};
+use crate::storage::stored::REQUEUEABLE;
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
-pub(super) fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
+fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     if let Some(state) = query.state {
         builder.push(" AND state = ").push_bind(state.as_str());
     }
@@ -32,14 +36,14 @@ pub(super) fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &Job
 }
 
 /// Which rows a state change applies to.
-pub(super) enum Target<'a> {
+enum Target<'a> {
     One(JobId),
     Matching(&'a JobQuery),
 }
 
 /// Moves the target rows to `Enqueued` (requeue) or `Deleted`, writes their history and,
 /// for a requeue, wakes the servers; returns how many rows changed.
-pub(super) async fn change_state(
+async fn change_state(
     pool: &PgPool,
     target: Target<'_>,
     to: JobState,
@@ -51,7 +55,7 @@ pub(super) async fn change_state(
         "WITH RECURSIVE matched AS (SELECT id, 0 AS depth FROM jobs_job WHERE ",
     );
     match to {
-        JobState::Enqueued => update.push(format!("state IN {REQUEUEABLE}")),
+        JobState::Enqueued => update.push(format!("state IN {}", *REQUEUEABLE)),
         _ => update.push("state <> 'Deleted'"),
     };
     match target {
@@ -61,10 +65,7 @@ pub(super) async fn change_state(
         Target::Matching(query) => push_filters(&mut update, query),
     }
     if to == JobState::Deleted {
-        update.push(
-            " UNION SELECT child.id, 1 FROM jobs_job AS child \
-             JOIN matched ON child.parent_id = matched.id WHERE child.state = 'Awaiting'",
-        );
+        update.push(cascade("matched", ", 1"));
     }
     update.push("), changed AS (UPDATE jobs_job SET ");
     match to {
@@ -105,48 +106,159 @@ pub(super) async fn change_state(
     Ok(row.try_get::<i64, _>("n")?.try_into().unwrap_or(0))
 }
 
-pub(super) async fn throughput(
-    pool: &PgPool,
-    since: DateTime<Utc>,
-) -> Result<Vec<ThroughputPoint>> {
-    let rows = sqlx::query(
-        "SELECT date_trunc('minute', at) AS minute, \
-             count(*) FILTER (WHERE state = 'Succeeded') AS succeeded, \
-             count(*) FILTER (WHERE state <> 'Succeeded') AS failed \
-         FROM jobs_event \
-         WHERE at >= $1 AND (state = 'Succeeded' OR message IS NOT NULL) \
-         GROUP BY 1 ORDER BY 1",
-    )
-    .bind(since)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ThroughputPoint {
-                minute: row.try_get("minute")?,
-                succeeded: row.try_get::<i64, _>("succeeded")?.try_into().unwrap_or(0),
-                failed: row.try_get::<i64, _>("failed")?.try_into().unwrap_or(0),
-            })
-        })
-        .collect()
-}
-
-pub(super) async fn servers(pool: &PgPool) -> Result<Vec<ServerInfo>> {
-    let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
-        .fetch_all(pool)
+impl AdminStore for PgStorage {
+    async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
+                 attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
+                 labels::text AS labels, parent_id, progress_done, progress_total \
+             FROM jobs_job WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query(
+            "SELECT at, state, attempt, server, message, sources::text AS sources \
+             FROM jobs_event WHERE job_id = $1 ORDER BY seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ServerInfo {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                host: row.try_get("host")?,
-                pid: row.try_get::<i64, _>("pid")?.try_into().unwrap_or(0),
-                workers: uint(row.try_get("workers")?),
-                running: uint(row.try_get("running")?),
-                started_at: row.try_get("started_at")?,
-                heartbeat_at: row.try_get("heartbeat_at")?,
+        let history = events
+            .iter()
+            .map(history_entry)
+            .collect::<Result<Vec<_>>>()?;
+        let logs = logs(&self.pool, id).await?;
+        Ok(Some(job_info(&row, id, history, logs)?))
+    }
+
+    async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        let mut select = QueryBuilder::<Postgres>::new(
+            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at, \
+                 labels::text AS labels, progress_done, progress_total \
+             FROM jobs_job WHERE true",
+        );
+        push_filters(&mut select, query);
+        if let Some(after) = query.after {
+            select.push(" AND id < ").push_bind(after.as_uuid());
+        }
+        select
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(1000)));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        // The final SELECT reads the statement's snapshot, from before the update: it
+        // finds the row whether or not this statement deleted it.
+        let cascade = cascade("doomed", "");
+        let exists: bool = sqlx::query_scalar(&format!(
+            "WITH RECURSIVE doomed AS ( \
+                 SELECT id FROM jobs_job WHERE id = $1 AND state <> 'Deleted'{cascade} \
+             ), deleted AS ( \
+                 UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = $2 \
+                 WHERE id IN (SELECT id FROM doomed) RETURNING id, attempt \
+             ), history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt) \
+                 SELECT id, $2, 'Deleted', attempt FROM deleted \
+             ) \
+             SELECT EXISTS (SELECT 1 FROM deleted) OR EXISTS (SELECT 1 FROM jobs_job WHERE id = $1)",
+        ))
+        .bind(id.as_uuid())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(exists)
+    }
+
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let target = Target::One(id);
+        Ok(change_state(&self.pool, target, JobState::Enqueued, now).await? > 0)
+    }
+
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let target = Target::Matching(query);
+        change_state(&self.pool, target, JobState::Enqueued, now).await
+    }
+
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let target = Target::Matching(query);
+        change_state(&self.pool, target, JobState::Deleted, now).await
+    }
+
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        let rows = sqlx::query(
+            "SELECT date_trunc('minute', at) AS minute, \
+                 count(*) FILTER (WHERE state = 'Succeeded') AS succeeded, \
+                 count(*) FILTER (WHERE state <> 'Succeeded') AS failed \
+             FROM jobs_event \
+             WHERE at >= $1 AND (state = 'Succeeded' OR message IS NOT NULL) \
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ThroughputPoint {
+                    minute: row.try_get("minute")?,
+                    succeeded: row.try_get::<i64, _>("succeeded")?.try_into().unwrap_or(0),
+                    failed: row.try_get::<i64, _>("failed")?.try_into().unwrap_or(0),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
+        let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs_job GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok((state(row, "state")?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(server_info).collect()
+    }
+
+    async fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        // SKIP LOCKED: rows another server is pruning right now are its business.
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH doomed AS ( \
+                 SELECT id FROM jobs_job \
+                 WHERE (state = 'Succeeded' AND updated_at < $1) \
+                     OR (state = 'Deleted' AND updated_at < $2) \
+                 FOR UPDATE SKIP LOCKED \
+             ), history AS ( \
+                 DELETE FROM jobs_event WHERE job_id IN (SELECT id FROM doomed) \
+             ), logs AS ( \
+                 DELETE FROM jobs_log WHERE job_id IN (SELECT id FROM doomed) \
+             ), steps AS ( \
+                 DELETE FROM jobs_step WHERE job_id IN (SELECT id FROM doomed) \
+             ), jobs AS ( \
+                 DELETE FROM jobs_job WHERE id IN (SELECT id FROM doomed) RETURNING 1 \
+             ) \
+             SELECT count(*) FROM jobs",
+        )
+        .bind(succeeded_before)
+        .bind(deleted_before)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
+    }
 }

@@ -1,0 +1,211 @@
+//! The backend chosen at connect time, and the dispatch of each storage call to it.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired,
+    LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, RunningStore, Schema,
+    ServerRow, ServerStore, Storage,
+};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::recurring::{NewRecurring, RecurringInfo};
+use crate::{JobId, JobState, Result};
+
+#[cfg(feature = "postgres")]
+use super::postgres;
+#[cfg(feature = "sqlite")]
+use super::sqlite;
+
+/// The backend chosen at connect time. An enum rather than a trait object, so the
+/// storage traits keep their `async fn`s and each call is a plain match.
+#[derive(Debug, Clone)]
+pub(crate) enum AnyStorage {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteStorage),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgStorage),
+}
+
+impl AnyStorage {
+    /// Signals from other processes that jobs were enqueued, where the backend has
+    /// them (PostgreSQL `LISTEN`); `None` means servers rely on polling for those.
+    pub(crate) fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => storage.wakeups(),
+        }
+    }
+}
+
+/// Each backend, and so the enum, implements every concern: the whole [`Storage`].
+const _: () = {
+    const fn storage<S: Storage>() {}
+    storage::<AnyStorage>();
+    #[cfg(feature = "sqlite")]
+    storage::<sqlite::SqliteStorage>();
+    #[cfg(feature = "postgres")]
+    storage::<postgres::PgStorage>();
+};
+
+macro_rules! dispatch {
+    ($self:ident, $storage:ident => $call:expr) => {
+        match $self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite($storage) => $storage.observe($call.await),
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres($storage) => $call.await,
+        }
+    };
+}
+
+impl Schema for AnyStorage {
+    async fn migrate(&self) -> Result<()> {
+        dispatch!(self, s => s.migrate())
+    }
+}
+
+impl LifecycleStore for AnyStorage {
+    async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
+        dispatch!(self, s => s.jobs_insert(jobs))
+    }
+    async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        dispatch!(self, s => s.jobs_claim(request))
+    }
+    async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
+        dispatch!(self, s => s.jobs_complete(completions))
+    }
+    async fn jobs_release(
+        &self,
+        owner: &str,
+        only: Option<&[JobId]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_release(owner, only, now))
+    }
+    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
+        dispatch!(self, s => s.jobs_expired(now, limit))
+    }
+    async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self, s => s.jobs_next_run_at())
+    }
+    async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
+        dispatch!(self, s => s.jobs_deleted_among(ids))
+    }
+}
+
+impl AdminStore for AnyStorage {
+    async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
+        dispatch!(self, s => s.job_get(id))
+    }
+    async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        dispatch!(self, s => s.jobs_list(query))
+    }
+    async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.job_delete(id, now))
+    }
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.job_requeue(id, now))
+    }
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_requeue_matching(query, now))
+    }
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.jobs_delete_matching(query, now))
+    }
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        dispatch!(self, s => s.jobs_throughput(since))
+    }
+    async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
+        dispatch!(self, s => s.jobs_count())
+    }
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        dispatch!(self, s => s.servers_list())
+    }
+    async fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before))
+    }
+}
+
+impl ServerStore for AnyStorage {
+    async fn server_heartbeat(
+        &self,
+        server: &ServerRow,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self, s => s.server_heartbeat(server, now, lease_until))
+    }
+    async fn server_remove(&self, id: &str) -> Result<()> {
+        dispatch!(self, s => s.server_remove(id))
+    }
+    async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self, s => s.servers_prune(dead_before))
+    }
+}
+
+impl RunningStore for AnyStorage {
+    async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
+        dispatch!(self, s => s.logs_insert(lines))
+    }
+    async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
+        dispatch!(self, s => s.progress_update(updates))
+    }
+    async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.step_get(job_id, name))
+    }
+    async fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self, s => s.step_put(job_id, name, value, at))
+    }
+}
+
+impl RecurringStore for AnyStorage {
+    async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.recurring_upsert(recurring, now))
+    }
+    async fn recurring_disable_missing(
+        &self,
+        declared: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.recurring_disable_missing(declared, now))
+    }
+    async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_get(id))
+    }
+    async fn recurring_list(&self) -> Result<Vec<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_list())
+    }
+    async fn recurring_delete(&self, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.recurring_delete(id))
+    }
+    async fn recurring_set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        next_run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.recurring_set_enabled(id, enabled, next_run_at, now))
+    }
+    async fn recurring_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RecurringInfo>> {
+        dispatch!(self, s => s.recurring_due(now, limit))
+    }
+    async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        dispatch!(self, s => s.recurring_next_run_at())
+    }
+    async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
+        dispatch!(self, s => s.recurring_fire(request))
+    }
+}

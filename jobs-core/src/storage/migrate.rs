@@ -1,0 +1,193 @@
+//! The schema of each backend as an ordered list of embedded SQL scripts, and the one
+//! runner that applies them.
+//!
+//! `jobs` keeps its own version table (`jobs_migration`) instead of sqlx's
+//! `_sqlx_migrations`, because it often shares a database with the application's own
+//! sqlx migrations, whose versions would collide with ours.
+
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Transaction, Type};
+
+use crate::Result;
+
+/// One schema step: applied once, in order, inside the run's transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) description: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+/// What differs between the backends' runs: the scripts, the version table's DDL, the
+/// placeholders, and how concurrent runs are kept apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    /// A statement that takes a lock held until the transaction ends, and the key it
+    /// binds; `None` where beginning the transaction already takes the lock (SQLite's
+    /// `BEGIN IMMEDIATE`).
+    lock: Option<(&'static str, i64)>,
+    /// Creates `jobs_migration` if missing.
+    create_table: &'static str,
+    /// Records one applied script: binds its version and description.
+    record: &'static str,
+    scripts: &'static [Migration],
+}
+
+impl Plan {
+    /// The versions of the scripts, in order.
+    #[cfg(test)]
+    fn versions(&self) -> Vec<i64> {
+        self.scripts.iter().map(|script| script.version).collect()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub(crate) const SQLITE: Plan = Plan {
+    lock: None,
+    create_table: "CREATE TABLE IF NOT EXISTS jobs_migration (
+                version INTEGER PRIMARY KEY NOT NULL,
+                description TEXT NOT NULL,
+                applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    record: "INSERT INTO jobs_migration (version, description) VALUES (?, ?)",
+    scripts: SQLITE_SCRIPTS,
+};
+
+/// Key of the advisory lock that serializes migrations across processes.
+#[cfg(feature = "postgres")]
+const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
+
+/// Many nodes booting at once: the first migrates, the others wait on the advisory
+/// lock, then find every version applied.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: Plan = Plan {
+    lock: Some(("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)),
+    create_table: "CREATE TABLE IF NOT EXISTS jobs_migration (
+                version bigint PRIMARY KEY,
+                description text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())",
+    record: "INSERT INTO jobs_migration (version, description) VALUES ($1, $2)",
+    scripts: POSTGRES_SCRIPTS,
+};
+
+/// Applies, inside `tx`, every script of `plan` whose version `jobs_migration` does not
+/// list, in order, recording each; then commits. The whole run is one transaction: a
+/// script that fails leaves the schema as it was.
+pub(crate) async fn run<DB>(mut tx: Transaction<'_, DB>, plan: &Plan) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if let Some((lock, key)) = plan.lock {
+        sqlx::query(lock).bind(key).execute(&mut *tx).await?;
+    }
+    sqlx::query(plan.create_table).execute(&mut *tx).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
+        .fetch_all(&mut *tx)
+        .await?;
+    for script in plan.scripts {
+        if applied.contains(&script.version) {
+            continue;
+        }
+        (&mut *tx).execute(script.sql).await?;
+        sqlx::query(plan.record)
+            .bind(script.version)
+            .bind(script.description)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(feature = "sqlite")]
+const SQLITE_SCRIPTS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "recurring jobs",
+        sql: include_str!("../../migrations/sqlite/0002_recurring.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/sqlite/0003_dashboard.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "continuations, steps, logs, progress, labels",
+        sql: include_str!("../../migrations/sqlite/0004_steps.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "labels of recurring runs",
+        sql: include_str!("../../migrations/sqlite/0005_recurring_labels.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "creation and claim history written by triggers",
+        sql: include_str!("../../migrations/sqlite/0006_history_triggers.sql"),
+    },
+];
+
+#[cfg(feature = "postgres")]
+const POSTGRES_SCRIPTS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, events, servers",
+        sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "recurring jobs",
+        sql: include_str!("../../migrations/postgres/0002_recurring.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "dashboard indexes",
+        sql: include_str!("../../migrations/postgres/0003_dashboard.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "continuations, steps, logs, progress, labels",
+        sql: include_str!("../../migrations/postgres/0004_steps.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "owner index that also finds the row",
+        sql: include_str!("../../migrations/postgres/0005_owner_index.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "labels of recurring runs",
+        sql: include_str!("../../migrations/postgres/0006_recurring_labels.sql"),
+    },
+    Migration {
+        version: 7,
+        description: "one key for history rows",
+        sql: include_str!("../../migrations/postgres/0007_event_key.sql"),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_versions_run_in_order() {
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_versions_run_in_order() {
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7]);
+    }
+}

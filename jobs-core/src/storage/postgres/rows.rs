@@ -1,0 +1,62 @@
+//! Rows as PostgreSQL stores them: uuid and timestamptz columns, JSON read as text.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use crate::storage::rows::StoredRow;
+use crate::{JobId, Result};
+
+/// PostgreSQL `text` cannot hold NUL; a NUL in an error message or display name must not
+/// make the write fail (a result that cannot be written would be retried forever).
+pub(super) fn text(value: &str) -> Cow<'_, str> {
+    if value.contains('\0') {
+        Cow::Owned(value.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+pub(super) fn int(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+pub(super) fn uint(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+impl StoredRow for PgRow {
+    fn time(&self, column: &str) -> Result<DateTime<Utc>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn time_opt(&self, column: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn job_id(&self, column: &str) -> Result<JobId> {
+        Ok(self.try_get::<Uuid, _>(column)?.into())
+    }
+
+    fn job_id_opt(&self, column: &str) -> Result<Option<JobId>> {
+        Ok(self.try_get::<Option<Uuid>, _>(column)?.map(JobId::from))
+    }
+
+    fn count(&self, column: &str) -> Result<u32> {
+        Ok(uint(self.try_get(column)?))
+    }
+
+    fn max_retries(&self) -> Result<Option<u32>> {
+        Ok(self
+            .try_get::<Option<i64>, _>("max_retries")?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
+/// The columns a [`crate::recurring::RecurringInfo`] is read from.
+pub(super) const RECURRING_COLUMNS: &str = "id, schedule, zone, job_name, display_name, payload::text AS payload, \
+    labels::text AS labels, max_retries, missed, allow_overlap, enabled, disabled_reason, source, next_run_at, \
+    last_run_at, last_job_id, created_at, updated_at";

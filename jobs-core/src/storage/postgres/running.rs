@@ -1,0 +1,114 @@
+//! What a running job writes besides its result on PostgreSQL: log lines, progress,
+//! durable step results; and what readers need of them.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::PgStorage;
+use super::rows::text;
+use crate::job::info::LogEntry;
+use crate::storage::rows::log_entry;
+use crate::storage::stored::{MAX_LOG_LINE_BYTES, cap};
+use crate::storage::{LogLine, ProgressUpdate, RunningStore};
+use crate::{JobId, Result};
+
+pub(super) async fn logs(pool: &PgPool, id: JobId) -> Result<Vec<LogEntry>> {
+    let rows = sqlx::query(
+        "SELECT at, attempt, level, message FROM jobs_log WHERE job_id = $1 ORDER BY seq",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(log_entry).collect()
+}
+
+impl RunningStore for PgStorage {
+    async fn logs_insert(&self, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = lines.iter().map(|line| line.job_id.as_uuid()).collect();
+        let ats: Vec<DateTime<Utc>> = lines.iter().map(|line| line.at).collect();
+        let attempts: Vec<i32> = lines
+            .iter()
+            .map(|line| i32::try_from(line.attempt).unwrap_or(i32::MAX))
+            .collect();
+        let levels: Vec<&str> = lines.iter().map(|line| line.level.as_str()).collect();
+        let messages: Vec<String> = lines
+            .iter()
+            .map(|line| text(&cap(&line.message, MAX_LOG_LINE_BYTES)).into_owned())
+            .collect();
+        sqlx::query(
+            "INSERT INTO jobs_log (job_id, at, attempt, level, message) \
+             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int4[], $4::text[], $5::text[])",
+        )
+        .bind(ids)
+        .bind(ats)
+        .bind(attempts)
+        .bind(levels)
+        .bind(messages)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = updates
+            .iter()
+            .map(|update| update.job_id.as_uuid())
+            .collect();
+        let done: Vec<i64> = updates
+            .iter()
+            .map(|update| i64::try_from(update.done).unwrap_or(i64::MAX))
+            .collect();
+        let total: Vec<i64> = updates
+            .iter()
+            .map(|update| i64::try_from(update.total).unwrap_or(i64::MAX))
+            .collect();
+        sqlx::query(
+            "UPDATE jobs_job AS job SET progress_done = new.done, progress_total = new.total \
+             FROM UNNEST($1::uuid[], $2::int8[], $3::int8[]) AS new (id, done, total) \
+             WHERE job.id = new.id",
+        )
+        .bind(ids)
+        .bind(done)
+        .bind(total)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value::text FROM jobs_step WHERE job_id = $1 AND name = $2")
+                .bind(job_id.as_uuid())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn step_put(
+        &self,
+        job_id: JobId,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs_step (job_id, name, value, at) VALUES ($1, $2, $3::json, $4) \
+             ON CONFLICT (job_id, name) DO NOTHING",
+        )
+        .bind(job_id.as_uuid())
+        .bind(text(name).as_ref())
+        .bind(value)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! What the dashboard asks of SQLite: read, list, delete, requeue, counts, throughput,
+//! servers, and the pruning of old jobs.
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::continuations::delete_continuations;
+use super::lifecycle::{events_insert, finish_update};
+use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
+use super::running::logs;
+use super::{SqliteStorage, begin};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::storage::AdminStore;
+use crate::storage::rows::{StoredRow, history_entry, job_info, server_info, state, summary};
+use crate::storage::stored::REQUEUEABLE;
+use crate::{JobId, JobState, Result};
+
+/// Appends the query's filters (state, name, text search) as `AND …` conditions.
+fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
+    if let Some(state) = query.state {
+        builder.push(" AND state = ").push_bind(state.as_str());
+    }
+    if let Some(name) = &query.name {
+        builder.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(pattern) = query.label_pattern() {
+        builder
+            .push(" AND labels LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(pattern) = query.like_pattern() {
+        builder
+            .push(" AND (lower(display_name) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR lower(name) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// The start of a requeue: every requeueable row, to which the caller adds conditions.
+fn requeue_update(now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
+    let mut update = QueryBuilder::<Sqlite>::new(
+        "UPDATE jobs_job SET state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, \
+         run_at = ",
+    );
+    update
+        .push_bind(micros(now))
+        .push(", updated_at = ")
+        .push_bind(micros(now))
+        .push(format!(" WHERE state IN {}", *REQUEUEABLE));
+    update
+}
+
+impl AdminStore for SqliteStorage {
+    async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
+        let Some(row) = sqlx::query("SELECT * FROM jobs_job WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query(
+            "SELECT at, state, attempt, server, message, sources FROM jobs_event \
+             WHERE job_id = ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let history = events
+            .iter()
+            .map(history_entry)
+            .collect::<Result<Vec<_>>>()?;
+        let logs = logs(&self.reader, id).await?;
+        Ok(Some(job_info(&row, id, history, logs)?))
+    }
+
+    async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"
+        ));
+        push_filters(&mut select, query);
+        if let Some(after) = query.after {
+            select.push(" AND id < ").push_bind(after.to_string());
+        }
+        select
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(1000)));
+        let rows = select.build().fetch_all(&self.reader).await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let Some(row) = sqlx::query(
+            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, \
+             updated_at = ?2 WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
+        )
+        .bind(id.to_string())
+        .bind(micros(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            let exists = sqlx::query("SELECT 1 FROM jobs_job WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Ok(exists);
+        };
+        events_insert(
+            &mut tx,
+            [(id, now, JobState::Deleted, row.count("attempt")?, None)],
+        )
+        .await?;
+        delete_continuations(&mut tx, vec![id], now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut update = requeue_update(now);
+        update.push(" AND id = ").push_bind(id.to_string());
+        let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
+        tx.commit().await?;
+        Ok(requeued > 0)
+    }
+
+    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut update = requeue_update(now);
+        push_filters(&mut update, query);
+        let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
+        tx.commit().await?;
+        Ok(requeued)
+    }
+
+    async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = ",
+        );
+        update
+            .push_bind(micros(now))
+            .push(" WHERE state <> 'Deleted'");
+        push_filters(&mut update, query);
+        update.push(" RETURNING id, attempt");
+        let rows = update.build().fetch_all(&mut *tx).await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = row.job_id("id")?;
+            ids.push(id);
+            events.push((id, now, JobState::Deleted, row.count("attempt")?, None));
+        }
+        events_insert(&mut tx, events).await?;
+        let deleted = ids.len() as u64;
+        delete_continuations(&mut tx, ids, now).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
+        let rows = sqlx::query(
+            "SELECT at / 60000000 AS minute, \
+                 SUM(state = 'Succeeded') AS succeeded, SUM(state <> 'Succeeded') AS failed \
+             FROM jobs_event \
+             WHERE at >= ? AND (state = 'Succeeded' OR message IS NOT NULL) \
+             GROUP BY minute ORDER BY minute",
+        )
+        .bind(micros(since))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ThroughputPoint {
+                    minute: from_micros(row.try_get::<i64, _>("minute")? * 60_000_000),
+                    succeeded: row.try_get::<i64, _>("succeeded")?.try_into().unwrap_or(0),
+                    failed: row.try_get::<i64, _>("failed")?.try_into().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs_job GROUP BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
+        let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(server_info).collect()
+    }
+
+    async fn jobs_prune(
+        &self,
+        succeeded_before: DateTime<Utc>,
+        deleted_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
+                      OR (state = 'Deleted' AND updated_at < ?2)";
+        for table in ["jobs_event", "jobs_log", "jobs_step"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE job_id IN ({doomed})"))
+                .bind(micros(succeeded_before))
+                .bind(micros(deleted_before))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
+            .bind(micros(succeeded_before))
+            .bind(micros(deleted_before))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}

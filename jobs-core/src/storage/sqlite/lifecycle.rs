@@ -1,0 +1,323 @@
+//! A job's life on SQLite: insert, claim, results, release, and what the server polls for.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::continuations::release_continuations;
+use super::rows::{from_micros, micros};
+use super::{ROWS_PER_INSERT, SqliteStorage, begin, padded};
+use crate::storage::rows::{StoredRow, claimed_job, expired_job};
+use crate::storage::stored::{failure_summary, stored_failure};
+use crate::storage::{
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, LifecycleStore, NewJob, Outcome,
+    QueueSelector,
+};
+use crate::{JobId, JobState, Result};
+
+/// Appends one history row per job inside `tx`.
+pub(super) async fn events_insert(
+    tx: &mut sqlx::SqliteConnection,
+    events: impl IntoIterator<Item = (JobId, DateTime<Utc>, JobState, u32, Option<&str>)>,
+) -> Result<()> {
+    let events: Vec<_> = events.into_iter().collect();
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_event (job_id, at, state, attempt, server) ",
+        );
+        insert.push_values(chunk, |mut row, (id, at, state, attempt, server)| {
+            row.push_bind(id.to_string())
+                .push_bind(micros(*at))
+                .push_bind(state.as_str())
+                .push_bind(i64::from(*attempt))
+                .push_bind(server.map(str::to_owned));
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Runs a state-changing `UPDATE` and records `state` in the history of each row it
+/// changed; returns how many.
+pub(super) async fn finish_update(
+    tx: &mut sqlx::SqliteConnection,
+    mut update: QueryBuilder<'_, Sqlite>,
+    now: DateTime<Utc>,
+    state: JobState,
+) -> Result<u64> {
+    update.push(" RETURNING id, attempt");
+    let rows = update.build().fetch_all(&mut *tx).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        events.push((row.job_id("id")?, now, state, row.count("attempt")?, None));
+    }
+    events_insert(tx, events).await?;
+    Ok(rows.len() as u64)
+}
+
+/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe). A trigger
+/// writes the creation history of each row this call created, so a deduped enqueue
+/// leaves no trace. Used by the storage and by transactional enqueue, inside the
+/// caller's transaction.
+pub(crate) async fn jobs_insert_with(
+    conn: &mut sqlx::SqliteConnection,
+    jobs: &[NewJob],
+) -> Result<()> {
+    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
+             updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, job| {
+            row.push_bind(job.id.to_string())
+                .push_bind(&job.name)
+                .push_bind(&job.display_name)
+                .push_bind(&job.payload)
+                .push_bind(job.state.as_str())
+                .push_bind(&job.queue)
+                .push_bind(job.priority)
+                .push_bind(micros(job.run_at))
+                .push_bind(job.max_retries.map(i64::from))
+                .push_bind(&job.recurring_id)
+                .push_bind(job.parent_id.map(|id| id.to_string()))
+                .push_bind(job.on_failure)
+                .push_bind(job.labels_json())
+                .push_bind(micros(job.created_at))
+                .push_bind(micros(job.created_at));
+        });
+        // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
+        if !chunk.iter().all(|job| job.fresh_id) {
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+        }
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+impl LifecycleStore for SqliteStorage {
+    async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
+        if jobs.len() <= ROWS_PER_INSERT {
+            // One statement, atomic on its own (its trigger included): a transaction
+            // around it would only add two round trips to SQLite's thread.
+            return jobs_insert_with(&mut *self.writer.lock().await?, jobs).await;
+        }
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        jobs_insert_with(&mut tx, jobs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        // One statement, atomic on its own; a trigger writes each claim's history row.
+        let mut claim = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ",
+        );
+        claim
+            .push_bind(request.owner)
+            .push(", lease_until = ")
+            .push_bind(micros(request.lease_until))
+            .push(", updated_at = ")
+            .push_bind(micros(request.now))
+            .push(
+                " WHERE id IN (SELECT id FROM jobs_job INDEXED BY jobs_job_runnable \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ",
+            )
+            .push_bind(micros(request.now));
+        match request.queues {
+            QueueSelector::All => {}
+            QueueSelector::Only(queue) => {
+                claim.push(" AND queue = ").push_bind(queue.to_owned());
+            }
+            QueueSelector::AllExcept(queues) => {
+                claim.push(" AND queue NOT IN (");
+                let mut names = claim.separated(", ");
+                for queue in queues {
+                    names.push_bind(queue.clone());
+                }
+                claim.push(")");
+            }
+        }
+        claim
+            .push(" ORDER BY priority DESC, run_at LIMIT ")
+            .push_bind(i64::from(request.limit))
+            .push(") RETURNING id, name, payload, attempt, max_retries, queue, run_at");
+        let rows = claim
+            .build()
+            .fetch_all(&mut *self.writer.lock().await?)
+            .await?;
+        rows.iter().map(claimed_job).collect()
+    }
+
+    async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {
+        if completions.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        // The jobs whose fence held, and whether any continuation awaits them.
+        let mut finished = HashMap::with_capacity(completions.len());
+        for chunk in completions.chunks(ROWS_PER_INSERT) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "WITH done (id, owner, attempt, state, run_at, last_error, at) AS (",
+            );
+            update.push_values(padded(chunk), |mut row, completion| {
+                let Some(completion) = completion else {
+                    for _ in 0..7 {
+                        row.push_bind(None::<i64>);
+                    }
+                    return;
+                };
+                let (state, run_at, failure) = completion.outcome.ending();
+                row.push_bind(completion.id.to_string())
+                    .push_bind(completion.owner.as_str())
+                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(state.as_str())
+                    .push_bind(run_at.map(micros))
+                    .push_bind(failure.map(failure_summary))
+                    .push_bind(micros(completion.at));
+            });
+            update.push(
+                ") UPDATE jobs_job SET state = done.state, \
+                     run_at = COALESCE(done.run_at, jobs_job.run_at), \
+                     last_error = COALESCE(done.last_error, jobs_job.last_error), \
+                     owner = NULL, lease_until = NULL, updated_at = done.at \
+                 FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
+                     AND jobs_job.attempt = done.attempt AND jobs_job.state = 'Processing' \
+                 RETURNING id, EXISTS (SELECT 1 FROM jobs_job AS child \
+                     WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
+            );
+            for row in update.build().fetch_all(&mut *tx).await? {
+                finished.insert(row.job_id("id")?, row.try_get::<bool, _>("awaited")?);
+            }
+        }
+        // Results that failed the fence (deleted, released or rescued meanwhile) leave no
+        // history; a job's result counts once even if it came twice.
+        let recorded: Vec<(&Completion, bool)> = completions
+            .iter()
+            .filter_map(|completion| Some((completion, finished.remove(&completion.id)?)))
+            .collect();
+        for chunk in recorded.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
+                 SELECT * FROM (",
+            );
+            insert.push_values(padded(chunk), |mut row, recorded| {
+                let Some((completion, _)) = recorded else {
+                    for _ in 0..7 {
+                        row.push_bind(None::<i64>);
+                    }
+                    return;
+                };
+                let (state, _, failure) = completion.outcome.ending();
+                let (message, sources) = failure.map(stored_failure).unzip();
+                row.push_bind(completion.id.to_string())
+                    .push_bind(micros(completion.at))
+                    .push_bind(state.as_str())
+                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(completion.owner.as_str())
+                    .push_bind(message)
+                    .push_bind(sources);
+            });
+            insert.push(") WHERE column1 IS NOT NULL");
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut awaited = (Vec::new(), Vec::new());
+        let mut now = None;
+        for (completion, has_continuations) in recorded {
+            now = now.max(Some(completion.at));
+            if !has_continuations {
+                continue;
+            }
+            match completion.outcome {
+                Outcome::Succeeded => awaited.0.push(completion.id),
+                Outcome::Failed { .. } => awaited.1.push(completion.id),
+                Outcome::Retry { .. } => {}
+            }
+        }
+        if let Some(now) = now {
+            release_continuations(&mut tx, &awaited.0, &awaited.1, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn jobs_release(
+        &self,
+        owner: &str,
+        only: Option<&[JobId]>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let only = only
+            .map(|ids| serde_json::to_string(&ids.iter().map(JobId::to_string).collect::<Vec<_>>()))
+            .transpose()?;
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let rows = sqlx::query(
+            "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
+                 lease_until = NULL, run_at = ?2, updated_at = ?2 \
+             WHERE owner = ?1 AND state = 'Processing' \
+                 AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+             RETURNING id, attempt",
+        )
+        .bind(owner)
+        .bind(micros(now))
+        .bind(only)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push((
+                row.job_id("id")?,
+                now,
+                JobState::Enqueued,
+                row.count("attempt")?,
+                Some(owner),
+            ));
+        }
+        events_insert(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
+        let rows = sqlx::query(
+            "SELECT id, owner, attempt, max_retries FROM jobs_job \
+             WHERE state = 'Processing' AND lease_until < ? LIMIT ?",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.writer.lock().await?)
+        .await?;
+        rows.iter().map(expired_job).collect()
+    }
+
+    async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs_job WHERE state IN ('Enqueued', 'Scheduled')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(next.map(from_micros))
+    }
+
+    async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
+        let mut deleted = Vec::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT id FROM jobs_job WHERE state = 'Deleted' AND id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.to_string());
+            }
+            select.push(")");
+            for row in select.build().fetch_all(&self.reader).await? {
+                deleted.push(row.job_id("id")?);
+            }
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,116 @@
+//! SQLite storage: one file, WAL, a single writer connection.
+//!
+//! SQLite allows one writer at a time. Funnelling every write of this process through one
+//! connection turns contention inside the process into a queue instead of
+//! `SQLITE_BUSY` retries; writes from other processes on the same file wait on the busy
+//! timeout. Reads use their own pool and, thanks to WAL, never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Sqlite, SqliteConnection};
+
+pub(crate) use self::lifecycle::jobs_insert_with;
+pub(crate) use self::writer::AfterConnect;
+use self::writer::Writer;
+use super::{Schema, migrate};
+use crate::Result;
+
+mod admin;
+mod continuations;
+mod lifecycle;
+mod recurring;
+mod rows;
+mod running;
+mod servers;
+mod writer;
+
+/// SQLite's limit on bound parameters per statement is 32,766; stay well under it.
+const ROWS_PER_INSERT: usize = 500;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteStorage {
+    writer: Writer,
+    reader: SqlitePool,
+}
+
+impl SqliteStorage {
+    /// Opens (and creates) the database file named by `url`; `after_connect` runs on the
+    /// writer's connection each time it is opened.
+    pub(crate) async fn connect(url: &str, after_connect: Option<AfterConnect>) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+        let options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if in_memory {
+            // Every connection to `:memory:` is a database of its own: keep exactly one,
+            // for reads and writes alike.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .test_before_acquire(false)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            return Ok(Self {
+                writer: Writer::Pool(pool.clone()),
+                reader: pool,
+            });
+        }
+        let writer = Writer::open(options, after_connect).await?;
+        // No ping before each use: a connection to a local file does not go stale, and
+        // the ping is a round trip to SQLite's thread that every statement would wait for.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Uses the application's pool for reads and writes.
+    pub(crate) fn from_pool(pool: SqlitePool) -> Self {
+        Self {
+            writer: Writer::Pool(pool.clone()),
+            reader: pool,
+        }
+    }
+
+    /// Notes the result of a call, so that a write connection that broke is replaced.
+    pub(crate) fn observe<T>(&self, result: Result<T>) -> Result<T> {
+        self.writer.observe(&result);
+        result
+    }
+}
+
+/// Starts a transaction that takes the write lock up front, so that one that reads then
+/// writes never fails half-way with `SQLITE_BUSY` when another process writes.
+async fn begin(conn: &mut SqliteConnection) -> Result<sqlx::Transaction<'_, Sqlite>> {
+    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// `rows` followed by empty rows up to the next power of two (or [`ROWS_PER_INSERT`]):
+/// statements built for batches of any size then come in a dozen shapes, which stay in
+/// the connection's statement cache, instead of one shape per size, each prepared anew.
+/// An empty row binds only NULLs, which match no job and are filtered out of inserts.
+fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
+    let shape = rows.len().next_power_of_two().min(ROWS_PER_INSERT);
+    rows.iter()
+        .map(Some)
+        .chain(std::iter::repeat_with(|| None))
+        .take(shape.max(rows.len()))
+}
+
+impl Schema for SqliteStorage {
+    async fn migrate(&self) -> Result<()> {
+        let mut writer = self.writer.lock().await?;
+        migrate::run(begin(&mut writer).await?, &migrate::SQLITE).await
+    }
+}

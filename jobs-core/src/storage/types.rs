@@ -1,0 +1,173 @@
+//! The values that cross the storage traits: what callers ask to store and what claims
+//! and maintenance read back. The read models shown to users live in `crate::record`.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Failure, JobId, JobState};
+
+/// A job to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    pub(crate) id: JobId,
+    pub(crate) name: String,
+    pub(crate) display_name: String,
+    pub(crate) payload: String,
+    /// `Enqueued` or `Scheduled`.
+    pub(crate) state: JobState,
+    pub(crate) queue: String,
+    pub(crate) priority: i32,
+    pub(crate) run_at: DateTime<Utc>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) created_at: DateTime<Utc>,
+    /// The recurring job this is a run of.
+    pub(crate) recurring_id: Option<String>,
+    /// For a continuation (state `Awaiting`): the job it waits for.
+    pub(crate) parent_id: Option<JobId>,
+    /// A continuation that runs when its parent fails for good, not when it succeeds.
+    pub(crate) on_failure: bool,
+    pub(crate) labels: Vec<String>,
+    /// The id was made by [`JobId::new`] for this insert, not given or derived from a
+    /// key, so it cannot be stored already: an insert of only such jobs skips the
+    /// check for an existing id (on PostgreSQL a speculative insert per row).
+    pub(crate) fresh_id: bool,
+}
+
+impl NewJob {
+    /// The labels as stored: a JSON array.
+    pub(crate) fn labels_json(&self) -> String {
+        serde_json::to_string(&self.labels).expect("a list of strings serializes")
+    }
+}
+
+/// Which queues a claim takes jobs from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum QueueSelector<'a> {
+    /// Every queue.
+    All,
+    /// Only this one (a queue with a concurrency limit).
+    Only(&'a str),
+    /// Every queue but these (the limited ones, claimed separately).
+    AllExcept(&'a [String]),
+}
+
+/// A line a job logged.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLine {
+    pub(crate) job_id: JobId,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) attempt: u32,
+    pub(crate) level: crate::job::info::LogLevel,
+    pub(crate) message: String,
+}
+
+/// A job's latest progress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProgressUpdate {
+    pub(crate) job_id: JobId,
+    pub(crate) done: u64,
+    pub(crate) total: u64,
+}
+
+/// What a server asks for when it claims.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRequest<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) limit: u32,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) lease_until: DateTime<Utc>,
+    pub(crate) queues: QueueSelector<'a>,
+}
+
+/// A job a server claimed: moved to `Processing`, owned by it, attempt counted.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimedJob {
+    pub(crate) id: JobId,
+    pub(crate) name: String,
+    pub(crate) payload: String,
+    pub(crate) attempt: u32,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) queue: String,
+    /// When it became due: claim time minus this is how long it waited.
+    pub(crate) run_at: DateTime<Utc>,
+}
+
+/// How an attempt ended, reported by the server that ran it (or rescued it).
+#[derive(Debug, Clone)]
+pub(crate) struct Completion {
+    pub(crate) id: JobId,
+    /// The fence: only the owner of this attempt may finish it.
+    pub(crate) owner: String,
+    pub(crate) attempt: u32,
+    pub(crate) outcome: Outcome,
+    pub(crate) at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Succeeded,
+    /// Failed; run again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        failure: Failure,
+    },
+    /// Failed for good.
+    Failed {
+        failure: Failure,
+    },
+}
+
+impl Outcome {
+    /// The state the job moves to, when its retry runs, and the failure if any.
+    pub(crate) fn ending(&self) -> (JobState, Option<DateTime<Utc>>, Option<&Failure>) {
+        match self {
+            Outcome::Succeeded => (JobState::Succeeded, None, None),
+            Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
+            Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
+        }
+    }
+}
+
+/// A `Processing` job whose lease ran out: its server stopped heartbeating.
+#[derive(Debug, Clone)]
+pub(crate) struct ExpiredJob {
+    pub(crate) id: JobId,
+    pub(crate) owner: String,
+    pub(crate) attempt: u32,
+    pub(crate) max_retries: Option<u32>,
+}
+
+/// A server's row in the servers table.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    pub(crate) workers: u32,
+    pub(crate) running: u32,
+    pub(crate) started_at: DateTime<Utc>,
+}
+
+/// One ticker's attempt to fire the due tick(s) of a recurring job.
+#[derive(Debug, Clone)]
+pub(crate) struct FireRequest<'a> {
+    pub(crate) id: &'a str,
+    /// The compare-and-set: fire only if `next_run_at` still has this value.
+    pub(crate) expected_next: DateTime<Utc>,
+    /// The new `next_run_at`; `None` disables a schedule without future ticks.
+    pub(crate) next: Option<DateTime<Utc>>,
+    pub(crate) runs: &'a [NewJob],
+    pub(crate) allow_overlap: bool,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// What came of a [`FireRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fired {
+    /// The runs were created (none, if the plan had none).
+    Created,
+    /// The previous run is still active; the tick advanced without a run.
+    SkippedOverlap,
+    /// Another ticker fired this tick first; nothing changed.
+    Lost,
+}
