@@ -16,6 +16,9 @@ pub(crate) mod sqlite;
 
 mod migrations;
 
+#[cfg(test)]
+mod conformance;
+
 /// A job to insert.
 #[derive(Debug, Clone)]
 pub(crate) struct NewJob {
