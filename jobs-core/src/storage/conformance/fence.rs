@@ -332,15 +332,21 @@ async fn expired_finds_exactly_the_lapsed_leases<S: Storage>(s: &S) {
 }
 
 async fn rescue_is_fenced_on_the_dead_owner<S: Storage>(s: &S) {
-    insert_and_claim(s, &[job(id(1), "orphan")], "dead").await;
+    insert_and_claim(s, &[job(id(1), "orphan"), job(id(2), "back")], "dead").await;
     let expired = s.jobs_expired(at(100), 10).await.unwrap();
-    let rescue = |by_attempt: u32, seconds| Completion {
+    assert!(
+        expired
+            .iter()
+            .all(|e| (e.owner.as_str(), e.attempt) == ("dead", 1))
+    );
+    assert_eq!(expired.len(), 2);
+    let rescue = |n, attempt: u32, seconds| Completion {
         at: at(seconds),
-        ..done(id(1), &expired[0].owner, by_attempt, retry(seconds))
+        ..done(id(n), "dead", attempt, retry(seconds))
     };
     // Two servers rescue at once: the first wins, the second changes nothing.
-    s.jobs_complete(&[rescue(1, 100)]).await.unwrap();
-    s.jobs_complete(&[rescue(1, 101)]).await.unwrap();
+    s.jobs_complete(&[rescue(1, 1, 100)]).await.unwrap();
+    s.jobs_complete(&[rescue(1, 1, 101)]).await.unwrap();
     let stored = get(s, id(1)).await;
     assert_eq!(
         (stored.state, stored.run_at),
@@ -351,11 +357,26 @@ async fn rescue_is_fenced_on_the_dead_owner<S: Storage>(s: &S) {
     // of attempt 1 change nothing.
     let claimed = s.jobs_claim(claim("live", at(100), 1)).await.unwrap();
     assert_eq!(claimed[0].attempt, 2);
-    s.jobs_complete(&[done(id(1), "dead", 1, Outcome::Succeeded), rescue(1, 102)])
-        .await
-        .unwrap();
+    s.jobs_complete(&[
+        done(id(1), "dead", 1, Outcome::Succeeded),
+        rescue(1, 1, 102),
+    ])
+    .await
+    .unwrap();
     let stored = get(s, id(1)).await;
     assert_eq!((stored.state, stored.attempt), (JobState::Processing, 2));
     assert_eq!(stored.owner.as_deref(), Some("live"));
     assert_eq!(stored.history.len(), 4);
+    // The owner it was read with released job 2 (its attempt not counted) and a live
+    // server claimed it: same attempt number, other owner. The rescue read before the
+    // release must not fail the live attempt.
+    s.jobs_release("dead", Some(&[id(2)]), at(101))
+        .await
+        .unwrap();
+    let claimed = s.jobs_claim(claim("live", at(101), 1)).await.unwrap();
+    assert_eq!((claimed[0].id, claimed[0].attempt), (id(2), 1));
+    s.jobs_complete(&[rescue(2, 1, 102)]).await.unwrap();
+    let live = get(s, id(2)).await;
+    assert_eq!((live.state, live.attempt), (JobState::Processing, 1));
+    assert_eq!(live.owner.as_deref(), Some("live"));
 }

@@ -17,7 +17,7 @@ pub(super) use super::{
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{
-    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks,
+    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, RecurringInfo,
     RecurringSource, Schedule,
 };
 

@@ -55,6 +55,26 @@ fn fire<'a>(rid: &'a str, expected: i64, next: Option<i64>, runs: &'a [NewJob]) 
     }
 }
 
+/// Upserts the hourly `recurring(rid, …, next)` at `at(now)`.
+async fn upsert<S: Storage>(s: &S, rid: &str, next: i64, now: i64) {
+    s.recurring_upsert(&recurring(rid, "0 * * * *", next), at(now))
+        .await
+        .unwrap();
+}
+
+/// A recurring job that must exist.
+async fn stored_of<S: Storage>(s: &S, rid: &str) -> RecurringInfo {
+    s.recurring_get(rid)
+        .await
+        .unwrap()
+        .expect("recurring job exists")
+}
+
+/// What came of `request`.
+async fn fired<S: Storage>(s: &S, request: FireRequest<'_>) -> Fired {
+    s.recurring_fire(request).await.unwrap()
+}
+
 async fn runs_of<S: Storage>(s: &S) -> Vec<JobId> {
     let mut ids: Vec<JobId> = s
         .jobs_list(&JobQuery::default())
@@ -68,10 +88,8 @@ async fn runs_of<S: Storage>(s: &S) -> Vec<JobId> {
 }
 
 async fn upsert_inserts_then_keeps_next_run_at<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 3600), at(0))
-        .await
-        .unwrap();
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    upsert(s, "r", 3600, 0).await;
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.schedule.as_str(), stored.zone.as_str()),
         ("0 * * * *", "UTC")
@@ -100,7 +118,7 @@ async fn upsert_inserts_then_keeps_next_run_at<S: Storage>(s: &S) {
     again.template.payload = r#"{"v":2}"#.to_owned();
     again.allow_overlap = true;
     s.recurring_upsert(&again, at(5000)).await.unwrap();
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(stored.next_run_at, at(3600), "a missed tick is still seen");
     assert_eq!(stored.payload, serde_json::json!({"v": 2}));
     assert!(stored.allow_overlap);
@@ -108,13 +126,11 @@ async fn upsert_inserts_then_keeps_next_run_at<S: Storage>(s: &S) {
 }
 
 async fn upsert_takes_next_run_at_of_a_changed_schedule_or_zone<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 3600), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 3600, 0).await;
     s.recurring_upsert(&recurring("r", "30 * * * *", 1800), at(10))
         .await
         .unwrap();
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.schedule.as_str(), stored.next_run_at),
         ("30 * * * *", at(1800))
@@ -124,7 +140,7 @@ async fn upsert_takes_next_run_at_of_a_changed_schedule_or_zone<S: Storage>(s: &
         ..recurring("r", "30 * * * *", 900)
     };
     s.recurring_upsert(&zoned, at(20)).await.unwrap();
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.zone.as_str(), stored.next_run_at),
         ("Europe/Paris", at(900))
@@ -133,9 +149,7 @@ async fn upsert_takes_next_run_at_of_a_changed_schedule_or_zone<S: Storage>(s: &
 
 async fn upsert_reenables_only_jobs_that_had_left_the_code<S: Storage>(s: &S) {
     for rid in ["gone", "off"] {
-        s.recurring_upsert(&recurring(rid, "0 * * * *", 3600), at(0))
-            .await
-            .unwrap();
+        upsert(s, rid, 3600, 0).await;
     }
     assert!(
         s.recurring_set_enabled("off", false, at(0), at(1))
@@ -148,17 +162,15 @@ async fn upsert_reenables_only_jobs_that_had_left_the_code<S: Storage>(s: &S) {
             .unwrap(),
         1
     );
-    let gone = s.recurring_get("gone").await.unwrap().unwrap();
+    let gone = stored_of(s, "gone").await;
     assert!(!gone.enabled);
     assert_eq!(gone.disabled_reason.as_deref(), Some(disabled::REMOVED));
     for rid in ["gone", "off"] {
-        s.recurring_upsert(&recurring(rid, "0 * * * *", 3600), at(3))
-            .await
-            .unwrap();
+        upsert(s, rid, 3600, 3).await;
     }
-    let back = s.recurring_get("gone").await.unwrap().unwrap();
+    let back = stored_of(s, "gone").await;
     assert_eq!((back.enabled, back.disabled_reason), (true, None));
-    let off = s.recurring_get("off").await.unwrap().unwrap();
+    let off = stored_of(s, "off").await;
     assert!(!off.enabled, "a user's switch stays");
     assert_eq!(off.disabled_reason.as_deref(), Some(disabled::BY_USER));
 }
@@ -170,9 +182,7 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     };
     s.recurring_upsert(&api, at(0)).await.unwrap();
     for rid in ["a", "b", "c"] {
-        s.recurring_upsert(&recurring(rid, "0 * * * *", 3600), at(0))
-            .await
-            .unwrap();
+        upsert(s, rid, 3600, 0).await;
     }
     let declared = ["a".to_owned(), "c".to_owned()];
     assert_eq!(
@@ -194,15 +204,13 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     );
     // No job declared at all: every code job goes.
     assert_eq!(s.recurring_disable_missing(&[], at(3)).await.unwrap(), 2);
-    assert!(s.recurring_get("api").await.unwrap().unwrap().enabled);
+    assert!(stored_of(s, "api").await.enabled);
 }
 
 async fn get_list_delete_and_set_enabled<S: Storage>(s: &S) {
     assert!(s.recurring_get("a").await.unwrap().is_none());
     for rid in ["b", "a"] {
-        s.recurring_upsert(&recurring(rid, "0 * * * *", 3600), at(0))
-            .await
-            .unwrap();
+        upsert(s, rid, 3600, 0).await;
     }
     let ids: Vec<String> = s
         .recurring_list()
@@ -217,7 +225,7 @@ async fn get_list_delete_and_set_enabled<S: Storage>(s: &S) {
             .await
             .unwrap()
     );
-    let off = s.recurring_get("a").await.unwrap().unwrap();
+    let off = stored_of(s, "a").await;
     assert_eq!((off.enabled, off.updated_at), (false, at(10)));
     assert_eq!(off.next_run_at, at(3600));
     assert!(
@@ -225,7 +233,7 @@ async fn get_list_delete_and_set_enabled<S: Storage>(s: &S) {
             .await
             .unwrap()
     );
-    let on = s.recurring_get("a").await.unwrap().unwrap();
+    let on = stored_of(s, "a").await;
     assert_eq!(
         (on.enabled, on.disabled_reason, on.next_run_at),
         (true, None, at(7000))
@@ -244,9 +252,7 @@ async fn get_list_delete_and_set_enabled<S: Storage>(s: &S) {
 async fn due_and_next_run_at_see_only_enabled_jobs<S: Storage>(s: &S) {
     assert_eq!(s.recurring_next_run_at().await.unwrap(), None);
     for (rid, next) in [("late", 300), ("soon", 100), ("off", 50), ("sooner", 200)] {
-        s.recurring_upsert(&recurring(rid, "0 * * * *", next), at(0))
-            .await
-            .unwrap();
+        upsert(s, rid, next, 0).await;
     }
     s.recurring_set_enabled("off", false, at(0), at(0))
         .await
@@ -270,17 +276,13 @@ async fn due_and_next_run_at_see_only_enabled_jobs<S: Storage>(s: &S) {
 }
 
 async fn fire_creates_the_runs_and_advances<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 100), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 100, 0).await;
     let runs = [run(1, "r"), run(2, "r")];
     assert_eq!(
-        s.recurring_fire(fire("r", 100, Some(160), &runs))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 100, Some(160), &runs)).await,
         Fired::Created
     );
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!((stored.next_run_at, stored.enabled), (at(160), true));
     assert_eq!(
         (stored.last_run_at, stored.last_job_id),
@@ -289,12 +291,10 @@ async fn fire_creates_the_runs_and_advances<S: Storage>(s: &S) {
     assert_eq!(runs_of(s).await, [id(1), id(2)]);
     // A plan without runs still advances.
     assert_eq!(
-        s.recurring_fire(fire("r", 160, Some(220), &[]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 160, Some(220), &[])).await,
         Fired::Created
     );
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.next_run_at, stored.last_job_id),
         (at(220), Some(id(2)))
@@ -302,13 +302,9 @@ async fn fire_creates_the_runs_and_advances<S: Storage>(s: &S) {
 }
 
 async fn fire_that_lost_the_compare_and_set_changes_nothing<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 100), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 100, 0).await;
     assert_eq!(
-        s.recurring_fire(fire("r", 100, Some(160), &[run(1, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 100, Some(160), &[run(1, "r")])).await,
         Fired::Created
     );
     s.jobs_claim(claim("a", at(101), 10)).await.unwrap();
@@ -317,12 +313,10 @@ async fn fire_that_lost_the_compare_and_set_changes_nothing<S: Storage>(s: &S) {
         .unwrap();
     // Another server, late, fires the same tick: lost, and no run is made.
     assert_eq!(
-        s.recurring_fire(fire("r", 100, Some(170), &[run(2, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 100, Some(170), &[run(2, "r")])).await,
         Fired::Lost
     );
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.next_run_at, stored.last_job_id),
         (at(160), Some(id(1)))
@@ -333,34 +327,26 @@ async fn fire_that_lost_the_compare_and_set_changes_nothing<S: Storage>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.recurring_fire(fire("r", 160, Some(220), &[run(3, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 160, Some(220), &[run(3, "r")])).await,
         Fired::Lost
     );
     assert_eq!(
-        s.recurring_fire(fire("x", 160, Some(220), &[run(4, "x")]))
-            .await
-            .unwrap(),
+        fired(s, fire("x", 160, Some(220), &[run(4, "x")])).await,
         Fired::Lost
     );
     assert_eq!(runs_of(s).await, [id(1)]);
 }
 
 async fn fire_skips_while_a_run_is_active<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 100), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 100, 0).await;
     s.jobs_insert(&[run(1, "r"), job(id(9), "unrelated")])
         .await
         .unwrap();
     assert_eq!(
-        s.recurring_fire(fire("r", 100, Some(160), &[run(2, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 100, Some(160), &[run(2, "r")])).await,
         Fired::SkippedOverlap
     );
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert_eq!(
         (stored.next_run_at, stored.last_job_id),
         (at(160), None),
@@ -373,7 +359,7 @@ async fn fire_skips_while_a_run_is_active<S: Storage>(s: &S) {
         allow_overlap: true,
         ..fire("r", 160, Some(220), &runs)
     };
-    assert_eq!(s.recurring_fire(overlap).await.unwrap(), Fired::Created);
+    assert_eq!(fired(s, overlap).await, Fired::Created);
     // Once no run is active, the next tick runs.
     s.job_delete(id(1), at(200)).await.unwrap();
     s.jobs_claim(claim("a", at(200), 10)).await.unwrap();
@@ -381,18 +367,14 @@ async fn fire_skips_while_a_run_is_active<S: Storage>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.recurring_fire(fire("r", 220, Some(280), &[run(4, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 220, Some(280), &[run(4, "r")])).await,
         Fired::Created
     );
     assert_eq!(runs_of(s).await, [id(1), id(3), id(4), id(9)]);
 }
 
 async fn fire_dedupes_runs_by_id<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 100), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 100, 0).await;
     // The run of this tick exists already (another server fired it under the same id).
     s.jobs_insert(&[NewJob {
         state: JobState::Scheduled,
@@ -406,7 +388,7 @@ async fn fire_dedupes_runs_by_id<S: Storage>(s: &S) {
         allow_overlap: true,
         ..fire("r", 100, Some(160), &runs)
     };
-    assert_eq!(s.recurring_fire(request).await.unwrap(), Fired::Created);
+    assert_eq!(fired(s, request).await, Fired::Created);
     assert_eq!(runs_of(s).await, [id(1), id(2)]);
     let kept = get(s, id(1)).await;
     assert_eq!(
@@ -416,16 +398,12 @@ async fn fire_dedupes_runs_by_id<S: Storage>(s: &S) {
 }
 
 async fn fire_without_a_next_tick_disables<S: Storage>(s: &S) {
-    s.recurring_upsert(&recurring("r", "0 * * * *", 100), at(0))
-        .await
-        .unwrap();
+    upsert(s, "r", 100, 0).await;
     assert_eq!(
-        s.recurring_fire(fire("r", 100, None, &[run(1, "r")]))
-            .await
-            .unwrap(),
+        fired(s, fire("r", 100, None, &[run(1, "r")])).await,
         Fired::Created
     );
-    let stored = s.recurring_get("r").await.unwrap().unwrap();
+    let stored = stored_of(s, "r").await;
     assert!(!stored.enabled);
     assert_eq!(stored.disabled_reason.as_deref(), Some(disabled::FINISHED));
     assert_eq!(stored.last_job_id, Some(id(1)));
