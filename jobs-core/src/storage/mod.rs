@@ -31,6 +31,9 @@ pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+#[cfg(test)]
+mod conformance;
+
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::types::{
     ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,

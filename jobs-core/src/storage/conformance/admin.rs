@@ -1,0 +1,237 @@
+//! What the dashboard asks: requeue (one, or matching), counts, throughput, when the next
+//! job is due, and pruning of old rows.
+
+use super::*;
+
+conformance!(
+    requeue_moves_only_jobs_not_running_nor_awaiting,
+    requeue_matching_follows_the_filters,
+    count_by_state,
+    throughput_counts_finished_attempts_per_minute,
+    next_run_at_is_the_earliest_runnable_job,
+    prune_removes_only_old_succeeded_and_deleted_jobs,
+);
+
+/// One job in each state: 1 Scheduled, 2 Enqueued, 3 Processing, 4 Succeeded, 5 Failed
+/// (attempt 1), 6 Deleted, 7 Awaiting.
+async fn one_of_each<S: Storage>(s: &S) {
+    s.jobs_insert(&[
+        job(id(3), "processing"),
+        job(id(4), "succeeded"),
+        job(id(5), "failed"),
+    ])
+    .await
+    .unwrap();
+    s.jobs_claim(claim("a", at(1), 10)).await.unwrap();
+    let failed = Outcome::Failed {
+        failure: Failure::new("no"),
+    };
+    s.jobs_complete(&[
+        done(id(4), "a", 1, Outcome::Succeeded),
+        done(id(5), "a", 1, failed),
+    ])
+    .await
+    .unwrap();
+    s.jobs_insert(&[
+        NewJob {
+            state: JobState::Scheduled,
+            run_at: at(500),
+            ..job(id(1), "scheduled")
+        },
+        job(id(2), "enqueued"),
+        job(id(6), "deleted"),
+        child(id(7), id(3), false),
+    ])
+    .await
+    .unwrap();
+    s.job_delete(id(6), at(2)).await.unwrap();
+}
+
+async fn requeue_moves_only_jobs_not_running_nor_awaiting<S: Storage>(s: &S) {
+    one_of_each(s).await;
+    for n in [1, 2, 4, 5, 6] {
+        assert!(s.job_requeue(id(n), at(50)).await.unwrap(), "job {n}");
+        let requeued = get(s, id(n)).await;
+        assert_eq!(requeued.state, JobState::Enqueued, "job {n}");
+        assert_eq!((requeued.attempt, requeued.owner), (0, None), "job {n}");
+        assert_eq!((requeued.run_at, requeued.updated_at), (at(50), at(50)));
+        let last = requeued.history.last().unwrap();
+        assert_eq!((last.state, last.at), (JobState::Enqueued, at(50)));
+    }
+    assert!(!s.job_requeue(id(3), at(50)).await.unwrap());
+    assert!(!s.job_requeue(id(7), at(50)).await.unwrap());
+    assert!(!s.job_requeue(id(99), at(50)).await.unwrap());
+    let running = get(s, id(3)).await;
+    assert_eq!((running.state, running.attempt), (JobState::Processing, 1));
+    assert_eq!(running.owner.as_deref(), Some("a"));
+    assert_eq!(state(s, id(7)).await, JobState::Awaiting);
+}
+
+async fn requeue_matching_follows_the_filters<S: Storage>(s: &S) {
+    one_of_each(s).await;
+    let all = JobQuery::default();
+    // Every job but the running and the awaiting one.
+    assert_eq!(s.jobs_requeue_matching(&all, at(50)).await.unwrap(), 5);
+    assert_eq!(state(s, id(3)).await, JobState::Processing);
+    assert_eq!(state(s, id(7)).await, JobState::Awaiting);
+    assert_eq!(get(s, id(5)).await.attempt, 0);
+    s.jobs_claim(claim("a", at(50), 10)).await.unwrap();
+    let failed = |n| {
+        done(
+            id(n),
+            "a",
+            1,
+            Outcome::Failed {
+                failure: Failure::new("no"),
+            },
+        )
+    };
+    s.jobs_complete(&[failed(1), failed(2), failed(4)])
+        .await
+        .unwrap();
+    let query = JobQuery {
+        name: Some("scheduled".to_owned()),
+        ..JobQuery::state(JobState::Failed)
+    };
+    assert_eq!(s.jobs_requeue_matching(&query, at(60)).await.unwrap(), 1);
+    assert_eq!(state(s, id(1)).await, JobState::Enqueued);
+    assert_eq!(state(s, id(2)).await, JobState::Failed);
+    assert_eq!(state(s, id(4)).await, JobState::Failed);
+}
+
+async fn count_by_state<S: Storage>(s: &S) {
+    assert!(s.jobs_count().await.unwrap().is_empty());
+    one_of_each(s).await;
+    s.jobs_insert(&[job(id(8), "enqueued")]).await.unwrap();
+    let mut counts = s.jobs_count().await.unwrap();
+    counts.sort_by_key(|(state, _)| state.as_str());
+    let mut expected = vec![
+        (JobState::Awaiting, 1),
+        (JobState::Deleted, 1),
+        (JobState::Enqueued, 2),
+        (JobState::Failed, 1),
+        (JobState::Processing, 1),
+        (JobState::Scheduled, 1),
+        (JobState::Succeeded, 1),
+    ];
+    expected.sort_by_key(|(state, _)| state.as_str());
+    assert_eq!(counts, expected);
+}
+
+async fn throughput_counts_finished_attempts_per_minute<S: Storage>(s: &S) {
+    let batch: Vec<NewJob> = (1..=5).map(|n| job(id(n), "counted")).collect();
+    insert_and_claim(s, &batch, "a").await;
+    let finish = |n, seconds, outcome| Completion {
+        at: at(seconds),
+        ..done(id(n), "a", 1, outcome)
+    };
+    let failure = || Failure::new("no");
+    s.jobs_complete(&[
+        finish(1, 10, Outcome::Succeeded),
+        finish(
+            2,
+            70,
+            Outcome::Retry {
+                at: at(500),
+                failure: failure(),
+            },
+        ),
+        finish(3, 75, Outcome::Failed { failure: failure() }),
+        finish(4, 190, Outcome::Succeeded),
+    ])
+    .await
+    .unwrap();
+    // A release is no finished attempt.
+    s.jobs_release("a", Some(&[id(5)]), at(80)).await.unwrap();
+    let points = s.jobs_throughput(at(0)).await.unwrap();
+    let points: Vec<_> = points
+        .iter()
+        .map(|p| (p.minute, p.succeeded, p.failed))
+        .collect();
+    // Minute 12:02 had none and is left out.
+    assert_eq!(points, [(at(0), 1, 0), (at(60), 0, 2), (at(180), 1, 0)]);
+    let later = s.jobs_throughput(at(60)).await.unwrap();
+    assert_eq!(later.len(), 2);
+    assert_eq!(later[0].minute, at(60));
+}
+
+async fn next_run_at_is_the_earliest_runnable_job<S: Storage>(s: &S) {
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), None);
+    s.jobs_insert(&[
+        NewJob {
+            run_at: at(-100),
+            ..job(id(1), "running")
+        },
+        NewJob {
+            state: JobState::Awaiting,
+            run_at: at(-50),
+            ..child(id(2), id(1), false)
+        },
+    ])
+    .await
+    .unwrap();
+    s.jobs_claim(claim("a", at(0), 1)).await.unwrap();
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), None);
+    s.jobs_insert(&[
+        NewJob {
+            state: JobState::Scheduled,
+            run_at: at(300),
+            ..job(id(3), "later")
+        },
+        NewJob {
+            run_at: at(200),
+            ..job(id(4), "sooner")
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(200)));
+    s.job_delete(id(4), at(1)).await.unwrap();
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(300)));
+}
+
+async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {
+    let batch: Vec<NewJob> = (1..=5).map(|n| job(id(n), "old")).collect();
+    insert_and_claim(s, &batch, "a").await;
+    let finish = |n, seconds, outcome| Completion {
+        at: at(seconds),
+        ..done(id(n), "a", 1, outcome)
+    };
+    s.jobs_complete(&[
+        finish(1, 10, Outcome::Succeeded),
+        finish(
+            2,
+            10,
+            Outcome::Failed {
+                failure: Failure::new("no"),
+            },
+        ),
+        finish(3, 100, Outcome::Succeeded),
+    ])
+    .await
+    .unwrap();
+    s.job_delete(id(4), at(20)).await.unwrap();
+    s.step_put(id(1), "step", "1", at(5)).await.unwrap();
+    let line = LogLine {
+        job_id: id(1),
+        at: at(5),
+        attempt: 1,
+        level: LogLevel::Info,
+        message: "hello".to_owned(),
+    };
+    s.logs_insert(&[line]).await.unwrap();
+    // Succeeded before 50: job 1; deleted before 15: none.
+    assert_eq!(s.jobs_prune(at(50), at(15)).await.unwrap(), 1);
+    assert!(s.job_get(id(1)).await.unwrap().is_none());
+    assert_eq!(s.step_get(id(1), "step").await.unwrap(), None);
+    // Its history, logs and steps went with it: the id can be used again afresh.
+    s.jobs_insert(&[job(id(1), "new")]).await.unwrap();
+    let reused = get(s, id(1)).await;
+    assert_eq!((reused.history.len(), reused.logs.len()), (1, 0));
+    assert_eq!(s.jobs_prune(at(50), at(25)).await.unwrap(), 1);
+    assert!(s.job_get(id(4)).await.unwrap().is_none());
+    for n in [1, 2, 3, 5] {
+        assert!(s.job_get(id(n)).await.unwrap().is_some(), "job {n}");
+    }
+    assert_eq!(s.jobs_prune(at(50), at(25)).await.unwrap(), 0);
+}

@@ -1,0 +1,246 @@
+//! The storage conformance suite: each contract of the [`Storage`] trait checked on its
+//! own, by calling the trait directly, against every backend compiled in.
+//!
+//! No server runs and nothing sleeps: every time is a fixed instant passed to the call.
+//! Each test gets a database of its own (a SQLite file in a temporary directory, a
+//! PostgreSQL database created for it and dropped after it), so tests run in parallel.
+//!
+//! Test bodies are generic over `S: Storage`; the `conformance!` macro instantiates each
+//! of them once per backend, as `<concern>::sqlite::<test>` and `<concern>::postgres::<test>`.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::Schema;
+pub(super) use super::stored::MAX_LOG_LINE_BYTES;
+pub(super) use super::{
+    AnyStorage, ClaimRequest, ClaimedJob, Completion, FireRequest, Fired, LogLine, NewJob, Outcome,
+    ProgressUpdate, QueueSelector, ServerRow, Storage,
+};
+pub(super) use crate::recurring::{NewRecurring, disabled};
+pub(super) use crate::{
+    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, RecurringInfo,
+    RecurringSource, Schedule,
+};
+
+/// A storage on a database of its own, removed when the test ends.
+pub(super) struct TestDb {
+    pub(super) storage: AnyStorage,
+    _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres")]
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh SQLite file in a temporary directory, migrated.
+    #[cfg(feature = "sqlite")]
+    pub(super) async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let storage = AnyStorage::Sqlite(
+            super::sqlite::SqliteStorage::connect(&url, None)
+                .await
+                .expect("open SQLite"),
+        );
+        storage.migrate().await.expect("migrate SQLite");
+        Self {
+            storage,
+            _dir: Some(dir),
+            #[cfg(feature = "postgres")]
+            pg_name: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database on the server of `JOBS_TEST_PG_URL`, migrated.
+    #[cfg(feature = "postgres")]
+    pub(super) async fn postgres() -> Self {
+        let name = format!("jobs_conf_{}", Uuid::now_v7().simple());
+        let admin = pg_admin_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("PostgreSQL at {admin} (set JOBS_TEST_PG_URL): {error}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("JOBS_TEST_PG_URL needs a database path"),
+        };
+        // Owned from here on, so that a failed connect still drops the database.
+        let db = Self {
+            storage: AnyStorage::Postgres(
+                super::postgres::PgStorage::connect(&url)
+                    .await
+                    .expect("connect PostgreSQL"),
+            ),
+            _dir: None,
+            pg_name: Some(name),
+        };
+        db.storage.migrate().await.expect("migrate PostgreSQL");
+        db
+    }
+}
+
+/// Where the test databases are created: `JOBS_TEST_PG_URL`, by default the local server.
+#[cfg(feature = "postgres")]
+fn pg_admin_url() -> String {
+    std::env::var("JOBS_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Dropped from a test's runtime, which may be shutting down: use a thread of our own.
+        let admin = pg_admin_url();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Instantiates generic test bodies `async fn name<S: Storage>(s: &S)` once per backend
+/// compiled in: `conformance!(a, b)` makes `sqlite::a`, `postgres::a`, `sqlite::b`, …
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::storage::conformance::TestDb::sqlite().await;
+                    super::$name(&db.storage).await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::storage::conformance::TestDb::postgres().await;
+                    super::$name(&db.storage).await;
+                }
+            )*
+        }
+    };
+}
+mod admin;
+mod continuations;
+mod fence;
+mod lifecycle;
+mod listing;
+mod recurring;
+mod running;
+mod servers;
+
+/// The instant every test counts from: `at(s)` is `s` seconds after it.
+pub(super) fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+/// An id whose order among other such ids is `n`'s.
+pub(super) fn id(n: u128) -> JobId {
+    JobId::from(Uuid::from_u128(n))
+}
+
+/// An `Enqueued` job named `name` with id `id`, due at `at(0)`, created at `at(0)`.
+pub(super) fn job(id: JobId, name: &str) -> NewJob {
+    NewJob {
+        id,
+        name: name.to_owned(),
+        display_name: format!("{name} job"),
+        payload: "{}".to_owned(),
+        state: JobState::Enqueued,
+        queue: "default".to_owned(),
+        priority: 0,
+        run_at: at(0),
+        max_retries: None,
+        created_at: at(0),
+        recurring_id: None,
+        parent_id: None,
+        on_failure: false,
+        labels: Vec::new(),
+        fresh_id: false,
+    }
+}
+
+/// A continuation of `parent`, `Awaiting`.
+pub(super) fn child(id: JobId, parent: JobId, on_failure: bool) -> NewJob {
+    NewJob {
+        state: JobState::Awaiting,
+        parent_id: Some(parent),
+        on_failure,
+        ..job(id, "child")
+    }
+}
+
+/// A claim by `owner` at `now` of up to `limit` jobs from every queue, leased for a minute.
+pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest<'_> {
+    ClaimRequest {
+        owner,
+        limit,
+        now,
+        lease_until: now + Duration::seconds(60),
+        queues: QueueSelector::All,
+    }
+}
+
+/// The result of attempt `attempt` of `id`, reported by `owner`.
+pub(super) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Completion {
+    Completion {
+        id,
+        owner: owner.to_owned(),
+        attempt,
+        outcome,
+        at: at(10),
+    }
+}
+
+/// A job that must exist.
+pub(super) async fn get<S: Storage>(s: &S, id: JobId) -> JobInfo {
+    s.job_get(id).await.expect("job_get").expect("job exists")
+}
+
+/// The state of a job that must exist.
+pub(super) async fn state<S: Storage>(s: &S, id: JobId) -> JobState {
+    get(s, id).await.state
+}
+
+/// Inserts `jobs` and claims them all for `owner` at `at(1)`; returns the claims.
+pub(super) async fn insert_and_claim<S: Storage>(
+    s: &S,
+    jobs: &[NewJob],
+    owner: &str,
+) -> Vec<ClaimedJob> {
+    s.jobs_insert(jobs).await.unwrap();
+    let claimed = s.jobs_claim(claim(owner, at(1), 100)).await.unwrap();
+    assert_eq!(claimed.len(), jobs.len(), "every inserted job claimed");
+    claimed
+}
+
+/// The ids of `claimed`, sorted.
+pub(super) fn ids(claimed: &[ClaimedJob]) -> Vec<JobId> {
+    let mut ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+    ids.sort_by_key(JobId::as_uuid);
+    ids
+}
