@@ -2,7 +2,9 @@
 //! concern, with the same behaviour; each backend implements each trait in the file of
 //! the same concern (`lifecycle.rs`, `admin.rs`, …).
 //!
-//! The contracts below say what each call changes and returns, whatever the backend.
+//! The contracts below say what each call changes and returns, whatever the backend;
+//! the conformance suite (`conformance/`, unit tests of this crate) checks each of them
+//! on SQLite and on PostgreSQL by calling the traits directly.
 //! Common to all of them:
 //! - Every write is atomic: it happens entirely or not at all.
 //! - "History row" means one row of `jobs_event` (read back as `JobInfo::history`), with
