@@ -17,7 +17,7 @@ backend_tests!(
     servers_and_throughput,
 );
 
-#[job(retries = 0, name = "Charge card {order}")]
+#[job(retries = 0, display = "Charge card {order}")]
 async fn charge_card(
     State(probe): State<Probe>,
     ctx: JobContext,

@@ -39,7 +39,7 @@ enum Medium {
 }
 
 /// Reminds a user of something.
-#[job(name = "Send reminder to {user_id}", labels = ["user-{user_id}"])]
+#[job(display = "Send reminder to {user_id}", labels = ["user-{user_id}"])]
 async fn send_reminder(
     /// The user to remind.
     user_id: u64,

@@ -18,14 +18,14 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-#[job(name = "Greet {name}")]
+#[job(display = "Greet {name}")]
 async fn greet(State(probe): State<Probe>, ctx: JobContext, name: String) {
     let _run = probe.start(ctx.id());
     probe.note(name);
 }
 
 /// Runs until the test opens the probe's gate.
-#[job(name = "Wait at the gate")]
+#[job(display = "Wait at the gate")]
 async fn wait_at_gate(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();

@@ -35,7 +35,7 @@ backend_tests!(
     huge_error_is_capped,
 );
 
-#[job(name = "Record {label}")]
+#[job(display = "Record {label}")]
 async fn record(State(probe): State<Probe>, ctx: JobContext, label: String) {
     let _run = probe.start(ctx.id());
     probe.note(label);

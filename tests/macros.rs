@@ -14,7 +14,7 @@ pub struct App;
 /// Sends a reminder.
 ///
 /// Second paragraph.
-#[job(retries = 5, name = "Send reminder to {user_id}")]
+#[job(retries = 5, display = "Send reminder to {user_id}")]
 pub async fn send_reminder(
     State(_app): State<App>,
     _ctx: JobContext,
@@ -26,10 +26,10 @@ pub async fn send_reminder(
     Ok(())
 }
 
-#[job(id = "inbox.summarize")]
+#[job(name = "inbox.summarize")]
 async fn summarize_inbox(_ctx: JobContext) {}
 
-#[job(name = "Digest {{week {week:02}}} for {type:?}")]
+#[job(display = "Digest {{week {week:02}}} for {type:?}")]
 async fn weekly_digest(week: u8, r#type: String, #[serde(default)] dry_run: bool) {
     let _ = (week, r#type, dry_run);
 }

@@ -25,7 +25,7 @@ backend_tests!(
 );
 
 /// A step of a pipeline: fails while its attempt is at most `failures`.
-#[job(retries = 5, name = "Step {step}")]
+#[job(retries = 5, display = "Step {step}")]
 async fn pipeline_step(
     State(probe): State<Probe>,
     ctx: JobContext,
@@ -112,12 +112,12 @@ async fn send_email(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
 }
 
-#[job(priority = 10, name = "urgent {n}")]
+#[job(priority = 10, display = "urgent {n}")]
 async fn urgent(State(probe): State<Probe>, n: u32) {
     probe.note(format!("urgent {n}"));
 }
 
-#[job(name = "routine {n}")]
+#[job(display = "routine {n}")]
 async fn routine(State(probe): State<Probe>, n: u32) {
     probe.note(format!("routine {n}"));
 }

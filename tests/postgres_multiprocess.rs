@@ -29,7 +29,7 @@ const NAME_VAR: &str = "JOBS_TEST_PROCESS";
 
 /// Each execution leaves a row: which job, which process, when it started and ended (by
 /// the database's clock, which every process shares).
-#[job(name = "Tracked {n}")]
+#[job(display = "Tracked {n}")]
 async fn tracked(State(pool): State<PgPool>, ctx: JobContext, n: u32) -> Result<(), sqlx::Error> {
     let process = std::env::var(NAME_VAR).unwrap_or_default();
     let seq: i64 = sqlx::query_scalar(

@@ -28,7 +28,7 @@ backend_tests!(
     runs_carry_the_jobs_labels_and_those_added,
 );
 
-#[job(name = "Summarize inbox")]
+#[job(display = "Summarize inbox")]
 async fn summarize_inbox(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.note(ctx.now().to_rfc3339());
@@ -51,7 +51,7 @@ async fn tenant_report(tenant_id: u32, State(probe): State<Probe>, ctx: JobConte
     cron = "0 8 * * *",
     zone = "Europe/Brussels"
 )]
-#[job(name = "Declared morning summary")]
+#[job(display = "Declared morning summary")]
 async fn declared_morning_summary(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
 }

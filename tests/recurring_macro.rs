@@ -19,12 +19,12 @@ use jobs::{
 pub struct App;
 
 #[recurring(id = "above", cron = "0 8 * * MON-FRI", zone = "Europe/Brussels")]
-#[job(name = "Recurring above job", retries = 2)]
+#[job(display = "Recurring above job", retries = 2)]
 async fn recurring_above_job(ctx: JobContext) {
     let _ = ctx;
 }
 
-#[job(name = "Job above recurring", id = "poll.below")]
+#[job(display = "Job above recurring", name = "poll.below")]
 #[recurring(
     id = "below",
     every = "15m",

@@ -13,7 +13,7 @@ use jobs::{JobServer, Jobs};
 /// Set for the child process: the database it enqueues into.
 const CHILD_DB: &str = "JOBS_TEST_CHILD_DB";
 
-#[job(name = "Remind {user_id}: {text}")]
+#[job(display = "Remind {user_id}: {text}")]
 async fn send_reminder(State(probe): State<Probe>, ctx: JobContext, user_id: u64, text: String) {
     let _run = probe.start(ctx.id());
     probe.note(format!("{user_id}: {text}"));

@@ -12,7 +12,7 @@ use jobs::{JobServer, ManualClock};
 
 backend_tests!(nul_in_arguments_name_and_error_is_stored);
 
-#[job(retries = 0, name = "Echo {text}")]
+#[job(retries = 0, display = "Echo {text}")]
 async fn echo_failure(text: String) -> Result<(), String> {
     Err(text)
 }

@@ -14,7 +14,7 @@ backend_tests!(
     committed_transaction_runs_the_job,
 );
 
-#[job(name = "Confirm order {order}")]
+#[job(display = "Confirm order {order}")]
 async fn confirm_order(State(probe): State<Probe>, ctx: JobContext, order: i64) {
     let _run = probe.start(ctx.id());
     probe.note(format!("confirmed {order}"));

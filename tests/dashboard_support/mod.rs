@@ -32,13 +32,13 @@ impl Switch {
     }
 }
 
-#[job(name = "Greet {name}")]
+#[job(display = "Greet {name}")]
 pub async fn greet(name: String) {
     let _ = name;
 }
 
 /// Fails for good (no retries) with a two-source chain until the switch is on.
-#[job(retries = 0, name = "Summarize {document}")]
+#[job(retries = 0, display = "Summarize {document}")]
 pub async fn call_model(State(switch): State<Switch>, document: String) -> anyhow::Result<()> {
     if switch.0.load(Ordering::SeqCst) {
         return Ok(());
@@ -49,13 +49,13 @@ pub async fn call_model(State(switch): State<Switch>, document: String) -> anyho
 }
 
 /// Fails twice in all: the first failure is retried.
-#[job(retries = 1, name = "Always fails")]
+#[job(retries = 1, display = "Always fails")]
 pub async fn always_fails() -> anyhow::Result<()> {
     Err(anyhow::anyhow!("disk full").context("cannot write the report"))
 }
 
 /// Runs until the test opens the probe's gate.
-#[job(name = "Wait at the gate")]
+#[job(display = "Wait at the gate")]
 pub async fn wait_at_gate(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();

@@ -31,8 +31,8 @@ pub(crate) struct Job {
     pub(crate) args: Vec<Arg>,
     /// Where an unfit return type or a future that is not `Send` is reported.
     pub(crate) output_span: Span,
-    /// The registered name if pinned; `module_path!()::fn_name` otherwise.
-    pub(crate) id: Option<LitStr>,
+    /// The stable stored name if pinned; `module_path!()::fn_name` otherwise.
+    pub(crate) name: Option<LitStr>,
     /// `None` keeps the runtime's default, as for the three below.
     pub(crate) retries: Option<u32>,
     pub(crate) queue: Option<LitStr>,
@@ -134,21 +134,15 @@ pub(crate) fn validate(
     let retries = options
         .retries
         .and_then(|setting| retries(&setting.value, errors));
-    let display = options
+    let name = options
         .name
+        .and_then(|setting| setting.string("reminders.send", errors))
+        .and_then(|name| stored_name(name, errors));
+    let display = options
+        .display
         .and_then(|setting| setting.string("Send reminder to {user_id}", errors))
         .and_then(|literal| template(literal, &sig.ident, &data, errors))
         .unwrap_or_else(|| Text::Plain(sig.ident.unraw().to_string()));
-    let id = options
-        .id
-        .and_then(|setting| setting.string("reminders.send", errors))
-        .filter(|id| {
-            let empty = id.value().trim().is_empty();
-            if empty {
-                errors.at(id, "the `id` of a job cannot be empty");
-            }
-            !empty
-        });
     let queue = options.queue.and_then(|setting| queue(&setting, errors));
     let priority = options
         .priority
@@ -189,7 +183,7 @@ pub(crate) fn validate(
             ReturnType::Default => sig.ident.span(),
         },
         args,
-        id,
+        name,
         retries,
         queue,
         priority,
@@ -457,6 +451,28 @@ fn signed_int(expr: &Expr) -> Option<(bool, &LitInt)> {
         },
         _ => None,
     }
+}
+
+/// The stable name the job is stored under: not empty, and without the `{` of a display
+/// template, which belongs in `display`.
+fn stored_name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
+    let text = name.value();
+    if text.trim().is_empty() {
+        errors.at(&name, "the `name` of a job cannot be empty");
+        return None;
+    }
+    if text.contains('{') {
+        errors.at(
+            &name,
+            format_args!(
+                "`name` is the stable name the job is stored under and takes no \
+                 placeholders; a display-name template goes in `display`: `display = {}`",
+                name.token()
+            ),
+        );
+        return None;
+    }
+    Some(name)
 }
 
 /// How long one attempt may run, in milliseconds.
