@@ -1,11 +1,9 @@
 //! What an operator does from the dashboard, through the client: requeue, delete and
 //! search jobs, one at a time or by filter; see servers and throughput.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Probe, setup, start_time, wait_for_state, wait_until};
+use crate::support::{self, Backend, Probe, setup, start_time, wait_for_state, wait_until};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs};
 
@@ -220,5 +218,5 @@ async fn servers_and_throughput(backend: Backend) {
 }
 
 async fn wait_for_job_final(jobs: &Jobs, id: JobId) {
-    common::wait_for_job(jobs, id, "is finished", |info| info.state.is_final()).await;
+    support::wait_for_job(jobs, id, "is finished", |info| info.state.is_final()).await;
 }

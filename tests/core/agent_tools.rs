@@ -1,12 +1,10 @@
 //! Agent tools end to end: the schema `#[job]` derives, the catalog built from it, and
 //! tool calls that enqueue exactly the job asked for — or store nothing and say why.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{Backend, TestDb, start_time, stored_jobs};
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Backend, TestDb, start_time, stored_jobs};
 use jobs::prelude::*;
 use jobs::{JobState, Jobs, ManualClock, ToolCatalog, ToolErrorKind, ToolResult};
 use serde::{Deserialize, Serialize};

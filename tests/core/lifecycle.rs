@@ -1,13 +1,12 @@
-//! The behaviour suite: every test runs against SQLite and (with the `postgres`
-//! feature) PostgreSQL, each on a database of its own, with a manual clock.
-
-mod common;
+//! A job's lifecycle, on each backend: it runs exactly once, retries with backoff,
+//! waits for its time, is deduplicated, fails without retry when it cannot run, and is
+//! released or rescued around a shutdown.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::support::{
     Backend, Probe, TestDb, run_all_once, setup, start_time, wait_for_job, wait_for_state,
     wait_until,
 };
@@ -417,7 +416,7 @@ async fn missing_state_fails_with_a_clear_message(backend: Backend) {
     server.shutdown().await;
     let message = &info.errors().next().unwrap().message;
     assert!(
-        message.contains("State<alloc::sync::Arc<foundation::Unregistered>>"),
+        message.contains("State<alloc::sync::Arc<core::lifecycle::Unregistered>>"),
         "{message}"
     );
     assert!(message.contains(".state(value)"), "{message}");

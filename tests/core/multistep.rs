@@ -1,12 +1,10 @@
 //! Multi-step work on each backend: continuations, durable steps, progress and logs,
 //! labels, priorities, timeouts, cancellation and per-queue limits.
 
-mod common;
-
 use std::sync::Once;
 use std::time::Duration;
 
-use common::{Backend, Probe, setup, wait_for_job, wait_for_state, wait_until};
+use crate::support::{Backend, Probe, setup, wait_for_job, wait_for_state, wait_until};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs, LogLevel, Progress};
 

@@ -4,11 +4,11 @@
 //! shutdown, within a second otherwise. Every test runs on SQLite and PostgreSQL, each
 //! on a database of its own.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Probe, run_all_once, setup, wait_for_job, wait_for_state, wait_until};
+use crate::support::{
+    Backend, Probe, run_all_once, setup, wait_for_job, wait_for_state, wait_until,
+};
 use jobs::prelude::*;
 use jobs::{JobId, JobServer, JobServerBuilder, Jobs, ManualClock};
 

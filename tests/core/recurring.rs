@@ -2,12 +2,10 @@
 //! several servers racing for each tick, daylight-saving days, missed-tick policies
 //! after an outage, and no overlapping runs.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{Backend, Probe, TestDb, wait_for_state, wait_until};
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Backend, Probe, TestDb, wait_for_state, wait_until};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs, ManualClock, MissedTicks, RecurringSource};
 

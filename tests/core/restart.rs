@@ -1,12 +1,11 @@
 //! Durability across processes: a job enqueued by one process that exits before it
 //! runs is still there, and runs, when a new process opens the same database file.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, wait_for_state};
+use crate::support::process::test_name;
+use crate::support::{Backend, Probe, TestDb, wait_for_state};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
 
@@ -43,7 +42,7 @@ async fn survives_the_process_that_enqueued_it() {
     let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_enqueues_and_exits",
+            &test_name(module_path!(), "child_enqueues_and_exits"),
             "--nocapture",
             "--test-threads=1",
         ])

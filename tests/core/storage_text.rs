@@ -2,11 +2,9 @@
 //! name or error. PostgreSQL `text` cannot hold NUL; if a result could not be written,
 //! the server would retry writing it forever.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, TestDb, start_time, wait_for_state};
+use crate::support::{Backend, TestDb, start_time, wait_for_state};
 use jobs::prelude::*;
 use jobs::{JobServer, ManualClock};
 

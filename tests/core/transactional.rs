@@ -1,11 +1,9 @@
 //! Transactional enqueue: a job enqueued inside the application's own transaction exists
 //! only if that transaction commits, and then runs at once, not at the next poll.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Probe, TestDb, start_time, wait_for_state};
+use crate::support::{Backend, Probe, TestDb, start_time, wait_for_state};
 use jobs::prelude::*;
 use jobs::{EnqueueConnection, Error, JobServer, Jobs, ManualClock};
 

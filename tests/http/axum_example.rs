@@ -4,15 +4,12 @@
 
 #![cfg(unix)]
 
-mod axum_http;
-mod example_binary;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::example_binary::build_example;
+use crate::support::http::Http;
 use axum::http::StatusCode;
-use axum_http::Http;
-use example_binary::build_example;
 use jobs::JobId;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};

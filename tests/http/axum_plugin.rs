@@ -2,15 +2,12 @@
 //! enqueues, the job runs, the dashboard's API answers over HTTP, and a graceful
 //! shutdown never loses a job. Every test has its own SQLite file and free ports.
 
-mod axum_http;
-mod common;
-
 use std::time::Duration;
 
+use crate::support::http::{Http, Reply};
+use crate::support::{Backend, Probe, TestDb, wait_for_state};
 use axum::Router;
 use axum::http::{StatusCode, header};
-use axum_http::{Http, Reply};
-use common::{Backend, Probe, TestDb, wait_for_state};
 use jobs::axum::{JobsPlugin, JobsSettings};
 use jobs::prelude::*;
 use jobs::{JobId, Jobs};
@@ -291,7 +288,7 @@ async fn the_dashboard_api_lists_shows_and_deletes_jobs() {
     assert_eq!(reply.json()["error"], format!("no job with id {unknown}"));
 
     // The page is a document that draws itself from the API: no job data in it.
-    // (tests/dashboard_browser.rs checks in a browser that names render as text.)
+    // (tests/http/dashboard_browser.rs checks in a browser that names render as text.)
     let page = app.dashboard("/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(

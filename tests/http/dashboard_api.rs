@@ -1,14 +1,10 @@
 //! The dashboard's JSON API over HTTP, every route and action, on each backend.
 
-mod axum_http;
-mod common;
-mod dashboard_support;
-
 use std::time::Duration;
 
+use crate::support::dashboard::{AlwaysFails, Greet, Options, WaitAtGate, boot, job_name};
+use crate::support::{Backend, start_time, wait_for_state, wait_until};
 use axum::http::StatusCode;
-use common::{Backend, start_time, wait_for_state, wait_until};
-use dashboard_support::{AlwaysFails, Greet, Options, WaitAtGate, boot, job_name};
 use jobs::{JobId, JobState, ManualClock};
 use serde_json::{Value, json};
 
@@ -81,7 +77,7 @@ async fn lists_jobs_by_state_name_and_search_a_page_at_a_time(backend: Backend) 
         .json();
     assert_eq!(ids(&empty).len(), 3, "empty parameters are no filter");
 
-    // Bad parameters are covered by tests/axum_plugin.rs.
+    // Bad parameters are covered by tests/http/axum_plugin.rs.
 
     let names = dashboard.get("/api/registered-jobs").await.json();
     let names: Vec<&str> = names["items"]

@@ -7,14 +7,9 @@
 //! When a step fails, a screenshot is saved to `target/dashboard-screenshots/`; with
 //! `JOBS_DASHBOARD_SCREENSHOTS=1` every step is saved there, at laptop and phone width.
 
-mod axum_http;
-mod browser;
-mod common;
-mod dashboard_support;
-
-use browser::{Browser, Step, screenshot_dir};
-use common::Backend;
-use dashboard_support::{Dashboard, Greet, Options, boot};
+use crate::support::Backend;
+use crate::support::browser::{Browser, Step, screenshot_dir};
+use crate::support::dashboard::{Dashboard, Greet, Options, boot};
 use jobs::{JobId, ToolCatalog, ToolResult};
 use serde_json::json;
 use tokio::sync::Semaphore;

@@ -1,14 +1,10 @@
 //! Live updates over server-sent events and the Prometheus metrics, on each backend.
 
-mod axum_http;
-mod common;
-mod dashboard_support;
-
 use std::time::Duration;
 
+use crate::support::Backend;
+use crate::support::dashboard::{EventStream, Greet, Options, boot, job_name};
 use axum::http::{StatusCode, header};
-use common::Backend;
-use dashboard_support::{EventStream, Greet, Options, boot, job_name};
 use serde_json::json;
 
 backend_tests!(

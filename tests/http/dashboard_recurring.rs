@@ -1,13 +1,9 @@
 //! The dashboard's recurring-jobs API: list, one, trigger, enable, disable, delete, and
 //! their live updates, on each backend.
 
-mod axum_http;
-mod common;
-mod dashboard_support;
-
+use crate::support::Backend;
+use crate::support::dashboard::{EventStream, Greet, Options, boot};
 use axum::http::StatusCode;
-use common::Backend;
-use dashboard_support::{EventStream, Greet, Options, boot};
 use jobs::JobId;
 use serde_json::{Value, json};
 

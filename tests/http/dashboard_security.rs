@@ -2,14 +2,11 @@
 //! mutations refused when cross-site, and the headers of every answer. Plus the pages
 //! and assets themselves. The rules do not depend on the backend: SQLite only.
 
-mod axum_http;
-mod common;
-mod dashboard_support;
-
+use crate::support::dashboard::{Dashboard, EventStream, Options, boot};
+use crate::support::http::Http;
+use crate::support::{Backend, TestDb};
 use axum::Router;
 use axum::http::{Method, StatusCode, header};
-use common::Backend;
-use dashboard_support::{Dashboard, EventStream, Options, boot};
 use jobs::JobId;
 use jobs::axum::{JobsPlugin, JobsSettings};
 use serde_json::json;
@@ -274,7 +271,7 @@ async fn pages_are_one_document_loading_assets_from_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_pages_load_their_assets_under_the_nest_path() {
-    let db = common::TestDb::new(Backend::Sqlite).await;
+    let db = TestDb::new(Backend::Sqlite).await;
     let mut settings = JobsSettings::default();
     settings.database_url = db.url.clone();
     settings.dashboard.enabled = false;
@@ -286,7 +283,7 @@ async fn nested_pages_load_their_assets_under_the_nest_path() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = axum_http::Http::new();
+    let http = Http::new();
 
     let page = http.get(&format!("{url}/ops/jobs/servers")).await;
     assert!(

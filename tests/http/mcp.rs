@@ -5,14 +5,12 @@
 
 #![cfg(all(feature = "mcp", unix))]
 
-mod axum_http;
-mod common;
-mod example_binary;
-
 use std::collections::HashMap;
 
+use crate::support::example_binary::build_example;
+use crate::support::http::Http;
+use crate::support::{Backend, TestDb, start_time, stored_jobs};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use common::{Backend, TestDb, start_time, stored_jobs};
 use jobs::prelude::*;
 use jobs::{JobState, Jobs, ManualClock, ToolCatalog};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -234,7 +232,7 @@ async fn http_without_a_caller_is_refused() {
     assert!(error.contains("400"), "{error}");
     assert!(error.contains("set the X-Caller header"), "{error}");
 
-    let http = axum_http::Http::new();
+    let http = Http::new();
     let reply = http.post(&url, initialize()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"], "missing_caller");
@@ -245,7 +243,7 @@ async fn http_without_a_caller_is_refused() {
 async fn http_refuses_browsers_and_answers_any_host() {
     let (_db, jobs) = setup(Backend::Sqlite).await;
     let url = serve(catalog(&jobs)).await;
-    let http = axum_http::Http::new()
+    let http = Http::new()
         .with_header("x-caller", "c")
         .with_header("accept", "application/json, text/event-stream");
 
@@ -281,7 +279,7 @@ fn initialize() -> Value {
 /// database, as an MCP client launches it.
 async fn stdio_lists_and_calls_tools(backend: Backend) {
     let (db, jobs) = setup(backend).await;
-    let binary = example_binary::build_example("agent_tools");
+    let binary = build_example("agent_tools");
     let mut command = tokio::process::Command::new(binary);
     command
         .args(["--mcp-stdio", "--caller", "stdio-user"])

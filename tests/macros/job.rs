@@ -9,13 +9,13 @@ use serde_json::json;
 
 /// The application's state, injected into jobs that take `State<App>`.
 #[derive(Debug, Clone)]
-pub struct App;
+pub(crate) struct App;
 
 /// Sends a reminder.
 ///
 /// Second paragraph.
 #[job(retries = 5, display = "Send reminder to {user_id}")]
-pub async fn send_reminder(
+pub(crate) async fn send_reminder(
     State(_app): State<App>,
     _ctx: JobContext,
     user_id: u64,
@@ -100,7 +100,7 @@ fn serde_attributes_of_parameters_apply_to_fields() {
 fn registered_name_defaults_to_the_module_path_and_can_be_pinned() {
     assert_eq!(
         <SendReminder as Job>::DESCRIPTOR.name(),
-        "macros::send_reminder"
+        "macros::job::send_reminder"
     );
     assert_eq!(
         <SummarizeInbox as Job>::DESCRIPTOR.name(),
@@ -108,7 +108,7 @@ fn registered_name_defaults_to_the_module_path_and_can_be_pinned() {
     );
     assert_eq!(
         <renamed::RebuildIndex as Job>::DESCRIPTOR.name(),
-        "macros::renamed::rebuild_index"
+        "macros::job::renamed::rebuild_index"
     );
 }
 
@@ -205,10 +205,10 @@ fn labels_render_their_templates_for_each_run() {
 fn every_job_is_registered_through_inventory() {
     let registered = registered_jobs();
     for name in [
-        "macros::send_reminder",
+        "macros::job::send_reminder",
         "inbox.summarize",
-        "macros::weekly_digest",
-        "macros::renamed::rebuild_index",
+        "macros::job::weekly_digest",
+        "macros::job::renamed::rebuild_index",
     ] {
         assert!(
             registered.contains(&name),

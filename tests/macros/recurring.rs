@@ -3,12 +3,10 @@
 //! misuse's error (in `tests/ui/recurring/`); and the macro refusing exactly the
 //! schedules the runtime refuses.
 
-mod common;
-
 use std::path::Path;
 
+use crate::support::{Backend, TestDb};
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Backend, TestDb};
 use jobs::prelude::*;
 use jobs::{
     JobServer, ManualClock, MissedTicks, RecurringSource, declared_recurring, registered_jobs,
@@ -16,7 +14,7 @@ use jobs::{
 
 /// The application's state, injected into a recurring job.
 #[derive(Debug, Clone)]
-pub struct App;
+pub(crate) struct App;
 
 #[recurring(id = "above", cron = "0 8 * * MON-FRI", zone = "Europe/Brussels")]
 #[job(display = "Recurring above job", retries = 2)]
@@ -51,10 +49,20 @@ mod renamed {
 }
 
 const JOBS: [&str; 4] = [
-    "recurring_macro::recurring_above_job",
+    "macros::recurring::recurring_above_job",
     "poll.below",
-    "recurring_macro::recurring_alone",
-    "recurring_macro::renamed::nightly_cleanup",
+    "macros::recurring::recurring_alone",
+    "macros::recurring::renamed::nightly_cleanup",
+];
+
+/// Every `#[recurring]` of this binary, by id: these, and the job macro's tests' nightly
+/// report.
+const DECLARED: [&str; 5] = [
+    "above",
+    "alone",
+    "below",
+    "macros.nightly-report",
+    "renamed",
 ];
 
 backend_tests!(a_server_stores_every_declared_schedule_with_its_options);
@@ -70,7 +78,7 @@ fn each_fn_is_one_job_and_one_schedule_in_either_order() {
         );
     }
     let declared: Vec<&str> = declared_recurring().iter().map(|d| d.id()).collect();
-    assert_eq!(declared, ["above", "alone", "below", "renamed"]);
+    assert_eq!(declared, DECLARED);
     // A recurring job is still a job, with its struct and its options.
     assert_eq!(
         <RecurringAboveJob as Job>::DESCRIPTOR.retries_setting(),
@@ -102,13 +110,13 @@ async fn a_server_stores_every_declared_schedule_with_its_options(backend: Backe
     let stored = jobs.recurring_jobs().await.unwrap();
     server.shutdown().await;
     let ids: Vec<&str> = stored.iter().map(|info| info.id.as_str()).collect();
-    assert_eq!(ids, ["above", "alone", "below", "renamed"]);
+    assert_eq!(ids, DECLARED);
     for info in &stored {
         assert_eq!(info.source, RecurringSource::Code, "{}", info.id);
         assert!(info.enabled, "{}", info.id);
         assert_eq!(info.payload, serde_json::Value::Null, "{}", info.id);
     }
-    let [above, alone, below, renamed] = &stored[..] else {
+    let [above, alone, below, _, renamed] = &stored[..] else {
         unreachable!()
     };
 

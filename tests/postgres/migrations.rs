@@ -3,9 +3,7 @@
 
 #![cfg(feature = "postgres")]
 
-mod common;
-
-use common::{Backend, TestDb};
+use crate::support::{Backend, TestDb};
 use jobs::Jobs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,16 +5,13 @@
 
 #![cfg(feature = "postgres")]
 
-mod common;
-mod process;
-
 use std::time::Duration;
 
+use crate::support::process::{self, Child};
+use crate::support::{Backend, TestDb, wait_until};
 use chrono::{DateTime, Utc};
-use common::{Backend, TestDb, wait_until};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
-use process::Child;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -97,7 +94,7 @@ async fn three_processes_drain_five_thousand_jobs_while_one_is_killed() {
     let names: Vec<String> = (0..PROCESSES).map(|i| format!("worker-{i}")).collect();
     let mut children: Vec<Child> = names
         .iter()
-        .map(|name| Child::spawn("worker", &db.url, &[(NAME_VAR, name)]))
+        .map(|name| Child::spawn(module_path!(), "worker", &db.url, &[(NAME_VAR, name)]))
         .collect();
 
     // Kill the first worker well into the run, while it is busy.

@@ -4,15 +4,12 @@
 
 #![cfg(feature = "postgres")]
 
-mod common;
-mod process;
-
 use std::time::Duration;
 
-use common::{Backend, TestDb, wait_for_state, wait_until};
+use crate::support::process::{self, Child};
+use crate::support::{Backend, TestDb, wait_for_state, wait_until};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
-use process::Child;
 use sqlx::PgPool;
 
 /// Far longer than any wait in this test: a job that starts in time was not polled for.
@@ -46,7 +43,7 @@ async fn a_job_enqueued_here_starts_at_once_in_an_idle_process() {
     // No server in this process: only the other one can run the jobs.
     let jobs = Jobs::connect(&db.url).await.unwrap();
     let pool = PgPool::connect(&db.url).await.unwrap();
-    let child = Child::spawn("idle", &db.url, &[]);
+    let child = Child::spawn(module_path!(), "idle", &db.url, &[]);
     wait_until("the other process listens", || async {
         listener(&pool).await.is_some()
     })

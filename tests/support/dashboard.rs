@@ -19,8 +19,8 @@ use jobs::axum::{JobsPlugin, JobsSettings};
 use jobs::prelude::*;
 use jobs::{JobId, Jobs, ManualClock};
 
-use crate::axum_http::{Http, Reply};
-use crate::common::{Backend, Probe, TestDb};
+use super::http::{Http, Reply};
+use super::{Backend, Probe, TestDb};
 
 /// Off: `call_model` fails. On: it succeeds.
 #[derive(Clone, Default)]

@@ -1,7 +1,15 @@
 //! What every end-to-end test shares: a fresh database per test on each backend, a
 //! probe that jobs report to, and polling helpers that wait on conditions, not time.
+//! Each test binary includes this module (`#[macro_use] mod support;`, for
+//! [`backend_tests!`]); its submodules hold what some binaries need.
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod browser;
+pub mod dashboard;
+pub mod example_binary;
+pub mod http;
+pub mod process;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -124,7 +132,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::Backend::Sqlite).await
+                    super::$name($crate::support::Backend::Sqlite).await
                 }
             )*
         }
@@ -133,7 +141,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::Backend::Postgres).await
+                    super::$name($crate::support::Backend::Postgres).await
                 }
             )*
         }

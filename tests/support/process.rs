@@ -1,5 +1,6 @@
 //! Real OS processes for the multi-process tests: the test binary runs itself again with
-//! one test selected (the binary's `child` test) and a role in the environment.
+//! one test selected (the `child` test of the calling module) and a role in the
+//! environment.
 //!
 //! A child stops gracefully when its stdin closes, so a child whose test panicked (or was
 //! killed) does not outlive it; dropping a [`Child`] kills it.
@@ -47,6 +48,15 @@ pub async fn parent_gone() {
     .expect("stdin reader");
 }
 
+/// The name the test harness knows test `name` of `module` by, for `--exact`: its path
+/// without the crate's name (`multiprocess::child` for `postgres::multiprocess`).
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
 /// A child process of this test binary.
 pub struct Child {
     process: std::process::Child,
@@ -54,11 +64,13 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts the binary's `child` test in `role` on `database_url`, with `env` set.
-    pub fn spawn(role: &str, database_url: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts the `child` test of `module` (the caller's `module_path!()`) in `role` on
+    /// `database_url`, with `env` set.
+    pub fn spawn(module: &str, role: &str, database_url: &str, env: &[(&str, &str)]) -> Self {
+        let child = test_name(module, "child");
         let mut command = Command::new(std::env::current_exe().expect("test binary"));
         command
-            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .args(["--exact", &child, "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
             .env(DATABASE_URL, database_url)
             .stdin(Stdio::piped())
