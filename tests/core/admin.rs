@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{self, Backend, Probe, setup, start_time, wait_for_state, wait_until};
+use crate::support::{
+    self, Backend, Probe, setup, start_time, test_server, wait_for_state, wait_until,
+};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs};
 
@@ -30,9 +32,7 @@ async fn charge_card(
 }
 
 async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(200))
+    test_server(jobs, probe)
         .server_timeout(Duration::from_secs(24 * 3600))
         .name("admin-test")
         .start()

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::{
-    Backend, Probe, TestDb, run_all_once, setup, start_time, wait_for_job, wait_for_state,
-    wait_until,
+    Backend, Probe, TestDb, run_all_once, setup, start_time, test_server, wait_for_job,
+    wait_for_state, wait_until,
 };
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs};
@@ -103,10 +103,8 @@ struct Unregistered;
 async fn needs_other_state(State(_value): State<Arc<Unregistered>>) {}
 
 async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    JobServer::builder(jobs.clone())
-        .state(probe.clone())
+    test_server(jobs, probe)
         .worker_count(8)
-        .poll_interval(Duration::from_millis(200))
         // The tests move the clock by hours: leases must outlast that.
         .server_timeout(Duration::from_secs(30 * 24 * 3600))
         .start()
@@ -302,10 +300,8 @@ async fn dedupe_id_creates_one_job(backend: Backend) {
 
 async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let server = JobServer::builder(jobs.clone())
-        .state(probe.clone())
+    let server = test_server(&jobs, &probe)
         .worker_count(1)
-        .poll_interval(Duration::from_millis(200))
         .server_timeout(Duration::from_secs(30 * 24 * 3600))
         .start()
         .await
@@ -560,9 +556,7 @@ async fn shutdown_lets_running_jobs_finish(backend: Backend) {
 
 async fn shutdown_releases_jobs_past_the_grace_period(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(200))
+    let server = test_server(&jobs, &probe)
         .shutdown_grace(Duration::from_millis(200))
         .start()
         .await

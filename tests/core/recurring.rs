@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Backend, Probe, TestDb, wait_for_state, wait_until};
+use crate::support::{Backend, Probe, TestDb, test_server, wait_for_state, wait_until};
 use chrono::{DateTime, TimeZone, Utc};
 use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs, ManualClock, MissedTicks, RecurringSource};
@@ -59,9 +59,7 @@ fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 }
 
 async fn start_server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(200))
+    test_server(jobs, probe)
         .server_timeout(Duration::from_secs(365 * 24 * 3600))
         // The tests move the clock by days: keep finished runs to count them.
         .delete_succeeded_after(Duration::from_secs(365 * 24 * 3600))

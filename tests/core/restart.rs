@@ -2,12 +2,11 @@
 //! runs is still there, and runs, when a new process opens the same database file.
 
 use std::process::Command;
-use std::time::Duration;
 
 use crate::support::process::test_name;
-use crate::support::{Backend, Probe, TestDb, wait_for_state};
+use crate::support::{Backend, Probe, TestDb, test_server, wait_for_state};
+use jobs::Jobs;
 use jobs::prelude::*;
-use jobs::{JobServer, Jobs};
 
 /// Set for the child process: the database it enqueues into.
 const CHILD_DB: &str = "JOBS_TEST_CHILD_DB";
@@ -66,12 +65,7 @@ async fn survives_the_process_that_enqueued_it() {
     let jobs = Jobs::connect(&db.url).await.unwrap();
     assert_eq!(jobs.get(id).await.unwrap().state, JobState::Enqueued);
     let probe = Probe::new();
-    let server = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(200))
-        .start()
-        .await
-        .unwrap();
+    let server = test_server(&jobs, &probe).start().await.unwrap();
     wait_for_state(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
     assert_eq!(probe.runs(id), 1);

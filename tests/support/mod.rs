@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use jobs::{JobId, JobInfo, JobState, Jobs, ManualClock};
+use jobs::{JobId, JobInfo, JobServer, JobServerBuilder, JobState, Jobs, ManualClock};
 
 /// The storage a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,14 +217,21 @@ pub async fn stored_jobs(jobs: &Jobs) -> u64 {
         .sum()
 }
 
+/// A server on `jobs` with the suite's defaults: `probe` as its state and a 200 ms poll
+/// interval (enqueues wake it at once; the poll only catches what a wake-up missed).
+/// Tests add what they need, such as a worker count or a longer server timeout.
+pub fn test_server(jobs: &Jobs, probe: &Probe) -> JobServerBuilder {
+    JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(200))
+}
+
 /// Starts a server with `workers` workers on `jobs`, waits until every job of `ids`
 /// succeeded, stops it, and checks that each ran once and never more than `workers` at
 /// once.
 pub async fn run_all_once(jobs: &Jobs, probe: &Probe, ids: &[JobId], workers: usize) {
-    let server = jobs::JobServer::builder(jobs.clone())
-        .state(probe.clone())
+    let server = test_server(jobs, probe)
         .worker_count(workers)
-        .poll_interval(Duration::from_millis(200))
         .start()
         .await
         .unwrap();
