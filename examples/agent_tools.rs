@@ -26,7 +26,7 @@ use jobs::{Jobs, ToolCatalog};
 use serde_json::{Value, json};
 
 /// Reminds a user of something at the time they asked for.
-#[job(name = "Remind {user_id}: {text}")]
+#[job(display = "Remind {user_id}: {text}")]
 async fn send_reminder(
     /// The user to remind.
     user_id: u64,

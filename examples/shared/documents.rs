@@ -198,9 +198,9 @@ pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<Vec<J
 }
 
 #[job(
-    id = "documents.summarize",
+    name = "documents.summarize",
     retries = 5,
-    name = "Summarize document {document_id}"
+    display = "Summarize document {document_id}"
 )]
 pub(crate) async fn summarize(
     State(documents): State<Documents>,
@@ -223,9 +223,9 @@ pub(crate) async fn summarize(
 }
 
 #[job(
-    id = "documents.embed",
+    name = "documents.embed",
     retries = 5,
-    name = "Embed document {document_id}"
+    display = "Embed document {document_id}"
 )]
 pub(crate) async fn embed(
     State(documents): State<Documents>,
@@ -243,9 +243,9 @@ pub(crate) async fn embed(
 }
 
 #[job(
-    id = "documents.announce_complete",
+    name = "documents.announce_complete",
     retries = 5,
-    name = "Notify analysis complete for {document_id}"
+    display = "Notify analysis complete for {document_id}"
 )]
 pub(crate) async fn announce_complete(State(documents): State<Documents>, document_id: u64) {
     documents.update(document_id, |document| document.analyzed = true);

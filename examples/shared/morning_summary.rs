@@ -24,7 +24,7 @@ impl Inbox {
     cron = "0 8 * * *",
     zone = "Europe/Brussels"
 )]
-#[job(id = "inbox.summarize", name = "Summarize inbox", retries = 3)]
+#[job(name = "inbox.summarize", display = "Summarize inbox", retries = 3)]
 pub(crate) async fn summarize_inbox(State(inbox): State<Inbox>, ctx: JobContext) {
     ctx.log().info("reading the inbox");
     let summary = format!(

@@ -4,12 +4,12 @@
 use jobs::prelude::*;
 
 /// Delivers a reminder. A real app would send an email or a push notification here;
-/// this one prints it. The `id` pins the stored name, so every example (and a later
+/// this one prints it. The `name` pins the stored name, so every example (and a later
 /// refactor) runs the reminders already in `jobs.db`.
 #[job(
-    id = "reminders.send",
+    name = "reminders.send",
     retries = 5,
-    name = "Remind user {user_id}: {text}"
+    display = "Remind user {user_id}: {text}"
 )]
 pub(crate) async fn send_reminder(ctx: JobContext, user_id: u64, text: String) {
     println!("🔔 reminder for user {user_id}: {text} (job {})", ctx.id());

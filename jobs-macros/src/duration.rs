@@ -1,7 +1,7 @@
 //! Durations as people write them, `15m` or `1h30m`: the `every` of `#[recurring]` and
 //! the `timeout` of `#[job]`. The grammar is the runtime's `parse_interval`
 //! (`jobs-core/src/schedule.rs`), written again here because a proc-macro crate cannot
-//! depend on the runtime; `tests/recurring_macro.rs` checks that both accept the same
+//! depend on the runtime; `tests/macros/recurring.rs` checks that both accept the same
 //! strings.
 
 use std::time::Duration;

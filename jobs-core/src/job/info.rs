@@ -11,9 +11,9 @@ use crate::{JobId, JobState};
 pub struct JobInfo {
     /// The job's id.
     pub id: JobId,
-    /// The registered name of its type (`module::fn_name` or the pinned `id`).
+    /// The registered name of its type (`module::fn_name` or the pinned `name`).
     pub name: String,
-    /// The name shown for this run, from the `name = "…"` template.
+    /// The name shown for this run, from the `display = "…"` template.
     pub display_name: String,
     /// The job's arguments as stored.
     pub payload: serde_json::Value,

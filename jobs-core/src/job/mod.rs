@@ -139,7 +139,7 @@ impl JobDescriptor {
         self
     }
 
-    /// The stable registered name: `module::path::fn_name` unless pinned with `id = "…"`.
+    /// The stable registered name: `module::path::fn_name` unless pinned with `name = "…"`.
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -169,7 +169,7 @@ pub(crate) fn registry() -> &'static HashMap<&'static str, &'static JobDescripto
             if map.insert(descriptor.name, descriptor).is_some() {
                 tracing::error!(
                     job = descriptor.name,
-                    "two #[job] fns are registered under one name; pin one with #[job(id = \"…\")]"
+                    "two #[job] fns are registered under one name; pin one with #[job(name = \"…\")]"
                 );
             }
         }

@@ -401,7 +401,7 @@ async fn attempt(
     let Some(descriptor) = registry().get(job.name.as_str()) else {
         return Err(Failure::permanent(format!(
             "job `{}` is not registered in this binary: no #[job] fn has this name \
-             (renamed or removed? pin names with #[job(id = \"…\")])",
+             (renamed or removed? pin names with #[job(name = \"…\")])",
             job.name
         )));
     };

@@ -8,9 +8,9 @@ use syn::parse::ParseStream;
 use crate::settings::{Setting, Settings};
 
 mod kw {
-    syn::custom_keyword!(retries);
     syn::custom_keyword!(name);
-    syn::custom_keyword!(id);
+    syn::custom_keyword!(display);
+    syn::custom_keyword!(retries);
     syn::custom_keyword!(queue);
     syn::custom_keyword!(priority);
     syn::custom_keyword!(timeout);
@@ -21,9 +21,9 @@ mod kw {
 /// The value of each option given, keyed by the option.
 #[derive(Default)]
 pub(crate) struct Options {
-    pub(crate) retries: Option<Setting>,
     pub(crate) name: Option<Setting>,
-    pub(crate) id: Option<Setting>,
+    pub(crate) display: Option<Setting>,
+    pub(crate) retries: Option<Setting>,
     pub(crate) queue: Option<Setting>,
     pub(crate) priority: Option<Setting>,
     pub(crate) timeout: Option<Setting>,
@@ -35,12 +35,12 @@ pub(crate) struct Options {
 impl Settings for Options {
     fn key(&mut self, input: ParseStream<'_>) -> syn::Result<(Ident, &mut Option<Setting>)> {
         let lookahead = input.lookahead1();
-        let slot = if lookahead.peek(kw::retries) {
-            &mut self.retries
-        } else if lookahead.peek(kw::name) {
+        let slot = if lookahead.peek(kw::name) {
             &mut self.name
-        } else if lookahead.peek(kw::id) {
-            &mut self.id
+        } else if lookahead.peek(kw::display) {
+            &mut self.display
+        } else if lookahead.peek(kw::retries) {
+            &mut self.retries
         } else if lookahead.peek(kw::queue) {
             &mut self.queue
         } else if lookahead.peek(kw::priority) {

@@ -20,8 +20,8 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         ..
     } = job;
     let private = quote!(#root::__private);
-    let name = match &job.id {
-        Some(id) => quote!(#id),
+    let name = match &job.name {
+        Some(name) => quote!(#name),
         None => {
             let fn_name = fn_ident.unraw().to_string();
             quote!(::core::concat!(::core::module_path!(), "::", #fn_name))

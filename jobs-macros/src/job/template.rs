@@ -1,4 +1,4 @@
-//! The display template of `#[job(name = "…")]`: text with `{param}` placeholders
+//! The display template of `#[job(display = "…")]`: text with `{param}` placeholders
 //! (optionally `{param:spec}`, as in `format!`) and `{{`/`}}` for literal braces.
 
 /// One run of text or one placeholder.

@@ -13,10 +13,14 @@ use syn::{
 use super::Macro;
 use super::attr::Options;
 use super::input::{JobFn, Param};
-use super::template::{self, Piece};
+use super::template::Piece;
 use crate::duration;
 use crate::errors::Errors;
 use crate::settings::Setting;
+
+mod text;
+
+use text::{labels, template};
 
 /// Everything the expansion needs, checked.
 pub(crate) struct Job {
@@ -31,8 +35,8 @@ pub(crate) struct Job {
     pub(crate) args: Vec<Arg>,
     /// Where an unfit return type or a future that is not `Send` is reported.
     pub(crate) output_span: Span,
-    /// The registered name if pinned; `module_path!()::fn_name` otherwise.
-    pub(crate) id: Option<LitStr>,
+    /// The stable stored name if pinned; `module_path!()::fn_name` otherwise.
+    pub(crate) name: Option<LitStr>,
     /// `None` keeps the runtime's default, as for the three below.
     pub(crate) retries: Option<u32>,
     pub(crate) queue: Option<LitStr>,
@@ -134,21 +138,15 @@ pub(crate) fn validate(
     let retries = options
         .retries
         .and_then(|setting| retries(&setting.value, errors));
-    let display = options
+    let name = options
         .name
+        .and_then(|setting| setting.string("reminders.send", errors))
+        .and_then(|name| stored_name(name, errors));
+    let display = options
+        .display
         .and_then(|setting| setting.string("Send reminder to {user_id}", errors))
         .and_then(|literal| template(literal, &sig.ident, &data, errors))
         .unwrap_or_else(|| Text::Plain(sig.ident.unraw().to_string()));
-    let id = options
-        .id
-        .and_then(|setting| setting.string("reminders.send", errors))
-        .filter(|id| {
-            let empty = id.value().trim().is_empty();
-            if empty {
-                errors.at(id, "the `id` of a job cannot be empty");
-            }
-            !empty
-        });
     let queue = options.queue.and_then(|setting| queue(&setting, errors));
     let priority = options
         .priority
@@ -189,7 +187,7 @@ pub(crate) fn validate(
             ReturnType::Default => sig.ident.span(),
         },
         args,
-        id,
+        name,
         retries,
         queue,
         priority,
@@ -459,6 +457,28 @@ fn signed_int(expr: &Expr) -> Option<(bool, &LitInt)> {
     }
 }
 
+/// The stable name the job is stored under: not empty, and without the `{` of a display
+/// template, which belongs in `display`.
+fn stored_name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
+    let text = name.value();
+    if text.trim().is_empty() {
+        errors.at(&name, "the `name` of a job cannot be empty");
+        return None;
+    }
+    if text.contains('{') {
+        errors.at(
+            &name,
+            format_args!(
+                "`name` is the stable name the job is stored under and takes no \
+                 placeholders; a display-name template goes in `display`: `display = {}`",
+                name.token()
+            ),
+        );
+        return None;
+    }
+    Some(name)
+}
+
 /// How long one attempt may run, in milliseconds.
 fn timeout_millis(setting: &Setting, errors: &mut Errors) -> Option<u64> {
     let literal = setting.string("5m", errors)?;
@@ -468,107 +488,6 @@ fn timeout_millis(setting: &Setting, errors: &mut Errors) -> Option<u64> {
             .map_err(|_| format!("invalid timeout `{text}`: it is too large"))
     });
     millis.map_err(|message| errors.at(&literal, message)).ok()
-}
-
-/// Each label's template, checked like the display name's; an empty or repeated label is
-/// an error.
-fn labels(
-    setting: &Setting,
-    fn_ident: &Ident,
-    fields: &[&Field],
-    errors: &mut Errors,
-) -> Vec<Text> {
-    let array = match &setting.value {
-        Expr::Array(array) => array,
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(label),
-            ..
-        }) => {
-            errors.at(
-                label,
-                format_args!(
-                    "`labels` takes an array of string literals: `labels = [{}]`",
-                    label.token()
-                ),
-            );
-            return Vec::new();
-        }
-        value => {
-            errors.at(
-                value,
-                "`labels` takes an array of string literals, like \
-                 `labels = [\"tenant-{tenant_id}\", \"llm\"]`",
-            );
-            return Vec::new();
-        }
-    };
-    let mut seen: Vec<String> = Vec::new();
-    let mut labels = Vec::new();
-    for label in &array.elems {
-        let Expr::Lit(ExprLit {
-            lit: Lit::Str(literal),
-            ..
-        }) = label
-        else {
-            errors.at(
-                label,
-                "a label is a string literal, like `\"tenant-{tenant_id}\"` or `\"llm\"`",
-            );
-            continue;
-        };
-        let text = literal.value();
-        if text.trim().is_empty() {
-            errors.at(literal, "a label cannot be empty");
-        } else if seen.contains(&text) {
-            errors.at(literal, format_args!("the label `{text}` is given twice"));
-        } else {
-            labels.extend(template(literal.clone(), fn_ident, fields, errors));
-            seen.push(text);
-        }
-    }
-    labels
-}
-
-fn template(
-    literal: LitStr,
-    fn_ident: &Ident,
-    fields: &[&Field],
-    errors: &mut Errors,
-) -> Option<Text> {
-    let pieces = template::parse(&literal.value())
-        .map_err(|message| errors.at(&literal, message))
-        .ok()?;
-    let mut known = true;
-    for piece in &pieces {
-        if let Piece::Field { name, .. } = piece
-            && !fields.iter().any(|field| field.ident.unraw() == name)
-        {
-            known = false;
-            let available = if fields.is_empty() {
-                format!("`{fn_ident}` has no data parameters")
-            } else {
-                let names = fields
-                    .iter()
-                    .map(|field| format!("`{}`", field.ident.unraw()))
-                    .collect::<Vec<_>>();
-                format!("it can show {}", names.join(", "))
-            };
-            errors.at(
-                &literal,
-                format_args!("`{{{name}}}` is not a data parameter of `{fn_ident}`; {available}"),
-            );
-        }
-    }
-    if !known {
-        return None;
-    }
-    // `template::parse` merges adjacent text, so a template without placeholders is
-    // at most one piece.
-    match pieces.as_slice() {
-        [] => Some(Text::Plain(String::new())),
-        [Piece::Text(text)] => Some(Text::Plain(text.clone())),
-        _ => Some(Text::Template { literal, pieces }),
-    }
 }
 
 fn crate_path(literal: &LitStr, errors: &mut Errors) -> Option<Path> {

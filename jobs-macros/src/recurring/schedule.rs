@@ -1,7 +1,7 @@
 //! The runtime's cron and zone rules (`parse_cron` and `parse_zone` in
 //! `jobs-core/src/schedule.rs`) applied at compile time, with messages that say what to
 //! fix. A proc-macro crate cannot depend on the runtime: cron expressions and zones go
-//! through the same crates with the same settings, and `tests/recurring_macro.rs` checks
+//! through the same crates with the same settings, and `tests/macros/recurring.rs` checks
 //! that both accept the same strings. Intervals are `crate::duration`'s.
 
 use std::str::FromStr;

@@ -9,7 +9,7 @@ use jobs::prelude::*;
 pub struct App;
 
 /// Sends a reminder.
-#[job(retries = 5, name = "Send reminder to {user_id}")]
+#[job(retries = 5, display = "Send reminder to {user_id}")]
 pub async fn send_reminder(
     State(_app): State<App>,
     ctx: JobContext,
@@ -21,7 +21,7 @@ pub async fn send_reminder(
 }
 
 /// Summarizes the inbox.
-#[job(id = "inbox.summarize")]
+#[job(name = "inbox.summarize")]
 pub async fn summarize_inbox() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }

@@ -1,16 +1,16 @@
 use jobs::prelude::*;
 
-#[job(name = "Send {user_id")]
+#[job(display = "Send {user_id")]
 async fn unclosed(user_id: u64) {
     let _ = user_id;
 }
 
-#[job(name = "Send } to {user_id}")]
+#[job(display = "Send } to {user_id}")]
 async fn unmatched(user_id: u64) {
     let _ = user_id;
 }
 
-#[job(name = "Send {} to {user_id}")]
+#[job(display = "Send {} to {user_id}")]
 async fn positional(user_id: u64) {
     let _ = user_id;
 }

@@ -1,11 +1,11 @@
 use jobs::prelude::*;
 
-#[job(name = "Send reminder to {usr_id}")]
+#[job(display = "Send reminder to {usr_id}")]
 async fn send_reminder(ctx: JobContext, user_id: u64, text: String) {
     let _ = (ctx, user_id, text);
 }
 
-#[job(name = "Attempt {ctx}")]
+#[job(display = "Attempt {ctx}")]
 async fn summarize_inbox(ctx: JobContext) {
     let _ = ctx;
 }

@@ -14,14 +14,14 @@ pub struct App;
     cron = "0 8 * * *",
     zone = "Europe/Brussels"
 )]
-#[job(name = "Morning summary", retries = 3)]
+#[job(display = "Morning summary", retries = 3)]
 pub async fn morning_email_summary(State(_app): State<App>, ctx: JobContext) -> anyhow::Result<()> {
     let _ = ctx.attempt();
     Ok(())
 }
 
 /// Polls the inbox.
-#[job(id = "inbox.poll")]
+#[job(name = "inbox.poll")]
 #[recurring(
     id = "poll-inbox",
     every = "15m",

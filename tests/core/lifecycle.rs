@@ -1,0 +1,646 @@
+//! A job's lifecycle, on each backend: it runs exactly once, retries with backoff,
+//! waits for its time, is deduplicated, fails without retry when it cannot run, and is
+//! released or rescued around a shutdown.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::{
+    Backend, Probe, TestDb, run_all_once, setup, start_time, test_server, wait_for_job,
+    wait_for_state, wait_until,
+};
+use jobs::prelude::*;
+use jobs::{JobQuery, JobServer, Jobs};
+
+backend_tests!(
+    runs_exactly_once,
+    fails_twice_then_succeeds_after_the_backoff,
+    exhausts_retries_and_keeps_every_error,
+    scheduled_job_waits_for_its_time,
+    delayed_job_waits_for_its_delay,
+    dedupe_id_creates_one_job,
+    panic_fails_one_attempt_not_the_worker,
+    unknown_job_name_fails_without_retry,
+    undecodable_payload_fails_without_retry,
+    missing_state_fails_with_a_clear_message,
+    two_thousand_jobs_on_fifty_workers_run_once_each,
+    enqueue_many_inserts_in_one_call,
+    deleted_job_never_runs,
+    list_pages_by_state,
+    shutdown_lets_running_jobs_finish,
+    shutdown_releases_jobs_past_the_grace_period,
+    orphaned_job_is_rescued_and_retried,
+    huge_error_is_capped,
+);
+
+#[job(display = "Record {label}")]
+async fn record(State(probe): State<Probe>, ctx: JobContext, label: String) {
+    let _run = probe.start(ctx.id());
+    probe.note(label);
+}
+
+/// An error with a cause, like most real errors.
+#[derive(Debug)]
+struct ModelError {
+    source: std::io::Error,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the model call failed")
+    }
+}
+
+impl std::error::Error for ModelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[job(retries = 5)]
+async fn flaky(
+    State(probe): State<Probe>,
+    ctx: JobContext,
+    failures: u32,
+) -> Result<(), ModelError> {
+    let _run = probe.start(ctx.id());
+    if ctx.attempt() <= failures {
+        return Err(ModelError {
+            source: std::io::Error::other(format!("overloaded (attempt {})", ctx.attempt())),
+        });
+    }
+    Ok(())
+}
+
+#[job(retries = 2)]
+async fn always_fails(State(probe): State<Probe>, ctx: JobContext) -> anyhow::Result<()> {
+    let _run = probe.start(ctx.id());
+    Err(anyhow::anyhow!("connection reset").context(format!("attempt {} failed", ctx.attempt())))
+}
+
+#[job(retries = 1)]
+async fn panics(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    panic!("boom in attempt {}", ctx.attempt());
+}
+
+#[job]
+async fn gated(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    probe.gate.acquire().await.expect("gate open").forget();
+}
+
+#[job(retries = 0)]
+async fn huge_error(size: usize) -> Result<(), String> {
+    Err("x".repeat(size))
+}
+
+#[derive(Clone)]
+struct Unregistered;
+
+#[job]
+async fn needs_other_state(State(_value): State<Arc<Unregistered>>) {}
+
+async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
+    test_server(jobs, probe)
+        .worker_count(8)
+        // The tests move the clock by hours: leases must outlast that.
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .start()
+        .await
+        .expect("server starts")
+}
+
+async fn runs_exactly_once(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "hello".into(),
+        })
+        .await
+        .unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+
+    assert_eq!(probe.runs(id), 1);
+    assert_eq!(info.display_name, "Record hello");
+    assert_eq!(info.attempt, 1);
+    assert_eq!(info.payload, serde_json::json!({ "label": "hello" }));
+    let states: Vec<_> = info.history.iter().map(|entry| entry.state).collect();
+    assert_eq!(
+        states,
+        [
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
+    );
+    assert!(
+        info.history[1].server.is_some(),
+        "the claim names its server"
+    );
+}
+
+async fn fails_twice_then_succeeds_after_the_backoff(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(Flaky { failures: 2 }).await.unwrap();
+
+    for failure in 1..=2u32 {
+        let info = wait_for_job(&jobs, id, "waits for a retry", |info| {
+            info.state == JobState::Scheduled && info.attempt == failure
+        })
+        .await;
+        let failed_at = info.history.last().unwrap().at;
+        let delay = (info.run_at - failed_at).to_std().unwrap();
+        assert_eq!(
+            delay,
+            jobs::backoff(failure, id, 0),
+            "delay after failure {failure}"
+        );
+        let base = Duration::from_secs(3u64.pow(failure));
+        assert!(delay >= base && delay <= base + base / 10, "{delay:?}");
+        let error = info.history.last().unwrap().error.clone().unwrap();
+        assert_eq!(error.message, "the model call failed");
+        assert_eq!(error.sources, [format!("overloaded (attempt {failure})")]);
+
+        // Not a moment before its time...
+        clock.set(info.run_at - chrono::Duration::milliseconds(1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(probe.runs(id), failure, "retried before its delay");
+        // ...and at once when it comes.
+        clock.set(info.run_at);
+    }
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(probe.runs(id), 3);
+    assert_eq!(info.attempt, 3);
+    assert_eq!(info.errors().count(), 2);
+}
+
+async fn exhausts_retries_and_keeps_every_error(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(AlwaysFails {}).await.unwrap();
+    for attempt in 1..=2u32 {
+        let info = wait_for_job(&jobs, id, "waits for a retry", |info| {
+            info.state == JobState::Scheduled && info.attempt == attempt
+        })
+        .await;
+        clock.set(info.run_at);
+    }
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    // Failed is final: no more runs, however long we wait.
+    clock.advance(Duration::from_secs(365 * 24 * 3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.shutdown().await;
+
+    assert_eq!(probe.runs(id), 3, "retries = 2 means three attempts");
+    assert_eq!(info.attempt, 3);
+    let errors: Vec<_> = info.errors().cloned().collect();
+    assert_eq!(errors.len(), 3);
+    for (n, error) in errors.iter().enumerate() {
+        assert_eq!(error.message, format!("attempt {} failed", n + 1));
+        assert_eq!(error.sources, ["connection reset"]);
+    }
+    assert_eq!(
+        info.last_error.as_deref(),
+        Some("attempt 3 failed: connection reset")
+    );
+    assert_eq!(jobs.get(id).await.unwrap().state, JobState::Failed);
+}
+
+async fn scheduled_job_waits_for_its_time(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let tomorrow_at_10 = start_time() + chrono::Duration::hours(25);
+    let id = jobs
+        .enqueue(Record {
+            label: "reminder".into(),
+        })
+        .at(tomorrow_at_10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.get(id).await.unwrap().state, JobState::Scheduled);
+    assert_eq!(jobs.get(id).await.unwrap().run_at, tomorrow_at_10);
+
+    clock.set(tomorrow_at_10 - chrono::Duration::seconds(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(probe.runs(id), 0, "ran before its time");
+    assert_eq!(jobs.get(id).await.unwrap().state, JobState::Scheduled);
+
+    clock.set(tomorrow_at_10);
+    wait_for_state(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(probe.runs(id), 1);
+}
+
+async fn delayed_job_waits_for_its_delay(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "later".into(),
+        })
+        .after(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(3599));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(probe.runs(id), 0, "ran before its delay");
+    clock.advance(Duration::from_secs(1));
+    wait_for_state(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
+async fn dedupe_id_creates_one_job(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let key = JobId::from_key("weekly-report-2026-48");
+    let first = jobs
+        .enqueue(Record {
+            label: "first".into(),
+        })
+        .id(key)
+        .await
+        .unwrap();
+    let second = jobs
+        .enqueue(Record {
+            label: "second".into(),
+        })
+        .id(key)
+        .await
+        .unwrap();
+    assert_eq!(first, key);
+    assert_eq!(second, key);
+    let info = jobs.get(key).await.unwrap();
+    assert_eq!(
+        info.payload["label"], "first",
+        "the second enqueue changed nothing"
+    );
+    assert_eq!(info.history.len(), 1);
+
+    let server = server(&jobs, &probe).await;
+    wait_for_state(&jobs, key, JobState::Succeeded).await;
+    // Once it ran, the same key still creates nothing.
+    jobs.enqueue(Record {
+        label: "third".into(),
+    })
+    .id(key)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.shutdown().await;
+    assert_eq!(probe.runs(key), 1);
+    assert_eq!(probe.notes(), ["first"]);
+    let page = jobs.list(JobQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .worker_count(1)
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .start()
+        .await
+        .unwrap();
+    let id = jobs.enqueue(Panics {}).await.unwrap();
+    let info = wait_for_job(&jobs, id, "waits for a retry", |info| {
+        info.state == JobState::Scheduled && info.attempt == 1
+    })
+    .await;
+    assert_eq!(
+        info.history.last().unwrap().error.as_ref().unwrap().message,
+        "panicked: boom in attempt 1"
+    );
+    clock.set(info.run_at);
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    assert_eq!(info.attempt, 2);
+
+    // The single worker survived both panics and runs the next job.
+    let next = jobs
+        .enqueue(Record {
+            label: "after the panic".into(),
+        })
+        .await
+        .unwrap();
+    wait_for_state(&jobs, next, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
+/// Rewrites a stored job behind the library's back, as a renamed fn or a changed
+/// parameter list would leave it.
+async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
+    let sql = format!("UPDATE jobs_job SET {column} = $1 WHERE id = $2");
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(&sql)
+                .bind(value)
+                .bind(id.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let value_sql = if column == "payload" {
+                format!("UPDATE jobs_job SET {column} = $1::jsonb WHERE id = $2")
+            } else {
+                sql.clone()
+            };
+            sqlx::query(&value_sql)
+                .bind(value)
+                .bind(id.as_uuid())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn unknown_job_name_fails_without_retry(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "renamed".into(),
+        })
+        .await
+        .unwrap();
+    tamper(&db, id, "name", "billing::send_invoice_v1").await;
+    let server = server(&jobs, &probe).await;
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(info.attempt, 1, "not retried blindly");
+    let message = &info.errors().next().unwrap().message;
+    assert!(
+        message.contains("job `billing::send_invoice_v1` is not registered"),
+        "{message}"
+    );
+    assert_eq!(probe.runs(id), 0);
+}
+
+async fn undecodable_payload_fails_without_retry(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "changed".into(),
+        })
+        .await
+        .unwrap();
+    tamper(&db, id, "payload", r#"{"title": 42}"#).await;
+    let server = server(&jobs, &probe).await;
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(info.attempt, 1, "not retried blindly");
+    let message = &info.errors().next().unwrap().message;
+    assert!(message.contains("does not decode"), "{message}");
+    assert!(message.contains("missing field `label`"), "{message}");
+    assert_eq!(probe.runs(id), 0);
+}
+
+async fn missing_state_fails_with_a_clear_message(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(NeedsOtherState {}).await.unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &info.errors().next().unwrap().message;
+    assert!(
+        message.contains("State<alloc::sync::Arc<core::lifecycle::Unregistered>>"),
+        "{message}"
+    );
+    assert!(message.contains(".state(value)"), "{message}");
+}
+
+async fn two_thousand_jobs_on_fifty_workers_run_once_each(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let ids = jobs
+        .enqueue_many((0..2000).map(|n| Record {
+            label: n.to_string(),
+        }))
+        .await
+        .unwrap();
+    run_all_once(&jobs, &probe, &ids, 50).await;
+}
+
+async fn enqueue_many_inserts_in_one_call(backend: Backend) {
+    let (_db, _clock, jobs, _probe) = setup(backend).await;
+    let ids = jobs
+        .enqueue_many((0..1500).map(|n| Record {
+            label: format!("batch {n}"),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1500);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 1500);
+    assert_eq!(
+        jobs.count_by_state().await.unwrap(),
+        [(JobState::Enqueued, 1500)]
+    );
+    let info = jobs.get(ids[42]).await.unwrap();
+    assert_eq!(info.display_name, "Record batch 42");
+}
+
+async fn deleted_job_never_runs(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "cancelled".into(),
+        })
+        .after(Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(jobs.delete(id).await.unwrap());
+    assert!(jobs.delete(id).await.unwrap(), "deleting twice is fine");
+    assert!(!jobs.delete(JobId::new()).await.unwrap(), "no such job");
+    clock.advance(Duration::from_secs(120));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.shutdown().await;
+    assert_eq!(probe.runs(id), 0);
+    let info = jobs.get(id).await.unwrap();
+    assert_eq!(info.state, JobState::Deleted);
+    assert_eq!(info.history.last().unwrap().state, JobState::Deleted);
+    assert!(matches!(
+        jobs.get(JobId::new()).await,
+        Err(jobs::Error::JobNotFound(_))
+    ));
+}
+
+async fn list_pages_by_state(backend: Backend) {
+    let (_db, _clock, jobs, _probe) = setup(backend).await;
+    let now_ids = jobs
+        .enqueue_many((0..5).map(|n| Record {
+            label: n.to_string(),
+        }))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        jobs.enqueue(Record {
+            label: format!("later {n}"),
+        })
+        .after(Duration::from_secs(60))
+        .await
+        .unwrap();
+    }
+    let first = jobs
+        .list(JobQuery::state(JobState::Enqueued).limit(2))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    let second = jobs
+        .list(
+            JobQuery::state(JobState::Enqueued)
+                .limit(2)
+                .after(first.next.unwrap()),
+        )
+        .await
+        .unwrap();
+    let third = jobs
+        .list(
+            JobQuery::state(JobState::Enqueued)
+                .limit(2)
+                .after(second.next.unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(third.items.len(), 1);
+    assert_eq!(third.next, None);
+    let mut listed: Vec<_> = [first, second, third]
+        .into_iter()
+        .flat_map(|page| page.items)
+        .map(|job| job.id)
+        .collect();
+    listed.sort();
+    let mut expected = now_ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let scheduled = jobs
+        .list(JobQuery::state(JobState::Scheduled))
+        .await
+        .unwrap();
+    assert_eq!(scheduled.items.len(), 3);
+    assert!(
+        scheduled
+            .items
+            .iter()
+            .all(|job| job.state == JobState::Scheduled)
+    );
+}
+
+async fn shutdown_lets_running_jobs_finish(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(Gated {}).await.unwrap();
+    wait_for_state(&jobs, id, JobState::Processing).await;
+    wait_until("the job runs", || async { probe.running() == 1 }).await;
+    let opener = {
+        let probe = probe.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            probe.gate.add_permits(1);
+        })
+    };
+    server.shutdown().await;
+    opener.await.unwrap();
+    let info = jobs.get(id).await.unwrap();
+    assert_eq!(info.state, JobState::Succeeded, "{:#?}", info.history);
+}
+
+async fn shutdown_releases_jobs_past_the_grace_period(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .shutdown_grace(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    let id = jobs.enqueue(Gated {}).await.unwrap();
+    wait_until("the job runs", || async { probe.running() == 1 }).await;
+    server.shutdown().await;
+    let info = jobs.get(id).await.unwrap();
+    assert_eq!(
+        info.state,
+        JobState::Enqueued,
+        "released for another server"
+    );
+    assert_eq!(info.attempt, 0, "a released attempt does not count");
+    assert_eq!(info.owner, None);
+
+    // Another server picks it up at once.
+    probe.gate.add_permits(1);
+    let next = server_with_id(&jobs, &probe).await;
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    next.shutdown().await;
+    assert_eq!(info.attempt, 1);
+    assert_eq!(probe.runs(id), 2);
+}
+
+async fn server_with_id(jobs: &Jobs, probe: &Probe) -> JobServer {
+    server(jobs, probe).await
+}
+
+async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let dying = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    let dying_id = dying.id().to_owned();
+    let id = jobs.enqueue(Gated {}).await.unwrap();
+    wait_until("the job runs", || async { probe.running() == 1 }).await;
+    // Dropped without shutdown: like a process that died, its job stays claimed.
+    drop(dying);
+    wait_until("the dead server's job stops", || async {
+        probe.running() == 0
+    })
+    .await;
+    assert_eq!(jobs.get(id).await.unwrap().state, JobState::Processing);
+
+    probe.gate.add_permits(1);
+    let rescuer = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(11));
+    let info = wait_for_job(&jobs, id, "is rescued", |info| {
+        info.attempt == 1 && info.state == JobState::Scheduled
+    })
+    .await;
+    let error = info.errors().next().unwrap();
+    assert_eq!(
+        error.message,
+        format!("orphaned: server {dying_id} stopped heartbeating")
+    );
+    clock.set(info.run_at);
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    rescuer.shutdown().await;
+    assert_eq!(info.attempt, 2);
+}
+
+async fn huge_error_is_capped(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(HugeError { size: 5_000_000 }).await.unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &info.errors().next().unwrap().message;
+    assert!(message.len() < 20_000, "stored {} bytes", message.len());
+    assert!(
+        message.ends_with("[cut: 5000000 bytes in all]"),
+        "{}",
+        &message[message.len() - 40..]
+    );
+}

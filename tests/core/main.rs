@@ -1,0 +1,16 @@
+//! The behaviour suite: every test runs against SQLite and (with the `postgres` feature)
+//! PostgreSQL, each on a database of its own, with a manual clock.
+
+#[macro_use]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admin;
+mod agent_tools;
+mod lifecycle;
+mod multistep;
+mod prefetch;
+mod recurring;
+mod restart;
+mod storage_text;
+mod transactional;

@@ -1,0 +1,173 @@
+//! The README's main command, `cargo run --example agent`, as a process: it starts,
+//! its dashboard answers on :8000, a reminder and a document analysis run through it,
+//! and SIGTERM stops it cleanly.
+
+#![cfg(unix)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::example_binary::build_example;
+use crate::support::http::Http;
+use axum::http::StatusCode;
+use jobs::JobId;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The port the README promises for the dashboard.
+const DASHBOARD_PORT: u16 = 8000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_example_serves_its_dashboard_on_8000() {
+    let binary = build_example("agent");
+    let dir = tempfile::tempdir().unwrap();
+    // Port 8000 as in the README, unless something on this machine has it already.
+    let dashboard_port = if std::net::TcpListener::bind(("127.0.0.1", DASHBOARD_PORT)).is_ok() {
+        DASHBOARD_PORT
+    } else {
+        eprintln!("port {DASHBOARD_PORT} is busy here; the example gets a free one instead");
+        0
+    };
+
+    let mut command = Command::new(&binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("JOBS__") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .current_dir(dir.path())
+        .env("PORT", "0")
+        .env("JOBS__DASHBOARD__PORT", dashboard_port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("{}: {error}", binary.display()));
+    let (app, dashboard) = read_addresses(&mut child).await;
+    if dashboard_port == DASHBOARD_PORT {
+        assert_eq!(dashboard, format!("http://127.0.0.1:{DASHBOARD_PORT}"));
+    }
+    let http = Http::new();
+
+    let page = http.get(&format!("{dashboard}/")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = http.get(&format!("{dashboard}/api/registered-jobs")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for name in [
+        "reminders.send",
+        "documents.summarize",
+        "documents.embed",
+        "documents.announce_complete",
+        "inbox.summarize",
+    ] {
+        assert!(
+            page.body.contains(name),
+            "{name} is registered: {}",
+            page.body
+        );
+    }
+
+    // A reminder due now runs at once.
+    let reply = http
+        .post(
+            &format!("{app}/reminders"),
+            json!({ "user_id": 7, "text": "Review the Q3 deck", "in_seconds": 0 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reminder = job_id(&reply.json()["job_id"]);
+    wait_until_succeeded(&http, &dashboard, reminder).await;
+
+    // A document analysis runs its three steps, each its own job.
+    let reply = http
+        .post(&format!("{app}/documents/3/analyze"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let steps = reply.json()["steps"].clone();
+    let steps: Vec<JobId> = steps.as_array().unwrap().iter().map(job_id).collect();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[0], job_id(&reply.json()["job_id"]));
+    for step in steps {
+        wait_until_succeeded(&http, &dashboard, step).await;
+    }
+    let document = http.get(&format!("{app}/documents/3")).await.json();
+    assert_eq!(document["analyzed"], true, "{document:#}");
+
+    // The recurring morning summary is stored at boot and can be run now.
+    let recurring = http
+        .get(&format!(
+            "{dashboard}/api/recurring-jobs/morning-email-summary"
+        ))
+        .await;
+    assert_eq!(recurring.status, StatusCode::OK, "{}", recurring.body);
+    let reply = http
+        .post(&format!("{app}/inbox/summarize-now"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    wait_until_succeeded(&http, &dashboard, job_id(&reply.json()["job_id"])).await;
+    let summaries = http.get(&format!("{app}/inbox/summaries")).await.json();
+    assert_eq!(summaries.as_array().map(Vec::len), Some(1), "{summaries:#}");
+
+    // SIGTERM, as `docker stop` sends: a graceful exit.
+    let pid = child.id().expect("still running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the example exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Reads the example's stdout until it has printed where the app and the dashboard are.
+async fn read_addresses(child: &mut Child) -> (String, String) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut app, mut dashboard) = (None, None);
+    let read = async {
+        while app.is_none() || dashboard.is_none() {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the example exited before printing its addresses");
+            if let Some(url) = line.strip_prefix("app:") {
+                app = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("dashboard:") {
+                dashboard = Some(url.trim().to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the example starts within a minute");
+    // Keep draining stdout, so the example never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (app.unwrap(), dashboard.unwrap())
+}
+
+fn job_id(value: &serde_json::Value) -> JobId {
+    value.as_str().expect("a job id").parse().unwrap()
+}
+
+async fn wait_until_succeeded(http: &Http, dashboard: &str, id: JobId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = http.get(&format!("{dashboard}/api/jobs/{id}")).await;
+        if reply.status == StatusCode::OK && reply.json()["state"] == "Succeeded" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} did not succeed: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,295 @@
+//! The dashboard in a real browser (headless Chromium over WebDriver), on each backend:
+//! from the overview to a failed job, its error, a requeue seen succeeding live, a job
+//! whose argument is a script shown as text, a recurring job triggered from its
+//! page, and the jobs an agent's tool call created, found by their labels.
+//!
+//! Without Chromium the test fails and says how to install it (.ci/run installs it).
+//! When a step fails, a screenshot is saved to `target/dashboard-screenshots/`; with
+//! `JOBS_DASHBOARD_SCREENSHOTS=1` every step is saved there, at laptop and phone width.
+
+use crate::support::Backend;
+use crate::support::browser::{Browser, Step, screenshot_dir};
+use crate::support::dashboard::{Dashboard, Greet, Options, boot};
+use jobs::{JobId, ToolCatalog, ToolResult};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+backend_tests!(a_failed_job_is_found_requeued_and_seen_succeeding);
+
+/// One browser at a time: two Chromiums on a small machine make each other slow.
+static BROWSERS: Semaphore = Semaphore::const_new(1);
+
+const XSS: &str = "<script>alert(1)</script>";
+const XSS_IMG: &str = "<img src=x onerror=\"window.__xss = 1\">";
+
+/// What the scenario runs against.
+struct Fixture {
+    dashboard: Dashboard,
+    failed: JobId,
+    scripted: JobId,
+    image: JobId,
+    /// Created by a tool call for caller `u1`.
+    called: JobId,
+}
+
+async fn a_failed_job_is_found_requeued_and_seen_succeeding(backend: Backend) {
+    let _one = BROWSERS.acquire().await.unwrap();
+    let dashboard = boot(backend, Options::default()).await;
+    let failed = dashboard.summarize("Q3 deck").await;
+    let scripted = dashboard.greet(XSS).await;
+    let image = dashboard.greet(XSS_IMG).await;
+    dashboard
+        .jobs
+        .recurring()
+        .cron(
+            "nightly-digest",
+            "0 3 * * *",
+            Greet {
+                name: "digest".into(),
+            },
+        )
+        .zone("Europe/Brussels")
+        .await
+        .unwrap();
+    dashboard.wait_for(failed, "Failed").await;
+    dashboard.wait_for(scripted, "Succeeded").await;
+    dashboard.wait_for(image, "Succeeded").await;
+    let called = ToolCatalog::new(dashboard.jobs.clone())
+        .allow::<Greet>()
+        .call_tool("run_greet", json!({"name": "from an agent"}), "u1")
+        .await
+        .unwrap();
+    let ToolResult::Enqueued { job_id: called, .. } = called else {
+        panic!("{called:?}")
+    };
+    dashboard.wait_for(called, "Succeeded").await;
+    let fixture = Fixture {
+        dashboard,
+        failed,
+        scripted,
+        image,
+        called,
+    };
+
+    let browser = Browser::start(1366, 900)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let name = format!("{backend:?}").to_lowercase();
+    let result = scenario(&browser, &fixture, &name).await;
+    if let Err(error) = result {
+        let path = screenshot_dir().join(format!("failed-{name}.png"));
+        let saved = match browser.screenshot(&path).await {
+            Ok(()) => format!("screenshot: {}", path.display()),
+            Err(shot) => format!("no screenshot: {shot}"),
+        };
+        browser.quit().await;
+        fixture.dashboard.stop().await;
+        panic!("{error}\n{saved}");
+    }
+    browser.quit().await;
+    fixture.dashboard.stop().await;
+}
+
+async fn scenario(browser: &Browser, fixture: &Fixture, name: &str) -> Step {
+    let dashboard = &fixture.dashboard;
+    let failed = fixture.failed;
+
+    // The overview counts the failure; its card leads to the failed jobs.
+    browser.goto(&dashboard.at("/")).await?;
+    browser
+        .wait_for(
+            "the overview counts one failed job",
+            "document.querySelector('.count-card[data-state=Failed] .n')?.textContent === '1'",
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the throughput chart is drawn",
+            "document.querySelector('#throughput svg .bar-succeeded')",
+        )
+        .await?;
+    snap(browser, name, "overview").await?;
+    browser.click(".count-card[data-state=Failed]").await?;
+    let row = format!("#jobs tr[data-id='{failed}']");
+    browser
+        .wait_for(
+            "the failed job is listed",
+            &format!("document.querySelector(\"{row} .badge\")?.textContent === 'Failed'"),
+        )
+        .await?;
+    snap(browser, name, "failed-jobs").await?;
+    browser.click(&format!("{row} a")).await?;
+
+    // Its page shows the error and every source of it.
+    let error = browser.text("#last-error").await?;
+    for part in [
+        "could not summarize Q3 deck",
+        "the model API timed out",
+        "connection reset by peer",
+    ] {
+        if !error.contains(part) {
+            return Err(format!("the error box lacks {part:?}: {error:?}"));
+        }
+    }
+    snap(browser, name, "failed-job").await?;
+
+    // Requeue: the page follows the job to Succeeded without a reload.
+    dashboard.switch.turn_on();
+    browser
+        .script("window.__sameDocument = true; return true;", json!([]))
+        .await?;
+    browser.click("#requeue").await?;
+    browser
+        .wait_for(
+            "the job is seen succeeding",
+            "document.querySelector('#summary .badge')?.textContent === 'Succeeded' \
+             && document.querySelector('#attempts [data-outcome=succeeded]')",
+        )
+        .await?;
+    let same = browser
+        .script("return window.__sameDocument === true;", json!([]))
+        .await?;
+    if same != json!(true) {
+        return Err("the page reloaded: the update should come over SSE".into());
+    }
+    snap(browser, name, "requeued").await?;
+
+    // Arguments and names that look like HTML are shown as text, and never run.
+    for (id, text) in [(fixture.scripted, XSS), (fixture.image, XSS_IMG)] {
+        browser.goto(&dashboard.at(&format!("/jobs/{id}"))).await?;
+        let title = browser.text("h1").await?;
+        if title != format!("Greet {text}") {
+            return Err(format!("the title is {title:?}"));
+        }
+        let arguments = browser.text("#arguments").await?;
+        let expected = serde_json::to_string_pretty(&json!({ "name": text })).unwrap();
+        if arguments != expected {
+            return Err(format!("the arguments show {arguments:?}"));
+        }
+        if let Some(dialog) = browser.dialog().await {
+            return Err(format!("a dialog opened: {dialog:?}"));
+        }
+        let injected = browser
+            .script(
+                "return document.querySelectorAll('main script, main img').length > 0 \
+                 || window.__xss !== undefined;",
+                json!([]),
+            )
+            .await?;
+        if injected != json!(false) {
+            return Err(format!("markup from {text:?} became elements"));
+        }
+    }
+    browser.goto(&dashboard.at("/jobs?search=greet")).await?;
+    browser
+        .wait_for(
+            "the list shows the script as text",
+            &format!(
+                "[...document.querySelectorAll('#jobs .title')].some((n) => n.textContent === {})",
+                json!(format!("Greet {XSS}"))
+            ),
+        )
+        .await?;
+    if let Some(dialog) = browser.dialog().await {
+        return Err(format!("a dialog opened on the list: {dialog:?}"));
+    }
+    snap(browser, name, "escaped").await?;
+
+    // A recurring job, triggered from its page; the run appears and succeeds live.
+    browser.goto(&dashboard.at("/recurring-jobs")).await?;
+    browser
+        .click("#recurring tr[data-id='nightly-digest'] a")
+        .await?;
+    browser
+        .wait_for(
+            "the recurring job's page shows its schedule",
+            "document.querySelector('#recurring-facts code')?.textContent === '0 3 * * *'",
+        )
+        .await?;
+    snap(browser, name, "recurring-job").await?;
+    browser.click("button[data-action=trigger]").await?;
+    // The toast links to the new run; the runs table shows it, live, until it succeeds.
+    browser
+        .wait_for(
+            "the triggered run is listed and succeeds",
+            "(() => { \
+               const link = document.querySelector('.toast a[href*=\"/jobs/\"]'); \
+               if (!link) return false; \
+               const id = link.getAttribute('href').split('/jobs/')[1]; \
+               const row = document.querySelector(`#runs tr[data-id=\"${id}\"]`); \
+               return row !== null && row.querySelector('.title').textContent === 'Greet digest' \
+                 && row.querySelector('.badge').textContent === 'Succeeded'; \
+             })()",
+        )
+        .await?;
+    snap(browser, name, "recurring-triggered").await?;
+
+    // Tool calls have a tab: only the job the agent's call created, with who asked;
+    // its caller label leads to every job that caller's calls created.
+    browser.goto(&dashboard.at("/")).await?;
+    browser.click(".tabs a[data-page=tool-calls]").await?;
+    let called = format!("#jobs tr[data-id='{}']", fixture.called);
+    browser
+        .wait_for(
+            "the tool calls tab lists the agent's job alone",
+            &format!(
+                "document.querySelectorAll('#jobs tr[data-id]').length === 1 \
+                 && document.querySelector(\"{called} .title\")?.textContent === 'Greet from an agent' \
+                 && document.querySelector('.tabs a.active')?.dataset.page === 'tool-calls'"
+            ),
+        )
+        .await?;
+    snap(browser, name, "tool-calls").await?;
+    browser
+        .click(&format!("{called} a.pill.label[href$='label=caller%3Au1']"))
+        .await?;
+    browser
+        .wait_for(
+            "the caller's label lists the caller's jobs",
+            &format!(
+                "location.search === '?label=caller%3Au1' \
+                 && document.querySelectorAll('#jobs tr[data-id]').length === 1 \
+                 && document.querySelector(\"{called}\") !== null"
+            ),
+        )
+        .await?;
+
+    if wants_screenshots() {
+        phone_screenshots(browser, fixture, name).await?;
+    }
+    Ok(())
+}
+
+fn wants_screenshots() -> bool {
+    std::env::var_os("JOBS_DASHBOARD_SCREENSHOTS").is_some_and(|value| value == "1")
+}
+
+/// Saves a screenshot of this step when `JOBS_DASHBOARD_SCREENSHOTS=1`.
+async fn snap(browser: &Browser, backend: &str, step: &str) -> Step {
+    if !wants_screenshots() {
+        return Ok(());
+    }
+    browser
+        .screenshot(&screenshot_dir().join(format!("{backend}-{step}.png")))
+        .await
+}
+
+async fn phone_screenshots(browser: &Browser, fixture: &Fixture, name: &str) -> Step {
+    browser.resize(390, 844).await?;
+    let pages = [
+        ("phone-overview", "/".to_owned()),
+        ("phone-jobs", "/jobs".to_owned()),
+        ("phone-job", format!("/jobs/{}", fixture.failed)),
+        ("phone-recurring", "/recurring-jobs".to_owned()),
+        ("phone-servers", "/servers".to_owned()),
+    ];
+    for (step, path) in pages {
+        browser.goto(&fixture.dashboard.at(&path)).await?;
+        browser
+            .wait_for("the page is live", "document.querySelector('#live.on')")
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        snap(browser, name, step).await?;
+    }
+    Ok(())
+}

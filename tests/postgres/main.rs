@@ -1,0 +1,12 @@
+//! What only PostgreSQL has: many nodes migrating one database at once, servers in
+//! separate processes sharing it, and wake-ups through `LISTEN`/`NOTIFY`.
+
+#![cfg(feature = "postgres")]
+
+#[macro_use]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod migrations;
+mod multiprocess;
+mod wakeup;
