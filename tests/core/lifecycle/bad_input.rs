@@ -1,0 +1,148 @@
+//! Bad input fails one attempt or one job with a clear message, never a worker: a panic,
+//! a name this binary does not register, a payload that no longer decodes, a state the
+//! server was not given, an error too large to store.
+
+use super::*;
+
+backend_tests!(
+    panic_fails_one_attempt_not_the_worker,
+    unknown_job_name_fails_without_retry,
+    undecodable_payload_fails_without_retry,
+    missing_state_fails_with_a_clear_message,
+    huge_error_is_capped,
+);
+
+async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .worker_count(1)
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .start()
+        .await
+        .unwrap();
+    let id = jobs.enqueue(Panics {}).await.unwrap();
+    let info = wait_for_job(&jobs, id, "waits for a retry", |info| {
+        info.state == JobState::Scheduled && info.attempt == 1
+    })
+    .await;
+    assert_eq!(
+        info.history.last().unwrap().error.as_ref().unwrap().message,
+        "panicked: boom in attempt 1"
+    );
+    clock.set(info.run_at);
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    assert_eq!(info.attempt, 2);
+
+    // The single worker survived both panics and runs the next job.
+    let next = jobs
+        .enqueue(Record {
+            label: "after the panic".into(),
+        })
+        .await
+        .unwrap();
+    wait_for_state(&jobs, next, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
+/// Rewrites a stored job behind the library's back, as a renamed fn or a changed
+/// parameter list would leave it.
+async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
+    let sql = format!("UPDATE jobs_job SET {column} = $1 WHERE id = $2");
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(&sql)
+                .bind(value)
+                .bind(id.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let value_sql = if column == "payload" {
+                format!("UPDATE jobs_job SET {column} = $1::jsonb WHERE id = $2")
+            } else {
+                sql.clone()
+            };
+            sqlx::query(&value_sql)
+                .bind(value)
+                .bind(id.as_uuid())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn unknown_job_name_fails_without_retry(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "renamed".into(),
+        })
+        .await
+        .unwrap();
+    tamper(&db, id, "name", "billing::send_invoice_v1").await;
+    let server = server(&jobs, &probe).await;
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(info.attempt, 1, "not retried blindly");
+    let message = &info.errors().next().unwrap().message;
+    assert!(
+        message.contains("job `billing::send_invoice_v1` is not registered"),
+        "{message}"
+    );
+    assert_eq!(probe.runs(id), 0);
+}
+
+async fn undecodable_payload_fails_without_retry(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend).await;
+    let id = jobs
+        .enqueue(Record {
+            label: "changed".into(),
+        })
+        .await
+        .unwrap();
+    tamper(&db, id, "payload", r#"{"title": 42}"#).await;
+    let server = server(&jobs, &probe).await;
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(info.attempt, 1, "not retried blindly");
+    let message = &info.errors().next().unwrap().message;
+    assert!(message.contains("does not decode"), "{message}");
+    assert!(message.contains("missing field `label`"), "{message}");
+    assert_eq!(probe.runs(id), 0);
+}
+
+async fn missing_state_fails_with_a_clear_message(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(NeedsOtherState {}).await.unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &info.errors().next().unwrap().message;
+    assert!(
+        message.contains("State<alloc::sync::Arc<core::lifecycle::Unregistered>>"),
+        "{message}"
+    );
+    assert!(message.contains(".state(value)"), "{message}");
+}
+
+async fn huge_error_is_capped(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = server(&jobs, &probe).await;
+    let id = jobs.enqueue(HugeError { size: 5_000_000 }).await.unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &info.errors().next().unwrap().message;
+    assert!(message.len() < 20_000, "stored {} bytes", message.len());
+    assert!(
+        message.ends_with("[cut: 5000000 bytes in all]"),
+        "{}",
+        &message[message.len() - 40..]
+    );
+}
