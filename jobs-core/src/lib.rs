@@ -38,6 +38,9 @@ pub use job::{
     DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, SchemaFn, State,
     StateMap, registered_jobs,
 };
+/// The rules for durations, cron expressions, zones and queue names that the macros
+/// check at compile time; the variants of [`ScheduleError`] carry its errors.
+pub use jobs_grammar as grammar;
 pub use record::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,
     ServerInfo, ThroughputPoint,

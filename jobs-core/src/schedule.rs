@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
-/// A schedule that is not valid, with the reason. Its message is the one `#[recurring]`
-/// gives at compile time for the same string: the rules are `jobs-grammar`'s on both
-/// sides.
+/// A schedule that is not valid, with the reason. The rules are those `#[recurring]`
+/// applies at compile time ([`grammar`](crate::grammar)), and so is the message: what
+/// is wrong, then in parentheses how the string should look.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScheduleError {
