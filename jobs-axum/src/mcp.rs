@@ -1,20 +1,4 @@
-//! The agent tool catalog as a [Model Context Protocol](https://modelcontextprotocol.io)
-//! server, so any MCP client (a desktop assistant, an IDE agent, an agent framework)
-//! discovers the allowed jobs and calls them: over stdio with [`serve_stdio`], or over
-//! streamable HTTP with [`mcp_routes`].
-//!
-//! `tools/list` answers the catalog's [`tools`](ToolCatalog::tools) (name, description,
-//! `inputSchema`); `tools/call` runs [`call_tool`](ToolCatalog::call_tool). A call the
-//! catalog refuses (bad arguments, a time too far ahead, a bad cron, an unknown tool…)
-//! is a tool result with `isError: true` carrying the [`ToolError`](jobs_core::ToolError)
-//! JSON, as text and as structured content, so the model reads what to fix and calls
-//! again. A successful call answers the [`ToolResult`](jobs_core::ToolResult) JSON.
-//!
-//! Each job a call creates carries the label `caller:<id>`: over HTTP the `X-Caller`
-//! header of the request, as for [`tool_routes`](crate::tool_routes); over stdio the
-//! caller given at start, since the process is launched for one user.
-//!
-//! Requires the `mcp` feature.
+#![doc = include_str!("../docs/mcp.md")]
 
 use std::sync::Arc;
 

@@ -37,6 +37,9 @@ pub use job::{
     DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, SchemaFn, State,
     StateMap, registered_jobs,
 };
+/// The rules for durations, cron expressions, zones and queue names that the macros
+/// check at compile time; the variants of [`ScheduleError`] carry its errors.
+pub use jobs_grammar as grammar;
 pub use recurring::schedule::{
     MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone,
 };

@@ -3,8 +3,8 @@
 
 use proc_macro::TokenStream;
 
-mod duration;
 mod errors;
+mod grammar;
 mod job;
 mod recurring;
 mod settings;

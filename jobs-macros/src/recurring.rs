@@ -4,7 +4,6 @@
 
 mod attr;
 mod expand;
-mod schedule;
 mod validate;
 
 pub(crate) use attr::Options;

@@ -160,9 +160,9 @@ fn misuses_fail_to_compile_with_errors_on_the_offending_tokens() {
     cases.pass("tests/ui/recurring-pass/*.rs");
 }
 
-/// The macro cannot call the runtime's parsers, so it applies their rules again. This
-/// keeps the two from drifting apart: every `cron`, `zone` and `every` string in the
-/// trybuild files is run through the runtime too. Strings in
+/// The macro and the runtime both apply the rules of `jobs-grammar`. This holds them to
+/// it end to end: every `cron`, `zone` and `every` string in the trybuild files is run
+/// through the runtime too. Strings in
 /// `tests/ui/recurring/bad_<cron|zone|interval>.rs` must be refused by the runtime, and
 /// by the macro (its error, in the `.stderr` that trybuild compares, names each one);
 /// every other string must be accepted by both (the pass files compile).

@@ -1,5 +1,7 @@
-//! Durations written the human way (`"500ms"`, `"15s"`, `"36h"`, `"1h 30m"`), for
-//! `#[serde(with = "duration")]`.
+//! Durations in the grammar of `#[job(timeout = …)]` and `#[recurring(every = …)]`
+//! (`"500ms"`, `"15s"`, `"36h"`, `"1h 30m"`), for `#[serde(with = "duration")]`. Unlike
+//! a timeout or an interval, a setting may be zero: each setting that needs more says
+//! so in `JobsSettings::validate`.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,7 +13,7 @@ pub(super) fn serialize<S: Serializer>(
     duration: &Duration,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&humantime::format_duration(*duration))
+    serializer.collect_str(&jobs_grammar::format_duration(*duration))
 }
 
 pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -51,8 +53,7 @@ impl Visitor<'_> for HumanDuration {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-        humantime::parse_duration(text.trim())
-            .map_err(|error| E::custom(format_args!("invalid duration {text:?}: {error}")))
+        jobs_grammar::parse_duration(text, jobs_grammar::DurationUse::Setting).map_err(E::custom)
     }
 }
 
@@ -76,13 +77,35 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_a_duration() {
+        assert_eq!(parse("0s").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
     fn a_bad_duration_says_what_was_given() {
         let error = parse("5 parsecs").unwrap_err().to_string();
         assert!(
-            error.starts_with(r#"invalid duration "5 parsecs": "#),
+            error.starts_with("invalid duration `5 parsecs`: `parsecs` is not a unit ("),
             "{error}"
         );
         let error = parse("15").unwrap_err().to_string();
-        assert!(error.starts_with(r#"invalid duration "15": "#), "{error}");
+        assert!(
+            error.starts_with("invalid duration `15`: `15` has no unit ("),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        for duration in [
+            Duration::ZERO,
+            Duration::from_millis(500),
+            Duration::from_secs(36 * 3600),
+            Duration::from_secs(5400),
+        ] {
+            let written = serialize(&duration, serde_json::value::Serializer).unwrap();
+            let written = written.as_str().unwrap();
+            assert_eq!(parse(written).unwrap(), duration, "{written}");
+        }
     }
 }

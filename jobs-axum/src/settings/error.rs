@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A setting that could not be read or is not valid. Its message starts with the full
-/// key (`background_job_server.poll_interval: invalid duration "5 parsecs": …`) and
+/// key (``background_job_server.poll_interval: invalid duration `5 parsecs`: …``) and
 /// ends with where the value came from (a file, or an environment variable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError {

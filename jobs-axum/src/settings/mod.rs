@@ -47,8 +47,10 @@ pub use error::SettingsError;
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
 /// every key optional), or load it on its own with [`JobsSettings::load`]. Durations
-/// are written the human way: `"500ms"`, `"15s"`, `"36h"`, `"1h 30m"`. An unknown key
-/// is an error, and every error names the key it is about.
+/// are written as in `#[job(timeout = …)]`: numbers with the units `ms`, `s`, `m`, `h`
+/// or `d`, such as `"500ms"`, `"15s"`, `"36h"` or `"1h 30m"`; unlike a timeout, a
+/// duration setting may be `"0s"`. An unknown key is an error, and every error names
+/// the key it is about.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]

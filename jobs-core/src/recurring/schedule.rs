@@ -2,34 +2,27 @@
 //! what happens to ticks missed while no server was running.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
 
-/// A schedule that is not valid, with the reason.
+/// A schedule that is not valid, with the reason. The rules are those `#[recurring]`
+/// applies at compile time ([`grammar`](crate::grammar)), and so is the message: what
+/// is wrong, then in parentheses how the string should look.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScheduleError {
     /// The cron expression does not parse.
-    #[error("invalid cron expression `{expression}`: {reason}")]
-    Cron {
-        /// The expression as given.
-        expression: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    Cron(#[from] jobs_grammar::CronError),
     /// The zone is not an IANA time zone name.
-    #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Brussels`)")]
-    Zone(String),
-    /// The interval does not parse or is zero.
-    #[error(
-        "invalid interval `{0}` (expected a positive duration such as `15m`, `1h30m` or `90s`)"
-    )]
-    Interval(String),
+    #[error(transparent)]
+    Zone(#[from] jobs_grammar::ZoneError),
+    /// The interval does not parse, or is zero.
+    #[error(transparent)]
+    Interval(#[from] jobs_grammar::DurationError),
 }
 
 /// When a recurring job fires.
@@ -53,61 +46,22 @@ enum Kind {
 /// (`30 0 8 * * *`), with month and day names (`0 2 * * MON-FRI`). A 7th (year) field
 /// is refused.
 pub fn parse_cron(expression: &str) -> Result<Cron, ScheduleError> {
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expression)
-        .map_err(|error| ScheduleError::Cron {
-            expression: expression.to_owned(),
-            reason: error.to_string(),
-        })
+    Ok(jobs_grammar::parse_cron(expression)?.into_parts().1)
 }
 
 /// Parses a time zone name (`UTC`, `Europe/Brussels`, …).
 pub fn parse_zone(zone: &str) -> Result<Tz, ScheduleError> {
-    Tz::from_str(zone).map_err(|_| ScheduleError::Zone(zone.to_owned()))
+    Ok(jobs_grammar::parse_zone(zone)?)
 }
 
-/// Parses a human interval: a sequence of `<number><unit>` with units `ms`, `s`, `m`,
-/// `h`, `d` (`15m`, `1h30m`, `500ms`). Zero is refused.
+/// Parses a human interval the way `#[recurring(every = …)]` checks it at compile time:
+/// `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`, optionally separated by
+/// spaces (`15m`, `1h30m`, `1h 30m`, `500ms`). Zero is refused.
 pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
-    let invalid = || ScheduleError::Interval(text.to_owned());
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "d" => Duration::from_secs(86_400),
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        let part = unit
-            .checked_mul(u32::try_from(number).map_err(|_| invalid())?)
-            .ok_or_else(invalid)?;
-        total = total.checked_add(part).ok_or_else(invalid)?;
-    }
-    if total.is_zero() {
-        return Err(invalid());
-    }
-    Ok(total)
+    Ok(jobs_grammar::parse_duration(
+        text,
+        jobs_grammar::DurationUse::Interval,
+    )?)
 }
 
 /// The prefix that marks an interval in the stored schedule text.
@@ -121,10 +75,10 @@ impl Schedule {
 
     /// A cron schedule evaluated in `zone`, daylight-saving changes included.
     pub fn cron_in(expression: &str, zone: &str) -> Result<Self, ScheduleError> {
-        let cron = parse_cron(expression)?;
+        let (expression, cron) = jobs_grammar::parse_cron(expression)?.into_parts();
         Ok(Self {
             kind: Kind::Cron {
-                expression: expression.trim().to_owned(),
+                expression,
                 zone: parse_zone(zone)?,
                 cron: Box::new(cron),
             },
@@ -133,9 +87,7 @@ impl Schedule {
 
     /// Every `interval`, counted from when the schedule was created.
     pub fn every(interval: Duration) -> Result<Self, ScheduleError> {
-        if interval.is_zero() {
-            return Err(ScheduleError::Interval("0s".into()));
-        }
+        jobs_grammar::check_duration(interval, jobs_grammar::DurationUse::Interval)?;
         Ok(Self {
             kind: Kind::Every(interval),
         })
@@ -360,6 +312,30 @@ mod tests {
         }
         assert_eq!(parse_interval("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
+        assert!(Schedule::every(Duration::ZERO).is_err());
+        assert!(Schedule::every(Duration::from_micros(500)).is_err());
+    }
+
+    #[test]
+    fn errors_read_like_the_macros() {
+        let error = Schedule::cron("0 25 * * *").unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "invalid cron expression `0 25 * * *`: hour `25` is out of range, expected 0-23 ("
+            ),
+            "{error}"
+        );
+        let error = parse_zone("Europe/Brusels").unwrap_err().to_string();
+        assert!(
+            error
+                .starts_with("unknown time zone `Europe/Brusels`; did you mean `Europe/Brussels`?"),
+            "{error}"
+        );
+        let error = parse_interval("15 m").unwrap_err().to_string();
+        assert!(
+            error.starts_with("invalid interval `15 m`: write it without spaces: `15m` ("),
+            "{error}"
+        );
     }
 
     #[test]
@@ -367,6 +343,8 @@ mod tests {
         for schedule in [
             Schedule::cron_in("0 8 * * *", "Europe/Brussels").unwrap(),
             Schedule::every(Duration::from_secs(900)).unwrap(),
+            // Over 2^32 milliseconds: stored as `@every 5184000000ms`.
+            Schedule::every(Duration::from_secs(60 * 86_400)).unwrap(),
         ] {
             let back = Schedule::from_stored(&schedule.expression(), schedule.zone()).unwrap();
             assert_eq!(back, schedule);

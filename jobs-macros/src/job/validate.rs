@@ -14,8 +14,8 @@ use super::Macro;
 use super::attr::Options;
 use super::input::{JobFn, Param};
 use super::template::Piece;
-use crate::duration;
 use crate::errors::Errors;
+use crate::grammar;
 use crate::settings::Setting;
 
 mod text;
@@ -365,47 +365,13 @@ fn retries(expr: &Expr, errors: &mut Errors) -> Option<u32> {
 /// The name of the queue the job's runs go to.
 fn queue(setting: &Setting, errors: &mut Errors) -> Option<LitStr> {
     let literal = setting.string("llm", errors)?;
-    match queue_name(&literal.value()) {
+    match grammar::queue_name(&literal.value()) {
         Ok(()) => Some(literal),
         Err(message) => {
             errors.at(&literal, message);
             None
         }
     }
-}
-
-/// Checks a queue name: 1 to 64 ASCII letters, digits, `_`, `.` and `-`, so that it reads
-/// the same in a URL, a metric label and a log line.
-fn queue_name(name: &str) -> Result<(), String> {
-    const HINT: &str = "a queue name is 1 to 64 ASCII letters, digits, `_`, `.` or `-`, such \
-                        as `llm` or `email.bulk`";
-    if name.is_empty() {
-        return Err(format!("the queue name is empty\nhint: {HINT}"));
-    }
-    let mut refused: Vec<char> = Vec::new();
-    for c in name.chars() {
-        let allowed = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        if !allowed && !refused.contains(&c) {
-            refused.push(c);
-        }
-    }
-    let reason = if !refused.is_empty() {
-        let mut listed: Vec<String> = refused.iter().map(|c| format!("{c:?}")).collect();
-        let last = listed.pop().expect("one character at least");
-        if listed.is_empty() {
-            format!("it contains {last}")
-        } else {
-            format!("it contains {} and {last}", listed.join(", "))
-        }
-    } else if name.len() > 64 {
-        // All ASCII by now, so bytes are characters.
-        format!("it is {} characters long, more than 64", name.len())
-    } else {
-        return Ok(());
-    };
-    Err(format!(
-        "invalid queue name `{name}`: {reason}\nhint: {HINT}"
-    ))
 }
 
 /// An `i32` written as an integer literal, negated or not.
@@ -482,12 +448,9 @@ fn stored_name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
 /// How long one attempt may run, in milliseconds.
 fn timeout_millis(setting: &Setting, errors: &mut Errors) -> Option<u64> {
     let literal = setting.string("5m", errors)?;
-    let text = literal.value();
-    let millis = duration::parse(&text, duration::Use::Timeout).and_then(|timeout| {
-        u64::try_from(timeout.as_millis())
-            .map_err(|_| format!("invalid timeout `{text}`: it is too large"))
-    });
-    millis.map_err(|message| errors.at(&literal, message)).ok()
+    grammar::timeout_millis(&literal.value())
+        .map_err(|message| errors.at(&literal, message))
+        .ok()
 }
 
 fn crate_path(literal: &LitStr, errors: &mut Errors) -> Option<Path> {
@@ -512,7 +475,7 @@ fn crate_path(literal: &LitStr, errors: &mut Errors) -> Option<Path> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pascal_case, queue_name};
+    use super::pascal_case;
 
     #[test]
     fn pascal_case_joins_capitalised_words() {
@@ -521,30 +484,5 @@ mod tests {
         assert_eq!(pascal_case("step_2_embed"), "Step2Embed");
         assert_eq!(pascal_case("_private__job_"), "PrivateJob");
         assert_eq!(pascal_case("élan_vital"), "ÉlanVital");
-    }
-
-    #[test]
-    fn queue_names_are_short_and_plain() {
-        for name in ["llm", "email.bulk", "tenant_7-high", &"q".repeat(64)] {
-            assert_eq!(queue_name(name), Ok(()), "{name}");
-        }
-        let error = queue_name("llm queue/fast queue").unwrap_err();
-        assert!(
-            error.starts_with(
-                "invalid queue name `llm queue/fast queue`: it contains ' ' and '/'\n"
-            ),
-            "{error}"
-        );
-        assert!(queue_name("é").unwrap_err().contains("it contains 'é'"));
-        let error = queue_name(&"q".repeat(65)).unwrap_err();
-        assert!(
-            error.contains("it is 65 characters long, more than 64"),
-            "{error}"
-        );
-        assert!(
-            queue_name("")
-                .unwrap_err()
-                .starts_with("the queue name is empty\n")
-        );
     }
 }

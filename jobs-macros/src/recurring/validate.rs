@@ -1,4 +1,4 @@
-//! Judges what `attr` read, against the fn and the runtime's schedule rules, and builds
+//! Judges what `attr` read, against the fn and the schedule rules of `jobs-grammar`, and builds
 //! the [`Recurring`] that `expand` emits, with one error per mistake on the token that
 //! is wrong.
 
@@ -6,9 +6,8 @@ use quote::quote;
 use syn::{LitBool, LitStr};
 
 use super::attr::Options;
-use super::schedule;
-use crate::duration;
 use crate::errors::Errors;
+use crate::grammar;
 use crate::job::input::{JobFn, Param};
 use crate::settings::Setting;
 
@@ -77,11 +76,10 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
             None
         }
         (Some(cron), None) => {
-            checked(cron, "0 8 * * *", schedule::cron, &mut wrong).map(Schedule::Cron)
+            checked(cron, "0 8 * * *", grammar::cron, &mut wrong).map(Schedule::Cron)
         }
         (None, Some(every)) => {
-            let interval = |text: &str| duration::parse(text, duration::Use::Interval).map(drop);
-            checked(every, "15m", interval, &mut wrong).map(Schedule::Every)
+            checked(every, "15m", grammar::interval, &mut wrong).map(Schedule::Every)
         }
         (None, None) => {
             wrong.at(
@@ -99,7 +97,7 @@ pub(crate) fn validate(options: Options, input: &JobFn, errors: &mut Errors) -> 
             );
             return None;
         }
-        checked(zone, "Europe/Brussels", schedule::zone, &mut wrong)
+        checked(zone, "Europe/Brussels", grammar::zone, &mut wrong)
     });
     let missed = options.missed.as_ref().and_then(|setting| {
         let literal = setting.string("run_once", &mut wrong)?;

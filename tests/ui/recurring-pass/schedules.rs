@@ -1,4 +1,4 @@
-//! Schedules the runtime accepts compile: `tests/recurring_macro.rs` checks every string
+//! Schedules the runtime accepts compile: `tests/macros/recurring.rs` checks every string
 //! here against the runtime's parsers too.
 
 use jobs::prelude::*;
@@ -61,6 +61,12 @@ async fn millis() {}
 
 #[recurring(id = "days", every = "1d")]
 async fn days() {}
+
+#[recurring(id = "spaced-parts", every = "1h 30m")]
+async fn spaced_parts() {}
+
+#[recurring(id = "over-two-to-the-32-millis", every = "60d")]
+async fn over_two_to_the_32_millis() {}
 
 #[recurring(id = "repeated-units", every = "2h2h")]
 async fn repeated_units() {}

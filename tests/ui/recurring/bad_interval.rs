@@ -9,13 +9,13 @@ async fn zero() {}
 #[recurring(id = "no-unit", every = "15")]
 async fn no_unit() {}
 
-#[recurring(id = "spaced", every = "1h 30m")]
+#[recurring(id = "spaced", every = "1h 30 m")]
 async fn spaced() {}
 
 #[recurring(id = "negative", every = "-5s")]
 async fn negative() {}
 
-#[recurring(id = "too-large", every = "4294967296s")]
+#[recurring(id = "too-large", every = "18446744073709552s")]
 async fn too_large() {}
 
 #[recurring(id = "empty", every = " ")]
