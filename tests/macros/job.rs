@@ -221,10 +221,3 @@ fn every_job_is_registered_through_inventory() {
 async fn the_fn_is_emitted_unchanged() {
     renamed::rebuild_index(1).await.unwrap();
 }
-
-#[test]
-fn misuses_fail_to_compile_with_errors_on_the_offending_tokens() {
-    let cases = trybuild::TestCases::new();
-    cases.compile_fail("tests/ui/job/*.rs");
-    cases.pass("tests/ui/job-pass/*.rs");
-}

@@ -1,5 +1,6 @@
-//! The attribute macros: what `#[job]` and `#[recurring]` generate, and (through
-//! `trybuild`, in `tests/ui/`) the error of every misuse.
+//! The attribute macros: what `#[job]` and `#[recurring]` generate. The error of every
+//! misuse is checked by trybuild in the package `tests/ui/`, which builds only what its
+//! cases use.
 
 #[macro_use]
 #[path = "../support/mod.rs"]

@@ -153,13 +153,6 @@ async fn a_server_stores_every_declared_schedule_with_its_options(backend: Backe
     assert_eq!(renamed.missed, MissedTicks::RunOnce);
 }
 
-#[test]
-fn misuses_fail_to_compile_with_errors_on_the_offending_tokens() {
-    let cases = trybuild::TestCases::new();
-    cases.compile_fail("tests/ui/recurring/*.rs");
-    cases.pass("tests/ui/recurring-pass/*.rs");
-}
-
 /// The macro and the runtime both apply the rules of `jobs-grammar`. This holds them to
 /// it end to end: every `cron`, `zone` and `every` string in the trybuild files is run
 /// through the runtime too. Strings in
