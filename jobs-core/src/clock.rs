@@ -23,6 +23,17 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn moved(&self) -> BoxFuture<'static, ()> {
         Box::pin(std::future::pending())
     }
+
+    /// What this clock adds to real time, for leases.
+    ///
+    /// Leases are on the database's clock (on PostgreSQL `clock_timestamp()`), so that
+    /// servers whose clocks disagree still agree on when a lease runs out. A clock that
+    /// is deliberately not real time (a test's [`ManualClock`]) says here by how much,
+    /// and its leases run out when it says so. Zero by default: the leases follow the
+    /// database.
+    fn lease_offset(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
 }
 
 /// The wall clock.
@@ -80,6 +91,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().expect("clock lock")
+    }
+
+    /// Its time minus real time, so that leases run out when this clock says.
+    fn lease_offset(&self) -> chrono::Duration {
+        self.now() - Utc::now()
     }
 
     fn moved(&self) -> BoxFuture<'static, ()> {
