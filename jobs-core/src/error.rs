@@ -26,6 +26,15 @@ pub enum Error {
     /// No job has this id.
     #[error("no job with id {0}")]
     JobNotFound(JobId),
+    /// A job deleted while it ran cannot be requeued until its attempt has stopped:
+    /// requeued now, it would run twice at once.
+    #[error("job {id} is still stopping on server {server}; requeue it when it has stopped")]
+    StillRunning {
+        /// The job.
+        id: JobId,
+        /// The server whose attempt has not stopped yet.
+        server: String,
+    },
     /// No recurring job has this id.
     #[error("no recurring job with id `{0}`")]
     RecurringNotFound(String),
