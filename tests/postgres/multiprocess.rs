@@ -1,7 +1,7 @@
 //! Three worker processes on one PostgreSQL database drain 5,000 jobs while one of them
 //! is killed with SIGKILL: every job ends `Succeeded`, no job's executions overlap in
-//! time, the jobs the dead process held are rescued after the server timeout, and none
-//! is lost.
+//! time, the jobs the dead process held are rescued after the server timeout (never
+//! failed), and none is lost.
 
 #![cfg(feature = "postgres")]
 
@@ -180,26 +180,42 @@ async fn three_processes_drain_five_thousand_jobs_while_one_is_killed() {
     assert!(overlaps.is_empty(), "overlapping executions: {overlaps:?}");
 
     // The jobs the killed process held (claimed, never finished by it) were rescued by
-    // another process after the server timeout, as a failed attempt, and run again.
-    let orphaned = format!("orphaned: server {victim_server} stopped heartbeating");
+    // another process after the server timeout and run again: those it had started as a
+    // re-run (their attempt counted, never failed), those it had only claimed ahead put
+    // back uncharged.
+    let orphaned = format!(
+        "orphaned: server {victim_server} stopped renewing its lease (the attempt may have \
+         finished; what a crash loses runs again)"
+    );
+    let never_started = format!(
+        "put back: it never started (claimed ahead by server {victim_server}, which stopped \
+         renewing its lease)"
+    );
     let held: Vec<(uuid::Uuid, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT claim.job_id, claim.attempt, ( \
              SELECT min(rescue.at) FROM jobs_event AS rescue \
-             WHERE rescue.job_id = claim.job_id AND rescue.attempt = claim.attempt \
-                 AND rescue.message = $2) \
+             WHERE rescue.job_id = claim.job_id AND rescue.seq > claim.seq \
+                 AND rescue.message IN ($2, $3)) \
          FROM jobs_event AS claim \
          WHERE claim.server = $1 AND claim.state = 'Processing' AND NOT EXISTS ( \
              SELECT 1 FROM jobs_event AS finish \
-             WHERE finish.job_id = claim.job_id AND finish.attempt = claim.attempt \
-                 AND finish.state <> 'Processing' \
-                 AND finish.message IS DISTINCT FROM $2)",
+             WHERE finish.job_id = claim.job_id AND finish.seq > claim.seq \
+                 AND finish.server = $1 AND finish.state <> 'Processing' \
+                 AND finish.message IS DISTINCT FROM $2 \
+                 AND finish.message IS DISTINCT FROM $3)",
     )
     .bind(&victim_server)
     .bind(&orphaned)
+    .bind(&never_started)
     .fetch_all(&pool)
     .await
     .unwrap();
     assert!(!held.is_empty(), "the killed process held no jobs");
+    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs_event WHERE state = 'Failed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0, "a rescue never fails a job");
     let mut delays = Vec::with_capacity(held.len());
     for (job, attempt, rescued_at) in &held {
         let rescued_at =
@@ -213,11 +229,11 @@ async fn three_processes_drain_five_thousand_jobs_while_one_is_killed() {
         );
         delays.push(delay);
         let reruns: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM jobs_event WHERE job_id = $1 AND attempt > $2 \
+            "SELECT count(*) FROM jobs_event WHERE job_id = $1 AND at >= $2 \
                  AND state = 'Processing' AND server <> $3",
         )
         .bind(job)
-        .bind(attempt)
+        .bind(rescued_at)
         .bind(&victim_server)
         .fetch_one(&pool)
         .await

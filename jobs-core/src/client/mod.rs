@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::job::info::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
-use crate::storage::{AdminStore, AnyStorage, Schema};
+use crate::storage::{AdminStore, AnyStorage, Requeue, Schema};
 use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
 pub(crate) mod chain;
@@ -101,21 +101,36 @@ impl Jobs {
     /// Runs a job again now: a failed, succeeded, deleted or scheduled job goes back to
     /// `Enqueued` with its attempts counted from zero (its history keeps the old ones).
     /// False when there is no such job, or it is running or awaiting its parent.
+    ///
+    /// A job deleted while it ran is requeued only once its attempt has stopped (or its
+    /// server's lease on it ran out); until then this is [`Error::StillRunning`], since
+    /// the job would otherwise run twice at once.
     pub async fn requeue(&self, id: JobId) -> Result<bool> {
-        let requeued = self.inner.storage.job_requeue(id, self.now()).await?;
-        if requeued {
-            self.notify_enqueued();
+        let offset = self.inner.clock.lease_offset();
+        match self
+            .inner
+            .storage
+            .job_requeue(id, self.now(), offset)
+            .await?
+        {
+            Requeue::Requeued => {
+                self.notify_enqueued();
+                Ok(true)
+            }
+            Requeue::NotFound | Requeue::NotRequeueable(_) => Ok(false),
+            Requeue::StillRunning { server } => Err(Error::StillRunning { id, server }),
         }
-        Ok(requeued)
     }
 
     /// Requeues every job matching the query's filters (state, name, search; paging is
-    /// ignored); returns how many.
+    /// ignored), but those deleted while running whose attempt has not stopped yet;
+    /// returns how many.
     pub async fn requeue_matching(&self, query: &JobQuery) -> Result<u64> {
+        let offset = self.inner.clock.lease_offset();
         let requeued = self
             .inner
             .storage
-            .jobs_requeue_matching(query, self.now())
+            .jobs_requeue_matching(query, self.now(), offset)
             .await?;
         if requeued > 0 {
             self.notify_enqueued();

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::job::info::LogLevel;
 use crate::server::Write;
-use crate::storage::{LogLine, ProgressUpdate, RunningStore};
+use crate::storage::{Fence, LogLine, ProgressUpdate, RunningStore};
 use crate::{Error, JobId, Jobs};
 
 /// Most log lines kept per attempt; the rest are counted, not stored.
@@ -29,6 +29,8 @@ pub struct JobContext {
 
 struct ContextInner {
     id: JobId,
+    /// The claim this attempt runs under: every write of the attempt names it.
+    token: i64,
     name: String,
     attempt: u32,
     jobs: Jobs,
@@ -50,6 +52,7 @@ impl fmt::Debug for JobContext {
 impl JobContext {
     pub(crate) fn new(
         id: JobId,
+        token: i64,
         name: String,
         attempt: u32,
         jobs: Jobs,
@@ -59,6 +62,7 @@ impl JobContext {
         Self {
             inner: Arc::new(ContextInner {
                 id,
+                token,
                 name,
                 attempt,
                 jobs,
@@ -111,6 +115,7 @@ impl JobContext {
     pub async fn progress(&self, done: u64, total: u64) {
         let update = ProgressUpdate {
             job_id: self.inner.id,
+            token: self.inner.token,
             done: done.min(total),
             total,
         };
@@ -156,9 +161,16 @@ impl JobContext {
         let json =
             serde_json::to_string(&value).map_err(|error| E::from(Error::Serialize(error)))?;
         storage
-            .step_put(self.inner.id, name, &json, self.now())
+            .step_put(self.fence(), name, &json, self.now())
             .await?;
         Ok(value)
+    }
+
+    fn fence(&self) -> Fence {
+        Fence {
+            id: self.inner.id,
+            token: self.inner.token,
+        }
     }
 
     pub(crate) fn write_log(&self, level: LogLevel, message: String) {
@@ -172,6 +184,7 @@ impl JobContext {
         };
         let line = LogLine {
             job_id: self.inner.id,
+            token: self.inner.token,
             at: self.now(),
             attempt: self.inner.attempt,
             level,

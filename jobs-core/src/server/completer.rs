@@ -78,9 +78,11 @@ async fn flush(shared: &Shared, batch: &mut Vec<Write>) {
     let mut completions = Vec::new();
     let mut logs = Vec::new();
     let mut progress: Vec<ProgressUpdate> = Vec::new();
+    let mut stopped = Vec::new();
     for write in batch.drain(..) {
         match write {
             Write::Completion(completion) => completions.push(completion),
+            Write::Stopped(fence) => stopped.push(fence),
             Write::Log(line) => logs.push(line),
             Write::Progress(update) => {
                 // Only the latest report of a job matters.
@@ -103,11 +105,22 @@ async fn flush(shared: &Shared, batch: &mut Vec<Write>) {
             if !completions.is_empty() {
                 shared.storage.jobs_complete(&completions).await?;
             }
+            if !stopped.is_empty() {
+                shared.storage.jobs_stopped(&stopped).await?;
+            }
             Ok(())
         }
         .await;
         match written {
             Ok(()) => {
+                {
+                    let mut unwritten = shared.unwritten();
+                    for completion in &completions {
+                        if unwritten.get(&completion.id) == Some(&completion.token) {
+                            unwritten.remove(&completion.id);
+                        }
+                    }
+                }
                 let before = shared
                     .unrecorded
                     .fetch_sub(completions.len(), Ordering::Relaxed);

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::storage::{
-    AnyStorage, ClaimedJob, Completion, LifecycleStore, LogLine, ProgressUpdate, ServerRow,
+    AnyStorage, ClaimedJob, Completion, Fence, LifecycleStore, LogLine, ProgressUpdate, ServerRow,
     ServerStore,
 };
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
@@ -256,6 +256,8 @@ impl JobServerBuilder {
             tracker: TaskTracker::new(),
             writes,
             running_jobs: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(HashMap::new()),
+            claiming: tokio::sync::Mutex::new(()),
             queue_counts: Mutex::new(HashMap::new()),
             ready: Mutex::new(VecDeque::new()),
             limited_queues,
@@ -426,8 +428,15 @@ struct Shared {
     tracker: TaskTracker,
     /// Results, log lines and progress, written in batches by the completer.
     writes: mpsc::UnboundedSender<Write>,
-    /// The attempts running now, by job, with the token that stops each.
-    running_jobs: Mutex<HashMap<JobId, CancellationToken>>,
+    /// The attempts running now, by job: the claim's token, and the cancellation token
+    /// that stops the attempt.
+    running_jobs: Mutex<HashMap<JobId, (i64, CancellationToken)>>,
+    /// Attempts that ended and whose result is not written yet, with their claim's
+    /// token: still held, so their leases are renewed.
+    unwritten: Mutex<HashMap<JobId, i64>>,
+    /// Held by a claim from its request until its jobs are registered as held; the
+    /// heartbeat puts back the rows it owns but does not hold only when it gets it.
+    claiming: tokio::sync::Mutex<()>,
     /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
     /// the next one here before it frees its slot.
     ready: Mutex<VecDeque<ClaimedJob>>,
@@ -439,8 +448,36 @@ struct Shared {
 }
 
 impl Shared {
-    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
+    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, (i64, CancellationToken)>> {
         self.running_jobs.lock().expect("running jobs lock")
+    }
+
+    fn unwritten(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, i64>> {
+        self.unwritten.lock().expect("unwritten results lock")
+    }
+
+    /// The claims this server holds: running attempts, jobs claimed ahead, results not
+    /// written yet; and the ids of those claimed ahead (not started).
+    ///
+    /// Read under the lock of the jobs claimed ahead, which a job leaves only once it is
+    /// registered as running; an attempt that ends is registered as an unwritten result
+    /// before it leaves the running ones.
+    fn held(&self) -> (Vec<Fence>, Vec<JobId>) {
+        let ready = self.ready();
+        let mut held: HashMap<JobId, i64> = ready.iter().map(|job| (job.id, job.token)).collect();
+        let waiting: Vec<JobId> = ready.iter().map(|job| job.id).collect();
+        held.extend(
+            self.running_jobs()
+                .iter()
+                .map(|(id, (token, _))| (*id, *token)),
+        );
+        held.extend(self.unwritten().iter().map(|(id, token)| (*id, *token)));
+        drop(ready);
+        let held = held
+            .into_iter()
+            .map(|(id, token)| Fence { id, token })
+            .collect();
+        (held, waiting)
     }
 
     fn queue_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
@@ -456,18 +493,20 @@ impl Shared {
     }
 
     /// The next job claimed ahead, unless the server is stopping: those stay claimed
-    /// until shutdown puts them back.
-    fn take_ready(&self) -> Option<ClaimedJob> {
+    /// until shutdown puts them back. `start` registers it as running before the queue
+    /// lets go of it, so that [`Shared::held`] never misses it in between.
+    fn take_ready<T>(&self, start: impl FnOnce(&ClaimedJob) -> T) -> Option<(ClaimedJob, T)> {
         if self.stop_claiming.is_cancelled() {
             return None;
         }
         let mut ready = self.ready();
-        let job = ready.pop_front();
-        if job.is_some() && ready.len() == self.prefetch_limit() / 2 {
+        let job = ready.pop_front()?;
+        let started = start(&job);
+        if ready.len() == self.prefetch_limit() / 2 {
             // Half of the jobs claimed ahead are left: time to claim more.
             self.slot_freed.notify_one();
         }
-        job
+        Some((job, started))
     }
 
     /// Most jobs claimed ahead of free slots: none with queue limits, which count
@@ -491,6 +530,8 @@ pub(crate) enum Write {
     Completion(Completion),
     Log(LogLine),
     Progress(ProgressUpdate),
+    /// An attempt stopped before its end (deleted, or at shutdown).
+    Stopped(Fence),
 }
 
 fn hostname() -> String {

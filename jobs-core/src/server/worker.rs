@@ -17,7 +17,7 @@ use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
 use crate::job::retry;
 use crate::storage::{
-    ClaimRequest, ClaimedJob, Completion, LifecycleStore, Outcome, QueueSelector,
+    ClaimRequest, ClaimedJob, Completion, Fence, LifecycleStore, Outcome, QueueSelector,
 };
 use crate::{Failure, Invocation, JobContext, JobId};
 
@@ -44,8 +44,8 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
                 break;
             };
-            if let Some(job) = shared.take_ready() {
-                spawn_attempt(&shared, job, permit);
+            if let Some((job, cancel)) = shared.take_ready(|job| start(&shared, job)) {
+                spawn_attempt(&shared, job, cancel, permit);
             }
         }
         // Free slots, fewer while the completer is behind: results not yet written
@@ -90,15 +90,24 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         let mut claimed_any = false;
         if claim_now {
             claim_starts(&shared);
-            match claim(&shared, free + ahead).await {
-                Ok(claimed) => {
+            // Held until what the claim returns is registered as held (running or
+            // claimed ahead), so that the heartbeat never takes it for a row it lost.
+            let claiming = shared.claiming.lock().await;
+            match claim(&shared, free, free + ahead).await {
+                Ok(mut claimed) => {
                     failures = 0;
                     claimed_any = !claimed.is_empty();
                     let full = claimed.len() == free + ahead;
+                    // Those the claim starts at once first; the others wait, claimed
+                    // ahead, for a free slot.
+                    claimed.sort_by_key(|job| job.ahead);
                     let mut claimed = claimed.into_iter();
                     for job in claimed.by_ref() {
                         match shared.slots.clone().try_acquire_owned() {
-                            Ok(permit) => spawn_attempt(&shared, job, permit),
+                            Ok(permit) => {
+                                let cancel = start(&shared, &job);
+                                spawn_attempt(&shared, job, cancel, permit);
+                            }
                             Err(_) => {
                                 shared.ready().push_back(job);
                                 break;
@@ -106,6 +115,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                         }
                     }
                     shared.ready().extend(claimed);
+                    drop(claiming);
                     ready_since = Instant::now();
                     if full {
                         // There may be more waiting: claim again, after letting the
@@ -116,6 +126,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                     }
                 }
                 Err(error) => {
+                    drop(claiming);
                     failures += 1;
                     let delay = outage_delay(failures, shared.config.poll_interval);
                     tracing::warn!(%error, retry_in = ?delay, "could not claim jobs");
@@ -194,11 +205,11 @@ const AHEAD_WAIT: Duration = Duration::from_secs(1);
 /// counted; on failure they stay and start here when slots free up.
 async fn release_ready(shared: &Shared) {
     let jobs: Vec<ClaimedJob> = shared.ready().drain(..).collect();
-    let ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
+    let fences: Vec<Fence> = jobs.iter().map(ClaimedJob::fence).collect();
     let now = shared.jobs.now();
     match shared
         .storage
-        .jobs_release(&shared.row.id, Some(&ids), now)
+        .jobs_release(&shared.row.id, Some(&fences), now)
         .await
     {
         Ok(released) => {
@@ -227,10 +238,12 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
     }
 }
 
-/// Claims up to `free` jobs: from each queue with a concurrency limit as many as it has
-/// room for, then from every other queue.
-async fn claim(shared: &Shared, free: usize) -> crate::Result<Vec<ClaimedJob>> {
+/// Claims up to `free` jobs, of which the first `start_now` start at once (the others are
+/// claimed ahead): from each queue with a concurrency limit as many as it has room for,
+/// then from every other queue.
+async fn claim(shared: &Shared, start_now: usize, free: usize) -> crate::Result<Vec<ClaimedJob>> {
     let now = shared.jobs.now();
+    let offset = shared.jobs.clock().lease_offset();
     let lease =
         chrono::Duration::from_std(shared.config.server_timeout).unwrap_or(chrono::Duration::MAX);
     let request = |queues, limit: usize| ClaimRequest {
@@ -238,7 +251,10 @@ async fn claim(shared: &Shared, free: usize) -> crate::Result<Vec<ClaimedJob>> {
         limit: u32::try_from(limit).unwrap_or(u32::MAX),
         now,
         lease_until: now + lease,
+        offset,
         queues,
+        // With queue limits nothing is claimed ahead.
+        start_now: u32::try_from(start_now.min(limit)).unwrap_or(u32::MAX),
     };
     let limits = &shared.config.queue_limits;
     if limits.is_empty() {
@@ -285,10 +301,12 @@ async fn next_wait(shared: &Shared) -> (Duration, bool) {
 /// process, within a poll interval for one elsewhere.
 pub(super) async fn watch_deleted(shared: Arc<Shared>) {
     let mut deleted = shared.jobs.subscribe_deleted();
+    let mut remote = shared.storage.deletions();
     loop {
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
             _ = deleted.changed() => {}
+            Ok(()) = changed(&mut remote) => {}
             () = tokio::time::sleep(shared.config.poll_interval) => {}
         }
         let running: Vec<JobId> = shared.running_jobs().keys().copied().collect();
@@ -299,9 +317,9 @@ pub(super) async fn watch_deleted(shared: Arc<Shared>) {
             Ok(gone) => {
                 let running = shared.running_jobs();
                 for id in gone {
-                    if let Some(token) = running.get(&id) {
+                    if let Some((_, cancel)) = running.get(&id) {
                         tracing::info!(job = %id, "job deleted while running; stopping it");
-                        token.cancel();
+                        cancel.cancel();
                     }
                 }
             }
@@ -316,20 +334,24 @@ fn outage_delay(failures: u32, poll: Duration) -> Duration {
         .min(poll.max(Duration::from_millis(100)))
 }
 
-/// Starts a worker task on `permit` with `job`; when the job ends, the task goes on
-/// with jobs claimed ahead while there are any, then frees its slot.
-fn spawn_attempt(shared: &Arc<Shared>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+/// Starts a worker task on `permit` with `job`, counted by [`start`] (before the task
+/// starts, so that a delete right after the claim finds it); when the job ends, the task
+/// goes on with jobs claimed ahead while there are any, then frees its slot.
+fn spawn_attempt(
+    shared: &Arc<Shared>,
+    job: ClaimedJob,
+    cancel: CancellationToken,
+    permit: OwnedSemaphorePermit,
+) {
     let shared = shared.clone();
     let mut job = job;
-    // Registered before the task starts, so that a delete right after the claim finds
-    // it.
-    let mut cancel = start(&shared, &job);
+    let mut cancel = cancel;
     shared.clone().tracker.spawn(async move {
         loop {
             run(&shared, job, cancel).await;
-            match shared.take_ready() {
-                Some(next) => {
-                    cancel = start(&shared, &next);
+            match shared.take_ready(|next| start(&shared, next)) {
+                Some((next, next_cancel)) => {
+                    cancel = next_cancel;
                     job = next;
                 }
                 None => break,
@@ -350,7 +372,9 @@ fn start(shared: &Shared, job: &ClaimedJob) -> CancellationToken {
         .unwrap_or_default();
     shared.metrics.attempt_started(&job.name, waited);
     let cancel = shared.stop_jobs.child_token();
-    shared.running_jobs().insert(job.id, cancel.clone());
+    shared
+        .running_jobs()
+        .insert(job.id, (job.token, cancel.clone()));
     cancel
 }
 
@@ -372,13 +396,19 @@ async fn run(shared: &Shared, job: ClaimedJob, cancel: CancellationToken) {
         let completion = Completion {
             id: job.id,
             owner: shared.row.id.clone(),
+            token: job.token,
             attempt: job.attempt,
             outcome,
             at,
         };
         shared.unrecorded.fetch_add(1, Ordering::Relaxed);
+        // Held (its lease renewed) until the result is written.
+        shared.unwritten().insert(job.id, job.token);
         // The completer outlives every job task, so the channel is open.
         let _ = shared.writes.send(Write::Completion(completion));
+    } else {
+        // Stopped: a deleted job may be requeued from now on.
+        let _ = shared.writes.send(Write::Stopped(job.fence()));
     }
     shared.running_jobs().remove(&job.id);
     if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
@@ -407,6 +437,7 @@ async fn attempt(
     };
     let context = JobContext::new(
         job.id,
+        job.token,
         job.name.clone(),
         job.attempt,
         shared.jobs.clone(),

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired,
-    LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, RunningStore, Schema,
+    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
+    LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore, Schema,
     ServerRow, ServerStore, Storage,
 };
 use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
@@ -35,6 +35,17 @@ impl AnyStorage {
             AnyStorage::Sqlite(_) => None,
             #[cfg(feature = "postgres")]
             AnyStorage::Postgres(storage) => storage.wakeups(),
+        }
+    }
+
+    /// Signals from other processes that jobs were deleted, where the backend has them
+    /// (PostgreSQL `LISTEN`); `None` means servers rely on polling for those.
+    pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => storage.deletions(),
         }
     }
 }
@@ -79,13 +90,29 @@ impl LifecycleStore for AnyStorage {
     async fn jobs_release(
         &self,
         owner: &str,
-        only: Option<&[JobId]>,
+        only: Option<&[Fence]>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
         dispatch!(self, s => s.jobs_release(owner, only, now))
     }
-    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
-        dispatch!(self, s => s.jobs_expired(now, limit))
+    async fn jobs_release_unheld(
+        &self,
+        owner: &str,
+        held: &[JobId],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_release_unheld(owner, held, now))
+    }
+    async fn jobs_expired(
+        &self,
+        now: DateTime<Utc>,
+        offset: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<ExpiredJob>> {
+        dispatch!(self, s => s.jobs_expired(now, offset, limit))
+    }
+    async fn jobs_stopped(&self, stopped: &[Fence]) -> Result<u64> {
+        dispatch!(self, s => s.jobs_stopped(stopped))
     }
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.jobs_next_run_at())
@@ -105,11 +132,21 @@ impl AdminStore for AnyStorage {
     async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
         dispatch!(self, s => s.job_delete(id, now))
     }
-    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
-        dispatch!(self, s => s.job_requeue(id, now))
+    async fn job_requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+        offset: chrono::Duration,
+    ) -> Result<Requeue> {
+        dispatch!(self, s => s.job_requeue(id, now, offset))
     }
-    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
-        dispatch!(self, s => s.jobs_requeue_matching(query, now))
+    async fn jobs_requeue_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+        offset: chrono::Duration,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_requeue_matching(query, now, offset))
     }
     async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
         dispatch!(self, s => s.jobs_delete_matching(query, now))
@@ -136,10 +173,13 @@ impl ServerStore for AnyStorage {
     async fn server_heartbeat(
         &self,
         server: &ServerRow,
+        held: &[Fence],
+        waiting: &[JobId],
+        lease: std::time::Duration,
+        offset: chrono::Duration,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<()> {
-        dispatch!(self, s => s.server_heartbeat(server, now, lease_until))
+    ) -> Result<Vec<JobId>> {
+        dispatch!(self, s => s.server_heartbeat(server, held, waiting, lease, offset, now))
     }
     async fn server_remove(&self, id: &str) -> Result<()> {
         dispatch!(self, s => s.server_remove(id))
@@ -159,14 +199,8 @@ impl RunningStore for AnyStorage {
     async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
         dispatch!(self, s => s.step_get(job_id, name))
     }
-    async fn step_put(
-        &self,
-        job_id: JobId,
-        name: &str,
-        value: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        dispatch!(self, s => s.step_put(job_id, name, value, at))
+    async fn step_put(&self, job: Fence, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        dispatch!(self, s => s.step_put(job, name, value, at))
     }
 }
 

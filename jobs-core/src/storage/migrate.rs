@@ -134,6 +134,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "creation and claim history written by triggers",
         sql: include_str!("../../migrations/sqlite/0006_history_triggers.sql"),
     },
+    Migration {
+        version: 7,
+        description: "fencing tokens, jobs claimed ahead, rescues",
+        sql: include_str!("../../migrations/sqlite/0007_fence.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -173,6 +178,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "one key for history rows",
         sql: include_str!("../../migrations/postgres/0007_event_key.sql"),
     },
+    Migration {
+        version: 8,
+        description: "fencing tokens, jobs claimed ahead, rescues",
+        sql: include_str!("../../migrations/postgres/0008_fence.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -182,12 +192,12 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8]);
     }
 }

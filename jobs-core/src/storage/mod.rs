@@ -13,6 +13,15 @@
 //! - PostgreSQL stores a NUL in the text it writes (display names, labels, errors, log
 //!   lines, server names, step names) as U+FFFD, since its `text` cannot hold NUL;
 //!   SQLite stores text as given.
+//! - Every claim raises the job's `token` by one; nothing lowers it. A claim is named by
+//!   a [`Fence`] (id and token), and every write on behalf of an attempt (its result,
+//!   progress, log lines, steps; its release, rescue and lease renewal) applies only
+//!   while the job still has that token, so a write of an attempt whose claim was lost
+//!   (released, rescued, deleted, claimed again) changes nothing.
+//! - Leases (`lease_until`) are on the database's clock: on PostgreSQL every lease
+//!   written or compared is `clock_timestamp() + offset` plus its length, `offset` being
+//!   what the caller's clock adds to real time (zero but for a test's manual clock); on
+//!   SQLite, one machine's database, the `now` the caller passes.
 
 use std::future::Future;
 
@@ -38,15 +47,15 @@ mod conformance;
 
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::types::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,
-    ProgressUpdate, QueueSelector, ServerRow,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired, LogLine,
+    MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
 };
 
 /// The operations the client and the server need from a database.
 ///
-/// Names are noun-then-verb. Every write that finishes a job is fenced by owner and
-/// attempt, so a server that lost its lease can never overwrite a newer attempt, and
-/// every maintenance step is idempotent, so two servers doing it at once is harmless.
+/// Names are noun-then-verb. Every write on behalf of an attempt is fenced by its
+/// claim's token, so a server that lost its claim can never overwrite a newer attempt,
+/// and every maintenance step is idempotent, so two servers doing it at once is harmless.
 pub(crate) trait Storage:
     Schema + LifecycleStore + AdminStore + ServerStore + RunningStore + RecurringStore
 {
@@ -83,10 +92,12 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// Claims up to `limit` jobs that are `Enqueued`, or `Scheduled`, with `run_at` at or
     /// before `now`, in the queues `queues` selects, taking the highest `priority`
     /// first and then the earliest `run_at`. Each claimed job moves to `Processing` with
-    /// its attempt counted (`attempt + 1`), `owner`, `lease_until`, `updated_at = now`,
+    /// its attempt counted (`attempt + 1`), `token + 1`, `owner`, `updated_at = now`,
+    /// the lease (SQLite: `lease_until`; PostgreSQL: the database's clock + `offset` +
+    /// `lease_until - now`), `ahead` set on all but the first `start_now` in claim order,
     /// and gets a history row (`Processing`, the new attempt, server `owner`, at `now`).
-    /// Returns the claimed jobs (on PostgreSQL in claim order; on SQLite in no set order).
-    /// Concurrent claims never return the same job.
+    /// Returns the claimed jobs with their token and `ahead` (on PostgreSQL in claim
+    /// order; on SQLite in no set order). Concurrent claims never return the same job.
     fn jobs_claim(
         &self,
         request: ClaimRequest<'_>,
@@ -95,15 +106,19 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// Records finished attempts, all in one transaction.
     ///
     /// The fence: a completion applies only if the job is `Processing` with the
-    /// completion's `owner` and `attempt`. One that fails it (the job was deleted,
-    /// released, rescued or finished meanwhile, or the same result came earlier or
-    /// twice in this batch) changes nothing and writes no history.
+    /// completion's `owner` and `token`. One that fails it (the job was deleted,
+    /// released, rescued, finished or claimed again meanwhile, or the same result came
+    /// earlier or twice in this batch) changes nothing and writes no history.
     ///
     /// One that holds moves the job to the outcome's state (`Succeeded`; `Scheduled`
-    /// with `run_at` = the retry time; `Failed`), sets `last_error` to the failure's
-    /// summary (kept when there is no failure), clears `owner` and `lease_until`, sets
-    /// `updated_at = at`, and writes a history row (the state, the attempt, server
-    /// `owner`, at `at`, and for a failure its capped message and sources).
+    /// with `run_at` = the retry time, for a retry or a rescue (`Orphaned`, which also
+    /// counts `rescues + 1`); `Failed`; `Enqueued` with `run_at` = its time and
+    /// `attempt - 1` for `NotStarted`), sets `last_error` to the failure's summary (kept
+    /// when there is no failure), clears `owner`, `lease_until` and `ahead`, sets
+    /// `updated_at = at`, and writes a history row (the state, the attempt as stored,
+    /// server `owner`, at `at`, and for a failure its capped message and sources, for
+    /// `NotStarted` its note as the message). PostgreSQL notifies the wake-up channel
+    /// when a job became runnable at once (`NotStarted`, `Orphaned`, a continuation).
     ///
     /// Then the job's direct `Awaiting` continuations: after `Succeeded` those without
     /// `on_failure` move to `Enqueued` and those with it to `Deleted`; after `Failed`
@@ -114,29 +129,48 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// server). Continuations of continuations are not touched.
     fn jobs_complete(&self, completions: &[Completion]) -> impl Future<Output = Result<()>> + Send;
 
-    /// Puts the jobs that are `Processing` under `owner` (all of them, or only those
-    /// whose id is in `only`) back to `Enqueued`, the attempt not counted
-    /// (`attempt - 1`), with `owner` and `lease_until` cleared and `run_at = updated_at
-    /// = now`; each gets a history row (`Enqueued`, the lowered attempt, server `owner`,
-    /// at `now`). Returns how many jobs moved. For a graceful shutdown, and for jobs
-    /// claimed ahead that found no free worker. PostgreSQL notifies the wake-up channel
-    /// when it moved any.
+    /// Puts the jobs that are `Processing` under `owner` (all of them, or only the
+    /// claims in `only`, each fenced on its token) back to `Enqueued`, the attempt not
+    /// counted (`attempt - 1`), with `owner`, `lease_until` and `ahead` cleared and
+    /// `run_at = updated_at = now`; each gets a history row (`Enqueued`, the lowered
+    /// attempt, server `owner`, at `now`). Returns how many jobs moved. For a graceful
+    /// shutdown, and for jobs claimed ahead that found no free worker. PostgreSQL
+    /// notifies the wake-up channel when it moved any.
     fn jobs_release(
         &self,
         owner: &str,
-        only: Option<&[JobId]>,
+        only: Option<&[Fence]>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Puts the jobs that are `Processing` under `owner` and whose id is not in `held`
+    /// back, as [`LifecycleStore::jobs_release`] does, with the history message
+    /// "released: its server no longer held it". For rows a server owns in the
+    /// database but not in memory (a claim whose answer never arrived, a result lost).
+    /// The caller makes sure no claim of its own is in flight.
+    fn jobs_release_unheld(
+        &self,
+        owner: &str,
+        held: &[JobId],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Up to `limit` jobs that are `Processing` with `lease_until` strictly before
-    /// `now`, in no set order (an empty owner where none is stored). Changes nothing:
-    /// the caller rescues them through [`LifecycleStore::jobs_complete`], fenced on the
-    /// owner and attempt read here.
+    /// the database's now (SQLite: `now`; PostgreSQL: `clock_timestamp() + offset`), in
+    /// no set order (an empty owner where none is stored), with their token, `ahead`
+    /// and `rescues`. Changes nothing: the caller rescues them through
+    /// [`LifecycleStore::jobs_complete`], fenced on the owner and token read here.
     fn jobs_expired(
         &self,
         now: DateTime<Utc>,
+        offset: chrono::Duration,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<ExpiredJob>>> + Send;
+
+    /// The attempts of these claims have stopped: each job that is `Deleted` with that
+    /// token gets `owner` and `lease_until` cleared, so it may be requeued at once.
+    /// Returns how many changed.
+    fn jobs_stopped(&self, stopped: &[Fence]) -> impl Future<Output = Result<u64>> + Send;
 
     /// The earliest `run_at` of the jobs that are `Enqueued` or `Scheduled` (due or
     /// not), or `None` when there are none.
@@ -158,36 +192,44 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
     /// when it is set (keyset paging: the next page starts after the last id of this one).
     fn jobs_list(&self, query: &JobQuery) -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
 
-    /// Moves a job that is not `Deleted` to `Deleted` (`lease_until` cleared, `owner`
-    /// kept, `updated_at = now`, a history row: `Deleted`, its attempt, no server), and
-    /// with it its `Awaiting` continuations, transitively, each the same way. A running
-    /// job keeps its owner, which learns of the deletion through
-    /// [`LifecycleStore::jobs_deleted_among`] and stops the attempt. Returns whether the
-    /// job exists: true also when it was `Deleted` already (nothing changes then).
+    /// Moves a job that is not `Deleted` to `Deleted` (`owner`, `token` and
+    /// `lease_until` kept, `updated_at = now`, a history row: `Deleted`, its attempt, no
+    /// server), and with it its `Awaiting` continuations, transitively, each the same
+    /// way. A running job's owner learns of the deletion through
+    /// [`LifecycleStore::jobs_deleted_among`] (on PostgreSQL also from a notification on
+    /// the deletions channel, sent on commit), stops the attempt, renews its lease
+    /// until then and reports it through [`LifecycleStore::jobs_stopped`]. Returns
+    /// whether the job exists: true also when it was `Deleted` already (nothing changes
+    /// then).
     fn job_delete(
         &self,
         id: JobId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Moves a job in a requeueable state (not `Processing`, not `Awaiting`) to
-    /// `Enqueued` to run now: `attempt = 0`, `owner` and `lease_until` cleared,
-    /// `run_at = updated_at = now`, a history row (`Enqueued`, attempt 0, no server). Its
-    /// continuations are not touched. Returns whether it moved: false when there is no
-    /// such job or it is not requeueable. PostgreSQL notifies the wake-up channel when
-    /// it moved.
+    /// Moves a job in a requeueable state (not `Processing`, not `Awaiting`) whose
+    /// attempt is not still live to `Enqueued` to run now: `attempt = 0`, `rescues = 0`,
+    /// `owner`, `lease_until` and `ahead` cleared, the token kept, `run_at = updated_at =
+    /// now`, a history row (`Enqueued`, attempt 0, no server). Its continuations are not
+    /// touched. An attempt is live while the job has an owner and `lease_until` after
+    /// the database's now (SQLite: `now`; PostgreSQL: `clock_timestamp() + offset`): a
+    /// job deleted while it ran, whose attempt has not stopped. The answer says what
+    /// happened. PostgreSQL notifies the wake-up channel when it moved.
     fn job_requeue(
         &self,
         id: JobId,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool>> + Send;
+        offset: chrono::Duration,
+    ) -> impl Future<Output = Result<Requeue>> + Send;
 
     /// [`AdminStore::job_requeue`] for every job matching the query's filters (its
-    /// `after` and `limit` do not apply); returns how many moved.
+    /// `after` and `limit` do not apply), skipping those whose attempt is still live;
+    /// returns how many moved.
     fn jobs_requeue_matching(
         &self,
         query: &JobQuery,
         now: DateTime<Utc>,
+        offset: chrono::Duration,
     ) -> impl Future<Output = Result<u64>> + Send;
 
     /// [`AdminStore::job_delete`] for every job that is not `Deleted` and matches the
@@ -202,7 +244,8 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 
     /// Finished attempts per UTC minute, for history rows at or after `since`, oldest
     /// minute first: `succeeded` counts rows in state `Succeeded`, `failed` rows with an
-    /// error message (a failed attempt, retried or not). Minutes without any are left out.
+    /// error message (a failed attempt, retried, rescued or not) but not `Enqueued` ones
+    /// (an attempt given back uncharged). Minutes without any are left out.
     fn jobs_throughput(
         &self,
         since: DateTime<Utc>,
@@ -230,14 +273,23 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 pub(crate) trait ServerStore: Send + Sync + 'static {
     /// In one transaction: inserts the server's row with `heartbeat_at = now`, or, when
     /// its id is stored, updates only `running` and `heartbeat_at` (name, host, pid,
-    /// workers and start time stay as first stored); and sets `lease_until` of every job
-    /// `Processing` under this server's id to `lease_until`.
+    /// workers and start time stay as first stored); and renews the leases of the
+    /// claims in `held` that are still this server's: the job has that token, this
+    /// server as owner and is `Processing` (or `Deleted`: an attempt still stopping).
+    /// Each such job gets `lease_until` = the database's now + `lease` (SQLite: `now +
+    /// lease`; PostgreSQL: `clock_timestamp() + offset + lease`) and `ahead` = whether
+    /// its id is in `waiting` (claimed ahead, not started). Jobs of this server not in
+    /// `held` are not touched. Returns the ids of `held` that are no longer this
+    /// server's (claimed again, finished, released, rescued, gone), in no set order.
     fn server_heartbeat(
         &self,
         server: &ServerRow,
+        held: &[Fence],
+        waiting: &[JobId],
+        lease: std::time::Duration,
+        offset: chrono::Duration,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<Vec<JobId>>> + Send;
 
     /// Deletes a server's row (at shutdown), if there is one; its jobs are not touched.
     fn server_remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -251,12 +303,14 @@ pub(crate) trait ServerStore: Send + Sync + 'static {
 /// What a running job writes besides its result: log lines, progress, step results.
 pub(crate) trait RunningStore: Send + Sync + 'static {
     /// Appends log lines, in order, in one transaction; a message longer than
-    /// `MAX_LOG_LINE_BYTES` is cut (saying so).
+    /// `MAX_LOG_LINE_BYTES` is cut (saying so). Only the lines of a job that is
+    /// `Processing` with the line's token are kept; the others are dropped.
     fn logs_insert(&self, lines: &[LogLine]) -> impl Future<Output = Result<()>> + Send;
 
-    /// Sets `progress_done` and `progress_total` of each job named, in one transaction;
-    /// an id with no job is ignored. A batch names each job once (which of two updates
-    /// of one job wins is not set).
+    /// Sets `progress_done` and `progress_total` of each job named that is
+    /// `Processing` with the update's token, in one transaction; the others are
+    /// ignored. A batch names each job once (which of two updates of one job wins is
+    /// not set).
     fn progress_update(
         &self,
         updates: &[ProgressUpdate],
@@ -269,11 +323,12 @@ pub(crate) trait RunningStore: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
 
-    /// Stores the result of step `name` of a job (JSON text). When one is stored
+    /// Stores the result of step `name` of a job (JSON text), if the job is
+    /// `Processing` under the claim `job` (else nothing is stored). When one is stored
     /// already, it is kept and `value` is dropped: the first result of a step wins.
     fn step_put(
         &self,
-        job_id: JobId,
+        job: Fence,
         name: &str,
         value: &str,
         at: DateTime<Utc>,

@@ -152,7 +152,7 @@ pub(crate) fn log_entry(row: &impl StoredRow) -> Result<LogEntry> {
     })
 }
 
-/// A claimed job: `id, name, payload, attempt, max_retries, queue, run_at`.
+/// A claimed job: `id, name, payload, attempt, max_retries, queue, run_at, token, ahead`.
 pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         id: row.job_id("id")?,
@@ -162,17 +162,21 @@ pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
         max_retries: row.max_retries()?,
         queue: row.column("queue")?,
         run_at: row.time("run_at")?,
+        token: row.column("token")?,
+        ahead: row.column("ahead")?,
     })
 }
 
-/// A job whose lease ran out: `id, owner, attempt, max_retries`.
+/// A job whose lease ran out: `id, owner, token, attempt, ahead, rescues`.
 pub(crate) fn expired_job(row: &impl StoredRow) -> Result<ExpiredJob> {
     let owner: Option<String> = row.column("owner")?;
     Ok(ExpiredJob {
         id: row.job_id("id")?,
         owner: owner.unwrap_or_default(),
+        token: row.column("token")?,
         attempt: row.count("attempt")?,
-        max_retries: row.max_retries()?,
+        ahead: row.column("ahead")?,
+        rescues: row.count("rescues")?,
     })
 }
 

@@ -10,6 +10,9 @@ use crate::job::info::ErrorInfo;
 use crate::recurring::{NewRecurring, disabled};
 use crate::{Failure, JobState};
 
+/// The history message of a job put back because its server no longer held it.
+pub(crate) const UNHELD_MESSAGE: &str = "released: its server no longer held it";
+
 /// Whether a requeue may move a job in `state` to `Enqueued`: it is not running and not
 /// waiting for a parent. A match, so that a new state has to be decided here.
 pub(crate) fn requeueable(state: JobState) -> bool {

@@ -50,10 +50,24 @@ pub(crate) enum QueueSelector<'a> {
     AllExcept(&'a [String]),
 }
 
+/// One claim of a job: its id and the token that claim set. A write fenced on it
+/// applies only while the job is still under that claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Fence {
+    pub(crate) id: JobId,
+    pub(crate) token: i64,
+}
+
+/// Rescues of one job after which the next one fails it for good: a job whose server
+/// died during each of its runs probably kills its process.
+pub(crate) const MAX_RESCUES: u32 = 10;
+
 /// A line a job logged.
 #[derive(Debug, Clone)]
 pub(crate) struct LogLine {
     pub(crate) job_id: JobId,
+    /// The claim of the attempt that logged it: the line is kept only while it holds.
+    pub(crate) token: i64,
     pub(crate) at: DateTime<Utc>,
     pub(crate) attempt: u32,
     pub(crate) level: crate::job::info::LogLevel,
@@ -64,6 +78,8 @@ pub(crate) struct LogLine {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProgressUpdate {
     pub(crate) job_id: JobId,
+    /// The claim of the attempt that reported it: applied only while it holds.
+    pub(crate) token: i64,
     pub(crate) done: u64,
     pub(crate) total: u64,
 }
@@ -74,8 +90,15 @@ pub(crate) struct ClaimRequest<'a> {
     pub(crate) owner: &'a str,
     pub(crate) limit: u32,
     pub(crate) now: DateTime<Utc>,
+    /// The lease runs for `lease_until - now`: on SQLite until `lease_until`, on
+    /// PostgreSQL from the database's clock plus `offset`.
     pub(crate) lease_until: DateTime<Utc>,
+    /// What the server's clock adds to the database's (see `Clock::lease_offset`).
+    pub(crate) offset: chrono::Duration,
     pub(crate) queues: QueueSelector<'a>,
+    /// The first this many jobs of the claim, in claim order, start at once; the others
+    /// are claimed ahead (stored with `ahead` set).
+    pub(crate) start_now: u32,
 }
 
 /// A job a server claimed: moved to `Processing`, owned by it, attempt counted.
@@ -89,14 +112,30 @@ pub(crate) struct ClaimedJob {
     pub(crate) queue: String,
     /// When it became due: claim time minus this is how long it waited.
     pub(crate) run_at: DateTime<Utc>,
+    /// The token of this claim, which fences every write of the attempt.
+    pub(crate) token: i64,
+    /// Claimed ahead: it waits for a free worker and has not started.
+    pub(crate) ahead: bool,
+}
+
+impl ClaimedJob {
+    pub(crate) fn fence(&self) -> Fence {
+        Fence {
+            id: self.id,
+            token: self.token,
+        }
+    }
 }
 
 /// How an attempt ended, reported by the server that ran it (or rescued it).
 #[derive(Debug, Clone)]
 pub(crate) struct Completion {
     pub(crate) id: JobId,
-    /// The fence: only the owner of this attempt may finish it.
+    /// The fence, with `token`: only the owner of this claim may finish it.
     pub(crate) owner: String,
+    /// The claim's token.
+    pub(crate) token: i64,
+    /// The attempt, for the history row.
     pub(crate) attempt: u32,
     pub(crate) outcome: Outcome,
     pub(crate) at: DateTime<Utc>,
@@ -114,17 +153,65 @@ pub(crate) enum Outcome {
     Failed {
         failure: Failure,
     },
+    /// Rescued: its server stopped renewing the lease while the attempt ran. Runs again
+    /// at `at`, the attempt counted, the rescue counted (`rescues + 1`); the failure is
+    /// recorded as the attempt's error.
+    Orphaned {
+        at: DateTime<Utc>,
+        failure: Failure,
+    },
+    /// Put back uncharged: the attempt never started (it was claimed ahead). `Enqueued`
+    /// at `at`, `attempt - 1`, `last_error` kept; `note` is the history row's message.
+    NotStarted {
+        at: DateTime<Utc>,
+        note: String,
+    },
 }
 
 impl Outcome {
-    /// The state the job moves to, when its retry runs, and the failure if any.
+    /// The state the job moves to, when it runs again, and the failure if any.
     pub(crate) fn ending(&self) -> (JobState, Option<DateTime<Utc>>, Option<&Failure>) {
         match self {
             Outcome::Succeeded => (JobState::Succeeded, None, None),
-            Outcome::Retry { at, failure } => (JobState::Scheduled, Some(*at), Some(failure)),
+            Outcome::Retry { at, failure } | Outcome::Orphaned { at, failure } => {
+                (JobState::Scheduled, Some(*at), Some(failure))
+            }
             Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
+            Outcome::NotStarted { at, .. } => (JobState::Enqueued, Some(*at), None),
         }
     }
+
+    /// Whether the attempt is given back (`attempt - 1`).
+    pub(crate) fn uncharged(&self) -> bool {
+        matches!(self, Outcome::NotStarted { .. })
+    }
+
+    /// Whether it counts as a rescue (`rescues + 1`).
+    pub(crate) fn rescued(&self) -> bool {
+        matches!(self, Outcome::Orphaned { .. })
+    }
+
+    /// The message of a history row that records no failure.
+    pub(crate) fn note(&self) -> Option<&str> {
+        match self {
+            Outcome::NotStarted { note, .. } => Some(note),
+            _ => None,
+        }
+    }
+}
+
+/// What came of a requeue of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// It moved to `Enqueued`.
+    Requeued,
+    /// There is no such job.
+    NotFound,
+    /// Its state cannot be requeued (`Processing`, `Awaiting`).
+    NotRequeueable(JobState),
+    /// It was deleted while running and its attempt has not stopped yet: `server`
+    /// still holds its lease.
+    StillRunning { server: String },
 }
 
 /// A `Processing` job whose lease ran out: its server stopped heartbeating.
@@ -132,8 +219,12 @@ impl Outcome {
 pub(crate) struct ExpiredJob {
     pub(crate) id: JobId,
     pub(crate) owner: String,
+    pub(crate) token: i64,
     pub(crate) attempt: u32,
-    pub(crate) max_retries: Option<u32>,
+    /// Claimed ahead and not started, as its server last said.
+    pub(crate) ahead: bool,
+    /// Rescues of this job since it was created or last requeued.
+    pub(crate) rescues: u32,
 }
 
 /// A server's row in the servers table.

@@ -29,6 +29,7 @@ backend_tests!(
     shutdown_lets_running_jobs_finish,
     shutdown_releases_jobs_past_the_grace_period,
     orphaned_job_is_rescued_and_retried,
+    orphaned_job_on_its_last_attempt_runs_again,
 );
 
 #[job(display = "Record {label}")]
@@ -84,6 +85,13 @@ async fn panics(State(probe): State<Probe>, ctx: JobContext) {
 
 #[job]
 async fn gated(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    probe.gate.acquire().await.expect("gate open").forget();
+}
+
+/// [`gated`] without retries: an attempt that fails is its last.
+#[job(retries = 0)]
+async fn gated_once(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();
 }
@@ -492,17 +500,67 @@ async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(11));
-    let info = wait_for_job(&jobs, id, "is rescued", |info| {
-        info.attempt == 1 && info.state == JobState::Scheduled
-    })
-    .await;
-    let error = info.errors().next().unwrap();
-    assert_eq!(
-        error.message,
-        format!("orphaned: server {dying_id} stopped heartbeating")
-    );
-    clock.set(info.run_at);
+    // Rescued to run again at once, its attempt counted; the rescuer runs it.
     let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
     rescuer.shutdown().await;
     assert_eq!(info.attempt, 2);
+    let error = info.errors().next().unwrap();
+    assert_eq!(
+        error.message,
+        format!(
+            "orphaned: server {dying_id} stopped renewing its lease (the attempt may have \
+             finished; what a crash loses runs again)"
+        )
+    );
+    let rescue = info
+        .history
+        .iter()
+        .find(|entry| entry.error.is_some())
+        .unwrap();
+    assert_eq!((rescue.state, rescue.attempt), (JobState::Scheduled, 1));
+}
+
+/// A rescue is not a failure of the job: what a dead server was running runs again,
+/// even on its last attempt, and never ends `Failed` for it.
+async fn orphaned_job_on_its_last_attempt_runs_again(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let dying = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    let id = jobs.enqueue(GatedOnce {}).await.unwrap();
+    wait_until("the job runs", || async { probe.running() == 1 }).await;
+    drop(dying);
+    wait_until("the dead server's job stops", || async {
+        probe.running() == 0
+    })
+    .await;
+
+    probe.gate.add_permits(1);
+    let rescuer = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(11));
+    let info = wait_for_job(&jobs, id, "runs again", |info| {
+        info.state != JobState::Processing || info.attempt > 1
+    })
+    .await;
+    assert_ne!(info.state, JobState::Failed, "{:?}", info.history);
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    rescuer.shutdown().await;
+    assert_eq!(info.attempt, 2);
+    assert_eq!(probe.runs(id), 2);
+    assert!(
+        !info
+            .history
+            .iter()
+            .any(|entry| entry.state == JobState::Failed)
+    );
 }

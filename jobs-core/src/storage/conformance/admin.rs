@@ -50,7 +50,11 @@ async fn one_of_each<S: Storage>(s: &S) {
 async fn requeue_moves_only_jobs_not_running_nor_awaiting<S: Storage>(s: &S) {
     one_of_each(s).await;
     for n in [1, 2, 4, 5, 6] {
-        assert!(s.job_requeue(id(n), at(50)).await.unwrap(), "job {n}");
+        assert_eq!(
+            s.job_requeue(id(n), at(50), off(at(50))).await.unwrap(),
+            Requeue::Requeued,
+            "job {n}"
+        );
         let requeued = get(s, id(n)).await;
         assert_eq!(requeued.state, JobState::Enqueued, "job {n}");
         assert_eq!((requeued.attempt, requeued.owner), (0, None), "job {n}");
@@ -58,9 +62,16 @@ async fn requeue_moves_only_jobs_not_running_nor_awaiting<S: Storage>(s: &S) {
         let last = requeued.history.last().unwrap();
         assert_eq!((last.state, last.at), (JobState::Enqueued, at(50)));
     }
-    assert!(!s.job_requeue(id(3), at(50)).await.unwrap());
-    assert!(!s.job_requeue(id(7), at(50)).await.unwrap());
-    assert!(!s.job_requeue(id(99), at(50)).await.unwrap());
+    let requeue = |n| s.job_requeue(id(n), at(50), off(at(50)));
+    assert_eq!(
+        requeue(3).await.unwrap(),
+        Requeue::NotRequeueable(JobState::Processing)
+    );
+    assert_eq!(
+        requeue(7).await.unwrap(),
+        Requeue::NotRequeueable(JobState::Awaiting)
+    );
+    assert_eq!(requeue(99).await.unwrap(), Requeue::NotFound);
     let running = get(s, id(3)).await;
     assert_eq!((running.state, running.attempt), (JobState::Processing, 1));
     assert_eq!(running.owner.as_deref(), Some("a"));
@@ -71,13 +82,20 @@ async fn requeue_matching_follows_the_filters<S: Storage>(s: &S) {
     one_of_each(s).await;
     let all = JobQuery::default();
     // Every job but the running and the awaiting one.
-    assert_eq!(s.jobs_requeue_matching(&all, at(50)).await.unwrap(), 5);
+    assert_eq!(
+        s.jobs_requeue_matching(&all, at(50), off(at(50)))
+            .await
+            .unwrap(),
+        5
+    );
     assert_eq!(state(s, id(3)).await, JobState::Processing);
     assert_eq!(state(s, id(7)).await, JobState::Awaiting);
     assert_eq!(get(s, id(5)).await.attempt, 0);
-    s.jobs_claim(claim("a", at(50), 10)).await.unwrap();
-    let failed = |n| {
-        done(
+    let claimed = s.jobs_claim(claim("a", at(50), 10)).await.unwrap();
+    // A requeue keeps the token: job 4 was claimed before, the others were not.
+    let failed = |n| Completion {
+        token: claimed.iter().find(|c| c.id == id(n)).unwrap().token,
+        ..done(
             id(n),
             "a",
             1,
@@ -86,6 +104,7 @@ async fn requeue_matching_follows_the_filters<S: Storage>(s: &S) {
             },
         )
     };
+    assert_eq!(failed(4).token, 2);
     s.jobs_complete(&[failed(1), failed(2), failed(4)])
         .await
         .unwrap();
@@ -93,7 +112,12 @@ async fn requeue_matching_follows_the_filters<S: Storage>(s: &S) {
         name: Some("scheduled".to_owned()),
         ..JobQuery::state(JobState::Failed)
     };
-    assert_eq!(s.jobs_requeue_matching(&query, at(60)).await.unwrap(), 1);
+    assert_eq!(
+        s.jobs_requeue_matching(&query, at(60), off(at(60)))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(state(s, id(1)).await, JobState::Enqueued);
     assert_eq!(state(s, id(2)).await, JobState::Failed);
     assert_eq!(state(s, id(4)).await, JobState::Failed);
@@ -142,7 +166,9 @@ async fn throughput_counts_finished_attempts_per_minute<S: Storage>(s: &S) {
     .await
     .unwrap();
     // A release is no finished attempt.
-    s.jobs_release("a", Some(&[id(5)]), at(80)).await.unwrap();
+    s.jobs_release("a", Some(&[fence(id(5), 1)]), at(80))
+        .await
+        .unwrap();
     let points = s.jobs_throughput(at(0)).await.unwrap();
     let points: Vec<_> = points
         .iter()
@@ -197,6 +223,19 @@ async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {
         at: at(seconds),
         ..done(id(n), "a", 1, outcome)
     };
+    // Written while job 1 runs.
+    s.step_put(fence(id(1), 1), "step", "1", at(5))
+        .await
+        .unwrap();
+    let line = LogLine {
+        job_id: id(1),
+        token: 1,
+        at: at(5),
+        attempt: 1,
+        level: LogLevel::Info,
+        message: "hello".to_owned(),
+    };
+    s.logs_insert(&[line]).await.unwrap();
     s.jobs_complete(&[
         finish(1, 10, Outcome::Succeeded),
         finish(
@@ -211,15 +250,7 @@ async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {
     .await
     .unwrap();
     s.job_delete(id(4), at(20)).await.unwrap();
-    s.step_put(id(1), "step", "1", at(5)).await.unwrap();
-    let line = LogLine {
-        job_id: id(1),
-        at: at(5),
-        attempt: 1,
-        level: LogLevel::Info,
-        message: "hello".to_owned(),
-    };
-    s.logs_insert(&[line]).await.unwrap();
+    assert!(s.step_get(id(1), "step").await.unwrap().is_some());
     // Succeeded before 50: job 1; deleted before 15: none.
     assert_eq!(s.jobs_prune(at(50), at(15)).await.unwrap(), 1);
     assert!(s.job_get(id(1)).await.unwrap().is_none());

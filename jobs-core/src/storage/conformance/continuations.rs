@@ -76,7 +76,7 @@ async fn delete_of_a_running_job_keeps_its_owner<S: Storage>(s: &S) {
         s.jobs_deleted_among(&[id(1), id(2)]).await.unwrap(),
         [id(1)]
     );
-    let expired = s.jobs_expired(at(1000), 10).await.unwrap();
+    let expired = s.jobs_expired(at(1000), off(at(1000)), 10).await.unwrap();
     assert_eq!(expired.iter().map(|e| e.id).collect::<Vec<_>>(), [id(2)]);
 }
 

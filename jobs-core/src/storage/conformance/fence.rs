@@ -126,8 +126,13 @@ async fn result_after_delete_release_or_rescue_changes_nothing<S: Storage>(s: &S
     ];
     insert_and_claim(s, &batch, "a").await;
     assert!(s.job_delete(id(1), at(2)).await.unwrap());
-    assert_eq!(s.jobs_release("a", Some(&[id(2)]), at(2)).await.unwrap(), 1);
-    let expired = s.jobs_expired(at(100), 10).await.unwrap();
+    assert_eq!(
+        s.jobs_release("a", Some(&[fence(id(2), 1)]), at(2))
+            .await
+            .unwrap(),
+        1
+    );
+    let expired = s.jobs_expired(at(100), off(at(100)), 10).await.unwrap();
     assert_eq!(
         expired.len(),
         1,
@@ -175,7 +180,12 @@ async fn success_sets_state_and_history<S: Storage>(s: &S) {
         (JobState::Succeeded, at(10), 1)
     );
     assert_eq!((last.server.as_deref(), &last.error), (Some("a"), &None));
-    assert!(s.jobs_expired(at(1000), 10).await.unwrap().is_empty());
+    assert!(
+        s.jobs_expired(at(1000), off(at(1000)), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn retry_reschedules_with_the_error<S: Storage>(s: &S) {
@@ -249,7 +259,7 @@ async fn release_of_some_ids_only<S: Storage>(s: &S) {
     s.jobs_claim(claim("b", at(1), 10)).await.unwrap();
     // Another server's job is not released by this one.
     assert_eq!(
-        s.jobs_release("a", Some(&[id(2), id(3)]), at(5))
+        s.jobs_release("a", Some(&[fence(id(2), 1), fence(id(3), 1)]), at(5))
             .await
             .unwrap(),
         1
@@ -311,16 +321,22 @@ async fn expired_finds_exactly_the_lapsed_leases<S: Storage>(s: &S) {
     s.jobs_complete(&[done(id(3), "b", 1, Outcome::Succeeded)])
         .await
         .unwrap(); // … finished.
-    assert!(s.jobs_expired(at(61), 10).await.unwrap().is_empty());
-    let expired = s.jobs_expired(at(62), 10).await.unwrap();
+    assert!(
+        s.jobs_expired(at(60), off(at(60)), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let expired = s.jobs_expired(at(62), off(at(62)), 10).await.unwrap();
     assert_eq!(expired.len(), 1);
     let e = &expired[0];
     assert_eq!(
-        (e.id, e.owner.as_str(), e.attempt, e.max_retries),
-        (id(1), "a", 1, Some(2))
+        (e.id, e.owner.as_str(), e.token, e.attempt),
+        (id(1), "a", 1, 1)
     );
+    assert_eq!((e.ahead, e.rescues), (false, 0));
     let mut both: Vec<JobId> = s
-        .jobs_expired(at(100), 10)
+        .jobs_expired(at(100), off(at(100)), 10)
         .await
         .unwrap()
         .iter()
@@ -328,12 +344,18 @@ async fn expired_finds_exactly_the_lapsed_leases<S: Storage>(s: &S) {
         .collect();
     both.sort_by_key(JobId::as_uuid);
     assert_eq!(both, [id(1), id(2)]);
-    assert_eq!(s.jobs_expired(at(100), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.jobs_expired(at(100), off(at(100)), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn rescue_is_fenced_on_the_dead_owner<S: Storage>(s: &S) {
     insert_and_claim(s, &[job(id(1), "orphan"), job(id(2), "back")], "dead").await;
-    let expired = s.jobs_expired(at(100), 10).await.unwrap();
+    let expired = s.jobs_expired(at(100), off(at(100)), 10).await.unwrap();
     assert!(
         expired
             .iter()
@@ -370,7 +392,7 @@ async fn rescue_is_fenced_on_the_dead_owner<S: Storage>(s: &S) {
     // The owner it was read with released job 2 (its attempt not counted) and a live
     // server claimed it: same attempt number, other owner. The rescue read before the
     // release must not fail the live attempt.
-    s.jobs_release("dead", Some(&[id(2)]), at(101))
+    s.jobs_release("dead", Some(&[fence(id(2), 1)]), at(101))
         .await
         .unwrap();
     let claimed = s.jobs_claim(claim("live", at(101), 1)).await.unwrap();

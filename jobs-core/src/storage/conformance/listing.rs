@@ -149,6 +149,7 @@ async fn summary_carries_the_row<S: Storage>(s: &S) {
     s.jobs_claim(claim("a", at(1), 1)).await.unwrap();
     s.progress_update(&[ProgressUpdate {
         job_id: id(1),
+        token: 1,
         done: 3,
         total: 8,
     }])

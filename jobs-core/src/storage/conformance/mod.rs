@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::Schema;
 pub(super) use super::stored::MAX_LOG_LINE_BYTES;
 pub(super) use super::{
-    AnyStorage, ClaimRequest, ClaimedJob, Completion, FireRequest, Fired, LogLine, NewJob, Outcome,
-    ProgressUpdate, QueueSelector, ServerRow, Storage,
+    AdminStore, AnyStorage, ClaimRequest, ClaimedJob, Completion, Fence, FireRequest, Fired,
+    LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
+    Storage,
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{
@@ -147,6 +148,7 @@ macro_rules! conformance {
 mod admin;
 mod continuations;
 mod fence;
+mod lease;
 mod lifecycle;
 mod listing;
 mod recurring;
@@ -194,22 +196,51 @@ pub(super) fn child(id: JobId, parent: JobId, on_failure: bool) -> NewJob {
     }
 }
 
-/// A claim by `owner` at `now` of up to `limit` jobs from every queue, leased for a minute.
+/// What a clock that reads `now` adds to real time: leases on PostgreSQL run on the
+/// database's clock, and this offset makes them run out when the tests' fixed instants
+/// say (to within the few milliseconds a call takes: tests of PostgreSQL leases keep a
+/// second's margin).
+pub(super) fn off(now: DateTime<Utc>) -> Duration {
+    now - Utc::now()
+}
+
+/// Whether leases compare to the microsecond with the `now` a test passes (SQLite), or
+/// follow the database's clock (PostgreSQL).
+pub(super) fn exact_leases(s: &AnyStorage) -> bool {
+    match s {
+        #[cfg(feature = "sqlite")]
+        AnyStorage::Sqlite(_) => true,
+        #[cfg(feature = "postgres")]
+        AnyStorage::Postgres(_) => false,
+    }
+}
+
+/// A claim by `owner` at `now` of up to `limit` jobs from every queue, leased for a
+/// minute, all started at once.
 pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest<'_> {
     ClaimRequest {
         owner,
         limit,
         now,
         lease_until: now + Duration::seconds(60),
+        offset: off(now),
         queues: QueueSelector::All,
+        start_now: limit,
     }
 }
 
-/// The result of attempt `attempt` of `id`, reported by `owner`.
+/// The claim of `id` with `token`.
+pub(super) fn fence(id: JobId, token: i64) -> Fence {
+    Fence { id, token }
+}
+
+/// The result of attempt `attempt` of `id`, reported by `owner`, under the claim that
+/// counted that attempt when the job was never released: its token is the attempt.
 pub(super) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Completion {
     Completion {
         id,
         owner: owner.to_owned(),
+        token: i64::from(attempt),
         attempt,
         outcome,
         at: at(10),

@@ -8,9 +8,11 @@ conformance!(
     step_put_keeps_the_first_value,
 );
 
+/// A line of the first claim of job `job`.
 fn line(job: u128, seconds: i64, attempt: u32, level: LogLevel, message: &str) -> LogLine {
     LogLine {
         job_id: id(job),
+        token: 1,
         at: at(seconds),
         attempt,
         level,
@@ -19,9 +21,7 @@ fn line(job: u128, seconds: i64, attempt: u32, level: LogLevel, message: &str) -
 }
 
 async fn logs_are_kept_in_order_per_job<S: Storage>(s: &S) {
-    s.jobs_insert(&[job(id(1), "talks"), job(id(2), "talks")])
-        .await
-        .unwrap();
+    insert_and_claim(s, &[job(id(1), "talks"), job(id(2), "talks")], "a").await;
     s.logs_insert(&[
         line(1, 5, 1, LogLevel::Info, "first"),
         line(2, 5, 1, LogLevel::Debug, "other job"),
@@ -57,6 +57,7 @@ async fn progress_keeps_the_latest_update<S: Storage>(s: &S) {
     assert_eq!(get(s, id(1)).await.progress, None);
     let update = |job, done, total| ProgressUpdate {
         job_id: id(job),
+        token: 1,
         done,
         total,
     };
@@ -71,17 +72,16 @@ async fn progress_keeps_the_latest_update<S: Storage>(s: &S) {
 }
 
 async fn step_put_keeps_the_first_value<S: Storage>(s: &S) {
-    s.jobs_insert(&[job(id(1), "steps"), job(id(2), "steps")])
-        .await
-        .unwrap();
+    insert_and_claim(s, &[job(id(1), "steps"), job(id(2), "steps")], "a").await;
+    let first = fence(id(1), 1);
     assert_eq!(s.step_get(id(1), "fetch").await.unwrap(), None);
-    s.step_put(id(1), "fetch", r#"{"rows":3}"#, at(1))
+    s.step_put(first, "fetch", r#"{"rows":3}"#, at(1))
         .await
         .unwrap();
-    s.step_put(id(1), "fetch", r#"{"rows":4}"#, at(2))
+    s.step_put(first, "fetch", r#"{"rows":4}"#, at(2))
         .await
         .unwrap();
-    s.step_put(id(1), "send", "true", at(3)).await.unwrap();
+    s.step_put(first, "send", "true", at(3)).await.unwrap();
     let fetch = s.step_get(id(1), "fetch").await.unwrap().unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&fetch).unwrap(),

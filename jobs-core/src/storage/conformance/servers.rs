@@ -1,12 +1,11 @@
-//! The servers table: heartbeat (upsert and lease extension), remove, prune.
-
-use chrono::Duration;
+//! The servers table: heartbeat (upsert and renewal of the leases it holds), remove,
+//! prune.
 
 use super::*;
 
 conformance!(
     heartbeat_upserts_the_server_row,
-    heartbeat_extends_the_leases_of_its_running_jobs,
+    heartbeat_renews_only_the_claims_it_holds,
     remove_and_prune_servers,
 );
 
@@ -22,20 +21,48 @@ fn server(id: &str, name: &str) -> ServerRow {
     }
 }
 
+/// A heartbeat of `server` at `now` holding `held` (`waiting` of them claimed ahead),
+/// leases of `lease` seconds; → the ids it lost, sorted.
+async fn beat<S: Storage>(
+    s: &S,
+    server: &ServerRow,
+    held: &[Fence],
+    waiting: &[JobId],
+    now: DateTime<Utc>,
+    lease: u64,
+) -> Vec<JobId> {
+    let lease = std::time::Duration::from_secs(lease);
+    let mut lost = s
+        .server_heartbeat(server, held, waiting, lease, off(now), now)
+        .await
+        .unwrap();
+    lost.sort_by_key(JobId::as_uuid);
+    lost
+}
+
+/// The ids of the jobs whose lease ran out by `now`, sorted.
+async fn expired<S: Storage>(s: &S, now: DateTime<Utc>) -> Vec<JobId> {
+    let mut ids: Vec<JobId> = s
+        .jobs_expired(now, off(now), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    ids.sort_by_key(JobId::as_uuid);
+    ids
+}
+
 async fn heartbeat_upserts_the_server_row<S: Storage>(s: &S) {
     assert!(s.servers_list().await.unwrap().is_empty());
-    s.server_heartbeat(&server("s2", "beta"), at(0), at(60))
-        .await
-        .unwrap();
-    s.server_heartbeat(&server("s1", "alpha"), at(0), at(60))
-        .await
-        .unwrap();
+    beat(s, &server("s2", "beta"), &[], &[], at(0), 60).await;
+    beat(s, &server("s1", "alpha"), &[], &[], at(0), 60).await;
     let again = ServerRow {
         running: 3,
         started_at: at(5),
         ..server("s2", "beta")
     };
-    s.server_heartbeat(&again, at(30), at(90)).await.unwrap();
+    beat(s, &again, &[], &[], at(30), 60).await;
     let servers = s.servers_list().await.unwrap();
     let ids: Vec<&str> = servers.iter().map(|row| row.id.as_str()).collect();
     assert_eq!(ids, ["s1", "s2"], "one row per server, by name");
@@ -46,43 +73,80 @@ async fn heartbeat_upserts_the_server_row<S: Storage>(s: &S) {
     assert_eq!(servers[0].heartbeat_at, at(0));
 }
 
-async fn heartbeat_extends_the_leases_of_its_running_jobs<S: Storage>(s: &S) {
-    let batch: Vec<NewJob> = (1..=4).map(|n| job(id(n), "leased")).collect();
+async fn heartbeat_renews_only_the_claims_it_holds<S: Storage>(s: &S) {
+    // Due one after the other, so that claims take them in order.
+    let batch: Vec<NewJob> = (1..=7)
+        .map(|n| NewJob {
+            run_at: at(n - 10),
+            ..job(id(n as u128), "leased")
+        })
+        .collect();
     s.jobs_insert(&batch).await.unwrap();
-    s.jobs_claim(claim("a", at(1), 2)).await.unwrap(); // ids 1, 2; lease at(61)
-    s.jobs_claim(claim("b", at(1), 1)).await.unwrap(); // id 3
-    s.jobs_claim(claim("a", at(1), 1)).await.unwrap(); // id 4 …
-    s.jobs_complete(&[done(id(4), "a", 1, Outcome::Succeeded)])
-        .await
-        .unwrap(); // … finished.
-    s.server_heartbeat(&server("a", "a"), at(50), at(200))
+    s.jobs_claim(claim("a", at(1), 3)).await.unwrap(); // 1, 2, 3; leases at(61)
+    s.jobs_claim(claim("b", at(1), 1)).await.unwrap(); // 4
+    s.jobs_claim(claim("a", at(1), 3)).await.unwrap(); // 5, 6, 7
+    s.jobs_complete(&[done(id(5), "a", 1, Outcome::Succeeded)])
         .await
         .unwrap();
-    let expired: Vec<JobId> = s
-        .jobs_expired(at(100), 10)
+    // Job 3 released and claimed again by "a": the first claim of it is lost.
+    s.jobs_release("a", Some(&[fence(id(3), 1)]), at(2))
+        .await
+        .unwrap();
+    let again = s.jobs_claim(claim("a", at(2), 1)).await.unwrap();
+    assert_eq!((again[0].id, again[0].token), (id(3), 2));
+
+    let held = [1, 2, 3, 4, 5, 99].map(|n| fence(id(n), 1));
+    let lost = beat(s, &server("a", "a"), &held, &[id(2)], at(50), 150).await;
+    assert_eq!(
+        lost,
+        [id(3), id(4), id(5), id(99)],
+        "claimed again, another server's, finished, gone"
+    );
+    // Only 1 and 2 run until at(200); 6 and 7, owned but not held, keep their lease.
+    assert_eq!(expired(s, at(100)).await, [id(3), id(4), id(6), id(7)]);
+    assert_eq!(
+        expired(s, at(201)).await,
+        [id(1), id(2), id(3), id(4), id(6), id(7)]
+    );
+    let waiting: Vec<(JobId, bool)> = s
+        .jobs_expired(at(201), off(at(201)), 100)
         .await
         .unwrap()
         .iter()
-        .map(|e| e.id)
+        .filter(|e| [id(1), id(2)].contains(&e.id))
+        .map(|e| (e.id, e.ahead))
         .collect();
-    assert_eq!(expired, [id(3)]);
-    let mut late: Vec<JobId> = s
-        .jobs_expired(at(200) + Duration::seconds(1), 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    late.sort_by_key(JobId::as_uuid);
-    assert_eq!(late, [id(1), id(2), id(3)]);
-    assert_eq!(state(s, id(4)).await, JobState::Succeeded);
+    assert!(waiting.contains(&(id(1), false)) && waiting.contains(&(id(2), true)));
+    // Job 2 started: the next heartbeat says so.
+    beat(s, &server("a", "a"), &[fence(id(2), 1)], &[], at(60), 150).await;
+    let two = s.jobs_expired(at(211), off(at(211)), 100).await.unwrap();
+    assert!(two.iter().any(|e| e.id == id(2) && !e.ahead));
+
+    // A job deleted while it runs stays held until its attempt has stopped.
+    assert!(s.job_delete(id(1), at(70)).await.unwrap());
+    let one = [fence(id(1), 1)];
+    assert!(
+        beat(s, &server("a", "a"), &one, &[], at(70), 150)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        s.jobs_stopped(&[fence(id(1), 2)]).await.unwrap(),
+        0,
+        "stale"
+    );
+    assert_eq!(s.jobs_stopped(&one).await.unwrap(), 1);
+    assert_eq!(get(s, id(1)).await.owner, None);
+    assert_eq!(
+        beat(s, &server("a", "a"), &one, &[], at(80), 150).await,
+        [id(1)]
+    );
+    assert_eq!(state(s, id(5)).await, JobState::Succeeded);
 }
 
 async fn remove_and_prune_servers<S: Storage>(s: &S) {
-    for (n, beat) in [("s1", 0), ("s2", 10), ("s3", 20), ("s4", 30)] {
-        s.server_heartbeat(&server(n, n), at(beat), at(beat + 60))
-            .await
-            .unwrap();
+    for (n, seconds) in [("s1", 0), ("s2", 10), ("s3", 20), ("s4", 30)] {
+        beat(s, &server(n, n), &[], &[], at(seconds), 60).await;
     }
     s.server_remove("s3").await.unwrap();
     s.server_remove("unknown").await.unwrap();

@@ -6,12 +6,13 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::PgStorage;
 use super::continuations::cascade;
-use super::listener::CHANNEL;
+use super::listener::{CHANNEL, DELETIONS};
+use super::rows::micros_of;
 use super::running::logs;
 use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
-use crate::storage::AdminStore;
 use crate::storage::rows::{history_entry, job_info, server_info, state, summary};
-use crate::storage::stored::REQUEUEABLE;
+use crate::storage::stored::{REQUEUEABLE, requeueable};
+use crate::storage::{AdminStore, Requeue};
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -41,13 +42,16 @@ enum Target<'a> {
     Matching(&'a JobQuery),
 }
 
-/// Moves the target rows to `Enqueued` (requeue) or `Deleted`, writes their history and,
-/// for a requeue, wakes the servers; returns how many rows changed.
+/// Moves the target rows to `Enqueued` (requeue: not those whose attempt is still live
+/// by the database's clock plus `offset`) or `Deleted`, writes their history and
+/// notifies the servers (of the new jobs, or of the deletion); returns how many rows
+/// changed.
 async fn change_state(
     pool: &PgPool,
     target: Target<'_>,
     to: JobState,
     now: DateTime<Utc>,
+    offset: chrono::Duration,
 ) -> Result<u64> {
     // `matched` are the rows the target names; a delete also takes their awaiting
     // continuations, transitively (depth > 0), which are not counted.
@@ -55,7 +59,14 @@ async fn change_state(
         "WITH RECURSIVE matched AS (SELECT id, 0 AS depth FROM jobs_job WHERE ",
     );
     match to {
-        JobState::Enqueued => update.push(format!("state IN {}", *REQUEUEABLE)),
+        JobState::Enqueued => update
+            .push(format!(
+                "state IN {} AND (owner IS NULL OR lease_until IS NULL \
+                 OR lease_until <= clock_timestamp() + ",
+                *REQUEUEABLE
+            ))
+            .push_bind(micros_of(offset))
+            .push(" * interval '1 microsecond')"),
         _ => update.push("state <> 'Deleted'"),
     };
     match target {
@@ -72,14 +83,16 @@ async fn change_state(
         JobState::Enqueued => {
             update
                 .push(
-                    "state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, run_at = ",
+                    "state = 'Enqueued', attempt = 0, rescues = 0, owner = NULL, \
+                     lease_until = NULL, ahead = false, run_at = ",
                 )
                 .push_bind(now)
                 .push(", ");
         }
-        // A running job keeps its owner, which learns of the deletion and stops it.
+        // A running job keeps its owner, token and lease: the owner learns of the
+        // deletion, stops the attempt and renews the lease until it has stopped.
         _ => {
-            update.push("state = 'Deleted', lease_until = NULL, ");
+            update.push("state = 'Deleted', ");
         }
     }
     update
@@ -96,12 +109,15 @@ async fn change_state(
             ", attempt FROM changed) \
              SELECT (SELECT count(DISTINCT id) FROM matched WHERE depth = 0) AS n",
         );
-    if to == JobState::Enqueued {
-        update
-            .push(", (SELECT pg_notify(")
-            .push_bind(CHANNEL)
-            .push(", '') WHERE EXISTS (SELECT 1 FROM changed)) AS notified");
-    }
+    let channel = if to == JobState::Enqueued {
+        CHANNEL
+    } else {
+        DELETIONS
+    };
+    update
+        .push(", (SELECT pg_notify(")
+        .push_bind(channel)
+        .push(", '') WHERE EXISTS (SELECT 1 FROM changed)) AS notified");
     let row = update.build().fetch_one(pool).await?;
     Ok(row.try_get::<i64, _>("n")?.try_into().unwrap_or(0))
 }
@@ -154,40 +170,72 @@ impl AdminStore for PgStorage {
 
     async fn job_delete(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
         // The final SELECT reads the statement's snapshot, from before the update: it
-        // finds the row whether or not this statement deleted it.
+        // finds the row whether or not this statement deleted it. Servers in other
+        // processes hear of the deletion on commit.
         let cascade = cascade("doomed", "");
         let exists: bool = sqlx::query_scalar(&format!(
             "WITH RECURSIVE doomed AS ( \
                  SELECT id FROM jobs_job WHERE id = $1 AND state <> 'Deleted'{cascade} \
              ), deleted AS ( \
-                 UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = $2 \
+                 UPDATE jobs_job SET state = 'Deleted', updated_at = $2 \
                  WHERE id IN (SELECT id FROM doomed) RETURNING id, attempt \
              ), history AS ( \
                  INSERT INTO jobs_event (job_id, at, state, attempt) \
                  SELECT id, $2, 'Deleted', attempt FROM deleted \
              ) \
-             SELECT EXISTS (SELECT 1 FROM deleted) OR EXISTS (SELECT 1 FROM jobs_job WHERE id = $1)",
+             SELECT EXISTS (SELECT 1 FROM deleted) OR EXISTS (SELECT 1 FROM jobs_job WHERE id = $1), \
+                 (SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM deleted)) AS notified",
         ))
         .bind(id.as_uuid())
         .bind(now)
+        .bind(DELETIONS)
         .fetch_one(&self.pool)
         .await?;
         Ok(exists)
     }
 
-    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+    async fn job_requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+        offset: chrono::Duration,
+    ) -> Result<Requeue> {
         let target = Target::One(id);
-        Ok(change_state(&self.pool, target, JobState::Enqueued, now).await? > 0)
+        if change_state(&self.pool, target, JobState::Enqueued, now, offset).await? > 0 {
+            return Ok(Requeue::Requeued);
+        }
+        // Not moved: say why, as the row is now.
+        let row = sqlx::query("SELECT state, owner FROM jobs_job WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => Requeue::NotFound,
+            Some(row) => match state(&row, "state")? {
+                stored if !requeueable(stored) => Requeue::NotRequeueable(stored),
+                _ => Requeue::StillRunning {
+                    server: row
+                        .try_get::<Option<String>, _>("owner")?
+                        .unwrap_or_default(),
+                },
+            },
+        })
     }
 
-    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+    async fn jobs_requeue_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+        offset: chrono::Duration,
+    ) -> Result<u64> {
         let target = Target::Matching(query);
-        change_state(&self.pool, target, JobState::Enqueued, now).await
+        change_state(&self.pool, target, JobState::Enqueued, now, offset).await
     }
 
     async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
         let target = Target::Matching(query);
-        change_state(&self.pool, target, JobState::Deleted, now).await
+        let none = chrono::Duration::zero();
+        change_state(&self.pool, target, JobState::Deleted, now, none).await
     }
 
     async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
@@ -197,6 +245,7 @@ impl AdminStore for PgStorage {
                  count(*) FILTER (WHERE state <> 'Succeeded') AS failed \
              FROM jobs_event \
              WHERE at >= $1 AND (state = 'Succeeded' OR message IS NOT NULL) \
+                 AND state <> 'Enqueued' \
              GROUP BY 1 ORDER BY 1",
         )
         .bind(since)

@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use super::continuations::RELEASE;
 use super::listener::CHANNEL;
-use super::rows::{int, text};
+use super::rows::{fence_arrays, int, micros_of, text};
 use super::{ASYNC_COMMIT, PgStorage};
 use crate::storage::rows::{claimed_job, expired_job};
-use crate::storage::stored::{failure_summary, stored_failure};
+use crate::storage::stored::{UNHELD_MESSAGE, failure_summary, stored_failure};
 use crate::storage::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, LifecycleStore, NewJob, QueueSelector,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, LifecycleStore, NewJob, QueueSelector,
 };
 use crate::{JobId, Result};
 
@@ -154,32 +154,40 @@ impl LifecycleStore for PgStorage {
             QueueSelector::Only(queue) => (" AND queue = ANY($5)", vec![queue.to_owned()]),
             QueueSelector::AllExcept(queues) => (" AND NOT (queue = ANY($5))", queues.to_vec()),
         };
+        // The lease runs from the database's clock (see the module docs of `storage`).
+        let lease = micros_of(request.offset + (request.lease_until - request.now));
         let rows = sqlx::query(&format!(
             "WITH async_commit AS ({ASYNC_COMMIT}), picked AS ( \
-                 SELECT id FROM jobs_job \
+                 SELECT id, priority, run_at FROM jobs_job \
                  WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter} \
                  ORDER BY priority DESC, run_at \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED \
+             ), ranked AS ( \
+                 SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n FROM picked \
              ), claimed AS ( \
                  UPDATE jobs_job AS job SET state = 'Processing', attempt = job.attempt + 1, \
-                     owner = $1, lease_until = $2, updated_at = $3 \
-                 FROM picked WHERE job.id = picked.id \
+                     token = job.token + 1, owner = $1, \
+                     lease_until = clock_timestamp() + $2 * interval '1 microsecond', \
+                     updated_at = $3, ahead = ranked.n > $6 \
+                 FROM ranked WHERE job.id = ranked.id \
                  RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
-                     job.priority, job.run_at, job.queue \
+                     job.run_at, job.queue, job.token, job.ahead, ranked.n \
              ), history AS ( \
                  INSERT INTO jobs_event (job_id, at, state, attempt, server) \
                  SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
              ) \
-             SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at \
+             SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at, \
+                 token, ahead \
              FROM claimed, async_commit \
-             ORDER BY priority DESC, run_at",
+             ORDER BY n",
         ))
         .bind(request.owner)
-        .bind(request.lease_until)
+        .bind(lease)
         .bind(request.now)
         .bind(i64::from(request.limit))
         .bind(queues)
+        .bind(i64::from(request.start_now))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(claimed_job).collect()
@@ -196,6 +204,11 @@ impl LifecycleStore for PgStorage {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let (mut tokens, mut uncharged, mut rescued) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         let (mut run_ats, mut last_errors, mut messages, mut sources, mut ats) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -206,9 +219,15 @@ impl LifecycleStore for PgStorage {
         for completion in completions {
             let (state, run_at, failure) = completion.outcome.ending();
             let (message, source_list) = failure.map(stored_failure).unzip();
+            let message = message.or_else(|| completion.outcome.note().map(str::to_owned));
+            let given_back = completion.outcome.uncharged();
             ids.push(completion.id.as_uuid());
             owners.push(completion.owner.as_str());
-            attempts.push(int(completion.attempt));
+            // The attempt as the history row records it: given back, it is not counted.
+            attempts.push(int(completion.attempt - u32::from(given_back)));
+            tokens.push(completion.token);
+            uncharged.push(i32::from(given_back));
+            rescued.push(i32::from(completion.outcome.rescued()));
             states.push(state.as_str());
             run_ats.push(run_at);
             last_errors.push(failure.map(|failure| text(&failure_summary(failure)).into_owned()));
@@ -222,11 +241,12 @@ impl LifecycleStore for PgStorage {
             "WITH fenced AS ( \
                  SELECT done.* \
                  FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], \
-                     $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[]) \
+                     $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], \
+                     $11::int8[], $12::int4[], $13::int4[]) \
                      WITH ORDINALITY AS done (id, owner, attempt, state, run_at, last_error, \
-                         message, sources, at, ord) \
+                         message, sources, at, token, uncharged, rescued, ord) \
                  JOIN jobs_job AS job ON job.id = done.id \
-                 WHERE job.owner = done.owner AND job.attempt = done.attempt \
+                 WHERE job.owner = done.owner AND job.token = done.token \
                      AND job.state = 'Processing' \
                  ORDER BY job.id \
                  FOR UPDATE OF job \
@@ -234,7 +254,9 @@ impl LifecycleStore for PgStorage {
                  UPDATE jobs_job AS job SET state = fenced.state, \
                      run_at = COALESCE(fenced.run_at, job.run_at), \
                      last_error = COALESCE(fenced.last_error, job.last_error), \
-                     owner = NULL, lease_until = NULL, updated_at = fenced.at \
+                     attempt = job.attempt - fenced.uncharged, \
+                     rescues = job.rescues + fenced.rescued, \
+                     owner = NULL, lease_until = NULL, ahead = false, updated_at = fenced.at \
                  FROM fenced WHERE job.id = fenced.id \
                  RETURNING fenced.* \
              ), history AS ( \
@@ -243,7 +265,9 @@ impl LifecycleStore for PgStorage {
                  FROM updated ORDER BY ord \
              ), {RELEASE} \
              SELECT ({ASYNC_COMMIT}) AS async_commit, \
-                 (SELECT pg_notify($10, '') FROM released LIMIT 1) AS notified",
+                 (SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM released) \
+                     OR EXISTS (SELECT 1 FROM updated WHERE uncharged = 1 OR rescued = 1)) \
+                     AS notified",
         ))
         .bind(ids)
         .bind(owners)
@@ -255,6 +279,9 @@ impl LifecycleStore for PgStorage {
         .bind(sources)
         .bind(ats)
         .bind(CHANNEL)
+        .bind(tokens)
+        .bind(uncharged)
+        .bind(rescued)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -263,19 +290,27 @@ impl LifecycleStore for PgStorage {
     async fn jobs_release(
         &self,
         owner: &str,
-        only: Option<&[JobId]>,
+        only: Option<&[Fence]>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let only: Option<Vec<Uuid>> = only.map(|ids| ids.iter().map(|id| id.as_uuid()).collect());
+        let (only, tokens) = match only {
+            Some(fences) => {
+                let (ids, tokens) = fence_arrays(fences);
+                (Some(ids), Some(tokens))
+            }
+            None => (None, None),
+        };
         let mut tx = self.pool.begin().await?;
         let released: i64 = sqlx::query_scalar(
             "WITH mine AS ( \
                  SELECT id FROM jobs_job WHERE owner = $1 AND state = 'Processing' \
-                     AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[])) \
+                     AND ($3::uuid[] IS NULL OR (id, token) IN ( \
+                         SELECT * FROM UNNEST($3::uuid[], $4::int8[]))) \
                  ORDER BY id FOR UPDATE \
              ), released AS ( \
                  UPDATE jobs_job AS job SET state = 'Enqueued', attempt = job.attempt - 1, \
-                     owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 \
+                     owner = NULL, lease_until = NULL, ahead = false, run_at = $2, \
+                     updated_at = $2 \
                  FROM mine WHERE job.id = mine.id \
                  RETURNING job.id, job.attempt \
              ), history AS ( \
@@ -287,6 +322,7 @@ impl LifecycleStore for PgStorage {
         .bind(owner)
         .bind(now)
         .bind(only)
+        .bind(tokens)
         .fetch_one(&mut *tx)
         .await?;
         if released > 0 {
@@ -300,12 +336,78 @@ impl LifecycleStore for PgStorage {
         Ok(u64::try_from(released).unwrap_or(0))
     }
 
-    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
-        let rows = sqlx::query(
-            "SELECT id, owner, attempt, max_retries FROM jobs_job \
-             WHERE state = 'Processing' AND lease_until < $1 LIMIT $2",
+    async fn jobs_release_unheld(
+        &self,
+        owner: &str,
+        held: &[JobId],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let held: Vec<Uuid> = held.iter().map(JobId::as_uuid).collect();
+        let released: i64 = sqlx::query_scalar(
+            "WITH mine AS ( \
+                 SELECT id FROM jobs_job WHERE owner = $1 AND state = 'Processing' \
+                     AND NOT (id = ANY($3::uuid[])) \
+                 ORDER BY id FOR UPDATE \
+             ), released AS ( \
+                 UPDATE jobs_job AS job SET state = 'Enqueued', attempt = job.attempt - 1, \
+                     owner = NULL, lease_until = NULL, ahead = false, run_at = $2, \
+                     updated_at = $2 \
+                 FROM mine WHERE job.id = mine.id \
+                 RETURNING job.id, job.attempt \
+             ), history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt, server, message) \
+                 SELECT id, $2, 'Enqueued', attempt, $1, $4 FROM released \
+             ) \
+             SELECT count(*), \
+                 (SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM released)) AS notified \
+             FROM released",
         )
+        .bind(owner)
         .bind(now)
+        .bind(held)
+        .bind(UNHELD_MESSAGE)
+        .bind(CHANNEL)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    async fn jobs_stopped(&self, stopped: &[Fence]) -> Result<u64> {
+        if stopped.is_empty() {
+            return Ok(0);
+        }
+        let (ids, tokens) = fence_arrays(stopped);
+        let changed: i64 = sqlx::query_scalar(
+            "WITH stopped AS ( \
+                 SELECT id FROM jobs_job WHERE state = 'Deleted' \
+                     AND (id, token) IN (SELECT * FROM UNNEST($1::uuid[], $2::int8[])) \
+                 ORDER BY id FOR UPDATE \
+             ), changed AS ( \
+                 UPDATE jobs_job AS job SET owner = NULL, lease_until = NULL \
+                 FROM stopped WHERE job.id = stopped.id RETURNING 1 \
+             ) \
+             SELECT count(*) FROM changed",
+        )
+        .bind(ids)
+        .bind(tokens)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(changed).unwrap_or(0))
+    }
+
+    async fn jobs_expired(
+        &self,
+        _now: DateTime<Utc>,
+        offset: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<ExpiredJob>> {
+        let rows = sqlx::query(
+            "SELECT id, owner, token, attempt, ahead, rescues FROM jobs_job \
+             WHERE state = 'Processing' \
+                 AND lease_until < clock_timestamp() + $1 * interval '1 microsecond' \
+             LIMIT $2",
+        )
+        .bind(micros_of(offset))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

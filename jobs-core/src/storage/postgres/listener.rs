@@ -1,11 +1,13 @@
-//! Wake-ups across processes: PostgreSQL `LISTEN` on one channel, which every insert of
-//! jobs notifies in its own transaction (so the signal is sent only when the jobs exist).
+//! Wake-ups across processes: PostgreSQL `LISTEN` on two channels, one which every insert
+//! of jobs notifies in its own transaction (so the signal is sent only when the jobs
+//! exist), one which every delete notifies (so a server stops a deleted job's attempt at
+//! once).
 //!
 //! One background task per storage holds a dedicated connection, outside the main pool so
-//! it never takes a slot the application counts on. Each notification bumps a `watch`
-//! counter that idle servers wait on. When the connection drops, the task reconnects with
-//! back-off and bumps the counter once listening again: notifications sent in between are
-//! lost, and the servers must look for the jobs they announced.
+//! it never takes a slot the application counts on. Each notification bumps the `watch`
+//! counter of its channel, which servers wait on. When the connection drops, the task
+//! reconnects with back-off and bumps both counters once listening again: notifications
+//! sent in between are lost, and the servers must look for what they announced.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,6 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// fixed name serves every database on a cluster.
 pub(super) const CHANNEL: &str = "jobs_enqueued";
 
+/// The channel deletions are announced on.
+pub(super) const DELETIONS: &str = "jobs_deleted";
+
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(10);
 
@@ -27,15 +32,22 @@ const LAST_RETRY: Duration = Duration::from_secs(10);
 pub(super) struct Wakeups {
     /// The main pool's, for the listener's own connection.
     options: PgConnectOptions,
-    counter: OnceLock<watch::Sender<u64>>,
+    counters: OnceLock<Counters>,
     stop: CancellationToken,
+}
+
+/// One counter per channel.
+#[derive(Debug, Clone)]
+struct Counters {
+    enqueued: watch::Sender<u64>,
+    deleted: watch::Sender<u64>,
 }
 
 impl Wakeups {
     pub(super) fn new(pool: &PgPool) -> Self {
         Self {
             options: (*pool.connect_options()).clone(),
-            counter: OnceLock::new(),
+            counters: OnceLock::new(),
             stop: CancellationToken::new(),
         }
     }
@@ -43,17 +55,28 @@ impl Wakeups {
     /// A receiver that changes whenever jobs may have been enqueued by any process.
     /// Starts the listener task on the first call, so it needs a tokio runtime.
     pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.counter
-            .get_or_init(|| {
-                let counter = watch::channel(0).0;
-                tokio::spawn(listen(
-                    self.listener_pool(),
-                    counter.clone(),
-                    self.stop.clone(),
-                ));
-                counter
-            })
-            .subscribe()
+        self.counters().enqueued.subscribe()
+    }
+
+    /// A receiver that changes whenever jobs may have been deleted by any process.
+    /// Starts the listener task on the first call, so it needs a tokio runtime.
+    pub(super) fn subscribe_deletions(&self) -> watch::Receiver<u64> {
+        self.counters().deleted.subscribe()
+    }
+
+    fn counters(&self) -> &Counters {
+        self.counters.get_or_init(|| {
+            let counters = Counters {
+                enqueued: watch::channel(0).0,
+                deleted: watch::channel(0).0,
+            };
+            tokio::spawn(listen(
+                self.listener_pool(),
+                counters.clone(),
+                self.stop.clone(),
+            ));
+            counters
+        })
     }
 
     /// A pool of one connection, for the listener alone.
@@ -78,7 +101,7 @@ impl Drop for Wakeups {
     }
 }
 
-async fn listen(pool: PgPool, counter: watch::Sender<u64>, stop: CancellationToken) {
+async fn listen(pool: PgPool, counter: Counters, stop: CancellationToken) {
     let mut retry = FIRST_RETRY;
     loop {
         let error = tokio::select! {
@@ -102,25 +125,23 @@ async fn listen(pool: PgPool, counter: watch::Sender<u64>, stop: CancellationTok
 }
 
 /// Listens until the connection fails; returns the error, if there was one.
-async fn session(
-    pool: &PgPool,
-    counter: &watch::Sender<u64>,
-    retry: &mut Duration,
-) -> Option<sqlx::Error> {
+async fn session(pool: &PgPool, counter: &Counters, retry: &mut Duration) -> Option<sqlx::Error> {
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(listener) => listener,
         Err(error) => return Some(error),
     };
     // Reconnecting is this task's job, with back-off, not the listener's.
     listener.eager_reconnect(false);
-    if let Err(error) = listener.listen(CHANNEL).await {
+    if let Err(error) = listener.listen_all([CHANNEL, DELETIONS]).await {
         return Some(error);
     }
     *retry = FIRST_RETRY;
-    bump(counter);
+    bump(&counter.enqueued);
+    bump(&counter.deleted);
     loop {
         match listener.try_recv().await {
-            Ok(Some(_)) => bump(counter),
+            Ok(Some(notification)) if notification.channel() == DELETIONS => bump(&counter.deleted),
+            Ok(Some(_)) => bump(&counter.enqueued),
             Ok(None) => return None,
             Err(error) => return Some(error),
         }

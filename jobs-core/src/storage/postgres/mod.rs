@@ -91,6 +91,11 @@ impl PgStorage {
     pub(crate) fn wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.wakeups.subscribe())
     }
+
+    /// Changes whenever any process may have deleted jobs on this database.
+    pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.wakeups.subscribe_deletions())
+    }
 }
 
 impl Schema for PgStorage {

@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
+use crate::storage::Fence;
 use crate::storage::rows::StoredRow;
 use crate::{JobId, Result};
 
@@ -22,6 +23,28 @@ pub(super) fn text(value: &str) -> Cow<'_, str> {
 
 pub(super) fn int(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// A duration in whole microseconds, for `$n * interval '1 microsecond'`; held within a
+/// century either way, so that a time it is added to stays in range.
+pub(super) fn micros_of(duration: chrono::Duration) -> i64 {
+    const CENTURY: i64 = 100 * 366 * 24 * 3600 * 1_000_000;
+    duration
+        .num_microseconds()
+        .unwrap_or(if duration < chrono::Duration::zero() {
+            -CENTURY
+        } else {
+            CENTURY
+        })
+        .clamp(-CENTURY, CENTURY)
+}
+
+/// Claims as two arrays, ids and tokens, for `UNNEST($n::uuid[], $m::int8[])`.
+pub(super) fn fence_arrays(fences: &[Fence]) -> (Vec<Uuid>, Vec<i64>) {
+    fences
+        .iter()
+        .map(|fence| (fence.id.as_uuid(), fence.token))
+        .unzip()
 }
 
 pub(super) fn uint(value: i32) -> u32 {

@@ -10,7 +10,7 @@ use super::rows::text;
 use crate::job::info::LogEntry;
 use crate::storage::rows::log_entry;
 use crate::storage::stored::{MAX_LOG_LINE_BYTES, cap};
-use crate::storage::{LogLine, ProgressUpdate, RunningStore};
+use crate::storage::{Fence, LogLine, ProgressUpdate, RunningStore};
 use crate::{JobId, Result};
 
 pub(super) async fn logs(pool: &PgPool, id: JobId) -> Result<Vec<LogEntry>> {
@@ -29,6 +29,7 @@ impl RunningStore for PgStorage {
             return Ok(());
         }
         let ids: Vec<Uuid> = lines.iter().map(|line| line.job_id.as_uuid()).collect();
+        let tokens: Vec<i64> = lines.iter().map(|line| line.token).collect();
         let ats: Vec<DateTime<Utc>> = lines.iter().map(|line| line.at).collect();
         let attempts: Vec<i32> = lines
             .iter()
@@ -39,15 +40,22 @@ impl RunningStore for PgStorage {
             .iter()
             .map(|line| text(&cap(&line.message, MAX_LOG_LINE_BYTES)).into_owned())
             .collect();
+        // Only the lines of attempts whose claim still holds, in the order given.
         sqlx::query(
             "INSERT INTO jobs_log (job_id, at, attempt, level, message) \
-             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int4[], $4::text[], $5::text[])",
+             SELECT line.id, line.at, line.attempt, line.level, line.message \
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int4[], $4::text[], $5::text[], \
+                 $6::int8[]) WITH ORDINALITY AS line (id, at, attempt, level, message, token, ord) \
+             WHERE EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = line.id \
+                 AND job.token = line.token AND job.state = 'Processing') \
+             ORDER BY line.ord",
         )
         .bind(ids)
         .bind(ats)
         .bind(attempts)
         .bind(levels)
         .bind(messages)
+        .bind(tokens)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -69,14 +77,17 @@ impl RunningStore for PgStorage {
             .iter()
             .map(|update| i64::try_from(update.total).unwrap_or(i64::MAX))
             .collect();
+        let tokens: Vec<i64> = updates.iter().map(|update| update.token).collect();
         sqlx::query(
             "UPDATE jobs_job AS job SET progress_done = new.done, progress_total = new.total \
-             FROM UNNEST($1::uuid[], $2::int8[], $3::int8[]) AS new (id, done, total) \
-             WHERE job.id = new.id",
+             FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[]) \
+                 AS new (id, done, total, token) \
+             WHERE job.id = new.id AND job.token = new.token AND job.state = 'Processing'",
         )
         .bind(ids)
         .bind(done)
         .bind(total)
+        .bind(tokens)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -92,21 +103,19 @@ impl RunningStore for PgStorage {
         )
     }
 
-    async fn step_put(
-        &self,
-        job_id: JobId,
-        name: &str,
-        value: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn step_put(&self, job: Fence, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO jobs_step (job_id, name, value, at) VALUES ($1, $2, $3::json, $4) \
+            "INSERT INTO jobs_step (job_id, name, value, at) \
+             SELECT $1, $2, $3::json, $4 \
+             WHERE EXISTS (SELECT 1 FROM jobs_job WHERE id = $1 AND token = $5 \
+                 AND state = 'Processing') \
              ON CONFLICT (job_id, name) DO NOTHING",
         )
-        .bind(job_id.as_uuid())
+        .bind(job.id.as_uuid())
         .bind(text(name).as_ref())
         .bind(value)
         .bind(at)
+        .bind(job.token)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,20 +1,31 @@
 //! The servers' rows and leases on PostgreSQL.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::PgStorage;
-use super::rows::{int, text};
-use crate::Result;
-use crate::storage::{ServerRow, ServerStore};
+use super::rows::{fence_arrays, int, micros_of, text};
+use crate::storage::{Fence, ServerRow, ServerStore};
+use crate::{JobId, Result};
 
 impl ServerStore for PgStorage {
     async fn server_heartbeat(
         &self,
         server: &ServerRow,
+        held: &[Fence],
+        waiting: &[JobId],
+        lease: std::time::Duration,
+        offset: chrono::Duration,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<Vec<JobId>> {
+        let (ids, tokens) = fence_arrays(held);
+        let waiting: Vec<Uuid> = waiting.iter().map(JobId::as_uuid).collect();
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        // The lease runs from the database's clock (see the module docs of `storage`).
+        let lease = micros_of(offset.checked_add(&lease).unwrap_or(chrono::Duration::MAX));
+        let renewed: Vec<Uuid> = sqlx::query_scalar(
             "WITH server AS ( \
                  INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
                      heartbeat_at) \
@@ -22,10 +33,19 @@ impl ServerStore for PgStorage {
                  ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                      heartbeat_at = excluded.heartbeat_at \
              ), mine AS ( \
-                 SELECT id FROM jobs_job WHERE owner = $1 AND state = 'Processing' \
-                 ORDER BY id FOR UPDATE \
+                 SELECT job.id FROM jobs_job AS job \
+                 JOIN UNNEST($9::uuid[], $10::int8[]) AS held (id, token) \
+                     ON job.id = held.id AND job.token = held.token \
+                 WHERE job.owner = $1 AND job.state IN ('Processing', 'Deleted') \
+                 ORDER BY job.id FOR UPDATE OF job \
+             ), renewed AS ( \
+                 UPDATE jobs_job AS job \
+                 SET lease_until = clock_timestamp() + $11 * interval '1 microsecond', \
+                     ahead = job.id = ANY($12::uuid[]) \
+                 FROM mine WHERE job.id = mine.id \
+                 RETURNING job.id \
              ) \
-             UPDATE jobs_job AS job SET lease_until = $9 FROM mine WHERE job.id = mine.id",
+             SELECT id FROM renewed",
         )
         .bind(&server.id)
         .bind(text(&server.name))
@@ -35,10 +55,17 @@ impl ServerStore for PgStorage {
         .bind(int(server.running))
         .bind(server.started_at)
         .bind(now)
-        .bind(lease_until)
-        .execute(&self.pool)
+        .bind(ids)
+        .bind(tokens)
+        .bind(lease)
+        .bind(waiting)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        let mut lost: HashSet<JobId> = held.iter().map(|fence| fence.id).collect();
+        for id in renewed {
+            lost.remove(&JobId::from(id));
+        }
+        Ok(lost.into_iter().collect())
     }
 
     async fn server_remove(&self, id: &str) -> Result<()> {

@@ -10,9 +10,9 @@ use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
 use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
-use crate::storage::AdminStore;
 use crate::storage::rows::{StoredRow, history_entry, job_info, server_info, state, summary};
-use crate::storage::stored::REQUEUEABLE;
+use crate::storage::stored::{REQUEUEABLE, requeueable};
+use crate::storage::{AdminStore, Requeue};
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -39,17 +39,21 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
     }
 }
 
-/// The start of a requeue: every requeueable row, to which the caller adds conditions.
+/// The start of a requeue: every requeueable row whose attempt is not still live, to
+/// which the caller adds conditions.
 fn requeue_update(now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
     let mut update = QueryBuilder::<Sqlite>::new(
-        "UPDATE jobs_job SET state = 'Enqueued', attempt = 0, owner = NULL, lease_until = NULL, \
-         run_at = ",
+        "UPDATE jobs_job SET state = 'Enqueued', attempt = 0, rescues = 0, owner = NULL, \
+         lease_until = NULL, ahead = 0, run_at = ",
     );
     update
         .push_bind(micros(now))
         .push(", updated_at = ")
         .push_bind(micros(now))
-        .push(format!(" WHERE state IN {}", *REQUEUEABLE));
+        .push(format!(" WHERE state IN {}", *REQUEUEABLE))
+        .push(" AND (owner IS NULL OR lease_until IS NULL OR lease_until <= ")
+        .push_bind(micros(now))
+        .push(")");
     update
 }
 
@@ -96,8 +100,8 @@ impl AdminStore for SqliteStorage {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let Some(row) = sqlx::query(
-            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, \
-             updated_at = ?2 WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
+            "UPDATE jobs_job SET state = 'Deleted', updated_at = ?2 \
+             WHERE id = ?1 AND state <> 'Deleted' RETURNING attempt",
         )
         .bind(id.to_string())
         .bind(micros(now))
@@ -121,17 +125,44 @@ impl AdminStore for SqliteStorage {
         Ok(true)
     }
 
-    async fn job_requeue(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+    async fn job_requeue(
+        &self,
+        id: JobId,
+        now: DateTime<Utc>,
+        _offset: chrono::Duration,
+    ) -> Result<Requeue> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let mut update = requeue_update(now);
         update.push(" AND id = ").push_bind(id.to_string());
-        let requeued = finish_update(&mut tx, update, now, JobState::Enqueued).await?;
+        if finish_update(&mut tx, update, now, JobState::Enqueued).await? > 0 {
+            tx.commit().await?;
+            return Ok(Requeue::Requeued);
+        }
+        let row = sqlx::query("SELECT state, owner FROM jobs_job WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(requeued > 0)
+        Ok(match row {
+            None => Requeue::NotFound,
+            Some(row) => match state(&row, "state")? {
+                stored if !requeueable(stored) => Requeue::NotRequeueable(stored),
+                _ => Requeue::StillRunning {
+                    server: row
+                        .try_get::<Option<String>, _>("owner")?
+                        .unwrap_or_default(),
+                },
+            },
+        })
     }
 
-    async fn jobs_requeue_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
+    async fn jobs_requeue_matching(
+        &self,
+        query: &JobQuery,
+        now: DateTime<Utc>,
+        _offset: chrono::Duration,
+    ) -> Result<u64> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let mut update = requeue_update(now);
@@ -144,9 +175,8 @@ impl AdminStore for SqliteStorage {
     async fn jobs_delete_matching(&self, query: &JobQuery, now: DateTime<Utc>) -> Result<u64> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE jobs_job SET state = 'Deleted', lease_until = NULL, updated_at = ",
-        );
+        let mut update =
+            QueryBuilder::<Sqlite>::new("UPDATE jobs_job SET state = 'Deleted', updated_at = ");
         update
             .push_bind(micros(now))
             .push(" WHERE state <> 'Deleted'");
@@ -173,6 +203,7 @@ impl AdminStore for SqliteStorage {
                  SUM(state = 'Succeeded') AS succeeded, SUM(state <> 'Succeeded') AS failed \
              FROM jobs_event \
              WHERE at >= ? AND (state = 'Succeeded' OR message IS NOT NULL) \
+                 AND state <> 'Enqueued' \
              GROUP BY minute ORDER BY minute",
         )
         .bind(micros(since))

@@ -9,9 +9,10 @@ use super::continuations::release_continuations;
 use super::rows::{from_micros, micros};
 use super::{ROWS_PER_INSERT, SqliteStorage, begin, padded};
 use crate::storage::rows::{StoredRow, claimed_job, expired_job};
+use crate::storage::stored::UNHELD_MESSAGE;
 use crate::storage::stored::{failure_summary, stored_failure};
 use crate::storage::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, LifecycleStore, NewJob, Outcome,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, LifecycleStore, NewJob, Outcome,
     QueueSelector,
 };
 use crate::{JobId, JobState, Result};
@@ -36,6 +37,54 @@ pub(super) async fn events_insert(
         insert.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Appends one history row per job inside `tx`, each with `message`.
+pub(super) async fn noted_events_insert(
+    tx: &mut sqlx::SqliteConnection,
+    events: &[(JobId, u32)],
+    at: DateTime<Utc>,
+    state: JobState,
+    server: &str,
+    message: &str,
+) -> Result<()> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs_event (job_id, at, state, attempt, server, message) ",
+        );
+        insert.push_values(chunk, |mut row, (id, attempt)| {
+            row.push_bind(id.to_string())
+                .push_bind(micros(at))
+                .push_bind(state.as_str())
+                .push_bind(i64::from(*attempt))
+                .push_bind(server.to_owned())
+                .push_bind(message.to_owned());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Claims as a JSON array of `[id, token]` pairs, for `json_each`.
+pub(super) fn fences_json(fences: &[Fence]) -> String {
+    let pairs: Vec<(String, i64)> = fences
+        .iter()
+        .map(|fence| (fence.id.to_string(), fence.token))
+        .collect();
+    serde_json::to_string(&pairs).expect("pairs of a string and a number serialize")
+}
+
+/// Ids as a JSON array, for `json_each`.
+pub(super) fn ids_json(ids: &[JobId]) -> String {
+    serde_json::to_string(&ids.iter().map(JobId::to_string).collect::<Vec<_>>())
+        .expect("strings serialize")
+}
+
+/// The rows of a `[id, token]` JSON array bound in place of `?N`.
+pub(super) fn fence_rows(parameter: &str) -> String {
+    format!(
+        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each({parameter})"
+    )
 }
 
 /// Runs a state-changing `UPDATE` and records `state` in the history of each row it
@@ -111,9 +160,14 @@ impl LifecycleStore for SqliteStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
+        // One machine's database: the lease is on the server's clock, `lease_until`.
+        let _ = request.offset;
         // One statement, atomic on its own; a trigger writes each claim's history row.
+        // `picked` numbers the rows in claim order (only the few it picked): all but
+        // the first `start_now` are claimed ahead.
         let mut claim = QueryBuilder::<Sqlite>::new(
-            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, owner = ",
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
+             token = token + 1, owner = ",
         );
         claim
             .push_bind(request.owner)
@@ -121,8 +175,11 @@ impl LifecycleStore for SqliteStorage {
             .push_bind(micros(request.lease_until))
             .push(", updated_at = ")
             .push_bind(micros(request.now))
+            .push(", ahead = picked.n > ")
+            .push_bind(i64::from(request.start_now))
             .push(
-                " WHERE id IN (SELECT id FROM jobs_job INDEXED BY jobs_job_runnable \
+                " FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n \
+                 FROM (SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable \
                  WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ",
             )
             .push_bind(micros(request.now));
@@ -143,7 +200,10 @@ impl LifecycleStore for SqliteStorage {
         claim
             .push(" ORDER BY priority DESC, run_at LIMIT ")
             .push_bind(i64::from(request.limit))
-            .push(") RETURNING id, name, payload, attempt, max_retries, queue, run_at");
+            .push(
+                ")) AS picked WHERE jobs_job.id = picked.id \
+                 RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead",
+            );
         let rows = claim
             .build()
             .fetch_all(&mut *self.writer.lock().await?)
@@ -161,11 +221,12 @@ impl LifecycleStore for SqliteStorage {
         let mut finished = HashMap::with_capacity(completions.len());
         for chunk in completions.chunks(ROWS_PER_INSERT) {
             let mut update = QueryBuilder::<Sqlite>::new(
-                "WITH done (id, owner, attempt, state, run_at, last_error, at) AS (",
+                "WITH done (id, owner, token, state, run_at, last_error, at, uncharged, \
+                     rescued) AS (",
             );
             update.push_values(padded(chunk), |mut row, completion| {
                 let Some(completion) = completion else {
-                    for _ in 0..7 {
+                    for _ in 0..9 {
                         row.push_bind(None::<i64>);
                     }
                     return;
@@ -173,19 +234,23 @@ impl LifecycleStore for SqliteStorage {
                 let (state, run_at, failure) = completion.outcome.ending();
                 row.push_bind(completion.id.to_string())
                     .push_bind(completion.owner.as_str())
-                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(completion.token)
                     .push_bind(state.as_str())
                     .push_bind(run_at.map(micros))
                     .push_bind(failure.map(failure_summary))
-                    .push_bind(micros(completion.at));
+                    .push_bind(micros(completion.at))
+                    .push_bind(i64::from(completion.outcome.uncharged()))
+                    .push_bind(i64::from(completion.outcome.rescued()));
             });
             update.push(
                 ") UPDATE jobs_job SET state = done.state, \
                      run_at = COALESCE(done.run_at, jobs_job.run_at), \
                      last_error = COALESCE(done.last_error, jobs_job.last_error), \
-                     owner = NULL, lease_until = NULL, updated_at = done.at \
+                     attempt = jobs_job.attempt - done.uncharged, \
+                     rescues = jobs_job.rescues + done.rescued, \
+                     owner = NULL, lease_until = NULL, ahead = 0, updated_at = done.at \
                  FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
-                     AND jobs_job.attempt = done.attempt AND jobs_job.state = 'Processing' \
+                     AND jobs_job.token = done.token AND jobs_job.state = 'Processing' \
                  RETURNING id, EXISTS (SELECT 1 FROM jobs_job AS child \
                      WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
             );
@@ -213,10 +278,12 @@ impl LifecycleStore for SqliteStorage {
                 };
                 let (state, _, failure) = completion.outcome.ending();
                 let (message, sources) = failure.map(stored_failure).unzip();
+                let message = message.or_else(|| completion.outcome.note().map(str::to_owned));
+                let attempt = completion.attempt - u32::from(completion.outcome.uncharged());
                 row.push_bind(completion.id.to_string())
                     .push_bind(micros(completion.at))
                     .push_bind(state.as_str())
-                    .push_bind(i64::from(completion.attempt))
+                    .push_bind(i64::from(attempt))
                     .push_bind(completion.owner.as_str())
                     .push_bind(message)
                     .push_bind(sources);
@@ -234,7 +301,7 @@ impl LifecycleStore for SqliteStorage {
             match completion.outcome {
                 Outcome::Succeeded => awaited.0.push(completion.id),
                 Outcome::Failed { .. } => awaited.1.push(completion.id),
-                Outcome::Retry { .. } => {}
+                Outcome::Retry { .. } | Outcome::Orphaned { .. } | Outcome::NotStarted { .. } => {}
             }
         }
         if let Some(now) = now {
@@ -247,21 +314,20 @@ impl LifecycleStore for SqliteStorage {
     async fn jobs_release(
         &self,
         owner: &str,
-        only: Option<&[JobId]>,
+        only: Option<&[Fence]>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let only = only
-            .map(|ids| serde_json::to_string(&ids.iter().map(JobId::to_string).collect::<Vec<_>>()))
-            .transpose()?;
+        let only = only.map(fences_json);
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
-                 lease_until = NULL, run_at = ?2, updated_at = ?2 \
+                 lease_until = NULL, ahead = 0, run_at = ?2, updated_at = ?2 \
              WHERE owner = ?1 AND state = 'Processing' \
-                 AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+                 AND (?3 IS NULL OR (id, token) IN ({})) \
              RETURNING id, attempt",
-        )
+            fence_rows("?3")
+        ))
         .bind(owner)
         .bind(micros(now))
         .bind(only)
@@ -282,9 +348,66 @@ impl LifecycleStore for SqliteStorage {
         Ok(rows.len() as u64)
     }
 
-    async fn jobs_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<ExpiredJob>> {
+    async fn jobs_release_unheld(
+        &self,
+        owner: &str,
+        held: &[JobId],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let rows = sqlx::query(
-            "SELECT id, owner, attempt, max_retries FROM jobs_job \
+            "UPDATE jobs_job SET state = 'Enqueued', attempt = attempt - 1, owner = NULL, \
+                 lease_until = NULL, ahead = 0, run_at = ?2, updated_at = ?2 \
+             WHERE owner = ?1 AND state = 'Processing' \
+                 AND id NOT IN (SELECT value FROM json_each(?3)) \
+             RETURNING id, attempt",
+        )
+        .bind(owner)
+        .bind(micros(now))
+        .bind(ids_json(held))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push((row.job_id("id")?, row.count("attempt")?));
+        }
+        noted_events_insert(
+            &mut tx,
+            &events,
+            now,
+            JobState::Enqueued,
+            owner,
+            UNHELD_MESSAGE,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn jobs_stopped(&self, stopped: &[Fence]) -> Result<u64> {
+        if stopped.is_empty() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(&format!(
+            "UPDATE jobs_job SET owner = NULL, lease_until = NULL \
+             WHERE state = 'Deleted' AND (id, token) IN ({})",
+            fence_rows("?1")
+        ))
+        .bind(fences_json(stopped))
+        .execute(&mut *self.writer.lock().await?)
+        .await?
+        .rows_affected())
+    }
+
+    async fn jobs_expired(
+        &self,
+        now: DateTime<Utc>,
+        _offset: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<ExpiredJob>> {
+        let rows = sqlx::query(
+            "SELECT id, owner, token, attempt, ahead, rescues FROM jobs_job \
              WHERE state = 'Processing' AND lease_until < ? LIMIT ?",
         )
         .bind(micros(now))

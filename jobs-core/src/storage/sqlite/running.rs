@@ -10,7 +10,7 @@ use super::{ROWS_PER_INSERT, SqliteStorage, begin};
 use crate::job::info::LogEntry;
 use crate::storage::rows::log_entry;
 use crate::storage::stored::{MAX_LOG_LINE_BYTES, cap};
-use crate::storage::{LogLine, ProgressUpdate, RunningStore};
+use crate::storage::{Fence, LogLine, ProgressUpdate, RunningStore};
 use crate::{JobId, Result};
 
 /// The log lines of a job, in the order written.
@@ -29,16 +29,24 @@ impl RunningStore for SqliteStorage {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         for chunk in lines.chunks(ROWS_PER_INSERT) {
+            // Only the lines of attempts whose claim still holds.
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs_log (job_id, at, attempt, level, message) ",
+                "INSERT INTO jobs_log (job_id, at, attempt, level, message) \
+                 SELECT line.column1, line.column2, line.column3, line.column4, line.column5 \
+                 FROM (",
             );
             insert.push_values(chunk, |mut row, line| {
                 row.push_bind(line.job_id.to_string())
                     .push_bind(micros(line.at))
                     .push_bind(i64::from(line.attempt))
                     .push_bind(line.level.as_str())
-                    .push_bind(cap(&line.message, MAX_LOG_LINE_BYTES));
+                    .push_bind(cap(&line.message, MAX_LOG_LINE_BYTES))
+                    .push_bind(line.token);
             });
+            insert.push(
+                ") AS line WHERE EXISTS (SELECT 1 FROM jobs_job WHERE jobs_job.id = line.column1 \
+                 AND jobs_job.token = line.column6 AND jobs_job.state = 'Processing')",
+            );
             insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -50,11 +58,13 @@ impl RunningStore for SqliteStorage {
         let mut tx = begin(&mut writer).await?;
         for update in updates {
             sqlx::query(
-                "UPDATE jobs_job SET progress_done = ?2, progress_total = ?3 WHERE id = ?1",
+                "UPDATE jobs_job SET progress_done = ?2, progress_total = ?3 \
+                 WHERE id = ?1 AND token = ?4 AND state = 'Processing'",
             )
             .bind(update.job_id.to_string())
             .bind(i64::try_from(update.done).unwrap_or(i64::MAX))
             .bind(i64::try_from(update.total).unwrap_or(i64::MAX))
+            .bind(update.token)
             .execute(&mut *tx)
             .await?;
         }
@@ -72,21 +82,18 @@ impl RunningStore for SqliteStorage {
         )
     }
 
-    async fn step_put(
-        &self,
-        job_id: JobId,
-        name: &str,
-        value: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn step_put(&self, job: Fence, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO jobs_step (job_id, name, value, at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO jobs_step (job_id, name, value, at) SELECT ?1, ?2, ?3, ?4 \
+             WHERE EXISTS (SELECT 1 FROM jobs_job WHERE id = ?1 AND token = ?5 \
+                 AND state = 'Processing') \
              ON CONFLICT (job_id, name) DO NOTHING",
         )
-        .bind(job_id.to_string())
+        .bind(job.id.to_string())
         .bind(name)
         .bind(value)
         .bind(micros(at))
+        .bind(job.token)
         .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(())

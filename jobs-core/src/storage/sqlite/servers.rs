@@ -1,19 +1,29 @@
 //! The servers' rows and leases on SQLite.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
+use super::lifecycle::{fence_rows, fences_json, ids_json};
 use super::rows::micros;
 use super::{SqliteStorage, begin};
-use crate::Result;
-use crate::storage::{ServerRow, ServerStore};
+use crate::storage::rows::StoredRow;
+use crate::storage::{Fence, ServerRow, ServerStore};
+use crate::{JobId, Result};
 
 impl ServerStore for SqliteStorage {
     async fn server_heartbeat(
         &self,
         server: &ServerRow,
+        held: &[Fence],
+        waiting: &[JobId],
+        lease: std::time::Duration,
+        _offset: chrono::Duration,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Vec<JobId>> {
+        let lease_until = now
+            .checked_add_signed(chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         sqlx::query(
@@ -32,15 +42,28 @@ impl ServerStore for SqliteStorage {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE jobs_job SET lease_until = ?2 WHERE owner = ?1 AND state = 'Processing'",
-        )
-        .bind(&server.id)
-        .bind(micros(lease_until))
-        .execute(&mut *tx)
-        .await?;
+        let mut lost: HashSet<JobId> = held.iter().map(|fence| fence.id).collect();
+        if !held.is_empty() {
+            let renewed = sqlx::query(&format!(
+                "UPDATE jobs_job SET lease_until = ?2, \
+                     ahead = id IN (SELECT value FROM json_each(?4)) \
+                 WHERE owner = ?1 AND state IN ('Processing', 'Deleted') \
+                     AND (id, token) IN ({}) \
+                 RETURNING id",
+                fence_rows("?3")
+            ))
+            .bind(&server.id)
+            .bind(micros(lease_until))
+            .bind(fences_json(held))
+            .bind(ids_json(waiting))
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &renewed {
+                lost.remove(&row.job_id("id")?);
+            }
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(lost.into_iter().collect())
     }
 
     async fn server_remove(&self, id: &str) -> Result<()> {
