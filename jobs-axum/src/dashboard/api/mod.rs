@@ -107,6 +107,9 @@ impl From<jobs_core::Error> for ApiError {
             jobs_core::Error::JobNotFound(_) | jobs_core::Error::RecurringNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
+            // A requeue that would run the job twice at once: the message says when to
+            // try again.
+            jobs_core::Error::StillRunning { .. } => StatusCode::CONFLICT,
             _ => {
                 tracing::error!(%error, "dashboard request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -136,4 +139,25 @@ impl IntoResponse for ApiError {
 #[derive(Debug, Serialize)]
 pub(super) struct Items<T> {
     pub(super) items: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requeue_of_a_job_still_stopping_is_a_conflict_that_says_when_to_retry() {
+        let id = jobs_core::JobId::new();
+        let error = ApiError::from(jobs_core::Error::StillRunning {
+            id,
+            server: "worker-1".to_owned(),
+        });
+        assert_eq!(error.status, StatusCode::CONFLICT);
+        assert_eq!(
+            error.message(),
+            format!(
+                "job {id} is still stopping on server worker-1; requeue it when it has stopped"
+            )
+        );
+    }
 }
