@@ -87,6 +87,10 @@ pub(super) async fn heartbeat(shared: &Shared) -> Result<()> {
 /// answer never arrived, a result lost), unless a claim is in flight: its rows are not
 /// registered yet.
 async fn release_unheld(shared: &Shared) -> Result<()> {
+    // A server stopping leaves its rows to its shutdown (or, dropped, to the rescue).
+    if shared.stop_maintenance.is_cancelled() {
+        return Ok(());
+    }
     let Ok(_claiming) = shared.claiming.try_lock() else {
         return Ok(());
     };

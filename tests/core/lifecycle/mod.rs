@@ -30,6 +30,7 @@ backend_tests!(
     shutdown_releases_jobs_past_the_grace_period,
     orphaned_job_is_rescued_and_retried,
     orphaned_job_on_its_last_attempt_runs_again,
+    requeue_of_a_deleted_job_waits_until_its_attempt_is_over,
 );
 
 #[job(display = "Record {label}")]
@@ -563,4 +564,58 @@ async fn orphaned_job_on_its_last_attempt_runs_again(backend: Backend) {
             .iter()
             .any(|entry| entry.state == JobState::Failed)
     );
+}
+
+/// A job deleted while it runs is requeued only once its attempt is over: here its
+/// server died, so nothing reports the attempt stopped, and the requeue waits for the
+/// lease to run out.
+async fn requeue_of_a_deleted_job_waits_until_its_attempt_is_over(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let dying = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    let dying_id = dying.id().to_owned();
+    let id = jobs.enqueue(Gated {}).await.unwrap();
+    wait_until("the job runs", || async { probe.running() == 1 }).await;
+    drop(dying);
+    wait_until("the dead server's job stops", || async {
+        probe.running() == 0
+    })
+    .await;
+    assert!(jobs.delete(id).await.unwrap());
+    let error = jobs.requeue(id).await.unwrap_err();
+    assert!(
+        matches!(&error, jobs::Error::StillRunning { id: refused, server } if *refused == id && *server == dying_id),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("job {id} is still stopping on server {dying_id}; requeue it when it has stopped")
+    );
+    assert_eq!(
+        jobs.requeue_matching(&JobQuery::state(JobState::Deleted))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(jobs.get(id).await.unwrap().state, JobState::Deleted);
+
+    // The lease ran out: the attempt is over for sure.
+    clock.advance(Duration::from_secs(11));
+    assert!(jobs.requeue(id).await.unwrap());
+    probe.gate.add_permits(1);
+    let server = JobServer::builder(jobs.clone())
+        .state(probe.clone())
+        .poll_interval(Duration::from_millis(100))
+        .server_timeout(Duration::from_secs(10))
+        .start()
+        .await
+        .unwrap();
+    let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!((info.attempt, probe.runs(id)), (1, 2));
 }
