@@ -15,8 +15,13 @@ pub use jobs_macros::{job, recurring};
 pub use jobs_axum as axum;
 
 /// Everything an application needs in one import: `use jobs::prelude::*;`.
+///
+/// The `Job` trait comes in anonymously (`Job as _`): its methods are in scope, but
+/// its name does not clash with a `Job` of your own or of another glob import. Name
+/// it as `jobs::Job` where you need it in a bound.
 pub mod prelude {
-    pub use jobs_core::{Job, JobContext, JobId, JobState, State};
+    pub use jobs_core::Job as _;
+    pub use jobs_core::{JobContext, JobId, JobState, State};
     #[cfg(feature = "macros")]
     pub use jobs_macros::{job, recurring};
 }

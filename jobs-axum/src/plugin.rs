@@ -196,6 +196,21 @@ impl JobsPlugin {
         self.jobs.clone()
     }
 
+    /// A tower layer that puts the [`Jobs`] client into every request's extensions,
+    /// for a router whose state type cannot change: its handlers take
+    /// `Extension(jobs): Extension<Jobs>`. Cheap to clone, and starts nothing (the
+    /// plugin has started the server already).
+    ///
+    /// ```rust,ignore
+    /// let app = Router::new()
+    ///     .route("/remind", post(remind)) // async fn remind(Extension(jobs): Extension<Jobs>, …)
+    ///     .with_state(my_state)
+    ///     .layer(plugin.layer());
+    /// ```
+    pub fn layer(&self) -> axum::Extension<Jobs> {
+        axum::Extension(self.jobs.clone())
+    }
+
     /// The settings it runs with.
     pub fn settings(&self) -> &JobsSettings {
         &self.settings
@@ -210,7 +225,8 @@ impl JobsPlugin {
     /// The dashboard's routes with this plugin's auth settings and its server's
     /// metrics, to nest into the app's own router
     /// (`.nest("/jobs", plugin.dashboard_router())`), typically with
-    /// `dashboard.enabled = false`.
+    /// `dashboard.enabled = false`. A router whose state holds no `Jobs` nests
+    /// `plugin.dashboard_router::<Jobs>().with_state(plugin.jobs())` instead.
     pub fn dashboard_router<S>(&self) -> Router<S>
     where
         Jobs: FromRef<S>,

@@ -1,6 +1,7 @@
 //! What an operator does from the dashboard, through the client: requeue, delete and
 //! search jobs, one at a time or by filter; see servers and throughput.
 
+use jobs::Job;
 use std::time::Duration;
 
 use crate::support::{

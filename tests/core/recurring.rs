@@ -2,6 +2,7 @@
 //! several servers racing for each tick, daylight-saving days, missed-tick policies
 //! after an outage, and no overlapping runs.
 
+use jobs::Job;
 use std::time::Duration;
 
 use crate::support::{Backend, Probe, TestDb, test_server, wait_for_state, wait_until};

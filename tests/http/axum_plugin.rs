@@ -414,3 +414,96 @@ async fn boot_errors_name_the_setting() {
         "{error}"
     );
 }
+
+/// An app whose state has no `Jobs`: the plugin's layer gives its handlers an
+/// `Extension<Jobs>`, and the dashboard nested under `/admin/jobs` sits behind the
+/// app's own auth layer.
+mod layered {
+    use axum::extract::{Request, State};
+    use axum::http::{StatusCode, header};
+    use axum::middleware::{self, Next};
+    use axum::response::Response;
+    use axum::routing::post;
+    use axum::{Extension, Json, Router};
+    use jobs::Jobs;
+    use jobs::axum::JobsPlugin;
+    use serde_json::{Value, json};
+
+    use super::Greet;
+
+    #[derive(Clone)]
+    struct AppState {
+        prefix: &'static str,
+    }
+
+    pub(super) fn routes(plugin: &JobsPlugin) -> Router {
+        let admin = Router::new()
+            .nest(
+                "/admin/jobs",
+                plugin.dashboard_router::<Jobs>().with_state(plugin.jobs()),
+            )
+            .layer(middleware::from_fn(require_token));
+        Router::new()
+            .route("/greet", post(greet))
+            .with_state(AppState { prefix: "Dr. " })
+            .merge(admin)
+            .layer(plugin.layer())
+    }
+
+    async fn greet(
+        State(state): State<AppState>,
+        Extension(jobs): Extension<Jobs>,
+        Json(body): Json<Value>,
+    ) -> Json<Value> {
+        let name = format!("{}{}", state.prefix, body["name"].as_str().unwrap_or(""));
+        let id = jobs.enqueue(Greet { name }).await.expect("enqueue");
+        Json(json!({ "job_id": id }))
+    }
+
+    async fn require_token(request: Request, next: Next) -> Result<Response, StatusCode> {
+        match request.headers().get(header::AUTHORIZATION) {
+            Some(value) if value == "Bearer admin" => Ok(next.run(request).await),
+            _ => Err(StatusCode::UNAUTHORIZED),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_serves_jobs_to_an_app_with_its_own_state_and_auth() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let probe = Probe::new();
+    let mut settings = settings(&db);
+    settings.dashboard.enabled = false;
+    let plugin = JobsPlugin::builder(settings)
+        .state(probe.clone())
+        .start()
+        .await
+        .expect("the plugin starts");
+    let routes = layered::routes(&plugin);
+    let app = serve(plugin, routes).await;
+    assert_eq!(app.dashboard_url, "", "no standalone dashboard");
+
+    let id = app.enqueue("/greet", json!({ "name": "Ada" })).await;
+    wait_for_state(&app.jobs, id, JobState::Succeeded).await;
+    assert_eq!(probe.notes(), ["Dr. Ada"]);
+
+    let job_url = format!("{}/admin/jobs/api/jobs/{id}", app.app_url);
+    let refused = app.http.get(&job_url).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    let admin = app.http.with_authorization("Bearer admin");
+    let job = admin.get(&job_url).await;
+    assert_eq!(job.status, StatusCode::OK, "{}", job.body);
+    assert_eq!(job.json()["display_name"], "Greet Dr. Ada");
+    let page = admin.get(&format!("{}/admin/jobs/jobs", app.app_url)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("/admin/jobs/assets/app.js"),
+        "the page loads its assets under the prefix: {}",
+        page.body
+    );
+    let script = admin
+        .get(&format!("{}/admin/jobs/assets/app.js", app.app_url))
+        .await;
+    assert_eq!(script.status, StatusCode::OK);
+    app.stop().await;
+}

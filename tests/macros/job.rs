@@ -1,6 +1,7 @@
 //! What `#[job]` generates, checked without a database: the data struct, the registered
 //! descriptor, the display name and labels, and (in `tests/ui/job/`) every misuse's error.
 
+use jobs::Job;
 use std::time::Duration;
 
 use jobs::prelude::*;

@@ -3,6 +3,7 @@
 //! misuse's error (in `tests/ui/recurring/`); and the macro refusing exactly the
 //! schedules the runtime refuses.
 
+use jobs::Job;
 use std::path::Path;
 
 use crate::support::{Backend, TestDb};

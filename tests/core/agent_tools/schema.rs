@@ -1,6 +1,6 @@
 //! The JSON Schema `#[job]` derives for a job's data, and which jobs the catalog offers.
 
-use jobs::prelude::*;
+use jobs::Job;
 use serde_json::{Value, json};
 
 use super::*;
