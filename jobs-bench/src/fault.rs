@@ -377,7 +377,7 @@ pub struct Overlap {
     pub first: (u32, u32),
     /// The later one, which started before the earlier ended.
     pub second: (u32, u32),
-    /// How long they overlapped, in milliseconds.
+    /// How long they overlapped, in milliseconds (so far, if both still run).
     pub millis: u64,
 }
 
@@ -393,6 +393,7 @@ pub fn overlaps(runs: &[Run], killed: &HashMap<u32, u64>) -> Vec<Overlap> {
             .or_else(|| killed.get(&run.pid).copied())
             .unwrap_or(u64::MAX)
     };
+    let now = monotonic_ns();
     let mut found = Vec::new();
     for (job, mut runs) in by_job {
         runs.sort_by_key(|run| run.start);
@@ -404,7 +405,11 @@ pub fn overlaps(runs: &[Run], killed: &HashMap<u32, u64>) -> Vec<Overlap> {
                         job,
                         first: (earlier.attempt, earlier.pid),
                         second: (later.attempt, later.pid),
-                        millis: (earlier_end.min(end(later)) - later.start) / 1_000_000,
+                        millis: earlier_end
+                            .min(end(later))
+                            .min(now)
+                            .saturating_sub(later.start)
+                            / 1_000_000,
                     });
                 }
             }

@@ -1,5 +1,5 @@
 //! One node of three partitioned from PostgreSQL (its own proxy blackholes; the other two
-//! still reach the database) for three times the server timeout, while it runs 16 jobs
+//! still reach the database) for four times the server timeout, while it runs 16 jobs
 //! that take longer than the server timeout. Never two executions of a job at once; the
 //! rescued jobs run once elsewhere.
 
@@ -16,8 +16,8 @@ use crate::{Work, assert_all_ended, assert_no_overlaps, wait_all_succeeded};
 
 const JOBS: u32 = 16;
 const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
-const JOB_LENGTH: Duration = Duration::from_secs(5);
-const PARTITION: Duration = Duration::from_secs(6);
+const JOB_LENGTH: Duration = Duration::from_secs(10);
+const PARTITION: Duration = Duration::from_secs(8);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_of_three_partitioned_longer_than_the_server_timeout() {
