@@ -155,8 +155,31 @@ pub async fn wait_all_succeeded(
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            assert_no_overlaps(&log.runs(), killed);
-            panic!("not every job succeeded within {timeout:?}: {counts:?}");
+            let runs = log.runs();
+            assert_no_overlaps(&runs, killed);
+            let mut stuck = Vec::new();
+            for state in [JobState::Processing, JobState::Enqueued, JobState::Scheduled] {
+                let page = jobs
+                    .list(jobs::JobQuery::state(state).limit(3))
+                    .await
+                    .map(|page| page.items)
+                    .unwrap_or_default();
+                for job in page {
+                    let info = jobs.get(job.id).await.unwrap();
+                    let ran = runs
+                        .iter()
+                        .filter(|run| run.job == job.id.as_uuid())
+                        .map(|run| (run.attempt, run.end.is_some()))
+                        .collect::<Vec<_>>();
+                    stuck.push(format!(
+                        "{} {} attempt {} owner {:?}; executions (attempt, ended) {ran:?}",
+                        job.id, info.state, info.attempt, info.owner
+                    ));
+                }
+            }
+            panic!(
+                "not every job succeeded within {timeout:?}: {counts:?}; for example {stuck:#?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1,6 +1,6 @@
 //! SQLite's write lock held by another process for longer than the library's busy
-//! timeout (30 s) while a node drains jobs: every job ends `Succeeded`, none `Failed`,
-//! no two executions of a job overlap, and the node resumes by itself.
+//! timeout (30 s) while two nodes drain jobs: every job ends `Succeeded`, none `Failed`,
+//! no two executions of a job overlap, and the nodes resume by themselves.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +31,8 @@ async fn write_lock_held_longer_than_the_busy_timeout() {
     }))
     .await
     .unwrap();
-    let node = Node::new(8, Duration::from_secs(2)).spawn(&db.url, &log);
+    let node = Node::new(8, Duration::from_secs(2));
+    let nodes = [node.spawn(&db.url, &log), node.spawn(&db.url, &log)];
     wait_within("100 jobs ran", Duration::from_secs(30), || async {
         log.runs().len() >= 100
     })
@@ -58,7 +59,9 @@ async fn write_lock_held_longer_than_the_busy_timeout() {
         &HashMap::new(),
     )
     .await;
-    node.stop(Duration::from_secs(20)).await;
+    for node in nodes {
+        node.stop(Duration::from_secs(20)).await;
+    }
     let runs = log.runs();
     assert_all_ended(&runs);
     assert_no_overlaps(&runs, &HashMap::new());
