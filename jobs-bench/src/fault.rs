@@ -26,7 +26,9 @@
 //! an execution whose process was killed never ends, and [`overlaps`] lets it end at the
 //! kill.
 
-#![allow(dead_code)]
+// Shared by two crates: what one of them does not use is dead there, and items are `pub`
+// for the tests to re-export.
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -121,7 +123,9 @@ pub fn address_of(url: &str) -> SocketAddr {
     use std::net::ToSocketAddrs;
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let host = if host.contains(':') {
         host.to_owned()
     } else {
@@ -259,7 +263,10 @@ impl ExecutionLog {
             std::process::id(),
             NEXT_EXECUTION.fetch_add(1, Ordering::Relaxed)
         );
-        self.line(&format!("S {key} {job} {attempt} {kind} {}", monotonic_ns()));
+        self.line(&format!(
+            "S {key} {job} {attempt} {kind} {}",
+            monotonic_ns()
+        ));
         Execution {
             log: self.clone(),
             key,
@@ -305,8 +312,7 @@ pub struct Execution {
 
 impl Drop for Execution {
     fn drop(&mut self) {
-        self.log
-            .line(&format!("E {} {}", self.key, monotonic_ns()));
+        self.log.line(&format!("E {} {}", self.key, monotonic_ns()));
     }
 }
 
@@ -336,8 +342,7 @@ pub fn read_runs(path: &Path) -> io::Result<Vec<Run>> {
         let fields: Vec<&str> = line.split(' ').collect();
         match fields.as_slice() {
             ["S", key, job, attempt, kind, at] => {
-                let (Ok(job), Ok(attempt), Ok(start)) =
-                    (job.parse(), attempt.parse(), at.parse())
+                let (Ok(job), Ok(attempt), Ok(start)) = (job.parse(), attempt.parse(), at.parse())
                 else {
                     continue;
                 };

@@ -36,9 +36,11 @@ async fn a_runtime_blocked_by_user_code_is_not_rescued(backend: Backend) {
         })
         .await
         .unwrap();
-    wait_within("the job blocks its node", Duration::from_secs(20), || async {
-        !log.runs().is_empty()
-    })
+    wait_within(
+        "the job blocks its node",
+        Duration::from_secs(20),
+        || async { !log.runs().is_empty() },
+    )
     .await;
     let watcher = Node::new(2, SERVER_TIMEOUT).spawn(&db.url, &log);
 

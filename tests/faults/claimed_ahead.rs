@@ -76,7 +76,10 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
         .map(|id| id.as_uuid())
         .filter(|id| at_kill[id] == "Processing" && !started_by_victim.contains(id))
         .collect();
-    assert!(!never_started.is_empty(), "no job was claimed ahead at the kill");
+    assert!(
+        !never_started.is_empty(),
+        "no job was claimed ahead at the kill"
+    );
 
     // Another node rescues what the dead one held and drains the rest.
     let rescuer = node.spawn(&db.url, &log);

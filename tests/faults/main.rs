@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod blocked_runtime;
 #[cfg(feature = "postgres")]
 mod claimed_ahead;
 #[cfg(feature = "postgres")]
@@ -20,7 +21,6 @@ mod outage;
 #[cfg(feature = "postgres")]
 mod partition;
 mod sqlite_lock;
-mod blocked_runtime;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -158,7 +158,11 @@ pub async fn wait_all_succeeded(
             let runs = log.runs();
             assert_no_overlaps(&runs, killed);
             let mut stuck = Vec::new();
-            for state in [JobState::Processing, JobState::Enqueued, JobState::Scheduled] {
+            for state in [
+                JobState::Processing,
+                JobState::Enqueued,
+                JobState::Scheduled,
+            ] {
                 let page = jobs
                     .list(jobs::JobQuery::state(state).limit(3))
                     .await

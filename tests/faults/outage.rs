@@ -98,10 +98,7 @@ async fn a_thirty_second_outage_while_three_processes_drain_five_thousand_jobs()
     }
 
     // Every job Succeeded (checked above), none Failed; each ran; none overlapped.
-    let failed = jobs
-        .list(JobQuery::state(JobState::Failed))
-        .await
-        .unwrap();
+    let failed = jobs.list(JobQuery::state(JobState::Failed)).await.unwrap();
     assert!(failed.items.is_empty(), "failed: {:?}", failed.items);
     let runs = log.runs();
     let per_job = executions_per_job(&runs);

@@ -217,8 +217,14 @@ fn postgres_bin() -> PathBuf {
         .output()
         .expect("look for pg_ctl");
     let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    assert!(!path.is_empty(), "no PostgreSQL binaries (initdb, pg_ctl) found");
-    Path::new(&path).parent().expect("pg_ctl's directory").to_owned()
+    assert!(
+        !path.is_empty(),
+        "no PostgreSQL binaries (initdb, pg_ctl) found"
+    );
+    Path::new(&path)
+        .parent()
+        .expect("pg_ctl's directory")
+        .to_owned()
 }
 
 fn running_as_root() -> bool {
