@@ -15,6 +15,8 @@ mod claimed_ahead;
 #[cfg(feature = "postgres")]
 mod clock_skew;
 mod delete_requeue;
+#[cfg(feature = "postgres")]
+mod harness;
 mod node;
 #[cfg(feature = "postgres")]
 mod outage;
