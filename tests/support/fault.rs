@@ -2,7 +2,7 @@
 //! `jobs-bench soak` ([`proxy`]), a PostgreSQL server of the test's own that it stops and
 //! starts ([`OwnPostgres`]), and a SQLite write lock held from another connection.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
