@@ -39,7 +39,8 @@ figures (run in this order, on each backend):
   all        every figure
 
 soak (not a figure: a reliability run, PostgreSQL only):
-  soak       mixed jobs (short, long, failing, panicking, timing out, recurring) on
+  soak       mixed jobs (short, long, failing, panicking, timing out, recurring,
+             retries = 0) on
              worker processes behind fault-injecting proxies, with random faults
              (partitions, resets, SIGKILL and restart); prints executions, overlaps,
              lost, stuck and falsely failed jobs, and fails unless the last four are 0

@@ -4,8 +4,9 @@
 //! Worker nodes are processes of this binary (the hidden `__soak-node` role), each
 //! reaching the database through a [`FaultProxy`] of its own; the enqueuer and the
 //! final checks reach it directly. Jobs are short, long, failing (their first two
-//! attempts), panicking (their first attempt), timing out (their first attempt) and
-//! recurring; every kind is built to end `Succeeded` within its retries. Faults, drawn
+//! attempts), panicking (their first attempt), timing out (their first attempt),
+//! recurring, and short ones with `retries = 0`; every kind is built to end `Succeeded`
+//! within its retries. Faults, drawn
 //! from a seeded generator: one node partitioned (its proxy blackholes) for up to four
 //! times the server timeout, every node partitioned at once, one node's connections
 //! reset, one node killed with SIGKILL and started again. Every execution is recorded
@@ -88,6 +89,14 @@ impl Soak {
 pub(crate) async fn soak_sleep(State(log): State<ExecutionLog>, ctx: JobContext, millis: u64) {
     let kind = if millis >= 1_000 { "long" } else { "short" };
     let _run = log.start(ctx.id().as_uuid(), ctx.attempt(), kind);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// Short work that must not be retried (`retries = 0`): it succeeds when it runs, so
+/// only a fault charged to it as a failure can fail it.
+#[job(retries = 0, display = "Soak once {millis} ms")]
+pub(crate) async fn soak_once(State(log): State<ExecutionLog>, ctx: JobContext, millis: u64) {
+    let _run = log.start(ctx.id().as_uuid(), ctx.attempt(), "once");
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
@@ -245,6 +254,12 @@ pub(crate) async fn run(soak: &Soak) -> Result<()> {
                 2..=7 => jobs.enqueue(SoakFailing { n }).await?,
                 8..=11 => jobs.enqueue(SoakPanicking { n }).await?,
                 12..=15 => jobs.enqueue(SoakTimingOut { n }).await?,
+                16..=35 => {
+                    jobs.enqueue(SoakOnce {
+                        millis: rng.range(5, 50),
+                    })
+                    .await?
+                }
                 _ => {
                     jobs.enqueue(SoakSleep {
                         millis: rng.range(5, 50),
