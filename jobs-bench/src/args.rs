@@ -40,10 +40,10 @@ figures (run in this order, on each backend):
 
 soak (not a figure: a reliability run, PostgreSQL only):
   soak       mixed jobs (short, long, failing, panicking, timing out, recurring,
-             retries = 0) on
-             worker processes behind fault-injecting proxies, with random faults
-             (partitions, resets, SIGKILL and restart); prints executions, overlaps,
-             lost, stuck and falsely failed jobs, and fails unless the last four are 0
+             retries = 0) on worker processes behind fault-injecting proxies, with
+             random faults (partitions, resets, SIGKILL and restart); prints
+             executions, overlaps, lost, stuck and falsely failed jobs, and fails
+             unless the last four are 0
              options: --minutes <n> (default 5), --quick (1 minute), --seed <n>,
              --nodes <n> (default 3), --pg-url, --out (the nodes' logs)
 
