@@ -395,12 +395,14 @@ pub(crate) async fn run(soak: &Soak) -> Result<()> {
     for overlap in overlaps.iter().take(5) {
         println!("  overlap: {overlap:?}");
     }
-    for (id, state) in states
-        .iter()
-        .filter(|(_, state)| !matches!(state.as_str(), "Succeeded" | "Deleted"))
-        .take(5)
-    {
-        println!("  {state}: {id}");
+    let unfinished_or_failed: Vec<(uuid::Uuid, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, state, name, last_error FROM jobs_job \
+         WHERE state NOT IN ('Succeeded', 'Deleted') ORDER BY id LIMIT 5",
+    )
+    .fetch_all(&pool)
+    .await?;
+    for (id, state, name, error) in unfinished_or_failed {
+        println!("  {state}: {name} {id}: {}", error.unwrap_or_default());
     }
     drop(jobs);
     pool.close().await;
