@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use jobs::{JobId, Jobs};
-use sqlx::PgPool;
+use jobs::prelude::*;
+use jobs::{JobQuery, Jobs};
 use tokio::time::Instant;
 
 use crate::node::Node;
@@ -14,26 +14,26 @@ use crate::support::fault::{self, ExecutionLog, monotonic_ns};
 use crate::support::{Backend, TestDb};
 use crate::{Charge, Refund, assert_no_overlaps};
 
+backend_tests!(sigkill_with_jobs_claimed_ahead_fails_none_of_them);
+
 const CHAINS: u32 = 1_000;
 const SERVER_TIMEOUT: Duration = Duration::from_secs(1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
+async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them(backend: Backend) {
     let _serial = fault::serial().await;
     let started = Instant::now();
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let log = ExecutionLog::open(dir.path().join("executions")).unwrap();
     let jobs = Jobs::connect(&db.url).await.unwrap();
-    let pool = PgPool::connect(&db.url).await.unwrap();
-    let mut charges: Vec<JobId> = Vec::new();
+    let mut charges: HashSet<uuid::Uuid> = HashSet::new();
     for n in 0..CHAINS {
         let ids = jobs
             .enqueue(Charge { n })
             .on_failure(Refund { n })
             .await
             .unwrap();
-        charges.push(ids[0]);
+        charges.insert(ids[0].as_uuid());
     }
 
     // Two workers on short jobs (under a sixteenth of the poll interval): the node claims
@@ -43,13 +43,7 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
     let victim_pid = victim.pid();
     let deadline = Instant::now() + Duration::from_secs(30);
     let claimed_ahead = loop {
-        let processing: HashSet<uuid::Uuid> =
-            sqlx::query_scalar("SELECT id FROM jobs_job WHERE state = 'Processing'")
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect();
+        let processing = ids_in(&jobs, JobState::Processing).await;
         let ran: HashSet<uuid::Uuid> = log.runs().iter().map(|run| run.job).collect();
         let waiting = processing.difference(&ran).count();
         if waiting >= 4 {
@@ -63,19 +57,9 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
     };
     victim.kill();
     let killed_at = monotonic_ns();
-    let at_kill: HashMap<uuid::Uuid, String> =
-        sqlx::query_as::<_, (uuid::Uuid, String)>("SELECT id, state FROM jobs_job")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let at_kill = ids_in(&jobs, JobState::Processing).await;
     let started_by_victim: HashSet<uuid::Uuid> = log.runs().iter().map(|run| run.job).collect();
-    let never_started: Vec<uuid::Uuid> = charges
-        .iter()
-        .map(|id| id.as_uuid())
-        .filter(|id| at_kill[id] == "Processing" && !started_by_victim.contains(id))
-        .collect();
+    let never_started: Vec<uuid::Uuid> = at_kill.difference(&started_by_victim).copied().collect();
     assert!(
         !never_started.is_empty(),
         "no job was claimed ahead at the kill"
@@ -85,14 +69,14 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
     let rescuer = node.spawn(&db.url, &log);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let open: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM jobs_job WHERE id = ANY($1) \
-                 AND state NOT IN ('Succeeded', 'Failed')",
-        )
-        .bind(charges.iter().map(|id| id.as_uuid()).collect::<Vec<_>>())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let mut open = 0;
+        for state in [
+            JobState::Enqueued,
+            JobState::Scheduled,
+            JobState::Processing,
+        ] {
+            open += ids_in(&jobs, state).await.intersection(&charges).count();
+        }
         if open == 0 {
             break;
         }
@@ -106,13 +90,13 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     rescuer.stop(Duration::from_secs(20)).await;
 
-    let failed: Vec<(uuid::Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, last_error FROM jobs_job WHERE id = ANY($1) AND state = 'Failed'",
-    )
-    .bind(&never_started)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let mut failed = Vec::new();
+    for id in &never_started {
+        let info = jobs.get((*id).into()).await.unwrap();
+        if info.state == JobState::Failed {
+            failed.push((*id, info.last_error));
+        }
+    }
     assert!(
         failed.is_empty(),
         "{} of the {} jobs claimed ahead that never started ended Failed, e.g. {:?}",
@@ -128,19 +112,31 @@ async fn sigkill_with_jobs_claimed_ahead_fails_none_of_them() {
         refunds.len(),
         &refunds[..refunds.len().min(5)]
     );
-    let all_failed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM jobs_job WHERE id = ANY($1) AND state = 'Failed'")
-            .bind(charges.iter().map(|id| id.as_uuid()).collect::<Vec<_>>())
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(all_failed, 0, "charges ended Failed after the kill");
+    let failed_charges = ids_in(&jobs, JobState::Failed)
+        .await
+        .intersection(&charges)
+        .count();
+    assert_eq!(failed_charges, 0, "charges ended Failed after the kill");
     assert_no_overlaps(&runs, &HashMap::from([(victim_pid, killed_at)]));
     println!(
-        "{CHAINS} charges; killed a node holding {claimed_ahead}+ claimed ahead ({} never \
-         started at the kill); {} executions; {:.1?}",
+        "{backend:?}: {CHAINS} charges; killed a node holding {claimed_ahead}+ claimed ahead \
+         ({} never started at the kill); {} executions; {:.1?}",
         never_started.len(),
         runs.len(),
         started.elapsed()
     );
+}
+
+/// The ids of every job in `state`.
+async fn ids_in(jobs: &Jobs, state: JobState) -> HashSet<uuid::Uuid> {
+    let mut ids = HashSet::new();
+    let mut query = JobQuery::state(state).limit(1_000);
+    loop {
+        let page = jobs.list(query.clone()).await.unwrap();
+        ids.extend(page.items.iter().map(|job| job.id.as_uuid()));
+        match page.next {
+            Some(after) => query = query.after(after),
+            None => return ids,
+        }
+    }
 }

@@ -10,7 +10,6 @@
 mod support;
 
 mod blocked_runtime;
-#[cfg(feature = "postgres")]
 mod claimed_ahead;
 #[cfg(feature = "postgres")]
 mod clock_skew;
