@@ -2,14 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 
 use crate::db::{Backend, redacted};
+use crate::soak::Soak;
 
 /// The hidden first argument of a worker process for the cross-process latency figure.
 pub(crate) const LATENCY_WORKER: &str = "__latency-worker";
 /// The hidden first argument of the process that measures the waiting-jobs figure.
 pub(crate) const WAITING: &str = "__waiting";
+
+/// The hidden first argument of a soak worker node.
+pub(crate) use crate::soak::SOAK_NODE;
 
 /// Where PostgreSQL databases are created when neither `--pg-url` nor
 /// `JOBS_BENCH_PG_URL` says otherwise.
@@ -31,6 +37,15 @@ figures (run in this order, on each backend):
   waiting    10,000 jobs awaiting a 1 s timer with 10,000 workers: wall time, peak RSS
   list       the dashboard's page of 50 jobs on a 1,000,000-job table
   all        every figure
+
+soak (not a figure: a reliability run, PostgreSQL only):
+  soak       mixed jobs (short, long, failing, panicking, timing out, recurring,
+             retries = 0) on worker processes behind fault-injecting proxies, with
+             random faults (partitions, resets, SIGKILL and restart); prints
+             executions, overlaps, lost, stuck and falsely failed jobs, and fails
+             unless the last four are 0
+             options: --minutes <n> (default 5), --quick (1 minute), --seed <n>,
+             --nodes <n> (default 3), --pg-url, --out (the nodes' logs)
 
 options:
   --quick               small sizes: checks the harness in seconds, measures nothing
@@ -105,6 +120,15 @@ pub(crate) enum Command {
     LatencyWorker {
         /// The database.
         url: String,
+    },
+    /// Run the soak.
+    Soak(Soak),
+    /// Run a soak worker node on this database, recording executions in this log.
+    SoakNode {
+        /// The database (through the node's proxy).
+        url: String,
+        /// The execution log.
+        log: PathBuf,
     },
     /// Measure the waiting-jobs figure with this many jobs on this database.
     Waiting {
@@ -183,6 +207,12 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
                 let jobs = value("the waiting role")?.parse()?;
                 return Ok(Command::Waiting { url, jobs });
             }
+            SOAK_NODE => {
+                let url = value("the soak node role")?;
+                let log = PathBuf::from(value("the soak node role")?);
+                return Ok(Command::SoakNode { url, log });
+            }
+            "soak" if figures.is_empty() => return parse_soak(args, pg_url, out),
             "--quick" => quick = true,
             "--backend" => {
                 backends = match value("--backend")?.as_str() {
@@ -209,6 +239,45 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
         figures,
         quick,
         backends,
+        pg_url,
+        out,
+    }))
+}
+
+/// Reads the options of `soak`.
+fn parse_soak(
+    mut args: impl Iterator<Item = String>,
+    mut pg_url: String,
+    mut out: PathBuf,
+) -> Result<Command> {
+    let mut minutes = 5.0_f64;
+    let mut seed = None;
+    let mut nodes = 3;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--minutes" => minutes = value("--minutes")?.parse()?,
+            "--quick" => minutes = 1.0,
+            "--seed" => seed = Some(value("--seed")?.parse()?),
+            "--nodes" => nodes = value("--nodes")?.parse()?,
+            "--pg-url" => pg_url = value("--pg-url")?,
+            "--out" => out = PathBuf::from(value("--out")?),
+            other => bail!("unknown soak option `{other}`\n\n{USAGE}"),
+        }
+    }
+    if !(minutes > 0.0 && minutes.is_finite()) || nodes == 0 {
+        bail!("--minutes and --nodes must be positive");
+    }
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    });
+    Ok(Command::Soak(Soak {
+        duration: Duration::from_secs_f64(minutes * 60.0),
+        seed,
+        nodes,
         pg_url,
         out,
     }))
@@ -249,6 +318,26 @@ mod tests {
     fn figures_are_sorted_and_unique() {
         let run = measure("list drain list");
         assert_eq!(run.figures, [Figure::Drain, Figure::List]);
+    }
+
+    #[test]
+    fn soak_reads_its_options() {
+        let line = "soak --minutes 30 --seed 7 --nodes 4";
+        match parse(line.split_whitespace().map(str::to_owned)).unwrap() {
+            Command::Soak(soak) => {
+                assert_eq!(soak.duration.as_secs(), 1800);
+                assert_eq!((soak.seed, soak.nodes), (7, 4));
+                assert!(
+                    soak.command()
+                        .contains("soak --minutes 30 --seed 7 --nodes 4")
+                );
+            }
+            other => panic!("not a soak: {other:?}"),
+        }
+        match parse(["soak".to_owned(), "--quick".to_owned()].into_iter()).unwrap() {
+            Command::Soak(soak) => assert_eq!(soak.duration.as_secs(), 60),
+            other => panic!("not a soak: {other:?}"),
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! cargo run --release -p jobs-bench -- all            # the full table, several minutes
 //! cargo run --release -p jobs-bench -- all --quick    # small sizes: checks the harness
 //! cargo run --release -p jobs-bench -- --help         # figures and options
+//! cargo run --release -p jobs-bench -- soak --minutes 30  # faults: overlaps, lost, …
 //! ```
 //!
 //! Every measurement gets a database of its own (a SQLite file in a temporary directory,
@@ -18,9 +19,11 @@ mod bench;
 mod db;
 mod drain;
 mod enqueue;
+mod fault;
 mod latency;
 mod list;
 mod report;
+mod soak;
 mod stats;
 mod waiting;
 mod work;
@@ -41,6 +44,8 @@ fn main() -> anyhow::Result<()> {
             Command::Measure(measure) => bench::run(&measure).await,
             Command::LatencyWorker { url } => latency::worker(&url).await,
             Command::Waiting { url, jobs } => waiting::child(&url, jobs).await,
+            Command::Soak(soak) => soak::run(&soak).await,
+            Command::SoakNode { url, log } => soak::node(&url, &log).await,
         }
     })
 }

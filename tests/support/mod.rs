@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod dashboard;
 pub mod example_binary;
+pub mod fault;
 pub mod http;
 pub mod process;
 
