@@ -7,7 +7,8 @@
 //!
 //! The first look: the `agent` example, started as a process on an empty database,
 //! shows its demo (a reminder, a document analysis with a retry, the morning summary);
-//! the screenshot of its jobs page is the README's `docs/dashboard.png`.
+//! the screenshot of its jobs page is the README's `docs/dashboard.png`, and the
+//! summary step's page shows its progress and the failed attempt before the retry.
 //!
 //! When a step fails, a screenshot is saved to `target/dashboard-screenshots/`; with
 //! `JOBS_DASHBOARD_SCREENSHOTS=1` every step is saved there, at laptop and phone width.
@@ -410,5 +411,28 @@ async fn first_look(browser: &Browser, dashboard: &str) -> Step {
         }
     }
     let readme_image = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png");
-    browser.screenshot(&readme_image).await
+    browser.screenshot(&readme_image).await?;
+
+    // The summary step's page: its progress bar, and the failed attempt before the one
+    // that succeeded.
+    browser
+        .script(
+            "[...document.querySelectorAll('#jobs .title a')]\
+             .find((a) => a.textContent === 'Summarize document 1').id = 'demo-summary'; \
+             return true;",
+            json!([]),
+        )
+        .await?;
+    browser.click("#demo-summary").await?;
+    let progress = browser.text("#progress").await?;
+    if !progress.contains("3 of 3") {
+        return Err(format!("the progress card says {progress:?}"));
+    }
+    let attempts = browser.text("#attempts").await?;
+    if !attempts.contains("the model call `summarize` failed") {
+        return Err(format!(
+            "the attempts lack the model's failure: {attempts:?}"
+        ));
+    }
+    Ok(())
 }
