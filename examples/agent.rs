@@ -11,14 +11,21 @@
 //! curl -X POST localhost:3000/inbox/summarize-now
 //! ```
 //!
-//! The fake model fails some calls (analyzing documents 1 and 5 hits a few), so the
-//! dashboard shows steps that failed, waited and were retried on their own.
+//! On its first start (a database without jobs) it enqueues a demo, so the dashboard
+//! shows the three scenarios in motion at once: a reminder due in a minute, the
+//! analysis of document 1 whose first model call fails and is retried, and a run of the
+//! morning summary beside its daily schedule. `DEMO=0` turns that off.
+//!
+//! The fake model fails some calls (document 1's first summary; document 5 hits a
+//! few), so the dashboard shows steps that failed, waited and were retried on their own.
 //!
 //! Settings come from `jobs.toml` in the working directory, if there is one, and
 //! `JOBS__…` environment variables (`JOBS__DASHBOARD__PORT=9000`); `PORT` moves the app.
 
 #[path = "shared/app.rs"]
 mod app;
+#[path = "shared/demo.rs"]
+mod demo;
 #[path = "shared/documents.rs"]
 mod documents;
 #[path = "shared/morning_summary.rs"]
@@ -53,6 +60,8 @@ async fn main() -> anyhow::Result<()> {
         .state(inbox.clone())
         .start()
         .await?;
+    // A first look with something in motion: only on a database without jobs.
+    demo::seed(&plugin.jobs()).await?;
     let routes = Router::new()
         .merge(reminders::http::routes())
         .merge(documents::http::routes())

@@ -7,8 +7,8 @@
 //! curl localhost:3000/documents/1
 //! ```
 //!
-//! Watch the steps, and the retries of the ones the model failed (documents 1 and 5
-//! hit a few), on http://localhost:8000.
+//! Watch the steps, and the retries of the ones the model failed (document 1's summary
+//! fails once; document 5 hits a few), on http://localhost:8000.
 
 #[path = "shared/app.rs"]
 mod app;

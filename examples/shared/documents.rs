@@ -2,9 +2,10 @@
 //! own, so a model error in the embedding step re-runs the embedding only — not the
 //! summary that was already paid for.
 //!
-//! The job ids are pinned, so the `agent` and `document_agent` examples run each
-//! other's stored jobs. The model is a fake that fails about 30 % of its calls (deterministically, so every
-//! run of the example fails the same calls), so retries show on the dashboard.
+//! The job names are pinned, so the `agent` and `document_agent` examples run each
+//! other's stored jobs. The model is a fake that fails about 30 % of its calls
+//! (deterministically, so every run of the example fails the same calls), so retries
+//! show on the dashboard; its summary of [`DEMO_DOCUMENT`] fails exactly once.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,10 @@ use std::time::Duration;
 use jobs::Jobs;
 use jobs::prelude::*;
 use serde::Serialize;
+
+/// The document of the `agent` example's first-start demo: the model fails its first
+/// summary, and only that call, so the demo shows one failed attempt and its retry.
+pub(crate) const DEMO_DOCUMENT: u64 = 1;
 
 /// The documents the app knows, in memory.
 #[derive(Clone)]
@@ -149,7 +154,8 @@ impl FakeModel {
     }
 
     /// Waits like a network call, then fails if this (operation, document, attempt)
-    /// hashes into the failing share: pseudo-random, but the same every run.
+    /// hashes into the failing share: pseudo-random, but the same every run. The demo
+    /// document's first summary fails, and nothing else of it.
     async fn call(
         &self,
         operation: &str,
@@ -157,9 +163,14 @@ impl FakeModel {
         attempt: u32,
     ) -> Result<(), ModelError> {
         tokio::time::sleep(self.latency).await;
-        let mut hasher = DefaultHasher::new();
-        (operation, document_id, attempt).hash(&mut hasher);
-        if hasher.finish() % 100 < self.failure_percent {
+        let fails = if document_id == DEMO_DOCUMENT {
+            operation == "summarize" && attempt == 1
+        } else {
+            let mut hasher = DefaultHasher::new();
+            (operation, document_id, attempt).hash(&mut hasher);
+            hasher.finish() % 100 < self.failure_percent
+        };
+        if fails {
             return Err(ModelError {
                 operation: operation.to_owned(),
                 cause: std::io::Error::other("503 Service Unavailable: the model is overloaded"),

@@ -59,7 +59,10 @@ impl JobsPluginBuilder {
         settings.validate()?;
         let jobs = match self.jobs {
             Some(jobs) => jobs,
-            None => Jobs::connect(&settings.database_url)
+            None => Jobs::builder()
+                .url(&settings.database_url)
+                .connect_options(settings.connect_options())
+                .connect()
                 .await
                 .map_err(Error::Connect)?,
         };

@@ -22,7 +22,7 @@ pub mod __private;
 
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
-pub use client::{Enqueue, Jobs, JobsBuilder};
+pub use client::{ConnectOptions, Enqueue, Jobs, JobsBuilder, SqliteSynchronous};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod agent_tools;
+mod connect_options;
 mod lifecycle;
 mod multistep;
 mod prefetch;

@@ -7,13 +7,12 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::example_binary::build_example;
+use crate::support::example_binary::{build_example, read_addresses};
 use crate::support::http::Http;
 use axum::http::StatusCode;
 use jobs::JobId;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// The port the README promises for the dashboard.
 const DASHBOARD_PORT: u16 = 8000;
@@ -40,6 +39,8 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .current_dir(dir.path())
         .env("PORT", "0")
         .env("JOBS__DASHBOARD__PORT", dashboard_port.to_string())
+        // This test makes its own jobs: no first-start demo beside them.
+        .env("DEMO", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -123,33 +124,6 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .expect("the example exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
-}
-
-/// Reads the example's stdout until it has printed where the app and the dashboard are.
-async fn read_addresses(child: &mut Child) -> (String, String) {
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut app, mut dashboard) = (None, None);
-    let read = async {
-        while app.is_none() || dashboard.is_none() {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the example exited before printing its addresses");
-            if let Some(url) = line.strip_prefix("app:") {
-                app = Some(url.trim().to_owned());
-            } else if let Some(url) = line.strip_prefix("dashboard:") {
-                dashboard = Some(url.trim().to_owned());
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .expect("the example starts within a minute");
-    // Keep draining stdout, so the example never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (app.unwrap(), dashboard.unwrap())
 }
 
 fn job_id(value: &serde_json::Value) -> JobId {

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
+use jobs::SqliteSynchronous;
 use jobs::axum::{JobsSettings, SettingsError};
 
 /// Loads `toml` (as a file) with `vars` as the whole environment.
@@ -51,6 +52,12 @@ fn defaults_are_jobrunrs() {
     assert_eq!(dashboard.port, 8000);
     assert_eq!(dashboard.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
     assert_eq!((&dashboard.username, &dashboard.password), (&None, &None));
+    let database = &settings.database;
+    assert_eq!(database.max_connections, 10);
+    assert_eq!(database.acquire_timeout, Duration::from_secs(30));
+    assert_eq!(database.sqlite_synchronous, SqliteSynchronous::Normal);
+    assert_eq!(database.sqlite_readers, 4);
+    assert_eq!(settings.connect_options(), jobs::ConnectOptions::default());
 
     // No file and no variables: the defaults, checked.
     assert_eq!(load(None, &[]).unwrap(), settings);
@@ -64,6 +71,12 @@ fn a_file_sets_what_it_names_and_leaves_the_rest() {
         Some(
             r#"
             database_url = "sqlite:///var/lib/app/jobs.db"
+
+            [database]
+            max_connections = 25
+            acquire_timeout = "5s"
+            sqlite_synchronous = "full"
+            sqlite_readers = 2
 
             [background_job_server]
             worker_count = 50
@@ -88,6 +101,11 @@ fn a_file_sets_what_it_names_and_leaves_the_rest() {
     )
     .unwrap();
     assert_eq!(settings.database_url, "sqlite:///var/lib/app/jobs.db");
+    let options = settings.connect_options();
+    assert_eq!(options.max_connections, 25);
+    assert_eq!(options.acquire_timeout, Duration::from_secs(5));
+    assert_eq!(options.sqlite_synchronous, SqliteSynchronous::Full);
+    assert_eq!(options.sqlite_readers, 2);
     let server = &settings.background_job_server;
     assert_eq!(server.worker_count, Some(50));
     assert_eq!(server.poll_interval, Duration::from_millis(500));
@@ -122,6 +140,8 @@ fn environment_variables_override_the_file() {
             ("JOBS__DASHBOARD__ENABLED", "false"),
             ("JOBS__DATABASE_URL", "sqlite://other.db"),
             ("JOBS__JOBS__DEFAULT_RETRIES", "4"),
+            ("JOBS__DATABASE__SQLITE_SYNCHRONOUS", "full"),
+            ("JOBS__DATABASE__MAX_CONNECTIONS", "3"),
             // Typed by the field: a numeric password stays the string it was.
             ("JOBS__DASHBOARD__USERNAME", "007"),
             ("JOBS__DASHBOARD__PASSWORD", "0x1F"),
@@ -140,6 +160,11 @@ fn environment_variables_override_the_file() {
     assert!(!settings.dashboard.enabled);
     assert_eq!(settings.database_url, "sqlite://other.db");
     assert_eq!(settings.jobs.default_retries, 4);
+    assert_eq!(
+        settings.database.sqlite_synchronous,
+        SqliteSynchronous::Full
+    );
+    assert_eq!(settings.database.max_connections, 3);
     assert_eq!(settings.dashboard.username.as_deref(), Some("007"));
     assert_eq!(settings.dashboard.password.as_deref(), Some("0x1F"));
 }
@@ -300,6 +325,136 @@ fn other_bad_values_are_named() {
         "dashboard",
         &["JOBS__DASHBOARD__PORT cannot set a key inside it"],
     );
+}
+
+#[test]
+fn bad_connection_settings_are_named() {
+    assert_error(
+        load(None, &[("JOBS__DATABASE__SQLITE_SYNCHRONOUS", "extra")]),
+        "database.sqlite_synchronous",
+        &[
+            "unknown variant `extra`, expected `normal` or `full`",
+            "(from JOBS__DATABASE__SQLITE_SYNCHRONOUS)",
+        ],
+    );
+    assert_error(
+        load(Some("[database]\nsqlite_synchronous = \"off\"\n"), &[]),
+        "database.sqlite_synchronous",
+        &["unknown variant `off`", "jobs.toml"],
+    );
+    assert_error(
+        load(None, &[("JOBS__DATABASE__MAX_CONNECTIONS", "0")]),
+        "database.max_connections",
+        &["must be at least 1"],
+    );
+    assert_error(
+        load(Some("[database]\nsqlite_readers = 0\n"), &[]),
+        "database.sqlite_readers",
+        &["must be at least 1"],
+    );
+    assert_error(
+        load(None, &[("JOBS__DATABASE__ACQUIRE_TIMEOUT", "a while")]),
+        "database.acquire_timeout",
+        &["invalid duration `a while`"],
+    );
+}
+
+/// The settings as a section of an app's own, read with the `config` crate (as
+/// `examples/app_config.rs` does): TOML with `APP__…` variables over it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSettings {
+    port: u16,
+    #[serde(default)]
+    jobs: JobsSettings,
+}
+
+fn app_settings(toml: &str, vars: &[(&str, &str)]) -> Result<AppSettings, config::ConfigError> {
+    let env = vars
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    config::Config::builder()
+        .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(env)),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+#[test]
+fn the_config_crate_reads_the_settings_as_a_section() {
+    let app = app_settings(
+        r#"
+        port = 3000
+
+        [jobs]
+        database_url = "sqlite://app.db"
+
+        [jobs.dashboard]
+        port = 8080
+
+        [jobs.database]
+        sqlite_synchronous = "full"
+        "#,
+        &[
+            ("APP__PORT", "3001"),
+            ("APP__JOBS__BACKGROUND_JOB_SERVER__POLL_INTERVAL", "1s"),
+            ("APP__JOBS__BACKGROUND_JOB_SERVER__WORKER_COUNT", "12"),
+            ("APP__JOBS__DASHBOARD__ENABLED", "false"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(app.port, 3001);
+    let jobs = app.jobs;
+    jobs.validate().unwrap();
+    assert_eq!(jobs.database_url, "sqlite://app.db");
+    assert_eq!(jobs.dashboard.port, 8080);
+    assert!(!jobs.dashboard.enabled);
+    assert_eq!(jobs.database.sqlite_synchronous, SqliteSynchronous::Full);
+    assert_eq!(
+        jobs.database.sqlite_readers, 4,
+        "missing keys keep their default"
+    );
+    assert_eq!(
+        jobs.background_job_server.poll_interval,
+        Duration::from_secs(1)
+    );
+    assert_eq!(jobs.background_job_server.worker_count, Some(12));
+    assert_eq!(jobs.jobs.default_retries, 10);
+
+    // No `[jobs]` at all: every default.
+    let app = app_settings("port = 3000\n", &[]).unwrap();
+    assert_eq!(app.jobs, JobsSettings::default());
+
+    // A bad value is named by its key, whichever source it came from.
+    for (toml, vars, key) in [
+        (
+            "port = 3000\n[jobs.dashboard]\nport = \"eighty\"\n",
+            &[][..],
+            "jobs.dashboard.port",
+        ),
+        (
+            "port = 3000\n",
+            &[(
+                "APP__JOBS__BACKGROUND_JOB_SERVER__POLL_INTERVAL",
+                "5 parsecs",
+            )][..],
+            "jobs.background_job_server.poll_interval",
+        ),
+        (
+            "port = 3000\n",
+            &[("APP__JOBS__DATABASE__SQLITE_SYNCHRONOUS", "extra")][..],
+            "jobs.database.sqlite_synchronous",
+        ),
+    ] {
+        let error = app_settings(toml, vars).unwrap_err().to_string();
+        assert!(error.contains(key), "{error:?} names {key}");
+    }
 }
 
 #[test]

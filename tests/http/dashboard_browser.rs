@@ -4,12 +4,23 @@
 //! page, and the jobs an agent's tool call created, found by their labels.
 //!
 //! Without Chromium the test fails and says how to install it (.ci/run installs it).
+//!
+//! The first look: the `agent` example, started as a process on an empty database,
+//! shows its demo (a reminder, a document analysis with a retry, the morning summary);
+//! the screenshot of its jobs page is the README's `docs/dashboard.png`, and the
+//! summary step's page shows its progress and the failed attempt before the retry.
+//!
 //! When a step fails, a screenshot is saved to `target/dashboard-screenshots/`; with
 //! `JOBS_DASHBOARD_SCREENSHOTS=1` every step is saved there, at laptop and phone width.
+
+use std::path::Path;
+use std::time::Duration;
 
 use crate::support::Backend;
 use crate::support::browser::{Browser, Step, screenshot_dir};
 use crate::support::dashboard::{Dashboard, Greet, Options, boot};
+use crate::support::example_binary::{build_example, example_command, read_addresses};
+use crate::support::http::Http;
 use jobs::{JobId, ToolCatalog, ToolResult};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -290,6 +301,138 @@ async fn phone_screenshots(browser: &Browser, fixture: &Fixture, name: &str) -> 
             .await?;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         snap(browser, name, step).await?;
+    }
+    Ok(())
+}
+
+/// What the demo's three scenarios show in the job list: the reminder, the summary step
+/// of the document analysis (whose first attempt fails), and the run of the morning
+/// summary.
+const DEMO_SCENARIOS: [&str; 3] = [
+    "Remind user 7: Review the Q3 deck",
+    "Summarize document 1",
+    "Summarize inbox",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_examples_first_look_shows_its_demo() {
+    let binary = build_example("agent");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = example_command(&binary, dir.path())
+        .env("PORT", "0")
+        .env("JOBS__DASHBOARD__PORT", "0")
+        .env_remove("DEMO")
+        .spawn()
+        .unwrap_or_else(|error| panic!("{}: {error}", binary.display()));
+    let (_, dashboard) = read_addresses(&mut child).await;
+
+    // Each scenario has its job; the summary step has failed once and run again.
+    let jobs = wait_for_demo(&Http::new(), &dashboard).await;
+    let summary = &jobs[DEMO_SCENARIOS[1]];
+    assert_eq!(summary["attempt"], 2, "{summary:#}");
+
+    let _one = BROWSERS.acquire().await.unwrap();
+    let browser = Browser::start(1366, 900)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let result = first_look(&browser, &dashboard).await;
+    if let Err(error) = result {
+        let path = screenshot_dir().join("failed-first-look.png");
+        let saved = match browser.screenshot(&path).await {
+            Ok(()) => format!("screenshot: {}", path.display()),
+            Err(shot) => format!("no screenshot: {shot}"),
+        };
+        browser.quit().await;
+        panic!("{error}\n{saved}");
+    }
+    browser.quit().await;
+    child.kill().await.unwrap();
+}
+
+/// The demo's jobs by display name, once the three scenarios each have one and the
+/// analysis's summary has succeeded on its second attempt; panics after 30 s.
+async fn wait_for_demo(
+    http: &Http,
+    dashboard: &str,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = http.get(&format!("{dashboard}/api/jobs")).await.json();
+        let jobs: std::collections::HashMap<String, serde_json::Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| {
+                (
+                    job["display_name"].as_str().unwrap().to_owned(),
+                    job.clone(),
+                )
+            })
+            .collect();
+        let shown = DEMO_SCENARIOS.iter().all(|name| jobs.contains_key(*name));
+        let retried = jobs
+            .get(DEMO_SCENARIOS[1])
+            .is_some_and(|job| job["state"] == "Succeeded");
+        if shown && retried {
+            return jobs;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo did not show its three scenarios: {page:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn first_look(browser: &Browser, dashboard: &str) -> Step {
+    browser.goto(&format!("{dashboard}/jobs")).await?;
+    let scenarios = serde_json::to_string(&DEMO_SCENARIOS).unwrap();
+    browser
+        .wait_for(
+            "the jobs page lists a job of each of the demo's scenarios",
+            &format!(
+                "{scenarios}.every((name) => [...document.querySelectorAll('#jobs .title')]\
+                 .some((title) => title.textContent === name))"
+            ),
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the summary step shows its second attempt",
+            "[...document.querySelectorAll('#jobs tbody tr')].some((row) => \
+             row.querySelector('.title')?.textContent === 'Summarize document 1' && \
+             row.querySelector('td.num')?.textContent === '2')",
+        )
+        .await?;
+    let page = browser.text("#jobs").await?;
+    for name in DEMO_SCENARIOS {
+        if !page.contains(name) {
+            return Err(format!("the jobs page lacks {name:?}: {page:?}"));
+        }
+    }
+    let readme_image = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png");
+    browser.screenshot(&readme_image).await?;
+
+    // The summary step's page: its progress bar, and the failed attempt before the one
+    // that succeeded.
+    browser
+        .script(
+            "[...document.querySelectorAll('#jobs .title a')]\
+             .find((a) => a.textContent === 'Summarize document 1').id = 'demo-summary'; \
+             return true;",
+            json!([]),
+        )
+        .await?;
+    browser.click("#demo-summary").await?;
+    let progress = browser.text("#progress").await?;
+    if !progress.contains("3 of 3") {
+        return Err(format!("the progress card says {progress:?}"));
+    }
+    let attempts = browser.text("#attempts").await?;
+    if !attempts.contains("the model call `summarize` failed") {
+        return Err(format!(
+            "the attempts lack the model's failure: {attempts:?}"
+        ));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod axum_settings;
 mod dashboard_api;
 mod dashboard_browser;
 mod dashboard_live;
+mod dashboard_plumbing;
 mod dashboard_recurring;
 mod dashboard_security;
 mod mcp;

@@ -213,19 +213,34 @@ impl EventStream {
     /// Opens `url` (with an `Authorization` header if given); the answer's status and,
     /// when it is 200, the stream.
     pub async fn open(url: &str, authorization: Option<&str>) -> (StatusCode, Option<Self>) {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|value| ("authorization", value))
+            .into_iter()
+            .collect();
+        let (status, _, stream) = Self::open_with(url, &headers).await;
+        (status, stream)
+    }
+
+    /// Opens `url` with these request headers; the answer's status and headers and,
+    /// when it is 200, the stream.
+    pub async fn open_with(
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Option<Self>) {
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let mut request = Request::get(url).header(header::ACCEPT, "text/event-stream");
-        if let Some(value) = authorization {
-            request = request.header(header::AUTHORIZATION, value);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = client
             .request(request.body(Full::new(Bytes::new())).unwrap())
             .await
             .unwrap_or_else(|error| panic!("GET {url}: {error}"));
         let status = response.status();
+        let answer_headers = response.headers().clone();
         if status != StatusCode::OK {
-            return (status, None);
+            return (status, answer_headers, None);
         }
         let body = response
             .into_body()
@@ -233,6 +248,7 @@ impl EventStream {
             .boxed();
         (
             status,
+            answer_headers,
             Some(Self {
                 body,
                 buffer: String::new(),

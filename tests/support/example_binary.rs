@@ -5,7 +5,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 /// Brings the example's binary up to date and returns its path.
 pub fn build_example(name: &str) -> PathBuf {
@@ -38,4 +43,50 @@ pub fn build_example(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(binary.exists(), "no example binary at {}", binary.display());
     binary
+}
+
+/// The example's binary as a command run in `dir`, without this process's `JOBS__…`
+/// variables, quiet (`RUST_LOG=warn`), its stdout piped for [`read_addresses`], killed
+/// when dropped.
+pub fn example_command(binary: &Path, dir: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("JOBS__") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
+/// Reads the example's stdout until it has printed where the app and the dashboard are.
+pub async fn read_addresses(child: &mut Child) -> (String, String) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut app, mut dashboard) = (None, None);
+    let read = async {
+        while app.is_none() || dashboard.is_none() {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the example exited before printing its addresses");
+            if let Some(url) = line.strip_prefix("app:") {
+                app = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("dashboard:") {
+                dashboard = Some(url.trim().to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the example starts within a minute");
+    // Keep draining stdout, so the example never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (app.unwrap(), dashboard.unwrap())
 }

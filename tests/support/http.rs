@@ -27,6 +27,14 @@ impl Reply {
     }
 }
 
+/// An answer as it came over the wire: its body's bytes, not decoded.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
 #[derive(Clone)]
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
@@ -87,6 +95,33 @@ impl Http {
 
     pub async fn delete(&self, url: &str) -> Reply {
         self.send(Method::DELETE, url, None).await
+    }
+
+    /// Sends `body` as is (no JSON, no content type) and returns the answer's raw bytes.
+    pub async fn raw(&self, method: Method, url: &str, body: Bytes) -> RawReply {
+        let mut request = Request::builder().method(method.clone()).uri(url);
+        if let Some(value) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(body)).expect("a valid request");
+        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {url}: no answer within 20 s"))
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"))
+            .to_bytes();
+        RawReply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn send(&self, method: Method, url: &str, json: Option<serde_json::Value>) -> Reply {

@@ -8,12 +8,19 @@ mod metrics;
 mod pages;
 mod security;
 
+use std::time::Duration;
+
 use axum::extract::FromRef;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use axum::{Extension, Router};
 use jobs_core::{Jobs, ServerMetrics};
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::DashboardSettings;
 
@@ -44,7 +51,9 @@ where
     Jobs: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    let routes = Router::new()
+    // Every answer but the event stream: bounded in time and gzipped when the browser
+    // accepts it (the script is most of a first load; job lists compress well).
+    let answers = Router::new()
         .route("/", get(pages::page))
         .route("/jobs", get(pages::page))
         .route("/jobs/{id}", get(pages::page))
@@ -54,10 +63,31 @@ where
         .route("/assets/app.css", get(pages::style))
         .route("/assets/app.js", get(pages::script))
         .route("/assets/icon.svg", get(pages::icon))
-        .merge(api::routes())
-        .route("/api/events", get(events::events))
+        .merge(api::routes().layer(RequestBodyLimitLayer::new(API_BODY_LIMIT)))
         .route("/metrics", get(metrics::metrics))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            ANSWER_TIMEOUT,
+        ))
+        .layer(middleware::map_response(api::plumbing_error_as_json));
+    // The event stream stays open as long as the page does, and is never compressed:
+    // a gzip encoder would hold events back until its buffer fills.
+    let routes = answers
+        .route("/api/events", get(events::events))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
-    auth::protect(routes, settings).layer(middleware::from_fn(security::add_headers))
+    auth::protect(routes, settings)
+        .layer(middleware::from_fn(security::add_headers))
+        .layer(TraceLayer::new_for_http())
 }
+
+/// The largest request body the API reads. Its bodies are a few filters (bulk requeue
+/// and delete); anything much larger is not the dashboard's script, and is answered
+/// `413 Payload Too Large` before it is read.
+const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long any answer but the event stream may take before it is `408 Request
+/// Timeout`: far above a page or an API read, long enough for a bulk action over many
+/// jobs.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);

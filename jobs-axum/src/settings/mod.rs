@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use jobs_core::ServerConfig;
+use jobs_core::{ConnectOptions, ServerConfig, SqliteSynchronous};
 use serde::{Deserialize, Serialize};
 
 pub use error::SettingsError;
@@ -22,6 +22,12 @@ pub use error::SettingsError;
 ///
 /// ```toml
 /// database_url = "sqlite://jobs.db"
+///
+/// [database]
+/// max_connections = 10           # PostgreSQL pool
+/// acquire_timeout = "30s"
+/// sqlite_synchronous = "normal"  # or "full": a commit survives a power loss too
+/// sqlite_readers = 4
 ///
 /// [background_job_server]
 /// enabled = true
@@ -59,12 +65,34 @@ pub struct JobsSettings {
     /// with the `postgres` feature of `jobs`, `postgres://user:password@host/db`.
     /// Default: `sqlite://jobs.db`, a file in the working directory.
     pub database_url: String,
+    /// How the client connects to `database_url`.
+    pub database: DatabaseSettings,
     /// The worker server that runs jobs in this process.
     pub background_job_server: BackgroundJobServerSettings,
     /// Defaults for every job.
     pub jobs: JobDefaults,
     /// The dashboard and its HTTP API.
     pub dashboard: DashboardSettings,
+}
+
+/// `database.*`: how the client connects to `database_url` (see
+/// [`ConnectOptions`], which these become).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DatabaseSettings {
+    /// PostgreSQL: the most pooled connections of this process (default 10).
+    pub max_connections: u32,
+    /// How long a statement waits for a free pooled connection before it fails
+    /// (default `"30s"`).
+    #[serde(with = "duration")]
+    pub acquire_timeout: Duration,
+    /// SQLite: `"normal"` (default; WAL synced at checkpoints: an application crash
+    /// loses nothing committed, a power loss may lose the last transactions) or
+    /// `"full"` (every commit waits for the disk).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite: read-only connections for the dashboard and other reads (default 4).
+    pub sqlite_readers: u32,
 }
 
 /// `background_job_server.*`: the worker server that runs jobs in this process.
@@ -142,9 +170,22 @@ impl Default for JobsSettings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://jobs.db".to_owned(),
+            database: DatabaseSettings::default(),
             background_job_server: BackgroundJobServerSettings::default(),
             jobs: JobDefaults::default(),
             dashboard: DashboardSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        let options = ConnectOptions::default();
+        Self {
+            max_connections: options.max_connections,
+            acquire_timeout: options.acquire_timeout,
+            sqlite_synchronous: options.sqlite_synchronous,
+            sqlite_readers: options.sqlite_readers,
         }
     }
 }
@@ -230,6 +271,16 @@ impl JobsSettings {
         if self.database_url.trim().is_empty() {
             return invalid("database_url", "must not be empty");
         }
+        let database = &self.database;
+        if database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if database.acquire_timeout.is_zero() {
+            return invalid("database.acquire_timeout", "must be above zero");
+        }
+        if database.sqlite_readers == 0 {
+            return invalid("database.sqlite_readers", "must be at least 1");
+        }
         let server = &self.background_job_server;
         if server.worker_count == Some(0) {
             return invalid("background_job_server.worker_count", "must be at least 1");
@@ -255,6 +306,17 @@ impl JobsSettings {
             ),
             _ => Ok(()),
         }
+    }
+
+    /// How the client connects, as these settings describe it
+    /// (`Jobs::builder().url(…).connect_options(…)`).
+    pub fn connect_options(&self) -> ConnectOptions {
+        let database = &self.database;
+        ConnectOptions::default()
+            .max_connections(database.max_connections)
+            .acquire_timeout(database.acquire_timeout)
+            .sqlite_synchronous(database.sqlite_synchronous)
+            .sqlite_readers(database.sqlite_readers)
     }
 
     /// The worker server's configuration these settings describe.
@@ -296,6 +358,7 @@ impl fmt::Debug for JobsSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobsSettings")
             .field("database_url", &without_password(&self.database_url))
+            .field("database", &self.database)
             .field("background_job_server", &self.background_job_server)
             .field("jobs", &self.jobs)
             .field("dashboard", &self.dashboard)

@@ -13,10 +13,12 @@ use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
 pub(crate) mod chain;
 mod enqueue;
+mod options;
 pub(crate) mod transactional;
 
 pub use enqueue::Enqueue;
 pub(crate) use enqueue::new_job;
+pub use options::{ConnectOptions, SqliteSynchronous};
 
 /// The handle to a job store: enqueue, inspect and delete jobs. Cheap to clone; every
 /// clone shares one connection pool.
@@ -216,6 +218,7 @@ enum Source {
 pub struct JobsBuilder {
     source: Option<Source>,
     clock: Option<Arc<dyn Clock>>,
+    options: ConnectOptions,
     #[cfg(feature = "sqlite")]
     sqlite_writer_after_connect: Option<crate::storage::sqlite::AfterConnect>,
 }
@@ -233,6 +236,7 @@ impl fmt::Debug for JobsBuilder {
         f.debug_struct("JobsBuilder")
             .field("source", &source)
             .field("clock", &self.clock)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -276,6 +280,14 @@ impl JobsBuilder {
         self
     }
 
+    /// How a client built from a [`url`](Self::url) connects: pool size, acquire
+    /// timeout, SQLite's synchronous level and readers. Ignored with an application's
+    /// own pool.
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// Reads time from `clock` instead of the system clock (for tests).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -291,8 +303,10 @@ impl JobsBuilder {
                 ));
             }
             Some(Source::Url(url)) => {
+                self.options.check()?;
                 connect_url(
                     &url,
+                    &self.options,
                     #[cfg(feature = "sqlite")]
                     self.sqlite_writer_after_connect,
                 )
@@ -322,6 +336,7 @@ impl JobsBuilder {
 
 async fn connect_url(
     url: &str,
+    options: &ConnectOptions,
     #[cfg(feature = "sqlite")] sqlite_writer_after_connect: Option<
         crate::storage::sqlite::AfterConnect,
     >,
@@ -333,8 +348,12 @@ async fn connect_url(
     if url.starts_with("sqlite:") {
         #[cfg(feature = "sqlite")]
         return Ok(AnyStorage::Sqlite(
-            crate::storage::sqlite::SqliteStorage::connect(url, sqlite_writer_after_connect)
-                .await?,
+            crate::storage::sqlite::SqliteStorage::connect(
+                url,
+                options,
+                sqlite_writer_after_connect,
+            )
+            .await?,
         ));
         #[cfg(not(feature = "sqlite"))]
         return Err(unsupported(
@@ -344,7 +363,7 @@ async fn connect_url(
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         #[cfg(feature = "postgres")]
         return Ok(AnyStorage::Postgres(
-            crate::storage::postgres::PgStorage::connect(url).await?,
+            crate::storage::postgres::PgStorage::connect(url, options).await?,
         ));
         #[cfg(not(feature = "postgres"))]
         return Err(unsupported(

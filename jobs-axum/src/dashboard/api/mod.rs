@@ -135,6 +135,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answers of the HTTP layers in front of the handlers (a body over the limit, an
+/// answer too slow) in the API's error shape, `{"error": "…"}`, like every other error.
+pub(in crate::dashboard) async fn plumbing_error_as_json(response: Response) -> Response {
+    let message = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
+        StatusCode::REQUEST_TIMEOUT => "the answer took too long",
+        _ => return response,
+    };
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    ApiError::new(response.status(), message).into_response()
+}
+
 /// `{"items": […]}`: every list the API answers that is not paged.
 #[derive(Debug, Serialize)]
 pub(super) struct Items<T> {

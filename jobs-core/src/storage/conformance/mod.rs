@@ -39,7 +39,7 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
         let storage = AnyStorage::Sqlite(
-            super::sqlite::SqliteStorage::connect(&url, None)
+            super::sqlite::SqliteStorage::connect(&url, &Default::default(), None)
                 .await
                 .expect("open SQLite"),
         );
@@ -73,7 +73,7 @@ impl TestDb {
         // Owned from here on, so that a failed connect still drops the database.
         let db = Self {
             storage: AnyStorage::Postgres(
-                super::postgres::PgStorage::connect(&url)
+                super::postgres::PgStorage::connect(&url, &Default::default())
                     .await
                     .expect("connect PostgreSQL"),
             ),

@@ -54,7 +54,7 @@ pub(crate) struct PgStorage {
 
 impl PgStorage {
     /// Connects a pool to the database named by `url`.
-    pub(crate) async fn connect(url: &str) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, connect: &crate::ConnectOptions) -> Result<Self> {
         let mut options: PgConnectOptions = url.parse()?;
         if options.get_application_name().is_none() {
             options = options.application_name("jobs");
@@ -64,7 +64,8 @@ impl PgStorage {
         // server, a proxy's idle timeout) while nobody used it. One that broke while in
         // use is closed when it comes back, after sqlx's check on release.
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(connect.max_connections)
+            .acquire_timeout(connect.acquire_timeout)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

@@ -17,7 +17,7 @@ pub(crate) use self::lifecycle::jobs_insert_with;
 pub(crate) use self::writer::AfterConnect;
 use self::writer::Writer;
 use super::{Schema, migrate};
-use crate::Result;
+use crate::{ConnectOptions, Result};
 
 mod admin;
 mod continuations;
@@ -40,13 +40,21 @@ pub(crate) struct SqliteStorage {
 impl SqliteStorage {
     /// Opens (and creates) the database file named by `url`; `after_connect` runs on the
     /// writer's connection each time it is opened.
-    pub(crate) async fn connect(url: &str, after_connect: Option<AfterConnect>) -> Result<Self> {
+    pub(crate) async fn connect(
+        url: &str,
+        connect: &ConnectOptions,
+        after_connect: Option<AfterConnect>,
+    ) -> Result<Self> {
         let base = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+        let synchronous = match connect.sqlite_synchronous {
+            crate::SqliteSynchronous::Full => SqliteSynchronous::Full,
+            crate::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+        };
         let options = base
             .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(synchronous);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
             // Every connection to `:memory:` is a database of its own: keep exactly one,
@@ -68,7 +76,8 @@ impl SqliteStorage {
         // No ping before each use: a connection to a local file does not go stale, and
         // the ping is a round trip to SQLite's thread that every statement would wait for.
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(connect.sqlite_readers)
+            .acquire_timeout(connect.acquire_timeout)
             .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
