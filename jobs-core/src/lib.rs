@@ -23,7 +23,7 @@ pub mod __private;
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
 pub use client::{Enqueue, Jobs, JobsBuilder};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
