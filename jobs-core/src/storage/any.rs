@@ -37,6 +37,33 @@ impl AnyStorage {
             AnyStorage::Postgres(storage) => storage.wakeups(),
         }
     }
+
+    /// A handle of its own on the same database for the server's heartbeat, opened on
+    /// the caller's runtime, whose waits are bounded by `bound`: one connection with
+    /// the same connect options (a write connection of its own on SQLite), so that a
+    /// busy pool or a queue of writes never delays the heartbeat. A storage on the
+    /// application's SQLite pool (or an in-memory database) shares that pool.
+    pub(crate) async fn dedicated(&self, bound: std::time::Duration) -> Result<Self> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(storage) => Ok(AnyStorage::Sqlite(storage.dedicated(bound).await?)),
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => {
+                Ok(AnyStorage::Postgres(storage.dedicated(bound).await?))
+            }
+        }
+    }
+
+    /// Whether leases are compared on one machine's clock (SQLite), where the server
+    /// must tolerate that clock jumping.
+    pub(crate) fn local_clock(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(_) => false,
+        }
+    }
 }
 
 /// Each backend, and so the enum, implements every concern: the whole [`Storage`].
