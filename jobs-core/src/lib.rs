@@ -48,8 +48,8 @@ pub use recurring::{
     declared_recurring,
 };
 pub use server::{
-    DURATION_BUCKETS, Histogram, JobMetrics, JobServer, JobServerBuilder, ServerConfig,
-    ServerMetrics,
+    DURATION_BUCKETS, Histogram, InvalidSetting, JobMetrics, JobServer, JobServerBuilder,
+    ServerConfig, ServerMetrics,
 };
 pub use tools::{
     DELETE_TOOL, LIST_TOOL, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind,

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod agent_tools;
+mod leases;
 mod lifecycle;
 mod multistep;
 mod prefetch;

@@ -31,6 +31,8 @@ struct ContextInner {
     id: JobId,
     name: String,
     attempt: u32,
+    /// The fencing token of this attempt: what it writes applies only while it holds.
+    token: i64,
     jobs: Jobs,
     writes: mpsc::UnboundedSender<Write>,
     cancelled: CancellationToken,
@@ -52,6 +54,7 @@ impl JobContext {
         id: JobId,
         name: String,
         attempt: u32,
+        token: i64,
         jobs: Jobs,
         writes: mpsc::UnboundedSender<Write>,
         cancelled: CancellationToken,
@@ -61,6 +64,7 @@ impl JobContext {
                 id,
                 name,
                 attempt,
+                token,
                 jobs,
                 writes,
                 cancelled,
@@ -94,9 +98,11 @@ impl JobContext {
         &self.inner.jobs
     }
 
-    /// Resolves when the job should stop: it was deleted, or the server is shutting
-    /// down past its grace period. The server also drops the job's future then, so a
-    /// job stops at its next `.await` even if it never calls this.
+    /// Resolves when the job should stop: it was deleted, it ran past its `timeout`, its
+    /// server lost (or could not renew) its lease, or the server is shutting down past
+    /// its grace period. The server also drops the job's future then, so a job stops at
+    /// its next `.await` even if it never calls this; tasks the job spawned should watch
+    /// this to stop with it.
     pub async fn cancelled(&self) {
         self.inner.cancelled.cancelled().await
     }
@@ -111,6 +117,7 @@ impl JobContext {
     pub async fn progress(&self, done: u64, total: u64) {
         let update = ProgressUpdate {
             job_id: self.inner.id,
+            token: self.inner.token,
             done: done.min(total),
             total,
         };
@@ -172,6 +179,7 @@ impl JobContext {
         };
         let line = LogLine {
             job_id: self.inner.id,
+            token: self.inner.token,
             at: self.now(),
             attempt: self.inner.attempt,
             level,

@@ -1,20 +1,28 @@
-//! Work a server does on a timer besides running jobs: heartbeat (which extends the
-//! lease of its running jobs), rescue jobs of servers that stopped heartbeating, and
-//! prune old rows. Every step is idempotent, so servers doing it at once is harmless.
+//! Work a server does on a timer besides running jobs: rescue jobs of servers that
+//! stopped renewing their leases, and prune old rows. Every step is idempotent, so
+//! servers doing it at once is harmless. The heartbeat runs on a thread of its own
+//! (`heartbeat.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
 
 use super::Shared;
 use super::worker::retry_or_fail;
-use crate::storage::{AdminStore, Completion, LifecycleStore, ServerRow, ServerStore};
+use crate::storage::{AdminStore, Completion, LifecycleStore, ServerStore};
 use crate::{Failure, Result};
 
 /// Orphans rescued per round; the next round takes the rest.
 const RESCUE_BATCH: u32 = 500;
 
+/// A difference between the wall clock's and the monotonic clock's progress larger than
+/// this is a jump of the wall clock.
+const JUMP: Duration = Duration::from_secs(1);
+
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
+    let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
     loop {
         let moved = clock.moved();
         tokio::select! {
@@ -22,8 +30,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(shared.config.poll_interval) => {}
             () = moved => {}
         }
-        if let Err(error) = heartbeat(&shared).await {
-            tracing::warn!(%error, "heartbeat failed");
+        if shared.storage.local_clock()
+            && let Some(jump) = jumps.observe(
+                SystemTime::now(),
+                Instant::now(),
+                shared.config.server_timeout,
+            )
+        {
+            tracing::warn!(
+                jump = ?jump,
+                "the system clock jumped: no rescue for one server timeout, so that live \
+                 servers renew their leases on the new time first"
+            );
+        }
+        if jumps.holds_rescue(Instant::now()) {
             continue;
         }
         if let Err(error) = rescue(&shared).await {
@@ -35,23 +55,25 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
-pub(super) async fn heartbeat(shared: &Shared) -> Result<()> {
-    let now = shared.jobs.now();
-    let row = ServerRow {
-        running: shared.running.load(Ordering::Relaxed),
-        ..shared.row.clone()
-    };
-    shared
-        .storage
-        .server_heartbeat(&row, now, now + to_chrono(shared.config.server_timeout))
-        .await
-}
-
 /// Fails the current attempt of every job whose lease ran out and retries it, fenced on
 /// the dead owner's attempt so a late result from that owner is ignored.
+///
+/// Only after this server renewed its own leases with the current time (so that a
+/// move of the clock never makes it take its own live jobs for orphans), and never
+/// while it cannot renew them.
 async fn rescue(shared: &Shared) -> Result<()> {
+    if shared.lease.fenced()
+        || !shared
+            .lease
+            .fresh(super::heartbeat::bound(shared) * 2)
+            .await
+    {
+        return Ok(());
+    }
     let now = shared.jobs.now();
-    let expired = shared.storage.jobs_expired(now, RESCUE_BATCH).await?;
+    let expired = shared
+        .bounded(shared.storage.jobs_expired(now, RESCUE_BATCH))
+        .await?;
     if expired.is_empty() {
         return Ok(());
     }
@@ -71,30 +93,140 @@ async fn rescue(shared: &Shared) -> Result<()> {
                 id: job.id,
                 owner: job.owner,
                 attempt: job.attempt,
+                // TEMP(fence): the expired row's token.
+                token: 0,
                 at: now,
             }
         })
         .collect();
-    shared.storage.jobs_complete(&completions).await
+    shared
+        .bounded(shared.storage.jobs_complete(&completions))
+        .await
 }
 
 async fn prune(shared: &Shared) -> Result<()> {
     let now = shared.jobs.now();
     let config = &shared.config;
     shared
-        .storage
-        .jobs_prune(
-            now - to_chrono(config.delete_succeeded_after),
-            now - to_chrono(config.delete_deleted_after),
-        )
+        .bounded(shared.storage.jobs_prune(
+            before(now, config.delete_succeeded_after),
+            before(now, config.delete_deleted_after),
+        ))
         .await?;
     shared
-        .storage
-        .servers_prune(now - to_chrono(config.server_timeout) * 4)
+        .bounded(
+            shared
+                .storage
+                .servers_prune(before(now, config.server_timeout.saturating_mul(4))),
+        )
         .await?;
     Ok(())
 }
 
-fn to_chrono(duration: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+/// `now - ago`, or the earliest time there is when that is out of range.
+fn before(now: DateTime<Utc>, ago: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|ago| now.checked_sub_signed(ago))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Notices jumps of the wall clock (SQLite compares leases on it): between two
+/// rounds, the wall clock and the monotonic clock should move alike. After a jump,
+/// rescues wait one server timeout (monotonic) so that live servers renew their
+/// leases on the new time first.
+#[derive(Debug)]
+struct JumpDetector {
+    wall: SystemTime,
+    mono: Instant,
+    hold_until: Option<Instant>,
+}
+
+impl JumpDetector {
+    fn new(wall: SystemTime, mono: Instant) -> Self {
+        Self {
+            wall,
+            mono,
+            hold_until: None,
+        }
+    }
+
+    /// Takes a new reading; → the jump since the last one, if the clock jumped (then
+    /// rescues are held for `hold`).
+    fn observe(&mut self, wall: SystemTime, mono: Instant, hold: Duration) -> Option<Duration> {
+        let mono_moved = mono.saturating_duration_since(self.mono);
+        let jump = match wall.duration_since(self.wall) {
+            Ok(wall_moved) => wall_moved.abs_diff(mono_moved),
+            // Backwards: by how much, plus the time that did pass.
+            Err(back) => back.duration() + mono_moved,
+        };
+        self.wall = wall;
+        self.mono = mono;
+        if jump > JUMP {
+            self.hold_until = Some(mono + hold);
+            return Some(jump);
+        }
+        None
+    }
+
+    /// Whether rescues wait after a jump.
+    fn holds_rescue(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|until| now < until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jump_of_the_wall_clock_holds_rescues_for_one_server_timeout() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mono = Instant::now();
+        let timeout = Duration::from_secs(20);
+        let mut detector = JumpDetector::new(wall, mono);
+        // Both clocks moved 5 s, give or take scheduling: no jump.
+        let (wall, mono) = (
+            wall + Duration::from_millis(5_300),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(detector.observe(wall, mono, timeout), None);
+        assert!(!detector.holds_rescue(mono));
+        // The wall clock jumps an hour ahead while 5 s pass.
+        let (wall, mono) = (
+            wall + Duration::from_secs(3605),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(
+            detector.observe(wall, mono, timeout),
+            Some(Duration::from_secs(3600))
+        );
+        assert!(detector.holds_rescue(mono));
+        assert!(detector.holds_rescue(mono + Duration::from_secs(19)));
+        assert!(!detector.holds_rescue(mono + timeout));
+        // And back by a minute.
+        let (wall, mono) = (
+            wall - Duration::from_secs(55),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(
+            detector.observe(wall, mono, timeout),
+            Some(Duration::from_secs(60))
+        );
+        assert!(detector.holds_rescue(mono + Duration::from_secs(19)));
+    }
+
+    #[test]
+    fn extreme_retention_settings_never_overflow() {
+        let now = Utc::now();
+        assert_eq!(
+            before(now, Duration::from_secs(300_000 * 365 * 24 * 3600)),
+            DateTime::<Utc>::MIN_UTC
+        );
+        assert_eq!(before(now, Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(
+            before(now, Duration::from_secs(60)),
+            now - chrono::Duration::seconds(60)
+        );
+    }
 }

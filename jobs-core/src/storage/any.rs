@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired,
+    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
     LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, RunningStore, Schema,
     ServerRow, ServerStore, Storage,
 };
@@ -63,6 +63,50 @@ impl AnyStorage {
             #[cfg(feature = "postgres")]
             AnyStorage::Postgres(_) => false,
         }
+    }
+
+    // TEMP(fence): signals that jobs were deleted in another process (PostgreSQL
+    // `LISTEN`); `None` where the backend has none.
+    pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    // TEMP(fence): renews the leases of the held attempts; returns the held ids that
+    // are no longer this server's. This stand-in renews every row the server owns.
+    pub(crate) async fn server_heartbeat(
+        &self,
+        server: &ServerRow,
+        held: &[Fence],
+        waiting: &[JobId],
+        lease: std::time::Duration,
+        offset: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JobId>> {
+        // `clock_timestamp() + offset` on PostgreSQL is the caller's `now`.
+        let _ = (held, waiting, offset);
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let until = now
+            .checked_add_signed(lease)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        ServerStore::server_heartbeat(self, server, now, until).await?;
+        Ok(Vec::new())
+    }
+
+    // TEMP(fence): puts back the rows `Processing` under `owner` that it does not hold.
+    pub(crate) async fn jobs_release_unheld(
+        &self,
+        owner: &str,
+        held: &[JobId],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let _ = (owner, held, now);
+        Ok(0)
+    }
+
+    // TEMP(fence): the attempts of these deleted jobs have ended.
+    pub(crate) async fn jobs_stopped(&self, stopped: &[Fence]) -> Result<()> {
+        let _ = stopped;
+        Ok(())
     }
 }
 

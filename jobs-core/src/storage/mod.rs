@@ -38,8 +38,8 @@ mod conformance;
 
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::types::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, FireRequest, Fired, LogLine, NewJob, Outcome,
-    ProgressUpdate, QueueSelector, ServerRow,
+    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired, LogLine, NewJob,
+    Outcome, ProgressUpdate, QueueSelector, ServerRow,
 };
 
 /// The operations the client and the server need from a database.

@@ -162,6 +162,9 @@ pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
         max_retries: row.max_retries()?,
         queue: row.column("queue")?,
         run_at: row.time("run_at")?,
+        // TEMP(fence)
+        token: 0,
+        ahead: false,
     })
 }
 

@@ -54,6 +54,9 @@ pub(crate) enum QueueSelector<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct LogLine {
     pub(crate) job_id: JobId,
+    // TEMP(fence): the attempt's fencing token.
+    #[allow(dead_code)]
+    pub(crate) token: i64,
     pub(crate) at: DateTime<Utc>,
     pub(crate) attempt: u32,
     pub(crate) level: crate::job::info::LogLevel,
@@ -64,6 +67,9 @@ pub(crate) struct LogLine {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProgressUpdate {
     pub(crate) job_id: JobId,
+    // TEMP(fence): the attempt's fencing token.
+    #[allow(dead_code)]
+    pub(crate) token: i64,
     pub(crate) done: u64,
     pub(crate) total: u64,
 }
@@ -76,6 +82,9 @@ pub(crate) struct ClaimRequest<'a> {
     pub(crate) now: DateTime<Utc>,
     pub(crate) lease_until: DateTime<Utc>,
     pub(crate) queues: QueueSelector<'a>,
+    // TEMP(fence): the first `start_now` rows start at once, the rest are claimed ahead.
+    #[allow(dead_code)]
+    pub(crate) start_now: u32,
 }
 
 /// A job a server claimed: moved to `Processing`, owned by it, attempt counted.
@@ -89,6 +98,10 @@ pub(crate) struct ClaimedJob {
     pub(crate) queue: String,
     /// When it became due: claim time minus this is how long it waited.
     pub(crate) run_at: DateTime<Utc>,
+    // TEMP(fence): the fencing token of this claim, and whether it was claimed ahead.
+    pub(crate) token: i64,
+    #[allow(dead_code)]
+    pub(crate) ahead: bool,
 }
 
 /// How an attempt ended, reported by the server that ran it (or rescued it).
@@ -98,6 +111,9 @@ pub(crate) struct Completion {
     /// The fence: only the owner of this attempt may finish it.
     pub(crate) owner: String,
     pub(crate) attempt: u32,
+    // TEMP(fence): the attempt's fencing token.
+    #[allow(dead_code)]
+    pub(crate) token: i64,
     pub(crate) outcome: Outcome,
     pub(crate) at: DateTime<Utc>,
 }
@@ -134,6 +150,13 @@ pub(crate) struct ExpiredJob {
     pub(crate) owner: String,
     pub(crate) attempt: u32,
     pub(crate) max_retries: Option<u32>,
+}
+
+// TEMP(fence): one attempt of a job, named by its fencing token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Fence {
+    pub(crate) id: JobId,
+    pub(crate) token: i64,
 }
 
 /// A server's row in the servers table.

@@ -213,6 +213,7 @@ async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {
     s.job_delete(id(4), at(20)).await.unwrap();
     s.step_put(id(1), "step", "1", at(5)).await.unwrap();
     let line = LogLine {
+        token: 0, // TEMP(fence)
         job_id: id(1),
         at: at(5),
         attempt: 1,

@@ -148,6 +148,7 @@ async fn summary_carries_the_row<S: Storage>(s: &S) {
     .unwrap();
     s.jobs_claim(claim("a", at(1), 1)).await.unwrap();
     s.progress_update(&[ProgressUpdate {
+        token: 0, // TEMP(fence)
         job_id: id(1),
         done: 3,
         total: 8,

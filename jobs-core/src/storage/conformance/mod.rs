@@ -197,6 +197,7 @@ pub(super) fn child(id: JobId, parent: JobId, on_failure: bool) -> NewJob {
 /// A claim by `owner` at `now` of up to `limit` jobs from every queue, leased for a minute.
 pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest<'_> {
     ClaimRequest {
+        start_now: u32::MAX, // TEMP(fence)
         owner,
         limit,
         now,
@@ -208,6 +209,7 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
 /// The result of attempt `attempt` of `id`, reported by `owner`.
 pub(super) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Completion {
     Completion {
+        token: 0, // TEMP(fence)
         id,
         owner: owner.to_owned(),
         attempt,

@@ -10,6 +10,7 @@ conformance!(
 
 fn line(job: u128, seconds: i64, attempt: u32, level: LogLevel, message: &str) -> LogLine {
     LogLine {
+        token: 0, // TEMP(fence)
         job_id: id(job),
         at: at(seconds),
         attempt,
@@ -56,6 +57,7 @@ async fn progress_keeps_the_latest_update<S: Storage>(s: &S) {
     insert_and_claim(s, &[job(id(1), "slow"), job(id(2), "slow")], "a").await;
     assert_eq!(get(s, id(1)).await.progress, None);
     let update = |job, done, total| ProgressUpdate {
+        token: 0, // TEMP(fence)
         job_id: id(job),
         done,
         total,
