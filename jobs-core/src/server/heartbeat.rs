@@ -177,7 +177,9 @@ async fn run(shared: Arc<Shared>) {
             Err(error) => {
                 tracing::warn!(%error, "heartbeat failed: could not renew the leases");
                 // Try again soon: the fence falls at half the server timeout.
-                shared.heartbeat_interval().min(limit)
+                shared
+                    .heartbeat_interval()
+                    .min(shared.config.server_timeout / 8)
             }
         };
         tokio::select! {
