@@ -136,15 +136,17 @@ impl JobServerBuilder {
         self
     }
 
-    /// How often to look for work without being woken (default 5 s); also the
-    /// heartbeat interval.
+    /// How often to look for work without being woken (default 5 s); also the longest
+    /// time between two heartbeats (which run at least every quarter of the server
+    /// timeout).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.config.poll_interval = interval;
         self
     }
 
     /// How long a server may go without heartbeating before its jobs are rescued
-    /// (default: 4 × poll interval).
+    /// (default: 4 × poll interval). A server that cannot renew its leases for half of
+    /// it stops its jobs, so that none runs twice at once.
     pub fn server_timeout(mut self, timeout: Duration) -> Self {
         self.config.server_timeout = timeout;
         self.server_timeout_set = true;
@@ -761,4 +763,73 @@ fn hostname() -> String {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(n: u128, token: i64) -> ClaimedJob {
+        ClaimedJob {
+            id: JobId::from(uuid::Uuid::from_u128(n)),
+            name: "job".into(),
+            payload: "{}".into(),
+            attempt: 1,
+            max_retries: None,
+            queue: "default".into(),
+            run_at: chrono::Utc::now(),
+            token,
+            ahead: false,
+        }
+    }
+
+    fn attempt(token: i64) -> Attempt {
+        Attempt {
+            token,
+            cancel: CancellationToken::new(),
+            why: Arc::new(AtomicU8::new(0)),
+        }
+    }
+
+    #[test]
+    fn the_held_set_is_what_runs_waits_and_awaits_writing_and_loses_what_is_lost() {
+        let mut held = Held::default();
+        let [running, waiting, unwritten, lost] = [1, 2, 3, 4].map(|n| claimed(n, 10 + n as i64));
+        held.running.insert(running.id, attempt(running.token));
+        held.running.insert(lost.id, attempt(lost.token));
+        held.ready.push_back(waiting.clone());
+        held.unwritten.insert(unwritten.id, unwritten.token);
+
+        let (mut fences, waits) = held.fences();
+        fences.sort_by_key(|fence| fence.token);
+        let tokens: Vec<(JobId, i64)> = fences.iter().map(|f| (f.id, f.token)).collect();
+        assert_eq!(
+            tokens,
+            [
+                (running.id, 11),
+                (waiting.id, 12),
+                (unwritten.id, 13),
+                (lost.id, 14)
+            ]
+        );
+        assert_eq!(waits, [waiting.id], "only jobs claimed ahead wait");
+
+        let stopped = held.drop_lost(&[lost.id, waiting.id, unwritten.id]);
+        assert_eq!(stopped, 1);
+        let lost_attempt = &held.running[&lost.id];
+        assert!(lost_attempt.cancel.is_cancelled());
+        assert_eq!(stop_reason(&lost_attempt.why), Stop::Lost);
+        assert!(!held.running[&running.id].cancel.is_cancelled());
+        assert!(held.ready.is_empty());
+        assert!(held.unwritten.is_empty());
+    }
+
+    #[test]
+    fn the_first_reason_to_stop_an_attempt_wins() {
+        let attempt = attempt(1);
+        attempt.stop(Stop::Deleted);
+        attempt.stop(Stop::Fenced);
+        assert_eq!(stop_reason(&attempt.why), Stop::Deleted);
+        assert!(attempt.cancel.is_cancelled());
+    }
 }
