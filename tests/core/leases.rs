@@ -199,7 +199,7 @@ async fn a_server_that_cannot_renew_its_leases_stops_its_jobs_and_resumes(backen
 async fn a_blocked_worker_runtime_keeps_its_leases(backend: Backend) {
     let db = TestDb::new(backend).await;
     let probe = Probe::new();
-    let server_timeout = Duration::from_secs(1);
+    let server_timeout = Duration::from_secs(2);
     // The server whose runtime the job blocks runs on a runtime of one thread of its
     // own, on the system clock, like a process whose only worker thread is stuck.
     let (started, is_started) = oneshot::channel();
@@ -215,7 +215,7 @@ async fn a_blocked_worker_runtime_keeps_its_leases(backend: Backend) {
             runtime.block_on(async move {
                 let jobs = Jobs::connect(&url).await.unwrap();
                 let id = jobs
-                    .enqueue(BlocksItsThread { millis: 2500 })
+                    .enqueue(BlocksItsThread { millis: 3000 })
                     .await
                     .unwrap();
                 let server = JobServer::builder(jobs.clone())
