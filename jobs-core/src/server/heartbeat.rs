@@ -197,8 +197,7 @@ fn retry_delay(failures: u32, shared: &Shared) -> Duration {
 }
 
 /// Registers the server and renews the leases of what it holds, on `storage`; stops
-/// the attempts the database says are no longer this server's. With the claim lock
-/// free, then puts back the rows it owns but does not hold.
+/// the attempts the database says are no longer this server's.
 pub(super) async fn register(shared: &Shared, storage: &AnyStorage) -> Result<()> {
     let row = ServerRow {
         running: shared.running.load(Ordering::Relaxed),

@@ -285,10 +285,11 @@ impl JobServerBuilder {
         });
         // The first heartbeat registers the server, on the main storage: a database
         // that cannot be reached fails the start.
+        let sent = std::time::Instant::now();
         shared
             .bounded(heartbeat::register(&shared, &shared.storage))
             .await?;
-        shared.lease.renewed_at(std::time::Instant::now());
+        shared.lease.renewed_at(sent);
         shared
             .bounded(crate::recurring::register_declared(&shared.jobs))
             .await?;
