@@ -186,6 +186,10 @@ fn register_claimed(
         }
         return starting;
     }
+    // The jobs stored as starting at once first (the claim's first `start_now`), then
+    // those stored as claimed ahead, each in claim order.
+    let mut claimed = claimed;
+    claimed.sort_by_key(|job| job.ahead);
     let mut claimed = claimed.into_iter();
     for job in claimed.by_ref() {
         match shared.slots.clone().try_acquire_owned() {

@@ -100,7 +100,6 @@ pub(crate) struct ClaimedJob {
     pub(crate) run_at: DateTime<Utc>,
     // TEMP(fence): the fencing token of this claim, and whether it was claimed ahead.
     pub(crate) token: i64,
-    #[allow(dead_code)]
     pub(crate) ahead: bool,
 }
 
