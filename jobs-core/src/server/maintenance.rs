@@ -104,15 +104,30 @@ async fn rescue(shared: &Shared) -> Result<()> {
         .await
 }
 
+/// Jobs pruned per statement: each is a short transaction, however large the backlog.
+const PRUNE_BATCH: u32 = 1000;
+
+/// Most prune statements per round; the next round takes the rest.
+const PRUNE_BATCHES: u32 = 10;
+
 async fn prune(shared: &Shared) -> Result<()> {
     let now = shared.jobs.now();
     let config = &shared.config;
-    shared
-        .bounded(shared.storage.jobs_prune(
-            before(now, config.delete_succeeded_after),
-            before(now, config.delete_deleted_after),
-        ))
-        .await?;
+    for _ in 0..PRUNE_BATCHES {
+        let pruned = shared
+            .bounded(shared.storage.jobs_prune(
+                before(now, config.delete_succeeded_after),
+                before(now, config.delete_deleted_after),
+                PRUNE_BATCH,
+            ))
+            .await?;
+        if pruned < u64::from(PRUNE_BATCH) {
+            break;
+        }
+        if shared.stop_maintenance.is_cancelled() {
+            return Ok(());
+        }
+    }
     shared
         .bounded(
             shared

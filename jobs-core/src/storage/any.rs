@@ -198,8 +198,9 @@ impl AdminStore for AnyStorage {
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
     ) -> Result<u64> {
-        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before))
+        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before, limit))
     }
 }
 
