@@ -46,6 +46,36 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock off by a fixed amount, like a host whose clock is badly
+/// synchronised: `now()` is the system time plus `offset` (which may be negative).
+///
+/// Leases do not follow it: [`Clock::lease_offset`] is zero, since leases are written
+/// and compared on the database's clock. Tests use it to run servers whose clocks
+/// disagree.
+#[derive(Debug, Clone, Copy)]
+pub struct SkewedClock {
+    offset: chrono::Duration,
+}
+
+impl SkewedClock {
+    /// The system clock plus `offset`.
+    pub fn new(offset: chrono::Duration) -> Self {
+        Self { offset }
+    }
+
+    /// How far it is from the system clock.
+    pub fn offset(&self) -> chrono::Duration {
+        self.offset
+    }
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let now = Utc::now();
+        now.checked_add_signed(self.offset).unwrap_or(now)
+    }
+}
+
 /// A clock that only moves when told to, for tests of retries and schedules.
 ///
 /// Cloning shares the time: advance one clone and every holder sees it.
@@ -106,5 +136,23 @@ impl Clock for ManualClock {
                 std::future::pending::<()>().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skewed_clock_is_off_by_its_offset_and_leases_follow_the_database() {
+        let ahead = SkewedClock::new(chrono::Duration::seconds(60));
+        let before = Utc::now();
+        let now = ahead.now();
+        let after = Utc::now();
+        assert!(now >= before + chrono::Duration::seconds(60));
+        assert!(now <= after + chrono::Duration::seconds(60));
+        assert_eq!(ahead.lease_offset(), chrono::Duration::zero());
+        let behind = SkewedClock::new(chrono::Duration::seconds(-60));
+        assert!(behind.now() < Utc::now());
     }
 }

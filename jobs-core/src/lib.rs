@@ -23,7 +23,7 @@ pub mod __private;
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
 pub use client::{ConnectOptions, Enqueue, Jobs, JobsBuilder, SqliteSynchronous};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
@@ -48,8 +48,8 @@ pub use recurring::{
     declared_recurring,
 };
 pub use server::{
-    DURATION_BUCKETS, Histogram, JobMetrics, JobServer, JobServerBuilder, ServerConfig,
-    ServerMetrics,
+    DURATION_BUCKETS, Histogram, InvalidSetting, JobMetrics, JobServer, JobServerBuilder,
+    ServerConfig, ServerMetrics,
 };
 pub use tools::{
     DELETE_TOOL, LIST_TOOL, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind,

@@ -18,6 +18,7 @@ backend_tests!(
     no_claim_ahead_with_prefetch_zero_or_queue_limits,
     long_jobs_never_lead_to_a_claim_ahead,
     two_thousand_short_jobs_on_two_workers_run_once_each,
+    a_job_deleted_while_claimed_ahead_never_starts,
 );
 
 #[job]
@@ -120,6 +121,27 @@ async fn shutdown_puts_back_jobs_claimed_ahead(backend: Backend) {
     }
     next.shutdown().await;
     assert_eq!(probe.runs(last), 1);
+}
+
+async fn a_job_deleted_while_claimed_ahead_never_starts(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let ids = quick_gated_quick(&jobs, &clock).await;
+    let server = one_worker(&jobs, &probe).start().await.unwrap();
+    wait_until_claimed_ahead(&jobs, &probe, ids).await;
+    let [_, gated, last] = ids;
+    // Deleted while it waits claimed ahead, and at once the worker frees up: the job it
+    // would take next is gone.
+    assert!(jobs.delete(last).await.unwrap());
+    probe.gate.add_permits(1);
+    wait_for_state(&jobs, gated, JobState::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(
+        probe.runs(last),
+        0,
+        "deleted while claimed ahead: never started"
+    );
+    let info = jobs.get(last).await.unwrap();
+    assert_eq!(info.state, JobState::Deleted, "{:#?}", info.history);
 }
 
 async fn no_claim_ahead_with_prefetch_zero_or_queue_limits(backend: Backend) {

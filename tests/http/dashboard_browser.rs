@@ -27,6 +27,118 @@ use tokio::sync::Semaphore;
 
 backend_tests!(a_failed_job_is_found_requeued_and_seen_succeeding);
 
+/// While the database cannot be reached, every page says so, and that the server in the
+/// plugin's process stopped its jobs; when it can again, the banner goes by itself.
+/// PostgreSQL only: the test closes the database to connections and ends those open.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_shows_on_every_page_until_it_ends() {
+    let _one = BROWSERS.acquire().await.unwrap();
+    let dashboard = boot(Backend::Postgres, Options::default()).await;
+    let id = dashboard.greet("Ada").await;
+    dashboard.wait_for(id, "Succeeded").await;
+    let browser = Browser::start(1366, 900)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let result = outage(&browser, &dashboard).await;
+    // The database comes back whatever happened.
+    reachable(&dashboard, true).await;
+    if let Err(error) = result {
+        let path = screenshot_dir().join("failed-outage.png");
+        let saved = match browser.screenshot(&path).await {
+            Ok(()) => format!("screenshot: {}", path.display()),
+            Err(shot) => format!("no screenshot: {shot}"),
+        };
+        browser.quit().await;
+        dashboard.stop().await;
+        panic!("{error}\n{saved}");
+    }
+    browser.quit().await;
+    dashboard.stop().await;
+}
+
+#[cfg(feature = "postgres")]
+async fn outage(browser: &Browser, dashboard: &Dashboard) -> Step {
+    const BANNER: &str = "document.getElementById('banner')";
+    browser.goto(&dashboard.at("/")).await?;
+    browser
+        .wait_for(
+            "the overview counts the job",
+            "document.querySelector('.count-card[data-state=Succeeded] .n')?.textContent === '1'",
+        )
+        .await?;
+    browser
+        .wait_for("no banner while all is well", &format!("{BANNER}.hidden"))
+        .await?;
+
+    reachable(dashboard, false).await;
+    browser
+        .wait_for(
+            "the banner says the database is unreachable",
+            &format!("!{BANNER}.hidden && {BANNER}.textContent.includes('Database unreachable')"),
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the banner says the job server stopped its jobs",
+            &format!(
+                "{BANNER}.textContent.includes('Job server unhealthy') \
+                 && {BANNER}.textContent.includes('cannot renew its leases')"
+            ),
+        )
+        .await?;
+    // A page opened during the outage is drawn, with the banner.
+    browser.goto(&dashboard.at("/jobs")).await?;
+    browser
+        .wait_for(
+            "the jobs page says the database is unreachable",
+            &format!(
+                "document.querySelector('#main h1')?.textContent === 'Jobs' \
+                 && !{BANNER}.hidden && {BANNER}.textContent.includes('Database unreachable')"
+            ),
+        )
+        .await?;
+
+    reachable(dashboard, true).await;
+    browser
+        .wait_for(
+            "the jobs are listed again",
+            "document.querySelector('#jobs tr[data-id]') !== null",
+        )
+        .await?;
+    browser
+        .wait_for(
+            "the banner goes once the server renews its leases again",
+            &format!("{BANNER}.hidden"),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Opens the test's database to connections, or closes it and ends those open.
+#[cfg(feature = "postgres")]
+async fn reachable(dashboard: &Dashboard, open: bool) {
+    use sqlx::Connection;
+    let url = dashboard.database_url();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let admin = crate::support::pg_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {open}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    if !open {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
 /// One browser at a time: two Chromiums on a small machine make each other slow.
 static BROWSERS: Semaphore = Semaphore::const_new(1);
 

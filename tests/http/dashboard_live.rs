@@ -24,6 +24,11 @@ async fn events_push_what_changed_until_shutdown(backend: Backend) {
     let (status, stream) = EventStream::open(&url, None).await;
     assert_eq!(status, StatusCode::OK);
     let mut stream = stream.unwrap();
+    let health = stream.wait_for("health", |_| true).await;
+    assert_eq!(
+        health,
+        json!({ "healthy": true, "leases_renewed": true, "restarts": 0 })
+    );
     let stats = stream.wait_for("stats", |_| true).await;
     assert_eq!(stats["counts"]["Failed"], 1);
     assert_eq!(stats.get("throughput"), None, "polled apart");
@@ -107,6 +112,10 @@ async fn metrics_count_jobs_by_state_and_the_servers_attempts(backend: Backend) 
         "jobs_by_state{state=\"Failed\"} 1".to_owned(),
         "jobs_by_state{state=\"Awaiting\"} 0".to_owned(),
         "jobs_servers 1".to_owned(),
+        "jobs_database_up 1".to_owned(),
+        "# TYPE jobs_server_healthy gauge".to_owned(),
+        "jobs_server_healthy 1".to_owned(),
+        "jobs_server_loop_restarts_total 0".to_owned(),
         "# TYPE jobs_processed_total counter".to_owned(),
         format!("jobs_processed_total{{name=\"{greet}\"}} 2"),
         format!("jobs_succeeded_total{{name=\"{greet}\"}} 2"),
@@ -158,6 +167,7 @@ async fn metrics_leave_out_server_counters_when_no_server_runs(backend: Backend)
         "{text}"
     );
     assert!(!text.contains("jobs_processed_total{"), "{text}");
+    assert!(!text.contains("jobs_server_healthy "), "{text}");
     assert!(
         !text.contains("jobs_attempt_duration_seconds_bucket"),
         "{text}"

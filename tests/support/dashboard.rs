@@ -149,6 +149,11 @@ pub async fn boot(backend: Backend, options: Options) -> Dashboard {
 }
 
 impl Dashboard {
+    /// The URL of the test's database.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

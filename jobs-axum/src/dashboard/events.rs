@@ -14,6 +14,9 @@
 //! | `jobs` | `GET /api/jobs` with the same `state`, `name`, `search`, `after`, `limit` |
 //! | `job` | `GET /api/jobs/{id}` for `?id=` |
 //!
+//! Where a job server runs in the process, a `health` event (`{"healthy", "leases_renewed",
+//! "restarts"}`) is sent too, first and whenever it changes.
+//!
 //! A failed read is sent as a `failure` event (`{"error": "…"}`) and retried on the next
 //! round; the first round that succeeds again sends `recovered`. A round that takes long (a huge table, a slow database) spaces the next ones
 //! out, so a dashboard left open never loads the database more than it has to. The
@@ -194,6 +197,14 @@ async fn send_changes(jobs: Jobs, watch: Watch, live: Live, sender: mpsc::Sender
                 Ok(job) => events.extend(sent.changed("job", &job)),
                 Err(error) => failure = Some(error),
             }
+        }
+        if let Some(metrics) = &live.metrics {
+            let health = serde_json::json!({
+                "healthy": metrics.healthy(),
+                "leases_renewed": metrics.leases_renewed(),
+                "restarts": metrics.restarts(),
+            });
+            events.extend(sent.changed("health", &health));
         }
         match failure {
             Some(error) => events

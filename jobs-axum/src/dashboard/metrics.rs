@@ -4,7 +4,10 @@
 //! serving the dashboard reports them. Attempts processed, succeeded and failed, and
 //! their durations, are counted in memory by the worker server of this process: when
 //! the plugin runs no server, they are left out (a comment says so) rather than
-//! reported as zeros.
+//! reported as zeros; so are `jobs_server_healthy` (whether that server renews its
+//! leases and none of its loops waits to restart) and its loop restarts. While the
+//! database cannot be read, the page still answers, with `jobs_database_up 0` and the
+//! in-process series only.
 
 use std::fmt::Write;
 
@@ -21,31 +24,81 @@ pub(super) async fn metrics(
     State(jobs): State<Jobs>,
     Extension(live): Extension<Live>,
 ) -> Result<Response, ApiError> {
-    let stats = read_stats(&jobs).await?;
-    let servers = jobs.servers().await?;
+    // Read from the database; while it cannot be reached the page still answers, with
+    // `jobs_database_up 0` and the in-process gauges, so an outage shows on the graphs.
+    let read = async { Ok::<_, ApiError>((read_stats(&jobs).await?, jobs.servers().await?)) };
+    let read = tokio::time::timeout(DATABASE_WAIT, read).await;
     let mut out = String::new();
     family(
         &mut out,
-        "jobs_by_state",
+        "jobs_database_up",
         "gauge",
-        "Jobs in the store, by state.",
+        "Whether this process could read the job store for this page (1) or not (0).",
     );
-    for (state, count) in &stats.counts {
-        let _ = writeln!(out, "jobs_by_state{{state=\"{state}\"}} {count}");
+    match read {
+        Ok(Ok((stats, servers))) => {
+            let _ = writeln!(out, "jobs_database_up 1");
+            family(
+                &mut out,
+                "jobs_by_state",
+                "gauge",
+                "Jobs in the store, by state.",
+            );
+            for (state, count) in &stats.counts {
+                let _ = writeln!(out, "jobs_by_state{{state=\"{state}\"}} {count}");
+            }
+            family(
+                &mut out,
+                "jobs_servers",
+                "gauge",
+                "Servers registered in the store (heartbeating, or not yet found dead).",
+            );
+            let _ = writeln!(out, "jobs_servers {}", servers.len());
+        }
+        Ok(Err(error)) => {
+            let _ = writeln!(out, "jobs_database_up 0");
+            let _ = writeln!(
+                out,
+                "# The job store could not be read: {}",
+                comment(error.message())
+            );
+        }
+        Err(_) => {
+            let _ = writeln!(out, "jobs_database_up 0");
+            let _ = writeln!(
+                out,
+                "# The job store did not answer within {} s.",
+                DATABASE_WAIT.as_secs()
+            );
+        }
     }
-    family(
-        &mut out,
-        "jobs_servers",
-        "gauge",
-        "Servers registered in the store (heartbeating, or not yet found dead).",
-    );
-    let _ = writeln!(out, "jobs_servers {}", servers.len());
     match &live.metrics {
-        Some(metrics) => write_server_metrics(&mut out, &metrics.snapshot()),
+        Some(metrics) => {
+            family(
+                &mut out,
+                "jobs_server_healthy",
+                "gauge",
+                "Whether this process's job server is healthy (1): it renews its leases \
+                 and none of its loops waits to restart.",
+            );
+            let _ = writeln!(out, "jobs_server_healthy {}", u8::from(metrics.healthy()));
+            family(
+                &mut out,
+                "jobs_server_loop_restarts_total",
+                "counter",
+                "Loops of this process's job server restarted after a panic or an early end.",
+            );
+            let _ = writeln!(
+                out,
+                "jobs_server_loop_restarts_total {}",
+                metrics.restarts()
+            );
+            write_server_metrics(&mut out, &metrics.snapshot());
+        }
         None => out.push_str(
             "# No job server runs in this process: the in-process counters \
-             (jobs_processed_total, jobs_failed_total, jobs_attempt_duration_seconds) \
-             are left out.\n",
+             (jobs_server_healthy, jobs_processed_total, jobs_failed_total, \
+             jobs_attempt_duration_seconds) are left out.\n",
         ),
     }
     Ok((
@@ -56,6 +109,14 @@ pub(super) async fn metrics(
         out,
     )
         .into_response())
+}
+
+/// How long `/metrics` waits for the database before answering without its counts.
+const DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Text on one comment line.
+fn comment(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

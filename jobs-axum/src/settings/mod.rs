@@ -38,6 +38,7 @@ pub use error::SettingsError;
 /// delete_succeeded_after = "36h"
 /// delete_deleted_after = "72h"
 /// shutdown_grace = "10s"
+/// storage_timeout = "10s"
 ///
 /// [jobs]
 /// default_retries = 10
@@ -130,6 +131,11 @@ pub struct BackgroundJobServerSettings {
     /// rest are stopped and put back so the next server runs them at once.
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
+    /// The longest a database call of the server may take before it is abandoned as
+    /// failed and tried again (default `"10s"`), so an unreachable database never hangs
+    /// claiming or recording results.
+    #[serde(with = "duration")]
+    pub storage_timeout: Duration,
 }
 
 /// `jobs.*`: defaults for every job.
@@ -202,6 +208,7 @@ impl Default for BackgroundJobServerSettings {
             delete_succeeded_after: server.delete_succeeded_after,
             delete_deleted_after: server.delete_deleted_after,
             shutdown_grace: server.shutdown_grace,
+            storage_timeout: server.storage_timeout,
         }
     }
 }
@@ -295,6 +302,13 @@ impl JobsSettings {
                  would be taken for dead",
             );
         }
+        // The ranges of every duration, as the server checks them at start.
+        if let Err(setting) = self.server_config().check() {
+            return invalid(
+                &format!("background_job_server.{}", setting.key),
+                &setting.message,
+            );
+        }
         match (&self.dashboard.username, &self.dashboard.password) {
             (Some(_), None) => invalid(
                 "dashboard.password",
@@ -332,6 +346,7 @@ impl JobsSettings {
         config.delete_succeeded_after = server.delete_succeeded_after;
         config.delete_deleted_after = server.delete_deleted_after;
         config.shutdown_grace = server.shutdown_grace;
+        config.storage_timeout = server.storage_timeout;
         config.default_retries = self.jobs.default_retries;
         config.backoff_seed = self.jobs.backoff_seed;
         config
@@ -425,5 +440,31 @@ mod tests {
         assert_eq!(config.prefetch_limit(), 24, "8 × worker_count by default");
         settings.background_job_server.prefetch = Some(0);
         assert_eq!(settings.server_config().prefetch_limit(), 0);
+    }
+
+    #[test]
+    fn every_duration_is_range_checked_with_its_key_named() {
+        for key in [
+            "delete_succeeded_after",
+            "delete_deleted_after",
+            "shutdown_grace",
+            "storage_timeout",
+            "server_timeout",
+        ] {
+            let text = format!("[background_job_server]\n{key} = \"109500000d\"\n");
+            let error = JobsSettings::from_toml(&text).unwrap_err();
+            let full = format!("background_job_server.{key}");
+            assert_eq!(error.key(), Some(full.as_str()), "{error}");
+            assert!(error.message().contains("109500000d"), "{error}");
+        }
+        let error = JobsSettings::from_toml(
+            "[background_job_server]\npoll_interval = \"2d\"\nserver_timeout = \"8d\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.key(), Some("background_job_server.poll_interval"));
+        let error = JobsSettings::from_toml("[background_job_server]\nstorage_timeout = \"0s\"\n")
+            .unwrap_err();
+        assert_eq!(error.key(), Some("background_job_server.storage_timeout"));
+        assert_eq!(error.message(), "must be from 10ms to 1h, not 0ms");
     }
 }

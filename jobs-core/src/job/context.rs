@@ -98,9 +98,11 @@ impl JobContext {
         &self.inner.jobs
     }
 
-    /// Resolves when the job should stop: it was deleted, or the server is shutting
-    /// down past its grace period. The server also drops the job's future then, so a
-    /// job stops at its next `.await` even if it never calls this.
+    /// Resolves when the job should stop: it was deleted, it ran past its `timeout`, its
+    /// server lost (or could not renew) its lease, or the server is shutting down past
+    /// its grace period. The server also drops the job's future then, so a job stops at
+    /// its next `.await` even if it never calls this; tasks the job spawned should watch
+    /// this to stop with it.
     pub async fn cancelled(&self) {
         self.inner.cancelled.cancelled().await
     }

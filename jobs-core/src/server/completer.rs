@@ -12,13 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use crate::storage::ProgressUpdate;
-
 use super::{Shared, Write};
-use crate::storage::{LifecycleStore, RunningStore};
+use crate::storage::{Completion, Fence, LifecycleStore, LogLine, ProgressUpdate, RunningStore};
 
 /// Most results in one transaction.
 const BATCH: usize = 512;
@@ -29,8 +27,67 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Most results ended but not yet written before the claim loop stops claiming.
 pub(super) const MAX_UNRECORDED: usize = 4 * BATCH;
 
-pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Write>) {
-    let mut batch = Vec::with_capacity(BATCH);
+/// What the completer keeps across restarts: the channel, and what it took from it
+/// and has not written yet, so a run that panics loses nothing.
+#[derive(Clone)]
+pub(super) struct State {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    rx: mpsc::UnboundedReceiver<Write>,
+    batch: Batch,
+}
+
+/// Writes taken from the channel, sorted by kind, not yet written.
+#[derive(Default)]
+struct Batch {
+    completions: Vec<Completion>,
+    logs: Vec<LogLine>,
+    progress: Vec<ProgressUpdate>,
+    stopped: Vec<Fence>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.completions.len() + self.logs.len() + self.progress.len() + self.stopped.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, write: Write) {
+        match write {
+            Write::Completion(completion) => self.completions.push(completion),
+            Write::Log(line) => self.logs.push(line),
+            Write::Progress(update) => {
+                // Only the latest report of a job matters.
+                self.progress
+                    .retain(|earlier| earlier.job_id != update.job_id);
+                self.progress.push(update);
+            }
+            Write::Stopped(fence) => self.stopped.push(fence),
+        }
+    }
+}
+
+impl State {
+    pub(super) fn new(rx: mpsc::UnboundedReceiver<Write>) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                rx,
+                batch: Batch::default(),
+            })),
+        }
+    }
+}
+
+pub(super) async fn run(shared: Arc<Shared>, state: State) {
+    let mut inner = state.inner.lock().await;
+    let Inner { rx, batch } = &mut *inner;
+    // Left by a run that failed: write it first.
+    flush(&shared, batch).await;
     let mut last_write = Instant::now() - FLUSH_INTERVAL;
     loop {
         tokio::select! {
@@ -41,11 +98,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Wri
             () = shared.stop_completer.cancelled() => {
                 while let Ok(write) = rx.try_recv() {
                     batch.push(write);
-                    if batch.len() == BATCH {
-                        flush(&shared, &mut batch).await;
+                    if batch.len() >= BATCH {
+                        flush(&shared, batch).await;
                     }
                 }
-                flush(&shared, &mut batch).await;
+                flush(&shared, batch).await;
                 return;
             }
         }
@@ -65,76 +122,74 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Wri
             }
         }
         last_write = Instant::now();
-        flush(&shared, &mut batch).await;
+        flush(&shared, batch).await;
     }
 }
 
-/// Writes the batch, retrying through database outages: a result is never dropped.
-/// Log lines and progress go first, so a job's last lines are in before it is done.
-async fn flush(shared: &Shared, batch: &mut Vec<Write>) {
+/// Writes the batch, retrying through database outages (each call bounded by the
+/// storage timeout): a result is never dropped. Log lines and progress go first, so a
+/// job's last lines are in before it is done. Each part is cleared once written.
+async fn flush(shared: &Shared, batch: &mut Batch) {
     if batch.is_empty() {
         return;
-    }
-    let mut completions = Vec::new();
-    let mut logs = Vec::new();
-    let mut progress: Vec<ProgressUpdate> = Vec::new();
-    let mut stopped = Vec::new();
-    for write in batch.drain(..) {
-        match write {
-            Write::Completion(completion) => completions.push(completion),
-            Write::Stopped(fence) => stopped.push(fence),
-            Write::Log(line) => logs.push(line),
-            Write::Progress(update) => {
-                // Only the latest report of a job matters.
-                progress.retain(|earlier| earlier.job_id != update.job_id);
-                progress.push(update);
-            }
-        }
     }
     let mut delay = Duration::from_millis(50);
     loop {
         let written: crate::Result<()> = async {
-            if !logs.is_empty() {
-                shared.storage.logs_insert(&logs).await?;
-                logs.clear();
+            if !batch.logs.is_empty() {
+                shared
+                    .bounded(shared.storage.logs_insert(&batch.logs))
+                    .await?;
+                batch.logs.clear();
             }
-            if !progress.is_empty() {
-                shared.storage.progress_update(&progress).await?;
-                progress.clear();
+            if !batch.progress.is_empty() {
+                shared
+                    .bounded(shared.storage.progress_update(&batch.progress))
+                    .await?;
+                batch.progress.clear();
             }
-            if !completions.is_empty() {
-                shared.storage.jobs_complete(&completions).await?;
+            if !batch.completions.is_empty() {
+                shared
+                    .bounded(shared.storage.jobs_complete(&batch.completions))
+                    .await?;
+                written(shared, &batch.completions);
+                batch.completions.clear();
             }
-            if !stopped.is_empty() {
-                shared.storage.jobs_stopped(&stopped).await?;
+            if !batch.stopped.is_empty() {
+                shared
+                    .bounded(shared.storage.jobs_stopped(&batch.stopped))
+                    .await?;
+                batch.stopped.clear();
             }
             Ok(())
         }
         .await;
         match written {
-            Ok(()) => {
-                {
-                    let mut unwritten = shared.unwritten();
-                    for completion in &completions {
-                        if unwritten.get(&completion.id) == Some(&completion.token) {
-                            unwritten.remove(&completion.id);
-                        }
-                    }
-                }
-                let before = shared
-                    .unrecorded
-                    .fetch_sub(completions.len(), Ordering::Relaxed);
-                if before >= MAX_UNRECORDED {
-                    // The claim loop may be holding back: let it look again.
-                    shared.slot_freed.notify_one();
-                }
-                return;
-            }
+            Ok(()) => return,
             Err(error) => {
-                tracing::warn!(%error, jobs = completions.len(), retry_in = ?delay, "could not record job results");
+                tracing::warn!(%error, jobs = batch.completions.len(), retry_in = ?delay, "could not record job results");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// These results are written: they are no longer held, and no longer count as waiting.
+fn written(shared: &Shared, completions: &[Completion]) {
+    {
+        let mut held = shared.held();
+        for completion in completions {
+            if held.unwritten.get(&completion.id) == Some(&completion.token) {
+                held.unwritten.remove(&completion.id);
+            }
+        }
+    }
+    let before = shared
+        .unrecorded
+        .fetch_sub(completions.len(), Ordering::Relaxed);
+    if before >= MAX_UNRECORDED {
+        // The claim loop may be holding back: let it look again.
+        shared.slot_freed.notify_one();
     }
 }

@@ -1,24 +1,29 @@
-//! Work a server does on a timer besides running jobs: heartbeat (which extends the
-//! leases of the jobs it holds), rescue jobs of servers that stopped renewing their
-//! leases, and prune old rows. Every step is idempotent, so servers doing it at once is
-//! harmless.
+//! Work a server does on a timer besides running jobs: rescue jobs of servers that
+//! stopped renewing their leases, and prune old rows. Every step is idempotent, so
+//! servers doing it at once is harmless. The heartbeat runs on a thread of its own
+//! (`heartbeat.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
 
 use super::Shared;
 use crate::storage::{
-    AdminStore, Completion, ExpiredJob, LifecycleStore, MAX_RESCUES, Outcome, ServerRow,
-    ServerStore,
+    AdminStore, Completion, ExpiredJob, LifecycleStore, MAX_RESCUES, Outcome, ServerStore,
 };
 use crate::{Failure, Result};
 
 /// Orphans rescued per round; the next round takes the rest.
 const RESCUE_BATCH: u32 = 500;
 
+/// A difference between the wall clock's and the monotonic clock's progress larger than
+/// this is a jump of the wall clock.
+const JUMP: Duration = Duration::from_secs(1);
+
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
+    let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
     loop {
         let moved = clock.moved();
         tokio::select! {
@@ -26,8 +31,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(shared.config.poll_interval) => {}
             () = moved => {}
         }
-        if let Err(error) = heartbeat(&shared).await {
-            tracing::warn!(%error, "heartbeat failed");
+        if shared.storage.local_clock()
+            && let Some(jump) = jumps.observe(
+                SystemTime::now(),
+                Instant::now(),
+                shared.config.server_timeout,
+            )
+        {
+            tracing::warn!(
+                jump = ?jump,
+                "the system clock jumped: no rescue for one server timeout, so that live \
+                 servers renew their leases on the new time first"
+            );
+        }
+        if jumps.holds_rescue(Instant::now()) {
             continue;
         }
         if let Err(error) = rescue(&shared).await {
@@ -39,87 +56,27 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Renews the leases of the claims this server holds (running, claimed ahead, results
-/// not written yet) and stops what it turns out to hold no more.
-pub(super) async fn heartbeat(shared: &Shared) -> Result<()> {
-    let now = shared.jobs.now();
-    let row = ServerRow {
-        running: shared.running.load(Ordering::Relaxed),
-        ..shared.row.clone()
-    };
-    let (held, waiting) = shared.held();
-    let lost = shared
-        .storage
-        .server_heartbeat(
-            &row,
-            &held,
-            &waiting,
-            shared.config.server_timeout,
-            shared.jobs.clock().lease_offset(),
-            now,
-        )
-        .await?;
-    release_unheld(shared).await?;
-    if lost.is_empty() {
-        return Ok(());
-    }
-    // Claimed again elsewhere, rescued, released or gone: whatever this server still
-    // runs of those claims must not go on beside another attempt.
-    let tokens: HashMap<_, _> = held.iter().map(|fence| (fence.id, fence.token)).collect();
-    {
-        let running = shared.running_jobs();
-        for id in &lost {
-            if let Some((token, cancel)) = running.get(id)
-                && tokens.get(id) == Some(token)
-            {
-                tracing::warn!(job = %id, "lost the claim of a running job; stopping it");
-                cancel.cancel();
-            }
-        }
-    }
-    shared
-        .ready()
-        .retain(|job| !(lost.contains(&job.id) && tokens.get(&job.id) == Some(&job.token)));
-    Ok(())
-}
-
-/// Puts back the rows this server owns in the database but does not hold (a claim whose
-/// answer never arrived, a result lost), unless a claim is in flight: its rows are not
-/// registered yet.
-async fn release_unheld(shared: &Shared) -> Result<()> {
-    // A server stopping leaves its rows to its shutdown (or, dropped, to the rescue).
-    if shared.stop_maintenance.is_cancelled() {
-        return Ok(());
-    }
-    let Ok(_claiming) = shared.claiming.try_lock() else {
-        return Ok(());
-    };
-    let (held, _) = shared.held();
-    let held: Vec<_> = held.iter().map(|fence| fence.id).collect();
-    let now = shared.jobs.now();
-    let released = shared
-        .storage
-        .jobs_release_unheld(&shared.row.id, &held, now)
-        .await?;
-    if released > 0 {
-        tracing::warn!(
-            released,
-            "put back jobs this server owned but no longer held"
-        );
-    }
-    Ok(())
-}
-
 /// Rescues every job whose lease ran out, fenced on the dead owner's claim so that a
 /// late result from that owner is ignored. A job that never started (claimed ahead)
 /// goes back uncharged; one that started runs again at once, its attempt counted but
 /// never failed for the rescue, unless it was rescued [`MAX_RESCUES`] times.
+///
+/// Only after this server renewed its own leases with the current time (so that a
+/// move of the clock never makes it take its own live jobs for orphans), and never
+/// while it cannot renew them.
 async fn rescue(shared: &Shared) -> Result<()> {
+    if shared.lease.fenced()
+        || !shared
+            .lease
+            .fresh(super::heartbeat::bound(shared) * 2)
+            .await
+    {
+        return Ok(());
+    }
     let now = shared.jobs.now();
     let offset = shared.jobs.clock().lease_offset();
     let expired = shared
-        .storage
-        .jobs_expired(now, offset, RESCUE_BATCH)
+        .bounded(shared.storage.jobs_expired(now, offset, RESCUE_BATCH))
         .await?;
     if expired.is_empty() {
         return Ok(());
@@ -139,7 +96,9 @@ async fn rescue(shared: &Shared) -> Result<()> {
             at: now,
         })
         .collect();
-    shared.storage.jobs_complete(&completions).await
+    shared
+        .bounded(shared.storage.jobs_complete(&completions))
+        .await
 }
 
 /// What a rescue does to a job whose lease ran out.
@@ -171,33 +130,149 @@ fn rescued(job: &ExpiredJob, now: chrono::DateTime<chrono::Utc>) -> Outcome {
     }
 }
 
+/// Jobs pruned per statement: each is a short transaction, however large the backlog.
+const PRUNE_BATCH: u32 = 1000;
+
+/// Most prune statements per round; the next round takes the rest.
+const PRUNE_BATCHES: u32 = 10;
+
 async fn prune(shared: &Shared) -> Result<()> {
     let now = shared.jobs.now();
     let config = &shared.config;
+    for _ in 0..PRUNE_BATCHES {
+        let pruned = shared
+            .bounded(shared.storage.jobs_prune(
+                before(now, config.delete_succeeded_after),
+                before(now, config.delete_deleted_after),
+                PRUNE_BATCH,
+            ))
+            .await?;
+        if pruned < u64::from(PRUNE_BATCH) {
+            break;
+        }
+        if shared.stop_maintenance.is_cancelled() {
+            return Ok(());
+        }
+    }
     shared
-        .storage
-        .jobs_prune(
-            now - to_chrono(config.delete_succeeded_after),
-            now - to_chrono(config.delete_deleted_after),
+        .bounded(
+            shared
+                .storage
+                .servers_prune(before(now, config.server_timeout.saturating_mul(4))),
         )
-        .await?;
-    shared
-        .storage
-        .servers_prune(now - to_chrono(config.server_timeout) * 4)
         .await?;
     Ok(())
 }
 
-fn to_chrono(duration: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+/// `now - ago`, or the earliest time there is when that is out of range.
+fn before(now: DateTime<Utc>, ago: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|ago| now.checked_sub_signed(ago))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Notices jumps of the wall clock (SQLite compares leases on it): between two
+/// rounds, the wall clock and the monotonic clock should move alike. After a jump,
+/// rescues wait one server timeout (monotonic) so that live servers renew their
+/// leases on the new time first.
+#[derive(Debug)]
+struct JumpDetector {
+    wall: SystemTime,
+    mono: Instant,
+    hold_until: Option<Instant>,
+}
+
+impl JumpDetector {
+    fn new(wall: SystemTime, mono: Instant) -> Self {
+        Self {
+            wall,
+            mono,
+            hold_until: None,
+        }
+    }
+
+    /// Takes a new reading; → the jump since the last one, if the clock jumped (then
+    /// rescues are held for `hold`).
+    fn observe(&mut self, wall: SystemTime, mono: Instant, hold: Duration) -> Option<Duration> {
+        let mono_moved = mono.saturating_duration_since(self.mono);
+        let jump = match wall.duration_since(self.wall) {
+            Ok(wall_moved) => wall_moved.abs_diff(mono_moved),
+            // Backwards: by how much, plus the time that did pass.
+            Err(back) => back.duration() + mono_moved,
+        };
+        self.wall = wall;
+        self.mono = mono;
+        if jump > JUMP {
+            self.hold_until = Some(mono + hold);
+            return Some(jump);
+        }
+        None
+    }
+
+    /// Whether rescues wait after a jump.
+    fn holds_rescue(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|until| now < until)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
+    use chrono::TimeZone;
 
     use super::*;
     use crate::JobId;
+
+    #[test]
+    fn a_jump_of_the_wall_clock_holds_rescues_for_one_server_timeout() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mono = Instant::now();
+        let timeout = Duration::from_secs(20);
+        let mut detector = JumpDetector::new(wall, mono);
+        // Both clocks moved 5 s, give or take scheduling: no jump.
+        let (wall, mono) = (
+            wall + Duration::from_millis(5_300),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(detector.observe(wall, mono, timeout), None);
+        assert!(!detector.holds_rescue(mono));
+        // The wall clock jumps an hour ahead while 5 s pass.
+        let (wall, mono) = (
+            wall + Duration::from_secs(3605),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(
+            detector.observe(wall, mono, timeout),
+            Some(Duration::from_secs(3600))
+        );
+        assert!(detector.holds_rescue(mono));
+        assert!(detector.holds_rescue(mono + Duration::from_secs(19)));
+        assert!(!detector.holds_rescue(mono + timeout));
+        // And back by a minute.
+        let (wall, mono) = (
+            wall - Duration::from_secs(55),
+            mono + Duration::from_secs(5),
+        );
+        assert_eq!(
+            detector.observe(wall, mono, timeout),
+            Some(Duration::from_secs(60))
+        );
+        assert!(detector.holds_rescue(mono + Duration::from_secs(19)));
+    }
+
+    #[test]
+    fn extreme_retention_settings_never_overflow() {
+        let now = Utc::now();
+        assert_eq!(
+            before(now, Duration::from_secs(300_000 * 365 * 24 * 3600)),
+            DateTime::<Utc>::MIN_UTC
+        );
+        assert_eq!(before(now, Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(
+            before(now, Duration::from_secs(60)),
+            now - chrono::Duration::seconds(60)
+        );
+    }
 
     fn expired(ahead: bool, rescues: u32) -> ExpiredJob {
         ExpiredJob {

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,17 +24,76 @@ pub const DURATION_BUCKETS: [f64; 16] = [
 #[derive(Clone, Default)]
 pub struct ServerMetrics {
     by_name: Arc<Mutex<BTreeMap<String, JobMetrics>>>,
+    health: Arc<Health>,
+}
+
+/// Whether the server can do its work: its leases renew, and none of its loops waits
+/// to be restarted.
+#[derive(Debug)]
+struct Health {
+    /// The last heartbeat renewed the leases (within half the server timeout).
+    leases: AtomicBool,
+    /// Loops waiting out their back-off before a restart.
+    backing_off: AtomicUsize,
+    /// Restarts of loops that panicked or ended early.
+    restarts: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            leases: AtomicBool::new(true),
+            backing_off: AtomicUsize::new(0),
+            restarts: AtomicU64::new(0),
+        }
+    }
 }
 
 impl fmt::Debug for ServerMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerMetrics")
             .field("job_names", &self.lock().len())
+            .field("healthy", &self.healthy())
+            .field("restarts", &self.restarts())
             .finish()
     }
 }
 
 impl ServerMetrics {
+    /// Whether the server is healthy: its heartbeat renews its leases (it has not
+    /// fenced itself off for want of the database) and none of its loops is waiting
+    /// to be restarted after a failure.
+    pub fn healthy(&self) -> bool {
+        self.leases_renewed() && self.health.backing_off.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether the heartbeat renews the server's leases. False while the database
+    /// cannot be reached for half the server timeout: the server then runs no jobs.
+    pub fn leases_renewed(&self) -> bool {
+        self.health.leases.load(Ordering::Acquire)
+    }
+
+    /// How many times a loop of the server (claim, completer, maintenance, heartbeat,
+    /// ticker, deleted-watcher) panicked or ended early and was restarted.
+    pub fn restarts(&self) -> u64 {
+        self.health.restarts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_leases_renewed(&self, renewed: bool) {
+        self.health.leases.store(renewed, Ordering::Release);
+    }
+
+    /// A loop failed and waits to restart: counted, unhealthy until [`Self::restarting`].
+    pub(crate) fn backing_off(&self) {
+        self.health.restarts.fetch_add(1, Ordering::Relaxed);
+        self.health.backing_off.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The loop that was [`Self::backing_off`] starts again.
+    pub(crate) fn restarting(&self) {
+        self.health.backing_off.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// The counters of every job name this server has finished an attempt of, by name.
     pub fn snapshot(&self) -> Vec<JobMetrics> {
         self.lock().values().cloned().collect()

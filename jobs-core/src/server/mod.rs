@@ -2,14 +2,18 @@
 //! heartbeats, rescues jobs of dead servers and prunes old rows.
 
 mod completer;
+mod config;
+mod heartbeat;
 mod maintenance;
 mod metrics;
+mod supervisor;
 mod ticker;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +28,7 @@ use crate::storage::{
 };
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
 
+pub use config::InvalidSetting;
 pub use metrics::{DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics};
 
 /// How a [`JobServer`] runs. Every field has a default; see each setter.
@@ -32,10 +37,16 @@ pub use metrics::{DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics};
 pub struct ServerConfig {
     /// Jobs run at once.
     pub worker_count: usize,
-    /// How often the server looks for work it was not woken for, and heartbeats.
+    /// How often the server looks for work it was not woken for (and the longest
+    /// time between two heartbeats).
     pub poll_interval: Duration,
-    /// A server silent this long is dead: its jobs are rescued.
+    /// A server silent this long is dead: its jobs are rescued. It renews its leases
+    /// at least every quarter of it, and stops its own jobs when it could not for half
+    /// of it.
     pub server_timeout: Duration,
+    /// The longest a storage call of the server may take before it is abandoned as
+    /// failed (default 10 s); heartbeats are bounded by a quarter of `server_timeout`.
+    pub storage_timeout: Duration,
     /// Retries for jobs that do not set their own.
     pub default_retries: u32,
     /// Seed of the retry jitter.
@@ -79,6 +90,7 @@ impl Default for ServerConfig {
             worker_count: cores * 8,
             poll_interval,
             server_timeout: poll_interval * 4,
+            storage_timeout: Duration::from_secs(10),
             default_retries: crate::DEFAULT_RETRIES,
             backoff_seed: 0,
             shutdown_grace: Duration::from_secs(10),
@@ -124,18 +136,28 @@ impl JobServerBuilder {
         self
     }
 
-    /// How often to look for work without being woken (default 5 s); also the
-    /// heartbeat interval.
+    /// How often to look for work without being woken (default 5 s); also the longest
+    /// time between two heartbeats (which run at least every quarter of the server
+    /// timeout).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.config.poll_interval = interval;
         self
     }
 
     /// How long a server may go without heartbeating before its jobs are rescued
-    /// (default: 4 × poll interval).
+    /// (default: 4 × poll interval). A server that cannot renew its leases for half of
+    /// it stops its jobs, so that none runs twice at once.
     pub fn server_timeout(mut self, timeout: Duration) -> Self {
         self.config.server_timeout = timeout;
         self.server_timeout_set = true;
+        self
+    }
+
+    /// The longest a storage call of the server may take before it is abandoned as
+    /// failed and tried again (default 10 s), so an unreachable database never hangs
+    /// claiming or recording results.
+    pub fn storage_timeout(mut self, timeout: Duration) -> Self {
+        self.config.storage_timeout = timeout;
         self
     }
 
@@ -203,19 +225,9 @@ impl JobServerBuilder {
             self.config.server_timeout = self.config.poll_interval * 4;
         }
         let config = self.config;
-        if config.worker_count == 0 {
-            return Err(Error::Config("worker_count must be at least 1".into()));
-        }
-        if config.poll_interval.is_zero() {
-            return Err(Error::Config("poll_interval must be above zero".into()));
-        }
-        if config.server_timeout <= config.poll_interval {
-            return Err(Error::Config(
-                "server_timeout must be longer than poll_interval, or live servers \
-                 would be taken for dead"
-                    .into(),
-            ));
-        }
+        config
+            .check()
+            .map_err(|invalid| Error::Config(invalid.to_string()))?;
 
         let names = registered_jobs();
         tracing::info!(count = names.len(), jobs = ?names, "registered jobs");
@@ -229,6 +241,12 @@ impl JobServerBuilder {
             .unwrap_or_else(|| format!("{host}:{pid}"));
         let (writes, write_rx) = mpsc::unbounded_channel();
         let limited_queues = config.queue_limits.keys().cloned().collect();
+        let deletions = Deletions {
+            local: self.jobs.subscribe_deleted(),
+            remote: self.jobs.storage().deletions(),
+            checked: Mutex::new((0, 0)),
+        };
+        deletions.checked(deletions.signal());
         let shared = Arc::new(Shared {
             storage: self.jobs.storage().clone(),
             row: ServerRow {
@@ -246,6 +264,11 @@ impl JobServerBuilder {
             state: self.state,
             running: AtomicU32::new(0),
             unrecorded: AtomicUsize::new(0),
+            held: Mutex::new(Held::default()),
+            claiming: tokio::sync::Mutex::new(()),
+            lease: heartbeat::Lease::new(),
+            shutdown_stopped: Mutex::new(Vec::new()),
+            deletions,
             slot_freed: Notify::new(),
             ended: AtomicUsize::new(0),
             quick: AtomicUsize::new(0),
@@ -253,24 +276,46 @@ impl JobServerBuilder {
             stop_jobs: CancellationToken::new(),
             stop_maintenance: CancellationToken::new(),
             stop_completer: CancellationToken::new(),
+            stop_heartbeat: CancellationToken::new(),
             tracker: TaskTracker::new(),
             writes,
-            running_jobs: Mutex::new(HashMap::new()),
-            unwritten: Mutex::new(HashMap::new()),
-            claiming: tokio::sync::Mutex::new(()),
             queue_counts: Mutex::new(HashMap::new()),
-            ready: Mutex::new(VecDeque::new()),
             limited_queues,
             metrics: ServerMetrics::default(),
         });
-        maintenance::heartbeat(&shared).await?;
-        crate::recurring::register_declared(&shared.jobs).await?;
+        // The first heartbeat registers the server, on the main storage: a database
+        // that cannot be reached fails the start.
+        let sent = std::time::Instant::now();
+        shared
+            .bounded(heartbeat::register(&shared, &shared.storage))
+            .await?;
+        shared.lease.renewed_at(sent);
+        shared
+            .bounded(crate::recurring::register_declared(&shared.jobs))
+            .await?;
 
-        let completer = tokio::spawn(completer::run(shared.clone(), write_rx));
-        let deleted_watcher = tokio::spawn(worker::watch_deleted(shared.clone()));
-        let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
-        let maintainer = tokio::spawn(maintenance::run(shared.clone()));
-        let ticker = tokio::spawn(ticker::run(shared.clone()));
+        let heartbeat = heartbeat::spawn(shared.clone())?;
+        let completer_state = completer::State::new(write_rx);
+        let completer = supervise(&shared, "completer", &shared.stop_completer, {
+            let shared = shared.clone();
+            move || completer::run(shared.clone(), completer_state.clone())
+        });
+        let deleted_watcher = supervise(&shared, "deleted-watcher", &shared.stop_maintenance, {
+            let shared = shared.clone();
+            move || worker::watch_deleted(shared.clone())
+        });
+        let claimer = supervise(&shared, "claim", &shared.stop_claiming, {
+            let shared = shared.clone();
+            move || worker::claim_loop(shared.clone())
+        });
+        let maintainer = supervise(&shared, "maintenance", &shared.stop_maintenance, {
+            let shared = shared.clone();
+            move || maintenance::run(shared.clone())
+        });
+        let ticker = supervise(&shared, "ticker", &shared.stop_maintenance, {
+            let shared = shared.clone();
+            move || ticker::run(shared.clone())
+        });
         tracing::info!(server = %shared.row.name, id = %shared.row.id, workers = shared.config.worker_count, "job server started");
         Ok(JobServer {
             shared,
@@ -280,17 +325,13 @@ impl JobServerBuilder {
                 maintainer,
                 ticker,
                 deleted_watcher,
+                heartbeat,
             }),
         })
     }
 }
 
 /// A running worker server. Stop it with [`JobServer::shutdown`].
-///
-/// Keep it for as long as jobs should run: dropping it stops the server (with a
-/// warning in the log), so `JobServer::builder(jobs).start().await?;` with the server
-/// unbound warns at compile time.
-#[must_use = "a JobServer stops when dropped: keep it, and call `shutdown().await` to stop it"]
 pub struct JobServer {
     shared: Arc<Shared>,
     tasks: Option<Tasks>,
@@ -302,6 +343,27 @@ struct Tasks {
     maintainer: JoinHandle<()>,
     ticker: JoinHandle<()>,
     deleted_watcher: JoinHandle<()>,
+    heartbeat: heartbeat::Thread,
+}
+
+/// Runs one of the server's loops under [`supervisor::supervise`] on this runtime.
+fn supervise<F, Fut>(
+    shared: &Arc<Shared>,
+    name: &'static str,
+    stop: &CancellationToken,
+    start: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(supervisor::supervise(
+        name,
+        shared.metrics.clone(),
+        stop.clone(),
+        shared.config.poll_interval,
+        start,
+    ))
 }
 
 impl fmt::Debug for JobServer {
@@ -341,8 +403,10 @@ impl JobServer {
     }
 
     /// Stops gracefully: claims nothing more, lets running jobs finish within the grace
-    /// period, then stops the rest and puts them back so another server runs them at
-    /// once, records every result, and removes the server's row.
+    /// period, then stops the rest and puts them back (with the jobs it claimed ahead)
+    /// so another server runs them at once, records every result, and removes the
+    /// server's row. Jobs whose results could not be recorded are never put back: their
+    /// leases run out and they run again elsewhere.
     pub async fn shutdown(mut self) {
         let Some(tasks) = self.tasks.take() else {
             return;
@@ -379,15 +443,38 @@ impl JobServer {
                 "could not record the last results before shutdown; those jobs will be rescued after the server timeout"
             );
         }
-        let now = shared.jobs.now();
-        match shared.storage.jobs_release(&shared.row.id, None, now).await {
-            Ok(0) => {}
-            Ok(released) => tracing::info!(released, "released unfinished jobs"),
-            Err(error) => {
-                tracing::error!(%error, "could not release unfinished jobs; they will be rescued after the server timeout")
+        // Put back only what did not succeed: attempts stopped past the grace period
+        // and jobs claimed ahead. A result still waiting to be written stays
+        // `Processing` here: its lease runs out and it runs again elsewhere.
+        let mut unfinished: Vec<Fence> = shared
+            .held()
+            .ready
+            .drain(..)
+            .map(|job| job.fence())
+            .collect();
+        unfinished.extend(shared.shutdown_stopped().drain(..));
+        if !unfinished.is_empty() {
+            let now = shared.jobs.now();
+            match shared
+                .bounded(
+                    shared
+                        .storage
+                        .jobs_release(&shared.row.id, Some(&unfinished), now),
+                )
+                .await
+            {
+                Ok(0) => {}
+                Ok(released) => tracing::info!(released, "released unfinished jobs"),
+                Err(error) => {
+                    tracing::error!(%error, "could not release unfinished jobs; they will be rescued after the server timeout")
+                }
             }
         }
-        if let Err(error) = shared.storage.server_remove(&shared.row.id).await {
+        tasks.heartbeat.stop(&shared).await;
+        if let Err(error) = shared
+            .bounded(shared.storage.server_remove(&shared.row.id))
+            .await
+        {
             tracing::warn!(%error, "could not remove the server's row");
         }
         tracing::info!(server = %shared.row.name, "job server stopped");
@@ -399,14 +486,10 @@ impl Drop for JobServer {
         if self.tasks.is_some() {
             // Dropped without `shutdown()`: stop claiming and stop the running jobs,
             // which stay claimed until the server timeout rescues them.
-            tracing::warn!(
-                server = %self.shared.row.name,
-                "job server dropped while running, without shutdown(): it stops now; \
-                 keep the JobServer for as long as jobs should run"
-            );
             self.shared.stop_claiming.cancel();
             self.shared.stop_jobs.cancel();
             self.shared.stop_maintenance.cancel();
+            self.shared.stop_heartbeat.cancel();
         }
     }
 }
@@ -435,21 +518,23 @@ struct Shared {
     stop_maintenance: CancellationToken,
     /// Fired once every job task has ended: the completer drains its channel and stops.
     stop_completer: CancellationToken,
+    /// Fired last (or when the server is dropped): the heartbeat thread stops.
+    stop_heartbeat: CancellationToken,
     tracker: TaskTracker,
     /// Results, log lines and progress, written in batches by the completer.
     writes: mpsc::UnboundedSender<Write>,
-    /// The attempts running now, by job: the claim's token, and the cancellation token
-    /// that stops the attempt.
-    running_jobs: Mutex<HashMap<JobId, (i64, CancellationToken)>>,
-    /// Attempts that ended and whose result is not written yet, with their claim's
-    /// token: still held, so their leases are renewed.
-    unwritten: Mutex<HashMap<JobId, i64>>,
-    /// Held by a claim from its request until its jobs are registered as held; the
-    /// heartbeat puts back the rows it owns but does not hold only when it gets it.
+    /// What this server holds: its leases are renewed, nothing else of its own.
+    held: Mutex<Held>,
+    /// Held by a claim from sending it until its jobs are in `held`; the heartbeat
+    /// releases the rows it owns but does not hold only when it can take this at once,
+    /// so a claim that just committed is never released.
     claiming: tokio::sync::Mutex<()>,
-    /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
-    /// the next one here before it frees its slot.
-    ready: Mutex<VecDeque<ClaimedJob>>,
+    /// When leases were last renewed, and whether the server fenced itself.
+    lease: heartbeat::Lease,
+    /// Attempts stopped at shutdown past the grace period: put back for another server.
+    shutdown_stopped: Mutex<Vec<Fence>>,
+    /// Signals of deleted jobs, and those the deleted-watcher has checked.
+    deletions: Deletions,
     /// Running attempts per queue.
     queue_counts: Mutex<HashMap<String, usize>>,
     /// The queues with a concurrency limit.
@@ -457,65 +542,187 @@ struct Shared {
     metrics: ServerMetrics,
 }
 
-impl Shared {
-    fn running_jobs(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, (i64, CancellationToken)>> {
-        self.running_jobs.lock().expect("running jobs lock")
-    }
+/// The jobs a server holds, under one lock so that a job moving from one part to the
+/// next is never missing from the set the heartbeat renews.
+#[derive(Default)]
+struct Held {
+    /// The attempts running now, by job.
+    running: HashMap<JobId, Attempt>,
+    /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
+    /// the next one here before it frees its slot.
+    ready: VecDeque<ClaimedJob>,
+    /// Jobs whose result waits for the completer, with their token.
+    unwritten: HashMap<JobId, i64>,
+}
 
-    fn unwritten(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, i64>> {
-        self.unwritten.lock().expect("unwritten results lock")
-    }
-
-    /// The claims this server holds: running attempts, jobs claimed ahead, results not
-    /// written yet; and the ids of those claimed ahead (not started).
-    ///
-    /// Read under the lock of the jobs claimed ahead, which a job leaves only once it is
-    /// registered as running; an attempt that ends is registered as an unwritten result
-    /// before it leaves the running ones.
-    fn held(&self) -> (Vec<Fence>, Vec<JobId>) {
-        let ready = self.ready();
-        let mut held: HashMap<JobId, i64> = ready.iter().map(|job| (job.id, job.token)).collect();
-        let waiting: Vec<JobId> = ready.iter().map(|job| job.id).collect();
+impl Held {
+    /// Every held attempt and, apart, the ids of those that wait (claimed ahead).
+    fn fences(&self) -> (Vec<Fence>, Vec<JobId>) {
+        let mut held =
+            Vec::with_capacity(self.running.len() + self.ready.len() + self.unwritten.len());
+        held.extend(self.running.iter().map(|(&id, attempt)| Fence {
+            id,
+            token: attempt.token,
+        }));
         held.extend(
-            self.running_jobs()
+            self.unwritten
                 .iter()
-                .map(|(id, (token, _))| (*id, *token)),
+                .map(|(&id, &token)| Fence { id, token }),
         );
-        held.extend(self.unwritten().iter().map(|(id, token)| (*id, *token)));
-        drop(ready);
-        let held = held
-            .into_iter()
-            .map(|(id, token)| Fence { id, token })
-            .collect();
+        let waiting: Vec<JobId> = self.ready.iter().map(|job| job.id).collect();
+        held.extend(self.ready.iter().map(|job| Fence {
+            id: job.id,
+            token: job.token,
+        }));
         (held, waiting)
+    }
+
+    fn ids(&self) -> Vec<JobId> {
+        self.running
+            .keys()
+            .chain(self.unwritten.keys())
+            .copied()
+            .chain(self.ready.iter().map(|job| job.id))
+            .collect()
+    }
+
+    /// Stops the attempts and drops the waiting jobs and unwritten results of `ids`,
+    /// which are no longer this server's; → how many attempts it stopped.
+    fn drop_lost(&mut self, ids: &[JobId]) -> usize {
+        let mut stopped = 0;
+        for id in ids {
+            if let Some(attempt) = self.running.get(id) {
+                attempt.stop(Stop::Lost);
+                stopped += 1;
+            }
+            self.unwritten.remove(id);
+        }
+        self.ready.retain(|job| !ids.contains(&job.id));
+        stopped
+    }
+}
+
+/// Signals that jobs were deleted (in this process, and from others where the backend
+/// says so), and the last of them the deleted-watcher has checked the held jobs for.
+struct Deletions {
+    local: tokio::sync::watch::Receiver<u64>,
+    remote: Option<tokio::sync::watch::Receiver<u64>>,
+    checked: Mutex<(u64, u64)>,
+}
+
+impl Deletions {
+    fn signal(&self) -> (u64, u64) {
+        let remote = self.remote.as_ref().map_or(0, |remote| *remote.borrow());
+        (*self.local.borrow(), remote)
+    }
+
+    /// The held jobs were checked for every deletion up to `signal`.
+    fn checked(&self, signal: (u64, u64)) {
+        *self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = signal;
+    }
+
+    /// Whether a deletion was signalled that no check has covered yet.
+    fn pending(&self) -> bool {
+        self.signal()
+            != *self
+                .checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A running attempt: its token, and what stops it.
+struct Attempt {
+    token: i64,
+    cancel: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+/// Why an attempt was stopped before it ended; the first reason given wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stop {
+    /// Not stopped, or stopped with every job at shutdown past the grace period.
+    Shutdown = 0,
+    /// Its job was deleted.
+    Deleted = 1,
+    /// The server fenced itself: it could not renew its leases.
+    Fenced = 2,
+    /// Its lease is no longer this server's.
+    Lost = 3,
+}
+
+impl Attempt {
+    fn stop(&self, why: Stop) {
+        let _ = self
+            .why
+            .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.cancel.cancel();
+    }
+}
+
+fn stop_reason(why: &AtomicU8) -> Stop {
+    match why.load(Ordering::Acquire) {
+        1 => Stop::Deleted,
+        2 => Stop::Fenced,
+        3 => Stop::Lost,
+        _ => Stop::Shutdown,
+    }
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Nothing panics while holding it: it only moves entries between maps.
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn shutdown_stopped(&self) -> std::sync::MutexGuard<'_, Vec<Fence>> {
+        self.shutdown_stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `call`, failed when it takes longer than the storage timeout: an unreachable
+    /// database never hangs a loop of the server.
+    async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        bounded(self.config.storage_timeout, call).await
+    }
+
+    /// How often the heartbeat renews leases: every poll interval, at most every
+    /// quarter of the server timeout.
+    fn heartbeat_interval(&self) -> Duration {
+        self.config
+            .poll_interval
+            .min(self.config.server_timeout / 4)
     }
 
     fn queue_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
         self.queue_counts.lock().expect("queue counts lock")
     }
 
-    fn ready(&self) -> std::sync::MutexGuard<'_, VecDeque<ClaimedJob>> {
-        self.ready.lock().expect("ready jobs lock")
-    }
-
     fn has_ready(&self) -> bool {
-        !self.ready().is_empty()
+        !self.held().ready.is_empty()
     }
 
-    /// The next job claimed ahead, unless the server is stopping: those stay claimed
-    /// until shutdown puts them back. `start` registers it as running before the queue
-    /// lets go of it, so that [`Shared::held`] never misses it in between.
-    fn take_ready<T>(&self, start: impl FnOnce(&ClaimedJob) -> T) -> Option<(ClaimedJob, T)> {
-        if self.stop_claiming.is_cancelled() {
+    /// The next job claimed ahead, counted as running (see [`worker::start`]) in the
+    /// same step, unless the server is stopping (those stay claimed until shutdown puts
+    /// them back) or fenced.
+    fn take_ready(&self) -> Option<(ClaimedJob, worker::Started)> {
+        if self.stop_claiming.is_cancelled() || self.lease.fenced() {
             return None;
         }
-        let mut ready = self.ready();
-        let job = ready.pop_front()?;
-        let started = start(&job);
-        if ready.len() == self.prefetch_limit() / 2 {
+        let mut held = self.held();
+        let job = held.ready.pop_front()?;
+        if held.ready.len() == self.prefetch_limit() / 2 {
             // Half of the jobs claimed ahead are left: time to claim more.
             self.slot_freed.notify_one();
         }
+        let started = worker::start(self, &mut held, &job);
         Some((job, started))
     }
 
@@ -540,8 +747,19 @@ pub(crate) enum Write {
     Completion(Completion),
     Log(LogLine),
     Progress(ProgressUpdate),
-    /// An attempt stopped before its end (deleted, or at shutdown).
+    /// The attempt of a deleted job has ended.
     Stopped(Fence),
+}
+
+/// `call`, failed with a timeout error when it takes longer than `limit`.
+async fn bounded<T>(limit: Duration, call: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Database(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from the database within {limit:?}"),
+        )))),
+    }
 }
 
 fn hostname() -> String {
@@ -551,4 +769,73 @@ fn hostname() -> String {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(n: u128, token: i64) -> ClaimedJob {
+        ClaimedJob {
+            id: JobId::from(uuid::Uuid::from_u128(n)),
+            name: "job".into(),
+            payload: "{}".into(),
+            attempt: 1,
+            max_retries: None,
+            queue: "default".into(),
+            run_at: chrono::Utc::now(),
+            token,
+            ahead: false,
+        }
+    }
+
+    fn attempt(token: i64) -> Attempt {
+        Attempt {
+            token,
+            cancel: CancellationToken::new(),
+            why: Arc::new(AtomicU8::new(0)),
+        }
+    }
+
+    #[test]
+    fn the_held_set_is_what_runs_waits_and_awaits_writing_and_loses_what_is_lost() {
+        let mut held = Held::default();
+        let [running, waiting, unwritten, lost] = [1, 2, 3, 4].map(|n| claimed(n, 10 + n as i64));
+        held.running.insert(running.id, attempt(running.token));
+        held.running.insert(lost.id, attempt(lost.token));
+        held.ready.push_back(waiting.clone());
+        held.unwritten.insert(unwritten.id, unwritten.token);
+
+        let (mut fences, waits) = held.fences();
+        fences.sort_by_key(|fence| fence.token);
+        let tokens: Vec<(JobId, i64)> = fences.iter().map(|f| (f.id, f.token)).collect();
+        assert_eq!(
+            tokens,
+            [
+                (running.id, 11),
+                (waiting.id, 12),
+                (unwritten.id, 13),
+                (lost.id, 14)
+            ]
+        );
+        assert_eq!(waits, [waiting.id], "only jobs claimed ahead wait");
+
+        let stopped = held.drop_lost(&[lost.id, waiting.id, unwritten.id]);
+        assert_eq!(stopped, 1);
+        let lost_attempt = &held.running[&lost.id];
+        assert!(lost_attempt.cancel.is_cancelled());
+        assert_eq!(stop_reason(&lost_attempt.why), Stop::Lost);
+        assert!(!held.running[&running.id].cancel.is_cancelled());
+        assert!(held.ready.is_empty());
+        assert!(held.unwritten.is_empty());
+    }
+
+    #[test]
+    fn the_first_reason_to_stop_an_attempt_wins() {
+        let attempt = attempt(1);
+        attempt.stop(Stop::Deleted);
+        attempt.stop(Stop::Fenced);
+        assert_eq!(stop_reason(&attempt.why), Stop::Deleted);
+        assert!(attempt.cancel.is_cancelled());
+    }
 }

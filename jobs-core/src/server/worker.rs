@@ -1,9 +1,8 @@
 //! The claim loop and the task that runs one attempt.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -12,7 +11,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
-use super::{Shared, Write};
+use super::supervisor::panic_message;
+use super::{Attempt, Held, Shared, Stop, Write, stop_reason};
 use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
 use crate::job::retry;
@@ -39,13 +39,23 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             // them back with the others it releases.
             return;
         }
+        if shared.lease.fenced() {
+            // No lease renewal for half the server timeout: start nothing until one
+            // succeeds (it wakes this loop).
+            tokio::select! {
+                () = shared.stop_claiming.cancelled() => return,
+                () = shared.slot_freed.notified() => {}
+                () = tokio::time::sleep(shared.config.poll_interval) => {}
+            }
+            continue;
+        }
         // Jobs claimed ahead start first: they come before anything a claim would find.
         while shared.has_ready() {
             let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
                 break;
             };
-            if let Some((job, cancel)) = shared.take_ready(|job| start(&shared, job)) {
-                spawn_attempt(&shared, job, cancel, permit);
+            if let Some((job, started)) = shared.take_ready() {
+                spawn_attempt(&shared, job, started, permit);
             }
         }
         // Free slots, fewer while the completer is behind: results not yet written
@@ -57,7 +67,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         // the next batch when workers have taken half of it (they wake this loop then),
         // so that they never wait for a claim. Jobs claimed ahead are left only when
         // every slot is taken.
-        let waiting = shared.ready().len();
+        let waiting = shared.held().ready.len();
         let limit = shared.prefetch_limit();
         let short = free == permits && short_jobs(&shared);
         let ahead = if short {
@@ -90,32 +100,19 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         let mut claimed_any = false;
         if claim_now {
             claim_starts(&shared);
-            // Held until what the claim returns is registered as held (running or
-            // claimed ahead), so that the heartbeat never takes it for a row it lost.
+            // Held from sending the claim until its jobs are held: the heartbeat puts
+            // back rows owned but not held only while no claim is in flight.
             let claiming = shared.claiming.lock().await;
             match claim(&shared, free, free + ahead).await {
-                Ok(mut claimed) => {
+                Ok(claimed) => {
                     failures = 0;
                     claimed_any = !claimed.is_empty();
                     let full = claimed.len() == free + ahead;
-                    // Those the claim starts at once first; the others wait, claimed
-                    // ahead, for a free slot.
-                    claimed.sort_by_key(|job| job.ahead);
-                    let mut claimed = claimed.into_iter();
-                    for job in claimed.by_ref() {
-                        match shared.slots.clone().try_acquire_owned() {
-                            Ok(permit) => {
-                                let cancel = start(&shared, &job);
-                                spawn_attempt(&shared, job, cancel, permit);
-                            }
-                            Err(_) => {
-                                shared.ready().push_back(job);
-                                break;
-                            }
-                        }
-                    }
-                    shared.ready().extend(claimed);
+                    let starting = register_claimed(&shared, claimed);
                     drop(claiming);
+                    for (job, started, permit) in starting {
+                        spawn_attempt(&shared, job, started, permit);
+                    }
                     ready_since = Instant::now();
                     if full {
                         // There may be more waiting: claim again, after letting the
@@ -170,6 +167,46 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
     }
 }
 
+/// Makes the jobs of a claim held: those that find a free slot are counted as running
+/// (and returned, to be spawned), the rest wait claimed ahead. A claim that comes back
+/// after the server fenced itself is dropped: those rows go back when the leases renew
+/// (or are rescued, uncharged, if they do not).
+fn register_claimed(
+    shared: &Shared,
+    claimed: Vec<ClaimedJob>,
+) -> Vec<(ClaimedJob, Started, OwnedSemaphorePermit)> {
+    let mut starting = Vec::new();
+    let mut held = shared.held();
+    if shared.lease.fenced() {
+        if !claimed.is_empty() {
+            tracing::warn!(
+                jobs = claimed.len(),
+                "a claim came back after the server fenced itself; not starting its jobs"
+            );
+        }
+        return starting;
+    }
+    // The jobs stored as starting at once first (the claim's first `start_now`), then
+    // those stored as claimed ahead, each in claim order.
+    let mut claimed = claimed;
+    claimed.sort_by_key(|job| job.ahead);
+    let mut claimed = claimed.into_iter();
+    for job in claimed.by_ref() {
+        match shared.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let started = start(shared, &mut held, &job);
+                starting.push((job, started, permit));
+            }
+            Err(_) => {
+                held.ready.push_back(job);
+                break;
+            }
+        }
+    }
+    held.ready.extend(claimed);
+    starting
+}
+
 /// Whether the jobs that ended since the last claim were short ones, for which claiming
 /// ahead pays: nine in ten of them took less than a sixteenth of the longest wait of a
 /// job claimed ahead (see [`short`]). Jobs that run longer, or a mix, never lead to a
@@ -204,12 +241,15 @@ const AHEAD_WAIT: Duration = Duration::from_secs(1);
 /// Puts jobs claimed ahead back to `Enqueued` for any server, their attempt not
 /// counted; on failure they stay and start here when slots free up.
 async fn release_ready(shared: &Shared) {
-    let jobs: Vec<ClaimedJob> = shared.ready().drain(..).collect();
-    let fences: Vec<Fence> = jobs.iter().map(ClaimedJob::fence).collect();
+    let jobs: Vec<ClaimedJob> = shared.held().ready.drain(..).collect();
+    let claims: Vec<Fence> = jobs.iter().map(ClaimedJob::fence).collect();
     let now = shared.jobs.now();
     match shared
-        .storage
-        .jobs_release(&shared.row.id, Some(&fences), now)
+        .bounded(
+            shared
+                .storage
+                .jobs_release(&shared.row.id, Some(&claims), now),
+        )
         .await
     {
         Ok(released) => {
@@ -222,9 +262,11 @@ async fn release_ready(shared: &Shared) {
         }
         Err(error) => {
             tracing::warn!(%error, "could not put back jobs claimed ahead; they wait for a slot here");
-            let mut ready = shared.ready();
-            for job in jobs.into_iter().rev() {
-                ready.push_front(job);
+            let mut held = shared.held();
+            if !shared.lease.fenced() {
+                for job in jobs.into_iter().rev() {
+                    held.ready.push_front(job);
+                }
             }
         }
     }
@@ -238,29 +280,27 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
     }
 }
 
-/// Claims up to `free` jobs, of which the first `start_now` start at once (the others are
-/// claimed ahead): from each queue with a concurrency limit as many as it has room for,
-/// then from every other queue.
-async fn claim(shared: &Shared, start_now: usize, free: usize) -> crate::Result<Vec<ClaimedJob>> {
+/// Claims up to `total` jobs, of which the first `start_now` start at once and the rest
+/// wait claimed ahead: from each queue with a concurrency limit as many as it has room
+/// for, then from every other queue.
+async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result<Vec<ClaimedJob>> {
+    let free = total;
     let now = shared.jobs.now();
-    let offset = shared.jobs.clock().lease_offset();
     let lease =
         chrono::Duration::from_std(shared.config.server_timeout).unwrap_or(chrono::Duration::MAX);
     let request = |queues, limit: usize| ClaimRequest {
         owner: &shared.row.id,
         limit: u32::try_from(limit).unwrap_or(u32::MAX),
         now,
-        lease_until: now + lease,
-        offset,
+        lease_until: now.checked_add_signed(lease).unwrap_or(now),
+        offset: shared.jobs.clock().lease_offset(),
         queues,
-        // With queue limits nothing is claimed ahead.
-        start_now: u32::try_from(start_now.min(limit)).unwrap_or(u32::MAX),
+        start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
     };
     let limits = &shared.config.queue_limits;
     if limits.is_empty() {
         return shared
-            .storage
-            .jobs_claim(request(QueueSelector::All, free))
+            .bounded(shared.storage.jobs_claim(request(QueueSelector::All, free)))
             .await;
     }
     let mut claimed = Vec::new();
@@ -270,8 +310,11 @@ async fn claim(shared: &Shared, start_now: usize, free: usize) -> crate::Result<
             .min(free - claimed.len());
         if room > 0 {
             let jobs = shared
-                .storage
-                .jobs_claim(request(QueueSelector::Only(queue), room))
+                .bounded(
+                    shared
+                        .storage
+                        .jobs_claim(request(QueueSelector::Only(queue), room)),
+                )
                 .await?;
             claimed.extend(jobs);
         }
@@ -279,7 +322,11 @@ async fn claim(shared: &Shared, start_now: usize, free: usize) -> crate::Result<
     let rest = free - claimed.len();
     if rest > 0 {
         let others = QueueSelector::AllExcept(&shared.limited_queues);
-        claimed.extend(shared.storage.jobs_claim(request(others, rest)).await?);
+        claimed.extend(
+            shared
+                .bounded(shared.storage.jobs_claim(request(others, rest)))
+                .await?,
+        );
     }
     Ok(claimed)
 }
@@ -288,7 +335,7 @@ async fn claim(shared: &Shared, start_now: usize, free: usize) -> crate::Result<
 /// interval; and whether a job is due already.
 async fn next_wait(shared: &Shared) -> (Duration, bool) {
     let poll = shared.config.poll_interval;
-    match shared.storage.jobs_next_run_at().await {
+    match shared.bounded(shared.storage.jobs_next_run_at()).await {
         Ok(Some(due)) => {
             let wait = (due - shared.jobs.now()).to_std().unwrap_or(Duration::ZERO);
             (wait.clamp(Duration::from_millis(1), poll), wait.is_zero())
@@ -297,8 +344,9 @@ async fn next_wait(shared: &Shared) -> (Duration, bool) {
     }
 }
 
-/// Stops the attempts of jobs deleted while they run: at once for a delete in this
-/// process, within a poll interval for one elsewhere.
+/// Stops the attempts of jobs deleted while they run, and drops deleted jobs that wait
+/// claimed ahead so they never start: at once for a delete in this process or (on
+/// PostgreSQL) announced by another, within a poll interval otherwise.
 pub(super) async fn watch_deleted(shared: Arc<Shared>) {
     let mut deleted = shared.jobs.subscribe_deleted();
     let mut remote = shared.storage.deletions();
@@ -309,18 +357,51 @@ pub(super) async fn watch_deleted(shared: Arc<Shared>) {
             Ok(()) = changed(&mut remote) => {}
             () = tokio::time::sleep(shared.config.poll_interval) => {}
         }
-        let running: Vec<JobId> = shared.running_jobs().keys().copied().collect();
-        if running.is_empty() {
+        // The deletions this check covers: a worker about to start a job claimed ahead
+        // checks it itself while a later one is not covered yet.
+        let signal = shared.deletions.signal();
+        let ids: Vec<JobId> = {
+            let held = shared.held();
+            held.running
+                .keys()
+                .copied()
+                .chain(held.ready.iter().map(|job| job.id))
+                .collect()
+        };
+        if ids.is_empty() {
+            shared.deletions.checked(signal);
             continue;
         }
-        match shared.storage.jobs_deleted_among(&running).await {
+        match shared
+            .bounded(shared.storage.jobs_deleted_among(&ids))
+            .await
+        {
+            Ok(gone) if gone.is_empty() => shared.deletions.checked(signal),
             Ok(gone) => {
-                let running = shared.running_jobs();
-                for id in gone {
-                    if let Some((_, cancel)) = running.get(&id) {
-                        tracing::info!(job = %id, "job deleted while running; stopping it");
-                        cancel.cancel();
+                let mut dropped = Vec::new();
+                {
+                    let mut held = shared.held();
+                    for id in &gone {
+                        if let Some(attempt) = held.running.get(id) {
+                            tracing::info!(job = %id, "job deleted while running; stopping it");
+                            attempt.stop(Stop::Deleted);
+                        }
                     }
+                    held.ready.retain(|job| {
+                        let keep = !gone.contains(&job.id);
+                        if !keep {
+                            dropped.push(Fence {
+                                id: job.id,
+                                token: job.token,
+                            });
+                        }
+                        keep
+                    });
+                }
+                shared.deletions.checked(signal);
+                for fence in dropped {
+                    tracing::info!(job = %fence.id, "job deleted while it waited claimed ahead; it will not start");
+                    let _ = shared.writes.send(Write::Stopped(fence));
                 }
             }
             Err(error) => tracing::warn!(%error, "could not check for deleted running jobs"),
@@ -334,25 +415,26 @@ fn outage_delay(failures: u32, poll: Duration) -> Duration {
         .min(poll.max(Duration::from_millis(100)))
 }
 
-/// Starts a worker task on `permit` with `job`, counted by [`start`] (before the task
-/// starts, so that a delete right after the claim finds it); when the job ends, the task
-/// goes on with jobs claimed ahead while there are any, then frees its slot.
+/// Starts a worker task on `permit` with `job`, counted by [`start`]; when the job
+/// ends, the task goes on with jobs claimed ahead while there are any, then frees its
+/// slot.
 fn spawn_attempt(
     shared: &Arc<Shared>,
     job: ClaimedJob,
-    cancel: CancellationToken,
+    started: Started,
     permit: OwnedSemaphorePermit,
 ) {
     let shared = shared.clone();
-    let mut job = job;
-    let mut cancel = cancel;
+    let (mut job, mut started) = (job, started);
     shared.clone().tracker.spawn(async move {
+        let mut from_ready = false;
         loop {
-            run(&shared, job, cancel).await;
-            match shared.take_ready(|next| start(&shared, next)) {
-                Some((next, next_cancel)) => {
-                    cancel = next_cancel;
+            run(&shared, job, started, from_ready).await;
+            from_ready = true;
+            match shared.take_ready() {
+                Some((next, next_started)) => {
                     job = next;
+                    started = next_started;
                 }
                 None => break,
             }
@@ -362,9 +444,17 @@ fn spawn_attempt(
     });
 }
 
-/// Counts a job as running; → the token that stops it: when it is deleted, and with
-/// every job at shutdown past the grace period.
-fn start(shared: &Shared, job: &ClaimedJob) -> CancellationToken {
+/// What stops an attempt counted by [`start`], and why it was stopped.
+pub(super) struct Started {
+    cancel: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+/// Counts a job as running, held under `held` (the caller's lock, so that the job is
+/// never missing from the held set while it moves); → what stops it: when it is
+/// deleted, when its lease is lost or the server fences itself, and with every job at
+/// shutdown past the grace period.
+pub(super) fn start(shared: &Shared, held: &mut Held, job: &ClaimedJob) -> Started {
     shared.running.fetch_add(1, Ordering::Relaxed);
     *shared.queue_counts().entry(job.queue.clone()).or_default() += 1;
     let waited = (shared.jobs.now() - job.run_at)
@@ -372,53 +462,106 @@ fn start(shared: &Shared, job: &ClaimedJob) -> CancellationToken {
         .unwrap_or_default();
     shared.metrics.attempt_started(&job.name, waited);
     let cancel = shared.stop_jobs.child_token();
-    shared
-        .running_jobs()
-        .insert(job.id, (job.token, cancel.clone()));
-    cancel
+    let why = Arc::new(AtomicU8::new(0));
+    held.running.insert(
+        job.id,
+        Attempt {
+            token: job.token,
+            cancel: cancel.clone(),
+            why: why.clone(),
+        },
+    );
+    Started { cancel, why }
 }
 
 /// Runs one attempt of a job counted by [`start`] and sends its result to the completer.
-async fn run(shared: &Shared, job: ClaimedJob, cancel: CancellationToken) {
-    let started = Instant::now();
-    // A stopped attempt records nothing: a deleted job stays deleted, and a job stopped
-    // at shutdown is released for another server.
-    let result = tokio::select! {
-        result = attempt(shared, &job, cancel.clone()) => Some(result),
-        () = cancel.cancelled() => None,
-    };
-    if let Some(result) = result {
-        shared
-            .metrics
-            .attempt_finished(&job.name, result.is_ok(), started.elapsed());
-        let at = shared.jobs.now();
-        let outcome = outcome(shared, &job, result);
-        let completion = Completion {
-            id: job.id,
-            owner: shared.row.id.clone(),
-            token: job.token,
-            attempt: job.attempt,
-            outcome,
-            at,
-        };
-        shared.unrecorded.fetch_add(1, Ordering::Relaxed);
-        // Held (its lease renewed) until the result is written.
-        shared.unwritten().insert(job.id, job.token);
-        // The completer outlives every job task, so the channel is open.
-        let _ = shared.writes.send(Write::Completion(completion));
-    } else {
-        // Stopped: a deleted job may be requeued from now on.
-        let _ = shared.writes.send(Write::Stopped(job.fence()));
+/// A job claimed ahead (`from_ready`) that was deleted meanwhile never starts.
+async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: bool) {
+    let Started { cancel, why } = started;
+    let began = Instant::now();
+    let dropped = from_ready && deleted_before_start(shared, job.id).await;
+    if dropped {
+        tracing::info!(job = %job.id, "job deleted while it waited claimed ahead; it will not start");
+        if let Some(attempt) = shared.held().running.get(&job.id) {
+            attempt.stop(Stop::Deleted);
+        }
     }
-    shared.running_jobs().remove(&job.id);
+    // A stopped attempt records nothing: a deleted job stays deleted, a job stopped at
+    // shutdown is released for another server, and one stopped because its lease is
+    // lost (or may be) belongs to whoever rescues it.
+    let result = if dropped || cancel.is_cancelled() {
+        None
+    } else {
+        tokio::select! {
+            result = attempt(shared, &job, cancel.clone()) => Some(result),
+            () = cancel.cancelled() => None,
+        }
+    };
+    match result {
+        Some(result) => {
+            shared
+                .metrics
+                .attempt_finished(&job.name, result.is_ok(), began.elapsed());
+            let at = shared.jobs.now();
+            let outcome = outcome(shared, &job, result);
+            let completion = Completion {
+                id: job.id,
+                owner: shared.row.id.clone(),
+                attempt: job.attempt,
+                token: job.token,
+                outcome,
+                at,
+            };
+            shared.unrecorded.fetch_add(1, Ordering::Relaxed);
+            {
+                // Held until written: its lease is renewed while it waits.
+                let mut held = shared.held();
+                held.running.remove(&job.id);
+                held.unwritten.insert(job.id, job.token);
+            }
+            // The completer outlives every job task, so the channel is open.
+            let _ = shared.writes.send(Write::Completion(completion));
+        }
+        None => {
+            shared.held().running.remove(&job.id);
+            match stop_reason(&why) {
+                Stop::Deleted => {
+                    let _ = shared.writes.send(Write::Stopped(Fence {
+                        id: job.id,
+                        token: job.token,
+                    }));
+                }
+                Stop::Shutdown => shared.shutdown_stopped().push(job.fence()),
+                Stop::Fenced | Stop::Lost => {}
+            }
+        }
+    }
     if let Some(count) = shared.queue_counts().get_mut(&job.queue) {
         *count -= 1;
     }
     shared.running.fetch_sub(1, Ordering::Relaxed);
-    if short(shared, started.elapsed()) {
+    if short(shared, began.elapsed()) {
         shared.quick.fetch_add(1, Ordering::Relaxed);
     }
     shared.ended.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether a job about to start after waiting claimed ahead was deleted by a delete
+/// that the deleted-watcher has not covered yet (it drops such jobs itself otherwise).
+async fn deleted_before_start(shared: &Shared, id: JobId) -> bool {
+    if !shared.deletions.pending() {
+        return false;
+    }
+    match shared
+        .bounded(shared.storage.jobs_deleted_among(&[id]))
+        .await
+    {
+        Ok(gone) => !gone.is_empty(),
+        Err(error) => {
+            tracing::warn!(%error, job = %id, "could not check whether a job was deleted; starting it");
+            false
+        }
+    }
 }
 
 /// Runs one attempt: finds the job's fn, runs it within its timeout, and turns a panic
@@ -435,6 +578,10 @@ async fn attempt(
             job.name
         )));
     };
+    // The job's own token, a child of the attempt's: a timeout cancels it (so helper
+    // tasks watching `ctx.cancelled()` stop too) while the attempt goes on to record
+    // the timeout as its failure.
+    let cancelled = cancel.child_token();
     let context = JobContext::new(
         job.id,
         job.token,
@@ -442,7 +589,7 @@ async fn attempt(
         job.attempt,
         shared.jobs.clone(),
         shared.writes.clone(),
-        cancel,
+        cancelled.clone(),
     );
     let invocation = Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
     let run = AssertUnwindSafe(async move { descriptor.run(invocation).await }).catch_unwind();
@@ -450,7 +597,10 @@ async fn attempt(
     let finished = match descriptor.timeout_setting() {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(finished) => finished,
-            Err(_) => return Err(Failure::new(format!("timed out after {}", human(limit)))),
+            Err(_) => {
+                cancelled.cancel();
+                return Err(Failure::new(format!("timed out after {}", human(limit))));
+            }
         },
         None => run.await,
     };
@@ -472,14 +622,6 @@ fn human(duration: Duration) -> String {
         _ if millis.is_multiple_of(1000) => format!("{}s", millis / 1000),
         _ => format!("{millis}ms"),
     }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic payload that is not a string)")
 }
 
 /// What a finished attempt leads to: success, a retry after the back-off, or failure

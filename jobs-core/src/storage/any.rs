@@ -38,6 +38,33 @@ impl AnyStorage {
         }
     }
 
+    /// A handle of its own on the same database for the server's heartbeat, opened on
+    /// the caller's runtime, whose waits are bounded by `bound`: one connection with
+    /// the same connect options (a write connection of its own on SQLite), so that a
+    /// busy pool or a queue of writes never delays the heartbeat. A storage on the
+    /// application's SQLite pool (or an in-memory database) shares that pool.
+    pub(crate) async fn dedicated(&self, bound: std::time::Duration) -> Result<Self> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(storage) => Ok(AnyStorage::Sqlite(storage.dedicated(bound).await?)),
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => {
+                Ok(AnyStorage::Postgres(storage.dedicated(bound).await?))
+            }
+        }
+    }
+
+    /// Whether leases are compared on one machine's clock (SQLite), where the server
+    /// must tolerate that clock jumping.
+    pub(crate) fn local_clock(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(_) => false,
+        }
+    }
+
     /// Signals from other processes that jobs were deleted, where the backend has them
     /// (PostgreSQL `LISTEN`); `None` means servers rely on polling for those.
     pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -164,8 +191,9 @@ impl AdminStore for AnyStorage {
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
     ) -> Result<u64> {
-        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before))
+        dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before, limit))
     }
 }
 

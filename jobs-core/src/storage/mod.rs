@@ -259,13 +259,15 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 
     /// Deletes the jobs that are `Succeeded` with `updated_at` before `succeeded_before`
     /// or `Deleted` with `updated_at` before `deleted_before`, with their history rows,
-    /// log lines and step results; returns how many jobs it deleted. Other states are
-    /// never pruned. On PostgreSQL, rows another transaction holds locked are skipped
-    /// (left for the next prune).
+    /// log lines and step results, at most `limit` of them (lowest ids first; the next
+    /// call takes the rest); returns how many jobs it deleted. Other states are never
+    /// pruned. On PostgreSQL, rows another transaction holds locked are skipped (left
+    /// for the next prune).
     fn jobs_prune(
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 

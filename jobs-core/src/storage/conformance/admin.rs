@@ -10,6 +10,7 @@ conformance!(
     throughput_counts_finished_attempts_per_minute,
     next_run_at_is_the_earliest_runnable_job,
     prune_removes_only_old_succeeded_and_deleted_jobs,
+    prune_takes_at_most_its_limit_lowest_ids_first,
 );
 
 /// One job in each state: 1 Scheduled, 2 Enqueued, 3 Processing, 4 Succeeded, 5 Failed
@@ -252,17 +253,39 @@ async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {
     s.job_delete(id(4), at(20)).await.unwrap();
     assert!(s.step_get(id(1), "step").await.unwrap().is_some());
     // Succeeded before 50: job 1; deleted before 15: none.
-    assert_eq!(s.jobs_prune(at(50), at(15)).await.unwrap(), 1);
+    assert_eq!(s.jobs_prune(at(50), at(15), 100).await.unwrap(), 1);
     assert!(s.job_get(id(1)).await.unwrap().is_none());
     assert_eq!(s.step_get(id(1), "step").await.unwrap(), None);
     // Its history, logs and steps went with it: the id can be used again afresh.
     s.jobs_insert(&[job(id(1), "new")]).await.unwrap();
     let reused = get(s, id(1)).await;
     assert_eq!((reused.history.len(), reused.logs.len()), (1, 0));
-    assert_eq!(s.jobs_prune(at(50), at(25)).await.unwrap(), 1);
+    assert_eq!(s.jobs_prune(at(50), at(25), 100).await.unwrap(), 1);
     assert!(s.job_get(id(4)).await.unwrap().is_none());
     for n in [1, 2, 3, 5] {
         assert!(s.job_get(id(n)).await.unwrap().is_some(), "job {n}");
     }
-    assert_eq!(s.jobs_prune(at(50), at(25)).await.unwrap(), 0);
+    assert_eq!(s.jobs_prune(at(50), at(25), 100).await.unwrap(), 0);
+}
+
+async fn prune_takes_at_most_its_limit_lowest_ids_first<S: Storage>(s: &S) {
+    let batch: Vec<NewJob> = (1..=5).map(|n| job(id(n), "old")).collect();
+    insert_and_claim(s, &batch, "a").await;
+    let succeeded: Vec<Completion> = (1..=5)
+        .map(|n| Completion {
+            at: at(10),
+            ..done(id(n), "a", 1, Outcome::Succeeded)
+        })
+        .collect();
+    s.jobs_complete(&succeeded).await.unwrap();
+    assert_eq!(s.jobs_prune(at(50), at(50), 2).await.unwrap(), 2);
+    let left: Vec<bool> = futures_util::future::join_all((1..=5).map(|n| s.job_get(id(n))))
+        .await
+        .into_iter()
+        .map(|job| job.unwrap().is_some())
+        .collect();
+    assert_eq!(left, [false, false, true, true, true]);
+    assert_eq!(s.jobs_prune(at(50), at(50), 2).await.unwrap(), 2);
+    assert_eq!(s.jobs_prune(at(50), at(50), 2).await.unwrap(), 1);
+    assert_eq!(s.jobs_prune(at(50), at(50), 2).await.unwrap(), 0);
 }

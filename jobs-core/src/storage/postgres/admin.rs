@@ -285,6 +285,7 @@ impl AdminStore for PgStorage {
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
     ) -> Result<u64> {
         // SKIP LOCKED: rows another server is pruning right now are its business.
         let deleted: i64 = sqlx::query_scalar(
@@ -292,6 +293,7 @@ impl AdminStore for PgStorage {
                  SELECT id FROM jobs_job \
                  WHERE (state = 'Succeeded' AND updated_at < $1) \
                      OR (state = 'Deleted' AND updated_at < $2) \
+                 ORDER BY id LIMIT $3 \
                  FOR UPDATE SKIP LOCKED \
              ), history AS ( \
                  DELETE FROM jobs_event WHERE job_id IN (SELECT id FROM doomed) \
@@ -306,6 +308,7 @@ impl AdminStore for PgStorage {
         )
         .bind(succeeded_before)
         .bind(deleted_before)
+        .bind(i64::from(limit))
         .fetch_one(&self.pool)
         .await?;
         Ok(u64::try_from(deleted).unwrap_or(0))

@@ -9,6 +9,7 @@
 //! another server's rescue) could lock the same rows in opposite orders and deadlock.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -44,7 +45,13 @@ mod servers;
 const ASYNC_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)";
 
 /// A pooled connection idle this long is pinged before it is used again.
-const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(5);
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
+
+/// Longest a statement of the pool may run before the database cancels it.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for a returned connection to answer before it is closed.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub(crate) struct PgStorage {
@@ -59,25 +66,22 @@ impl PgStorage {
         if options.get_application_name().is_none() {
             options = options.application_name("jobs");
         }
-        // A ping before every use costs each statement a second round trip. Only a
-        // connection idle for a while is checked: it may have been cut (a restart of the
-        // server, a proxy's idle timeout) while nobody used it. One that broke while in
-        // use is closed when it comes back, after sqlx's check on release.
-        let pool = PgPoolOptions::new()
-            .max_connections(connect.max_connections)
-            .acquire_timeout(connect.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_BEFORE_PING {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(connect.max_connections, connect.acquire_timeout)
+            .connect_with(with_statement_timeout(options, STATEMENT_TIMEOUT))
             .await?;
         Ok(Self::from_pool(pool))
+    }
+
+    /// A handle of its own for the server's heartbeat: a pool of one connection with the
+    /// same options, whose waits and statements are bounded by `bound`, so that a busy
+    /// main pool never delays it. It shares this storage's wake-ups.
+    pub(crate) async fn dedicated(&self, bound: Duration) -> Result<Self> {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = pool_options(1, bound).connect_lazy_with(with_statement_timeout(options, bound));
+        Ok(Self {
+            pool,
+            wakeups: self.wakeups.clone(),
+        })
     }
 
     /// Uses the application's pool.
@@ -97,6 +101,50 @@ impl PgStorage {
     pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.wakeups.subscribe_deletions())
     }
+}
+
+/// `statement_timeout` set on every connection opened with these options.
+fn with_statement_timeout(options: PgConnectOptions, timeout: Duration) -> PgConnectOptions {
+    // PostgreSQL takes up to `i32::MAX` milliseconds (24 days).
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128).to_string();
+    options.options([("statement_timeout", millis.as_str())])
+}
+
+/// The options of the storage's pools.
+///
+/// A ping before every use costs each statement a second round trip. Only a
+/// connection idle for a while is checked: it may have been cut (a restart of the
+/// server, a proxy's idle timeout) while nobody used it.
+///
+/// A connection comes back to the pool after each use, and sqlx then pings it to drain
+/// what a cancelled statement left (a caller that timed out drops its statement's
+/// future midway): one that fails the ping is closed, never reused half-read. That ping
+/// has no time limit of its own, so on a connection that stopped answering (a
+/// blackholed network) it would hold its slot until TCP gives up, minutes later, and
+/// fill the pool; a bounded ping first closes such a connection after
+/// [`RELEASE_TIMEOUT`].
+fn pool_options(max: u32, acquire: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                match tokio::time::timeout(RELEASE_TIMEOUT, sqlx::Connection::ping(conn)).await {
+                    Ok(Ok(())) => Ok(true),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(sqlx::Error::PoolTimedOut),
+                }
+            })
+        })
 }
 
 impl Schema for PgStorage {

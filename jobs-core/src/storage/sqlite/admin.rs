@@ -240,21 +240,25 @@ impl AdminStore for SqliteStorage {
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
     ) -> Result<u64> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
+        // Ordered, so that each statement of the transaction takes the same rows.
         let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
-                      OR (state = 'Deleted' AND updated_at < ?2)";
+                      OR (state = 'Deleted' AND updated_at < ?2) ORDER BY id LIMIT ?3";
         for table in ["jobs_event", "jobs_log", "jobs_step"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE job_id IN ({doomed})"))
                 .bind(micros(succeeded_before))
                 .bind(micros(deleted_before))
+                .bind(i64::from(limit))
                 .execute(&mut *tx)
                 .await?;
         }
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
             .bind(micros(succeeded_before))
             .bind(micros(deleted_before))
+            .bind(i64::from(limit))
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -92,6 +92,22 @@ impl SqliteStorage {
         }
     }
 
+    /// A handle of its own for the server's heartbeat: a write connection of its own on
+    /// the same file (its lock waits bounded by `bound`), so that it never queues behind
+    /// this process's other writes. A storage on a pool (the application's, or in memory)
+    /// shares that pool.
+    pub(crate) async fn dedicated(&self, bound: Duration) -> Result<Self> {
+        let Some(writer) = self.writer.dedicated(bound).await? else {
+            return Ok(self.clone());
+        };
+        // The heartbeat reads nothing: a pool that opens its connection if ever used.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_lazy_with((*self.reader.connect_options()).clone());
+        Ok(Self { writer, reader })
+    }
+
     /// Notes the result of a call, so that a write connection that broke is replaced.
     pub(crate) fn observe<T>(&self, result: Result<T>) -> Result<T> {
         self.writer.observe(&result);

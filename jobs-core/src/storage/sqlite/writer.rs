@@ -68,6 +68,19 @@ impl Writer {
         Ok(Writer::Own(Arc::new(own)))
     }
 
+    /// A writer of its own on the same file, for a caller that must not queue behind
+    /// this one (the server's heartbeat), whose connection waits at most `busy` for
+    /// another connection's write lock; `None` for a writer on a pool (the
+    /// application's, or an in-memory database, which a second connection would not see).
+    pub(super) async fn dedicated(&self, busy: std::time::Duration) -> Result<Option<Self>> {
+        match self {
+            Writer::Pool(_) => Ok(None),
+            Writer::Own(own) => Ok(Some(
+                Writer::open(own.options.clone().busy_timeout(busy), None).await?,
+            )),
+        }
+    }
+
     /// Waits for the connection. A transaction left open by a cancelled caller is rolled
     /// back before anything else runs: dropping sqlx's `Transaction` queues its rollback
     /// on the connection's thread, which runs commands in order.

@@ -72,7 +72,12 @@ async function api(method, path, body) {
     headers['Content-Type'] = 'application/json';
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(BASE + path, options);
+  let response;
+  try {
+    response = await fetch(BASE + path, options);
+  } catch (error) {
+    throw new Error(`the dashboard could not be reached: ${error.message}`);
+  }
   const text = await response.text();
   let data = null;
   try {
@@ -81,7 +86,15 @@ async function api(method, path, body) {
     data = null;
   }
   if (!response.ok) {
-    throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
+    const message = (data && data.error) || `${response.status} ${response.statusText}`;
+    // A server error of a read is the job store failing: the banner says so.
+    if (response.status >= 500 && typeof problems !== 'undefined') {
+      problems.database = message;
+      showProblems();
+    }
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
   }
   return data;
 }

@@ -47,13 +47,39 @@ function render() {
     if (current !== rendering) return;
     document.title = `${view.title} · jobs`;
     current = connect(view);
+  }, (error) => {
+    if (current !== rendering) return;
+    // The page's first read failed: say why instead of leaving it blank, and try again.
+    if (error.status && error.status < 500) {
+      document.title = 'Error · jobs';
+      fill(main, pageHead('This page cannot be shown', ''), errorBox(error));
+      current = null;
+      return;
+    }
+    document.title = 'Database unreachable · jobs';
+    fill(main, pageHead('Database unreachable', 'The dashboard could not read the job store; it tries again every few seconds.'),
+      errorBox(error));
+    const retry = setTimeout(() => { if (current === retrying) render(); }, 3000);
+    const retrying = { close() { clearTimeout(retry); } };
+    current = retrying;
   });
+}
+
+/** What the banner says is wrong: the database, this process's job server. */
+const problems = { database: null, server: null };
+
+function showProblems() {
+  const banner = document.getElementById('banner');
+  const lines = [];
+  if (problems.database) lines.push(el('div', {}, 'Database unreachable: the dashboard cannot read the job store: ', problems.database));
+  if (problems.server) lines.push(el('div', {}, 'Job server unhealthy: ', problems.server));
+  fill(banner, ...lines);
+  banner.hidden = lines.length === 0;
 }
 
 /** Opens the event stream a page asks for and hands it each event. */
 function connect(view) {
   const live = document.getElementById('live');
-  const banner = document.getElementById('banner');
   const params = { topics: (view.topics || []).join(','), ...(view.params || {}) };
   const source = new EventSource(BASE + '/api/events' + query(params));
   const handlers = {
@@ -63,11 +89,19 @@ function connect(view) {
       if (view.on && view.on.stats) view.on.stats(stats);
     },
     failure(data) {
-      fill(banner, 'The dashboard cannot read the job store: ', data.error);
-      banner.hidden = false;
+      problems.database = data.error;
+      showProblems();
     },
     recovered() {
-      banner.hidden = true;
+      problems.database = null;
+      showProblems();
+    },
+    health(health) {
+      problems.server = health.healthy ? null
+        : health.leases_renewed
+          ? 'a loop of the job server in this process failed and is being restarted.'
+          : 'the job server in this process cannot renew its leases: it runs no jobs until the database answers.';
+      showProblems();
     },
   };
   for (const [name, handler] of Object.entries(handlers)) {

@@ -1,0 +1,208 @@
+//! The ranges of the server's settings, checked at start with the setting named.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::ServerConfig;
+
+/// A setting of [`ServerConfig`] out of its range: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidSetting {
+    /// The setting, as named in [`ServerConfig`] and in the plugin's settings
+    /// (`background_job_server.<key>`).
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for InvalidSetting {}
+
+const SECOND: Duration = Duration::from_secs(1);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// The most jobs a server runs at once.
+const MAX_WORKERS: usize = 100_000;
+
+/// The longest of each duration setting: far beyond any use, and far inside what the
+/// dates of the database and the arithmetic of the maintenance can hold.
+const MAX_POLL_INTERVAL: Duration = DAY;
+const MAX_SERVER_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+const MAX_STORAGE_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_SHUTDOWN_GRACE: Duration = DAY;
+const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Shortest server timeout: a quarter of it bounds each heartbeat.
+const MIN_SERVER_TIMEOUT: Duration = Duration::from_millis(100);
+/// Shortest storage timeout.
+const MIN_STORAGE_TIMEOUT: Duration = Duration::from_millis(10);
+
+impl ServerConfig {
+    /// Checks every setting's range, and the settings that go together (a server
+    /// timeout longer than the poll interval); the error names the setting. The server
+    /// checks this at start.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        let invalid = |key, message: String| Err(InvalidSetting { key, message });
+        if self.worker_count == 0 || self.worker_count > MAX_WORKERS {
+            return invalid(
+                "worker_count",
+                format!("must be from 1 to {MAX_WORKERS}, not {}", self.worker_count),
+            );
+        }
+        if let Some(prefetch) = self.prefetch
+            && prefetch > MAX_WORKERS * 8
+        {
+            return invalid(
+                "prefetch",
+                format!("must be at most {}, not {prefetch}", MAX_WORKERS * 8),
+            );
+        }
+        in_range(
+            "poll_interval",
+            self.poll_interval,
+            Duration::from_millis(1),
+            MAX_POLL_INTERVAL,
+        )?;
+        in_range(
+            "server_timeout",
+            self.server_timeout,
+            MIN_SERVER_TIMEOUT,
+            MAX_SERVER_TIMEOUT,
+        )?;
+        in_range(
+            "storage_timeout",
+            self.storage_timeout,
+            MIN_STORAGE_TIMEOUT,
+            MAX_STORAGE_TIMEOUT,
+        )?;
+        in_range(
+            "shutdown_grace",
+            self.shutdown_grace,
+            Duration::ZERO,
+            MAX_SHUTDOWN_GRACE,
+        )?;
+        in_range(
+            "delete_succeeded_after",
+            self.delete_succeeded_after,
+            Duration::ZERO,
+            MAX_RETENTION,
+        )?;
+        in_range(
+            "delete_deleted_after",
+            self.delete_deleted_after,
+            Duration::ZERO,
+            MAX_RETENTION,
+        )?;
+        if self.server_timeout <= self.poll_interval {
+            return invalid(
+                "server_timeout",
+                format!(
+                    "({}) must be longer than poll_interval ({}), or live servers would be \
+                     taken for dead",
+                    human(self.server_timeout),
+                    human(self.poll_interval)
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn in_range(
+    key: &'static str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), InvalidSetting> {
+    if value < min || value > max {
+        let range = if min.is_zero() {
+            format!("at most {}", human(max))
+        } else {
+            format!("from {} to {}", human(min), human(max))
+        };
+        return Err(InvalidSetting {
+            key,
+            message: format!("must be {range}, not {}", human(value)),
+        });
+    }
+    Ok(())
+}
+
+/// A duration as the settings write it: `100ms`, `20s`, `36500d`.
+fn human(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if duration < SECOND || !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = duration.as_secs();
+    match secs {
+        _ if secs.is_multiple_of(86_400) => format!("{}d", secs / 86_400),
+        _ if secs.is_multiple_of(3600) => format!("{}h", secs / 3600),
+        _ if secs.is_multiple_of(60) => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(config: &ServerConfig) -> Option<&'static str> {
+        config.check().err().map(|invalid| invalid.key)
+    }
+
+    #[test]
+    fn every_duration_is_range_checked_with_its_key_named() {
+        let ok = ServerConfig::default();
+        assert_eq!(ok.check(), Ok(()));
+        let huge = Duration::from_secs(300_000 * 365 * 24 * 3600);
+        type Set = fn(&mut ServerConfig, Duration);
+        let cases: [(&str, Set); 6] = [
+            ("delete_succeeded_after", |c, d| {
+                c.delete_succeeded_after = d
+            }),
+            ("delete_deleted_after", |c, d| c.delete_deleted_after = d),
+            ("shutdown_grace", |c, d| c.shutdown_grace = d),
+            ("storage_timeout", |c, d| c.storage_timeout = d),
+            ("server_timeout", |c, d| c.server_timeout = d),
+            ("poll_interval", |c, d| c.poll_interval = d),
+        ];
+        for (key, set) in cases {
+            let mut config = ServerConfig::default();
+            set(&mut config, huge);
+            let invalid = config.check().unwrap_err();
+            assert_eq!(invalid.key, key);
+            assert!(invalid.to_string().starts_with(key), "{invalid}");
+        }
+        let config = ServerConfig {
+            delete_succeeded_after: huge,
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            config.check().unwrap_err().to_string(),
+            "delete_succeeded_after must be at most 36500d, not 109500000d"
+        );
+    }
+
+    #[test]
+    fn settings_that_go_together_are_checked_with_the_key_named() {
+        let mut config = ServerConfig::default();
+        config.server_timeout = config.poll_interval;
+        assert_eq!(key_of(&config), Some("server_timeout"));
+        config = ServerConfig::default();
+        config.worker_count = 0;
+        assert_eq!(key_of(&config), Some("worker_count"));
+        config = ServerConfig::default();
+        config.poll_interval = Duration::ZERO;
+        assert_eq!(key_of(&config), Some("poll_interval"));
+        config = ServerConfig::default();
+        config.storage_timeout = Duration::ZERO;
+        assert_eq!(key_of(&config), Some("storage_timeout"));
+    }
+}
