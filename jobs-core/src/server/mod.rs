@@ -332,6 +332,11 @@ impl JobServerBuilder {
 }
 
 /// A running worker server. Stop it with [`JobServer::shutdown`].
+///
+/// Keep it for as long as jobs should run: dropping it stops the server (with a
+/// warning in the log), so `JobServer::builder(jobs).start().await?;` with the server
+/// unbound warns at compile time.
+#[must_use = "a JobServer stops when dropped: keep it, and call `shutdown().await` to stop it"]
 pub struct JobServer {
     shared: Arc<Shared>,
     tasks: Option<Tasks>,
@@ -486,6 +491,11 @@ impl Drop for JobServer {
         if self.tasks.is_some() {
             // Dropped without `shutdown()`: stop claiming and stop the running jobs,
             // which stay claimed until the server timeout rescues them.
+            tracing::warn!(
+                server = %self.shared.row.name,
+                "job server dropped while running, without shutdown(): it stops now; \
+                 keep the JobServer for as long as jobs should run"
+            );
             self.shared.stop_claiming.cancel();
             self.shared.stop_jobs.cancel();
             self.shared.stop_maintenance.cancel();
