@@ -140,6 +140,8 @@ pub fn address_of(url: &str) -> SocketAddr {
 async fn accept(listener: TcpListener, upstream: SocketAddr, mode: Arc<watch::Sender<Mode>>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
+            // Out of file descriptors, say: try again shortly rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let _ = client.set_nodelay(true);

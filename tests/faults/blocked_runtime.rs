@@ -1,5 +1,5 @@
 //! A node whose runtime is one thread runs a job that blocks that thread (user code
-//! calling `std::thread::sleep`) for three times the server timeout, while another node
+//! calling `std::thread::sleep`) for 2.5 times the server timeout, while another node
 //! watches for dead servers: the blocked node's heartbeat connection lives, so its job
 //! is not rescued; it runs once, to `Succeeded`, with no rescue in its history.
 
@@ -16,8 +16,8 @@ use crate::{Block, assert_all_ended, assert_no_overlaps};
 
 backend_tests!(a_runtime_blocked_by_user_code_is_not_rescued);
 
-const SERVER_TIMEOUT: Duration = Duration::from_secs(1);
-const BLOCKED: Duration = Duration::from_secs(3);
+const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+const BLOCKED: Duration = Duration::from_secs(5);
 
 async fn a_runtime_blocked_by_user_code_is_not_rescued(backend: Backend) {
     let _serial = fault::serial().await;
