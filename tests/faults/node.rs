@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use jobs::{Clock, JobServer, Jobs};
+use jobs::{JobServer, Jobs, SkewedClock};
 
 use crate::POLL_INTERVAL;
 use crate::support::fault::proxy::EXECUTION_LOG;
@@ -73,16 +72,6 @@ pub(crate) fn spawn_lock_holder(url: &str, hold: Duration) -> Child {
     )
 }
 
-/// The system clock off by a fixed amount, like a badly synchronised host.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Skewed(pub(crate) chrono::Duration);
-
-impl Clock for Skewed {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.0
-    }
-}
-
 fn var<T: std::str::FromStr>(name: &str) -> T {
     std::env::var(name)
         .ok()
@@ -103,17 +92,38 @@ async fn run_child() {
     let offset = chrono::Duration::seconds(var(CLOCK_OFFSET_S));
     let jobs = Jobs::builder()
         .url(&url)
-        .clock(Skewed(offset))
+        .clock(SkewedClock::new(offset))
         .connect()
         .await
         .expect("node connects");
+    let log = ExecutionLog::from_env();
     let server = JobServer::builder(jobs)
-        .state(ExecutionLog::from_env())
+        .state(log.clone())
         .worker_count(var(WORKERS))
         .poll_interval(POLL_INTERVAL)
         .server_timeout(Duration::from_millis(var(SERVER_TIMEOUT_MS)))
-        .shutdown_grace(Duration::from_secs(2));
-    process::serve_until_parent_gone(server).await;
+        .shutdown_grace(Duration::from_secs(2))
+        .start()
+        .await
+        .expect("server starts");
+    // What `/metrics` (`jobs_server_healthy`) and the dashboard's banner report: each
+    // change is marked in the log, for the tests to check when the node saw an outage.
+    let metrics = server.metrics();
+    let watch = tokio::spawn(async move {
+        let mut healthy = true;
+        loop {
+            let now = metrics.healthy();
+            if now != healthy {
+                healthy = now;
+                let word = if now { "healthy" } else { "unhealthy" };
+                log.mark(&format!("{word}:{}", std::process::id()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    process::parent_gone().await;
+    watch.abort();
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! refused), then the server itself crashes (`pg_ctl stop -m immediate`) and comes back
 //! after 15 s more. A few jobs run 40 s, so some are running from before the outage to
 //! after it. Every job ends `Succeeded`, none `Failed`, no two executions of a job
-//! overlap, and the servers resume by themselves.
+//! overlap, the servers resume by themselves, and each reported the outage (unhealthy,
+//! as `/metrics` and the dashboard show) while it lasted.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -110,6 +111,7 @@ async fn a_thirty_second_outage_while_three_processes_drain_five_thousand_jobs()
     }
     assert_all_ended(&runs);
     assert_no_overlaps(&runs, &HashMap::new());
+    assert_outage_shown(&log.marks(), PROCESSES);
     let twice = per_job.values().filter(|count| **count > 1).count();
     println!(
         "{JOBS} jobs on {PROCESSES} processes in {:.1?}; {before} done before the outage; \
@@ -118,6 +120,45 @@ async fn a_thirty_second_outage_while_three_processes_drain_five_thousand_jobs()
         runs.len(),
     );
     drop(postgres);
+}
+
+/// Every node reported itself unhealthy (what `/metrics` and the dashboard show) during
+/// the outage, and healthy again before the end; none while the database answered
+/// before it.
+fn assert_outage_shown(marks: &[(String, u64)], nodes: usize) {
+    let at = |word: &str| {
+        marks
+            .iter()
+            .find(|(mark, _)| mark == word)
+            .map(|(_, at)| *at)
+            .unwrap_or_else(|| panic!("no mark {word}"))
+    };
+    let (cut, back) = (at("blackhole"), at("back"));
+    let mut went_down: HashMap<&str, u64> = HashMap::new();
+    let mut came_back: HashMap<&str, u64> = HashMap::new();
+    for (mark, at) in marks {
+        if let Some(node) = mark.strip_prefix("unhealthy:") {
+            assert!(
+                *at > cut,
+                "node {node} reported unhealthy before the outage began"
+            );
+            went_down.entry(node).or_insert(*at);
+        } else if let Some(node) = mark.strip_prefix("healthy:") {
+            came_back.insert(node, *at);
+        }
+    }
+    assert_eq!(
+        went_down.len(),
+        nodes,
+        "every node reports the outage: {marks:?}"
+    );
+    for (node, down) in &went_down {
+        assert!(*down < back, "node {node} saw the outage while it lasted");
+        let up = came_back
+            .get(node)
+            .unwrap_or_else(|| panic!("node {node} never reported healthy again: {marks:?}"));
+        assert!(up > down, "node {node} healthy again after the outage");
+    }
 }
 
 async fn succeeded(jobs: &Jobs) -> u64 {
