@@ -9,8 +9,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::stored::{stored_error, stored_json};
-use super::types::{ClaimedJob, ExpiredJob};
+use super::stored::{requeueable, stored_error, stored_json};
+use super::types::{ClaimedJob, ExpiredJob, Requeue};
 use crate::job::info::{
     HistoryEntry, JobInfo, JobSummary, LogEntry, LogLevel, Progress, ServerInfo,
 };
@@ -66,6 +66,21 @@ pub(crate) fn state(row: &impl StoredRow, column: &str) -> Result<JobState> {
 }
 
 /// The labels, stored as a JSON array; unreadable ones read as none.
+/// Why a requeue did not move the job, from its row as it is now (`state`, `owner`), or
+/// `None` when there is no such job: not requeueable in its state, or a requeueable
+/// state with an attempt still live.
+pub(crate) fn requeue_refusal(row: Option<&impl StoredRow>) -> Result<Requeue> {
+    let Some(row) = row else {
+        return Ok(Requeue::NotFound);
+    };
+    Ok(match state(row, "state")? {
+        stored if !requeueable(stored) => Requeue::NotRequeueable(stored),
+        _ => Requeue::StillRunning {
+            server: Column::<Option<String>>::column(row, "owner")?.unwrap_or_default(),
+        },
+    })
+}
+
 pub(crate) fn labels(row: &impl StoredRow) -> Result<Vec<String>> {
     let labels: String = row.column("labels")?;
     Ok(serde_json::from_str(&labels).unwrap_or_default())

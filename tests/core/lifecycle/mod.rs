@@ -472,34 +472,44 @@ async fn server_with_id(jobs: &Jobs, probe: &Probe) -> JobServer {
     server(jobs, probe).await
 }
 
-async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
-    let (_db, clock, jobs, probe) = setup(backend).await;
-    let dying = JobServer::builder(jobs.clone())
+/// A server with a poll interval of 100 ms and a server timeout of 10 s.
+async fn leased_server(jobs: &Jobs, probe: &Probe) -> JobServer {
+    JobServer::builder(jobs.clone())
         .state(probe.clone())
         .poll_interval(Duration::from_millis(100))
         .server_timeout(Duration::from_secs(10))
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Enqueues `job` and lets a server start it, then drops that server without a
+/// shutdown, like a process that died: the job stays claimed by it. → the job's id and
+/// the dead server's id.
+async fn run_on_a_dying_server<J: jobs::Job>(
+    jobs: &Jobs,
+    probe: &Probe,
+    job: J,
+) -> (JobId, String) {
+    let dying = leased_server(jobs, probe).await;
     let dying_id = dying.id().to_owned();
-    let id = jobs.enqueue(Gated {}).await.unwrap();
+    let id = jobs.enqueue(job).await.unwrap();
     wait_until("the job runs", || async { probe.running() == 1 }).await;
-    // Dropped without shutdown: like a process that died, its job stays claimed.
     drop(dying);
     wait_until("the dead server's job stops", || async {
         probe.running() == 0
     })
     .await;
+    (id, dying_id)
+}
+
+async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let (id, dying_id) = run_on_a_dying_server(&jobs, &probe, Gated {}).await;
     assert_eq!(jobs.get(id).await.unwrap().state, JobState::Processing);
 
     probe.gate.add_permits(1);
-    let rescuer = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(100))
-        .server_timeout(Duration::from_secs(10))
-        .start()
-        .await
-        .unwrap();
+    let rescuer = leased_server(&jobs, &probe).await;
     clock.advance(Duration::from_secs(11));
     // Rescued to run again at once, its attempt counted; the rescuer runs it.
     let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
@@ -525,29 +535,10 @@ async fn orphaned_job_is_rescued_and_retried(backend: Backend) {
 /// even on its last attempt, and never ends `Failed` for it.
 async fn orphaned_job_on_its_last_attempt_runs_again(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let dying = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(100))
-        .server_timeout(Duration::from_secs(10))
-        .start()
-        .await
-        .unwrap();
-    let id = jobs.enqueue(GatedOnce {}).await.unwrap();
-    wait_until("the job runs", || async { probe.running() == 1 }).await;
-    drop(dying);
-    wait_until("the dead server's job stops", || async {
-        probe.running() == 0
-    })
-    .await;
+    let (id, _) = run_on_a_dying_server(&jobs, &probe, GatedOnce {}).await;
 
     probe.gate.add_permits(1);
-    let rescuer = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(100))
-        .server_timeout(Duration::from_secs(10))
-        .start()
-        .await
-        .unwrap();
+    let rescuer = leased_server(&jobs, &probe).await;
     clock.advance(Duration::from_secs(11));
     let info = wait_for_job(&jobs, id, "runs again", |info| {
         info.state != JobState::Processing || info.attempt > 1
@@ -571,21 +562,7 @@ async fn orphaned_job_on_its_last_attempt_runs_again(backend: Backend) {
 /// lease to run out.
 async fn requeue_of_a_deleted_job_waits_until_its_attempt_is_over(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let dying = JobServer::builder(jobs.clone())
-        .state(probe.clone())
-        .poll_interval(Duration::from_millis(100))
-        .server_timeout(Duration::from_secs(10))
-        .start()
-        .await
-        .unwrap();
-    let dying_id = dying.id().to_owned();
-    let id = jobs.enqueue(Gated {}).await.unwrap();
-    wait_until("the job runs", || async { probe.running() == 1 }).await;
-    drop(dying);
-    wait_until("the dead server's job stops", || async {
-        probe.running() == 0
-    })
-    .await;
+    let (id, dying_id) = run_on_a_dying_server(&jobs, &probe, Gated {}).await;
     assert!(jobs.delete(id).await.unwrap());
     let error = jobs.requeue(id).await.unwrap_err();
     assert!(

@@ -10,8 +10,8 @@ use super::listener::{CHANNEL, DELETIONS};
 use super::rows::micros_of;
 use super::running::logs;
 use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
-use crate::storage::rows::{history_entry, job_info, server_info, state, summary};
-use crate::storage::stored::{REQUEUEABLE, requeueable};
+use crate::storage::rows::{history_entry, job_info, requeue_refusal, server_info, state, summary};
+use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, Requeue};
 use crate::{JobId, JobState, Result};
 
@@ -209,17 +209,7 @@ impl AdminStore for PgStorage {
             .bind(id.as_uuid())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(match row {
-            None => Requeue::NotFound,
-            Some(row) => match state(&row, "state")? {
-                stored if !requeueable(stored) => Requeue::NotRequeueable(stored),
-                _ => Requeue::StillRunning {
-                    server: row
-                        .try_get::<Option<String>, _>("owner")?
-                        .unwrap_or_default(),
-                },
-            },
-        })
+        requeue_refusal(row.as_ref())
     }
 
     async fn jobs_requeue_matching(

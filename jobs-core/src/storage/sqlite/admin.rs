@@ -10,8 +10,10 @@ use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
 use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
-use crate::storage::rows::{StoredRow, history_entry, job_info, server_info, state, summary};
-use crate::storage::stored::{REQUEUEABLE, requeueable};
+use crate::storage::rows::{
+    StoredRow, history_entry, job_info, requeue_refusal, server_info, state, summary,
+};
+use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, Requeue};
 use crate::{JobId, JobState, Result};
 
@@ -144,17 +146,7 @@ impl AdminStore for SqliteStorage {
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(match row {
-            None => Requeue::NotFound,
-            Some(row) => match state(&row, "state")? {
-                stored if !requeueable(stored) => Requeue::NotRequeueable(stored),
-                _ => Requeue::StillRunning {
-                    server: row
-                        .try_get::<Option<String>, _>("owner")?
-                        .unwrap_or_default(),
-                },
-            },
-        })
+        requeue_refusal(row.as_ref())
     }
 
     async fn jobs_requeue_matching(
