@@ -125,6 +125,16 @@ impl FakeModel {
         }
     }
 
+    /// The same model answering at once: for tests, where the wait would only slow
+    /// them down.
+    #[allow(dead_code)] // used by the examples' tests, not by every example
+    pub(crate) fn without_latency(self) -> Self {
+        Self {
+            latency: Duration::ZERO,
+            ..self
+        }
+    }
+
     /// The first sentence of `text`.
     pub(crate) async fn summarize(
         &self,

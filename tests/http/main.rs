@@ -15,4 +15,5 @@ mod dashboard_live;
 mod dashboard_plumbing;
 mod dashboard_recurring;
 mod dashboard_security;
+mod example_scenarios;
 mod mcp;

@@ -122,6 +122,11 @@ impl fmt::Debug for JobServerBuilder {
 }
 
 impl JobServerBuilder {
+    /// The client this server will run jobs from.
+    pub(crate) fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
     /// Makes `value` available to every job that takes a `State<T>` parameter of its
     /// type. Call once per type.
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {

@@ -1,0 +1,153 @@
+//! The examples' scenarios, tested the way an application tests its own jobs: with
+//! `jobs::testing` (what was enqueued, one job inline, drain what is due) and a manual
+//! clock, never a sleep. The modules are the examples' own files.
+
+use std::time::Duration;
+
+use crate::support::http::Http;
+use crate::support::{Backend, TestDb};
+use axum::Router;
+use axum::http::StatusCode;
+use jobs::testing::{self, Inline, ManualClock};
+use jobs::{Clock, JobServer, JobState, Jobs};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+#[path = "../../examples/shared/documents.rs"]
+#[allow(dead_code)]
+mod documents;
+#[path = "../../examples/shared/reminders.rs"]
+#[allow(dead_code)]
+mod reminders;
+
+use documents::{DEMO_DOCUMENT, Documents, Embed, FakeModel, Summarize};
+use reminders::SendReminder;
+
+async fn client(db: &TestDb) -> (ManualClock, Jobs) {
+    let clock = ManualClock::new(crate::support::start_time());
+    let jobs = db.jobs(&clock).await;
+    (clock, jobs)
+}
+
+/// The demo document as the example's API shows it.
+fn document(documents: &Documents) -> serde_json::Value {
+    serde_json::to_value(documents.get(DEMO_DOCUMENT).unwrap()).unwrap()
+}
+
+/// The document pipeline: summarize fails once on the demo document, is retried after
+/// its back-off, and the chain runs through to the announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_analysis_retries_its_flaky_step_and_completes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (clock, jobs) = client(&db).await;
+    let documents = Documents::with_samples();
+    let model = FakeModel::flaky().without_latency();
+    let server = || {
+        JobServer::builder(jobs.clone())
+            .state(documents.clone())
+            .state(model.clone())
+            .poll_interval(Duration::from_millis(50))
+    };
+
+    documents::analyze(&jobs, DEMO_DOCUMENT).await.unwrap();
+    let summarize =
+        testing::assert_enqueued::<Summarize>(&jobs, |job| job.document_id == DEMO_DOCUMENT).await;
+    assert_eq!(summarize.state, JobState::Enqueued);
+    let embed =
+        testing::assert_enqueued::<Embed>(&jobs, |job| job.document_id == DEMO_DOCUMENT).await;
+    assert_eq!(
+        embed.state,
+        JobState::Awaiting,
+        "embed waits for the summary"
+    );
+
+    // The first summary fails: it waits for its retry; nothing after it ran.
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!(
+        (drained.succeeded, drained.failed, drained.scheduled),
+        (0, 0, 1)
+    );
+    let retry = jobs.get(summarize.id).await.unwrap();
+    assert_eq!((retry.state, retry.attempt), (JobState::Scheduled, 1));
+
+    // Its time comes: the rest of the chain runs.
+    clock.set(retry.run_at);
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!(
+        (drained.succeeded, drained.failed, drained.scheduled),
+        (3, 0, 0)
+    );
+    assert_eq!(document(&documents)["analyzed"], true);
+    testing::refute_enqueued::<Embed>(&jobs, |_| true).await;
+}
+
+/// One step run inline with the example's state: its failure, then its success on the
+/// next attempt, with the log lines and progress it reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summarize_step_runs_inline_with_the_apps_state() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (_clock, jobs) = client(&db).await;
+    let documents = Documents::with_samples();
+    let inline = Inline::new(&jobs)
+        .state(documents.clone())
+        .state(FakeModel::flaky().without_latency());
+    let step = Summarize {
+        document_id: DEMO_DOCUMENT,
+    };
+
+    let first = inline.clone().attempt(1).perform(&step).await;
+    let failure = first.result.unwrap_err();
+    assert_eq!(failure.message(), "the model call `summarize` failed");
+    assert_eq!(first.progress, Some((1, 3)));
+
+    let second = inline.clone().attempt(2).perform(&step).await;
+    assert!(second.result.is_ok(), "{:?}", second.result);
+    assert_eq!(second.progress, Some((3, 3)));
+    assert!(
+        second.logs.iter().any(|line| line.starts_with("summary: ")),
+        "{:?}",
+        second.logs
+    );
+    assert!(document(&documents)["summary"].is_string());
+    // Inline runs store nothing.
+    assert_eq!(jobs.count_by_state().await.unwrap(), []);
+}
+
+/// "Remind me in a minute" through the example's HTTP route: the reminder waits for its
+/// time, then runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_posted_over_http_runs_when_its_time_comes() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (clock, jobs) = client(&db).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/reminders", listener.local_addr().unwrap());
+    let app: Router = reminders::http::routes().with_state(jobs.clone());
+    let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let reply = Http::new()
+        .post(
+            &url,
+            json!({ "user_id": 7, "text": "Review the Q3 deck", "in_seconds": 60 }),
+        )
+        .await;
+    assert!(
+        reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+        "{}",
+        reply.body
+    );
+    let reminder = testing::assert_enqueued::<SendReminder>(&jobs, |job| {
+        job.user_id == 7 && job.text == "Review the Q3 deck"
+    })
+    .await;
+    assert_eq!(reminder.run_at, clock.now() + chrono::Duration::seconds(60));
+
+    let server = || JobServer::builder(jobs.clone()).poll_interval(Duration::from_millis(50));
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!((drained.succeeded, drained.scheduled), (0, 1), "not yet");
+
+    clock.advance(Duration::from_secs(61));
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!((drained.succeeded, drained.scheduled), (1, 0));
+    testing::refute_enqueued::<SendReminder>(&jobs, |_| true).await;
+    serving.abort();
+}
