@@ -15,4 +15,5 @@ mod prefetch;
 mod recurring;
 mod restart;
 mod storage_text;
+mod tracing_spans;
 mod transactional;

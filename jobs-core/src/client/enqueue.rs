@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use tracing::Instrument;
 
 use super::chain::Chain;
 use super::transactional::{self, EnqueueConnection};
@@ -159,7 +160,21 @@ impl<'a, J: Job> Enqueue<'a, J> {
 
     async fn send(self) -> Result<JobId> {
         let (id, row) = self.row()?;
-        self.jobs.inner.storage.jobs_insert(&[row]).await?;
+        // The enqueue as a span of the caller's trace: a request's trace shows the
+        // jobs it enqueued.
+        let span = tracing::info_span!(
+            "job.enqueue",
+            job.id = %id,
+            job.name = %row.name,
+            job.queue = %row.queue,
+            job.run_at = %row.run_at,
+        );
+        self.jobs
+            .inner
+            .storage
+            .jobs_insert(&[row])
+            .instrument(span)
+            .await?;
         self.jobs.notify_enqueued();
         Ok(id)
     }

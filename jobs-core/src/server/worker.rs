@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
 
 use tokio_util::sync::CancellationToken;
 
@@ -489,14 +490,32 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
     // A stopped attempt records nothing: a deleted job stays deleted, a job stopped at
     // shutdown is released for another server, and one stopped because its lease is
     // lost (or may be) belongs to whoever rescues it.
+    // Every attempt runs in a `job.run` span (what the job's own `tracing` events
+    // nest under), its outcome recorded when it ends.
+    let span = tracing::info_span!(
+        "job.run",
+        job.id = %job.id,
+        job.name = %job.name,
+        job.queue = %job.queue,
+        job.attempt = job.attempt,
+        outcome = tracing::field::Empty,
+    );
     let result = if dropped || cancel.is_cancelled() {
         None
     } else {
         tokio::select! {
-            result = attempt(shared, &job, cancel.clone()) => Some(result),
+            result = attempt(shared, &job, cancel.clone()).instrument(span.clone()) => Some(result),
             () = cancel.cancelled() => None,
         }
     };
+    span.record(
+        "outcome",
+        match &result {
+            None => "stopped",
+            Some(Ok(())) => "succeeded",
+            Some(Err(_)) => "failed",
+        },
+    );
     match result {
         Some(result) => {
             shared
