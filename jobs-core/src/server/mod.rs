@@ -226,6 +226,7 @@ impl JobServerBuilder {
 
     /// Registers the server, then starts claiming and running jobs.
     pub async fn start(mut self) -> Result<JobServer> {
+        worker::catch_panic_locations();
         if !self.server_timeout_set {
             self.config.server_timeout = self.config.poll_interval * 4;
         }

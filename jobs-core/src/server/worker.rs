@@ -625,11 +625,47 @@ async fn attempt(
     };
     match finished {
         Ok(result) => result,
-        Err(panic) => Err(Failure::new(format!(
-            "panicked: {}",
-            panic_message(&*panic)
-        ))),
+        Err(panic) => Err(Failure::new(match panic_location() {
+            Some(at) => format!("panicked at {at}: {}", panic_message(&*panic)),
+            None => format!("panicked: {}", panic_message(&*panic)),
+        })),
     }
+}
+
+std::thread_local! {
+    /// Where the last panic inside a job on this thread happened, set by the hook of
+    /// [`catch_panic_locations`] and taken by the attempt that caught it (on the same
+    /// thread, in the same poll).
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that notes the file and line of a panic
+/// inside a job (then calls the hook that was there before), so the failure says where
+/// the job panicked.
+pub(super) fn catch_panic_locations() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CURRENT_JOB.try_with(|_| ()).is_ok()
+                && let Some(location) = info.location()
+            {
+                let at = format!(
+                    "{}:{}:{}",
+                    location.file(),
+                    location.line(),
+                    location.column()
+                );
+                PANIC_AT.with(|slot| *slot.borrow_mut() = Some(at));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// The location noted for the panic just caught on this thread, if any.
+fn panic_location() -> Option<String> {
+    PANIC_AT.with(|slot| slot.borrow_mut().take())
 }
 
 /// A duration as a person writes it: `5m`, `30s`, `1500ms`.

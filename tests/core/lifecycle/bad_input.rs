@@ -25,9 +25,11 @@ async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
         info.state == JobState::Scheduled && info.attempt == 1
     })
     .await;
+    // Where it panicked, as the panic hook saw it.
+    let line = PANIC_LINE.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
         info.history.last().unwrap().error.as_ref().unwrap().message,
-        "panicked: boom in attempt 1"
+        format!("panicked at tests/core/lifecycle/mod.rs:{line}:5: boom in attempt 1")
     );
     clock.set(info.run_at);
     let info = wait_for_state(&jobs, id, JobState::Failed).await;

@@ -81,8 +81,12 @@ async fn always_fails(State(probe): State<Probe>, ctx: JobContext) -> anyhow::Re
 #[job(retries = 1)]
 async fn panics(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
+    PANIC_LINE.store(line!() + 1, std::sync::atomic::Ordering::Relaxed);
     panic!("boom in attempt {}", ctx.attempt());
 }
+
+/// The line of the `panic!` in [`panics`], for the failure to name.
+static PANIC_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 #[job]
 async fn gated(State(probe): State<Probe>, ctx: JobContext) {
