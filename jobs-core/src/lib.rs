@@ -14,6 +14,7 @@ mod job;
 mod recurring;
 mod server;
 mod storage;
+mod telemetry;
 pub mod testing;
 mod tools;
 

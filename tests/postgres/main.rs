@@ -9,4 +9,5 @@ mod support;
 
 mod migrations;
 mod multiprocess;
+mod otel;
 mod wakeup;

@@ -69,6 +69,8 @@ pub(crate) fn new_job<J: Job>(
         parent_id: None,
         on_failure: false,
         labels: job.labels(),
+        // The caller's trace; an enqueue that records its own span replaces it.
+        trace_context: crate::telemetry::trace_context(&tracing::Span::current()),
         fresh_id: id.is_none(),
     })
 }
@@ -159,7 +161,7 @@ impl<'a, J: Job> Enqueue<'a, J> {
     }
 
     async fn send(self) -> Result<JobId> {
-        let (id, row) = self.row()?;
+        let (id, mut row) = self.row()?;
         // The enqueue as a span of the caller's trace: a request's trace shows the
         // jobs it enqueued.
         let span = tracing::info_span!(
@@ -169,6 +171,8 @@ impl<'a, J: Job> Enqueue<'a, J> {
             job.queue = %row.queue,
             job.run_at = %row.run_at,
         );
+        // The job's runs continue the trace from this span (see `crate::telemetry`).
+        row.trace_context = crate::telemetry::trace_context(&span);
         self.jobs
             .inner
             .storage

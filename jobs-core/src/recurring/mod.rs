@@ -178,6 +178,8 @@ impl JobTemplate {
             parent_id: None,
             on_failure: false,
             labels: self.labels.clone(),
+            // A scheduled run starts its own trace.
+            trace_context: None,
             fresh_id: id.is_none(),
         }
     }

@@ -802,6 +802,7 @@ mod tests {
             run_at: chrono::Utc::now(),
             token,
             ahead: false,
+            trace_context: None,
         }
     }
 

@@ -500,6 +500,9 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         job.attempt = job.attempt,
         outcome = tracing::field::Empty,
     );
+    // A child of the span that enqueued the job, in another process or not (see
+    // `crate::telemetry` and ARCHITECTURE.md).
+    crate::telemetry::continue_trace(&span, job.trace_context.as_deref());
     let result = if dropped || cancel.is_cancelled() {
         None
     } else {

@@ -167,7 +167,8 @@ pub(crate) fn log_entry(row: &impl StoredRow) -> Result<LogEntry> {
     })
 }
 
-/// A claimed job: `id, name, payload, attempt, max_retries, queue, run_at, token, ahead`.
+/// A claimed job: `id, name, payload, attempt, max_retries, queue, run_at, token, ahead,
+/// trace_context`.
 pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         id: row.job_id("id")?,
@@ -179,6 +180,7 @@ pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
         run_at: row.time("run_at")?,
         token: row.column("token")?,
         ahead: row.column("ahead")?,
+        trace_context: row.column("trace_context")?,
     })
 }
 

@@ -26,6 +26,9 @@ pub(crate) struct NewJob {
     /// A continuation that runs when its parent fails for good, not when it succeeds.
     pub(crate) on_failure: bool,
     pub(crate) labels: Vec<String>,
+    /// The W3C trace context of the enqueueing span (see `crate::telemetry`); `None`
+    /// without the `opentelemetry` feature or outside a traced span.
+    pub(crate) trace_context: Option<String>,
     /// The id was made by [`JobId::new`] for this insert, not given or derived from a
     /// key, so it cannot be stored already: an insert of only such jobs skips the
     /// check for an existing id (on PostgreSQL a speculative insert per row).
@@ -116,6 +119,8 @@ pub(crate) struct ClaimedJob {
     pub(crate) token: i64,
     /// Claimed ahead: it waits for a free worker and has not started.
     pub(crate) ahead: bool,
+    /// The trace context stored at enqueue, which the run span continues.
+    pub(crate) trace_context: Option<String>,
 }
 
 impl ClaimedJob {

@@ -17,6 +17,7 @@ conformance!(
     claimed_job_is_processing_owned_and_leased,
     claim_never_takes_a_job_twice,
     claims_at_once_never_share_a_job,
+    claim_returns_the_stored_trace_context,
 );
 
 async fn insert_of_an_existing_id_is_a_no_op<S: Storage>(s: &S) {
@@ -300,4 +301,31 @@ async fn claims_at_once_never_share_a_job<S: Storage>(s: &S) {
     all.sort_by_key(|c| c.id.as_uuid());
     all.dedup_by_key(|c| c.id);
     assert_eq!(all.len(), 200, "every job claimed exactly once");
+}
+
+async fn claim_returns_the_stored_trace_context<S: Storage>(s: &S) {
+    let traced = |n, context: Option<&str>| NewJob {
+        trace_context: context.map(str::to_owned),
+        ..job(id(n), "traced")
+    };
+    let context = r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+    // One job alone and a batch: the backends insert them through different statements.
+    s.jobs_insert(&[traced(1, Some(context))]).await.unwrap();
+    s.jobs_insert(&[traced(2, Some(context)), traced(3, None)])
+        .await
+        .unwrap();
+    let mut claimed = s.jobs_claim(claim("a", at(0), 10)).await.unwrap();
+    claimed.sort_by_key(|job| job.id);
+    let contexts: Vec<_> = claimed
+        .iter()
+        .map(|job| (job.id, job.trace_context.as_deref()))
+        .collect();
+    assert_eq!(
+        contexts,
+        [
+            (id(1), Some(context)),
+            (id(2), Some(context)),
+            (id(3), None)
+        ]
+    );
 }

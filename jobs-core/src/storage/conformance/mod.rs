@@ -182,6 +182,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         parent_id: None,
         on_failure: false,
         labels: Vec::new(),
+        trace_context: None,
         fresh_id: false,
     }
 }

@@ -23,25 +23,26 @@ use crate::{JobId, Result};
 /// PostgreSQL plans and runs faster), each with or without `ON CONFLICT (id) DO
 /// NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
-/// $13 parent id, $14 on failure, $15 labels.
+/// $13 parent id, $14 on failure, $15 labels, $16 trace context.
 static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let arrays = "SELECT id, name, display_name, payload::json, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
-             created_at, created_at \
+             created_at, created_at, trace_context \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
-             $12::text[], $13::uuid[], $14::bool[], $15::text[]) \
+             $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[]) \
              AS new (id, name, display_name, payload, state, queue, priority, run_at, \
-                 max_retries, created_at, recurring_id, parent_id, on_failure, labels)";
+                 max_retries, created_at, recurring_id, parent_id, on_failure, labels, \
+                 trace_context)";
     let one = "VALUES ($1::uuid, $2::text, $3::text, $4::text::json, $5::text, $6::text, \
              $7::int4, $8::timestamptz, $9::int8, $12::text, $13::uuid, $14::bool, \
-             $15::text::json, $10::timestamptz, $10::timestamptz)";
+             $15::text::json, $10::timestamptz, $10::timestamptz, $16::text)";
     let statement = |source: &str, conflict: &str| {
         format!(
             "WITH inserted AS ( \
                  INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
                      priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
-                     labels, created_at, updated_at) \
+                     labels, created_at, updated_at, trace_context) \
                  {source} {conflict} \
                  RETURNING id, state, created_at \
              ), history AS ( \
@@ -84,6 +85,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
             .bind(job.parent_id.map(|id| id.as_uuid()))
             .bind(job.on_failure)
             .bind(text(&job.labels_json()).into_owned())
+            .bind(job.trace_context.as_deref())
             .execute(conn)
             .await?;
         return Ok(());
@@ -105,6 +107,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     let mut parent_ids = Vec::with_capacity(jobs.len());
     let mut on_failures = Vec::with_capacity(jobs.len());
     let mut labels = Vec::with_capacity(jobs.len());
+    let mut trace_contexts = Vec::with_capacity(jobs.len());
     for job in jobs {
         ids.push(job.id.as_uuid());
         names.push(job.name.as_str());
@@ -120,6 +123,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         parent_ids.push(job.parent_id.map(|id| id.as_uuid()));
         on_failures.push(job.on_failure);
         labels.push(text(&job.labels_json()).into_owned());
+        trace_contexts.push(job.trace_context.as_deref());
     }
     sqlx::query(&INSERTS[skip])
         .bind(ids)
@@ -137,6 +141,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         .bind(parent_ids)
         .bind(on_failures)
         .bind(labels)
+        .bind(trace_contexts)
         .execute(conn)
         .await?;
     Ok(())
@@ -172,13 +177,14 @@ impl LifecycleStore for PgStorage {
                      updated_at = $3, ahead = ranked.n > $6 \
                  FROM ranked WHERE job.id = ranked.id \
                  RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
-                     job.run_at, job.queue, job.token, job.ahead, ranked.n \
+                     job.run_at, job.queue, job.token, job.ahead, job.trace_context, \
+                     ranked.n \
              ), history AS ( \
                  INSERT INTO jobs_event (job_id, at, state, attempt, server) \
                  SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
              ) \
              SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at, \
-                 token, ahead \
+                 token, ahead, trace_context \
              FROM claimed, async_commit \
              ORDER BY n",
         ))

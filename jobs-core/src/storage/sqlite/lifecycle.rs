@@ -117,7 +117,7 @@ pub(crate) async fn jobs_insert_with(
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
-             updated_at) ",
+             updated_at, trace_context) ",
         );
         insert.push_values(chunk, |mut row, job| {
             row.push_bind(job.id.to_string())
@@ -134,7 +134,8 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(job.on_failure)
                 .push_bind(job.labels_json())
                 .push_bind(micros(job.created_at))
-                .push_bind(micros(job.created_at));
+                .push_bind(micros(job.created_at))
+                .push_bind(&job.trace_context);
         });
         // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
         if !chunk.iter().all(|job| job.fresh_id) {
@@ -202,7 +203,8 @@ impl LifecycleStore for SqliteStorage {
             .push_bind(i64::from(request.limit))
             .push(
                 ")) AS picked WHERE jobs_job.id = picked.id \
-                 RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead",
+                 RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
+                 trace_context",
             );
         let rows = claim
             .build()
