@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use crate::support::dashboard::{AlwaysFails, EventStream, Greet, Options, boot, job_name};
-use crate::support::{Backend, start_time};
+use crate::support::dashboard::{
+    AlwaysFails, CallModel, EventStream, Greet, Options, Switch, boot, job_name,
+};
+use crate::support::{Backend, TestDb, start_time, wait_for_state};
 use axum::http::{StatusCode, header};
-use jobs::ManualClock;
+use jobs::{JobServer, JobState, ManualClock};
 use serde_json::json;
 
 backend_tests!(
@@ -255,4 +257,101 @@ impl Scrape {
             other => panic!("{metric} is no histogram: {other:?}"),
         }
     }
+}
+
+/// An app that installed its own recorder gets the server's figures there. Here a
+/// debugging recorder, set for this thread only (the other tests of this binary share
+/// the process-wide exporter), around a server on a current-thread runtime: every task
+/// of the server is polled on this thread, inside the recorder's scope.
+#[test]
+fn an_app_installed_recorder_receives_the_servers_figures() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let db = TestDb::new(Backend::Sqlite).await;
+            let clock = ManualClock::new(start_time());
+            let jobs = db.jobs(&clock).await;
+            let server = JobServer::builder(jobs.clone())
+                .state(Switch::default())
+                .poll_interval(Duration::from_millis(50))
+                .start()
+                .await
+                .unwrap();
+            let greeted = jobs.enqueue(Greet { name: "Ada".into() }).await.unwrap();
+            let failed = jobs
+                .enqueue(CallModel {
+                    document: "x".into(),
+                })
+                .await
+                .unwrap();
+            wait_for_state(&jobs, greeted, JobState::Succeeded).await;
+            wait_for_state(&jobs, failed, JobState::Failed).await;
+            server.shutdown().await;
+        });
+    });
+
+    /// A figure's name, its labels (key, value) and its value.
+    type Figure = (String, Vec<(String, String)>, DebugValue);
+    let figures: Vec<Figure> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels = key
+                .labels()
+                .map(|label| (label.key().to_owned(), label.value().to_owned()))
+                .collect();
+            (key.name().to_owned(), labels, value)
+        })
+        .collect();
+    let find = |name: &str, labels: &[(&str, &str)]| {
+        figures
+            .iter()
+            .find(|(found, found_labels, _)| {
+                found == name
+                    && found_labels.len() == labels.len()
+                    && labels.iter().all(|(key, value)| {
+                        found_labels.contains(&((*key).to_owned(), (*value).to_owned()))
+                    })
+            })
+            .map(|(_, _, value)| value)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in {figures:#?}"))
+    };
+    let greet = job_name::<Greet>();
+    let call_model = job_name::<CallModel>();
+    let by = |name| [("queue", "default"), ("name", name)];
+    let outcome = |name, outcome| [("queue", "default"), ("name", name), ("outcome", outcome)];
+    assert_eq!(
+        find("jobs_attempts_total", &outcome(greet, "succeeded")),
+        &DebugValue::Counter(1)
+    );
+    assert_eq!(
+        find("jobs_attempts_total", &outcome(call_model, "failed")),
+        &DebugValue::Counter(1)
+    );
+    for family in [
+        "jobs_queue_latency_seconds",
+        "jobs_attempt_duration_seconds",
+    ] {
+        match find(family, &by(greet)) {
+            DebugValue::Histogram(values) => assert_eq!(values.len(), 1, "{family}"),
+            other => panic!("{family}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        find("jobs_server_healthy", &[]),
+        DebugValue::Gauge(_)
+    ));
+    assert_eq!(
+        find("jobs_server_loop_restarts_total", &[]),
+        &DebugValue::Counter(0)
+    );
 }
