@@ -60,10 +60,30 @@ pub(crate) fn install_exporter() -> Option<&'static PrometheusHandle> {
             }
             jobs_core::describe_metrics();
             describe_store_figures();
+            if installed {
+                // Histogram observations wait in a buffer until drained: a render drains
+                // them, and so does this upkeep, so that memory stays bounded when
+                // nobody scrapes.
+                let upkeep = handle.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("jobs-metrics-upkeep".to_owned())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(UPKEEP_EVERY);
+                            upkeep.run_upkeep();
+                        }
+                    });
+                if let Err(error) = spawned {
+                    tracing::warn!(%error, "no metrics upkeep thread: histograms are drained only by /metrics");
+                }
+            }
             installed.then_some(handle)
         })
         .as_ref()
 }
+
+/// How often the exporter's histogram buffers are drained between scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn describe_store_figures() {
     describe_gauge!(
