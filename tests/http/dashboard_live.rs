@@ -89,7 +89,15 @@ async fn events_push_what_changed_until_shutdown(backend: Backend) {
 }
 
 async fn metrics_count_jobs_by_state_and_the_servers_attempts(backend: Backend) {
-    let dashboard = boot(backend, Options::default()).await;
+    // A manual clock: the retried job stays `Scheduled` until the scrape.
+    let dashboard = boot(
+        backend,
+        Options {
+            clock: Some(ManualClock::new(start_time())),
+            ..Options::default()
+        },
+    )
+    .await;
     let greetings = dashboard
         .jobs
         .enqueue_many(["Ada", "Grace"].map(|name| Greet { name: name.into() }))
