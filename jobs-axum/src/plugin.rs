@@ -80,6 +80,8 @@ impl JobsPluginBuilder {
         } else {
             None
         };
+        // Before the server starts, so that its first figures reach the exporter.
+        dashboard::install_exporter();
         let server = if settings.background_job_server.enabled {
             let builder = JobServer::builder(jobs.clone())
                 .config(settings.server_config())

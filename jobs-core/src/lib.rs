@@ -31,7 +31,7 @@ pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
 pub use job::info::{
     ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,
-    ServerInfo, ThroughputPoint,
+    QueueWaiting, ServerInfo, ThroughputPoint,
 };
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};
@@ -51,7 +51,7 @@ pub use recurring::{
 };
 pub use server::{
     DURATION_BUCKETS, Histogram, InvalidSetting, JobMetrics, JobServer, JobServerBuilder,
-    ServerConfig, ServerMetrics,
+    ServerConfig, ServerMetrics, describe_metrics, metric_names,
 };
 pub use tools::{
     DELETE_TOOL, LIST_TOOL, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind,

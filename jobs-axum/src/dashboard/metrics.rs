@@ -1,104 +1,162 @@
-//! `GET /metrics`: the Prometheus text format, written by hand.
+//! `GET /metrics`: the Prometheus text format, rendered by `metrics-exporter-prometheus`.
 //!
-//! Jobs by state and the number of servers come from the database, so any process
-//! serving the dashboard reports them. Attempts processed, succeeded and failed, and
-//! their durations, are counted in memory by the worker server of this process: when
-//! the plugin runs no server, they are left out (a comment says so) rather than
-//! reported as zeros; so are `jobs_server_healthy` (whether that server renews its
-//! leases and none of its loops waits to restart) and its loop restarts. While the
-//! database cannot be read, the page still answers, with `jobs_database_up 0` and the
-//! in-process series only.
+//! Every figure goes through the [`metrics`] facade. A job server records its own as
+//! attempts run (queue latency, attempt durations, attempts by outcome, its health and
+//! loop restarts: see [`jobs_core::metric_names`]); this page records the store's on
+//! each scrape: jobs by state, jobs waiting per queue and the age of the oldest, the
+//! servers registered, and whether the store could be read (`jobs_database_up`).
+//!
+//! The first dashboard router built (or the plugin's boot, before its server starts)
+//! installs a Prometheus recorder as the process's global one, and this page renders
+//! it. When the app installed its own recorder first, ours is not installed: every
+//! figure goes to the app's recorder, to be exported with the app's own, and this page
+//! says so in a comment instead of rendering a second registry (the figures cannot be
+//! read back out of a recorder we do not own). While the database cannot be read, the
+//! page still answers, with `jobs_database_up 0` and the store's last figures.
 
-use std::fmt::Write;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use jobs_core::{DURATION_BUCKETS, Histogram, JobMetrics, Jobs};
+use jobs_core::{DURATION_BUCKETS, Jobs, QueueWaiting, ServerInfo};
+use metrics::{describe_gauge, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::Live;
-use super::api::{ApiError, read_stats};
+use super::api::{ApiError, Stats, read_stats};
+
+/// The names of the figures this page reads from the store on each scrape.
+mod names {
+    pub(super) const DATABASE_UP: &str = "jobs_database_up";
+    pub(super) const BY_STATE: &str = "jobs_by_state";
+    pub(super) const SERVERS: &str = "jobs_servers";
+    pub(super) const WAITING: &str = "jobs_waiting";
+    pub(super) const OLDEST_WAITING: &str = "jobs_oldest_waiting_age_seconds";
+}
+
+/// The exporter this process installed, or `None` when the app had installed a
+/// recorder of its own first.
+static EXPORTER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the global one unless one is installed already;
+/// → its handle, or `None` when the app's recorder takes the figures. Idempotent.
+pub(crate) fn install_exporter() -> Option<&'static PrometheusHandle> {
+    EXPORTER
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&DURATION_BUCKETS)
+                .expect("the duration buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            let installed = metrics::set_global_recorder(recorder).is_ok();
+            if !installed {
+                tracing::info!(
+                    "a metrics recorder is already installed: jobs records its figures \
+                     there, and /metrics leaves their export to it"
+                );
+            }
+            jobs_core::describe_metrics();
+            describe_store_figures();
+            if installed {
+                // Histogram observations wait in a buffer until drained: a render drains
+                // them, and so does this upkeep, so that memory stays bounded when
+                // nobody scrapes.
+                let upkeep = handle.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("jobs-metrics-upkeep".to_owned())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(UPKEEP_EVERY);
+                            upkeep.run_upkeep();
+                        }
+                    });
+                if let Err(error) = spawned {
+                    tracing::warn!(%error, "no metrics upkeep thread: histograms are drained only by /metrics");
+                }
+            }
+            installed.then_some(handle)
+        })
+        .as_ref()
+}
+
+/// How often the exporter's histogram buffers are drained between scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn describe_store_figures() {
+    describe_gauge!(
+        names::DATABASE_UP,
+        "Whether this process could read the job store at the last scrape (1) or not (0)."
+    );
+    describe_gauge!(names::BY_STATE, "Jobs in the store, by state.");
+    describe_gauge!(
+        names::SERVERS,
+        "Servers registered in the store (heartbeating, or not yet found dead)."
+    );
+    describe_gauge!(names::WAITING, "Jobs due and not yet started, by queue.");
+    describe_gauge!(
+        names::OLDEST_WAITING,
+        metrics::Unit::Seconds,
+        "How long the longest-waiting due job of each queue has waited, 0 when none waits."
+    );
+}
+
+/// Queues given a waiting figure so far: set back to 0 once they have none waiting,
+/// rather than keeping their last value.
+static QUEUES_SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// One scrape at a time sets the store's figures and renders them, so that two
+/// dashboards of one process (two stores) each render what they read.
+static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub(super) async fn metrics(
     State(jobs): State<Jobs>,
     Extension(live): Extension<Live>,
 ) -> Result<Response, ApiError> {
+    let exporter = install_exporter();
     // Read from the database; while it cannot be reached the page still answers, with
-    // `jobs_database_up 0` and the in-process gauges, so an outage shows on the graphs.
-    let read = async { Ok::<_, ApiError>((read_stats(&jobs).await?, jobs.servers().await?)) };
+    // `jobs_database_up 0`, so an outage shows on the graphs.
+    let read = async {
+        Ok::<_, ApiError>((
+            read_stats(&jobs).await?,
+            jobs.servers().await?,
+            jobs.waiting_by_queue().await?,
+        ))
+    };
     let read = tokio::time::timeout(DATABASE_WAIT, read).await;
+    let _scrape = SCRAPE.lock().await;
     let mut out = String::new();
-    family(
-        &mut out,
-        "jobs_database_up",
-        "gauge",
-        "Whether this process could read the job store for this page (1) or not (0).",
-    );
     match read {
-        Ok(Ok((stats, servers))) => {
-            let _ = writeln!(out, "jobs_database_up 1");
-            family(
-                &mut out,
-                "jobs_by_state",
-                "gauge",
-                "Jobs in the store, by state.",
-            );
-            for (state, count) in &stats.counts {
-                let _ = writeln!(out, "jobs_by_state{{state=\"{state}\"}} {count}");
-            }
-            family(
-                &mut out,
-                "jobs_servers",
-                "gauge",
-                "Servers registered in the store (heartbeating, or not yet found dead).",
-            );
-            let _ = writeln!(out, "jobs_servers {}", servers.len());
-        }
+        Ok(Ok((stats, servers, waiting))) => record_store(&jobs, &stats, &servers, &waiting),
         Ok(Err(error)) => {
-            let _ = writeln!(out, "jobs_database_up 0");
-            let _ = writeln!(
-                out,
-                "# The job store could not be read: {}",
+            gauge!(names::DATABASE_UP).set(0.0);
+            out.push_str(&format!(
+                "# The job store could not be read: {}\n",
                 comment(error.message())
-            );
+            ));
         }
         Err(_) => {
-            let _ = writeln!(out, "jobs_database_up 0");
-            let _ = writeln!(
-                out,
-                "# The job store did not answer within {} s.",
+            gauge!(names::DATABASE_UP).set(0.0);
+            out.push_str(&format!(
+                "# The job store did not answer within {} s.\n",
                 DATABASE_WAIT.as_secs()
-            );
+            ));
         }
     }
-    match &live.metrics {
-        Some(metrics) => {
-            family(
-                &mut out,
-                "jobs_server_healthy",
-                "gauge",
-                "Whether this process's job server is healthy (1): it renews its leases \
-                 and none of its loops waits to restart.",
-            );
-            let _ = writeln!(out, "jobs_server_healthy {}", u8::from(metrics.healthy()));
-            family(
-                &mut out,
-                "jobs_server_loop_restarts_total",
-                "counter",
-                "Loops of this process's job server restarted after a panic or an early end.",
-            );
-            let _ = writeln!(
-                out,
-                "jobs_server_loop_restarts_total {}",
-                metrics.restarts()
-            );
-            write_server_metrics(&mut out, &metrics.snapshot());
-        }
+    if live.metrics.is_none() {
+        out.push_str(
+            "# No job server runs in this process: its figures (jobs_attempts_total, \
+             jobs_attempt_duration_seconds, jobs_queue_latency_seconds, \
+             jobs_server_healthy) come from the processes that run one.\n",
+        );
+    }
+    match exporter {
+        Some(handle) => out.push_str(&handle.render()),
         None => out.push_str(
-            "# No job server runs in this process: the in-process counters \
-             (jobs_server_healthy, jobs_processed_total, jobs_failed_total, \
-             jobs_attempt_duration_seconds) are left out.\n",
+            "# The app installed its own metrics recorder: jobs records its figures \
+             there, to be exported with the app's.\n",
         ),
     }
     Ok((
@@ -111,120 +169,33 @@ pub(super) async fn metrics(
         .into_response())
 }
 
+/// Records what was read from the store through the facade.
+fn record_store(jobs: &Jobs, stats: &Stats, servers: &[ServerInfo], waiting: &[QueueWaiting]) {
+    gauge!(names::DATABASE_UP).set(1.0);
+    for (state, count) in &stats.counts {
+        gauge!(names::BY_STATE, "state" => state.as_str()).set(*count as f64);
+    }
+    gauge!(names::SERVERS).set(servers.len() as f64);
+    let now = jobs.clock().now();
+    let mut seen = QUEUES_SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    for queue in seen.iter() {
+        if !waiting.iter().any(|waiting| &waiting.queue == queue) {
+            gauge!(names::WAITING, "queue" => queue.clone()).set(0.0);
+            gauge!(names::OLDEST_WAITING, "queue" => queue.clone()).set(0.0);
+        }
+    }
+    for queue in waiting {
+        let age = (now - queue.oldest_due).to_std().unwrap_or_default();
+        gauge!(names::WAITING, "queue" => queue.queue.clone()).set(queue.waiting as f64);
+        gauge!(names::OLDEST_WAITING, "queue" => queue.queue.clone()).set(age.as_secs_f64());
+        seen.insert(queue.queue.clone());
+    }
+}
+
 /// How long `/metrics` waits for the database before answering without its counts.
 const DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Text on one comment line.
 fn comment(text: &str) -> String {
     text.replace(['\n', '\r'], " ")
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A counter family: its name, help text, and its value for one job name.
-type Counter = (&'static str, &'static str, fn(&JobMetrics) -> u64);
-
-fn write_server_metrics(out: &mut String, jobs: &[JobMetrics]) {
-    let counters: [Counter; 3] = [
-        (
-            "jobs_processed_total",
-            "Attempts this process's server finished, by job name.",
-            JobMetrics::processed,
-        ),
-        (
-            "jobs_succeeded_total",
-            "Attempts this process's server finished without error, by job name.",
-            |job| job.succeeded,
-        ),
-        (
-            "jobs_failed_total",
-            "Attempts that failed in this process's server (retried or not), by job name.",
-            |job| job.failed,
-        ),
-    ];
-    for (name, help, value) in counters {
-        family(out, name, "counter", help);
-        for job in jobs {
-            let _ = writeln!(
-                out,
-                "{name}{{name=\"{}\"}} {}",
-                Label(&job.name),
-                value(job)
-            );
-        }
-    }
-    histogram(
-        out,
-        jobs,
-        "jobs_attempt_duration_seconds",
-        "How long attempts ran in this process's server, by job name.",
-        |job| &job.attempt_duration,
-    );
-    histogram(
-        out,
-        jobs,
-        "jobs_queue_latency_seconds",
-        "How long jobs waited between becoming due and starting, by job name.",
-        |job| &job.queue_latency,
-    );
-}
-
-/// One histogram family, a series per job name.
-fn histogram(
-    out: &mut String,
-    jobs: &[JobMetrics],
-    name: &str,
-    help: &str,
-    select: fn(&JobMetrics) -> &Histogram,
-) {
-    family(out, name, "histogram", help);
-    for job in jobs {
-        let label = Label(&job.name);
-        let histogram = select(job);
-        let mut cumulative = 0;
-        for (bound, count) in DURATION_BUCKETS.iter().zip(histogram.buckets) {
-            cumulative += count;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{name=\"{label}\",le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{name=\"{label}\",le=\"+Inf\"}} {count}\n\
-             {name}_sum{{name=\"{label}\"}} {sum}\n\
-             {name}_count{{name=\"{label}\"}} {count}",
-            count = histogram.count,
-            sum = histogram.sum_seconds,
-        );
-    }
-}
-
-/// A label value with `\`, `"` and newlines escaped, as the text format asks.
-struct Label<'a>(&'a str);
-
-impl std::fmt::Display for Label<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
-                '\n' => f.write_str("\\n")?,
-                c => f.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Label;
-
-    #[test]
-    fn escapes_label_values() {
-        assert_eq!(Label("a\\b\"c\nd").to_string(), "a\\\\b\\\"c\\nd");
-    }
 }

@@ -8,6 +8,8 @@ mod metrics;
 mod pages;
 mod security;
 
+pub(crate) use metrics::install_exporter;
+
 use std::time::Duration;
 
 use axum::extract::FromRef;
@@ -51,6 +53,8 @@ where
     Jobs: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
+    // The exporter `/metrics` renders, installed before anything records.
+    metrics::install_exporter();
     // Every answer but the event stream: bounded in time and gzipped when the browser
     // accepts it (the script is most of a first load; job lists compress well).
     let answers = Router::new()

@@ -171,6 +171,12 @@ impl Jobs {
         self.inner.storage.jobs_count().await
     }
 
+    /// Per queue, how many jobs are due and wait for a server, and since when the
+    /// longest-waiting of them is due (queues with none waiting are left out).
+    pub async fn waiting_by_queue(&self) -> Result<Vec<crate::QueueWaiting>> {
+        self.inner.storage.jobs_waiting(self.now()).await
+    }
+
     /// The clock this client and its servers read.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock

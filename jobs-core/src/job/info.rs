@@ -307,6 +307,19 @@ pub struct ThroughputPoint {
     pub failed: u64,
 }
 
+/// The jobs of one queue that are due and wait for a server, from
+/// [`Jobs::waiting_by_queue`](crate::Jobs::waiting_by_queue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueueWaiting {
+    /// The queue.
+    pub queue: String,
+    /// Jobs due (`Enqueued`, or `Scheduled` with their time come) and not yet claimed.
+    pub waiting: u64,
+    /// When the longest-waiting of them became due.
+    pub oldest_due: DateTime<Utc>,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]

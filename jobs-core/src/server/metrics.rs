@@ -1,5 +1,10 @@
-//! What one server has run since it started, counted in memory for `/metrics`: attempts
-//! per job name by outcome, how long they took, and how long jobs waited to start.
+//! What one server has run since it started: attempts per job name by outcome, how
+//! long they took, how long jobs waited to start, and whether the server is healthy.
+//!
+//! Every figure goes two ways. It is recorded through the [`metrics`] facade, to
+//! whatever recorder the process installed (the dashboard's Prometheus exporter, or the
+//! app's own), under the names in [`names`]; and it is counted here in memory, for the
+//! dashboard and for tests, which must not depend on a process-wide recorder.
 //!
 //! One mutex over a map keyed by job name: an attempt takes it once, for a few
 //! additions, next to the database write that records the attempt, so it never
@@ -11,6 +16,74 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// The names of the figures a server records through the [`metrics`] facade. Labels are
+/// bounded: `queue` and `name` (the job name), plus `outcome` on attempts; never ids.
+pub mod names {
+    /// Histogram, seconds, by `queue` and `name`: from when a job became due (enqueued,
+    /// or its scheduled time) to the start of an attempt.
+    pub const QUEUE_LATENCY: &str = "jobs_queue_latency_seconds";
+    /// Histogram, seconds, by `queue` and `name`: how long attempts ran.
+    pub const ATTEMPT_DURATION: &str = "jobs_attempt_duration_seconds";
+    /// Counter, by `queue`, `name` and `outcome` (`succeeded`, `failed`: no retry
+    /// left, `retried`: failed and will run again, `stopped`: stopped before its end,
+    /// at shutdown, deletion or a lost lease).
+    pub const ATTEMPTS: &str = "jobs_attempts_total";
+    /// Gauge: 1 while the server renews its leases and none of its loops waits to
+    /// restart, else 0.
+    pub const SERVER_HEALTHY: &str = "jobs_server_healthy";
+    /// Counter: loops of the server restarted after a panic or an early end.
+    pub const LOOP_RESTARTS: &str = "jobs_server_loop_restarts_total";
+}
+
+/// Describes the figures of [`names`] (help text and unit) to the installed recorder.
+/// An exporter that renders help text calls it once, after installing its recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        names::QUEUE_LATENCY,
+        Unit::Seconds,
+        "How long jobs waited between becoming due and an attempt starting, by queue and job name."
+    );
+    describe_histogram!(
+        names::ATTEMPT_DURATION,
+        Unit::Seconds,
+        "How long attempts ran, by queue and job name."
+    );
+    describe_counter!(
+        names::ATTEMPTS,
+        "Attempts finished, by queue, job name and outcome (succeeded, failed, retried, stopped)."
+    );
+    describe_gauge!(
+        names::SERVER_HEALTHY,
+        "Whether this process's job server is healthy (1): it renews its leases and none of \
+         its loops waits to restart."
+    );
+    describe_counter!(
+        names::LOOP_RESTARTS,
+        "Loops of this process's job server restarted after a panic or an early end."
+    );
+}
+
+/// What became of an attempt: the `outcome` label of [`names::ATTEMPTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    Retried,
+    Stopped,
+}
+
+impl AttemptOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Retried => "retried",
+            Self::Stopped => "stopped",
+        }
+    }
+}
 
 /// The upper bounds of the duration buckets, in seconds: from a quick database write to
 /// an agent's hour-long run.
@@ -81,17 +154,28 @@ impl ServerMetrics {
 
     pub(crate) fn set_leases_renewed(&self, renewed: bool) {
         self.health.leases.store(renewed, Ordering::Release);
+        self.publish_health();
     }
 
     /// A loop failed and waits to restart: counted, unhealthy until [`Self::restarting`].
     pub(crate) fn backing_off(&self) {
         self.health.restarts.fetch_add(1, Ordering::Relaxed);
         self.health.backing_off.fetch_add(1, Ordering::AcqRel);
+        metrics::counter!(names::LOOP_RESTARTS).increment(1);
+        self.publish_health();
     }
 
     /// The loop that was [`Self::backing_off`] starts again.
     pub(crate) fn restarting(&self) {
         self.health.backing_off.fetch_sub(1, Ordering::AcqRel);
+        self.publish_health();
+    }
+
+    /// Records the server's health through the facade (at start, and on each change).
+    pub(crate) fn publish_health(&self) {
+        metrics::gauge!(names::SERVER_HEALTHY).set(f64::from(u8::from(self.healthy())));
+        // Registered at zero, so that the series exists before the first restart.
+        metrics::counter!(names::LOOP_RESTARTS).increment(0);
     }
 
     /// The counters of every job name this server has finished an attempt of, by name.
@@ -99,8 +183,14 @@ impl ServerMetrics {
         self.lock().values().cloned().collect()
     }
 
-    /// Counts one attempt that started `waited` after its job became due.
-    pub(crate) fn attempt_started(&self, name: &str, waited: Duration) {
+    /// Counts one attempt of a job of `queue` that started `waited` after it became due.
+    pub(crate) fn attempt_started(&self, name: &str, queue: &str, waited: Duration) {
+        metrics::histogram!(
+            names::QUEUE_LATENCY,
+            "queue" => queue.to_owned(),
+            "name" => name.to_owned(),
+        )
+        .record(waited.as_secs_f64());
         self.entry(name, |metrics| metrics.queue_latency.observe(waited));
     }
 
@@ -115,13 +205,42 @@ impl ServerMetrics {
         update(metrics);
     }
 
-    /// Counts one finished attempt of a job named `name` that ran for `took`.
-    pub(crate) fn attempt_finished(&self, name: &str, succeeded: bool, took: Duration) {
+    /// Counts one attempt of a job named `name` of `queue` that ended with `outcome`
+    /// after running for `took`.
+    pub(crate) fn attempt_finished(
+        &self,
+        name: &str,
+        queue: &str,
+        outcome: AttemptOutcome,
+        took: Duration,
+    ) {
+        metrics::counter!(
+            names::ATTEMPTS,
+            "queue" => queue.to_owned(),
+            "name" => name.to_owned(),
+            "outcome" => outcome.as_str(),
+        )
+        .increment(1);
+        if outcome != AttemptOutcome::Stopped {
+            metrics::histogram!(
+                names::ATTEMPT_DURATION,
+                "queue" => queue.to_owned(),
+                "name" => name.to_owned(),
+            )
+            .record(took.as_secs_f64());
+        }
         self.entry(name, |metrics| {
-            if succeeded {
-                metrics.succeeded += 1;
-            } else {
-                metrics.failed += 1;
+            match outcome {
+                AttemptOutcome::Succeeded => metrics.succeeded += 1,
+                AttemptOutcome::Failed => metrics.failed += 1,
+                AttemptOutcome::Retried => {
+                    metrics.failed += 1;
+                    metrics.retried += 1;
+                }
+                AttemptOutcome::Stopped => {
+                    metrics.stopped += 1;
+                    return;
+                }
             }
             metrics.attempt_duration.observe(took);
         });
@@ -143,7 +262,12 @@ pub struct JobMetrics {
     pub succeeded: u64,
     /// Attempts that failed, whether retried or not (panics included).
     pub failed: u64,
-    /// How long attempts ran, from start to result.
+    /// Of the failed attempts, those whose job will run again.
+    pub retried: u64,
+    /// Attempts stopped before their end (shutdown, deletion, a lost lease): not in
+    /// [`Self::processed`].
+    pub stopped: u64,
+    /// How long attempts ran, from start to result (stopped ones left out).
     pub attempt_duration: Histogram,
     /// How long jobs waited between becoming due and starting.
     pub queue_latency: Histogram,
@@ -155,6 +279,8 @@ impl JobMetrics {
             name: name.to_owned(),
             succeeded: 0,
             failed: 0,
+            retried: 0,
+            stopped: 0,
             attempt_duration: Histogram::default(),
             queue_latency: Histogram::default(),
         }
@@ -197,14 +323,17 @@ mod tests {
     #[test]
     fn counts_attempts_by_name_and_outcome() {
         let metrics = ServerMetrics::default();
-        metrics.attempt_finished("b", true, Duration::from_millis(3));
-        metrics.attempt_finished("a", false, Duration::from_millis(40));
-        metrics.attempt_finished("a", true, Duration::from_secs(7200));
+        let q = "default";
+        metrics.attempt_finished("b", q, AttemptOutcome::Succeeded, Duration::from_millis(3));
+        metrics.attempt_finished("a", q, AttemptOutcome::Retried, Duration::from_millis(40));
+        metrics.attempt_finished("a", q, AttemptOutcome::Succeeded, Duration::from_secs(7200));
+        metrics.attempt_finished("a", q, AttemptOutcome::Stopped, Duration::from_secs(1));
         let snapshot = metrics.snapshot();
         assert_eq!(snapshot.len(), 2);
         let a = &snapshot[0];
         assert_eq!((a.name.as_str(), a.succeeded, a.failed), ("a", 1, 1));
         assert_eq!(a.processed(), 2);
+        assert_eq!((a.retried, a.stopped), (1, 1));
         assert_eq!(a.attempt_duration.count, 2);
         assert_eq!(
             a.attempt_duration.buckets[3], 1,

@@ -29,7 +29,9 @@ use crate::storage::{
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
 
 pub use config::InvalidSetting;
-pub use metrics::{DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics};
+pub use metrics::{
+    DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics, describe_metrics, names as metric_names,
+};
 
 /// How a [`JobServer`] runs. Every field has a default; see each setter.
 #[derive(Debug, Clone)]
@@ -296,6 +298,7 @@ impl JobServerBuilder {
             .bounded(heartbeat::register(&shared, &shared.storage))
             .await?;
         shared.lease.renewed_at(sent);
+        shared.metrics.publish_health();
         shared
             .bounded(crate::recurring::register_declared(&shared.jobs))
             .await?;

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
+use super::metrics::AttemptOutcome;
 use super::supervisor::panic_message;
 use super::{Attempt, Held, Shared, Stop, Write, stop_reason};
 use crate::job::context::CURRENT_JOB;
@@ -461,7 +462,9 @@ pub(super) fn start(shared: &Shared, held: &mut Held, job: &ClaimedJob) -> Start
     let waited = (shared.jobs.now() - job.run_at)
         .to_std()
         .unwrap_or_default();
-    shared.metrics.attempt_started(&job.name, waited);
+    shared
+        .metrics
+        .attempt_started(&job.name, &job.queue, waited);
     let cancel = shared.stop_jobs.child_token();
     let why = Arc::new(AtomicU8::new(0));
     held.running.insert(
@@ -521,11 +524,17 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
     );
     match result {
         Some(result) => {
-            shared
-                .metrics
-                .attempt_finished(&job.name, result.is_ok(), began.elapsed());
+            let took = began.elapsed();
             let at = shared.jobs.now();
             let outcome = outcome(shared, &job, result);
+            let counted = match &outcome {
+                Outcome::Succeeded => AttemptOutcome::Succeeded,
+                Outcome::Retry { .. } => AttemptOutcome::Retried,
+                _ => AttemptOutcome::Failed,
+            };
+            shared
+                .metrics
+                .attempt_finished(&job.name, &job.queue, counted, took);
             let completion = Completion {
                 id: job.id,
                 owner: shared.row.id.clone(),
@@ -546,6 +555,14 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         }
         None => {
             shared.held().running.remove(&job.id);
+            if !dropped {
+                shared.metrics.attempt_finished(
+                    &job.name,
+                    &job.queue,
+                    AttemptOutcome::Stopped,
+                    began.elapsed(),
+                );
+            }
             match stop_reason(&why) {
                 Stop::Deleted => {
                     let _ = shared.writes.send(Write::Stopped(Fence {

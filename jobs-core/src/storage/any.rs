@@ -7,7 +7,7 @@ use super::{
     LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore, Schema,
     ServerRow, ServerStore, Storage,
 };
-use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
@@ -183,6 +183,9 @@ impl AdminStore for AnyStorage {
     }
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
         dispatch!(self, s => s.jobs_count())
+    }
+    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
+        dispatch!(self, s => s.jobs_waiting(now))
     }
     async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
         dispatch!(self, s => s.servers_list())

@@ -27,7 +27,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
@@ -253,6 +253,14 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 
     /// How many jobs are in each state, for the states that have any, in no set order.
     fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
+
+    /// Per queue, the jobs due at `now` and not claimed (`Enqueued` or `Scheduled` with
+    /// `run_at <= now`) and the earliest `run_at` among them; queues without any are
+    /// left out.
+    fn jobs_waiting(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<QueueWaiting>>> + Send;
 
     /// Every server row, by name, then id.
     fn servers_list(&self) -> impl Future<Output = Result<Vec<ServerInfo>>> + Send;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub(super) use jobs::{ListParams, job_detail};
 pub(super) use recurring::read_recurring;
-pub(super) use stats::{read_servers, read_stats, read_throughput};
+pub(super) use stats::{Stats, read_servers, read_stats, read_throughput};
 
 pub(super) fn routes<S>() -> Router<S>
 where

@@ -7,6 +7,7 @@ conformance!(
     requeue_moves_only_jobs_not_running_nor_awaiting,
     requeue_matching_follows_the_filters,
     count_by_state,
+    waiting_counts_due_unclaimed_jobs_per_queue,
     throughput_counts_finished_attempts_per_minute,
     next_run_at_is_the_earliest_runnable_job,
     prune_removes_only_old_succeeded_and_deleted_jobs,
@@ -141,6 +142,41 @@ async fn count_by_state<S: Storage>(s: &S) {
     ];
     expected.sort_by_key(|(state, _)| state.as_str());
     assert_eq!(counts, expected);
+}
+
+async fn waiting_counts_due_unclaimed_jobs_per_queue<S: Storage>(s: &S) {
+    assert!(s.jobs_waiting(at(1000)).await.unwrap().is_empty());
+    // Enqueued 2 (due at 0) and Scheduled 1 (due at 500) wait in "default"; the others
+    // run, ended, or await their parent.
+    one_of_each(s).await;
+    s.jobs_insert(&[
+        NewJob {
+            queue: "mail".to_owned(),
+            run_at: at(20),
+            ..job(id(8), "mail")
+        },
+        NewJob {
+            queue: "mail".to_owned(),
+            run_at: at(30),
+            ..job(id(9), "mail")
+        },
+    ])
+    .await
+    .unwrap();
+    let waiting = |queue: &str, waiting, oldest_due| QueueWaiting {
+        queue: queue.to_owned(),
+        waiting,
+        oldest_due,
+    };
+    assert_eq!(
+        s.jobs_waiting(at(100)).await.unwrap(),
+        [waiting("default", 1, at(0)), waiting("mail", 2, at(20))],
+        "the scheduled job is not due yet"
+    );
+    assert_eq!(
+        s.jobs_waiting(at(500)).await.unwrap(),
+        [waiting("default", 2, at(0)), waiting("mail", 2, at(20))]
+    );
 }
 
 async fn throughput_counts_finished_attempts_per_minute<S: Storage>(s: &S) {

@@ -20,8 +20,8 @@ pub(super) use super::{
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{
-    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, RecurringInfo,
-    RecurringSource, Schedule,
+    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, QueueWaiting,
+    RecurringInfo, RecurringSource, Schedule,
 };
 
 /// A storage on a database of its own, removed when the test ends.

@@ -9,7 +9,7 @@ use super::continuations::cascade;
 use super::listener::{CHANNEL, DELETIONS};
 use super::rows::micros_of;
 use super::running::logs;
-use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
 use crate::storage::rows::{history_entry, job_info, requeue_refusal, server_info, state, summary};
 use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, Requeue};
@@ -260,6 +260,27 @@ impl AdminStore for PgStorage {
             .map(|row| {
                 let n: i64 = row.try_get("n")?;
                 Ok((state(row, "state")?, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
+        let rows = sqlx::query(
+            "SELECT queue, count(*) AS n, min(run_at) AS oldest FROM jobs_job \
+             WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $1 \
+             GROUP BY queue ORDER BY queue",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let n: i64 = row.try_get("n")?;
+                Ok(QueueWaiting {
+                    queue: row.try_get("queue")?,
+                    waiting: u64::try_from(n).unwrap_or(0),
+                    oldest_due: row.try_get("oldest")?,
+                })
             })
             .collect()
     }

@@ -9,7 +9,7 @@ use super::lifecycle::{events_insert, finish_update};
 use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
-use crate::job::info::{JobInfo, JobQuery, JobSummary, ServerInfo, ThroughputPoint};
+use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
 use crate::storage::rows::{
     StoredRow, history_entry, job_info, requeue_refusal, server_info, state, summary,
 };
@@ -218,6 +218,26 @@ impl AdminStore for SqliteStorage {
             .await?;
         rows.iter()
             .map(|row| Ok((state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
+            .collect()
+    }
+
+    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
+        let rows = sqlx::query(
+            "SELECT queue, COUNT(*) AS n, MIN(run_at) AS oldest FROM jobs_job \
+             WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ?1 \
+             GROUP BY queue ORDER BY queue",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueWaiting {
+                    queue: row.try_get("queue")?,
+                    waiting: row.try_get::<i64, _>("n")? as u64,
+                    oldest_due: from_micros(row.try_get("oldest")?),
+                })
+            })
             .collect()
     }
 
