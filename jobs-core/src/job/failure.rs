@@ -8,6 +8,7 @@ pub struct Failure {
     message: String,
     sources: Vec<String>,
     permanent: bool,
+    backtrace: Option<String>,
 }
 
 impl Failure {
@@ -17,6 +18,7 @@ impl Failure {
             message: message.into(),
             sources: Vec::new(),
             permanent: false,
+            backtrace: None,
         }
     }
 
@@ -41,7 +43,37 @@ impl Failure {
             message: error.to_string(),
             sources,
             permanent: false,
+            backtrace: None,
         }
+    }
+
+    /// A failure from an `anyhow::Error`: its message, its chain and, when it captured
+    /// one, its backtrace.
+    ///
+    /// anyhow captures a backtrace when the error is created if `RUST_BACKTRACE` or
+    /// `RUST_LIB_BACKTRACE` is set. A plain `std::error::Error` cannot hand over a
+    /// backtrace on stable Rust (`Error::provide` is unstable), so only anyhow's is kept.
+    pub fn from_anyhow(error: &anyhow::Error) -> Self {
+        let failure = Self::from_error(error.as_ref());
+        let backtrace = error.backtrace();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            failure.with_backtrace(backtrace.to_string())
+        } else {
+            failure
+        }
+    }
+
+    /// The same failure with the backtrace of where it happened, stored with the
+    /// attempt (cut at 16 KiB) and shown folded on the job's page.
+    #[must_use]
+    pub fn with_backtrace(mut self, backtrace: impl Into<String>) -> Self {
+        self.backtrace = Some(backtrace.into());
+        self
+    }
+
+    /// The backtrace of where it happened, when one was captured.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
     }
 
     /// The error's own message.
@@ -74,11 +106,23 @@ impl fmt::Display for Failure {
 /// type allows: the source chain of a `std::error::Error`, of an `anyhow::Error` or a
 /// boxed error, or just the `Display` text.
 ///
-/// `#[job]` calls `(&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
-/// specific impl below (autoref specialisation), all on stable Rust.
+/// `#[job]` calls `(&&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
+/// specific impl below (autoref specialisation), all on stable Rust. An `anyhow::Error`
+/// also gives its backtrace when it captured one.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ErrorProbe<E>(pub E);
+
+#[doc(hidden)]
+pub trait ProbeAnyhow {
+    fn to_failure(&self) -> Failure;
+}
+
+impl ProbeAnyhow for &&&ErrorProbe<anyhow::Error> {
+    fn to_failure(&self) -> Failure {
+        Failure::from_anyhow(&self.0)
+    }
+}
 
 #[doc(hidden)]
 pub trait ProbeStdError {

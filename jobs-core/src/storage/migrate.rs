@@ -139,6 +139,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "fencing tokens, jobs claimed ahead, rescues",
         sql: include_str!("../../migrations/sqlite/0007_fence.sql"),
     },
+    Migration {
+        version: 8,
+        description: "backtraces of failed attempts",
+        sql: include_str!("../../migrations/sqlite/0008_backtrace.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -183,6 +188,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "fencing tokens, jobs claimed ahead, rescues",
         sql: include_str!("../../migrations/postgres/0008_fence.sql"),
     },
+    Migration {
+        version: 9,
+        description: "backtraces of failed attempts",
+        sql: include_str!("../../migrations/postgres/0009_backtrace.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -192,12 +202,12 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
 }
