@@ -156,3 +156,35 @@ impl<E: fmt::Display> ProbeDisplay for ErrorProbe<E> {
         Failure::new(self.0.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anyhow_error_gives_its_chain_and_the_backtrace_it_captured() {
+        let error = anyhow::anyhow!("disk full").context("cannot write the report");
+        let captured = error.backtrace().status() == std::backtrace::BacktraceStatus::Captured;
+        let expected = captured.then(|| error.backtrace().to_string());
+        // What `#[job]` generates for a fn's error.
+        let failure = (&&&&ErrorProbe(error)).to_failure();
+        assert_eq!(failure.message(), "cannot write the report");
+        assert_eq!(failure.sources(), ["disk full"]);
+        // anyhow captures only when RUST_BACKTRACE or RUST_LIB_BACKTRACE asks it to.
+        assert_eq!(failure.backtrace().map(str::to_owned), expected);
+    }
+
+    #[test]
+    fn a_std_error_has_its_chain_and_no_backtrace() {
+        let failure = (&&&&ErrorProbe(std::io::Error::other("disk full"))).to_failure();
+        assert_eq!(failure.message(), "disk full");
+        assert_eq!(failure.backtrace(), None);
+        let kept = Failure::new("boom").with_backtrace("   0: app::job");
+        assert_eq!(kept.backtrace(), Some("   0: app::job"));
+        assert_eq!(
+            kept.to_string(),
+            "boom",
+            "the backtrace is not part of the message"
+        );
+    }
+}
