@@ -36,6 +36,8 @@ figures (run in this order, on each backend):
              p50/p99/max, in-process, and across processes on PostgreSQL
   waiting    10,000 jobs awaiting a 1 s timer with 10,000 workers: wall time, peak RSS
   list       the dashboard's page of 50 jobs on a 1,000,000-job table
+  panics     10,000 jobs that panic (no retries) at 64 workers, each panic's backtrace
+             captured and not (capture_backtraces): jobs/s
   all        every figure
 
 soak (not a figure: a reliability run, PostgreSQL only):
@@ -71,16 +73,19 @@ pub(crate) enum Figure {
     Waiting,
     /// 6. The dashboard's list on a big table.
     List,
+    /// 7. Jobs that panic, with and without backtraces.
+    Panics,
 }
 
 impl Figure {
-    const ALL: [Figure; 6] = [
+    const ALL: [Figure; 7] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
         Figure::Latency,
         Figure::Waiting,
         Figure::List,
+        Figure::Panics,
     ];
 
     fn parse(name: &str) -> Option<Vec<Self>> {
@@ -92,6 +97,7 @@ impl Figure {
             "latency" => vec![Figure::Latency],
             "waiting" => vec![Figure::Waiting],
             "list" => vec![Figure::List],
+            "panics" => vec![Figure::Panics],
             _ => return None,
         })
     }
@@ -105,6 +111,7 @@ impl Figure {
             Figure::Latency => "latency",
             Figure::Waiting => "waiting",
             Figure::List => "list",
+            Figure::Panics => "panics",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::db::{Backend, Raw, Scratch};
 use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
-use crate::{drain, enqueue, list, waiting, work};
+use crate::{drain, enqueue, list, panics, waiting, work};
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -24,6 +24,9 @@ fn claimers(backend: Backend) -> usize {
         Backend::Postgres => 8,
     }
 }
+
+/// Workers of the panics figure.
+const PANIC_WORKERS: usize = 64;
 
 /// How big each figure is.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +42,7 @@ struct Sizes {
     waiting: usize,
     list_rows: usize,
     list_repeats: usize,
+    panics: usize,
 }
 
 impl Sizes {
@@ -59,6 +63,7 @@ impl Sizes {
                 waiting: 500,
                 list_rows: 10_000,
                 list_repeats: 5,
+                panics: 200,
             }
         } else {
             Self {
@@ -75,6 +80,7 @@ impl Sizes {
                 waiting: 10_000,
                 list_rows: 1_000_000,
                 list_repeats: 50,
+                panics: 10_000,
             }
         }
     }
@@ -190,6 +196,7 @@ impl Bench<'_> {
             Figure::Latency => self.latency(backend).await,
             Figure::Waiting => self.waiting(backend).await,
             Figure::List => self.list(backend).await,
+            Figure::Panics => self.panics(backend).await,
         }
     }
 
@@ -378,6 +385,42 @@ impl Bench<'_> {
             None => p99,
         });
         self.push(row("max", spread.max));
+    }
+
+    async fn panics(&mut self, backend: Backend) -> Result<()> {
+        let n = self.sizes.panics;
+        let mut rates = [0.0; 2];
+        // Off first, then on, then off again: the machine's speed drifts, so capture
+        // is compared with the mean of the runs around it.
+        for (i, capture) in [false, true, false].into_iter().enumerate() {
+            let scratch = self.scratch(backend).await?;
+            let rate = panics::run(&scratch, n, PANIC_WORKERS, capture).await?;
+            scratch.remove().await?;
+            eprintln!("   capture {capture}: {rate:.1} jobs/s");
+            if i == 0 {
+                rates[0] = rate;
+            } else if capture {
+                rates[1] = rate;
+            } else {
+                rates[0] = f64::midpoint(rates[0], rate);
+            }
+        }
+        let figure = format!(
+            "{} jobs that panic, {PANIC_WORKERS} workers",
+            thousands(n as f64)
+        );
+        self.push(
+            Row::new(
+                7,
+                format!("{figure}: backtraces captured"),
+                backend,
+                rates[1],
+                Unit::JobsPerSec,
+            )
+            .against(rates[0], "capture_backtraces(false), before and after")
+            .note("the default: force_capture in the panic hook"),
+        );
+        Ok(())
     }
 
     async fn waiting(&mut self, backend: Backend) -> Result<()> {

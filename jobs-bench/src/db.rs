@@ -302,6 +302,15 @@ impl Raw {
         })
     }
 
+    /// History rows that hold a backtrace.
+    pub(crate) async fn count_backtraces(&mut self) -> Result<i64> {
+        let sql = "SELECT count(*) FROM jobs_event WHERE backtrace IS NOT NULL";
+        Ok(match self {
+            Raw::Sqlite(conn) => sqlx::query_scalar(sql).fetch_one(conn).await?,
+            Raw::Postgres(conn) => sqlx::query_scalar(sql).fetch_one(conn).await?,
+        })
+    }
+
     /// Waits until no job is `Enqueued` or `Processing`: every result is recorded.
     pub(crate) async fn settled(&mut self, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;

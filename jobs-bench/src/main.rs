@@ -22,6 +22,7 @@ mod enqueue;
 mod fault;
 mod latency;
 mod list;
+mod panics;
 mod report;
 mod soak;
 mod stats;

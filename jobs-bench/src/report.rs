@@ -75,7 +75,7 @@ pub(crate) enum Target {
 /// One line of the table.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Row {
-    /// The figure's number in the issue (1–6).
+    /// The figure's number in the table (1–7).
     pub(crate) number: u8,
     /// What was measured.
     pub(crate) figure: String,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use jobs::prelude::*;
-use jobs::{JobServer, Jobs};
+use jobs::{JobServer, JobServerBuilder, Jobs};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -52,13 +52,23 @@ pub(crate) async fn serve_until_done(
     n: usize,
     probe: &mut Raw,
 ) -> Result<(JobServer, Duration)> {
+    serve_until_done_with(jobs, workers, n, probe, |builder| builder).await
+}
+
+/// [`serve_until_done`] with more settings of the server.
+pub(crate) async fn serve_until_done_with(
+    jobs: Jobs,
+    workers: usize,
+    n: usize,
+    probe: &mut Raw,
+    settings: impl FnOnce(JobServerBuilder) -> JobServerBuilder,
+) -> Result<(JobServer, Duration)> {
     let tally = Tally::default();
     let started = Instant::now();
-    let server = JobServer::builder(jobs)
+    let builder = JobServer::builder(jobs)
         .state(tally.clone())
-        .worker_count(workers)
-        .start()
-        .await?;
+        .worker_count(workers);
+    let server = settings(builder).start().await?;
     tally.reached(n, LIMIT).await?;
     probe.settled(LIMIT).await?;
     Ok((server, started.elapsed()))
@@ -69,6 +79,14 @@ pub(crate) async fn serve_until_done(
 pub(crate) async fn noop(State(tally): State<Tally>, n: u32) {
     let _ = n;
     tally.add();
+}
+
+/// Counts itself, then panics: the panics figure.
+#[job(retries = 0)]
+pub(crate) async fn panicky(State(tally): State<Tally>, n: u32) {
+    let _ = n;
+    tally.add();
+    std::panic::panic_any(crate::panics::MESSAGE);
 }
 
 /// Waits as a job waiting for a language model's reply does.

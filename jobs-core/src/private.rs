@@ -8,8 +8,8 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::job::{
-    ErrorProbe, FromInvocation, Invocation, Job, JobDescriptor, ProbeDisplay, ProbeDynError,
-    ProbeStdError,
+    ErrorProbe, FromInvocation, Invocation, Job, JobDescriptor, ProbeAnyhow, ProbeDisplay,
+    ProbeDynError, ProbeStdError,
 };
 pub use crate::{Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State};
 

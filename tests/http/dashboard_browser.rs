@@ -1,7 +1,8 @@
 //! The dashboard in a real browser (headless Chromium over WebDriver), on each backend:
 //! from the overview to a failed job, its error, a requeue seen succeeding live, a job
 //! whose argument is a script shown as text, a recurring job triggered from its
-//! page, and the jobs an agent's tool call created, found by their labels.
+//! page, the jobs an agent's tool call created, found by their labels, and a job that
+//! panicked: where, and its backtrace folded.
 //!
 //! Without Chromium the test fails and says how to install it (.ci/run installs it).
 //!
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use crate::support::Backend;
 use crate::support::browser::{Browser, Step, screenshot_dir};
-use crate::support::dashboard::{Dashboard, Greet, Options, boot};
+use crate::support::dashboard::{Dashboard, Greet, Options, PANIC_FILE, PANIC_LINE, boot};
 use crate::support::example_binary::{build_example, example_command, read_addresses};
 use crate::support::http::Http;
 use jobs::{JobId, ToolCatalog, ToolResult};
@@ -376,6 +377,41 @@ async fn scenario(browser: &Browser, fixture: &Fixture, name: &str) -> Step {
             ),
         )
         .await?;
+
+    // A job that panics shows where, and its backtrace folded; the job came last, so
+    // the overview above counted one failure.
+    let panicked = dashboard.parse_invoice().await;
+    dashboard.wait_for(panicked, "Failed").await;
+    browser
+        .goto(&dashboard.at(&format!("/jobs/{panicked}")))
+        .await?;
+    browser
+        .wait_for(
+            "the panic's backtrace is on the page, folded",
+            "document.querySelector('#last-error details.backtrace') !== null \
+             && !document.querySelector('#last-error details.backtrace').open",
+        )
+        .await?;
+    let message = browser.text("#last-error .message").await?;
+    let at = format!("panicked at {PANIC_FILE}:{PANIC_LINE}:");
+    if !message.starts_with(&at) || !message.ends_with("the invoice has no total") {
+        return Err(format!("the message does not say where: {message:?}"));
+    }
+    browser
+        .click("#last-error details.backtrace summary")
+        .await?;
+    browser
+        .wait_for(
+            "the backtrace unfolds and names the job fn",
+            "(() => { \
+               const details = document.querySelector('#last-error details.backtrace'); \
+               const pre = details.querySelector('pre'); \
+               return details.open && pre.offsetHeight > 0 \
+                 && pre.textContent.includes('parse_invoice'); \
+             })()",
+        )
+        .await?;
+    snap(browser, name, "panicked").await?;
 
     if wants_screenshots() {
         phone_screenshots(browser, fixture, name).await?;

@@ -54,6 +54,17 @@ pub async fn always_fails() -> anyhow::Result<()> {
     Err(anyhow::anyhow!("disk full").context("cannot write the report"))
 }
 
+/// Panics on its only attempt, at [`PANIC_LINE`].
+#[job(retries = 0, display = "Parse the invoice")]
+pub async fn parse_invoice() {
+    panic!("the invoice has no total");
+}
+
+/// The line of the `panic!` in [`parse_invoice`], which its failure names.
+pub const PANIC_LINE: u32 = line!() - 4;
+/// This file, as the compiler names it (and so the panic's location).
+pub const PANIC_FILE: &str = file!();
+
 /// Runs until the test opens the probe's gate.
 #[job(display = "Wait at the gate")]
 pub async fn wait_at_gate(State(probe): State<Probe>, ctx: JobContext) {
@@ -174,6 +185,11 @@ impl Dashboard {
             })
             .await
             .expect("enqueue")
+    }
+
+    /// Enqueues `ParseInvoice`, which panics.
+    pub async fn parse_invoice(&self) -> JobId {
+        self.jobs.enqueue(ParseInvoice {}).await.expect("enqueue")
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -39,6 +39,7 @@ pub use error::SettingsError;
 /// delete_deleted_after = "72h"
 /// shutdown_grace = "10s"
 /// storage_timeout = "10s"
+/// capture_backtraces = true     # a job's panic records a backtrace, even without RUST_BACKTRACE
 ///
 /// [jobs]
 /// default_retries = 10
@@ -136,6 +137,9 @@ pub struct BackgroundJobServerSettings {
     /// claiming or recording results.
     #[serde(with = "duration")]
     pub storage_timeout: Duration,
+    /// Whether a panic inside a job records a backtrace with the attempt, shown folded on
+    /// the job's page (default `true`; captured even when `RUST_BACKTRACE` is unset).
+    pub capture_backtraces: bool,
 }
 
 /// `jobs.*`: defaults for every job.
@@ -209,6 +213,7 @@ impl Default for BackgroundJobServerSettings {
             delete_deleted_after: server.delete_deleted_after,
             shutdown_grace: server.shutdown_grace,
             storage_timeout: server.storage_timeout,
+            capture_backtraces: server.capture_backtraces,
         }
     }
 }
@@ -347,6 +352,7 @@ impl JobsSettings {
         config.delete_deleted_after = server.delete_deleted_after;
         config.shutdown_grace = server.shutdown_grace;
         config.storage_timeout = server.storage_timeout;
+        config.capture_backtraces = server.capture_backtraces;
         config.default_retries = self.jobs.default_retries;
         config.backoff_seed = self.jobs.backoff_seed;
         config
@@ -440,6 +446,13 @@ mod tests {
         assert_eq!(config.prefetch_limit(), 24, "8 × worker_count by default");
         settings.background_job_server.prefetch = Some(0);
         assert_eq!(settings.server_config().prefetch_limit(), 0);
+        assert!(
+            config.capture_backtraces,
+            "backtraces are captured by default"
+        );
+        let off = JobsSettings::from_toml("[background_job_server]\ncapture_backtraces = false\n")
+            .unwrap();
+        assert!(!off.server_config().capture_backtraces);
     }
 
     #[test]

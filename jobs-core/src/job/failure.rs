@@ -8,6 +8,7 @@ pub struct Failure {
     message: String,
     sources: Vec<String>,
     permanent: bool,
+    backtrace: Option<String>,
 }
 
 impl Failure {
@@ -17,6 +18,7 @@ impl Failure {
             message: message.into(),
             sources: Vec::new(),
             permanent: false,
+            backtrace: None,
         }
     }
 
@@ -41,7 +43,37 @@ impl Failure {
             message: error.to_string(),
             sources,
             permanent: false,
+            backtrace: None,
         }
+    }
+
+    /// A failure from an `anyhow::Error`: its message, its chain and, when it captured
+    /// one, its backtrace.
+    ///
+    /// anyhow captures a backtrace when the error is created if `RUST_BACKTRACE` or
+    /// `RUST_LIB_BACKTRACE` is set. A plain `std::error::Error` cannot hand over a
+    /// backtrace on stable Rust (`Error::provide` is unstable), so only anyhow's is kept.
+    pub fn from_anyhow(error: &anyhow::Error) -> Self {
+        let failure = Self::from_error(error.as_ref());
+        let backtrace = error.backtrace();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            failure.with_backtrace(backtrace.to_string())
+        } else {
+            failure
+        }
+    }
+
+    /// The same failure with the backtrace of where it happened, stored with the
+    /// attempt (cut at 16 KiB) and shown folded on the job's page.
+    #[must_use]
+    pub fn with_backtrace(mut self, backtrace: impl Into<String>) -> Self {
+        self.backtrace = Some(backtrace.into());
+        self
+    }
+
+    /// The backtrace of where it happened, when one was captured.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.backtrace.as_deref()
     }
 
     /// The error's own message.
@@ -74,11 +106,23 @@ impl fmt::Display for Failure {
 /// type allows: the source chain of a `std::error::Error`, of an `anyhow::Error` or a
 /// boxed error, or just the `Display` text.
 ///
-/// `#[job]` calls `(&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
-/// specific impl below (autoref specialisation), all on stable Rust.
+/// `#[job]` calls `(&&&&ErrorProbe(e)).to_failure()`; method resolution picks the most
+/// specific impl below (autoref specialisation), all on stable Rust. An `anyhow::Error`
+/// also gives its backtrace when it captured one.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ErrorProbe<E>(pub E);
+
+#[doc(hidden)]
+pub trait ProbeAnyhow {
+    fn to_failure(&self) -> Failure;
+}
+
+impl ProbeAnyhow for &&&ErrorProbe<anyhow::Error> {
+    fn to_failure(&self) -> Failure {
+        Failure::from_anyhow(&self.0)
+    }
+}
 
 #[doc(hidden)]
 pub trait ProbeStdError {
@@ -110,5 +154,39 @@ pub trait ProbeDisplay {
 impl<E: fmt::Display> ProbeDisplay for ErrorProbe<E> {
     fn to_failure(&self) -> Failure {
         Failure::new(self.0.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anyhow_error_gives_its_chain_and_the_backtrace_it_captured() {
+        let error = anyhow::anyhow!("disk full").context("cannot write the report");
+        let captured = error.backtrace().status() == std::backtrace::BacktraceStatus::Captured;
+        let expected = captured.then(|| error.backtrace().to_string());
+        // What `#[job]` generates for a fn's error.
+        let failure = (&&&&ErrorProbe(error)).to_failure();
+        assert_eq!(failure.message(), "cannot write the report");
+        assert_eq!(failure.sources(), ["disk full"]);
+        // anyhow captures only when RUST_BACKTRACE or RUST_LIB_BACKTRACE asks it to.
+        assert_eq!(failure.backtrace().map(str::to_owned), expected);
+    }
+
+    #[test]
+    fn a_std_error_has_its_chain_and_no_backtrace() {
+        // As `#[job]` calls it, whatever the error's type.
+        #[allow(clippy::needless_borrow)]
+        let failure = (&&&&ErrorProbe(std::io::Error::other("disk full"))).to_failure();
+        assert_eq!(failure.message(), "disk full");
+        assert_eq!(failure.backtrace(), None);
+        let kept = Failure::new("boom").with_backtrace("   0: app::job");
+        assert_eq!(kept.backtrace(), Some("   0: app::job"));
+        assert_eq!(
+            kept.to_string(),
+            "boom",
+            "the backtrace is not part of the message"
+        );
     }
 }

@@ -139,6 +139,10 @@ pub struct ErrorInfo {
     pub message: String,
     /// The messages of its `source()` chain, outermost first.
     pub sources: Vec<String>,
+    /// Where it happened: the backtrace of a panic inside the job or the one an
+    /// `anyhow::Error` carried, cut at 16 KiB; `None` when none was captured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
 }
 
 /// A job as listed on a page: its row without payload or history.

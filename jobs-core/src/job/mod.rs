@@ -16,7 +16,7 @@ mod invocation;
 pub(crate) mod retry;
 pub(crate) mod state;
 
-pub use failure::{ErrorProbe, Failure, ProbeDisplay, ProbeDynError, ProbeStdError};
+pub use failure::{ErrorProbe, Failure, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeStdError};
 pub use invocation::{FromInvocation, Invocation, State, StateMap};
 
 /// A job type: the data of one run, and how to run it.

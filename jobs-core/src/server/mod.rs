@@ -74,6 +74,9 @@ pub struct ServerConfig {
     /// ahead, and jobs claimed ahead that find no free worker within a second (or a
     /// poll interval, if shorter) go back for any server. Off with queue limits.
     pub prefetch: Option<usize>,
+    /// Whether a job's panic records a backtrace with its failure (default true). It is
+    /// captured even when `RUST_BACKTRACE` is unset.
+    pub capture_backtraces: bool,
 }
 
 impl ServerConfig {
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
             name: None,
             queue_limits: BTreeMap::new(),
             prefetch: None,
+            capture_backtraces: true,
         }
     }
 }
@@ -210,6 +214,16 @@ impl JobServerBuilder {
     /// 8 × `worker_count`; 0 turns it off). See [`ServerConfig::prefetch`].
     pub fn prefetch(mut self, jobs: usize) -> Self {
         self.config.prefetch = Some(jobs);
+        self
+    }
+
+    /// Whether a panic inside a job records a backtrace with the attempt (default true),
+    /// shown folded on the job's page. It is captured even when `RUST_BACKTRACE` is
+    /// unset; turn it off if jobs panic often and the capture costs too much (see the
+    /// `panics` figure of jobs-bench). The backtrace an `anyhow::Error` carries is kept
+    /// either way.
+    pub fn capture_backtraces(mut self, capture: bool) -> Self {
+        self.config.capture_backtraces = capture;
         self
     }
 

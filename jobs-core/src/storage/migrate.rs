@@ -144,6 +144,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "trace context of the enqueue",
         sql: include_str!("../../migrations/sqlite/0008_trace_context.sql"),
     },
+    Migration {
+        version: 9,
+        description: "backtraces of failed attempts",
+        sql: include_str!("../../migrations/sqlite/0009_backtrace.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -193,6 +198,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "trace context of the enqueue",
         sql: include_str!("../../migrations/postgres/0009_trace_context.sql"),
     },
+    Migration {
+        version: 10,
+        description: "backtraces of failed attempts",
+        sql: include_str!("../../migrations/postgres/0010_backtrace.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -202,12 +212,12 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 }

@@ -143,16 +143,17 @@ pub(crate) fn job_info(
     })
 }
 
-/// A history row: `at, state, attempt, server, message, sources`.
+/// A history row: `at, state, attempt, server, message, sources, backtrace`.
 pub(crate) fn history_entry(row: &impl StoredRow) -> Result<HistoryEntry> {
     let message: Option<String> = row.column("message")?;
     let sources: Option<String> = row.column("sources")?;
+    let backtrace: Option<String> = row.column("backtrace")?;
     Ok(HistoryEntry {
         at: row.time("at")?,
         state: state(row, "state")?,
         attempt: row.count("attempt")?,
         server: row.column("server")?,
-        error: stored_error(message, sources),
+        error: stored_error(message, sources, backtrace),
     })
 }
 

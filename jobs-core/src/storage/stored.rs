@@ -45,6 +45,9 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Most error sources stored for one attempt.
 pub(crate) const MAX_SOURCES: usize = 32;
 
+/// Longest backtrace stored for one attempt; a longer one is cut, saying so.
+pub(crate) const MAX_BACKTRACE_BYTES: usize = 16 * 1024;
+
 /// Cuts `text` to at most `max` bytes on a character boundary, saying so.
 pub(crate) fn cap(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -57,8 +60,9 @@ pub(crate) fn cap(text: &str, max: usize) -> String {
     format!("{}… [cut: {} bytes in all]", &text[..end], text.len())
 }
 
-/// The failure as stored: message and sources capped, sources as a JSON array.
-pub(crate) fn stored_failure(failure: &Failure) -> (String, String) {
+/// The failure as stored: message, sources and backtrace capped, sources as a JSON
+/// array.
+pub(crate) fn stored_failure(failure: &Failure) -> StoredFailure {
     let message = cap(failure.message(), MAX_MESSAGE_BYTES);
     let sources: Vec<String> = failure
         .sources()
@@ -67,16 +71,37 @@ pub(crate) fn stored_failure(failure: &Failure) -> (String, String) {
         .map(|source| cap(source, MAX_MESSAGE_BYTES / 4))
         .collect();
     let sources = serde_json::to_string(&sources).expect("a list of strings serializes");
-    (message, sources)
+    let backtrace = failure
+        .backtrace()
+        .map(|backtrace| cap(backtrace, MAX_BACKTRACE_BYTES));
+    StoredFailure {
+        message,
+        sources,
+        backtrace,
+    }
 }
 
-/// A failed attempt's error as read back: the stored message and JSON list of sources.
-pub(crate) fn stored_error(message: Option<String>, sources: Option<String>) -> Option<ErrorInfo> {
+/// A failure as its history row stores it.
+pub(crate) struct StoredFailure {
+    pub(crate) message: String,
+    /// JSON array of the sources' messages.
+    pub(crate) sources: String,
+    pub(crate) backtrace: Option<String>,
+}
+
+/// A failed attempt's error as read back: the stored message, JSON list of sources and
+/// backtrace.
+pub(crate) fn stored_error(
+    message: Option<String>,
+    sources: Option<String>,
+    backtrace: Option<String>,
+) -> Option<ErrorInfo> {
     message.map(|message| ErrorInfo {
         message,
         sources: sources
             .and_then(|sources| serde_json::from_str(&sources).ok())
             .unwrap_or_default(),
+        backtrace,
     })
 }
 

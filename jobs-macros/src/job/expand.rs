@@ -227,7 +227,7 @@ fn run_fn(job: &Job) -> TokenStream {
         match #spanned_private::JobOutput::into_result(__jobs_out) {
             ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
             ::core::result::Result::Err(__jobs_error) => ::core::result::Result::Err(
-                (&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
+                (&&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
             ),
         }
     };
@@ -236,7 +236,9 @@ fn run_fn(job: &Job) -> TokenStream {
             __jobs_invocation: #private::Invocation,
         ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::Failure>> {
             ::std::boxed::Box::pin(async move {
-                use #private::{ProbeDisplay as _, ProbeDynError as _, ProbeStdError as _};
+                use #private::{
+                    ProbeAnyhow as _, ProbeDisplay as _, ProbeDynError as _, ProbeStdError as _,
+                };
                 let #struct_ident { #(#fields),* } =
                     __jobs_invocation.decode::<#struct_ident>()?;
                 #(#injections)*

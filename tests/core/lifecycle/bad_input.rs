@@ -6,6 +6,7 @@ use super::*;
 
 backend_tests!(
     panic_fails_one_attempt_not_the_worker,
+    backtrace_capture_can_be_turned_off,
     unknown_job_name_fails_without_retry,
     undecodable_payload_fails_without_retry,
     missing_state_fails_with_a_clear_message,
@@ -27,9 +28,16 @@ async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
     .await;
     // Where it panicked, as the panic hook saw it.
     let line = PANIC_LINE.load(std::sync::atomic::Ordering::Relaxed);
+    let error = info.history.last().unwrap().error.clone().unwrap();
     assert_eq!(
-        info.history.last().unwrap().error.as_ref().unwrap().message,
+        error.message,
         format!("panicked at tests/core/lifecycle/mod.rs:{line}:5: boom in attempt 1")
+    );
+    // Captured in the hook, while the job's frames were on the stack.
+    let backtrace = error.backtrace.expect("a backtrace of the panic");
+    assert!(
+        backtrace.contains("lifecycle::panics"),
+        "the job fn is in the backtrace:\n{backtrace}"
     );
     clock.set(info.run_at);
     let info = wait_for_state(&jobs, id, JobState::Failed).await;
@@ -43,6 +51,29 @@ async fn panic_fails_one_attempt_not_the_worker(backend: Backend) {
         .await
         .unwrap();
     wait_for_state(&jobs, next, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
+async fn backtrace_capture_can_be_turned_off(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .worker_count(1)
+        .capture_backtraces(false)
+        .start()
+        .await
+        .unwrap();
+    let id = jobs.enqueue(Panics {}).await.unwrap();
+    let info = wait_for_job(&jobs, id, "waits for a retry", |info| {
+        info.state == JobState::Scheduled && info.attempt == 1
+    })
+    .await;
+    let error = info.history.last().unwrap().error.clone().unwrap();
+    assert!(
+        error
+            .message
+            .starts_with("panicked at tests/core/lifecycle/mod.rs:")
+    );
+    assert_eq!(error.backtrace, None, "capture is off");
     server.shutdown().await;
 }
 

@@ -11,6 +11,7 @@ conformance!(
     success_sets_state_and_history,
     retry_reschedules_with_the_error,
     final_failure_keeps_the_error,
+    a_failures_backtrace_is_stored_capped,
     release_of_some_ids_only,
     release_of_all_of_a_servers_jobs,
     expired_finds_exactly_the_lapsed_leases,
@@ -214,6 +215,7 @@ async fn retry_reschedules_with_the_error<S: Storage>(s: &S) {
     let error = last.error.as_ref().expect("the attempt's error");
     assert_eq!(error.message, failure.message());
     assert_eq!(error.sources, ["disk full"]);
+    assert_eq!(error.backtrace, None, "none was captured");
     assert!(
         s.jobs_claim(claim("a", at(299), 1))
             .await
@@ -251,6 +253,51 @@ async fn final_failure_keeps_the_error<S: Storage>(s: &S) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn a_failures_backtrace_is_stored_capped<S: Storage>(s: &S) {
+    insert_and_claim(s, &[job(id(1), "short"), job(id(2), "long")], "a").await;
+    let short = "   0: app::jobs::short\n             at ./src/jobs.rs:12:5\n   1: é";
+    // Frames of 20 bytes, 40 KiB in all: more than the 16 KiB kept.
+    let long: String = (0..2048).map(|i| format!("{i:>4}: app::frame\n")).collect();
+    assert!(long.len() > 2 * MAX_BACKTRACE_BYTES);
+    s.jobs_complete(&[
+        done(
+            id(1),
+            "a",
+            1,
+            Outcome::Retry {
+                at: at(300),
+                failure: failure("boom").with_backtrace(short),
+            },
+        ),
+        done(
+            id(2),
+            "a",
+            1,
+            Outcome::Failed {
+                failure: Failure::new("gave up").with_backtrace(long.clone()),
+            },
+        ),
+    ])
+    .await
+    .unwrap();
+    let error = |job: JobInfo| job.history.last().unwrap().error.clone().unwrap();
+    let first = error(get(s, id(1)).await);
+    assert_eq!(first.backtrace.as_deref(), Some(short));
+    assert_eq!(first.sources, ["disk full"]);
+    let second = error(get(s, id(2)).await);
+    let kept = second.backtrace.expect("the long backtrace, cut");
+    assert!(
+        kept.starts_with(&long[..MAX_BACKTRACE_BYTES]),
+        "kept from the top"
+    );
+    assert!(
+        kept.ends_with(&format!("… [cut: {} bytes in all]", long.len())),
+        "says it was cut: {}",
+        &kept[kept.len() - 60..]
+    );
+    assert!(kept.len() < MAX_BACKTRACE_BYTES + 100);
 }
 
 async fn release_of_some_ids_only<S: Storage>(s: &S) {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::Schema;
-pub(super) use super::stored::MAX_LOG_LINE_BYTES;
+pub(super) use super::stored::{MAX_BACKTRACE_BYTES, MAX_LOG_LINE_BYTES};
 pub(super) use super::{
     AdminStore, AnyStorage, ClaimRequest, ClaimedJob, Completion, Fence, FireRequest, Fired,
     LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,

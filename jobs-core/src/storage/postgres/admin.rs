@@ -137,7 +137,7 @@ impl AdminStore for PgStorage {
             return Ok(None);
         };
         let events = sqlx::query(
-            "SELECT at, state, attempt, server, message, sources::text AS sources \
+            "SELECT at, state, attempt, server, message, sources::text AS sources, backtrace \
              FROM jobs_event WHERE job_id = $1 ORDER BY seq",
         )
         .bind(id.as_uuid())

@@ -210,6 +210,7 @@ impl LifecycleStore for PgStorage {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut backtraces = Vec::with_capacity(n);
         let (mut tokens, mut uncharged, mut rescued) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -224,7 +225,11 @@ impl LifecycleStore for PgStorage {
         );
         for completion in completions {
             let (state, run_at, failure) = completion.outcome.ending();
-            let (message, source_list) = failure.map(stored_failure).unzip();
+            let stored = failure.map(stored_failure);
+            let (message, source_list, backtrace) = match stored {
+                Some(stored) => (Some(stored.message), Some(stored.sources), stored.backtrace),
+                None => (None, None, None),
+            };
             let message = message.or_else(|| completion.outcome.note().map(str::to_owned));
             let given_back = completion.outcome.uncharged();
             ids.push(completion.id.as_uuid());
@@ -239,6 +244,7 @@ impl LifecycleStore for PgStorage {
             last_errors.push(failure.map(|failure| text(&failure_summary(failure)).into_owned()));
             messages.push(message.map(|message| text(&message).into_owned()));
             sources.push(source_list);
+            backtraces.push(backtrace.map(|backtrace| text(&backtrace).into_owned()));
             ats.push(completion.at);
         }
         // `fenced` keeps the results whose fence holds and locks their rows in id order
@@ -248,9 +254,9 @@ impl LifecycleStore for PgStorage {
                  SELECT done.* \
                  FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], \
                      $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], \
-                     $11::int8[], $12::int4[], $13::int4[]) \
+                     $11::int8[], $12::int4[], $13::int4[], $14::text[]) \
                      WITH ORDINALITY AS done (id, owner, attempt, state, run_at, last_error, \
-                         message, sources, at, token, uncharged, rescued, ord) \
+                         message, sources, at, token, uncharged, rescued, backtrace, ord) \
                  JOIN jobs_job AS job ON job.id = done.id \
                  WHERE job.owner = done.owner AND job.token = done.token \
                      AND job.state = 'Processing' \
@@ -266,8 +272,9 @@ impl LifecycleStore for PgStorage {
                  FROM fenced WHERE job.id = fenced.id \
                  RETURNING fenced.* \
              ), history AS ( \
-                 INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
-                 SELECT id, at, state, attempt, owner, message, sources::json \
+                 INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources, \
+                     backtrace) \
+                 SELECT id, at, state, attempt, owner, message, sources::json, backtrace \
                  FROM updated ORDER BY ord \
              ), {RELEASE} \
              SELECT ({ASYNC_COMMIT}) AS async_commit, \
@@ -288,6 +295,7 @@ impl LifecycleStore for PgStorage {
         .bind(tokens)
         .bind(uncharged)
         .bind(rescued)
+        .bind(backtraces)
         .execute(&self.pool)
         .await?;
         Ok(())

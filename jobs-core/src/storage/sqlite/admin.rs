@@ -69,7 +69,7 @@ impl AdminStore for SqliteStorage {
             return Ok(None);
         };
         let events = sqlx::query(
-            "SELECT at, state, attempt, server, message, sources FROM jobs_event \
+            "SELECT at, state, attempt, server, message, sources, backtrace FROM jobs_event \
              WHERE job_id = ? ORDER BY seq",
         )
         .bind(id.to_string())

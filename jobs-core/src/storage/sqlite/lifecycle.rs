@@ -268,18 +268,23 @@ impl LifecycleStore for SqliteStorage {
             .collect();
         for chunk in recorded.chunks(ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources) \
+                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources, \
+                     backtrace) \
                  SELECT * FROM (",
             );
             insert.push_values(padded(chunk), |mut row, recorded| {
                 let Some((completion, _)) = recorded else {
-                    for _ in 0..7 {
+                    for _ in 0..8 {
                         row.push_bind(None::<i64>);
                     }
                     return;
                 };
                 let (state, _, failure) = completion.outcome.ending();
-                let (message, sources) = failure.map(stored_failure).unzip();
+                let stored = failure.map(stored_failure);
+                let (message, sources, backtrace) = match stored {
+                    Some(stored) => (Some(stored.message), Some(stored.sources), stored.backtrace),
+                    None => (None, None, None),
+                };
                 let message = message.or_else(|| completion.outcome.note().map(str::to_owned));
                 let attempt = completion.attempt - u32::from(completion.outcome.uncharged());
                 row.push_bind(completion.id.to_string())
@@ -288,7 +293,8 @@ impl LifecycleStore for SqliteStorage {
                     .push_bind(i64::from(attempt))
                     .push_bind(completion.owner.as_str())
                     .push_bind(message)
-                    .push_bind(sources);
+                    .push_bind(sources)
+                    .push_bind(backtrace);
             });
             insert.push(") WHERE column1 IS NOT NULL");
             insert.build().execute(&mut *tx).await?;

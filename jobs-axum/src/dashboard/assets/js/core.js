@@ -199,6 +199,11 @@ function errorBox(error) {
     el('div', { class: 'message' }, error.message),
     error.sources && error.sources.length
       ? el('ol', { 'aria-label': 'Caused by' }, error.sources.map((source) => el('li', {}, source)))
+      : null,
+    // Folded: a backtrace is long, and read only when the message is not enough.
+    error.backtrace
+      ? el('details', { class: 'backtrace' }, el('summary', {}, 'Backtrace'),
+        el('pre', {}, error.backtrace))
       : null);
 }
 
