@@ -32,6 +32,9 @@ mod work;
 use args::Command;
 
 fn main() -> anyhow::Result<()> {
+    // Before any figure starts a server, so that the library's panic hook (installed by
+    // the first server) wraps this one; see `panics::quiet`.
+    panics::quiet();
     let command = args::parse(std::env::args().skip(1))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,9 +16,10 @@ pub(crate) const MESSAGE: &str = "jobs-bench: a panic on purpose";
 
 /// Keeps the figure's panics off stderr (10,000 messages, each with a backtrace when
 /// `RUST_BACKTRACE` is set, would cost more than what is measured); any other panic
-/// prints as usual. Installed before the first server starts, so that the library's
-/// hook, which notes where a job panicked and captures its backtrace, runs first and
-/// then calls this one.
+/// prints as usual. Installed by `main` before any figure starts a server, so that the
+/// library's hook, which notes where a job panicked and captures its backtrace, runs
+/// first and then calls this one (installed after a server, it would replace that hook,
+/// and no failure would get its backtrace).
 pub(crate) fn quiet() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {

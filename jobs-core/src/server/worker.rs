@@ -352,13 +352,21 @@ async fn next_wait(shared: &Shared) -> (Duration, bool) {
 pub(super) async fn watch_deleted(shared: Arc<Shared>) {
     let mut deleted = shared.jobs.subscribe_deleted();
     let mut remote = shared.storage.deletions();
+    // The first round checks at once: a signal that came between the server's start and
+    // these subscriptions (the listener announces itself when it connects) would
+    // otherwise stay pending for a poll interval, and every job claimed ahead would
+    // query the store before it starts.
+    let mut first = true;
     loop {
-        tokio::select! {
-            () = shared.stop_maintenance.cancelled() => return,
-            _ = deleted.changed() => {}
-            Ok(()) = changed(&mut remote) => {}
-            () = tokio::time::sleep(shared.config.poll_interval) => {}
+        if !first {
+            tokio::select! {
+                () = shared.stop_maintenance.cancelled() => return,
+                _ = deleted.changed() => {}
+                Ok(()) = changed(&mut remote) => {}
+                () = tokio::time::sleep(shared.config.poll_interval) => {}
+            }
         }
+        first = false;
         // The deletions this check covers: a worker about to start a job claimed ahead
         // checks it itself while a later one is not covered yet.
         let signal = shared.deletions.signal();
