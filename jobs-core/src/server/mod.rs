@@ -4,16 +4,17 @@
 mod completer;
 mod config;
 mod heartbeat;
+mod held;
 mod maintenance;
 mod metrics;
 mod supervisor;
 mod ticker;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ use crate::storage::{
     ServerStore,
 };
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
+
+use held::{Attempt, Deletions, Held, Stop, stop_reason};
 
 pub use config::InvalidSetting;
 pub use metrics::{
@@ -575,137 +578,6 @@ struct Shared {
     metrics: ServerMetrics,
 }
 
-/// The jobs a server holds, under one lock so that a job moving from one part to the
-/// next is never missing from the set the heartbeat renews.
-#[derive(Default)]
-struct Held {
-    /// The attempts running now, by job.
-    running: HashMap<JobId, Attempt>,
-    /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
-    /// the next one here before it frees its slot.
-    ready: VecDeque<ClaimedJob>,
-    /// Jobs whose result waits for the completer, with their token.
-    unwritten: HashMap<JobId, i64>,
-}
-
-impl Held {
-    /// Every held attempt and, apart, the ids of those that wait (claimed ahead).
-    fn fences(&self) -> (Vec<Fence>, Vec<JobId>) {
-        let mut held =
-            Vec::with_capacity(self.running.len() + self.ready.len() + self.unwritten.len());
-        held.extend(self.running.iter().map(|(&id, attempt)| Fence {
-            id,
-            token: attempt.token,
-        }));
-        held.extend(
-            self.unwritten
-                .iter()
-                .map(|(&id, &token)| Fence { id, token }),
-        );
-        let waiting: Vec<JobId> = self.ready.iter().map(|job| job.id).collect();
-        held.extend(self.ready.iter().map(|job| Fence {
-            id: job.id,
-            token: job.token,
-        }));
-        (held, waiting)
-    }
-
-    fn ids(&self) -> Vec<JobId> {
-        self.running
-            .keys()
-            .chain(self.unwritten.keys())
-            .copied()
-            .chain(self.ready.iter().map(|job| job.id))
-            .collect()
-    }
-
-    /// Stops the attempts and drops the waiting jobs and unwritten results of `ids`,
-    /// which are no longer this server's; → how many attempts it stopped.
-    fn drop_lost(&mut self, ids: &[JobId]) -> usize {
-        let mut stopped = 0;
-        for id in ids {
-            if let Some(attempt) = self.running.get(id) {
-                attempt.stop(Stop::Lost);
-                stopped += 1;
-            }
-            self.unwritten.remove(id);
-        }
-        self.ready.retain(|job| !ids.contains(&job.id));
-        stopped
-    }
-}
-
-/// Signals that jobs were deleted (in this process, and from others where the backend
-/// says so), and the last of them the deleted-watcher has checked the held jobs for.
-struct Deletions {
-    local: tokio::sync::watch::Receiver<u64>,
-    remote: Option<tokio::sync::watch::Receiver<u64>>,
-    checked: Mutex<(u64, u64)>,
-}
-
-impl Deletions {
-    fn signal(&self) -> (u64, u64) {
-        let remote = self.remote.as_ref().map_or(0, |remote| *remote.borrow());
-        (*self.local.borrow(), remote)
-    }
-
-    /// The held jobs were checked for every deletion up to `signal`.
-    fn checked(&self, signal: (u64, u64)) {
-        *self
-            .checked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = signal;
-    }
-
-    /// Whether a deletion was signalled that no check has covered yet.
-    fn pending(&self) -> bool {
-        self.signal()
-            != *self
-                .checked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// A running attempt: its token, and what stops it.
-struct Attempt {
-    token: i64,
-    cancel: CancellationToken,
-    why: Arc<AtomicU8>,
-}
-
-/// Why an attempt was stopped before it ended; the first reason given wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Stop {
-    /// Not stopped, or stopped with every job at shutdown past the grace period.
-    Shutdown = 0,
-    /// Its job was deleted.
-    Deleted = 1,
-    /// The server fenced itself: it could not renew its leases.
-    Fenced = 2,
-    /// Its lease is no longer this server's.
-    Lost = 3,
-}
-
-impl Attempt {
-    fn stop(&self, why: Stop) {
-        let _ = self
-            .why
-            .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire);
-        self.cancel.cancel();
-    }
-}
-
-fn stop_reason(why: &AtomicU8) -> Stop {
-    match why.load(Ordering::Acquire) {
-        1 => Stop::Deleted,
-        2 => Stop::Fenced,
-        3 => Stop::Lost,
-        _ => Stop::Shutdown,
-    }
-}
-
 impl Shared {
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         // Nothing panics while holding it: it only moves entries between maps.
@@ -802,74 +674,4 @@ fn hostname() -> String {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claimed(n: u128, token: i64) -> ClaimedJob {
-        ClaimedJob {
-            id: JobId::from(uuid::Uuid::from_u128(n)),
-            name: "job".into(),
-            payload: "{}".into(),
-            attempt: 1,
-            max_retries: None,
-            queue: "default".into(),
-            run_at: chrono::Utc::now(),
-            token,
-            ahead: false,
-            trace_context: None,
-        }
-    }
-
-    fn attempt(token: i64) -> Attempt {
-        Attempt {
-            token,
-            cancel: CancellationToken::new(),
-            why: Arc::new(AtomicU8::new(0)),
-        }
-    }
-
-    #[test]
-    fn the_held_set_is_what_runs_waits_and_awaits_writing_and_loses_what_is_lost() {
-        let mut held = Held::default();
-        let [running, waiting, unwritten, lost] = [1, 2, 3, 4].map(|n| claimed(n, 10 + n as i64));
-        held.running.insert(running.id, attempt(running.token));
-        held.running.insert(lost.id, attempt(lost.token));
-        held.ready.push_back(waiting.clone());
-        held.unwritten.insert(unwritten.id, unwritten.token);
-
-        let (mut fences, waits) = held.fences();
-        fences.sort_by_key(|fence| fence.token);
-        let tokens: Vec<(JobId, i64)> = fences.iter().map(|f| (f.id, f.token)).collect();
-        assert_eq!(
-            tokens,
-            [
-                (running.id, 11),
-                (waiting.id, 12),
-                (unwritten.id, 13),
-                (lost.id, 14)
-            ]
-        );
-        assert_eq!(waits, [waiting.id], "only jobs claimed ahead wait");
-
-        let stopped = held.drop_lost(&[lost.id, waiting.id, unwritten.id]);
-        assert_eq!(stopped, 1);
-        let lost_attempt = &held.running[&lost.id];
-        assert!(lost_attempt.cancel.is_cancelled());
-        assert_eq!(stop_reason(&lost_attempt.why), Stop::Lost);
-        assert!(!held.running[&running.id].cancel.is_cancelled());
-        assert!(held.ready.is_empty());
-        assert!(held.unwritten.is_empty());
-    }
-
-    #[test]
-    fn the_first_reason_to_stop_an_attempt_wins() {
-        let attempt = attempt(1);
-        attempt.stop(Stop::Deleted);
-        attempt.stop(Stop::Fenced);
-        assert_eq!(stop_reason(&attempt.why), Stop::Deleted);
-        assert!(attempt.cancel.is_cancelled());
-    }
 }
