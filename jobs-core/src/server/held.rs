@@ -55,19 +55,49 @@ impl Held {
             .collect()
     }
 
-    /// Stops the attempts and drops the waiting jobs and unwritten results of `ids`,
+    /// Stops the attempts and drops the waiting jobs and unwritten results of `lost`,
     /// which are no longer this server's; → how many attempts it stopped.
-    pub(super) fn drop_lost(&mut self, ids: &[JobId]) -> usize {
+    pub(super) fn drop_lost(&mut self, lost: &[Fence]) -> usize {
+        // By claim, not by job: a claim the heartbeat read may be lost by the time it
+        // renews while a newer claim of the same job, made since, goes on.
         let mut stopped = 0;
-        for id in ids {
-            if let Some(attempt) = self.running.get(id) {
+        for fence in lost {
+            if let Some(attempt) = self.running.get(&fence.id)
+                && attempt.token == fence.token
+            {
                 attempt.stop(Stop::Lost);
                 stopped += 1;
             }
-            self.unwritten.remove(id);
+            if self.unwritten.get(&fence.id) == Some(&fence.token) {
+                self.unwritten.remove(&fence.id);
+            }
         }
-        self.ready.retain(|job| !ids.contains(&job.id));
+        self.ready.retain(|job| !lost.contains(&job.fence()));
         stopped
+    }
+
+    /// Stops the attempts of the claims in `deleted` (their jobs were deleted) and drops
+    /// those that wait claimed ahead, so they never start; → the dropped ones. By claim,
+    /// as [`Held::drop_lost`]: a job deleted when the store answered may have been
+    /// requeued and claimed again here since.
+    pub(super) fn drop_deleted(&mut self, deleted: &[Fence]) -> Vec<Fence> {
+        for fence in deleted {
+            if let Some(attempt) = self.running.get(&fence.id)
+                && attempt.token == fence.token
+            {
+                tracing::info!(job = %fence.id, "job deleted while running; stopping it");
+                attempt.stop(Stop::Deleted);
+            }
+        }
+        let mut dropped = Vec::new();
+        self.ready.retain(|job| {
+            let keep = !deleted.contains(&job.fence());
+            if !keep {
+                dropped.push(job.fence());
+            }
+            keep
+        });
+        dropped
     }
 }
 
@@ -192,7 +222,20 @@ mod tests {
         );
         assert_eq!(waits, [waiting.id], "only jobs claimed ahead wait");
 
-        let stopped = held.drop_lost(&[lost.id, waiting.id, unwritten.id]);
+        let stopped = held.drop_lost(&[
+            Fence {
+                id: lost.id,
+                token: 14,
+            },
+            Fence {
+                id: waiting.id,
+                token: 12,
+            },
+            Fence {
+                id: unwritten.id,
+                token: 13,
+            },
+        ]);
         assert_eq!(stopped, 1);
         let lost_attempt = &held.running[&lost.id];
         assert!(lost_attempt.cancel.is_cancelled());
@@ -200,6 +243,54 @@ mod tests {
         assert!(!held.running[&running.id].cancel.is_cancelled());
         assert!(held.ready.is_empty());
         assert!(held.unwritten.is_empty());
+    }
+
+    /// A heartbeat reads the held set, then renews: meanwhile the attempt it read may
+    /// have finished, the job been requeued and claimed again here. The old claim is
+    /// lost; the new one, of the same job, must go on.
+    #[test]
+    fn a_lost_claim_stops_nothing_of_a_newer_claim_of_the_same_job() {
+        let mut held = Held::default();
+        let [running, waiting, unwritten] = [1, 2, 3].map(|n| claimed(n, 2));
+        held.running.insert(running.id, attempt(2));
+        held.ready.push_back(waiting.clone());
+        held.unwritten.insert(unwritten.id, 2);
+
+        let old = |job: &ClaimedJob| Fence {
+            id: job.id,
+            token: 1,
+        };
+        let stopped = held.drop_lost(&[old(&running), old(&waiting), old(&unwritten)]);
+        assert_eq!(stopped, 0);
+        assert!(!held.running[&running.id].cancel.is_cancelled());
+        assert_eq!(
+            held.ready.len(),
+            1,
+            "the job claimed ahead again still waits"
+        );
+        assert_eq!(held.unwritten.get(&unwritten.id), Some(&2));
+    }
+
+    #[test]
+    fn a_deletion_stops_the_claims_it_was_read_for_only() {
+        let mut held = Held::default();
+        let [old_run, new_run, old_wait, new_wait] = [1, 2, 3, 4].map(|n| claimed(n, 2));
+        held.running.insert(old_run.id, attempt(2));
+        held.running.insert(new_run.id, attempt(3));
+        held.ready.push_back(old_wait.clone());
+        held.ready.push_back(claimed(4, 3));
+
+        let deleted = [&old_run, &new_run, &old_wait, &new_wait].map(ClaimedJob::fence);
+        let dropped = held.drop_deleted(&deleted);
+        assert_eq!(dropped, [old_wait.fence()]);
+        assert_eq!(stop_reason(&held.running[&old_run.id].why), Stop::Deleted);
+        assert!(held.running[&old_run.id].cancel.is_cancelled());
+        assert!(
+            !held.running[&new_run.id].cancel.is_cancelled(),
+            "requeued and claimed again since the deletion was read"
+        );
+        assert_eq!(held.ready.len(), 1);
+        assert_eq!(held.ready[0].token, 3);
     }
 
     #[test]

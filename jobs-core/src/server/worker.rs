@@ -370,14 +370,20 @@ pub(super) async fn watch_deleted(shared: Arc<Shared>) {
         // The deletions this check covers: a worker about to start a job claimed ahead
         // checks it itself while a later one is not covered yet.
         let signal = shared.deletions.signal();
-        let ids: Vec<JobId> = {
+        // By claim: a job deleted when the store answers may have been requeued and
+        // claimed here again by the time the answer is read; that claim goes on.
+        let fences: Vec<Fence> = {
             let held = shared.held();
             held.running
-                .keys()
-                .copied()
-                .chain(held.ready.iter().map(|job| job.id))
+                .iter()
+                .map(|(&id, attempt)| Fence {
+                    id,
+                    token: attempt.token,
+                })
+                .chain(held.ready.iter().map(ClaimedJob::fence))
                 .collect()
         };
+        let ids: Vec<JobId> = fences.iter().map(|fence| fence.id).collect();
         if ids.is_empty() {
             shared.deletions.checked(signal);
             continue;
@@ -388,26 +394,11 @@ pub(super) async fn watch_deleted(shared: Arc<Shared>) {
         {
             Ok(gone) if gone.is_empty() => shared.deletions.checked(signal),
             Ok(gone) => {
-                let mut dropped = Vec::new();
-                {
-                    let mut held = shared.held();
-                    for id in &gone {
-                        if let Some(attempt) = held.running.get(id) {
-                            tracing::info!(job = %id, "job deleted while running; stopping it");
-                            attempt.stop(Stop::Deleted);
-                        }
-                    }
-                    held.ready.retain(|job| {
-                        let keep = !gone.contains(&job.id);
-                        if !keep {
-                            dropped.push(Fence {
-                                id: job.id,
-                                token: job.token,
-                            });
-                        }
-                        keep
-                    });
-                }
+                let gone: Vec<Fence> = fences
+                    .into_iter()
+                    .filter(|fence| gone.contains(&fence.id))
+                    .collect();
+                let dropped = shared.held().drop_deleted(&gone);
                 shared.deletions.checked(signal);
                 for fence in dropped {
                     tracing::info!(job = %fence.id, "job deleted while it waited claimed ahead; it will not start");

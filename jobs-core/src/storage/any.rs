@@ -209,7 +209,7 @@ impl ServerStore for AnyStorage {
         lease: std::time::Duration,
         offset: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Vec<JobId>> {
+    ) -> Result<Vec<Fence>> {
         dispatch!(self, s => s.server_heartbeat(server, held, waiting, lease, offset, now))
     }
     async fn server_remove(&self, id: &str) -> Result<()> {

@@ -289,8 +289,10 @@ pub(crate) trait ServerStore: Send + Sync + 'static {
     /// Each such job gets `lease_until` = the database's now + `lease` (SQLite: `now +
     /// lease`; PostgreSQL: `clock_timestamp() + offset + lease`) and `ahead` = whether
     /// its id is in `waiting` (claimed ahead, not started). Jobs of this server not in
-    /// `held` are not touched. Returns the ids of `held` that are no longer this
-    /// server's (claimed again, finished, released, rescued, gone), in no set order.
+    /// `held` are not touched. Returns the claims of `held` that are no longer this
+    /// server's (claimed again, finished, released, rescued, gone), in no set order: a
+    /// claim, not a job, since the job of a lost claim may be held again under a newer
+    /// one by the time the caller reads the answer.
     fn server_heartbeat(
         &self,
         server: &ServerRow,
@@ -299,7 +301,7 @@ pub(crate) trait ServerStore: Send + Sync + 'static {
         lease: std::time::Duration,
         offset: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<JobId>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Fence>>> + Send;
 
     /// Deletes a server's row (at shutdown), if there is one; its jobs are not touched.
     fn server_remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;

@@ -22,7 +22,7 @@ fn server(id: &str, name: &str) -> ServerRow {
 }
 
 /// A heartbeat of `server` at `now` holding `held` (`waiting` of them claimed ahead),
-/// leases of `lease` seconds; → the ids it lost, sorted.
+/// leases of `lease` seconds; → the claims it lost, sorted.
 async fn beat<S: Storage>(
     s: &S,
     server: &ServerRow,
@@ -30,13 +30,13 @@ async fn beat<S: Storage>(
     waiting: &[JobId],
     now: DateTime<Utc>,
     lease: u64,
-) -> Vec<JobId> {
+) -> Vec<Fence> {
     let lease = std::time::Duration::from_secs(lease);
     let mut lost = s
         .server_heartbeat(server, held, waiting, lease, off(now), now)
         .await
         .unwrap();
-    lost.sort_by_key(JobId::as_uuid);
+    lost.sort_by_key(|fence| (fence.id.as_uuid(), fence.token));
     lost
 }
 
@@ -95,15 +95,22 @@ async fn heartbeat_renews_only_the_claims_it_holds<S: Storage>(s: &S) {
     let again = s.jobs_claim(claim("a", at(2), 1)).await.unwrap();
     assert_eq!((again[0].id, again[0].token), (id(3), 2));
 
-    let held = [1, 2, 3, 4, 5, 99].map(|n| fence(id(n), 1));
+    // Job 3 held twice, as when the heartbeat read the held set as its first claim
+    // ended and the second began: only the first is lost.
+    let held = [1, 2, 3, 4, 5, 99]
+        .map(|n| fence(id(n), 1))
+        .into_iter()
+        .chain([fence(id(3), 2)])
+        .collect::<Vec<_>>();
     let lost = beat(s, &server("a", "a"), &held, &[id(2)], at(50), 150).await;
     assert_eq!(
         lost,
-        [id(3), id(4), id(5), id(99)],
+        [3, 4, 5, 99].map(|n| fence(id(n), 1)),
         "claimed again, another server's, finished, gone"
     );
-    // Only 1 and 2 run until at(200); 6 and 7, owned but not held, keep their lease.
-    assert_eq!(expired(s, at(100)).await, [id(3), id(4), id(6), id(7)]);
+    // Only 1, 2 and 3 (its second claim) run until at(200); 6 and 7, owned but not
+    // held, keep their lease.
+    assert_eq!(expired(s, at(100)).await, [id(4), id(6), id(7)]);
     assert_eq!(
         expired(s, at(201)).await,
         [id(1), id(2), id(3), id(4), id(6), id(7)]
@@ -139,7 +146,7 @@ async fn heartbeat_renews_only_the_claims_it_holds<S: Storage>(s: &S) {
     assert_eq!(get(s, id(1)).await.owner, None);
     assert_eq!(
         beat(s, &server("a", "a"), &one, &[], at(80), 150).await,
-        [id(1)]
+        one
     );
     assert_eq!(state(s, id(5)).await, JobState::Succeeded);
 }

@@ -19,13 +19,13 @@ impl ServerStore for PgStorage {
         lease: std::time::Duration,
         offset: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Vec<JobId>> {
+    ) -> Result<Vec<Fence>> {
         let (ids, tokens) = fence_arrays(held);
         let waiting: Vec<Uuid> = waiting.iter().map(JobId::as_uuid).collect();
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(offset.checked_add(&lease).unwrap_or(chrono::Duration::MAX));
-        let renewed: Vec<Uuid> = sqlx::query_scalar(
+        let renewed: Vec<(Uuid, i64)> = sqlx::query_as(
             "WITH server AS ( \
                  INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
                      heartbeat_at) \
@@ -43,9 +43,9 @@ impl ServerStore for PgStorage {
                  SET lease_until = clock_timestamp() + $11 * interval '1 microsecond', \
                      ahead = job.id = ANY($12::uuid[]) \
                  FROM mine WHERE job.id = mine.id \
-                 RETURNING job.id \
+                 RETURNING job.id, job.token \
              ) \
-             SELECT id FROM renewed",
+             SELECT id, token FROM renewed",
         )
         .bind(&server.id)
         .bind(text(&server.name))
@@ -61,9 +61,12 @@ impl ServerStore for PgStorage {
         .bind(waiting)
         .fetch_all(&self.pool)
         .await?;
-        let mut lost: HashSet<JobId> = held.iter().map(|fence| fence.id).collect();
-        for id in renewed {
-            lost.remove(&JobId::from(id));
+        let mut lost: HashSet<Fence> = held.iter().copied().collect();
+        for (id, token) in renewed {
+            lost.remove(&Fence {
+                id: JobId::from(id),
+                token,
+            });
         }
         Ok(lost.into_iter().collect())
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::lifecycle::{fence_rows, fences_json, ids_json};
 use super::rows::micros;
 use super::{SqliteStorage, begin};
-use crate::storage::rows::StoredRow;
+use crate::storage::rows::{Column, StoredRow};
 use crate::storage::{Fence, ServerRow, ServerStore};
 use crate::{JobId, Result};
 
@@ -20,7 +20,7 @@ impl ServerStore for SqliteStorage {
         lease: std::time::Duration,
         _offset: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Vec<JobId>> {
+    ) -> Result<Vec<Fence>> {
         let lease_until = now
             .checked_add_signed(chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -42,14 +42,14 @@ impl ServerStore for SqliteStorage {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        let mut lost: HashSet<JobId> = held.iter().map(|fence| fence.id).collect();
+        let mut lost: HashSet<Fence> = held.iter().copied().collect();
         if !held.is_empty() {
             let renewed = sqlx::query(&format!(
                 "UPDATE jobs_job SET lease_until = ?2, \
                      ahead = id IN (SELECT value FROM json_each(?4)) \
                  WHERE owner = ?1 AND state IN ('Processing', 'Deleted') \
                      AND (id, token) IN ({}) \
-                 RETURNING id",
+                 RETURNING id, token",
                 fence_rows("?3")
             ))
             .bind(&server.id)
@@ -59,7 +59,10 @@ impl ServerStore for SqliteStorage {
             .fetch_all(&mut *tx)
             .await?;
             for row in &renewed {
-                lost.remove(&row.job_id("id")?);
+                lost.remove(&Fence {
+                    id: row.job_id("id")?,
+                    token: row.column("token")?,
+                });
             }
         }
         tx.commit().await?;
