@@ -7,6 +7,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::dashboard::EventStream;
 use crate::support::example_binary::{build_example, read_addresses};
 use crate::support::http::Http;
 use axum::http::StatusCode;
@@ -80,7 +81,7 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let reminder = job_id(&reply.json()["job_id"]);
-    wait_until_succeeded(&http, &dashboard, reminder).await;
+    wait_until_succeeded(&dashboard, reminder).await;
 
     // A document analysis runs its three steps, each its own job.
     let reply = http
@@ -92,7 +93,7 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
     assert_eq!(steps.len(), 3);
     assert_eq!(steps[0], job_id(&reply.json()["job_id"]));
     for step in steps {
-        wait_until_succeeded(&http, &dashboard, step).await;
+        wait_until_succeeded(&dashboard, step).await;
     }
     let document = http.get(&format!("{app}/documents/3")).await.json();
     assert_eq!(document["analyzed"], true, "{document:#}");
@@ -108,7 +109,7 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .post(&format!("{app}/inbox/summarize-now"), json!({}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    wait_until_succeeded(&http, &dashboard, job_id(&reply.json()["job_id"])).await;
+    wait_until_succeeded(&dashboard, job_id(&reply.json()["job_id"])).await;
     let summaries = http.get(&format!("{app}/inbox/summaries")).await.json();
     assert_eq!(summaries.as_array().map(Vec::len), Some(1), "{summaries:#}");
 
@@ -130,18 +131,13 @@ fn job_id(value: &serde_json::Value) -> JobId {
     value.as_str().expect("a job id").parse().unwrap()
 }
 
-async fn wait_until_succeeded(http: &Http, dashboard: &str, id: JobId) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = http.get(&format!("{dashboard}/api/jobs/{id}")).await;
-        if reply.status == StatusCode::OK && reply.json()["state"] == "Succeeded" {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} did not succeed: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits on the dashboard's live updates (no polling) until job `id` succeeded.
+async fn wait_until_succeeded(dashboard: &str, id: JobId) {
+    let url = format!("{dashboard}/api/events?topics=job&id={id}");
+    let (status, stream) = EventStream::open(&url, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut stream = stream.expect("an event stream");
+    stream
+        .wait_for("job", |job| job["state"] == "Succeeded")
+        .await;
 }

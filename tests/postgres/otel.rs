@@ -1,7 +1,7 @@
 //! A request's OpenTelemetry trace holds the jobs it enqueued and their runs in another
-//! process: the request span (standing in for an HTTP handler's), the `job.enqueue`
-//! span, and the `job.run` span of the worker process, one trace, the run a child of
-//! the enqueue. Both processes export to an in-memory exporter of the real SDK; the
+//! process: the HTTP request span of `tower-http`'s `TraceLayer` around an axum
+//! handler, the `job.enqueue` span, and the `job.run` span of the worker process, one
+//! trace, the run a child of the enqueue. Both processes export to an in-memory exporter of the real SDK; the
 //! worker writes its finished spans to a file the test reads.
 
 #![cfg(feature = "opentelemetry")]
@@ -9,13 +9,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::http::Http;
 use crate::support::process::{self, Child};
 use crate::support::{Backend, TestDb, wait_for_state};
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
 use jobs::prelude::*;
 use jobs::{JobId, JobServer, JobState, Jobs};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tracing::Instrument;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Given to the worker: the file it writes its finished spans to.
@@ -131,16 +135,30 @@ async fn a_request_trace_holds_the_enqueue_and_the_run_in_another_process() {
         &[(SPANS_VAR, spans_file.to_str().unwrap())],
     );
 
-    // The handler of a request: one job through `enqueue` (its own `job.enqueue` span),
-    // one through `enqueue_many` (in the request's span itself).
-    let request = tracing::info_span!("POST /reports", http.request.method = "POST");
-    let (single, batched): (JobId, JobId) = async {
+    // An app's handler behind the usual trace layer, served over TCP: one job through
+    // `enqueue` (its own `job.enqueue` span), one through `enqueue_many` (in the
+    // request's span itself).
+    async fn handler(State(jobs): State<Jobs>) -> Json<(JobId, JobId)> {
         let single = jobs.enqueue(Report { n: 1 }).await.unwrap();
         let batched = jobs.enqueue_many([Report { n: 2 }]).await.unwrap();
-        (single, batched[0])
+        Json((single, batched[0]))
     }
-    .instrument(request)
-    .await;
+    let app = Router::new()
+        .route("/reports", post(handler))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO)),
+        )
+        .with_state(jobs.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+    let reply = Http::new()
+        .post(&format!("http://{address}/reports"), serde_json::json!({}))
+        .await;
+    assert_eq!(reply.status, axum::http::StatusCode::OK, "{}", reply.body);
+    let (single, batched): (JobId, JobId) = serde_json::from_value(reply.json()).unwrap();
+    served.abort();
     wait_for_state(&jobs, single, JobState::Succeeded).await;
     wait_for_state(&jobs, batched, JobState::Succeeded).await;
     worker.stop(Duration::from_secs(20)).await;
@@ -162,7 +180,7 @@ async fn a_request_trace_holds_the_enqueue_and_the_run_in_another_process() {
         assert_eq!(found.len(), 1, "one {name} span of job {job:?}: {spans:#?}");
         found[0].clone()
     };
-    let request = one("POST /reports", "");
+    let request = one("request", "");
     let enqueue = one("job.enqueue", &single.to_string());
     let run = one("job.run", &single.to_string());
     let batched_run = one("job.run", &batched.to_string());
