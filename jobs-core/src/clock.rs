@@ -79,6 +79,22 @@ impl Clock for SkewedClock {
 /// A clock that only moves when told to, for tests of retries and schedules.
 ///
 /// Cloning shares the time: advance one clone and every holder sees it.
+///
+/// ```no_run
+/// # async fn demo() -> jobs_core::Result<()> {
+/// use chrono::{TimeZone, Utc};
+/// use jobs_core::{Jobs, ManualClock};
+///
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap());
+/// let jobs = Jobs::builder()
+///     .url("sqlite://test.db")
+///     .clock(clock.clone())
+///     .connect()
+///     .await?;
+/// // A job scheduled for 10:00 becomes due when the test says so, with no sleep.
+/// clock.advance(std::time::Duration::from_secs(3600));
+/// # drop(jobs); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ManualClock {
     now: Arc<Mutex<DateTime<Utc>>>,

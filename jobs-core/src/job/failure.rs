@@ -3,6 +3,21 @@
 use std::fmt;
 
 /// Why one attempt of a job failed.
+///
+/// A job fn's error becomes one; return it yourself to say that retrying is pointless:
+///
+/// ```
+/// use jobs_core::Failure;
+///
+/// fn classify(status: u16) -> Failure {
+///     match status {
+///         401 | 403 => Failure::permanent(format!("the model refused the key ({status})")),
+///         _ => Failure::new(format!("the model answered {status}")),
+///     }
+/// }
+/// assert!(classify(401).is_permanent());
+/// assert!(!classify(503).is_permanent());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     message: String,

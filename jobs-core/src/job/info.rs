@@ -174,6 +174,22 @@ pub struct JobSummary {
 }
 
 /// Which jobs to list, newest first, a page at a time.
+///
+/// ```no_run
+/// # async fn demo(jobs: jobs_core::Jobs) -> jobs_core::Result<()> {
+/// use jobs_core::{JobQuery, JobState};
+///
+/// let mut query = JobQuery::state(JobState::Failed).name("documents.summarize").limit(50);
+/// loop {
+///     let page = jobs.list(query.clone()).await?;
+///     for job in &page.items {
+///         println!("{} {}", job.id, job.name);
+///     }
+///     let Some(next) = page.next else { break };
+///     query = query.after(next);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct JobQuery {

@@ -113,6 +113,22 @@ impl Default for ServerConfig {
 }
 
 /// Builds and starts a [`JobServer`].
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use jobs_core::{JobServer, Jobs};
+/// # #[derive(Clone)] struct Model;
+/// # async fn demo(jobs: Jobs) -> jobs_core::Result<()> {
+/// let server = JobServer::builder(jobs)
+///     .worker_count(64) // jobs that wait on a model mostly wait: many are cheap
+///     .queue_limit("pdf", 2) // at most two of the `pdf` queue at once here
+///     .state(Model) // for jobs that take a `State<Model>`
+///     .shutdown_grace(Duration::from_secs(30))
+///     .start()
+///     .await?;
+/// # server.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[must_use = "a builder does nothing until `.start()` is awaited"]
 pub struct JobServerBuilder {
     jobs: Jobs,
@@ -362,6 +378,17 @@ impl JobServerBuilder {
 /// Keep it for as long as jobs should run: dropping it stops the server (with a
 /// warning in the log), so `JobServer::builder(jobs).start().await?;` with the server
 /// unbound warns at compile time.
+///
+/// ```no_run
+/// # async fn demo() -> jobs_core::Result<()> {
+/// let jobs = jobs_core::Jobs::connect("sqlite://jobs.db").await?;
+/// let server = jobs_core::JobServer::builder(jobs).start().await?;
+/// tokio::signal::ctrl_c().await.ok();
+/// // Stops claiming, lets running jobs finish within the grace period and puts the
+/// // rest back for another server.
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[must_use = "a JobServer stops when dropped: keep it, and call `shutdown().await` to stop it"]
 pub struct JobServer {
     shared: Arc<Shared>,
