@@ -7,6 +7,7 @@ mod heartbeat;
 mod held;
 mod maintenance;
 mod metrics;
+mod panics;
 mod supervisor;
 mod ticker;
 mod worker;
@@ -261,7 +262,7 @@ impl JobServerBuilder {
 
     /// Registers the server, then starts claiming and running jobs.
     pub async fn start(mut self) -> Result<JobServer> {
-        worker::catch_panic_locations();
+        panics::catch_panic_locations();
         if !self.server_timeout_set {
             self.config.server_timeout = self.config.poll_interval * 4;
         }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
 use super::metrics::AttemptOutcome;
-use super::supervisor::panic_message;
+use super::panics;
 use super::{Attempt, Held, Shared, Stop, Write, stop_reason};
 use crate::job::context::CURRENT_JOB;
 use crate::job::registry;
@@ -632,7 +632,7 @@ async fn attempt(
     let invocation = Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
     let run = AssertUnwindSafe(async move { descriptor.run(invocation).await }).catch_unwind();
     let run = CURRENT_JOB.scope(context, run);
-    let run = CAPTURE_BACKTRACE.scope(shared.config.capture_backtraces, run);
+    let run = panics::noted_in(shared.config.capture_backtraces, run);
     let finished = match descriptor.timeout_setting() {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(finished) => finished,
@@ -645,75 +645,8 @@ async fn attempt(
     };
     match finished {
         Ok(result) => result,
-        Err(panic) => {
-            let noted = panic_noted();
-            let message = match &noted {
-                Some(noted) => format!("panicked at {}: {}", noted.at, panic_message(&*panic)),
-                None => format!("panicked: {}", panic_message(&*panic)),
-            };
-            let failure = Failure::new(message);
-            Err(match noted.and_then(|noted| noted.backtrace) {
-                Some(backtrace) => failure.with_backtrace(backtrace),
-                None => failure,
-            })
-        }
+        Err(panic) => Err(panics::failure(&*panic)),
     }
-}
-
-/// What the panic hook noted about a panic inside a job.
-struct PanicNote {
-    /// `file:line:col`.
-    at: String,
-    /// Captured while the job's frames are still on the stack, when the server captures
-    /// backtraces.
-    backtrace: Option<String>,
-}
-
-std::thread_local! {
-    /// The last panic inside a job on this thread, noted by the hook of
-    /// [`catch_panic_locations`] and taken by the attempt that caught it (on the same
-    /// thread, in the same poll).
-    static PANIC_AT: std::cell::RefCell<Option<PanicNote>> = const { std::cell::RefCell::new(None) };
-}
-
-tokio::task_local! {
-    /// Whether the server running this attempt captures backtraces of panics.
-    static CAPTURE_BACKTRACE: bool;
-}
-
-/// Installs, once per process, a panic hook that notes the file and line of a panic
-/// inside a job and, when its server captures them, a backtrace (then calls the hook
-/// that was there before), so the failure says where the job panicked.
-pub(super) fn catch_panic_locations() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if CURRENT_JOB.try_with(|_| ()).is_ok()
-                && let Some(location) = info.location()
-            {
-                let at = format!(
-                    "{}:{}:{}",
-                    location.file(),
-                    location.line(),
-                    location.column()
-                );
-                // The hook runs where the job panicked, so its frames are in the capture;
-                // `force_capture` ignores RUST_BACKTRACE.
-                let backtrace = CAPTURE_BACKTRACE
-                    .try_with(|capture| *capture)
-                    .unwrap_or(false)
-                    .then(|| std::backtrace::Backtrace::force_capture().to_string());
-                PANIC_AT.with(|slot| *slot.borrow_mut() = Some(PanicNote { at, backtrace }));
-            }
-            previous(info);
-        }));
-    });
-}
-
-/// What was noted about the panic just caught on this thread, if anything.
-fn panic_noted() -> Option<PanicNote> {
-    PANIC_AT.with(|slot| slot.borrow_mut().take())
 }
 
 /// A duration as a person writes it: `5m`, `30s`, `1500ms`.
