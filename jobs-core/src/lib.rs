@@ -36,12 +36,13 @@ pub use job::info::{
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};
 pub use job::{
-    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, RunFn, SchemaFn, State,
-    StateMap, registered_jobs,
+    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, JobError, RunFn,
+    SchemaFn, State, StateMap, registered_jobs,
 };
 /// The rules for durations, cron expressions, zones and queue names that the macros
 /// check at compile time; the variants of [`ScheduleError`] carry its errors.
 pub use jobs_grammar as grammar;
+pub use jobs_grammar::BackoffPolicy;
 pub use recurring::schedule::{
     MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone,
 };

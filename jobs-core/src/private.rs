@@ -9,9 +9,10 @@ pub use serde_json;
 
 pub use crate::job::{
     ErrorProbe, FromInvocation, Invocation, Job, JobDescriptor, ProbeAnyhow, ProbeDisplay,
-    ProbeDynError, ProbeStdError,
+    ProbeDynError, ProbeFailure, ProbeJobError, ProbeStdError,
 };
 pub use crate::{Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State};
+pub use jobs_grammar::BackoffPolicy;
 
 /// Asserts at compile time, on the user's token, that a data parameter can be stored
 /// (and shared between workers, as [`Job`] requires).

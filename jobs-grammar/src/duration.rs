@@ -10,6 +10,8 @@ pub enum DurationUse {
     Interval,
     /// How long one attempt may run (`timeout = "5m"`); more than zero.
     Timeout,
+    /// A delay before a retry (`backoff = "fixed(30s)"`); more than zero.
+    Delay,
     /// A duration in the settings (`poll_interval = "5s"`); zero is allowed, and each
     /// setting that needs more says so itself.
     Setting,
@@ -20,6 +22,7 @@ impl DurationUse {
         match self {
             Self::Interval => "interval",
             Self::Timeout => "timeout",
+            Self::Delay => "delay",
             Self::Setting => "duration",
         }
     }
@@ -34,6 +37,10 @@ impl DurationUse {
             Self::Timeout => {
                 "a timeout is numbers with the units `ms`, `s`, `m`, `h` or `d`, such as \
                  `30s`, `5m` or `1h30m`"
+            }
+            Self::Delay => {
+                "a delay is numbers with the units `ms`, `s`, `m`, `h` or `d`, such as \
+                 `30s`, `2m` or `1h`"
             }
             Self::Setting => {
                 "a duration is numbers with the units `ms`, `s`, `m`, `h` or `d`, such as \

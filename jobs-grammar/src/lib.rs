@@ -1,6 +1,7 @@
 //! The rules of the [`jobs`](https://docs.rs/jobs) crate for the strings people write:
-//! durations (`every = "15m"`, `timeout = "5m"`, settings like `"36h"`), cron expressions,
-//! time zone names and queue names.
+//! durations (`every = "15m"`, `timeout = "5m"`, settings like `"36h"`), backoff policies
+//! (`backoff = "exponential(2s, max = 1h)"`), cron expressions, time zone names and queue
+//! names.
 //!
 //! The macros check these strings at compile time and the runtime checks them again when
 //! they arrive at run time (a schedule made in code, an agent's tool call, a settings
@@ -22,11 +23,13 @@
 //! assert_eq!(error.message(), "invalid timeout `5 minutes`: `minutes` is not a unit");
 //! ```
 
+mod backoff;
 mod cron;
 mod duration;
 mod queue;
 mod zone;
 
+pub use backoff::{BackoffError, BackoffPolicy, parse_backoff};
 pub use cron::{CronError, CronExpression, parse_cron};
 pub use duration::{DurationError, DurationUse, check_duration, format_duration, parse_duration};
 pub use queue::{MAX_QUEUE_NAME, QueueNameError, check_queue_name};

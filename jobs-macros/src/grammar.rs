@@ -25,6 +25,11 @@ pub(crate) fn timeout_millis(text: &str) -> Result<u64, String> {
         .map_err(|error| laid_out(error.message(), error.hint()))
 }
 
+/// `backoff = "exponential(2s, max = 1h)"`.
+pub(crate) fn backoff(text: &str) -> Result<jobs_grammar::BackoffPolicy, String> {
+    jobs_grammar::parse_backoff(text).map_err(|error| laid_out(error.message(), error.hint()))
+}
+
 /// `cron = "0 8 * * *"`.
 pub(crate) fn cron(expression: &str) -> Result<(), String> {
     jobs_grammar::parse_cron(expression)

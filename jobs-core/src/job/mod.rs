@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use jobs_grammar::BackoffPolicy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -16,7 +17,10 @@ mod invocation;
 pub(crate) mod retry;
 pub(crate) mod state;
 
-pub use failure::{ErrorProbe, Failure, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeStdError};
+pub use failure::{
+    ErrorProbe, Failure, JobError, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeFailure,
+    ProbeJobError, ProbeStdError,
+};
 pub use invocation::{FromInvocation, Invocation, State, StateMap};
 
 /// A job type: the data of one run, and how to run it.
@@ -56,6 +60,7 @@ pub struct JobDescriptor {
     queue: &'static str,
     priority: i32,
     timeout: Option<Duration>,
+    backoff: Option<BackoffPolicy>,
     schema: Option<SchemaFn>,
     tool: bool,
     run: RunFn,
@@ -70,6 +75,7 @@ impl JobDescriptor {
             queue: DEFAULT_QUEUE,
             priority: 0,
             timeout: None,
+            backoff: None,
             schema: None,
             tool: true,
             run,
@@ -116,6 +122,18 @@ impl JobDescriptor {
     pub const fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Waits before each retry as `policy` says (`#[job(backoff = "fixed(30s)")]`)
+    /// instead of the default `3^n` seconds.
+    pub const fn backoff(mut self, policy: BackoffPolicy) -> Self {
+        self.backoff = Some(policy);
+        self
+    }
+
+    /// The job's own backoff policy, if it set one.
+    pub fn backoff_setting(&self) -> Option<BackoffPolicy> {
+        self.backoff
     }
 
     /// The queue of the job's runs.

@@ -1,8 +1,11 @@
-//! When a failed job runs again: `3^n` seconds after its n-th failure (3 s, 9 s, 27 s …
-//! 59,049 s after the tenth), JobRunr's policy, plus up to 10 % jitter so jobs that
-//! failed together do not all retry in the same instant.
+//! When a failed job runs again: by default `3^n` seconds after its n-th failure (3 s,
+//! 9 s, 27 s … 59,049 s after the tenth), JobRunr's policy, plus up to 10 % jitter so
+//! jobs that failed together do not all retry in the same instant; or as the job's own
+//! [`BackoffPolicy`] says.
 
 use std::time::Duration;
+
+use jobs_grammar::BackoffPolicy;
 
 use crate::JobId;
 
@@ -20,6 +23,29 @@ pub fn backoff(failures: u32, id: JobId, seed: u64) -> Duration {
     let jitter_ms =
         mix(id.as_uuid().as_u128() as u64 ^ seed ^ u64::from(failures)) % (spread_ms + 1);
     base + Duration::from_millis(jitter_ms)
+}
+
+/// The delay before the retry that follows failure number `failures` (1-based) under
+/// `policy` (the default [`backoff`] without one). `Fixed` waits exactly its delay;
+/// `Exponential` doubles from its base with up to 10 % jitter, never past its `max`.
+pub(crate) fn delay(
+    policy: Option<BackoffPolicy>,
+    failures: u32,
+    id: JobId,
+    seed: u64,
+) -> Duration {
+    match policy {
+        None => backoff(failures, id, seed),
+        Some(BackoffPolicy::Fixed(delay)) => delay,
+        Some(BackoffPolicy::Exponential { base, max }) => {
+            let doubled = base.saturating_mul(2u32.saturating_pow(failures.clamp(1, 32) - 1));
+            let spread = doubled.as_millis().min(u128::from(u64::MAX)) as u64 / 10;
+            let jitter_ms = mix(id.as_uuid().as_u128() as u64 ^ seed ^ u64::from(failures))
+                % spread.saturating_add(1);
+            let delay = doubled.saturating_add(Duration::from_millis(jitter_ms));
+            max.map_or(delay, |max| delay.min(max))
+        }
+    }
 }
 
 /// SplitMix64's finaliser: a fast, well-spread hash of one word.
@@ -52,6 +78,35 @@ mod tests {
         let spread: std::collections::HashSet<_> =
             (0..50).map(|seed| backoff(5, id, seed)).collect();
         assert!(spread.len() > 10, "jitter barely varies: {spread:?}");
+    }
+
+    #[test]
+    fn a_fixed_policy_waits_the_same_and_an_exponential_one_doubles_to_its_cap() {
+        let id = JobId::new();
+        let fixed = Some(BackoffPolicy::Fixed(Duration::from_secs(30)));
+        for failures in [1, 2, 10, u32::MAX] {
+            assert_eq!(delay(fixed, failures, id, 0), Duration::from_secs(30));
+        }
+        let exponential = Some(BackoffPolicy::Exponential {
+            base: Duration::from_secs(2),
+            max: Some(Duration::from_secs(60)),
+        });
+        for (failures, base) in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 32)] {
+            let delay = delay(exponential, failures, id, 0);
+            let base = Duration::from_secs(base);
+            assert!(
+                delay >= base && delay <= base + base / 10,
+                "{failures}: {delay:?}"
+            );
+        }
+        assert_eq!(delay(exponential, 6, id, 0), Duration::from_secs(60));
+        assert_eq!(delay(exponential, u32::MAX, id, 0), Duration::from_secs(60));
+        let unbounded = Some(BackoffPolicy::Exponential {
+            base: Duration::from_secs(1),
+            max: None,
+        });
+        assert!(delay(unbounded, u32::MAX, id, 0) >= Duration::from_secs(1 << 31));
+        assert_eq!(delay(None, 3, id, 7), backoff(3, id, 7));
     }
 
     #[test]

@@ -660,30 +660,27 @@ fn human(duration: Duration) -> String {
     }
 }
 
-/// What a finished attempt leads to: success, a retry after the back-off, or failure
-/// for good.
+/// What a finished attempt leads to: success, a retry (when the failure said, else
+/// after the job's backoff), or failure for good.
 pub(super) fn outcome(shared: &Shared, job: &ClaimedJob, result: Result<(), Failure>) -> Outcome {
-    match result {
-        Ok(()) => Outcome::Succeeded,
-        Err(failure) => retry_or_fail(shared, job.id, job.attempt, job.max_retries, failure),
-    }
-}
-
-pub(super) fn retry_or_fail(
-    shared: &Shared,
-    id: crate::JobId,
-    attempt: u32,
-    max_retries: Option<u32>,
-    failure: Failure,
-) -> Outcome {
-    let retries = max_retries.unwrap_or(shared.config.default_retries);
-    if failure.is_permanent() || attempt > retries {
+    let failure = match result {
+        Ok(()) => return Outcome::Succeeded,
+        Err(failure) => failure,
+    };
+    let retries = job.max_retries.unwrap_or(shared.config.default_retries);
+    if failure.is_permanent() || job.attempt > retries {
         return Outcome::Failed { failure };
     }
-    let delay = retry::backoff(attempt, id, shared.config.backoff_seed);
-    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-    Outcome::Retry {
-        at: shared.jobs.now() + delay,
-        failure,
-    }
+    let delay = failure.retry_after().unwrap_or_else(|| {
+        let policy = registry()
+            .get(job.name.as_str())
+            .and_then(|descriptor| descriptor.backoff_setting());
+        retry::delay(policy, job.attempt, job.id, shared.config.backoff_seed)
+    });
+    let now = shared.jobs.now();
+    let at = chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    Outcome::Retry { at, failure }
 }

@@ -14,6 +14,7 @@ mod kw {
     syn::custom_keyword!(queue);
     syn::custom_keyword!(priority);
     syn::custom_keyword!(timeout);
+    syn::custom_keyword!(backoff);
     syn::custom_keyword!(labels);
     syn::custom_keyword!(tool);
 }
@@ -27,6 +28,7 @@ pub(crate) struct Options {
     pub(crate) queue: Option<Setting>,
     pub(crate) priority: Option<Setting>,
     pub(crate) timeout: Option<Setting>,
+    pub(crate) backoff: Option<Setting>,
     pub(crate) labels: Option<Setting>,
     pub(crate) tool: Option<Setting>,
     pub(crate) krate: Option<Setting>,
@@ -47,6 +49,8 @@ impl Settings for Options {
             &mut self.priority
         } else if lookahead.peek(kw::timeout) {
             &mut self.timeout
+        } else if lookahead.peek(kw::backoff) {
+            &mut self.backoff
         } else if lookahead.peek(kw::labels) {
             &mut self.labels
         } else if lookahead.peek(kw::tool) {

@@ -40,6 +40,31 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         let millis = Literal::u64_unsuffixed(millis);
         quote!(.timeout(::core::time::Duration::from_millis(#millis)))
     });
+    let backoff = job.backoff.map(|policy| {
+        let millis = |duration: std::time::Duration| {
+            let millis =
+                Literal::u64_unsuffixed(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+            quote!(::core::time::Duration::from_millis(#millis))
+        };
+        let policy = match policy {
+            jobs_grammar::BackoffPolicy::Fixed(delay) => {
+                let delay = millis(delay);
+                quote!(#private::BackoffPolicy::Fixed(#delay))
+            }
+            jobs_grammar::BackoffPolicy::Exponential { base, max } => {
+                let base = millis(base);
+                let max = match max {
+                    Some(max) => {
+                        let max = millis(max);
+                        quote!(::core::option::Option::Some(#max))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(#private::BackoffPolicy::Exponential { base: #base, max: #max })
+            }
+        };
+        quote!(.backoff(#policy))
+    });
     let schema = job.tool.then(|| {
         let schema = schema_fn(job);
         quote!(.schema({ #schema __jobs_schema }))
@@ -72,7 +97,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             impl #private::Job for #struct_ident {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
-                        #retries #queue #priority #timeout #schema #not_a_tool;
+                        #retries #queue #priority #timeout #backoff #schema #not_a_tool;
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
@@ -227,7 +252,7 @@ fn run_fn(job: &Job) -> TokenStream {
         match #spanned_private::JobOutput::into_result(__jobs_out) {
             ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
             ::core::result::Result::Err(__jobs_error) => ::core::result::Result::Err(
-                (&&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
+                (&&&&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
             ),
         }
     };
@@ -237,7 +262,8 @@ fn run_fn(job: &Job) -> TokenStream {
         ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::Failure>> {
             ::std::boxed::Box::pin(async move {
                 use #private::{
-                    ProbeAnyhow as _, ProbeDisplay as _, ProbeDynError as _, ProbeStdError as _,
+                    ProbeAnyhow as _, ProbeDisplay as _, ProbeDynError as _, ProbeFailure as _,
+                    ProbeJobError as _, ProbeStdError as _,
                 };
                 let #struct_ident { #(#fields),* } =
                     __jobs_invocation.decode::<#struct_ident>()?;

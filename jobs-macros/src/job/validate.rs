@@ -42,6 +42,7 @@ pub(crate) struct Job {
     pub(crate) queue: Option<LitStr>,
     pub(crate) priority: Option<i32>,
     pub(crate) timeout_millis: Option<u64>,
+    pub(crate) backoff: Option<jobs_grammar::BackoffPolicy>,
     pub(crate) display: Text,
     /// Distinct and non-empty; none when the job has no labels.
     pub(crate) labels: Vec<Text>,
@@ -154,6 +155,9 @@ pub(crate) fn validate(
     let timeout_millis = options
         .timeout
         .and_then(|setting| timeout_millis(&setting, errors));
+    let backoff = options
+        .backoff
+        .and_then(|setting| backoff(&setting, errors));
     let labels = options
         .labels
         .map(|setting| labels(&setting, &sig.ident, &data, errors))
@@ -192,6 +196,7 @@ pub(crate) fn validate(
         queue,
         priority,
         timeout_millis,
+        backoff,
         display,
         labels,
         tool,
@@ -449,6 +454,14 @@ fn stored_name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
 fn timeout_millis(setting: &Setting, errors: &mut Errors) -> Option<u64> {
     let literal = setting.string("5m", errors)?;
     grammar::timeout_millis(&literal.value())
+        .map_err(|message| errors.at(&literal, message))
+        .ok()
+}
+
+/// How long to wait before each retry.
+fn backoff(setting: &Setting, errors: &mut Errors) -> Option<jobs_grammar::BackoffPolicy> {
+    let literal = setting.string("exponential(2s, max = 1h)", errors)?;
+    grammar::backoff(&literal.value())
         .map_err(|message| errors.at(&literal, message))
         .ok()
 }
