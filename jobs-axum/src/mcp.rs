@@ -39,8 +39,9 @@ const INSTRUCTIONS: &str = "Each tool runs one of this application's background 
 /// # mod jobs { pub use jobs_core::*; pub use jobs_axum as axum; }
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct SendReminder;
 /// # impl jobs_core::Job for SendReminder {
+/// #     type Output = ();
 /// #     const DESCRIPTOR: jobs_core::JobDescriptor =
-/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(()) }));
+/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(None) }));
 /// #     fn display_name(&self) -> String { String::new() }
 /// # }
 /// use jobs::{Jobs, ToolCatalog};

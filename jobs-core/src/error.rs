@@ -26,6 +26,25 @@ pub enum Error {
     /// No job has this id.
     #[error("no job with id {0}")]
     JobNotFound(JobId),
+    /// A job was read as a job type it is not.
+    #[error("job {id} is a `{actual}`, not a `{expected}`")]
+    WrongJob {
+        /// The job.
+        id: JobId,
+        /// The name of the job type it was read as.
+        expected: &'static str,
+        /// The name it is stored under.
+        actual: String,
+    },
+    /// A job's stored result does not read as its job type's output (the type changed
+    /// since the job ran).
+    #[error("the result of job {id} does not read back: {reason}")]
+    UndecodableResult {
+        /// The job.
+        id: JobId,
+        /// What serde said.
+        reason: String,
+    },
     /// A job deleted while it ran cannot be requeued until its attempt has stopped:
     /// requeued now, it would run twice at once.
     #[error("job {id} is still stopping on server {server}; requeue it when it has stopped")]

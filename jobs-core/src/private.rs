@@ -27,22 +27,27 @@ pub fn assert_send_future<F: Future + Send>(future: F) -> F {
     future
 }
 
-/// What a job fn may return: `()`, or `Result<(), E>` whose error becomes the attempt's
-/// [`Failure`] (through [`ErrorProbe`], which needs the concrete error type).
+/// What a job fn may return: `()`, or `Result<T, E>` whose value (`T: Serialize`) is
+/// the job's result and whose error becomes the attempt's [`Failure`] (through
+/// [`ErrorProbe`], which needs the concrete error type).
 #[diagnostic::on_unimplemented(
-    message = "a #[job] fn must return `()` or `Result<(), E>`, not `{Self}`",
-    label = "not `()` or `Result<(), E>`",
-    note = "a failed run is an `Err` whose error implements `Display`, like `anyhow::Error`"
+    message = "a #[job] fn must return `()` or `Result<T, E>` with `T: Serialize`, not `{Self}`",
+    label = "not `()` or `Result<T, E>`",
+    note = "a failed run is an `Err` whose error implements `Display`, like `anyhow::Error`; \
+            the value of a successful one is stored as the job's result"
 )]
 pub trait JobOutput {
+    /// What a successful run returns: the job's result.
+    type Value: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
     /// The error of a failed run.
     type Error;
 
     /// The outcome as a `Result`.
-    fn into_result(self) -> Result<(), Self::Error>;
+    fn into_result(self) -> Result<Self::Value, Self::Error>;
 }
 
 impl JobOutput for () {
+    type Value = ();
     type Error = std::convert::Infallible;
 
     fn into_result(self) -> Result<(), Self::Error> {
@@ -50,13 +55,42 @@ impl JobOutput for () {
     }
 }
 
-impl<E: std::fmt::Display> JobOutput for Result<(), E> {
+impl<T, E> JobOutput for Result<T, E>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    E: std::fmt::Display,
+{
+    type Value = T;
     type Error = E;
 
     fn into_result(self) -> Self {
         self
     }
 }
+
+/// The stored form of a job's result: its JSON, `None` for `()` (or any value that is
+/// JSON `null`); a result past [`MAX_RESULT_BYTES`] fails the attempt for good, as it
+/// would every time.
+pub fn encode_result<T: serde::Serialize>(value: &T) -> Result<Option<String>, Failure> {
+    let json = serde_json::to_string(value).map_err(|error| {
+        Failure::permanent(format!(
+            "the job's result could not be turned into JSON: {error}"
+        ))
+    })?;
+    if json == "null" {
+        return Ok(None);
+    }
+    if json.len() > MAX_RESULT_BYTES {
+        return Err(Failure::permanent(format!(
+            "the job's result is {} bytes of JSON, over the cap of {MAX_RESULT_BYTES}: store \
+             large results elsewhere (a file, a table) and return where they are",
+            json.len()
+        )));
+    }
+    Ok(Some(json))
+}
+
+pub use crate::job::MAX_RESULT_BYTES;
 
 pub use schemars;
 

@@ -146,9 +146,9 @@ pub struct Inline {
 
 /// What an inline run did.
 #[derive(Debug)]
-pub struct Performed {
-    /// How the attempt ended.
-    pub result: std::result::Result<(), Failure>,
+pub struct Performed<T = ()> {
+    /// How the attempt ended: the job's result (what its fn returned), or its failure.
+    pub result: std::result::Result<T, Failure>,
     /// The log lines it wrote, in order.
     pub logs: Vec<String>,
     /// The last progress it reported, as (done, total).
@@ -182,7 +182,7 @@ impl Inline {
     }
 
     /// Runs `job` once and says how it ended.
-    pub async fn perform<J: Job>(&self, job: &J) -> Performed {
+    pub async fn perform<J: Job>(&self, job: &J) -> Performed<J::Output> {
         let (writes, mut written) = mpsc::unbounded_channel();
         let context = JobContext::new(
             JobId::new(),
@@ -209,7 +209,12 @@ impl Inline {
         let invocation = Invocation::new(payload, context.clone(), self.state.clone());
         let result = CURRENT_JOB
             .scope(context, J::DESCRIPTOR.run(invocation))
-            .await;
+            .await
+            .and_then(|value| {
+                serde_json::from_str(value.as_deref().unwrap_or("null")).map_err(|error| {
+                    Failure::permanent(format!("the job's result does not read back: {error}"))
+                })
+            });
         let mut logs = Vec::new();
         let mut progress = None;
         while let Ok(write) = written.try_recv() {

@@ -317,8 +317,10 @@ async fn answers_stats_throughput_and_servers(backend: Backend) {
     let dashboard = boot(backend, Options::default()).await;
     let ok = dashboard.greet("Ada").await;
     let failed = dashboard.summarize("x").await;
-    dashboard.wait_for(ok, "Succeeded").await;
-    dashboard.wait_for(failed, "Failed").await;
+    let greeted = dashboard.wait_for(ok, "Succeeded").await;
+    assert_eq!(greeted["result"], "Hello, Ada!", "what the job returned");
+    let failed_job = dashboard.wait_for(failed, "Failed").await;
+    assert_eq!(failed_job["result"], serde_json::Value::Null);
 
     let reply = dashboard.get("/api/stats").await;
     let stats = reply.json();

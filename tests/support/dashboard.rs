@@ -32,9 +32,10 @@ impl Switch {
     }
 }
 
+/// Returns its greeting: the job's result.
 #[job(display = "Greet {name}")]
-pub async fn greet(name: String) {
-    let _ = name;
+pub async fn greet(name: String) -> Result<String, std::convert::Infallible> {
+    Ok(format!("Hello, {name}!"))
 }
 
 /// Fails for good (no retries) with a two-source chain until the switch is on.

@@ -77,6 +77,44 @@ impl Jobs {
             .ok_or(Error::JobNotFound(id))
     }
 
+    /// What job `id` returned, typed as the job `J` it is: `None` until it succeeded,
+    /// `Some(())` for a job that returns nothing.
+    ///
+    /// ```no_run
+    /// # use jobs_core::{Job, JobId, Jobs};
+    /// # async fn demo<Summarize: Job>(jobs: Jobs, id: JobId) -> jobs_core::Result<()> {
+    /// if let Some(summary) = jobs.result::<Summarize>(id).await? {
+    ///     // the value the job fn returned, as it returned it
+    /// #   let _ = summary;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Fails with [`Error::JobNotFound`], with [`Error::WrongJob`] when the job is of
+    /// another type than `J`, and with [`Error::UndecodableResult`] when the stored
+    /// result no longer reads as `J::Output` (the type changed since it ran).
+    pub async fn result<J: crate::Job>(&self, id: JobId) -> Result<Option<J::Output>> {
+        let info = self.get(id).await?;
+        let expected = J::DESCRIPTOR.name();
+        if info.name != expected {
+            return Err(Error::WrongJob {
+                id,
+                expected,
+                actual: info.name,
+            });
+        }
+        if info.state != crate::JobState::Succeeded {
+            return Ok(None);
+        }
+        let value = info.result.unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|error| Error::UndecodableResult {
+                id,
+                reason: error.to_string(),
+            })
+    }
+
     /// Marks a job `Deleted`, with the continuations awaiting it: it will not run
     /// (again). A running attempt is stopped (at once in this process, within a poll
     /// interval elsewhere). Returns false when there is no such job.

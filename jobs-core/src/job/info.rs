@@ -47,6 +47,9 @@ pub struct JobInfo {
     pub progress: Option<Progress>,
     /// What it logged, oldest first (capped per attempt).
     pub logs: Vec<LogEntry>,
+    /// What it returned when it succeeded, as JSON; `None` when it returns nothing or
+    /// has not succeeded. [`Jobs::result`](crate::Jobs::result) reads it typed.
+    pub result: Option<serde_json::Value>,
 }
 
 /// How far a job has come, as it reported with `ctx.progress(done, total)`.

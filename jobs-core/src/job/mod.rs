@@ -28,6 +28,10 @@ pub use invocation::{FromInvocation, Invocation, State, StateMap};
 /// `#[job]` implements this for the struct it generates from a fn's data parameters;
 /// implementing it by hand is possible but rarely needed.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// What a successful run returns, stored as the job's result (`()` for none); read it
+    /// back with [`Jobs::result`](crate::Jobs::result).
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
     /// The static description registered with `inventory`.
     const DESCRIPTOR: JobDescriptor;
 
@@ -44,8 +48,13 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 pub const DEFAULT_QUEUE: &str = "default";
 
 /// How the server runs one attempt: decode the payload, inject what the fn asks for,
-/// run it, and turn its outcome into `Ok` or a [`Failure`].
-pub type RunFn = fn(Invocation) -> BoxFuture<'static, Result<(), Failure>>;
+/// run it, and turn its outcome into `Ok` with the result's JSON (`None` for none) or a
+/// [`Failure`].
+pub type RunFn = fn(Invocation) -> BoxFuture<'static, Result<Option<String>, Failure>>;
+
+/// The largest result a job may return, as JSON: 64 KiB. A job's result is for what
+/// the next step or the caller needs (a summary, an id, a verdict), not for bulk data.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
 
 /// The JSON Schema of a job's data, as agent tools take it; `Err` says why the job has
 /// none (a data type that does not implement `schemars::JsonSchema`).
@@ -167,7 +176,10 @@ impl JobDescriptor {
         self.retries
     }
 
-    pub(crate) fn run(&self, invocation: Invocation) -> BoxFuture<'static, Result<(), Failure>> {
+    pub(crate) fn run(
+        &self,
+        invocation: Invocation,
+    ) -> BoxFuture<'static, Result<Option<String>, Failure>> {
         (self.run)(invocation)
     }
 }

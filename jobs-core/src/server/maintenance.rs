@@ -93,6 +93,7 @@ async fn rescue(shared: &Shared) -> Result<()> {
             owner: job.owner,
             token: job.token,
             attempt: job.attempt,
+            result: None,
             at: now,
         })
         .collect();

@@ -517,7 +517,7 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         "outcome",
         match &result {
             None => "stopped",
-            Some(Ok(())) => "succeeded",
+            Some(Ok(_)) => "succeeded",
             Some(Err(_)) => "failed",
         },
     );
@@ -525,6 +525,10 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         Some(result) => {
             let took = began.elapsed();
             let at = shared.jobs.now();
+            let (result, value) = match result {
+                Ok(value) => (Ok(()), value),
+                Err(failure) => (Err(failure), None),
+            };
             let outcome = outcome(shared, &job, result);
             let counted = match &outcome {
                 Outcome::Succeeded => AttemptOutcome::Succeeded,
@@ -540,6 +544,7 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
                 attempt: job.attempt,
                 token: job.token,
                 outcome,
+                result: value,
                 at,
             };
             shared.unrecorded.fetch_add(1, Ordering::Relaxed);
@@ -608,7 +613,7 @@ async fn attempt(
     shared: &Shared,
     job: &ClaimedJob,
     cancel: CancellationToken,
-) -> Result<(), Failure> {
+) -> Result<Option<String>, Failure> {
     let Some(descriptor) = registry().get(job.name.as_str()) else {
         return Err(Failure::permanent(format!(
             "job `{}` is not registered in this binary: no #[job] fn has this name \

@@ -114,7 +114,9 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// with `run_at` = the retry time, for a retry or a rescue (`Orphaned`, which also
     /// counts `rescues + 1`); `Failed`; `Enqueued` with `run_at` = its time and
     /// `attempt - 1` for `NotStarted`), sets `last_error` to the failure's summary (kept
-    /// when there is no failure), clears `owner`, `lease_until` and `ahead`, sets
+    /// when there is no failure), sets `result` to the completion's result when it
+    /// succeeded (`NULL` for none; any other outcome keeps the stored one), clears
+    /// `owner`, `lease_until` and `ahead`, sets
     /// `updated_at = at`, and writes a history row (the state, the attempt as stored,
     /// server `owner`, at `at`, and for a failure its capped message and sources, for
     /// `NotStarted` its note as the message). PostgreSQL notifies the wake-up channel

@@ -140,6 +140,7 @@ pub(crate) fn job_info(
         parent_id: row.job_id_opt("parent_id")?,
         progress: progress(row)?,
         logs,
+        result: Column::<Option<String>>::column(row, "result")?.map(stored_json),
     })
 }
 

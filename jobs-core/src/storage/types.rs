@@ -143,6 +143,9 @@ pub(crate) struct Completion {
     /// The attempt, for the history row.
     pub(crate) attempt: u32,
     pub(crate) outcome: Outcome,
+    /// What a succeeded attempt returned, as JSON; `None` for nothing (or any other
+    /// outcome).
+    pub(crate) result: Option<String>,
     pub(crate) at: DateTime<Utc>,
 }
 

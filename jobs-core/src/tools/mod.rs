@@ -42,8 +42,9 @@ const WHEN_ARGS: [&str; 4] = ["at", "delay_seconds", "cron", "zone"];
 /// # async fn demo(jobs: jobs_core::Jobs) {
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct SendReminder;
 /// # impl jobs_core::Job for SendReminder {
+/// #     type Output = ();
 /// #     const DESCRIPTOR: jobs_core::JobDescriptor =
-/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(()) }));
+/// #         jobs_core::JobDescriptor::new("r", |_| Box::pin(async { Ok(None) }));
 /// #     fn display_name(&self) -> String { String::new() }
 /// # }
 /// let catalog = jobs_core::ToolCatalog::new(jobs)

@@ -70,6 +70,14 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         quote!(.schema({ #schema __jobs_schema }))
     });
     let not_a_tool = (!job.tool).then(|| quote!(.not_a_tool()));
+    // Spanned on the return type, where an unfit one is reported.
+    let output = match &job.output {
+        Some(ty) => {
+            let spanned = respan(private.clone(), job.output_span);
+            quote_spanned!(job.output_span=> <#ty as #spanned::JobOutput>::Value)
+        }
+        None => quote!(()),
+    };
     let display_name = render(job, &job.display);
     // Without labels the trait's default (none) stays.
     let labels = (!job.labels.is_empty()).then(|| {
@@ -95,6 +103,8 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             #(#data_checks)*
 
             impl #private::Job for #struct_ident {
+                type Output = #output;
+
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
                         #retries #queue #priority #timeout #backoff #schema #not_a_tool;
@@ -250,7 +260,7 @@ fn run_fn(job: &Job) -> TokenStream {
     };
     let outcome = quote_spanned! {*output_span=>
         match #spanned_private::JobOutput::into_result(__jobs_out) {
-            ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
+            ::core::result::Result::Ok(__jobs_value) => #spanned_private::encode_result(&__jobs_value),
             ::core::result::Result::Err(__jobs_error) => ::core::result::Result::Err(
                 (&&&&&&#spanned_private::ErrorProbe(__jobs_error)).to_failure(),
             ),
@@ -259,7 +269,10 @@ fn run_fn(job: &Job) -> TokenStream {
     quote! {
         fn __jobs_run(
             __jobs_invocation: #private::Invocation,
-        ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::Failure>> {
+        ) -> #private::BoxFuture<
+            'static,
+            ::core::result::Result<::core::option::Option<::std::string::String>, #private::Failure>,
+        > {
             ::std::boxed::Box::pin(async move {
                 use #private::{
                     ProbeAnyhow as _, ProbeDisplay as _, ProbeDynError as _, ProbeFailure as _,

@@ -35,6 +35,8 @@ pub(crate) struct Job {
     pub(crate) args: Vec<Arg>,
     /// Where an unfit return type or a future that is not `Send` is reported.
     pub(crate) output_span: Span,
+    /// The fn's return type; `None` for `()`.
+    pub(crate) output: Option<Type>,
     /// The stable stored name if pinned; `module_path!()::fn_name` otherwise.
     pub(crate) name: Option<LitStr>,
     /// `None` keeps the runtime's default, as for the three below.
@@ -189,6 +191,10 @@ pub(crate) fn validate(
         output_span: match &sig.output {
             ReturnType::Type(_, ty) => ty.span(),
             ReturnType::Default => sig.ident.span(),
+        },
+        output: match &sig.output {
+            ReturnType::Type(_, ty) => Some((**ty).clone()),
+            ReturnType::Default => None,
         },
         args,
         name,

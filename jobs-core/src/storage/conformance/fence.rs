@@ -9,6 +9,7 @@ conformance!(
     result_delivered_twice_counts_once,
     result_after_delete_release_or_rescue_changes_nothing,
     success_sets_state_and_history,
+    success_stores_its_result_and_only_a_success_does,
     retry_reschedules_with_the_error,
     final_failure_keeps_the_error,
     a_failures_backtrace_is_stored_capped,
@@ -186,6 +187,53 @@ async fn success_sets_state_and_history<S: Storage>(s: &S) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn success_stores_its_result_and_only_a_success_does<S: Storage>(s: &S) {
+    insert_and_claim(s, &[job(id(1), "summarize"), job(id(2), "stale")], "a").await;
+    let summary = r#"{"title":"Q3","words":120}"#;
+    s.jobs_complete(&[
+        Completion {
+            result: Some(summary.to_owned()),
+            ..done(id(1), "a", 1, Outcome::Succeeded)
+        },
+        // A stale claim's result is not stored.
+        Completion {
+            token: 9,
+            result: Some("\"stale\"".to_owned()),
+            ..done(id(2), "a", 1, Outcome::Succeeded)
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        get(s, id(1)).await.result,
+        Some(serde_json::json!({ "title": "Q3", "words": 120 }))
+    );
+    assert_eq!(get(s, id(2)).await.result, None);
+    // Run again and failed: the last success's result stays.
+    s.job_requeue(id(1), at(20), off(at(20))).await.unwrap();
+    let again = s.jobs_claim(claim("a", at(20), 1)).await.unwrap();
+    s.jobs_complete(&[Completion {
+        token: again[0].token,
+        result: Some("\"ignored\"".to_owned()),
+        ..done(
+            id(1),
+            "a",
+            1,
+            Outcome::Failed {
+                failure: failure("boom"),
+            },
+        )
+    }])
+    .await
+    .unwrap();
+    let failed = get(s, id(1)).await;
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(
+        failed.result,
+        Some(serde_json::json!({ "title": "Q3", "words": 120 }))
     );
 }
 

@@ -246,6 +246,7 @@ async fn rescue_puts_jobs_claimed_ahead_back_uncharged<S: Storage>(s: &S) {
             at: at(100),
             note: "it never started".to_owned(),
         },
+        result: None,
         at: at(100),
     }])
     .await
@@ -300,6 +301,7 @@ async fn rescue_reruns_started_jobs_and_counts_the_rescues<S: Storage>(s: &S) {
                 at: later,
                 failure: Failure::new("orphaned"),
             },
+            result: None,
             at: later,
         }])
         .await

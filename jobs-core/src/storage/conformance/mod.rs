@@ -244,6 +244,7 @@ pub(super) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Co
         token: i64::from(attempt),
         attempt,
         outcome,
+        result: None,
         at: at(10),
     }
 }

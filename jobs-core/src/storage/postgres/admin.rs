@@ -127,7 +127,7 @@ impl AdminStore for PgStorage {
         let Some(row) = sqlx::query(
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
                  attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
-                 labels::text AS labels, parent_id, progress_done, progress_total \
+                 labels::text AS labels, parent_id, progress_done, progress_total, result \
              FROM jobs_job WHERE id = $1",
         )
         .bind(id.as_uuid())

@@ -211,6 +211,7 @@ impl LifecycleStore for PgStorage {
             Vec::with_capacity(n),
         );
         let mut backtraces = Vec::with_capacity(n);
+        let mut results = Vec::with_capacity(n);
         let (mut tokens, mut uncharged, mut rescued) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -245,6 +246,7 @@ impl LifecycleStore for PgStorage {
             messages.push(message.map(|message| text(&message).into_owned()));
             sources.push(source_list);
             backtraces.push(backtrace.map(|backtrace| text(&backtrace).into_owned()));
+            results.push(completion.result.as_deref());
             ats.push(completion.at);
         }
         // `fenced` keeps the results whose fence holds and locks their rows in id order
@@ -254,9 +256,10 @@ impl LifecycleStore for PgStorage {
                  SELECT done.* \
                  FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], \
                      $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], \
-                     $11::int8[], $12::int4[], $13::int4[], $14::text[]) \
+                     $11::int8[], $12::int4[], $13::int4[], $14::text[], $15::text[]) \
                      WITH ORDINALITY AS done (id, owner, attempt, state, run_at, last_error, \
-                         message, sources, at, token, uncharged, rescued, backtrace, ord) \
+                         message, sources, at, token, uncharged, rescued, backtrace, result, \
+                         ord) \
                  JOIN jobs_job AS job ON job.id = done.id \
                  WHERE job.owner = done.owner AND job.token = done.token \
                      AND job.state = 'Processing' \
@@ -268,6 +271,8 @@ impl LifecycleStore for PgStorage {
                      last_error = COALESCE(fenced.last_error, job.last_error), \
                      attempt = job.attempt - fenced.uncharged, \
                      rescues = job.rescues + fenced.rescued, \
+                     result = CASE WHEN fenced.state = 'Succeeded' THEN fenced.result \
+                         ELSE job.result END, \
                      owner = NULL, lease_until = NULL, ahead = false, updated_at = fenced.at \
                  FROM fenced WHERE job.id = fenced.id \
                  RETURNING fenced.* \
@@ -296,6 +301,7 @@ impl LifecycleStore for PgStorage {
         .bind(uncharged)
         .bind(rescued)
         .bind(backtraces)
+        .bind(results)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -224,11 +224,11 @@ impl LifecycleStore for SqliteStorage {
         for chunk in completions.chunks(ROWS_PER_INSERT) {
             let mut update = QueryBuilder::<Sqlite>::new(
                 "WITH done (id, owner, token, state, run_at, last_error, at, uncharged, \
-                     rescued) AS (",
+                     rescued, result) AS (",
             );
             update.push_values(padded(chunk), |mut row, completion| {
                 let Some(completion) = completion else {
-                    for _ in 0..9 {
+                    for _ in 0..10 {
                         row.push_bind(None::<i64>);
                     }
                     return;
@@ -242,7 +242,8 @@ impl LifecycleStore for SqliteStorage {
                     .push_bind(failure.map(failure_summary))
                     .push_bind(micros(completion.at))
                     .push_bind(i64::from(completion.outcome.uncharged()))
-                    .push_bind(i64::from(completion.outcome.rescued()));
+                    .push_bind(i64::from(completion.outcome.rescued()))
+                    .push_bind(completion.result.as_deref());
             });
             update.push(
                 ") UPDATE jobs_job SET state = done.state, \
@@ -250,6 +251,8 @@ impl LifecycleStore for SqliteStorage {
                      last_error = COALESCE(done.last_error, jobs_job.last_error), \
                      attempt = jobs_job.attempt - done.uncharged, \
                      rescues = jobs_job.rescues + done.rescued, \
+                     result = CASE WHEN done.state = 'Succeeded' THEN done.result \
+                         ELSE jobs_job.result END, \
                      owner = NULL, lease_until = NULL, ahead = 0, updated_at = done.at \
                  FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
                      AND jobs_job.token = done.token AND jobs_job.state = 'Processing' \

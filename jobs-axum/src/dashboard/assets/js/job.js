@@ -49,6 +49,10 @@ function jobPage(main, _search, id) {
           job.state === 'Scheduled' ? ['retrying ', timeAgo(job.run_at)] : null,
           el('div', { class: 'card-body', id: 'last-error' }, errorBox(latest.error)))
         : null,
+      job.result !== null && job.result !== undefined
+        ? card('Result', null, el('div', { class: 'card-body' },
+          el('pre', { class: 'json', id: 'result' }, JSON.stringify(job.result, null, 2))))
+        : null,
       card('Arguments', null, el('div', { class: 'card-body' },
         el('pre', { class: 'json', id: 'arguments' }, JSON.stringify(job.payload, null, 2)))),
       job.logs && job.logs.length ? logs(job.logs) : null,
