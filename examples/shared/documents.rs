@@ -210,7 +210,8 @@ impl std::error::Error for ModelError {
 }
 
 /// Starts the analysis of a document: summarize → embed → announce, each step its own
-/// job that starts once the one before it succeeded. Returns the steps' ids in order.
+/// job that starts once the one before it succeeded; the summary the first step returns
+/// is what the second embeds. Returns the steps' ids in order.
 pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<Vec<JobId>> {
     jobs.enqueue(Summarize { document_id })
         .then(Embed { document_id })
@@ -228,7 +229,7 @@ pub(crate) async fn summarize(
     State(model): State<FakeModel>,
     ctx: JobContext,
     document_id: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let content = documents.content(document_id)?;
     ctx.progress(1, 3).await;
     ctx.log()
@@ -238,9 +239,12 @@ pub(crate) async fn summarize(
         .await?;
     ctx.progress(2, 3).await;
     ctx.log().info(format!("summary: {summary}"));
-    documents.update(document_id, |document| document.summary = Some(summary));
+    documents.update(document_id, |document| {
+        document.summary = Some(summary.clone())
+    });
     ctx.progress(3, 3).await;
-    Ok(())
+    // The job's result: the next step receives it, a retry of it included.
+    Ok(summary)
 }
 
 #[job(
@@ -252,11 +256,11 @@ pub(crate) async fn embed(
     State(documents): State<Documents>,
     State(model): State<FakeModel>,
     ctx: JobContext,
+    Parent(summary): Parent<String>,
     document_id: u64,
 ) -> anyhow::Result<()> {
-    let content = documents.content(document_id)?;
-    ctx.log().info("embedding the document");
-    let embedding = model.embed(document_id, ctx.attempt(), &content).await?;
+    ctx.log().info("embedding the summary");
+    let embedding = model.embed(document_id, ctx.attempt(), &summary).await?;
     ctx.progress(1, 2).await;
     documents.update(document_id, |document| document.embedding = Some(embedding));
     ctx.progress(2, 2).await;

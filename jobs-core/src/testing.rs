@@ -142,6 +142,7 @@ pub struct Inline {
     jobs: Jobs,
     state: StateMap,
     attempt: u32,
+    parent: Option<Option<String>>,
 }
 
 /// What an inline run did.
@@ -164,6 +165,7 @@ impl Inline {
             jobs: jobs.clone(),
             state,
             attempt: 1,
+            parent: None,
         }
     }
 
@@ -178,6 +180,18 @@ impl Inline {
     #[must_use]
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self
+    }
+
+    /// What the job before it returned, for a job that takes a `Parent<T>`.
+    ///
+    /// # Panics
+    ///
+    /// When `value` does not serialize.
+    #[must_use]
+    pub fn parent<T: serde::Serialize>(mut self, value: &T) -> Self {
+        let json = serde_json::to_string(value).expect("the parent's result serializes");
+        self.parent = Some((json != "null").then_some(json));
         self
     }
 
@@ -206,7 +220,8 @@ impl Inline {
                 };
             }
         };
-        let invocation = Invocation::new(payload, context.clone(), self.state.clone());
+        let invocation = Invocation::new(payload, context.clone(), self.state.clone())
+            .with_parent(self.parent.clone());
         let result = CURRENT_JOB
             .scope(context, J::DESCRIPTOR.run(invocation))
             .await

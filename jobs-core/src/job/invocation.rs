@@ -48,6 +48,9 @@ pub struct Invocation {
     payload: String,
     context: JobContext,
     state: StateMap,
+    /// The parent's result, read for jobs that take a `Parent<T>`: `None` when the job
+    /// has no parent (or it was not read), `Some(None)` when the parent returned nothing.
+    parent: Option<Option<String>>,
 }
 
 impl Invocation {
@@ -56,7 +59,14 @@ impl Invocation {
             payload,
             context,
             state,
+            parent: None,
         }
+    }
+
+    /// With the result of the job's parent, as read for a `Parent<T>` parameter.
+    pub(crate) fn with_parent(mut self, parent: Option<Option<String>>) -> Self {
+        self.parent = parent;
+        self
     }
 
     /// Decodes the stored payload; a payload that no longer decodes (the job's
@@ -86,6 +96,39 @@ pub trait FromInvocation: Sized {
 impl FromInvocation for JobContext {
     fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
         Ok(invocation.context.clone())
+    }
+}
+
+/// What the job before this one in a chain returned (its parent's result): a job fn
+/// parameter filled in before each attempt, so a retry gets the same value without
+/// running the parent again.
+///
+/// The job must be a continuation (`.then(…)` of a job whose fn returns
+/// `Result<T, E>`); without a parent, or with a parent result that does not decode as
+/// `T`, the attempt fails for good saying so. After an `on_failure` the parent has no
+/// result: take a `Parent<Option<T>>` there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parent<T>(pub T);
+
+impl<T: DeserializeOwned> FromInvocation for Parent<T> {
+    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
+        let Some(result) = &invocation.parent else {
+            return Err(Failure::permanent(format!(
+                "job `{}` takes Parent<{}> but has no parent: enqueue it as the next step of \
+                 another job, with `.then(…)`",
+                invocation.context.name(),
+                type_name::<T>()
+            )));
+        };
+        serde_json::from_str(result.as_deref().unwrap_or("null"))
+            .map(Parent)
+            .map_err(|error| {
+                Failure::permanent(format!(
+                    "the result of the job before `{}` does not decode as {}: {error}",
+                    invocation.context.name(),
+                    type_name::<T>()
+                ))
+            })
     }
 }
 

@@ -21,7 +21,7 @@ pub use failure::{
     ErrorProbe, Failure, JobError, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeFailure,
     ProbeJobError, ProbeStdError,
 };
-pub use invocation::{FromInvocation, Invocation, State, StateMap};
+pub use invocation::{FromInvocation, Invocation, Parent, State, StateMap};
 
 /// A job type: the data of one run, and how to run it.
 ///
@@ -72,6 +72,7 @@ pub struct JobDescriptor {
     backoff: Option<BackoffPolicy>,
     schema: Option<SchemaFn>,
     tool: bool,
+    reads_parent: bool,
     run: RunFn,
 }
 
@@ -87,6 +88,7 @@ impl JobDescriptor {
             backoff: None,
             schema: None,
             tool: true,
+            reads_parent: false,
             run,
         }
     }
@@ -138,6 +140,18 @@ impl JobDescriptor {
     pub const fn backoff(mut self, policy: BackoffPolicy) -> Self {
         self.backoff = Some(policy);
         self
+    }
+
+    /// Reads the result of the job before this one (its parent in a chain) before each
+    /// attempt, for a `Parent<T>` parameter.
+    pub const fn reads_parent(mut self) -> Self {
+        self.reads_parent = true;
+        self
+    }
+
+    /// Whether an attempt needs the parent's result.
+    pub fn reads_parent_setting(&self) -> bool {
+        self.reads_parent
     }
 
     /// The job's own backoff policy, if it set one.

@@ -20,6 +20,7 @@ use crate::job::registry;
 use crate::job::retry;
 use crate::storage::{
     ClaimRequest, ClaimedJob, Completion, Fence, LifecycleStore, Outcome, QueueSelector,
+    RunningStore,
 };
 use crate::{Failure, Invocation, JobContext, JobId};
 
@@ -634,7 +635,21 @@ async fn attempt(
         shared.writes.clone(),
         cancelled.clone(),
     );
-    let invocation = Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
+    let mut invocation =
+        Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());
+    if descriptor.reads_parent_setting() {
+        // Read for each attempt, so a retry gets what the parent stored without
+        // running it again; a failed read is a failed attempt, retried.
+        let parent = shared
+            .bounded(shared.storage.job_parent_result(job.id))
+            .await
+            .map_err(|error| {
+                Failure::new(format!(
+                    "could not read the result of the job before this one: {error}"
+                ))
+            })?;
+        invocation = invocation.with_parent(parent);
+    }
     let run = AssertUnwindSafe(async move { descriptor.run(invocation).await }).catch_unwind();
     let run = CURRENT_JOB.scope(context, run);
     let run = panics::noted_in(shared.config.capture_backtraces, run);

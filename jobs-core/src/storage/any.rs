@@ -227,6 +227,9 @@ impl RunningStore for AnyStorage {
     async fn progress_update(&self, updates: &[ProgressUpdate]) -> Result<()> {
         dispatch!(self, s => s.progress_update(updates))
     }
+    async fn job_parent_result(&self, id: JobId) -> Result<Option<Option<String>>> {
+        dispatch!(self, s => s.job_parent_result(id))
+    }
     async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
         dispatch!(self, s => s.step_get(job_id, name))
     }

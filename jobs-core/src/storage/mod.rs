@@ -330,6 +330,14 @@ pub(crate) trait RunningStore: Send + Sync + 'static {
         updates: &[ProgressUpdate],
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// The result of the parent of job `id` (the job it continues), as JSON text:
+    /// `None` when the job has no parent (or is gone), `Some(None)` when the parent
+    /// stored no result.
+    fn job_parent_result(
+        &self,
+        id: JobId,
+    ) -> impl Future<Output = Result<Option<Option<String>>>> + Send;
+
     /// The stored result of step `name` of a job, as JSON text; `None` when none is stored.
     fn step_get(
         &self,

@@ -70,6 +70,11 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         quote!(.schema({ #schema __jobs_schema }))
     });
     let not_a_tool = (!job.tool).then(|| quote!(.not_a_tool()));
+    let reads_parent = job
+        .args
+        .iter()
+        .any(|arg| matches!(arg, Arg::Injected(ty) if super::input::is_parent(ty)))
+        .then(|| quote!(.reads_parent()));
     // Spanned on the return type, where an unfit one is reported.
     let output = match &job.output {
         Some(ty) => {
@@ -107,7 +112,8 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
 
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
-                        #retries #queue #priority #timeout #backoff #schema #not_a_tool;
+                        #retries #queue #priority #timeout #backoff #schema #not_a_tool
+                        #reads_parent;
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name

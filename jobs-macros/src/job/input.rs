@@ -14,7 +14,7 @@ pub(crate) struct JobFn {
 
 pub(crate) enum Param {
     Receiver(Receiver),
-    /// A `JobContext` or `State<…>`, built by the runtime for each attempt.
+    /// A `JobContext`, `State<…>` or `Parent<…>`, built by the runtime for each attempt.
     Injected(Type),
     Data(Box<DataParam>),
 }
@@ -62,17 +62,36 @@ impl JobFn {
     }
 }
 
-/// Whether the runtime provides this parameter: `JobContext`, or `State<T>` (a `State`
-/// without arguments is taken to be the application's own type, which is data).
+/// Whether the runtime provides this parameter: `JobContext`, `State<T>` or
+/// `Parent<T>` (a `State` or `Parent` without arguments is taken to be the
+/// application's own type, which is data).
 fn is_injected(ty: &Type) -> bool {
+    injected_name(ty).is_some()
+}
+
+/// Whether the parameter is the result of the job before this one (`Parent<T>`), which
+/// the runtime reads before the attempt.
+pub(crate) fn is_parent(ty: &Type) -> bool {
+    injected_name(ty) == Some("Parent")
+}
+
+fn injected_name(ty: &Type) -> Option<&'static str> {
     match ty {
-        Type::Group(group) => is_injected(&group.elem),
-        Type::Paren(paren) => is_injected(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => path.path.segments.last().is_some_and(|last| {
-            last.ident == "JobContext" && last.arguments.is_none()
-                || last.ident == "State"
-                    && matches!(last.arguments, syn::PathArguments::AngleBracketed(_))
-        }),
-        _ => false,
+        Type::Group(group) => injected_name(&group.elem),
+        Type::Paren(paren) => injected_name(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let generic = matches!(last.arguments, syn::PathArguments::AngleBracketed(_));
+            if last.ident == "JobContext" && last.arguments.is_none() {
+                Some("JobContext")
+            } else if last.ident == "State" && generic {
+                Some("State")
+            } else if last.ident == "Parent" && generic {
+                Some("Parent")
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }

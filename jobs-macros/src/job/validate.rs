@@ -230,7 +230,8 @@ fn arg(param: &Param, written: Macro, errors: &mut Errors) -> Option<Arg> {
             errors.at(
                 pat,
                 "a data parameter needs a plain name, like `user_id: u64`: it becomes a field \
-                 of the job's struct (only `JobContext` and `State<…>` parameters take patterns)",
+                 of the job's struct (only `JobContext`, `State<…>` and `Parent<…>` parameters \
+                 take patterns)",
             );
             None
         }

@@ -10,6 +10,7 @@ conformance!(
     result_after_delete_release_or_rescue_changes_nothing,
     success_sets_state_and_history,
     success_stores_its_result_and_only_a_success_does,
+    a_continuation_reads_its_parents_result,
     retry_reschedules_with_the_error,
     final_failure_keeps_the_error,
     a_failures_backtrace_is_stored_capped,
@@ -235,6 +236,41 @@ async fn success_stores_its_result_and_only_a_success_does<S: Storage>(s: &S) {
         failed.result,
         Some(serde_json::json!({ "title": "Q3", "words": 120 }))
     );
+}
+
+async fn a_continuation_reads_its_parents_result<S: Storage>(s: &S) {
+    s.jobs_insert(&[
+        job(id(1), "summarize"),
+        child(id(2), id(1), false),
+        job(id(3), "alone"),
+        job(id(4), "silent"),
+        child(id(5), id(4), false),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.job_parent_result(id(2)).await.unwrap(), Some(None));
+    let claimed = s.jobs_claim(claim("a", at(1), 10)).await.unwrap();
+    assert_eq!(claimed.len(), 3, "the continuations wait");
+    s.jobs_complete(&[
+        Completion {
+            result: Some(r#"{"words":120}"#.to_owned()),
+            ..done(id(1), "a", 1, Outcome::Succeeded)
+        },
+        done(id(4), "a", 1, Outcome::Succeeded),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.job_parent_result(id(2)).await.unwrap(),
+        Some(Some(r#"{"words":120}"#.to_owned()))
+    );
+    assert_eq!(
+        s.job_parent_result(id(5)).await.unwrap(),
+        Some(None),
+        "no result"
+    );
+    assert_eq!(s.job_parent_result(id(3)).await.unwrap(), None, "no parent");
+    assert_eq!(s.job_parent_result(id(99)).await.unwrap(), None, "no job");
 }
 
 async fn retry_reschedules_with_the_error<S: Storage>(s: &S) {

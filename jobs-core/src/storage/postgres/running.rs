@@ -93,6 +93,16 @@ impl RunningStore for PgStorage {
         Ok(())
     }
 
+    async fn job_parent_result(&self, id: JobId) -> Result<Option<Option<String>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT parent.result FROM jobs_job AS job \
+             JOIN jobs_job AS parent ON parent.id = job.parent_id WHERE job.id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value::text FROM jobs_step WHERE job_id = $1 AND name = $2")

@@ -72,6 +72,16 @@ impl RunningStore for SqliteStorage {
         Ok(())
     }
 
+    async fn job_parent_result(&self, id: JobId) -> Result<Option<Option<String>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT parent.result FROM jobs_job AS job \
+             JOIN jobs_job AS parent ON parent.id = job.parent_id WHERE job.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
     async fn step_get(&self, job_id: JobId, name: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM jobs_step WHERE job_id = ? AND name = ?")
