@@ -24,9 +24,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::clock::ManualClock;
-use crate::job::context::CURRENT_JOB;
+use std::sync::Arc;
+
+use crate::job::context::{CURRENT_JOB, Suspend};
 use crate::server::Write;
-use crate::storage::LifecycleStore;
+use crate::storage::{Fence, LifecycleStore};
 use crate::{
     Failure, Invocation, Job, JobContext, JobId, JobQuery, JobServerBuilder, JobState, Jobs,
     Result, StateMap,
@@ -198,15 +200,19 @@ impl Inline {
     /// Runs `job` once and says how it ended.
     pub async fn perform<J: Job>(&self, job: &J) -> Performed<J::Output> {
         let (writes, mut written) = mpsc::unbounded_channel();
+        let suspend = Arc::new(Suspend::default());
         let context = JobContext::new(
-            JobId::new(),
             // No claim: what the job would store is dropped by the fence.
-            -1,
+            Fence {
+                id: JobId::new(),
+                token: -1,
+            },
             J::DESCRIPTOR.name().to_owned(),
             self.attempt,
             self.jobs.clone(),
             writes,
             CancellationToken::new(),
+            suspend.clone(),
         );
         let payload = match serde_json::to_string(job) {
             Ok(payload) => payload,
@@ -222,14 +228,19 @@ impl Inline {
         };
         let invocation = Invocation::new(payload, context.clone(), self.state.clone())
             .with_parent(self.parent.clone());
-        let result = CURRENT_JOB
-            .scope(context, J::DESCRIPTOR.run(invocation))
-            .await
-            .and_then(|value| {
-                serde_json::from_str(value.as_deref().unwrap_or("null")).map_err(|error| {
-                    Failure::permanent(format!("the job's result does not read back: {error}"))
-                })
-            });
+        let run = CURRENT_JOB.scope(context, J::DESCRIPTOR.run(invocation));
+        // A job that goes to sleep (`ctx.sleep`) stops there, as in a server.
+        let result = tokio::select! {
+            result = run => result,
+            (_, note) = suspend.requested() => Err(Failure::new(format!(
+                "the job {note}: an inline run stops at a sleep"
+            ))),
+        };
+        let result = result.and_then(|value| {
+            serde_json::from_str(value.as_deref().unwrap_or("null")).map_err(|error| {
+                Failure::permanent(format!("the job's result does not read back: {error}"))
+            })
+        });
         let mut logs = Vec::new();
         let mut progress = None;
         while let Ok(write) = written.try_recv() {

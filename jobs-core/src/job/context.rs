@@ -1,10 +1,11 @@
 //! What a running job can ask of the runtime: who it is, the time, progress and log
-//! lines for the dashboard, durable steps, and whether it should stop.
+//! lines for the dashboard, durable steps and sleeps, and whether it should stop.
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -37,6 +38,40 @@ struct ContextInner {
     writes: mpsc::UnboundedSender<Write>,
     cancelled: CancellationToken,
     logged: AtomicU32,
+    suspend: Arc<Suspend>,
+}
+
+/// A job's request to stop this attempt and run again at a time (a durable sleep), which
+/// the worker running the attempt waits for beside the attempt.
+#[derive(Debug, Default)]
+pub(crate) struct Suspend {
+    until: Mutex<Option<(DateTime<Utc>, String)>>,
+    requested: tokio::sync::Notify,
+}
+
+impl Suspend {
+    fn request(&self, until: DateTime<Utc>, why: String) {
+        *self
+            .until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((until, why));
+        self.requested.notify_one();
+    }
+
+    /// Resolves when the job asked to be run again later: when, and why.
+    pub(crate) async fn requested(&self) -> (DateTime<Utc>, String) {
+        loop {
+            if let Some(request) = self
+                .until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+            {
+                return request;
+            }
+            self.requested.notified().await;
+        }
+    }
 }
 
 impl fmt::Debug for JobContext {
@@ -50,25 +85,27 @@ impl fmt::Debug for JobContext {
 }
 
 impl JobContext {
+    /// The context of the attempt of `claim` (the job and its claim's token).
     pub(crate) fn new(
-        id: JobId,
-        token: i64,
+        claim: Fence,
         name: String,
         attempt: u32,
         jobs: Jobs,
         writes: mpsc::UnboundedSender<Write>,
         cancelled: CancellationToken,
+        suspend: Arc<Suspend>,
     ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
-                id,
-                token,
+                id: claim.id,
+                token: claim.token,
                 name,
                 attempt,
                 jobs,
                 writes,
                 cancelled,
                 logged: AtomicU32::new(0),
+                suspend,
             }),
         }
     }
@@ -166,6 +203,53 @@ impl JobContext {
             .step_put(self.fence(), name, &json, self.now())
             .await?;
         Ok(value)
+    }
+
+    /// Sleeps durably: the first time the job reaches this sleep, its end time (now +
+    /// `duration`) is stored under `name` and the attempt stops there, holding no
+    /// worker, no task and no memory; the job waits `Scheduled` until then, across
+    /// restarts and deploys, and its next run (not counted as an attempt) goes through
+    /// the code before the sleep again, where [`step`](Self::step) answers from the
+    /// store, and on past it. Reached again after its time, the sleep returns at once.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: jobs_core::JobContext) -> Result<(), jobs_core::Error> {
+    /// let sent: String = ctx
+    ///     .step("first message", || async { Ok::<_, jobs_core::Error>("sent".to_owned()) })
+    ///     .await?;
+    /// ctx.sleep("three days", std::time::Duration::from_secs(3 * 86_400)).await?;
+    /// // three days later, after any number of restarts
+    /// # let _ = sent; Ok(()) }
+    /// ```
+    ///
+    /// Each sleep of a job needs its own `name`. Fails only when the store cannot be
+    /// read or written (a failed attempt, retried).
+    pub async fn sleep(&self, name: &str, duration: Duration) -> Result<(), Error> {
+        let key = format!("sleep:{name}");
+        let storage = self.inner.jobs.storage();
+        let until: DateTime<Utc> = match storage.step_get(self.inner.id, &key).await? {
+            Some(stored) => serde_json::from_str(&stored)?,
+            None => {
+                let now = self.now();
+                let until = chrono::Duration::from_std(duration)
+                    .ok()
+                    .and_then(|duration| now.checked_add_signed(duration))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                storage
+                    .step_put(self.fence(), &key, &serde_json::to_string(&until)?, now)
+                    .await?;
+                until
+            }
+        };
+        if self.now() >= until {
+            return Ok(());
+        }
+        self.inner.suspend.request(
+            until,
+            format!("sleeps until {} (`{name}`)", until.to_rfc3339()),
+        );
+        // The worker stops this attempt; this future is dropped without resolving.
+        std::future::pending().await
     }
 
     fn fence(&self) -> Fence {

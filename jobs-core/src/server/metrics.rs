@@ -72,6 +72,8 @@ pub(crate) enum AttemptOutcome {
     Failed,
     Retried,
     Stopped,
+    /// The job went to sleep (`ctx.sleep`): not an attempt that ended.
+    Slept,
 }
 
 impl AttemptOutcome {
@@ -81,6 +83,7 @@ impl AttemptOutcome {
             Self::Failed => "failed",
             Self::Retried => "retried",
             Self::Stopped => "stopped",
+            Self::Slept => "slept",
         }
     }
 }
@@ -221,7 +224,7 @@ impl ServerMetrics {
             "outcome" => outcome.as_str(),
         )
         .increment(1);
-        if outcome != AttemptOutcome::Stopped {
+        if !matches!(outcome, AttemptOutcome::Stopped | AttemptOutcome::Slept) {
             metrics::histogram!(
                 names::ATTEMPT_DURATION,
                 "queue" => queue.to_owned(),
@@ -241,6 +244,7 @@ impl ServerMetrics {
                     metrics.stopped += 1;
                     return;
                 }
+                AttemptOutcome::Slept => return,
             }
             metrics.attempt_duration.observe(took);
         });

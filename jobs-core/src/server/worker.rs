@@ -15,7 +15,7 @@ use super::completer::MAX_UNRECORDED;
 use super::metrics::AttemptOutcome;
 use super::panics;
 use super::{Attempt, Held, Shared, Stop, Write, stop_reason};
-use crate::job::context::CURRENT_JOB;
+use crate::job::context::{CURRENT_JOB, Suspend};
 use crate::job::registry;
 use crate::job::retry;
 use crate::storage::{
@@ -506,11 +506,14 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
     // A child of the span that enqueued the job, in another process or not (see
     // `crate::telemetry` and ARCHITECTURE.md).
     crate::telemetry::continue_trace(&span, job.trace_context.as_deref());
+    let suspend = Arc::new(Suspend::default());
     let result = if dropped || cancel.is_cancelled() {
         None
     } else {
         tokio::select! {
-            result = attempt(shared, &job, cancel.clone()).instrument(span.clone()) => Some(result),
+            result = attempt(shared, &job, cancel.clone(), suspend.clone())
+                .instrument(span.clone()) => Some(Ended::Ran(result)),
+            (until, note) = suspend.requested() => Some(Ended::Sleeps { until, note }),
             () = cancel.cancelled() => None,
         }
     };
@@ -518,23 +521,34 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         "outcome",
         match &result {
             None => "stopped",
-            Some(Ok(_)) => "succeeded",
-            Some(Err(_)) => "failed",
+            Some(Ended::Ran(Ok(_))) => "succeeded",
+            Some(Ended::Ran(Err(_))) => "failed",
+            Some(Ended::Sleeps { .. }) => "slept",
         },
     );
     match result {
-        Some(result) => {
+        Some(ended) => {
             let took = began.elapsed();
             let at = shared.jobs.now();
-            let (result, value) = match result {
-                Ok(value) => (Ok(()), value),
-                Err(failure) => (Err(failure), None),
-            };
-            let outcome = outcome(shared, &job, result);
-            let counted = match &outcome {
-                Outcome::Succeeded => AttemptOutcome::Succeeded,
-                Outcome::Retry { .. } => AttemptOutcome::Retried,
-                _ => AttemptOutcome::Failed,
+            let (outcome, value, counted) = match ended {
+                Ended::Ran(result) => {
+                    let (result, value) = match result {
+                        Ok(value) => (Ok(()), value),
+                        Err(failure) => (Err(failure), None),
+                    };
+                    let outcome = outcome(shared, &job, result);
+                    let counted = match &outcome {
+                        Outcome::Succeeded => AttemptOutcome::Succeeded,
+                        Outcome::Retry { .. } => AttemptOutcome::Retried,
+                        _ => AttemptOutcome::Failed,
+                    };
+                    (outcome, value, counted)
+                }
+                Ended::Sleeps { until, note } => (
+                    Outcome::Sleeping { until, note },
+                    None,
+                    AttemptOutcome::Slept,
+                ),
             };
             shared
                 .metrics
@@ -590,6 +604,15 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
     shared.ended.fetch_add(1, Ordering::Relaxed);
 }
 
+/// How an attempt that was not stopped ended: its fn returned, or the job went to sleep.
+enum Ended {
+    Ran(Result<Option<String>, Failure>),
+    Sleeps {
+        until: chrono::DateTime<chrono::Utc>,
+        note: String,
+    },
+}
+
 /// Whether a job about to start after waiting claimed ahead was deleted by a delete
 /// that the deleted-watcher has not covered yet (it drops such jobs itself otherwise).
 async fn deleted_before_start(shared: &Shared, id: JobId) -> bool {
@@ -614,6 +637,7 @@ async fn attempt(
     shared: &Shared,
     job: &ClaimedJob,
     cancel: CancellationToken,
+    suspend: Arc<Suspend>,
 ) -> Result<Option<String>, Failure> {
     let Some(descriptor) = registry().get(job.name.as_str()) else {
         return Err(Failure::permanent(format!(
@@ -627,13 +651,13 @@ async fn attempt(
     // the timeout as its failure.
     let cancelled = cancel.child_token();
     let context = JobContext::new(
-        job.id,
-        job.token,
+        job.fence(),
         job.name.clone(),
         job.attempt,
         shared.jobs.clone(),
         shared.writes.clone(),
         cancelled.clone(),
+        suspend,
     );
     let mut invocation =
         Invocation::new(job.payload.clone(), context.clone(), shared.state.clone());

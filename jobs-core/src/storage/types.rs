@@ -174,6 +174,12 @@ pub(crate) enum Outcome {
         at: DateTime<Utc>,
         note: String,
     },
+    /// The job sleeps (`ctx.sleep`): `Scheduled` at `until`, uncharged (`attempt - 1`),
+    /// `last_error` kept; `note` is the history row's message.
+    Sleeping {
+        until: DateTime<Utc>,
+        note: String,
+    },
 }
 
 impl Outcome {
@@ -186,12 +192,13 @@ impl Outcome {
             }
             Outcome::Failed { failure } => (JobState::Failed, None, Some(failure)),
             Outcome::NotStarted { at, .. } => (JobState::Enqueued, Some(*at), None),
+            Outcome::Sleeping { until, .. } => (JobState::Scheduled, Some(*until), None),
         }
     }
 
     /// Whether the attempt is given back (`attempt - 1`).
     pub(crate) fn uncharged(&self) -> bool {
-        matches!(self, Outcome::NotStarted { .. })
+        matches!(self, Outcome::NotStarted { .. } | Outcome::Sleeping { .. })
     }
 
     /// Whether it counts as a rescue (`rescues + 1`).
@@ -202,7 +209,7 @@ impl Outcome {
     /// The message of a history row that records no failure.
     pub(crate) fn note(&self) -> Option<&str> {
         match self {
-            Outcome::NotStarted { note, .. } => Some(note),
+            Outcome::NotStarted { note, .. } | Outcome::Sleeping { note, .. } => Some(note),
             _ => None,
         }
     }

@@ -16,6 +16,7 @@ use jobs::{JobQuery, JobServer, Jobs};
 mod bad_input;
 mod results;
 mod retry_policy;
+mod sleep;
 
 backend_tests!(
     runs_exactly_once,

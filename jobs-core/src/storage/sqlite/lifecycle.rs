@@ -312,7 +312,10 @@ impl LifecycleStore for SqliteStorage {
             match completion.outcome {
                 Outcome::Succeeded => awaited.0.push(completion.id),
                 Outcome::Failed { .. } => awaited.1.push(completion.id),
-                Outcome::Retry { .. } | Outcome::Orphaned { .. } | Outcome::NotStarted { .. } => {}
+                Outcome::Retry { .. }
+                | Outcome::Orphaned { .. }
+                | Outcome::NotStarted { .. }
+                | Outcome::Sleeping { .. } => {}
             }
         }
         if let Some(now) = now {
