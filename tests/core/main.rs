@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod agent_tools;
 mod connect_options;
+mod deploy;
 mod leases;
 mod lifecycle;
 mod multistep;

@@ -11,7 +11,7 @@ mod supervisor;
 mod ticker;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicUsize};
@@ -80,6 +80,13 @@ pub struct ServerConfig {
     /// Whether a job's panic records a backtrace with its failure (default true). It is
     /// captured even when `RUST_BACKTRACE` is unset.
     pub capture_backtraces: bool,
+    /// Runs only jobs of these names (default `None`: every job this binary registers).
+    /// A name this binary does not register is refused at start. Jobs of other names
+    /// wait for a server that runs them.
+    pub only_jobs: Option<BTreeSet<String>>,
+    /// A job that waits this long after it was due while no live server registers its
+    /// name fails, saying so (default one day), so that nothing waits forever unseen.
+    pub fail_unserved_after: Duration,
 }
 
 impl ServerConfig {
@@ -108,6 +115,8 @@ impl Default for ServerConfig {
             queue_limits: BTreeMap::new(),
             prefetch: None,
             capture_backtraces: true,
+            only_jobs: None,
+            fail_unserved_after: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -230,6 +239,21 @@ impl JobServerBuilder {
         self
     }
 
+    /// Runs only jobs of these names, of those this binary registers (default: all of
+    /// them): a process for one kind of work, or one binary standing in for several
+    /// builds. Jobs of other names wait for a server that runs them.
+    pub fn only_jobs<N: Into<String>>(mut self, names: impl IntoIterator<Item = N>) -> Self {
+        self.config.only_jobs = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long a due job may wait while no live server registers its name before it
+    /// fails saying so (default one day).
+    pub fn fail_unserved_after(mut self, after: Duration) -> Self {
+        self.config.fail_unserved_after = after;
+        self
+    }
+
     /// The name shown on the dashboard.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
@@ -256,6 +280,13 @@ impl JobServerBuilder {
 
         let names = registered_jobs();
         tracing::info!(count = names.len(), jobs = ?names, "registered jobs");
+        let served: Vec<String> = match &config.only_jobs {
+            Some(only) => only.iter().cloned().collect(),
+            None => names.iter().map(|name| (*name).to_owned()).collect(),
+        };
+        if config.only_jobs.is_some() {
+            tracing::info!(jobs = ?served, "runs only these jobs (only_jobs)");
+        }
 
         let id = JobId::new().to_string();
         let host = hostname();
@@ -282,6 +313,7 @@ impl JobServerBuilder {
                 workers: u32::try_from(config.worker_count).unwrap_or(u32::MAX),
                 running: 0,
                 started_at: self.jobs.now(),
+                jobs: served,
             },
             jobs: self.jobs,
             slots: Arc::new(Semaphore::new(config.worker_count)),

@@ -18,6 +18,7 @@ fn server(id: &str, name: &str) -> ServerRow {
         workers: 8,
         running: 0,
         started_at: at(-10),
+        jobs: vec!["mail.send".to_owned()],
     }
 }
 

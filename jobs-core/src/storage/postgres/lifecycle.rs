@@ -159,12 +159,17 @@ impl LifecycleStore for PgStorage {
             QueueSelector::Only(queue) => (" AND queue = ANY($5)", vec![queue.to_owned()]),
             QueueSelector::AllExcept(queues) => (" AND NOT (queue = ANY($5))", queues.to_vec()),
         };
+        let name_filter = match request.names {
+            Some(_) => " AND name = ANY($7)",
+            None => "",
+        };
+        let names = request.names.unwrap_or_default();
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(request.offset + (request.lease_until - request.now));
         let rows = sqlx::query(&format!(
             "WITH async_commit AS ({ASYNC_COMMIT}), picked AS ( \
                  SELECT id, priority, run_at FROM jobs_job \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter} \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter}{name_filter} \
                  ORDER BY priority DESC, run_at \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED \
@@ -194,6 +199,7 @@ impl LifecycleStore for PgStorage {
         .bind(i64::from(request.limit))
         .bind(queues)
         .bind(i64::from(request.start_now))
+        .bind(names)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(claimed_job).collect()

@@ -198,6 +198,13 @@ impl LifecycleStore for SqliteStorage {
                 claim.push(")");
             }
         }
+        if let Some(names) = request.names {
+            let names = serde_json::to_string(names).expect("names serialize");
+            claim
+                .push(" AND name IN (SELECT value FROM json_each(")
+                .push_bind(names)
+                .push("))");
+        }
         claim
             .push(" ORDER BY priority DESC, run_at LIMIT ")
             .push_bind(i64::from(request.limit))
