@@ -2,6 +2,8 @@
 //! jobs it registers, and a job that no server registers waits for one that does.
 
 use crate::support::{Backend, setup, test_server, wait_for_state};
+use std::time::Duration;
+
 use jobs::prelude::*;
 
 #[job(name = "deploy.old_report")]
@@ -14,7 +16,10 @@ async fn new_invoice(State(probe): State<crate::support::Probe>, ctx: JobContext
     let _run = probe.start(ctx.id());
 }
 
-backend_tests!(job_only_a_newer_build_registers_waits_for_it);
+backend_tests!(
+    job_only_a_newer_build_registers_waits_for_it,
+    job_no_server_registers_fails_after_fail_unserved_after,
+);
 
 /// `only_jobs` narrows what one test binary registers, standing in for two builds: v1
 /// knows only the report, v2 the report and the invoice.
@@ -31,6 +36,9 @@ async fn job_only_a_newer_build_registers_waits_for_it(backend: Backend) {
     wait_for_state(&jobs, report, JobState::Succeeded).await;
     let waiting = jobs.get(invoice).await.unwrap();
     assert_eq!((waiting.state, waiting.attempt), (JobState::Enqueued, 0));
+    assert!(waiting.waiting_for_server);
+    let servers = jobs.servers().await.unwrap();
+    assert_eq!(servers[0].jobs, Some(vec!["deploy.old_report".to_owned()]));
     assert_eq!(probe.runs(invoice), 0);
 
     let v2 = test_server(&jobs, &probe)
@@ -43,4 +51,33 @@ async fn job_only_a_newer_build_registers_waits_for_it(backend: Backend) {
     assert_eq!(probe.runs(invoice), 1);
     v2.shutdown().await;
     v1.shutdown().await;
+}
+
+async fn job_no_server_registers_fails_after_fail_unserved_after(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .only_jobs(["deploy.old_report"])
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .fail_unserved_after(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let invoice = jobs.enqueue(NewInvoice {}).await.unwrap();
+    let report = jobs.enqueue(OldReport {}).await.unwrap();
+    wait_for_state(&jobs, report, JobState::Succeeded).await;
+    clock.advance(Duration::from_secs(3599));
+    // Not before its time.
+    let later = jobs.enqueue(OldReport {}).await.unwrap();
+    wait_for_state(&jobs, later, JobState::Succeeded).await;
+    assert_eq!(jobs.get(invoice).await.unwrap().state, JobState::Enqueued);
+
+    clock.advance(Duration::from_secs(2));
+    let failed = wait_for_state(&jobs, invoice, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &failed.errors().next().unwrap().message;
+    assert!(
+        message.starts_with("no server registers `deploy.new_invoice`"),
+        "{message}"
+    );
+    assert_eq!((failed.attempt, probe.runs(invoice)), (0, 0));
 }

@@ -47,6 +47,11 @@ pub struct JobInfo {
     pub progress: Option<Progress>,
     /// What it logged, oldest first (capped per attempt).
     pub logs: Vec<LogEntry>,
+    /// It waits (`Enqueued` or `Scheduled`) and no live server registers its name: it
+    /// runs once a server that does starts ("no server registers `name`"), and fails
+    /// if none does within the servers' `fail_unserved_after`. False while no server
+    /// runs at all.
+    pub waiting_for_server: bool,
 }
 
 /// How far a job has come, as it reported with `ctx.progress(done, total)`.
@@ -297,6 +302,9 @@ pub struct ServerInfo {
     pub started_at: DateTime<Utc>,
     /// When it last heartbeated.
     pub heartbeat_at: DateTime<Utc>,
+    /// The job names it runs, sorted; `None` for a server of an older release, which
+    /// does not say (it may run any name).
+    pub jobs: Option<Vec<String>>,
 }
 
 /// Finished attempts in one minute.

@@ -156,7 +156,7 @@ fn in_range(
 }
 
 /// A duration as the settings write it: `100ms`, `20s`, `36500d`.
-fn human(duration: Duration) -> String {
+pub(super) fn human(duration: Duration) -> String {
     let millis = duration.as_millis();
     if duration < SECOND || !millis.is_multiple_of(1000) {
         return format!("{millis}ms");

@@ -147,6 +147,16 @@ impl LifecycleStore for AnyStorage {
     async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
         dispatch!(self, s => s.jobs_deleted_among(ids))
     }
+    async fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_fail_unserved(due_before, now, server, note, limit))
+    }
 }
 
 impl AdminStore for AnyStorage {

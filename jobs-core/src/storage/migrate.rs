@@ -149,6 +149,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "backtraces of failed attempts",
         sql: include_str!("../../migrations/sqlite/0009_backtrace.sql"),
     },
+    Migration {
+        version: 10,
+        description: "the job names of each server",
+        sql: include_str!("../../migrations/sqlite/0010_server_jobs.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -203,6 +208,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "backtraces of failed attempts",
         sql: include_str!("../../migrations/postgres/0010_backtrace.sql"),
     },
+    Migration {
+        version: 11,
+        description: "the job names of each server",
+        sql: include_str!("../../migrations/postgres/0011_server_jobs.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -212,12 +222,12 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     }
 }

@@ -179,6 +179,21 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// Those of `ids` whose job is `Deleted` (so their running attempts should stop), in
     /// no set order; an id with no job is left out.
     fn jobs_deleted_among(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<JobId>>> + Send;
+
+    /// Fails, in one transaction, up to `limit` jobs that are `Enqueued` or `Scheduled`
+    /// with `run_at` before `due_before` while server rows exist and none registers the
+    /// job's name (a row without names, of an older release, registers every name; with
+    /// no server row nothing fails). Each gets `last_error` and a `Failed` history row by
+    /// `server` saying ``no server registers `name` `` followed by `note`; the
+    /// `on_failure` continuations awaiting them are released. Returns how many failed.
+    fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// What the dashboard and the client's admin calls read and change.

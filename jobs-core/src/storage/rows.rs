@@ -140,6 +140,7 @@ pub(crate) fn job_info(
         parent_id: row.job_id_opt("parent_id")?,
         progress: progress(row)?,
         logs,
+        waiting_for_server: row.column("waiting_for_server")?,
     })
 }
 
@@ -200,6 +201,7 @@ pub(crate) fn expired_job(row: &impl StoredRow) -> Result<ExpiredJob> {
 
 pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
     let pid: i64 = row.column("pid")?;
+    let jobs: Option<String> = row.column("jobs")?;
     Ok(ServerInfo {
         id: row.column("id")?,
         name: row.column("name")?,
@@ -209,6 +211,7 @@ pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
         running: row.count("running")?,
         started_at: row.time("started_at")?,
         heartbeat_at: row.time("heartbeat_at")?,
+        jobs: jobs.and_then(|jobs| serde_json::from_str(&jobs).ok()),
     })
 }
 

@@ -1,0 +1,4 @@
+-- The job names each server runs, as a JSON array, so that a waiting job whose name no
+-- server registers can say so. NULL on the row of a server of an older release, which
+-- does not say: it counts as running every name.
+ALTER TABLE jobs_server ADD COLUMN jobs text;
