@@ -14,6 +14,7 @@ mod lifecycle;
 mod multistep;
 mod prefetch;
 mod recurring;
+mod recurring_errors;
 mod restart;
 mod storage_text;
 mod tracing_spans;

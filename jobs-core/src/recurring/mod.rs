@@ -94,6 +94,10 @@ pub struct RecurringInfo {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Why the last server that tried could not fire it (a zone or cron its build
+    /// cannot read, a failed write); cleared when it fires. It is retried at the poll
+    /// interval, and its ticks are left as they are for a server that reads it.
+    pub error: Option<String>,
 }
 
 /// The job a recurring schedule creates on each tick: name, display name, payload.

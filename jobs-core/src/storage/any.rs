@@ -280,6 +280,9 @@ impl RecurringStore for AnyStorage {
     async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.recurring_next_run_at())
     }
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        dispatch!(self, s => s.recurring_set_error(id, error))
+    }
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         dispatch!(self, s => s.recurring_fire(request))
     }

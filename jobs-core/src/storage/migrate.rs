@@ -151,8 +151,8 @@ const SQLITE_SCRIPTS: &[Migration] = &[
     },
     Migration {
         version: 10,
-        description: "the job names of each server",
-        sql: include_str!("../../migrations/sqlite/0010_server_jobs.sql"),
+        description: "server job names, recurring errors",
+        sql: include_str!("../../migrations/sqlite/0010_rolling_deploys.sql"),
     },
 ];
 
@@ -210,8 +210,8 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
     },
     Migration {
         version: 11,
-        description: "the job names of each server",
-        sql: include_str!("../../migrations/postgres/0011_server_jobs.sql"),
+        description: "server job names, recurring errors",
+        sql: include_str!("../../migrations/postgres/0011_rolling_deploys.sql"),
     },
 ];
 

@@ -419,11 +419,20 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// The earliest `next_run_at` of the enabled recurring jobs, or `None`.
     fn recurring_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
+    /// Records why a server could not fire the recurring job `id` (`None` clears it);
+    /// nothing else changes. Returns whether there is such a job.
+    fn recurring_set_error(
+        &self,
+        id: &str,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Fires a tick, in one transaction.
     ///
     /// The compare-and-set: only if the job is enabled and its `next_run_at` equals
     /// `expected_next`, `next_run_at` becomes `next` (or, when `next` is `None`, the job
-    /// is disabled as finished, `next_run_at` kept) and `updated_at = now`. Otherwise
+    /// is disabled as finished, `next_run_at` kept), `error` is cleared and
+    /// `updated_at = now`. Otherwise
     /// nothing changes and the answer is [`Fired::Lost`]: another server fired it.
     ///
     /// Having won, with no `runs` the answer is [`Fired::Created`]. Unless

@@ -238,5 +238,6 @@ pub(crate) fn recurring_info(row: &impl StoredRow) -> Result<RecurringInfo> {
         last_job_id: row.job_id_opt("last_job_id")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
+        error: row.column("error")?,
     })
 }

@@ -15,6 +15,7 @@ conformance!(
     fire_skips_while_a_run_is_active,
     fire_dedupes_runs_by_id,
     fire_without_a_next_tick_disables,
+    an_error_is_stored_until_the_job_fires,
 );
 
 fn recurring(id: &str, cron: &str, next: i64) -> NewRecurring {
@@ -409,4 +410,20 @@ async fn fire_without_a_next_tick_disables<S: Storage>(s: &S) {
     assert_eq!(stored.last_job_id, Some(id(1)));
     assert_eq!(runs_of(s).await, [id(1)]);
     assert_eq!(s.recurring_next_run_at().await.unwrap(), None);
+}
+
+async fn an_error_is_stored_until_the_job_fires<S: Storage>(s: &S) {
+    upsert(s, "r", 100, 0).await;
+    assert_eq!(stored_of(s, "r").await.error, None);
+    let error = "this server cannot read its schedule: unknown zone `Mars/Olympus_Mons`";
+    assert!(s.recurring_set_error("r", Some(error)).await.unwrap());
+    assert!(!s.recurring_set_error("gone", Some(error)).await.unwrap());
+    let stored = stored_of(s, "r").await;
+    assert_eq!(stored.error.as_deref(), Some(error));
+    assert_eq!((stored.next_run_at, stored.enabled), (at(100), true));
+    assert_eq!(
+        fired(s, fire("r", 100, Some(160), &[])).await,
+        Fired::Created
+    );
+    assert_eq!(stored_of(s, "r").await.error, None);
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::PgStorage;
 use super::lifecycle::jobs_insert_with;
-use super::rows::RECURRING_COLUMNS;
+use super::rows::{RECURRING_COLUMNS, text};
 use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
@@ -136,6 +136,15 @@ impl RecurringStore for PgStorage {
         )
     }
 
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        let updated = sqlx::query("UPDATE jobs_recurring SET error = $2 WHERE id = $1")
+            .bind(id)
+            .bind(error.map(text))
+            .execute(&self.pool)
+            .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         let mut tx = self.pool.begin().await?;
         // The compare-and-set: of several servers firing this tick, one updates the row;
@@ -145,7 +154,7 @@ impl RecurringStore for PgStorage {
                  next_run_at = COALESCE($3, next_run_at), \
                  enabled = $3 IS NOT NULL, \
                  disabled_reason = CASE WHEN $3 IS NULL THEN $4 ELSE disabled_reason END, \
-                 updated_at = $5 \
+                 updated_at = $5, error = NULL \
              WHERE id = $1 AND next_run_at = $2 AND enabled",
         )
         .bind(request.id)

@@ -155,12 +155,21 @@ impl RecurringStore for SqliteStorage {
         Ok(next.map(from_micros))
     }
 
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        let updated = sqlx::query("UPDATE jobs_recurring SET error = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(error)
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let advanced = match request.next {
             Some(next) => sqlx::query(
-                "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4 \
+                "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4, error = NULL \
                  WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
             )
             .bind(request.id)
@@ -168,8 +177,8 @@ impl RecurringStore for SqliteStorage {
             .bind(micros(next))
             .bind(micros(request.now)),
             None => sqlx::query(
-                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?3, updated_at = ?4 \
-                 WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
+                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?3, updated_at = ?4, \
+                 error = NULL WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
             )
             .bind(request.id)
             .bind(micros(request.expected_next))

@@ -2,3 +2,7 @@
 -- server registers can say so. NULL on the row of a server of an older release, which
 -- does not say: it counts as running every name.
 ALTER TABLE jobs_server ADD COLUMN jobs TEXT;
+
+-- Why the last server that tried could not fire a recurring job (a zone or cron its
+-- build cannot read); NULL when it fired, or never failed.
+ALTER TABLE jobs_recurring ADD COLUMN error TEXT;
