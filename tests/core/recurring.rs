@@ -18,6 +18,7 @@ backend_tests!(
     missed_ticks_are_skipped,
     missed_ticks_run_once,
     missed_ticks_catch_up_within_the_bound,
+    catch_up_runs_one_after_another_without_overlap,
     no_new_run_while_the_previous_one_is_processing,
     overlap_allowed_when_asked,
     trigger_list_reschedule_disable_and_delete,
@@ -37,6 +38,15 @@ async fn summarize_inbox(State(probe): State<Probe>, ctx: JobContext) {
 async fn long_report(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();
+}
+
+#[job]
+async fn catch_up_report(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    probe.enter("catch-up");
+    // Long enough for a second run, if one started, to overlap this one.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    probe.leave("catch-up");
 }
 
 #[job(labels = ["tenant-{tenant_id}"])]
@@ -232,10 +242,13 @@ async fn after_a_three_day_outage(backend: Backend, missed: MissedTicks) -> Vec<
     let server = start_server(&jobs, &probe).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_until("runs finish", || async {
-        runs_of(&jobs, summarize_inbox_name())
-            .await
-            .iter()
-            .all(|run| run.state == JobState::Succeeded)
+        let caught_up =
+            jobs.recurring().get("hourly").await.unwrap().next_run_at == utc(2026, 11, 23, 11, 0);
+        caught_up
+            && runs_of(&jobs, summarize_inbox_name())
+                .await
+                .iter()
+                .all(|run| run.state == JobState::Succeeded)
     })
     .await;
     let runs = runs_of(&jobs, summarize_inbox_name()).await;
@@ -273,6 +286,44 @@ async fn missed_ticks_catch_up_within_the_bound(backend: Backend) {
             .map(|h| utc(2026, 11, 23, h, 0))
             .collect::<Vec<_>>()
     );
+}
+
+async fn catch_up_runs_one_after_another_without_overlap(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 20, 4, 30)).await;
+    jobs.recurring()
+        .cron("hourly-catch-up", "0 * * * *", CatchUpReport {})
+        .missed(MissedTicks::CatchUp { max: 5 })
+        .allow_overlap(false)
+        .await
+        .unwrap();
+    // Five hours of downtime, then a server with eight workers.
+    clock.set(utc(2026, 11, 20, 9, 30));
+    let server = test_server(&jobs, &probe)
+        .worker_count(8)
+        .server_timeout(Duration::from_secs(365 * 24 * 3600))
+        .delete_succeeded_after(Duration::from_secs(365 * 24 * 3600))
+        .start()
+        .await
+        .unwrap();
+    let name = <CatchUpReport as Job>::DESCRIPTOR.name();
+    wait_until("five catch-up runs succeed", || async {
+        let runs = runs_of(&jobs, name).await;
+        runs.len() == 5 && runs.iter().all(|run| run.state == JobState::Succeeded)
+    })
+    .await;
+    server.shutdown().await;
+    assert_eq!(probe.max_of("catch-up"), 1, "two catch-up runs ran at once");
+    let ticks: Vec<_> = runs_of(&jobs, name)
+        .await
+        .iter()
+        .map(|run| run.run_at)
+        .collect();
+    assert_eq!(
+        ticks,
+        (5..=9).map(|h| utc(2026, 11, 20, h, 0)).collect::<Vec<_>>()
+    );
+    let info = jobs.recurring().get("hourly-catch-up").await.unwrap();
+    assert_eq!(info.next_run_at, utc(2026, 11, 20, 10, 0));
 }
 
 async fn no_new_run_while_the_previous_one_is_processing(backend: Backend) {

@@ -2,17 +2,17 @@
 //! `next_run_at` and the per-tick job id make each tick create one run however many
 //! servers race for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::Shared;
-use crate::Result;
 use crate::recurring::schedule::{Schedule, plan};
 use crate::recurring::{JobTemplate, RecurringInfo};
 use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::{MissedTicks, Result};
 
 /// Recurring jobs fired per round; a long backlog takes several rounds.
 const DUE_BATCH: u32 = 100;
@@ -33,12 +33,14 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut changed = shared.jobs.subscribe_recurring();
     let mut failing = HashMap::new();
+    let mut waiting = HashSet::new();
     loop {
         let moved = clock.moved();
-        if let Err(error) = fire_due(&shared, &mut failing).await {
+        waiting.clear();
+        if let Err(error) = fire_due(&shared, &mut failing, &mut waiting).await {
             tracing::warn!(%error, "could not fire recurring jobs");
         }
-        let wait = next_wait(&shared, &failing).await;
+        let wait = next_wait(&shared, &failing, &waiting).await;
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
             () = moved => {}
@@ -49,19 +51,25 @@ pub(super) async fn run(shared: Arc<Shared>) {
 }
 
 /// Until the next recurring job is due, or a failing one is tried again; at most a
-/// poll interval. A failing job stays due, so the earliest `next_run_at` is then read
-/// among the others.
-async fn next_wait(shared: &Shared, failing: &HashMap<String, Failing>) -> Duration {
+/// poll interval. A failing job, or one `waiting` for its active run, stays due, so the
+/// earliest `next_run_at` is then read among the others.
+async fn next_wait(
+    shared: &Shared,
+    failing: &HashMap<String, Failing>,
+    waiting: &HashSet<String>,
+) -> Duration {
     let poll = shared.config.poll_interval;
     let now = shared.jobs.now();
-    let next = if failing.is_empty() {
+    let next = if failing.is_empty() && waiting.is_empty() {
         shared.storage.recurring_next_run_at().await.ok().flatten()
     } else {
         let horizon = now + chrono::Duration::from_std(poll).unwrap_or(chrono::TimeDelta::MAX);
         let others = match shared.storage.recurring_due(horizon, DUE_BATCH).await {
             Ok(due) => due
                 .iter()
-                .find(|recurring| !failing.contains_key(&recurring.id))
+                .find(|recurring| {
+                    !failing.contains_key(&recurring.id) && !waiting.contains(&recurring.id)
+                })
                 .map(|recurring| recurring.next_run_at),
             Err(_) => None,
         };
@@ -79,7 +87,11 @@ async fn next_wait(shared: &Shared, failing: &HashMap<String, Failing>) -> Durat
 
 /// Fires every due recurring job but those waiting to be tried again; one that cannot
 /// be fired is marked in error and never stops the others.
-async fn fire_due(shared: &Shared, failing: &mut HashMap<String, Failing>) -> Result<()> {
+async fn fire_due(
+    shared: &Shared,
+    failing: &mut HashMap<String, Failing>,
+    waiting: &mut HashSet<String>,
+) -> Result<()> {
     loop {
         let now = shared.jobs.now();
         let due = shared.storage.recurring_due(now, DUE_BATCH).await?;
@@ -93,6 +105,10 @@ async fn fire_due(shared: &Shared, failing: &mut HashMap<String, Failing>) -> Re
                 continue;
             }
             match fire(shared, recurring, now).await {
+                Ok(Fired::Waiting) => {
+                    failing.remove(&recurring.id);
+                    waiting.insert(recurring.id.clone());
+                }
                 Ok(fired) => {
                     advanced = true;
                     created |= fired == Fired::Created;
@@ -178,9 +194,16 @@ async fn fire(
     let schedule = Schedule::from_stored(&recurring.schedule, &recurring.zone)
         .map_err(|error| format!("this server cannot read its schedule: {error}"))?;
     let plan = plan(&schedule, recurring.next_run_at, now, recurring.missed);
+    // Catch-up runs that must not overlap are made one at a time: the next missed tick
+    // stays due, and waits while a run is active.
+    let serial =
+        !recurring.allow_overlap && matches!(recurring.missed, MissedTicks::CatchUp { .. });
+    let (ticks, next) = match plan.runs.get(1) {
+        Some(second) if serial => (&plan.runs[..1], Some(*second)),
+        _ => (&plan.runs[..], plan.next),
+    };
     let template = JobTemplate::stored(recurring);
-    let runs: Vec<_> = plan
-        .runs
+    let runs: Vec<_> = ticks
         .iter()
         .map(|tick| template.run(&recurring.id, *tick, now))
         .collect();
@@ -189,9 +212,10 @@ async fn fire(
         .recurring_fire(FireRequest {
             id: &recurring.id,
             expected_next: recurring.next_run_at,
-            next: plan.next,
+            next,
             runs: &runs,
             allow_overlap: recurring.allow_overlap,
+            wait_for_active: serial,
             now,
         })
         .await

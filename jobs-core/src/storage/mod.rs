@@ -438,7 +438,8 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// Having won, with no `runs` the answer is [`Fired::Created`]. Unless
     /// `allow_overlap`, while a job of this recurring id is `Enqueued`, `Scheduled`,
     /// `Processing` or `Awaiting`, no run is inserted and the answer is
-    /// [`Fired::SkippedOverlap`] (the tick still advanced). Otherwise the runs are
+    /// [`Fired::SkippedOverlap`] (the tick still advanced), or, with `wait_for_active`,
+    /// nothing changes at all and the answer is [`Fired::Waiting`]. Otherwise the runs are
     /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped), the job's
     /// `last_run_at` becomes `now` and `last_job_id` the last run's id, and the answer is
     /// [`Fired::Created`].

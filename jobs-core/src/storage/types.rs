@@ -259,6 +259,9 @@ pub(crate) struct FireRequest<'a> {
     pub(crate) next: Option<DateTime<Utc>>,
     pub(crate) runs: &'a [NewJob],
     pub(crate) allow_overlap: bool,
+    /// Without overlap, a tick that finds a run active waits for it (nothing changes)
+    /// instead of being skipped: catch-up runs, made one at a time.
+    pub(crate) wait_for_active: bool,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -269,6 +272,9 @@ pub(crate) enum Fired {
     Created,
     /// The previous run is still active; the tick advanced without a run.
     SkippedOverlap,
+    /// The previous run is still active and the tick waits for it (`wait_for_active`):
+    /// nothing changed.
+    Waiting,
     /// Another ticker fired this tick first; nothing changed.
     Lost,
 }

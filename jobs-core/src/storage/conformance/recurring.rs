@@ -52,6 +52,7 @@ fn fire<'a>(rid: &'a str, expected: i64, next: Option<i64>, runs: &'a [NewJob]) 
         next: next.map(at),
         runs,
         allow_overlap: false,
+        wait_for_active: false,
         now: at(expected + 1),
     }
 }
@@ -353,6 +354,15 @@ async fn fire_skips_while_a_run_is_active<S: Storage>(s: &S) {
         (at(160), None),
         "the tick advanced"
     );
+    assert_eq!(runs_of(s).await, [id(1), id(9)]);
+    // A catch-up tick waits for the active run instead: nothing changes.
+    let runs = [run(2, "r")];
+    let waiting = FireRequest {
+        wait_for_active: true,
+        ..fire("r", 160, Some(220), &runs)
+    };
+    assert_eq!(fired(s, waiting).await, Fired::Waiting);
+    assert_eq!(stored_of(s, "r").await.next_run_at, at(160));
     assert_eq!(runs_of(s).await, [id(1), id(9)]);
     // Allowed to overlap: the run is made.
     let runs = [run(3, "r")];

@@ -181,6 +181,10 @@ impl RecurringStore for PgStorage {
             .fetch_one(&mut *tx)
             .await?;
             if active {
+                if request.wait_for_active {
+                    // Rolled back: the tick stays due until the active run ends.
+                    return Ok(Fired::Waiting);
+                }
                 tx.commit().await?;
                 return Ok(Fired::SkippedOverlap);
             }

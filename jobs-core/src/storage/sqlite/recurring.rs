@@ -204,6 +204,10 @@ impl RecurringStore for SqliteStorage {
             .fetch_optional(&mut *tx)
             .await?;
             if active.is_some() {
+                if request.wait_for_active {
+                    // Rolled back: the tick stays due until the active run ends.
+                    return Ok(Fired::Waiting);
+                }
                 tx.commit().await?;
                 return Ok(Fired::SkippedOverlap);
             }
