@@ -25,6 +25,7 @@ backend_tests!(
     interval_schedule_fires_every_interval,
     declared_recurring_job_is_stored_at_server_start,
     recurring_job_gone_from_the_code_is_disabled,
+    applications_on_one_database_never_disable_each_others_schedules,
     runs_carry_the_jobs_labels_and_those_added,
 );
 
@@ -598,6 +599,73 @@ async fn recurring_job_gone_from_the_code_is_disabled(backend: Backend) {
             .enabled
     );
     server.shutdown().await;
+}
+
+async fn applications_on_one_database_never_disable_each_others_schedules(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 6, 0)).await;
+    // Rows declared in code by two applications: `billing` (another binary) and `crm`
+    // (this one, which declares `declared-morning-summary` but no longer `crm-digest`).
+    for (id, application) in [("billing-invoices", "billing"), ("crm-digest", "crm")] {
+        let sql = format!(
+            "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
+             missed, allow_overlap, enabled, source, next_run_at, created_at, updated_at, \
+             application) \
+             VALUES ('{id}', '0 8 * * *', 'UTC', 'other::job', 'Other', '{{}}', \
+             'run_once', false, true, 'code', $1, $1, $1, '{application}')"
+        );
+        match db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+                sqlx::query(&sql)
+                    .bind(utc(2026, 11, 27, 8, 0).timestamp_micros())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                sqlx::query(&sql)
+                    .bind(utc(2026, 11, 27, 8, 0))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let enabled = |id: &'static str| {
+        let jobs = jobs.clone();
+        async move { jobs.recurring().get(id).await.unwrap().enabled }
+    };
+    // Restarted a few times, and a worker binary of a third application beside it.
+    for _ in 0..3 {
+        let crm = test_server(&jobs, &probe)
+            .application("crm")
+            .start()
+            .await
+            .unwrap();
+        let worker = test_server(&jobs, &probe)
+            .application("mailer")
+            .start()
+            .await
+            .unwrap();
+        worker.shutdown().await;
+        crm.shutdown().await;
+        assert!(enabled("billing-invoices").await, "another application's");
+        assert!(!enabled("crm-digest").await, "its own, no longer declared");
+        let declared = jobs
+            .recurring()
+            .get("declared-morning-summary")
+            .await
+            .unwrap();
+        assert!(declared.enabled);
+    }
+    let declared = jobs
+        .recurring()
+        .get("declared-morning-summary")
+        .await
+        .unwrap();
+    assert_eq!(declared.application.as_deref(), Some("mailer"));
 }
 
 async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {

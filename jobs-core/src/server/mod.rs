@@ -87,9 +87,26 @@ pub struct ServerConfig {
     /// A job that waits this long after it was due while no live server registers its
     /// name fails, saying so (default one day), so that nothing waits forever unseen.
     pub fail_unserved_after: Duration,
+    /// The application this server belongs to (default: the name of its executable,
+    /// which cargo takes from the binary's crate). The recurring jobs it declares are
+    /// stored as this application's, and it disables only this application's
+    /// declarations that it no longer has: services sharing a database never switch
+    /// each other's schedules off.
+    pub application: Option<String>,
 }
 
 impl ServerConfig {
+    /// The application in force: the one set, or the executable's name (`app` when it
+    /// cannot be read).
+    pub fn application(&self) -> String {
+        self.application.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "app".to_owned())
+        })
+    }
+
     /// The prefetch limit in force: the one set, or 8 × `worker_count`.
     pub fn prefetch_limit(&self) -> usize {
         self.prefetch
@@ -117,6 +134,7 @@ impl Default for ServerConfig {
             capture_backtraces: true,
             only_jobs: None,
             fail_unserved_after: Duration::from_secs(24 * 3600),
+            application: None,
         }
     }
 }
@@ -254,6 +272,14 @@ impl JobServerBuilder {
         self
     }
 
+    /// The application this server belongs to (default: its executable's name): it
+    /// owns the recurring jobs this binary declares, and disables only its own that it
+    /// no longer declares. See [`ServerConfig::application`].
+    pub fn application(mut self, application: impl Into<String>) -> Self {
+        self.config.application = Some(application.into());
+        self
+    }
+
     /// The name shown on the dashboard.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
@@ -349,7 +375,10 @@ impl JobServerBuilder {
         shared.lease.renewed_at(sent);
         shared.metrics.publish_health();
         shared
-            .bounded(crate::recurring::register_declared(&shared.jobs))
+            .bounded(crate::recurring::register_declared(
+                &shared.jobs,
+                &shared.config.application(),
+            ))
             .await?;
 
         let heartbeat = heartbeat::spawn(shared.clone())?;

@@ -251,10 +251,11 @@ impl RecurringStore for AnyStorage {
     }
     async fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        dispatch!(self, s => s.recurring_disable_missing(declared, now))
+        dispatch!(self, s => s.recurring_disable_missing(application, declared, now))
     }
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
         dispatch!(self, s => s.recurring_get(id))

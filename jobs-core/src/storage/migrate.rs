@@ -151,7 +151,7 @@ const SQLITE_SCRIPTS: &[Migration] = &[
     },
     Migration {
         version: 10,
-        description: "server job names, recurring errors",
+        description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/sqlite/0010_rolling_deploys.sql"),
     },
 ];
@@ -210,7 +210,7 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
     },
     Migration {
         version: 11,
-        description: "server job names, recurring errors",
+        description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/postgres/0011_rolling_deploys.sql"),
     },
 ];

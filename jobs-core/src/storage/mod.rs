@@ -378,11 +378,13 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Disables the enabled recurring jobs declared in code whose id is not in
-    /// `declared` (all of them when it is empty), with the reason that they left the
-    /// code and `updated_at = now`; returns how many.
+    /// Disables the enabled recurring jobs that `application` declared in code (or that
+    /// an older release stored without an application) whose id is not in `declared`
+    /// (all of them when it is empty), with the reason that they left the code and
+    /// `updated_at = now`; returns how many. Other applications' rows are not touched.
     fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;

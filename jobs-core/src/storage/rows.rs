@@ -239,5 +239,6 @@ pub(crate) fn recurring_info(row: &impl StoredRow) -> Result<RecurringInfo> {
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
         error: row.column("error")?,
+        application: row.column("application")?,
     })
 }

@@ -15,6 +15,7 @@ conformance!(
     fire_skips_while_a_run_is_active,
     fire_dedupes_runs_by_id,
     fire_without_a_next_tick_disables,
+    disable_missing_spares_other_applications,
     an_error_is_stored_until_the_job_fires,
 );
 
@@ -32,6 +33,7 @@ fn recurring(id: &str, cron: &str, next: i64) -> NewRecurring {
         missed: MissedTicks::RunOnce,
         allow_overlap: false,
         source: RecurringSource::Code,
+        application: Some("app".to_owned()),
         next_run_at: at(next),
     }
 }
@@ -159,7 +161,7 @@ async fn upsert_reenables_only_jobs_that_had_left_the_code<S: Storage>(s: &S) {
             .unwrap()
     );
     assert_eq!(
-        s.recurring_disable_missing(&["off".to_owned()], at(2))
+        s.recurring_disable_missing("app", &["off".to_owned()], at(2))
             .await
             .unwrap(),
         1
@@ -188,7 +190,9 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     }
     let declared = ["a".to_owned(), "c".to_owned()];
     assert_eq!(
-        s.recurring_disable_missing(&declared, at(1)).await.unwrap(),
+        s.recurring_disable_missing("app", &declared, at(1))
+            .await
+            .unwrap(),
         1
     );
     let enabled: Vec<(String, bool)> = s
@@ -201,11 +205,18 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     let expected = [("a", true), ("api", true), ("b", false), ("c", true)];
     assert_eq!(enabled, expected.map(|(id, on)| (id.to_owned(), on)));
     assert_eq!(
-        s.recurring_disable_missing(&declared, at(2)).await.unwrap(),
+        s.recurring_disable_missing("app", &declared, at(2))
+            .await
+            .unwrap(),
         0
     );
     // No job declared at all: every code job goes.
-    assert_eq!(s.recurring_disable_missing(&[], at(3)).await.unwrap(), 2);
+    assert_eq!(
+        s.recurring_disable_missing("app", &[], at(3))
+            .await
+            .unwrap(),
+        2
+    );
     assert!(stored_of(s, "api").await.enabled);
 }
 
@@ -436,4 +447,43 @@ async fn an_error_is_stored_until_the_job_fires<S: Storage>(s: &S) {
         Fired::Created
     );
     assert_eq!(stored_of(s, "r").await.error, None);
+}
+
+async fn disable_missing_spares_other_applications<S: Storage>(s: &S) {
+    upsert(s, "mine", 3600, 0).await;
+    let theirs = NewRecurring {
+        application: Some("billing".to_owned()),
+        ..recurring("theirs", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&theirs, at(0)).await.unwrap();
+    let legacy = NewRecurring {
+        application: None,
+        ..recurring("legacy", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&legacy, at(0)).await.unwrap();
+    assert_eq!(
+        stored_of(s, "theirs").await.application.as_deref(),
+        Some("billing")
+    );
+    // Declaring nothing, `app` disables its own and the one without an owner.
+    assert_eq!(
+        s.recurring_disable_missing("app", &[], at(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(stored_of(s, "theirs").await.enabled);
+    assert!(!stored_of(s, "mine").await.enabled);
+    assert!(!stored_of(s, "legacy").await.enabled);
+    // The application that declares it takes it back.
+    let adopted = NewRecurring {
+        application: Some("billing".to_owned()),
+        ..recurring("legacy", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&adopted, at(2)).await.unwrap();
+    let stored = stored_of(s, "legacy").await;
+    assert_eq!(
+        (stored.enabled, stored.application.as_deref()),
+        (true, Some("billing"))
+    );
 }

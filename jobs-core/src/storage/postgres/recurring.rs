@@ -16,8 +16,8 @@ impl RecurringStore for PgStorage {
         let upsert = sqlx::query(
             "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
                  max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at, labels) \
-             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json) \
+                 updated_at, labels, application) \
+             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json, $15) \
              ON CONFLICT (id) DO UPDATE SET \
                  next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
                      OR jobs_recurring.zone <> excluded.zone \
@@ -27,7 +27,7 @@ impl RecurringStore for PgStorage {
                  payload = excluded.payload, max_retries = excluded.max_retries, \
                  labels = excluded.labels, \
                  missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
-                 source = excluded.source, \
+                 source = excluded.source, application = excluded.application, \
                  enabled = jobs_recurring.enabled OR jobs_recurring.disabled_reason = $13, \
                  disabled_reason = NULLIF(jobs_recurring.disabled_reason, $13), \
                  updated_at = excluded.updated_at",
@@ -40,16 +40,19 @@ impl RecurringStore for PgStorage {
 
     async fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64> {
         Ok(sqlx::query(
             "UPDATE jobs_recurring SET enabled = false, disabled_reason = $2, updated_at = $3 \
-             WHERE source = 'code' AND enabled AND NOT (id = ANY($1))",
+             WHERE source = 'code' AND enabled AND NOT (id = ANY($1)) \
+                 AND (application IS NULL OR application = $4)",
         )
         .bind(declared)
         .bind(disabled::REMOVED)
         .bind(now)
+        .bind(application)
         .execute(&self.pool)
         .await?
         .rows_affected())
