@@ -63,19 +63,29 @@ async fn morning_runs(jobs: &Jobs) -> usize {
         .count()
 }
 
-/// Stores a zone no build knows on the schedule `id`, behind the library's back.
-async fn store_unknown_zone(db: &TestDb, id: &str) {
-    let sql = "UPDATE jobs_recurring SET zone = 'Mars/Olympus_Mons' WHERE id = $1";
+/// Stores `zone` on the schedule `id`, behind the library's back.
+async fn store_zone(db: &TestDb, id: &str, zone: &str) {
+    let sql = "UPDATE jobs_recurring SET zone = $1 WHERE id = $2";
     match db.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+            sqlx::query(sql)
+                .bind(zone)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+            sqlx::query(sql)
+                .bind(zone)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
         }
     }
@@ -98,7 +108,8 @@ async fn unreadable_schedule_backs_off_and_the_others_still_fire(backend: Backen
         .cron("morning", "0 8 * * *", Morning {})
         .await
         .unwrap();
-    store_unknown_zone(&db, "bad").await;
+    // A zone no build knows.
+    store_zone(&db, "bad", "Mars/Olympus_Mons").await;
     let server = test_server(&jobs, &probe)
         .server_timeout(Duration::from_secs(365 * 24 * 3600))
         .delete_succeeded_after(Duration::from_secs(365 * 24 * 3600))
@@ -123,10 +134,20 @@ async fn unreadable_schedule_backs_off_and_the_others_still_fire(backend: Backen
             .is_some_and(|error| error.contains("Mars/Olympus_Mons"))
     })
     .await;
-    server.shutdown().await;
     let bad = jobs.recurring().get("bad").await.unwrap();
     assert!(bad.enabled, "left for a server that reads it");
     assert_eq!(bad.next_run_at, utc(23, 7, 0), "its ticks are not moved");
+
+    // Readable again (a newer build took over, or a fix by hand): it fires, in the
+    // clear, on this server too.
+    store_zone(&db, "bad", "UTC").await;
+    clock.set(utc(25, 9, 0));
+    wait_until("the mended schedule fires, its error cleared", || async {
+        let bad = jobs.recurring().get("bad").await.unwrap();
+        bad.error.is_none() && bad.next_run_at == utc(25, 10, 0)
+    })
+    .await;
+    server.shutdown().await;
 }
 
 // One thread, so that the subscriber set for the test sees the server's tasks.

@@ -64,17 +64,23 @@ async fn next_wait(
         shared.storage.recurring_next_run_at().await.ok().flatten()
     } else {
         let horizon = now + chrono::Duration::from_std(poll).unwrap_or(chrono::TimeDelta::MAX);
-        let others = match shared.storage.recurring_due(horizon, DUE_BATCH).await {
-            Ok(due) => due
-                .iter()
-                .find(|recurring| {
-                    !failing.contains_key(&recurring.id) && !waiting.contains(&recurring.id)
-                })
-                .map(|recurring| recurring.next_run_at),
+        match shared.storage.recurring_due(horizon, DUE_BATCH).await {
+            Ok(due) => {
+                let others = due
+                    .iter()
+                    .find(|recurring| {
+                        !failing.contains_key(&recurring.id) && !waiting.contains(&recurring.id)
+                    })
+                    .map(|recurring| recurring.next_run_at);
+                let retry = due
+                    .iter()
+                    .filter_map(|recurring| failing.get(&recurring.id))
+                    .map(|failing| failing.retry_at)
+                    .min();
+                others.into_iter().chain(retry).min()
+            }
             Err(_) => None,
-        };
-        let retry = failing.values().map(|failing| failing.retry_at).min();
-        others.into_iter().chain(retry).min()
+        }
     };
     match next {
         Some(next) => (next - now)
@@ -96,6 +102,11 @@ async fn fire_due(
         let now = shared.jobs.now();
         let due = shared.storage.recurring_due(now, DUE_BATCH).await?;
         let full = due.len() == DUE_BATCH as usize;
+        if !full {
+            // A failing row that is no longer due was fired by another server, changed,
+            // disabled or deleted: forget it.
+            failing.retain(|id, _| due.iter().any(|recurring| &recurring.id == id));
+        }
         let (mut created, mut advanced) = (false, false);
         for recurring in &due {
             if failing
