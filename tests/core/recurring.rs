@@ -18,12 +18,14 @@ backend_tests!(
     missed_ticks_are_skipped,
     missed_ticks_run_once,
     missed_ticks_catch_up_within_the_bound,
+    catch_up_runs_one_after_another_without_overlap,
     no_new_run_while_the_previous_one_is_processing,
     overlap_allowed_when_asked,
     trigger_list_reschedule_disable_and_delete,
     interval_schedule_fires_every_interval,
     declared_recurring_job_is_stored_at_server_start,
     recurring_job_gone_from_the_code_is_disabled,
+    applications_on_one_database_never_disable_each_others_schedules,
     runs_carry_the_jobs_labels_and_those_added,
 );
 
@@ -37,6 +39,15 @@ async fn summarize_inbox(State(probe): State<Probe>, ctx: JobContext) {
 async fn long_report(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
     probe.gate.acquire().await.expect("gate open").forget();
+}
+
+#[job]
+async fn catch_up_report(State(probe): State<Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+    probe.enter("catch-up");
+    // Long enough for a second run, if one started, to overlap this one.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    probe.leave("catch-up");
 }
 
 #[job(labels = ["tenant-{tenant_id}"])]
@@ -232,10 +243,13 @@ async fn after_a_three_day_outage(backend: Backend, missed: MissedTicks) -> Vec<
     let server = start_server(&jobs, &probe).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_until("runs finish", || async {
-        runs_of(&jobs, summarize_inbox_name())
-            .await
-            .iter()
-            .all(|run| run.state == JobState::Succeeded)
+        let caught_up =
+            jobs.recurring().get("hourly").await.unwrap().next_run_at == utc(2026, 11, 23, 11, 0);
+        caught_up
+            && runs_of(&jobs, summarize_inbox_name())
+                .await
+                .iter()
+                .all(|run| run.state == JobState::Succeeded)
     })
     .await;
     let runs = runs_of(&jobs, summarize_inbox_name()).await;
@@ -273,6 +287,44 @@ async fn missed_ticks_catch_up_within_the_bound(backend: Backend) {
             .map(|h| utc(2026, 11, 23, h, 0))
             .collect::<Vec<_>>()
     );
+}
+
+async fn catch_up_runs_one_after_another_without_overlap(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 20, 4, 30)).await;
+    jobs.recurring()
+        .cron("hourly-catch-up", "0 * * * *", CatchUpReport {})
+        .missed(MissedTicks::CatchUp { max: 5 })
+        .allow_overlap(false)
+        .await
+        .unwrap();
+    // Five hours of downtime, then a server with eight workers.
+    clock.set(utc(2026, 11, 20, 9, 30));
+    let server = test_server(&jobs, &probe)
+        .worker_count(8)
+        .server_timeout(Duration::from_secs(365 * 24 * 3600))
+        .delete_succeeded_after(Duration::from_secs(365 * 24 * 3600))
+        .start()
+        .await
+        .unwrap();
+    let name = <CatchUpReport as Job>::DESCRIPTOR.name();
+    wait_until("five catch-up runs succeed", || async {
+        let runs = runs_of(&jobs, name).await;
+        runs.len() == 5 && runs.iter().all(|run| run.state == JobState::Succeeded)
+    })
+    .await;
+    server.shutdown().await;
+    assert_eq!(probe.max_of("catch-up"), 1, "two catch-up runs ran at once");
+    let ticks: Vec<_> = runs_of(&jobs, name)
+        .await
+        .iter()
+        .map(|run| run.run_at)
+        .collect();
+    assert_eq!(
+        ticks,
+        (5..=9).map(|h| utc(2026, 11, 20, h, 0)).collect::<Vec<_>>()
+    );
+    let info = jobs.recurring().get("hourly-catch-up").await.unwrap();
+    assert_eq!(info.next_run_at, utc(2026, 11, 20, 10, 0));
 }
 
 async fn no_new_run_while_the_previous_one_is_processing(backend: Backend) {
@@ -547,6 +599,73 @@ async fn recurring_job_gone_from_the_code_is_disabled(backend: Backend) {
             .enabled
     );
     server.shutdown().await;
+}
+
+async fn applications_on_one_database_never_disable_each_others_schedules(backend: Backend) {
+    let (db, _clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 6, 0)).await;
+    // Rows declared in code by two applications: `billing` (another binary) and `crm`
+    // (this one, which declares `declared-morning-summary` but no longer `crm-digest`).
+    for (id, application) in [("billing-invoices", "billing"), ("crm-digest", "crm")] {
+        let sql = format!(
+            "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
+             missed, allow_overlap, enabled, source, next_run_at, created_at, updated_at, \
+             application) \
+             VALUES ('{id}', '0 8 * * *', 'UTC', 'other::job', 'Other', '{{}}', \
+             'run_once', false, true, 'code', $1, $1, $1, '{application}')"
+        );
+        match db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+                sqlx::query(&sql)
+                    .bind(utc(2026, 11, 27, 8, 0).timestamp_micros())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                sqlx::query(&sql)
+                    .bind(utc(2026, 11, 27, 8, 0))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let enabled = |id: &'static str| {
+        let jobs = jobs.clone();
+        async move { jobs.recurring().get(id).await.unwrap().enabled }
+    };
+    // Restarted a few times, and a worker binary of a third application beside it.
+    for _ in 0..3 {
+        let crm = test_server(&jobs, &probe)
+            .application("crm")
+            .start()
+            .await
+            .unwrap();
+        let worker = test_server(&jobs, &probe)
+            .application("mailer")
+            .start()
+            .await
+            .unwrap();
+        worker.shutdown().await;
+        crm.shutdown().await;
+        assert!(enabled("billing-invoices").await, "another application's");
+        assert!(!enabled("crm-digest").await, "its own, no longer declared");
+        let declared = jobs
+            .recurring()
+            .get("declared-morning-summary")
+            .await
+            .unwrap();
+        assert!(declared.enabled);
+    }
+    let declared = jobs
+        .recurring()
+        .get("declared-morning-summary")
+        .await
+        .unwrap();
+    assert_eq!(declared.application.as_deref(), Some("mailer"));
 }
 
 async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {

@@ -359,6 +359,10 @@ async fn answers_stats_throughput_and_servers(backend: Backend) {
     assert_eq!(items.len(), 1, "{servers:#}");
     assert!(items[0]["workers"].as_u64().unwrap() >= 1);
     assert!(items[0]["heartbeat_at"].is_string());
+    assert!(
+        items[0]["jobs"].is_array(),
+        "the names it runs: {servers:#}"
+    );
     assert!(servers["now"].is_string());
     dashboard.stop().await;
 

@@ -40,6 +40,9 @@ pub use error::SettingsError;
 /// shutdown_grace = "10s"
 /// storage_timeout = "10s"
 /// capture_backtraces = true     # a job's panic records a backtrace, even without RUST_BACKTRACE
+/// # application = "crm"          # owner of its #[recurring] jobs; default: the executable's name
+/// # only_jobs = ["mail.send"]    # default: every job this binary registers
+/// fail_unserved_after = "1d"     # a due job no server registers fails after this
 ///
 /// [jobs]
 /// default_retries = 10
@@ -140,6 +143,19 @@ pub struct BackgroundJobServerSettings {
     /// Whether a panic inside a job records a backtrace with the attempt, shown folded on
     /// the job's page (default `true`; captured even when `RUST_BACKTRACE` is unset).
     pub capture_backtraces: bool,
+    /// The application this server belongs to (default: the executable's name): a
+    /// server disables only its own application's `#[recurring]` jobs that it no longer
+    /// declares, so services sharing a database never switch each other's off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// Runs only jobs of these names (default: every job this binary registers); a name
+    /// it does not register is refused at boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_jobs: Option<std::collections::BTreeSet<String>>,
+    /// A job due this long while no live server registers its name fails, saying so
+    /// (default `"1d"`).
+    #[serde(with = "duration")]
+    pub fail_unserved_after: Duration,
 }
 
 /// `jobs.*`: defaults for every job.
@@ -214,6 +230,9 @@ impl Default for BackgroundJobServerSettings {
             shutdown_grace: server.shutdown_grace,
             storage_timeout: server.storage_timeout,
             capture_backtraces: server.capture_backtraces,
+            application: None,
+            only_jobs: None,
+            fail_unserved_after: server.fail_unserved_after,
         }
     }
 }
@@ -353,6 +372,9 @@ impl JobsSettings {
         config.shutdown_grace = server.shutdown_grace;
         config.storage_timeout = server.storage_timeout;
         config.capture_backtraces = server.capture_backtraces;
+        config.application = server.application.clone();
+        config.only_jobs = server.only_jobs.clone();
+        config.fail_unserved_after = server.fail_unserved_after;
         config.default_retries = self.jobs.default_retries;
         config.backoff_seed = self.jobs.backoff_seed;
         config
@@ -453,6 +475,32 @@ mod tests {
         let off = JobsSettings::from_toml("[background_job_server]\ncapture_backtraces = false\n")
             .unwrap();
         assert!(!off.server_config().capture_backtraces);
+    }
+
+    #[test]
+    fn rolling_deploy_settings_reach_the_server_config() {
+        let settings = JobsSettings::from_toml(
+            "[background_job_server]\napplication = \"crm\"\nonly_jobs = []\n\
+             fail_unserved_after = \"12h\"\n",
+        )
+        .unwrap();
+        let config = settings.server_config();
+        assert_eq!(config.application.as_deref(), Some("crm"));
+        assert_eq!(config.only_jobs, Some(Default::default()));
+        assert_eq!(config.fail_unserved_after, Duration::from_secs(12 * 3600));
+        assert_eq!(
+            JobsSettings::default().server_config().fail_unserved_after,
+            Duration::from_secs(24 * 3600)
+        );
+        let unknown =
+            JobsSettings::from_toml("[background_job_server]\nonly_jobs = [\"mail.send\"]\n")
+                .unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("background_job_server.only_jobs"),
+            "{unknown}"
+        );
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct JobInfo {
     /// What it returned when it succeeded, as JSON; `None` when it returns nothing or
     /// has not succeeded. [`Jobs::result`](crate::Jobs::result) reads it typed.
     pub result: Option<serde_json::Value>,
+    /// It waits (`Enqueued` or `Scheduled`) and no live server registers its name: it
+    /// runs once a server that does starts ("no server registers `name`"), and fails
+    /// if none does within the servers' `fail_unserved_after`. False while no server
+    /// runs at all.
+    pub waiting_for_server: bool,
 }
 
 /// How far a job has come, as it reported with `ctx.progress(done, total)`.
@@ -316,6 +321,9 @@ pub struct ServerInfo {
     pub started_at: DateTime<Utc>,
     /// When it last heartbeated.
     pub heartbeat_at: DateTime<Utc>,
+    /// The job names it runs, sorted; `None` for a server of an older release, which
+    /// does not say (it may run any name).
+    pub jobs: Option<Vec<String>>,
 }
 
 /// Finished attempts in one minute.

@@ -105,23 +105,28 @@ pub fn declared_recurring() -> Vec<&'static RecurringDescriptor> {
 
 /// Upserts every `#[recurring]` of this binary and disables stored code-declared ones it
 /// no longer has. Called by every server at start.
-pub(crate) async fn register_declared(jobs: &Jobs) -> Result<()> {
+pub(crate) async fn register_declared(jobs: &Jobs, application: &str) -> Result<()> {
     let now = jobs.now();
     let declared = declared_recurring();
     let mut ids = Vec::with_capacity(declared.len());
     for descriptor in declared {
-        let recurring = descriptor.to_new(now).map_err(|error| {
+        let mut recurring = descriptor.to_new(now).map_err(|error| {
             Error::Config(format!("#[recurring(id = \"{}\")]: {error}", descriptor.id))
         })?;
+        recurring.application = Some(application.to_owned());
         jobs.storage().recurring_upsert(&recurring, now).await?;
         ids.push(recurring.id);
     }
-    let disabled = jobs.storage().recurring_disable_missing(&ids, now).await?;
-    tracing::info!(count = ids.len(), recurring = ?ids, "registered recurring jobs");
+    let disabled = jobs
+        .storage()
+        .recurring_disable_missing(application, &ids, now)
+        .await?;
+    tracing::info!(count = ids.len(), recurring = ?ids, application, "registered recurring jobs");
     if disabled > 0 {
         tracing::warn!(
             disabled,
-            "disabled recurring jobs that are no longer declared in code"
+            application,
+            "disabled recurring jobs of this application that are no longer declared in code"
         );
     }
     Ok(())

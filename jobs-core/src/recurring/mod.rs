@@ -94,6 +94,14 @@ pub struct RecurringInfo {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Why the last server that tried could not fire it (a zone or cron its build
+    /// cannot read, a failed write); cleared when it fires. It is retried at the poll
+    /// interval, and its ticks are left as they are for a server that reads it.
+    pub error: Option<String>,
+    /// The application that declared it in code (`#[recurring]`, the server's
+    /// `application` setting); `None` for one added through the API, or stored by an
+    /// older release.
+    pub application: Option<String>,
 }
 
 /// The job a recurring schedule creates on each tick: name, display name, payload.
@@ -194,6 +202,8 @@ pub(crate) struct NewRecurring {
     pub(crate) missed: MissedTicks,
     pub(crate) allow_overlap: bool,
     pub(crate) source: RecurringSource,
+    /// The application that declared it in code; `None` through the API.
+    pub(crate) application: Option<String>,
     /// The first tick, used when the row is new or its schedule changed.
     pub(crate) next_run_at: DateTime<Utc>,
 }
@@ -219,6 +229,7 @@ pub(crate) fn new_recurring(
         missed,
         allow_overlap,
         source,
+        application: None,
         next_run_at,
     })
 }

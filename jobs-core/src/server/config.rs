@@ -99,6 +99,27 @@ impl ServerConfig {
             Duration::ZERO,
             MAX_RETENTION,
         )?;
+        in_range(
+            "fail_unserved_after",
+            self.fail_unserved_after,
+            SECOND,
+            MAX_RETENTION,
+        )?;
+        if let Some(only) = &self.only_jobs {
+            let registered = crate::job::registry();
+            if let Some(unknown) = only
+                .iter()
+                .find(|name| !registered.contains_key(name.as_str()))
+            {
+                return invalid(
+                    "only_jobs",
+                    format!(
+                        "names `{unknown}`, which this binary does not register (registered: {})",
+                        crate::registered_jobs().join(", ")
+                    ),
+                );
+            }
+        }
         if self.server_timeout <= self.poll_interval {
             return invalid(
                 "server_timeout",
@@ -135,7 +156,7 @@ fn in_range(
 }
 
 /// A duration as the settings write it: `100ms`, `20s`, `36500d`.
-fn human(duration: Duration) -> String {
+pub(super) fn human(duration: Duration) -> String {
     let millis = duration.as_millis();
     if duration < SECOND || !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
@@ -204,5 +225,11 @@ mod tests {
         config = ServerConfig::default();
         config.storage_timeout = Duration::ZERO;
         assert_eq!(key_of(&config), Some("storage_timeout"));
+        config = ServerConfig::default();
+        config.only_jobs = Some(["billing.nowhere".to_owned()].into());
+        assert_eq!(key_of(&config), Some("only_jobs"));
+        config = ServerConfig::default();
+        config.fail_unserved_after = Duration::ZERO;
+        assert_eq!(key_of(&config), Some("fail_unserved_after"));
     }
 }

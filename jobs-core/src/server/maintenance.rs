@@ -50,10 +50,47 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(error) = rescue(&shared).await {
             tracing::warn!(%error, "could not rescue orphaned jobs");
         }
+        if let Err(error) = fail_unserved(&shared).await {
+            tracing::warn!(%error, "could not fail the jobs no server registers");
+        }
         if let Err(error) = prune(&shared).await {
             tracing::warn!(%error, "could not prune old jobs");
         }
     }
+}
+
+/// Fails the jobs that waited `fail_unserved_after` past their due time while no live
+/// server registers their name, so that nothing waits forever unseen. Only once this
+/// server has run that long itself: after an outage of every server, the servers of
+/// other builds get as long to come back before their jobs are failed.
+async fn fail_unserved(shared: &Shared) -> Result<()> {
+    let now = shared.jobs.now();
+    let after = shared.config.fail_unserved_after;
+    if now < shared.row.started_at || before(now, after) < shared.row.started_at {
+        return Ok(());
+    }
+    let note = format!(
+        " (it waited longer than fail_unserved_after, {}, for a server that does)",
+        super::config::human(after)
+    );
+    for _ in 0..PRUNE_BATCHES {
+        let failed = shared
+            .bounded(shared.storage.jobs_fail_unserved(
+                before(now, after),
+                now,
+                &shared.row.id,
+                &note,
+                PRUNE_BATCH,
+            ))
+            .await?;
+        if failed > 0 {
+            tracing::warn!(failed, "failed jobs that no server registers");
+        }
+        if failed < u64::from(PRUNE_BATCH) || shared.stop_maintenance.is_cancelled() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Rescues every job whose lease ran out, fenced on the dead owner's claim so that a

@@ -12,7 +12,7 @@ mod supervisor;
 mod ticker;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicUsize};
@@ -81,9 +81,33 @@ pub struct ServerConfig {
     /// Whether a job's panic records a backtrace with its failure (default true). It is
     /// captured even when `RUST_BACKTRACE` is unset.
     pub capture_backtraces: bool,
+    /// Runs only jobs of these names (default `None`: every job this binary registers).
+    /// A name this binary does not register is refused at start. Jobs of other names
+    /// wait for a server that runs them.
+    pub only_jobs: Option<BTreeSet<String>>,
+    /// A job that waits this long after it was due while no live server registers its
+    /// name fails, saying so (default one day), so that nothing waits forever unseen.
+    pub fail_unserved_after: Duration,
+    /// The application this server belongs to (default: the name of its executable,
+    /// which cargo takes from the binary's crate). The recurring jobs it declares are
+    /// stored as this application's, and it disables only this application's
+    /// declarations that it no longer has: services sharing a database never switch
+    /// each other's schedules off.
+    pub application: Option<String>,
 }
 
 impl ServerConfig {
+    /// The application in force: the one set, or the executable's name (`app` when it
+    /// cannot be read).
+    pub fn application(&self) -> String {
+        self.application.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "app".to_owned())
+        })
+    }
+
     /// The prefetch limit in force: the one set, or 8 × `worker_count`.
     pub fn prefetch_limit(&self) -> usize {
         self.prefetch
@@ -109,6 +133,9 @@ impl Default for ServerConfig {
             queue_limits: BTreeMap::new(),
             prefetch: None,
             capture_backtraces: true,
+            only_jobs: None,
+            fail_unserved_after: Duration::from_secs(24 * 3600),
+            application: None,
         }
     }
 }
@@ -247,6 +274,29 @@ impl JobServerBuilder {
         self
     }
 
+    /// Runs only jobs of these names, of those this binary registers (default: all of
+    /// them): a process for one kind of work, or one binary standing in for several
+    /// builds. Jobs of other names wait for a server that runs them.
+    pub fn only_jobs<N: Into<String>>(mut self, names: impl IntoIterator<Item = N>) -> Self {
+        self.config.only_jobs = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long a due job may wait while no live server registers its name before it
+    /// fails saying so (default one day).
+    pub fn fail_unserved_after(mut self, after: Duration) -> Self {
+        self.config.fail_unserved_after = after;
+        self
+    }
+
+    /// The application this server belongs to (default: its executable's name): it
+    /// owns the recurring jobs this binary declares, and disables only its own that it
+    /// no longer declares. See [`ServerConfig::application`].
+    pub fn application(mut self, application: impl Into<String>) -> Self {
+        self.config.application = Some(application.into());
+        self
+    }
+
     /// The name shown on the dashboard.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());
@@ -273,6 +323,13 @@ impl JobServerBuilder {
 
         let names = registered_jobs();
         tracing::info!(count = names.len(), jobs = ?names, "registered jobs");
+        let served: Vec<String> = match &config.only_jobs {
+            Some(only) => only.iter().cloned().collect(),
+            None => names.iter().map(|name| (*name).to_owned()).collect(),
+        };
+        if config.only_jobs.is_some() {
+            tracing::info!(jobs = ?served, "runs only these jobs (only_jobs)");
+        }
 
         let id = JobId::new().to_string();
         let host = hostname();
@@ -299,6 +356,7 @@ impl JobServerBuilder {
                 workers: u32::try_from(config.worker_count).unwrap_or(u32::MAX),
                 running: 0,
                 started_at: self.jobs.now(),
+                jobs: served,
             },
             jobs: self.jobs,
             slots: Arc::new(Semaphore::new(config.worker_count)),
@@ -334,7 +392,10 @@ impl JobServerBuilder {
         shared.lease.renewed_at(sent);
         shared.metrics.publish_health();
         shared
-            .bounded(crate::recurring::register_declared(&shared.jobs))
+            .bounded(crate::recurring::register_declared(
+                &shared.jobs,
+                &shared.config.application(),
+            ))
             .await?;
 
         let heartbeat = heartbeat::spawn(shared.clone())?;

@@ -298,6 +298,7 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         lease_until: now.checked_add_signed(lease).unwrap_or(now),
         offset: shared.jobs.clock().lease_offset(),
         queues,
+        names: Some(&shared.row.jobs),
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
     };
     let limits = &shared.config.queue_limits;

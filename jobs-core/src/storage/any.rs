@@ -147,6 +147,16 @@ impl LifecycleStore for AnyStorage {
     async fn jobs_deleted_among(&self, ids: &[JobId]) -> Result<Vec<JobId>> {
         dispatch!(self, s => s.jobs_deleted_among(ids))
     }
+    async fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_fail_unserved(due_before, now, server, note, limit))
+    }
 }
 
 impl AdminStore for AnyStorage {
@@ -244,10 +254,11 @@ impl RecurringStore for AnyStorage {
     }
     async fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        dispatch!(self, s => s.recurring_disable_missing(declared, now))
+        dispatch!(self, s => s.recurring_disable_missing(application, declared, now))
     }
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
         dispatch!(self, s => s.recurring_get(id))
@@ -272,6 +283,9 @@ impl RecurringStore for AnyStorage {
     }
     async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.recurring_next_run_at())
+    }
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        dispatch!(self, s => s.recurring_set_error(id, error))
     }
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         dispatch!(self, s => s.recurring_fire(request))

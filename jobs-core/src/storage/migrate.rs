@@ -154,6 +154,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "results of succeeded jobs",
         sql: include_str!("../../migrations/sqlite/0010_result.sql"),
     },
+    Migration {
+        version: 11,
+        description: "server job names, recurring errors and owners",
+        sql: include_str!("../../migrations/sqlite/0011_rolling_deploys.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -213,6 +218,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "results of succeeded jobs",
         sql: include_str!("../../migrations/postgres/0011_result.sql"),
     },
+    Migration {
+        version: 12,
+        description: "server job names, recurring errors and owners",
+        sql: include_str!("../../migrations/postgres/0012_rolling_deploys.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -222,12 +232,12 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     }
 }

@@ -181,6 +181,21 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// Those of `ids` whose job is `Deleted` (so their running attempts should stop), in
     /// no set order; an id with no job is left out.
     fn jobs_deleted_among(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<JobId>>> + Send;
+
+    /// Fails, in one transaction, up to `limit` jobs that are `Enqueued` or `Scheduled`
+    /// with `run_at` before `due_before` while server rows exist and none registers the
+    /// job's name (a row without names, of an older release, registers every name; with
+    /// no server row nothing fails). Each gets `last_error` and a `Failed` history row by
+    /// `server` saying ``no server registers `name` `` followed by `note`; the
+    /// `on_failure` continuations awaiting them are released. Returns how many failed.
+    fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// What the dashboard and the client's admin calls read and change.
@@ -373,11 +388,13 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Disables the enabled recurring jobs declared in code whose id is not in
-    /// `declared` (all of them when it is empty), with the reason that they left the
-    /// code and `updated_at = now`; returns how many.
+    /// Disables the enabled recurring jobs that `application` declared in code (or that
+    /// an older release stored without an application) whose id is not in `declared`
+    /// (all of them when it is empty), with the reason that they left the code and
+    /// `updated_at = now`; returns how many. Other applications' rows are not touched.
     fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;
@@ -414,17 +431,27 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// The earliest `next_run_at` of the enabled recurring jobs, or `None`.
     fn recurring_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
+    /// Records why a server could not fire the recurring job `id` (`None` clears it);
+    /// nothing else changes. Returns whether there is such a job.
+    fn recurring_set_error(
+        &self,
+        id: &str,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Fires a tick, in one transaction.
     ///
     /// The compare-and-set: only if the job is enabled and its `next_run_at` equals
     /// `expected_next`, `next_run_at` becomes `next` (or, when `next` is `None`, the job
-    /// is disabled as finished, `next_run_at` kept) and `updated_at = now`. Otherwise
+    /// is disabled as finished, `next_run_at` kept), `error` is cleared and
+    /// `updated_at = now`. Otherwise
     /// nothing changes and the answer is [`Fired::Lost`]: another server fired it.
     ///
     /// Having won, with no `runs` the answer is [`Fired::Created`]. Unless
     /// `allow_overlap`, while a job of this recurring id is `Enqueued`, `Scheduled`,
     /// `Processing` or `Awaiting`, no run is inserted and the answer is
-    /// [`Fired::SkippedOverlap`] (the tick still advanced). Otherwise the runs are
+    /// [`Fired::SkippedOverlap`] (the tick still advanced), or, with `wait_for_active`,
+    /// nothing changes at all and the answer is [`Fired::Waiting`]. Otherwise the runs are
     /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped), the job's
     /// `last_run_at` becomes `now` and `last_job_id` the last run's id, and the answer is
     /// [`Fired::Created`].

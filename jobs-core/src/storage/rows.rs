@@ -141,6 +141,7 @@ pub(crate) fn job_info(
         progress: progress(row)?,
         logs,
         result: Column::<Option<String>>::column(row, "result")?.map(stored_json),
+        waiting_for_server: row.column("waiting_for_server")?,
     })
 }
 
@@ -201,6 +202,7 @@ pub(crate) fn expired_job(row: &impl StoredRow) -> Result<ExpiredJob> {
 
 pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
     let pid: i64 = row.column("pid")?;
+    let jobs: Option<String> = row.column("jobs")?;
     Ok(ServerInfo {
         id: row.column("id")?,
         name: row.column("name")?,
@@ -210,6 +212,7 @@ pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
         running: row.count("running")?,
         started_at: row.time("started_at")?,
         heartbeat_at: row.time("heartbeat_at")?,
+        jobs: jobs.and_then(|jobs| serde_json::from_str(&jobs).ok()),
     })
 }
 
@@ -236,5 +239,7 @@ pub(crate) fn recurring_info(row: &impl StoredRow) -> Result<RecurringInfo> {
         last_job_id: row.job_id_opt("last_job_id")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
+        error: row.column("error")?,
+        application: row.column("application")?,
     })
 }

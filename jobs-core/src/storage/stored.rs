@@ -133,6 +133,7 @@ where
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
     bool: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
 {
     let template = &recurring.template;
     query
@@ -150,6 +151,7 @@ where
         .bind(now)
         .bind(disabled::REMOVED)
         .bind(template.labels_json())
+        .bind(recurring.application.as_deref())
 }
 
 #[cfg(test)]

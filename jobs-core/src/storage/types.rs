@@ -99,6 +99,9 @@ pub(crate) struct ClaimRequest<'a> {
     /// What the server's clock adds to the database's (see `Clock::lease_offset`).
     pub(crate) offset: chrono::Duration,
     pub(crate) queues: QueueSelector<'a>,
+    /// Only jobs of these names (the ones the server runs): a job whose name no server
+    /// registers waits for one that does. `None` takes any name (the storage tests).
+    pub(crate) names: Option<&'a [String]>,
     /// The first this many jobs of the claim, in claim order, start at once; the others
     /// are claimed ahead (stored with `ahead` set).
     pub(crate) start_now: u32,
@@ -252,6 +255,8 @@ pub(crate) struct ServerRow {
     pub(crate) workers: u32,
     pub(crate) running: u32,
     pub(crate) started_at: DateTime<Utc>,
+    /// The job names it runs (those its binary registers, or `only_jobs`), sorted.
+    pub(crate) jobs: Vec<String>,
 }
 
 /// One ticker's attempt to fire the due tick(s) of a recurring job.
@@ -264,6 +269,9 @@ pub(crate) struct FireRequest<'a> {
     pub(crate) next: Option<DateTime<Utc>>,
     pub(crate) runs: &'a [NewJob],
     pub(crate) allow_overlap: bool,
+    /// Without overlap, a tick that finds a run active waits for it (nothing changes)
+    /// instead of being skipped: catch-up runs, made one at a time.
+    pub(crate) wait_for_active: bool,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -274,6 +282,9 @@ pub(crate) enum Fired {
     Created,
     /// The previous run is still active; the tick advanced without a run.
     SkippedOverlap,
+    /// The previous run is still active and the tick waits for it (`wait_for_active`):
+    /// nothing changed.
+    Waiting,
     /// Another ticker fired this tick first; nothing changed.
     Lost,
 }

@@ -14,6 +14,7 @@ conformance!(
     claim_orders_by_priority_then_run_at,
     claim_respects_the_limit,
     claim_respects_queue_selectors,
+    claim_takes_only_the_names_it_is_given,
     claimed_job_is_processing_owned_and_leased,
     claim_never_takes_a_job_twice,
     claims_at_once_never_share_a_job,
@@ -211,6 +212,41 @@ async fn claim_respects_queue_selectors<S: Storage>(s: &S) {
         ids(&s.jobs_claim(claim("s", at(1), 100)).await.unwrap()),
         [id(2), id(3)]
     );
+}
+
+async fn claim_takes_only_the_names_it_is_given<S: Storage>(s: &S) {
+    s.jobs_insert(&[
+        job(id(1), "billing.new_invoice"),
+        job(id(2), "mail.send"),
+        job(id(3), "report.build"),
+        job(id(4), "mail.send"),
+    ])
+    .await
+    .unwrap();
+    let old = ["mail.send".to_owned(), "report.build".to_owned()];
+    let request = ClaimRequest {
+        names: Some(&old),
+        ..claim("old", at(1), 100)
+    };
+    assert_eq!(
+        ids(&s.jobs_claim(request).await.unwrap()),
+        [id(2), id(3), id(4)]
+    );
+    // Left waiting, untouched, for a server that registers it.
+    let info = s.job_get(id(1)).await.unwrap().unwrap();
+    assert_eq!((info.state, info.attempt), (JobState::Enqueued, 0));
+    let none: [String; 0] = [];
+    let request = ClaimRequest {
+        names: Some(&none),
+        ..claim("empty", at(1), 100)
+    };
+    assert!(s.jobs_claim(request).await.unwrap().is_empty());
+    let new = ["billing.new_invoice".to_owned(), "mail.send".to_owned()];
+    let request = ClaimRequest {
+        names: Some(&new),
+        ..claim("new", at(1), 100)
+    };
+    assert_eq!(ids(&s.jobs_claim(request).await.unwrap()), [id(1)]);
 }
 
 async fn claimed_job_is_processing_owned_and_leased(s: &AnyStorage) {

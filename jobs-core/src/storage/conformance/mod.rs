@@ -226,6 +226,7 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
         lease_until: now + Duration::seconds(60),
         offset: off(now),
         queues: QueueSelector::All,
+        names: None,
         start_now: limit,
     }
 }

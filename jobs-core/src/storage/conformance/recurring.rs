@@ -15,6 +15,8 @@ conformance!(
     fire_skips_while_a_run_is_active,
     fire_dedupes_runs_by_id,
     fire_without_a_next_tick_disables,
+    disable_missing_spares_other_applications,
+    an_error_is_stored_until_the_job_fires,
 );
 
 fn recurring(id: &str, cron: &str, next: i64) -> NewRecurring {
@@ -31,6 +33,7 @@ fn recurring(id: &str, cron: &str, next: i64) -> NewRecurring {
         missed: MissedTicks::RunOnce,
         allow_overlap: false,
         source: RecurringSource::Code,
+        application: Some("app".to_owned()),
         next_run_at: at(next),
     }
 }
@@ -51,6 +54,7 @@ fn fire<'a>(rid: &'a str, expected: i64, next: Option<i64>, runs: &'a [NewJob]) 
         next: next.map(at),
         runs,
         allow_overlap: false,
+        wait_for_active: false,
         now: at(expected + 1),
     }
 }
@@ -157,7 +161,7 @@ async fn upsert_reenables_only_jobs_that_had_left_the_code<S: Storage>(s: &S) {
             .unwrap()
     );
     assert_eq!(
-        s.recurring_disable_missing(&["off".to_owned()], at(2))
+        s.recurring_disable_missing("app", &["off".to_owned()], at(2))
             .await
             .unwrap(),
         1
@@ -186,7 +190,9 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     }
     let declared = ["a".to_owned(), "c".to_owned()];
     assert_eq!(
-        s.recurring_disable_missing(&declared, at(1)).await.unwrap(),
+        s.recurring_disable_missing("app", &declared, at(1))
+            .await
+            .unwrap(),
         1
     );
     let enabled: Vec<(String, bool)> = s
@@ -199,11 +205,18 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     let expected = [("a", true), ("api", true), ("b", false), ("c", true)];
     assert_eq!(enabled, expected.map(|(id, on)| (id.to_owned(), on)));
     assert_eq!(
-        s.recurring_disable_missing(&declared, at(2)).await.unwrap(),
+        s.recurring_disable_missing("app", &declared, at(2))
+            .await
+            .unwrap(),
         0
     );
     // No job declared at all: every code job goes.
-    assert_eq!(s.recurring_disable_missing(&[], at(3)).await.unwrap(), 2);
+    assert_eq!(
+        s.recurring_disable_missing("app", &[], at(3))
+            .await
+            .unwrap(),
+        2
+    );
     assert!(stored_of(s, "api").await.enabled);
 }
 
@@ -353,6 +366,15 @@ async fn fire_skips_while_a_run_is_active<S: Storage>(s: &S) {
         "the tick advanced"
     );
     assert_eq!(runs_of(s).await, [id(1), id(9)]);
+    // A catch-up tick waits for the active run instead: nothing changes.
+    let runs = [run(2, "r")];
+    let waiting = FireRequest {
+        wait_for_active: true,
+        ..fire("r", 160, Some(220), &runs)
+    };
+    assert_eq!(fired(s, waiting).await, Fired::Waiting);
+    assert_eq!(stored_of(s, "r").await.next_run_at, at(160));
+    assert_eq!(runs_of(s).await, [id(1), id(9)]);
     // Allowed to overlap: the run is made.
     let runs = [run(3, "r")];
     let overlap = FireRequest {
@@ -409,4 +431,59 @@ async fn fire_without_a_next_tick_disables<S: Storage>(s: &S) {
     assert_eq!(stored.last_job_id, Some(id(1)));
     assert_eq!(runs_of(s).await, [id(1)]);
     assert_eq!(s.recurring_next_run_at().await.unwrap(), None);
+}
+
+async fn an_error_is_stored_until_the_job_fires<S: Storage>(s: &S) {
+    upsert(s, "r", 100, 0).await;
+    assert_eq!(stored_of(s, "r").await.error, None);
+    let error = "this server cannot read its schedule: unknown zone `Mars/Olympus_Mons`";
+    assert!(s.recurring_set_error("r", Some(error)).await.unwrap());
+    assert!(!s.recurring_set_error("gone", Some(error)).await.unwrap());
+    let stored = stored_of(s, "r").await;
+    assert_eq!(stored.error.as_deref(), Some(error));
+    assert_eq!((stored.next_run_at, stored.enabled), (at(100), true));
+    assert_eq!(
+        fired(s, fire("r", 100, Some(160), &[])).await,
+        Fired::Created
+    );
+    assert_eq!(stored_of(s, "r").await.error, None);
+}
+
+async fn disable_missing_spares_other_applications<S: Storage>(s: &S) {
+    upsert(s, "mine", 3600, 0).await;
+    let theirs = NewRecurring {
+        application: Some("billing".to_owned()),
+        ..recurring("theirs", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&theirs, at(0)).await.unwrap();
+    let legacy = NewRecurring {
+        application: None,
+        ..recurring("legacy", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&legacy, at(0)).await.unwrap();
+    assert_eq!(
+        stored_of(s, "theirs").await.application.as_deref(),
+        Some("billing")
+    );
+    // Declaring nothing, `app` disables its own and the one without an owner.
+    assert_eq!(
+        s.recurring_disable_missing("app", &[], at(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(stored_of(s, "theirs").await.enabled);
+    assert!(!stored_of(s, "mine").await.enabled);
+    assert!(!stored_of(s, "legacy").await.enabled);
+    // The application that declares it takes it back.
+    let adopted = NewRecurring {
+        application: Some("billing".to_owned()),
+        ..recurring("legacy", "0 * * * *", 3600)
+    };
+    s.recurring_upsert(&adopted, at(2)).await.unwrap();
+    let stored = stored_of(s, "legacy").await;
+    assert_eq!(
+        (stored.enabled, stored.application.as_deref()),
+        (true, Some("billing"))
+    );
 }

@@ -7,6 +7,7 @@ conformance!(
     heartbeat_upserts_the_server_row,
     heartbeat_renews_only_the_claims_it_holds,
     remove_and_prune_servers,
+    a_job_no_server_registers_says_so_and_fails_when_old_enough,
 );
 
 fn server(id: &str, name: &str) -> ServerRow {
@@ -18,6 +19,7 @@ fn server(id: &str, name: &str) -> ServerRow {
         workers: 8,
         running: 0,
         started_at: at(-10),
+        jobs: vec!["mail.send".to_owned()],
     }
 }
 
@@ -168,4 +170,77 @@ async fn remove_and_prune_servers<S: Storage>(s: &S) {
         .collect();
     assert_eq!(left, ["s2", "s4"]);
     assert_eq!(s.servers_prune(at(10)).await.unwrap(), 0);
+}
+
+async fn a_job_no_server_registers_says_so_and_fails_when_old_enough<S: Storage>(s: &S) {
+    let mut awaiting = job(id(4), "mail.send");
+    awaiting.parent_id = Some(id(2));
+    awaiting.on_failure = true;
+    awaiting.state = JobState::Awaiting;
+    s.jobs_insert(&[
+        job(id(1), "mail.send"),
+        NewJob {
+            run_at: at(-100),
+            ..job(id(2), "billing.new_invoice")
+        },
+        job(id(3), "billing.new_invoice"),
+        awaiting,
+    ])
+    .await
+    .unwrap();
+    // No server runs at all: nothing is said, nothing fails.
+    assert!(!get(s, id(2)).await.waiting_for_server);
+    assert_eq!(
+        s.jobs_fail_unserved(at(0), at(0), "s1", "", 100)
+            .await
+            .unwrap(),
+        0
+    );
+
+    beat(s, &server("s1", "old"), &[], &[], at(0), 60).await;
+    let servers = s.servers_list().await.unwrap();
+    assert_eq!(servers[0].jobs, Some(vec!["mail.send".to_owned()]));
+    assert!(!get(s, id(1)).await.waiting_for_server);
+    assert!(get(s, id(2)).await.waiting_for_server);
+
+    // Only the one due before the cut-off fails, saying why.
+    let note = " (it waited longer than fail_unserved_after, 1d)";
+    assert_eq!(
+        s.jobs_fail_unserved(at(-50), at(0), "s1", note, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let failed = get(s, id(2)).await;
+    let message = "no server registers `billing.new_invoice` (it waited longer than \
+                   fail_unserved_after, 1d)";
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(!failed.waiting_for_server);
+    assert_eq!(failed.last_error.as_deref(), Some(message));
+    let last = failed.history.last().unwrap();
+    assert_eq!(
+        (last.state, last.server.as_deref()),
+        (JobState::Failed, Some("s1"))
+    );
+    assert_eq!(last.error.as_ref().unwrap().message, message);
+    assert_eq!(
+        get(s, id(4)).await.state,
+        JobState::Enqueued,
+        "on_failure runs"
+    );
+    assert_eq!(get(s, id(3)).await.state, JobState::Enqueued);
+
+    // A server that registers it: it waits for that one, and never fails.
+    let new = ServerRow {
+        jobs: vec!["billing.new_invoice".to_owned()],
+        ..server("s2", "new")
+    };
+    beat(s, &new, &[], &[], at(0), 60).await;
+    assert!(!get(s, id(3)).await.waiting_for_server);
+    assert_eq!(
+        s.jobs_fail_unserved(at(100), at(100), "s1", "", 100)
+            .await
+            .unwrap(),
+        0
+    );
 }

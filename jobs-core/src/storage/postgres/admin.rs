@@ -6,6 +6,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::PgStorage;
 use super::continuations::cascade;
+use super::lifecycle::UNSERVED;
 use super::listener::{CHANNEL, DELETIONS};
 use super::rows::micros_of;
 use super::running::logs;
@@ -124,12 +125,13 @@ async fn change_state(
 
 impl AdminStore for PgStorage {
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query(&format!(
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
                  attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
-                 labels::text AS labels, parent_id, progress_done, progress_total, result \
+                 labels::text AS labels, parent_id, progress_done, progress_total, result, \
+                 {UNSERVED} AS waiting_for_server \
              FROM jobs_job WHERE id = $1",
-        )
+        ))
         .bind(id.as_uuid())
         .fetch_optional(&self.pool)
         .await?

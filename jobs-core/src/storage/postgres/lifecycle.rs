@@ -147,6 +147,13 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     Ok(())
 }
 
+/// Whether the `jobs_job` row waits while servers run and none registers its name (a
+/// server row without names, of an older release, counts as registering every name).
+pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') \
+     AND EXISTS (SELECT 1 FROM jobs_server) \
+     AND NOT EXISTS (SELECT 1 FROM jobs_server AS server WHERE server.jobs IS NULL \
+         OR jobs_job.name IN (SELECT json_array_elements_text(server.jobs::json))))";
+
 impl LifecycleStore for PgStorage {
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
@@ -159,12 +166,17 @@ impl LifecycleStore for PgStorage {
             QueueSelector::Only(queue) => (" AND queue = ANY($5)", vec![queue.to_owned()]),
             QueueSelector::AllExcept(queues) => (" AND NOT (queue = ANY($5))", queues.to_vec()),
         };
+        let name_filter = match request.names {
+            Some(_) => " AND name = ANY($7)",
+            None => "",
+        };
+        let names = request.names.unwrap_or_default();
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(request.offset + (request.lease_until - request.now));
         let rows = sqlx::query(&format!(
             "WITH async_commit AS ({ASYNC_COMMIT}), picked AS ( \
                  SELECT id, priority, run_at FROM jobs_job \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter} \
+                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter}{name_filter} \
                  ORDER BY priority DESC, run_at \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED \
@@ -194,6 +206,7 @@ impl LifecycleStore for PgStorage {
         .bind(i64::from(request.limit))
         .bind(queues)
         .bind(i64::from(request.start_now))
+        .bind(names)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(claimed_job).collect()
@@ -453,5 +466,40 @@ impl LifecycleStore for PgStorage {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(deleted.into_iter().map(JobId::from).collect())
+    }
+
+    async fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> Result<u64> {
+        let failed: i64 = sqlx::query_scalar(&format!(
+            "WITH doomed AS ( \
+                 SELECT id FROM jobs_job WHERE state IN ('Enqueued', 'Scheduled') \
+                     AND run_at < $3 AND {UNSERVED} \
+                 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED \
+             ), updated AS ( \
+                 UPDATE jobs_job SET state = 'Failed', updated_at = $1, \
+                     last_error = 'no server registers `' || jobs_job.name || '`' || $2 \
+                 FROM doomed WHERE jobs_job.id = doomed.id \
+                 RETURNING jobs_job.id, jobs_job.state, jobs_job.attempt, \
+                     jobs_job.last_error, $1::timestamptz AS at \
+             ), history AS ( \
+                 INSERT INTO jobs_event (job_id, at, state, attempt, server, message) \
+                 SELECT id, at, 'Failed', attempt, $5, last_error FROM updated \
+             ), {RELEASE} \
+             SELECT count(*) FROM updated"
+        ))
+        .bind(now)
+        .bind(note)
+        .bind(due_before)
+        .bind(i64::from(limit))
+        .bind(server)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(failed).unwrap_or(0))
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::PgStorage;
 use super::lifecycle::jobs_insert_with;
-use super::rows::RECURRING_COLUMNS;
+use super::rows::{RECURRING_COLUMNS, text};
 use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
@@ -16,8 +16,8 @@ impl RecurringStore for PgStorage {
         let upsert = sqlx::query(
             "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
                  max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at, labels) \
-             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json) \
+                 updated_at, labels, application) \
+             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json, $15) \
              ON CONFLICT (id) DO UPDATE SET \
                  next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
                      OR jobs_recurring.zone <> excluded.zone \
@@ -27,7 +27,7 @@ impl RecurringStore for PgStorage {
                  payload = excluded.payload, max_retries = excluded.max_retries, \
                  labels = excluded.labels, \
                  missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
-                 source = excluded.source, \
+                 source = excluded.source, application = excluded.application, \
                  enabled = jobs_recurring.enabled OR jobs_recurring.disabled_reason = $13, \
                  disabled_reason = NULLIF(jobs_recurring.disabled_reason, $13), \
                  updated_at = excluded.updated_at",
@@ -40,16 +40,19 @@ impl RecurringStore for PgStorage {
 
     async fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64> {
         Ok(sqlx::query(
             "UPDATE jobs_recurring SET enabled = false, disabled_reason = $2, updated_at = $3 \
-             WHERE source = 'code' AND enabled AND NOT (id = ANY($1))",
+             WHERE source = 'code' AND enabled AND NOT (id = ANY($1)) \
+                 AND (application IS NULL OR application = $4)",
         )
         .bind(declared)
         .bind(disabled::REMOVED)
         .bind(now)
+        .bind(application)
         .execute(&self.pool)
         .await?
         .rows_affected())
@@ -136,6 +139,15 @@ impl RecurringStore for PgStorage {
         )
     }
 
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        let updated = sqlx::query("UPDATE jobs_recurring SET error = $2 WHERE id = $1")
+            .bind(id)
+            .bind(error.map(text))
+            .execute(&self.pool)
+            .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         let mut tx = self.pool.begin().await?;
         // The compare-and-set: of several servers firing this tick, one updates the row;
@@ -145,7 +157,7 @@ impl RecurringStore for PgStorage {
                  next_run_at = COALESCE($3, next_run_at), \
                  enabled = $3 IS NOT NULL, \
                  disabled_reason = CASE WHEN $3 IS NULL THEN $4 ELSE disabled_reason END, \
-                 updated_at = $5 \
+                 updated_at = $5, error = NULL \
              WHERE id = $1 AND next_run_at = $2 AND enabled",
         )
         .bind(request.id)
@@ -172,6 +184,10 @@ impl RecurringStore for PgStorage {
             .fetch_one(&mut *tx)
             .await?;
             if active {
+                if request.wait_for_active {
+                    // Rolled back: the tick stays due until the active run ends.
+                    return Ok(Fired::Waiting);
+                }
                 tx.commit().await?;
                 return Ok(Fired::SkippedOverlap);
             }

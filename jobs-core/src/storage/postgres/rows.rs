@@ -82,4 +82,4 @@ impl StoredRow for PgRow {
 /// The columns a [`crate::recurring::RecurringInfo`] is read from.
 pub(super) const RECURRING_COLUMNS: &str = "id, schedule, zone, job_name, display_name, payload::text AS payload, \
     labels::text AS labels, max_retries, missed, allow_overlap, enabled, disabled_reason, source, next_run_at, \
-    last_run_at, last_job_id, created_at, updated_at";
+    last_run_at, last_job_id, created_at, updated_at, error, application";

@@ -28,8 +28,8 @@ impl ServerStore for PgStorage {
         let renewed: Vec<(Uuid, i64)> = sqlx::query_as(
             "WITH server AS ( \
                  INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
-                     heartbeat_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     heartbeat_at, jobs) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13) \
                  ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                      heartbeat_at = excluded.heartbeat_at \
              ), mine AS ( \
@@ -59,6 +59,9 @@ impl ServerStore for PgStorage {
         .bind(tokens)
         .bind(lease)
         .bind(waiting)
+        .bind(text(
+            &serde_json::to_string(&server.jobs).expect("names serialize"),
+        ))
         .fetch_all(&self.pool)
         .await?;
         let mut lost: HashSet<Fence> = held.iter().copied().collect();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::continuations::delete_continuations;
-use super::lifecycle::{events_insert, finish_update};
+use super::lifecycle::{UNSERVED, events_insert, finish_update};
 use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
@@ -61,10 +61,12 @@ fn requeue_update(now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
 
 impl AdminStore for SqliteStorage {
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
-        let Some(row) = sqlx::query("SELECT * FROM jobs_job WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
+        let Some(row) = sqlx::query(&format!(
+            "SELECT *, {UNSERVED} AS waiting_for_server FROM jobs_job WHERE id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
         else {
             return Ok(None);
         };

@@ -18,6 +18,13 @@ use crate::storage::{
 use crate::{JobId, JobState, Result};
 
 /// Appends one history row per job inside `tx`.
+/// Whether the `jobs_job` row waits while servers run and none registers its name (a
+/// server row without names, of an older release, counts as registering every name).
+pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') \
+     AND EXISTS (SELECT 1 FROM jobs_server) \
+     AND NOT EXISTS (SELECT 1 FROM jobs_server AS server WHERE server.jobs IS NULL \
+         OR EXISTS (SELECT 1 FROM json_each(server.jobs) WHERE value = jobs_job.name)))";
+
 pub(super) async fn events_insert(
     tx: &mut sqlx::SqliteConnection,
     events: impl IntoIterator<Item = (JobId, DateTime<Utc>, JobState, u32, Option<&str>)>,
@@ -197,6 +204,13 @@ impl LifecycleStore for SqliteStorage {
                 }
                 claim.push(")");
             }
+        }
+        if let Some(names) = request.names {
+            let names = serde_json::to_string(names).expect("names serialize");
+            claim
+                .push(" AND name IN (SELECT value FROM json_each(")
+                .push_bind(names)
+                .push("))");
         }
         claim
             .push(" ORDER BY priority DESC, run_at LIMIT ")
@@ -456,5 +470,50 @@ impl LifecycleStore for SqliteStorage {
             }
         }
         Ok(deleted)
+    }
+
+    async fn jobs_fail_unserved(
+        &self,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        server: &str,
+        note: &str,
+        limit: u32,
+    ) -> Result<u64> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let failed = sqlx::query(&format!(
+            "UPDATE jobs_job SET state = 'Failed', updated_at = ?1, \
+                 last_error = 'no server registers `' || name || '`' || ?2 \
+             WHERE id IN (SELECT id FROM jobs_job WHERE state IN ('Enqueued', 'Scheduled') \
+                 AND run_at < ?3 AND {UNSERVED} LIMIT ?4) \
+             RETURNING id, attempt, last_error"
+        ))
+        .bind(micros(now))
+        .bind(note)
+        .bind(micros(due_before))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::with_capacity(failed.len());
+        for row in &failed {
+            let id = row.job_id("id")?;
+            let message: String = row.try_get("last_error")?;
+            sqlx::query(
+                "INSERT INTO jobs_event (job_id, at, state, attempt, server, message) \
+                 VALUES (?, ?, 'Failed', ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(micros(now))
+            .bind(i64::from(row.count("attempt")?))
+            .bind(server)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        release_continuations(&mut tx, &[], &ids, now).await?;
+        tx.commit().await?;
+        Ok(ids.len() as u64)
     }
 }

@@ -17,8 +17,8 @@ impl RecurringStore for SqliteStorage {
         let upsert = sqlx::query(
             "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
                  max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at, labels) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12, ?14) \
+                 updated_at, labels, application) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12, ?14, ?15) \
              ON CONFLICT (id) DO UPDATE SET \
                  next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
                      OR jobs_recurring.zone <> excluded.zone \
@@ -28,7 +28,7 @@ impl RecurringStore for SqliteStorage {
                  payload = excluded.payload, max_retries = excluded.max_retries, \
                  labels = excluded.labels, \
                  missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
-                 source = excluded.source, \
+                 source = excluded.source, application = excluded.application, \
                  enabled = CASE WHEN jobs_recurring.disabled_reason = ?13 \
                      THEN 1 ELSE jobs_recurring.enabled END, \
                  disabled_reason = CASE WHEN jobs_recurring.disabled_reason = ?13 \
@@ -48,6 +48,7 @@ impl RecurringStore for SqliteStorage {
 
     async fn recurring_disable_missing(
         &self,
+        application: &str,
         declared: &[String],
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -58,7 +59,11 @@ impl RecurringStore for SqliteStorage {
             .push_bind(disabled::REMOVED)
             .push(", updated_at = ")
             .push_bind(micros(now))
-            .push(" WHERE source = 'code' AND enabled = 1");
+            .push(
+                " WHERE source = 'code' AND enabled = 1 AND (application IS NULL OR application = ",
+            )
+            .push_bind(application.to_owned())
+            .push(")");
         if !declared.is_empty() {
             update.push(" AND id NOT IN (");
             let mut ids = update.separated(", ");
@@ -155,12 +160,21 @@ impl RecurringStore for SqliteStorage {
         Ok(next.map(from_micros))
     }
 
+    async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
+        let updated = sqlx::query("UPDATE jobs_recurring SET error = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(error)
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         let advanced = match request.next {
             Some(next) => sqlx::query(
-                "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4 \
+                "UPDATE jobs_recurring SET next_run_at = ?3, updated_at = ?4, error = NULL \
                  WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
             )
             .bind(request.id)
@@ -168,8 +182,8 @@ impl RecurringStore for SqliteStorage {
             .bind(micros(next))
             .bind(micros(request.now)),
             None => sqlx::query(
-                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?3, updated_at = ?4 \
-                 WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
+                "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ?3, updated_at = ?4, \
+                 error = NULL WHERE id = ?1 AND next_run_at = ?2 AND enabled = 1",
             )
             .bind(request.id)
             .bind(micros(request.expected_next))
@@ -195,6 +209,10 @@ impl RecurringStore for SqliteStorage {
             .fetch_optional(&mut *tx)
             .await?;
             if active.is_some() {
+                if request.wait_for_active {
+                    // Rolled back: the tick stays due until the active run ends.
+                    return Ok(Fired::Waiting);
+                }
                 tx.commit().await?;
                 return Ok(Fired::SkippedOverlap);
             }

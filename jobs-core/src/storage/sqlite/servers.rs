@@ -27,8 +27,9 @@ impl ServerStore for SqliteStorage {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
         sqlx::query(
-            "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+            "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at, \
+                 jobs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                  heartbeat_at = excluded.heartbeat_at",
         )
@@ -40,6 +41,7 @@ impl ServerStore for SqliteStorage {
         .bind(i64::from(server.running))
         .bind(micros(server.started_at))
         .bind(micros(now))
+        .bind(serde_json::to_string(&server.jobs).expect("names serialize"))
         .execute(&mut *tx)
         .await?;
         let mut lost: HashSet<Fence> = held.iter().copied().collect();

@@ -88,7 +88,11 @@ function summary(job) {
     ['Priority', number(job.priority)],
     job.owner ? ['Running on', el('span', { class: 'mono' }, job.owner)] : null,
   ].filter(Boolean);
-  return el('section', { class: 'card' }, el('div', { class: 'card-body' },
+  const unserved = job.waiting_for_server
+    ? el('div', { class: 'error-box', id: 'unserved' }, el('div', { class: 'message' },
+      `No server registers \`${job.name}\`: it waits for a server that does (see Servers).`))
+    : null;
+  return el('section', { class: 'card' }, el('div', { class: 'card-body' }, unserved,
     el('dl', { class: 'facts', id: 'summary' },
       facts.map(([term, value]) => el('div', {}, el('dt', {}, term), el('dd', {}, value))))));
 }

@@ -117,6 +117,10 @@ function lastRun(recurring) {
 }
 
 function recurringStatus(recurring) {
+  if (recurring.enabled && recurring.error) {
+    return el('span', {}, el('span', { class: 'pill off' }, 'In error'),
+      el('div', { class: 'sub' }, recurring.error));
+  }
   if (recurring.enabled) return el('span', { class: 'pill on' }, 'Enabled');
   return el('span', {}, el('span', { class: 'pill off' }, 'Disabled'),
     recurring.disabled_reason ? el('div', { class: 'sub' }, recurring.disabled_reason) : null);

@@ -1,14 +1,14 @@
 // The servers registered in the store: how busy each is and when it last heartbeated.
 
 function serversPage(main) {
-  const rows = el('tbody', {}, emptyRow(6, 'Loading…'));
+  const rows = el('tbody', {}, emptyRow(7, 'Loading…'));
   fill(main,
-    pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated.'),
+    pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated, and the job names it runs.'),
     el('section', { class: 'card' }, el('div', { class: 'table-wrap' },
       el('table', { class: 'responsive', id: 'servers' },
         el('thead', {}, el('tr', {},
           el('th', {}, 'Server'), el('th', {}, 'Host'), el('th', {}, 'Busy'),
-          el('th', { class: 'num' }, 'Workers'), el('th', {}, 'Started'), el('th', {}, 'Last heartbeat'))),
+          el('th', { class: 'num' }, 'Workers'), el('th', {}, 'Jobs'), el('th', {}, 'Started'), el('th', {}, 'Last heartbeat'))),
         rows))));
   return {
     title: 'Servers',
@@ -16,7 +16,7 @@ function serversPage(main) {
     on: {
       servers(data) {
         if (!data.items.length) {
-          fill(rows, emptyRow(6, 'No server is running jobs on this store.'));
+          fill(rows, emptyRow(7, 'No server is running jobs on this store.'));
           return;
         }
         fill(rows, data.items.map((server) => el('tr', {},
@@ -26,6 +26,10 @@ function serversPage(main) {
           el('td', { 'data-label': 'Host' }, `${server.host} · pid ${server.pid}`),
           el('td', { 'data-label': 'Busy' }, `${number(server.running)} running`, meter(server.running, server.workers)),
           el('td', { class: 'num', 'data-label': 'Workers' }, number(server.workers)),
+          el('td', { 'data-label': 'Jobs' }, server.jobs
+            ? el('details', {}, el('summary', {}, plural(server.jobs.length, 'job')),
+              el('div', { class: 'sub mono' }, server.jobs.join(', ')))
+            : el('span', { class: 'sub' }, 'not stored (older release)')),
           el('td', { class: 'time', 'data-label': 'Started' }, timeAgo(server.started_at)),
           el('td', { class: 'time', 'data-label': 'Heartbeat' }, timeAgo(server.heartbeat_at)))));
       },

@@ -1,0 +1,83 @@
+//! Several builds on one database, as during a rolling deploy: a server claims only the
+//! jobs it registers, and a job that no server registers waits for one that does.
+
+use crate::support::{Backend, setup, test_server, wait_for_state};
+use std::time::Duration;
+
+use jobs::prelude::*;
+
+#[job(name = "deploy.old_report")]
+async fn old_report(State(probe): State<crate::support::Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+}
+
+#[job(name = "deploy.new_invoice")]
+async fn new_invoice(State(probe): State<crate::support::Probe>, ctx: JobContext) {
+    let _run = probe.start(ctx.id());
+}
+
+backend_tests!(
+    job_only_a_newer_build_registers_waits_for_it,
+    job_no_server_registers_fails_after_fail_unserved_after,
+);
+
+/// `only_jobs` narrows what one test binary registers, standing in for two builds: v1
+/// knows only the report, v2 the report and the invoice.
+async fn job_only_a_newer_build_registers_waits_for_it(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let v1 = test_server(&jobs, &probe)
+        .only_jobs(["deploy.old_report"])
+        .start()
+        .await
+        .unwrap();
+    let invoice = jobs.enqueue(NewInvoice {}).await.unwrap();
+    let report = jobs.enqueue(OldReport {}).await.unwrap();
+    // The report, enqueued after the invoice, ran: v1's claims passed the invoice by.
+    wait_for_state(&jobs, report, JobState::Succeeded).await;
+    let waiting = jobs.get(invoice).await.unwrap();
+    assert_eq!((waiting.state, waiting.attempt), (JobState::Enqueued, 0));
+    assert!(waiting.waiting_for_server);
+    let servers = jobs.servers().await.unwrap();
+    assert_eq!(servers[0].jobs, Some(vec!["deploy.old_report".to_owned()]));
+    assert_eq!(probe.runs(invoice), 0);
+
+    let v2 = test_server(&jobs, &probe)
+        .only_jobs(["deploy.old_report", "deploy.new_invoice"])
+        .start()
+        .await
+        .unwrap();
+    let ran = wait_for_state(&jobs, invoice, JobState::Succeeded).await;
+    assert_eq!(ran.attempt, 1);
+    assert_eq!(probe.runs(invoice), 1);
+    v2.shutdown().await;
+    v1.shutdown().await;
+}
+
+async fn job_no_server_registers_fails_after_fail_unserved_after(backend: Backend) {
+    let (_db, clock, jobs, probe) = setup(backend).await;
+    let server = test_server(&jobs, &probe)
+        .only_jobs(["deploy.old_report"])
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .fail_unserved_after(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let invoice = jobs.enqueue(NewInvoice {}).await.unwrap();
+    let report = jobs.enqueue(OldReport {}).await.unwrap();
+    wait_for_state(&jobs, report, JobState::Succeeded).await;
+    clock.advance(Duration::from_secs(3599));
+    // Not before its time.
+    let later = jobs.enqueue(OldReport {}).await.unwrap();
+    wait_for_state(&jobs, later, JobState::Succeeded).await;
+    assert_eq!(jobs.get(invoice).await.unwrap().state, JobState::Enqueued);
+
+    clock.advance(Duration::from_secs(2));
+    let failed = wait_for_state(&jobs, invoice, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &failed.errors().next().unwrap().message;
+    assert!(
+        message.starts_with("no server registers `deploy.new_invoice`"),
+        "{message}"
+    );
+    assert_eq!((failed.attempt, probe.runs(invoice)), (0, 0));
+}
