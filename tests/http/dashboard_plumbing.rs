@@ -78,6 +78,14 @@ async fn an_oversized_api_body_is_refused_with_413_before_it_is_read() {
         .raw(Method::POST, &dashboard.at("/api/jobs/delete"), body)
         .await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The unread body is still on the connection: the client must not reuse it.
+    assert_eq!(
+        reply
+            .headers
+            .get(axum::http::header::CONNECTION)
+            .map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     let error: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(error["error"], "the request body is too large", "{error}");
     assert_eq!(

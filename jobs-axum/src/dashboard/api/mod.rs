@@ -137,8 +137,12 @@ impl IntoResponse for ApiError {
 
 /// The answers of the HTTP layers in front of the handlers (a body over the limit, an
 /// answer too slow) in the API's error shape, `{"error": "…"}`, like every other error.
+///
+/// A body refused unread is still on the connection, so that answer also says
+/// `Connection: close`: a client must not send its next request on it.
 pub(in crate::dashboard) async fn plumbing_error_as_json(response: Response) -> Response {
-    let message = match response.status() {
+    let status = response.status();
+    let message = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
         StatusCode::REQUEST_TIMEOUT => "the answer took too long",
         _ => return response,
@@ -147,10 +151,18 @@ pub(in crate::dashboard) async fn plumbing_error_as_json(response: Response) -> 
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if is_json {
-        return response;
+    let mut response = if is_json {
+        response
+    } else {
+        ApiError::new(status, message).into_response()
+    };
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
-    ApiError::new(response.status(), message).into_response()
+    response
 }
 
 /// `{"items": […]}`: every list the API answers that is not paged.
