@@ -30,8 +30,8 @@ pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
 pub use job::info::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, Progress,
-    QueueWaiting, ServerInfo, ThroughputPoint,
+    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, PauseKind,
+    Paused, Progress, QueueWaiting, ServerInfo, ThroughputPoint,
 };
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};

@@ -12,6 +12,7 @@ mod deploy;
 mod leases;
 mod lifecycle;
 mod multistep;
+mod pause;
 mod prefetch;
 mod recurring;
 mod recurring_errors;

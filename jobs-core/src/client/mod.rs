@@ -14,6 +14,7 @@ use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 pub(crate) mod chain;
 mod enqueue;
 mod options;
+mod pause;
 pub(crate) mod transactional;
 
 pub use enqueue::Enqueue;
@@ -43,6 +44,9 @@ struct Inner {
     recurring: watch::Sender<u64>,
     /// Bumped when jobs are deleted, so servers in this process stop their attempts.
     deleted: watch::Sender<u64>,
+    /// Bumped when a queue or job name is paused or resumed, so servers in this process
+    /// read the pauses again at once.
+    paused: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Jobs {
@@ -236,6 +240,14 @@ impl Jobs {
         self.inner.enqueued.send_modify(|n| *n += 1);
     }
 
+    pub(crate) fn subscribe_paused(&self) -> watch::Receiver<u64> {
+        self.inner.paused.subscribe()
+    }
+
+    pub(crate) fn notify_paused(&self) {
+        self.inner.paused.send_modify(|n| *n += 1);
+    }
+
     pub(crate) fn subscribe_deleted(&self) -> watch::Receiver<u64> {
         self.inner.deleted.subscribe()
     }
@@ -373,6 +385,7 @@ impl JobsBuilder {
                 enqueued: watch::channel(0).0,
                 recurring: watch::channel(0).0,
                 deleted: watch::channel(0).0,
+                paused: watch::channel(0).0,
             }),
         })
     }

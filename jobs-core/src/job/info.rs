@@ -301,6 +301,40 @@ impl JobQuery {
     }
 }
 
+/// What a pause holds: a whole queue, or every job of one registered name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PauseKind {
+    /// A queue: no job of it starts.
+    Queue,
+    /// A job name: no job of it starts, whatever its queue.
+    Job,
+}
+
+impl PauseKind {
+    /// As stored: `queue` or `job`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queue => "queue",
+            Self::Job => "job",
+        }
+    }
+}
+
+/// A queue or job name paused cluster-wide, with who paused it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Paused {
+    /// A queue or a job name.
+    pub kind: PauseKind,
+    /// The queue's or the job's name.
+    pub name: String,
+    /// Who paused it, as the caller said.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// A server as it last heartbeated.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]

@@ -8,6 +8,7 @@ mod held;
 mod maintenance;
 mod metrics;
 mod panics;
+mod pauses;
 mod supervisor;
 mod ticker;
 mod worker;
@@ -346,6 +347,7 @@ impl JobServerBuilder {
             checked: Mutex::new((0, 0)),
         };
         deletions.checked(deletions.signal());
+        let paused_signal = self.jobs.subscribe_paused();
         let shared = Arc::new(Shared {
             storage: self.jobs.storage().clone(),
             row: ServerRow {
@@ -381,6 +383,7 @@ impl JobServerBuilder {
             writes,
             queue_counts: Mutex::new(HashMap::new()),
             limited_queues,
+            pauses: pauses::Pauses::new(paused_signal),
             metrics: ServerMetrics::default(),
         });
         // The first heartbeat registers the server, on the main storage: a database
@@ -497,6 +500,12 @@ impl fmt::Debug for JobServer {
 }
 
 impl JobServer {
+    /// The queues this server knows as paused (read from the store at least once a poll
+    /// interval while it claims); see [`Jobs::pause_queue`].
+    pub fn paused_queues(&self) -> Vec<String> {
+        self.shared.pauses.view().queues
+    }
+
     /// Starts building a server that runs the jobs of `jobs`.
     pub fn builder(jobs: Jobs) -> JobServerBuilder {
         JobServerBuilder {
@@ -664,6 +673,8 @@ struct Shared {
     queue_counts: Mutex<HashMap<String, usize>>,
     /// The queues with a concurrency limit.
     limited_queues: Vec<String>,
+    /// The paused queues and job names, as last read.
+    pauses: pauses::Pauses,
     metrics: ServerMetrics,
 }
 

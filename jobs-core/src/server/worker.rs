@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::MAX_UNRECORDED;
 use super::metrics::AttemptOutcome;
-use super::panics;
 use super::{Attempt, Held, Shared, Stop, Write, stop_reason};
+use super::{panics, pauses};
 use crate::job::context::{CURRENT_JOB, Suspend};
 use crate::job::registry;
 use crate::job::retry;
@@ -288,6 +288,21 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
 /// for, then from every other queue.
 async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result<Vec<ClaimedJob>> {
     let free = total;
+    // Paused queues and job names are left out of every claim.
+    let paused = pauses::current(shared).await;
+    let names: Vec<String>;
+    let names = if paused.jobs.is_empty() {
+        &shared.row.jobs
+    } else {
+        names = shared
+            .row
+            .jobs
+            .iter()
+            .filter(|name| !paused.jobs.contains(name))
+            .cloned()
+            .collect();
+        &names
+    };
     let now = shared.jobs.now();
     let lease =
         chrono::Duration::from_std(shared.config.server_timeout).unwrap_or(chrono::Duration::MAX);
@@ -298,17 +313,25 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         lease_until: now.checked_add_signed(lease).unwrap_or(now),
         offset: shared.jobs.clock().lease_offset(),
         queues,
-        names: Some(&shared.row.jobs),
+        names: Some(names),
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
     };
     let limits = &shared.config.queue_limits;
     if limits.is_empty() {
+        let all = if paused.queues.is_empty() {
+            QueueSelector::All
+        } else {
+            QueueSelector::AllExcept(&paused.queues)
+        };
         return shared
-            .bounded(shared.storage.jobs_claim(request(QueueSelector::All, free)))
+            .bounded(shared.storage.jobs_claim(request(all, free)))
             .await;
     }
     let mut claimed = Vec::new();
     for (queue, limit) in limits {
+        if paused.queues.contains(queue) {
+            continue;
+        }
         let room = limit
             .saturating_sub(shared.queue_running(queue))
             .min(free - claimed.len());
@@ -325,7 +348,13 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
     }
     let rest = free - claimed.len();
     if rest > 0 {
-        let others = QueueSelector::AllExcept(&shared.limited_queues);
+        let excluded: Vec<String> = shared
+            .limited_queues
+            .iter()
+            .chain(&paused.queues)
+            .cloned()
+            .collect();
+        let others = QueueSelector::AllExcept(&excluded);
         claimed.extend(
             shared
                 .bounded(shared.storage.jobs_claim(request(others, rest)))

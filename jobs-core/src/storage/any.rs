@@ -7,7 +7,9 @@ use super::{
     LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore, Schema,
     ServerRow, ServerStore, Storage,
 };
-use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
+use crate::job::info::{
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
@@ -162,6 +164,21 @@ impl LifecycleStore for AnyStorage {
 impl AdminStore for AnyStorage {
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
         dispatch!(self, s => s.job_get(id))
+    }
+    async fn pause_set(
+        &self,
+        kind: PauseKind,
+        name: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self, s => s.pause_set(kind, name, by, at))
+    }
+    async fn pause_clear(&self, kind: PauseKind, name: &str) -> Result<bool> {
+        dispatch!(self, s => s.pause_clear(kind, name))
+    }
+    async fn pauses_list(&self) -> Result<Vec<Paused>> {
+        dispatch!(self, s => s.pauses_list())
     }
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
         dispatch!(self, s => s.jobs_list(query))

@@ -159,6 +159,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/sqlite/0011_rolling_deploys.sql"),
     },
+    Migration {
+        version: 12,
+        description: "paused queues and job names",
+        sql: include_str!("../../migrations/sqlite/0012_pause.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -223,6 +228,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/postgres/0012_rolling_deploys.sql"),
     },
+    Migration {
+        version: 13,
+        description: "paused queues and job names",
+        sql: include_str!("../../migrations/postgres/0013_pause.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -232,12 +242,15 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_versions_run_in_order() {
-        assert_eq!(POSTGRES.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            POSTGRES.versions(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
     }
 }

@@ -27,7 +27,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
+use crate::job::info::{
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+};
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
@@ -281,6 +283,23 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 
     /// Every server row, by name, then id.
     fn servers_list(&self) -> impl Future<Output = Result<Vec<ServerInfo>>> + Send;
+
+    /// Pauses a queue or job name: inserts its `jobs_pause` row, or updates who and when
+    /// when it is paused already.
+    fn pause_set(
+        &self,
+        kind: PauseKind,
+        name: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Resumes a queue or job name: deletes its row; → whether it was paused.
+    fn pause_clear(&self, kind: PauseKind, name: &str)
+    -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every pause, by kind (queues first), then name.
+    fn pauses_list(&self) -> impl Future<Output = Result<Vec<Paused>>> + Send;
 
     /// Deletes the jobs that are `Succeeded` with `updated_at` before `succeeded_before`
     /// or `Deleted` with `updated_at` before `deleted_before`, with their history rows,

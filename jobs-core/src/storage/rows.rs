@@ -113,6 +113,21 @@ pub(crate) fn summary(row: &impl StoredRow) -> Result<JobSummary> {
 }
 
 /// A job row with its history and log lines, read separately.
+/// A `jobs_pause` row.
+pub(crate) fn paused(row: &impl StoredRow) -> Result<crate::Paused> {
+    let kind: String = row.column("kind")?;
+    Ok(crate::Paused {
+        kind: if kind == "job" {
+            crate::PauseKind::Job
+        } else {
+            crate::PauseKind::Queue
+        },
+        name: row.column("name")?,
+        by: row.column("paused_by")?,
+        at: row.time("paused_at")?,
+    })
+}
+
 pub(crate) fn job_info(
     row: &impl StoredRow,
     id: JobId,

@@ -12,7 +12,51 @@ conformance!(
     next_run_at_is_the_earliest_runnable_job,
     prune_removes_only_old_succeeded_and_deleted_jobs,
     prune_takes_at_most_its_limit_lowest_ids_first,
+    pauses_are_set_updated_listed_and_cleared,
 );
+
+async fn pauses_are_set_updated_listed_and_cleared<S: Storage>(s: &S) {
+    use crate::{PauseKind, Paused};
+    assert!(s.pauses_list().await.unwrap().is_empty());
+    s.pause_set(PauseKind::Job, "billing.send", "ana", at(1))
+        .await
+        .unwrap();
+    s.pause_set(PauseKind::Queue, "email", "bo", at(2))
+        .await
+        .unwrap();
+    // Paused again: who and when are updated, still one row.
+    s.pause_set(PauseKind::Queue, "email", "cy", at(3))
+        .await
+        .unwrap();
+    // The same name as a queue and as a job are two pauses.
+    s.pause_set(PauseKind::Queue, "billing.send", "di", at(4))
+        .await
+        .unwrap();
+    let listed: Vec<(PauseKind, String, String, DateTime<Utc>)> = s
+        .pauses_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(
+            |Paused {
+                 kind, name, by, at, ..
+             }| (kind, name, by, at),
+        )
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (PauseKind::Queue, "billing.send".into(), "di".into(), at(4)),
+            (PauseKind::Queue, "email".into(), "cy".into(), at(3)),
+            (PauseKind::Job, "billing.send".into(), "ana".into(), at(1)),
+        ],
+        "queues first, then by name"
+    );
+    assert!(s.pause_clear(PauseKind::Queue, "email").await.unwrap());
+    assert!(!s.pause_clear(PauseKind::Queue, "email").await.unwrap());
+    assert!(!s.pause_clear(PauseKind::Job, "email").await.unwrap());
+    assert_eq!(s.pauses_list().await.unwrap().len(), 2);
+}
 
 /// One job in each state: 1 Scheduled, 2 Enqueued, 3 Processing, 4 Succeeded, 5 Failed
 /// (attempt 1), 6 Deleted, 7 Awaiting.

@@ -8,10 +8,14 @@ use super::PgStorage;
 use super::continuations::cascade;
 use super::lifecycle::UNSERVED;
 use super::listener::{CHANNEL, DELETIONS};
-use super::rows::micros_of;
+use super::rows::{micros_of, text};
 use super::running::logs;
-use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
-use crate::storage::rows::{history_entry, job_info, requeue_refusal, server_info, state, summary};
+use crate::job::info::{
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+};
+use crate::storage::rows::{
+    history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
+};
 use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, Requeue};
 use crate::{JobId, JobState, Result};
@@ -292,6 +296,43 @@ impl AdminStore for PgStorage {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(server_info).collect()
+    }
+
+    async fn pause_set(
+        &self,
+        kind: PauseKind,
+        name: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs_pause (kind, name, paused_by, paused_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, name) DO UPDATE SET paused_by = excluded.paused_by, \
+                 paused_at = excluded.paused_at",
+        )
+        .bind(kind.as_str())
+        .bind(text(name))
+        .bind(text(by))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pause_clear(&self, kind: PauseKind, name: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM jobs_pause WHERE kind = $1 AND name = $2")
+            .bind(kind.as_str())
+            .bind(text(name))
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn pauses_list(&self) -> Result<Vec<Paused>> {
+        let rows = sqlx::query("SELECT * FROM jobs_pause ORDER BY kind DESC, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(paused).collect()
     }
 
     async fn jobs_prune(

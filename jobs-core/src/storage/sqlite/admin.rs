@@ -9,9 +9,11 @@ use super::lifecycle::{UNSERVED, events_insert, finish_update};
 use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
-use crate::job::info::{JobInfo, JobQuery, JobSummary, QueueWaiting, ServerInfo, ThroughputPoint};
+use crate::job::info::{
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+};
 use crate::storage::rows::{
-    StoredRow, history_entry, job_info, requeue_refusal, server_info, state, summary,
+    StoredRow, history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
 };
 use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, Requeue};
@@ -248,6 +250,43 @@ impl AdminStore for SqliteStorage {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(server_info).collect()
+    }
+
+    async fn pause_set(
+        &self,
+        kind: PauseKind,
+        name: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs_pause (kind, name, paused_by, paused_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (kind, name) DO UPDATE SET paused_by = excluded.paused_by, \
+                 paused_at = excluded.paused_at",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(by)
+        .bind(micros(at))
+        .execute(&mut *self.writer.lock().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn pause_clear(&self, kind: PauseKind, name: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM jobs_pause WHERE kind = ?1 AND name = ?2")
+            .bind(kind.as_str())
+            .bind(name)
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn pauses_list(&self) -> Result<Vec<Paused>> {
+        let rows = sqlx::query("SELECT * FROM jobs_pause ORDER BY kind DESC, name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(paused).collect()
     }
 
     async fn jobs_prune(
