@@ -24,12 +24,14 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::DashboardSettings;
+use crate::hosts::refuse_foreign;
+use crate::{AllowedHosts, DashboardSettings};
 
 /// The dashboard's routes, to nest anywhere in an app
 /// (`app.nest("/jobs", dashboard::router(&settings.dashboard))`) or to serve on their
-/// own. Only `username` and `password` are read from `settings`; the other keys are
-/// about the standalone server.
+/// own. `username`, `password`, `bind` and `allowed_hosts` are read from `settings`
+/// (the names the routes answer to: see [`AllowedHosts`]); the other keys are about
+/// the standalone server.
 pub fn router<S>(settings: &DashboardSettings) -> Router<S>
 where
     Jobs: FromRef<S>,
@@ -81,7 +83,13 @@ where
         .route("/api/events", get(events::events))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
+    // The host check comes first: a request under a foreign name learns nothing, not
+    // even that the dashboard asks for a password.
     auth::protect(routes, settings)
+        .layer(middleware::from_fn_with_state(
+            AllowedHosts::from_settings(settings),
+            refuse_foreign,
+        ))
         .layer(middleware::from_fn(security::add_headers))
         .layer(TraceLayer::new_for_http())
 }

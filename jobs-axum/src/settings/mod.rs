@@ -51,6 +51,7 @@ pub use error::SettingsError;
 /// bind = "127.0.0.1"
 /// # username = "admin"           # with password: HTTP Basic auth on every route
 /// # password = "…"
+/// # allowed_hosts = ["jobs.example.com"]  # names besides localhost, 127.0.0.1, [::1], bind
 /// ```
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
@@ -174,6 +175,13 @@ pub struct DashboardSettings {
     /// With `username`: HTTP Basic auth on every dashboard route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The host names the dashboard answers to besides `localhost`, `127.0.0.1`,
+    /// `[::1]` and `bind` (default none): `"jobs.example.com"` on any port, or
+    /// `"jobs.example.com:8443"` on that port only. A request under any other name is
+    /// refused with 403, so a web page cannot reach the dashboard by re-binding its own
+    /// name to this machine. In the environment, names are separated by commas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for JobsSettings {
@@ -236,6 +244,7 @@ impl Default for DashboardSettings {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             username: None,
             password: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -313,6 +322,11 @@ impl JobsSettings {
                 &format!("background_job_server.{}", setting.key),
                 &setting.message,
             );
+        }
+        for host in &self.dashboard.allowed_hosts {
+            if let Err(message) = crate::AllowedHosts::check(host) {
+                return invalid("dashboard.allowed_hosts", &message);
+            }
         }
         match (&self.dashboard.username, &self.dashboard.password) {
             (Some(_), None) => invalid(
@@ -396,6 +410,7 @@ impl fmt::Debug for DashboardSettings {
             .field("bind", &self.bind)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }

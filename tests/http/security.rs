@@ -1,0 +1,250 @@
+//! The acceptance of the security issue, one test per point: which requests the
+//! dashboard, its API, `/metrics`, the event stream, `/tools` and `/mcp` refuse, and
+//! which settings refuse to start. The rules do not depend on the backend: SQLite only.
+
+use crate::support::dashboard::{Dashboard, EventStream, Options, boot};
+use crate::support::http::{Http, Reply};
+use crate::support::{Backend, TestDb};
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use jobs::axum::{AllowedHosts, JobsPlugin, JobsSettings};
+use jobs::{JobState, ToolCatalog};
+use serde_json::json;
+
+/// What a hostile page sends once it has re-bound its own name to 127.0.0.1: to the
+/// browser it is same-origin, so it adds whatever headers it likes.
+fn rebound(dashboard: &Dashboard) -> Http {
+    let port = dashboard.url.rsplit(':').next().unwrap().to_owned();
+    dashboard
+        .bare
+        .with_header("host", &format!("evil.example:{port}"))
+        .with_header("origin", &format!("http://evil.example:{port}"))
+        .with_header("sec-fetch-site", "same-origin")
+        .with_header("x-jobs-csrf", "1")
+}
+
+fn assert_refused(reply: &Reply, what: &str) {
+    assert!(
+        reply.status.is_client_error(),
+        "{what}: {} {}",
+        reply.status,
+        reply.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_rebinding_request_is_refused_and_changes_nothing() {
+    let dashboard = boot(Backend::Sqlite, Options::no_server()).await;
+    let id = dashboard.summarize("memo").await;
+    let evil = rebound(&dashboard);
+
+    let reply = evil.delete(&dashboard.at(&format!("/api/jobs/{id}"))).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    assert_eq!(reply.json()["code"], "host_not_allowed", "{}", reply.body);
+    let reply = evil
+        .post(
+            &dashboard.at("/api/jobs/delete"),
+            json!({ "state": "Enqueued" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    // Reads too: the page must not learn what the jobs are.
+    assert_refused(&evil.get(&dashboard.at("/api/jobs")).await, "GET /api/jobs");
+    assert_eq!(
+        dashboard.jobs.get(id).await.unwrap().state,
+        JobState::Enqueued,
+        "nothing changed"
+    );
+    // The same request under the dashboard's own name goes through.
+    let reply = dashboard
+        .http
+        .delete(&dashboard.at(&format!("/api/jobs/{id}")))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    dashboard.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_post_or_delete_is_refused() {
+    let dashboard = boot(Backend::Sqlite, Options::no_server()).await;
+    let id = dashboard.summarize("memo").await;
+    // The Host is the dashboard's own; the page that sends the request is not.
+    for origin in ["https://evil.example", "http://evil.example:8000", "null"] {
+        let page = dashboard
+            .bare
+            .with_header("origin", origin)
+            .with_header("sec-fetch-site", "same-origin")
+            .with_header("x-jobs-csrf", "1");
+        for (method, path) in [
+            (Method::POST, format!("/api/jobs/{id}/requeue")),
+            (Method::POST, "/api/jobs/delete".to_owned()),
+            (Method::DELETE, format!("/api/jobs/{id}")),
+        ] {
+            let reply = page
+                .send(method.clone(), &dashboard.at(&path), Some(json!({})))
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} from {origin}: {}",
+                reply.body
+            );
+        }
+    }
+    assert_eq!(
+        dashboard.jobs.get(id).await.unwrap().state,
+        JobState::Enqueued,
+        "nothing changed"
+    );
+    // From the dashboard's own page, under either loopback name.
+    let port = dashboard.url.rsplit(':').next().unwrap().to_owned();
+    for name in ["127.0.0.1", "localhost"] {
+        let own = format!("http://{name}:{port}");
+        let reply = dashboard
+            .http
+            .with_header("host", &format!("{name}:{port}"))
+            .with_header("origin", &own)
+            .with_header("sec-fetch-site", "same-origin")
+            .post(
+                &dashboard.at(&format!("/api/jobs/{id}/requeue")),
+                json!(null),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{own}: {}", reply.body);
+    }
+    dashboard.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_the_event_stream_follow_the_rules_of_the_pages() {
+    let dashboard = boot(Backend::Sqlite, Options::no_server()).await;
+    let evil = rebound(&dashboard);
+    for path in ["/", "/jobs", "/assets/app.js", "/api/stats", "/metrics"] {
+        assert_refused(&evil.get(&dashboard.at(path)).await, path);
+        assert_eq!(
+            dashboard.get(path).await.status,
+            StatusCode::OK,
+            "{path} under the dashboard's own name"
+        );
+    }
+    let port = dashboard.url.rsplit(':').next().unwrap().to_owned();
+    let (status, _, _) = EventStream::open_with(
+        &dashboard.at("/api/events"),
+        &[("host", &format!("evil.example:{port}"))],
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, _, _) = EventStream::open_with(
+        &dashboard.at("/api/events"),
+        &[("host", &format!("localhost:{port}"))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    dashboard.stop().await;
+}
+
+/// Serves `router` on a free loopback port; its URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_and_mcp_follow_the_rules_of_the_pages() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let jobs = db
+        .jobs(&jobs::ManualClock::new(crate::support::start_time()))
+        .await;
+    let catalog = ToolCatalog::new(jobs.clone());
+    let routes = jobs::axum::tool_routes();
+    #[cfg(feature = "mcp")]
+    let routes = routes.merge(jobs::axum::mcp::mcp_routes());
+    let url = serve(routes.with_state(catalog)).await;
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let http = Http::new().with_header("x-caller", "user:1");
+    let evil = http.with_header("host", &format!("evil.example:{port}"));
+
+    assert_refused(&evil.get(&format!("{url}/tools")).await, "GET /tools");
+    assert_eq!(
+        http.get(&format!("{url}/tools")).await.status,
+        StatusCode::OK
+    );
+    let reply = evil
+        .post(&format!("{url}/tools/no_such_tool"), json!({}))
+        .await;
+    assert_refused(&reply, "POST /tools/…");
+    assert_eq!(reply.json()["code"], "host_not_allowed", "{}", reply.body);
+    let cross_site = http.with_header("origin", "https://evil.example");
+    let reply = cross_site
+        .post(&format!("{url}/tools/no_such_tool"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    // Under an allowed name, the call reaches the catalog (which knows no such tool).
+    let reply = http
+        .post(&format!("{url}/tools/no_such_tool"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    #[cfg(feature = "mcp")]
+    {
+        let initialize = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-03-26", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}
+        });
+        let reply = evil
+            .with_header("accept", "application/json, text/event-stream")
+            .post(&format!("{url}/mcp"), initialize.clone())
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+        assert_eq!(reply.json()["code"], "host_not_allowed", "{}", reply.body);
+    }
+    assert_eq!(crate::support::stored_jobs(&jobs).await, 0, "no job stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_names_are_answered_once_allowed() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut settings = JobsSettings::default();
+    settings.database_url = db.url.clone();
+    settings.dashboard.port = 0;
+    settings.dashboard.allowed_hosts = vec!["jobs.example.com".to_owned()];
+    settings.dashboard.username = Some("admin".to_owned());
+    settings.dashboard.password = Some("s3cret".to_owned());
+    settings.background_job_server.enabled = false;
+    let plugin = JobsPlugin::builder(settings).start().await.unwrap();
+    let url = format!("http://{}", plugin.dashboard_addr().unwrap());
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let http = Http::new().with_authorization("Basic YWRtaW46czNjcmV0");
+    for (host, allowed) in [
+        (format!("jobs.example.com:{port}"), true),
+        ("JOBS.example.com".to_owned(), true),
+        (format!("localhost:{port}"), true),
+        (format!("[::1]:{port}"), true),
+        (format!("other.example.com:{port}"), false),
+        (format!("jobs.example.com.evil.example:{port}"), false),
+    ] {
+        let reply = http
+            .with_header("host", &host)
+            .get(&format!("{url}/api/stats"))
+            .await;
+        assert_eq!(
+            reply.status.is_success(),
+            allowed,
+            "{host}: {}",
+            reply.status
+        );
+    }
+    // The app's own routes for tools, under the app's public name.
+    let hosts = AllowedHosts::from_settings(&plugin.settings().dashboard);
+    let tools =
+        serve(jobs::axum::tool_routes_allowing(hosts).with_state(ToolCatalog::new(plugin.jobs())))
+            .await;
+    let reply = Http::new()
+        .with_header("host", "jobs.example.com")
+        .get(&format!("{tools}/tools"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    plugin.shutdown().await;
+}
