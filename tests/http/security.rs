@@ -248,3 +248,123 @@ async fn public_names_are_answered_once_allowed() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     plugin.shutdown().await;
 }
+
+fn settings_on(db: &TestDb) -> JobsSettings {
+    let mut settings = JobsSettings::default();
+    settings.database_url = db.url.clone();
+    settings.dashboard.port = 0;
+    settings.background_job_server.enabled = false;
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_bind_without_credentials_does_not_start() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut settings = settings_on(&db);
+    settings.dashboard.bind = "0.0.0.0".parse().unwrap();
+    let error = JobsPlugin::builder(settings.clone())
+        .start()
+        .await
+        .expect_err("an open dashboard on every interface");
+    let text = error.to_string();
+    assert!(text.starts_with("dashboard.bind: "), "{text}");
+    for needle in ["dashboard.username", "dashboard.protected_upstream"] {
+        assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+    }
+    // A public name is the same exposure.
+    let mut public = settings_on(&db);
+    public.dashboard.allowed_hosts = vec!["jobs.example.com".to_owned()];
+    let error = JobsPlugin::builder(public).start().await.unwrap_err();
+    assert!(
+        error.to_string().starts_with("dashboard.allowed_hosts: "),
+        "{error}"
+    );
+
+    // With credentials, or with something in front that says it authenticates.
+    let mut protected = settings.clone();
+    protected.dashboard.protected_upstream = true;
+    let plugin = JobsPlugin::builder(protected).start().await.unwrap();
+    plugin.shutdown().await;
+    let mut with_password = settings;
+    with_password.dashboard.username = Some("admin".to_owned());
+    with_password.dashboard.password = Some("s3cret".to_owned());
+    let plugin = JobsPlugin::builder(with_password).start().await.unwrap();
+    plugin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_dashboard_without_credentials_is_not_built() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut settings = settings_on(&db);
+    settings.dashboard.enabled = false;
+    let error = jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard)
+        .expect_err("an open dashboard in the app's router");
+    let text = error.to_string();
+    assert!(text.starts_with("dashboard.protected_upstream: "), "{text}");
+    assert!(text.contains("dashboard.username"), "{text}");
+    let plugin = JobsPlugin::builder(settings.clone()).start().await.unwrap();
+    assert!(plugin.dashboard_router::<jobs::Jobs>().is_err());
+    plugin.shutdown().await;
+
+    settings.dashboard.protected_upstream = true;
+    assert!(jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard).is_ok());
+    settings.dashboard.protected_upstream = false;
+    settings.dashboard.read_only_username = Some("viewer".to_owned());
+    settings.dashboard.read_only_password = Some("look".to_owned());
+    assert!(jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_credentials_view_but_do_not_change() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut settings = settings_on(&db);
+    settings.dashboard.username = Some("admin".to_owned());
+    settings.dashboard.password = Some("s3cret".to_owned());
+    settings.dashboard.read_only_username = Some("viewer".to_owned());
+    settings.dashboard.read_only_password = Some("look".to_owned());
+    let plugin = JobsPlugin::builder(settings).start().await.unwrap();
+    let url = format!("http://{}", plugin.dashboard_addr().unwrap());
+    let id = plugin
+        .jobs()
+        .enqueue(crate::support::dashboard::Greet {
+            name: "Ada".to_owned(),
+        })
+        .await
+        .unwrap();
+    // `viewer:look`
+    let viewer = Http::new()
+        .with_authorization("Basic dmlld2VyOmxvb2s=")
+        .with_header("x-jobs-csrf", "1");
+    for path in ["/", "/api/jobs", "/api/stats", "/metrics"] {
+        let reply = viewer.get(&format!("{url}{path}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+    }
+    let (status, _, _) = EventStream::open_with(
+        &format!("{url}/api/events"),
+        &[("authorization", "Basic dmlld2VyOmxvb2s=")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path) in [
+        (Method::POST, format!("/api/jobs/{id}/requeue")),
+        (Method::POST, "/api/jobs/delete".to_owned()),
+        (Method::DELETE, format!("/api/jobs/{id}")),
+    ] {
+        let reply = viewer
+            .send(method.clone(), &format!("{url}{path}"), Some(json!({})))
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(reply.json()["code"], "read_only", "{}", reply.body);
+    }
+    assert_eq!(
+        plugin.jobs().get(id).await.unwrap().state,
+        JobState::Enqueued,
+        "nothing changed"
+    );
+    let admin = Http::new()
+        .with_authorization("Basic YWRtaW46czNjcmV0")
+        .with_header("x-jobs-csrf", "1");
+    let reply = admin.delete(&format!("{url}/api/jobs/{id}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    plugin.shutdown().await;
+}

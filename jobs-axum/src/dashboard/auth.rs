@@ -4,17 +4,21 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::api::ApiError;
 use crate::DashboardSettings;
 
-/// The `user:password` a request must present.
+/// The `user:password` values a request may present.
 struct Credentials {
-    expected: Vec<u8>,
+    /// May do anything.
+    full: Option<Vec<u8>>,
+    /// May read, not change.
+    read_only: Option<Vec<u8>>,
 }
 
 /// Wraps every route of `routes` in the auth check, if the settings ask for one.
@@ -22,13 +26,21 @@ pub(super) fn protect<S>(routes: Router<S>, settings: &DashboardSettings) -> Rou
 where
     S: Clone + Send + Sync + 'static,
 {
-    let (Some(username), Some(password)) = (&settings.username, &settings.password) else {
-        return routes;
+    let pair = |username: &Option<String>, password: &Option<String>| match (username, password) {
+        (Some(username), Some(password)) => Some(format!("{username}:{password}").into_bytes()),
+        _ => None,
     };
-    let credentials = Arc::new(Credentials {
-        expected: format!("{username}:{password}").into_bytes(),
-    });
-    routes.layer(middleware::from_fn_with_state(credentials, require))
+    let credentials = Credentials {
+        full: pair(&settings.username, &settings.password),
+        read_only: pair(&settings.read_only_username, &settings.read_only_password),
+    };
+    if credentials.full.is_none() && credentials.read_only.is_none() {
+        return routes;
+    }
+    routes.layer(middleware::from_fn_with_state(
+        Arc::new(credentials),
+        require,
+    ))
 }
 
 async fn require(
@@ -40,20 +52,39 @@ async fn require(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| decode_basic(value.as_bytes()));
-    match presented {
-        Some(presented) if constant_time_eq(&presented, &credentials.expected) => {
-            next.run(request).await
-        }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="jobs dashboard", charset="UTF-8""#),
-            )],
-            "authentication required\n",
-        )
-            .into_response(),
+    let matches = |expected: &Option<Vec<u8>>| {
+        presented
+            .as_ref()
+            .zip(expected.as_ref())
+            .is_some_and(|(presented, expected)| constant_time_eq(presented, expected))
+    };
+    if matches(&credentials.full) {
+        return next.run(request).await;
     }
+    if matches(&credentials.read_only) {
+        if changes(request.method()) {
+            return ApiError::coded(
+                StatusCode::FORBIDDEN,
+                "read_only",
+                "these credentials may view the dashboard, not change anything",
+            )
+            .into_response();
+        }
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="jobs dashboard", charset="UTF-8""#),
+        )],
+        "authentication required\n",
+    )
+        .into_response()
+}
+
+fn changes(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The `user:password` bytes of a `Basic …` header value.

@@ -25,19 +25,38 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::hosts::refuse_foreign;
-use crate::{AllowedHosts, DashboardSettings};
+use crate::settings::Mount;
+use crate::{AllowedHosts, DashboardSettings, SettingsError};
 
-/// The dashboard's routes, to nest anywhere in an app
-/// (`app.nest("/jobs", dashboard::router(&settings.dashboard))`) or to serve on their
-/// own. `username`, `password`, `bind` and `allowed_hosts` are read from `settings`
-/// (the names the routes answer to: see [`AllowedHosts`]); the other keys are about
-/// the standalone server.
-pub fn router<S>(settings: &DashboardSettings) -> Router<S>
+/// The dashboard's routes, to nest into an app
+/// (`app.nest("/jobs", dashboard::router(&settings.dashboard)?)`). `username`,
+/// `password`, the read-only pair, `protected_upstream`, `bind` and `allowed_hosts` are
+/// read from `settings` (the names the routes answer to: see [`AllowedHosts`]); the
+/// other keys are about the standalone server.
+///
+/// An app's router may be public, so without credentials in `settings` this is an
+/// error naming `dashboard.protected_upstream`, unless that setting says the app's own
+/// auth (or a proxy) stands in front of the dashboard.
+pub fn router<S>(settings: &DashboardSettings) -> Result<Router<S>, SettingsError>
 where
     Jobs: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    router_with(settings, Live::default())
+    nested(settings, Live::default())
+}
+
+/// The dashboard nested into an app, once its settings allow it.
+pub(crate) fn nested<S>(
+    settings: &DashboardSettings,
+    live: Live,
+) -> Result<Router<S>, SettingsError>
+where
+    Jobs: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    settings.check_exposure(Mount::Nested)?;
+    tracing::info!("jobs dashboard nested into the app: {}", settings.access());
+    Ok(router_with(settings, live))
 }
 
 /// What the plugin gives the dashboard beyond the client: the counters of the worker

@@ -70,18 +70,32 @@ pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("{id:?} is not a job id (a UUID)")))
 }
 
-/// An API failure: its status and a message, answered as `{"error": "…"}`.
+/// An API failure: its status and a message, answered as `{"error": "…"}`, with a
+/// stable `"code"` beside it when it has one.
 #[derive(Debug)]
-pub(super) struct ApiError {
+pub(in crate::dashboard) struct ApiError {
     status: StatusCode,
+    code: Option<&'static str>,
     message: String,
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(in crate::dashboard) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: None,
             message: message.into(),
+        }
+    }
+
+    pub(in crate::dashboard) fn coded(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            code: Some(code),
+            ..Self::new(status, message)
         }
     }
 
@@ -123,11 +137,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            code: Option<&'static str>,
             error: String,
         }
         (
             self.status,
             axum::Json(Body {
+                code: self.code,
                 error: self.message,
             }),
         )
