@@ -368,3 +368,54 @@ async fn read_only_credentials_view_but_do_not_change() {
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     plugin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_errors_reach_the_client_as_a_code_and_an_id_only() {
+    use sqlx::Connection;
+    let dashboard = boot(Backend::Sqlite, Options::no_server()).await;
+    let id = dashboard.summarize("memo").await;
+    let mut conn = sqlx::SqliteConnection::connect(dashboard.database_url())
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE jobs_job RENAME TO jobs_job_gone")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for path in [
+        "/api/jobs".to_owned(),
+        format!("/api/jobs/{id}"),
+        "/api/stats".to_owned(),
+    ] {
+        let reply = dashboard.get(&path).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        for detail in ["jobs_job", "no such table", "database error", "sqlite"] {
+            assert!(
+                !reply.body.to_lowercase().contains(detail),
+                "{path} shows {detail:?}: {}",
+                reply.body
+            );
+        }
+        let body = reply.json();
+        assert_eq!(body["code"], "internal", "{body}");
+        let correlation = body["id"].as_str().expect("an id to find the log line by");
+        assert!(correlation.len() >= 16, "{correlation}");
+        assert!(
+            body["error"].as_str().unwrap().contains(correlation),
+            "the message names the id: {body}"
+        );
+    }
+    // Errors the client can act on keep their words, with a stable code.
+    sqlx::query("ALTER TABLE jobs_job_gone RENAME TO jobs_job")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let reply = dashboard
+        .get(&format!("/api/jobs/{}", jobs::JobId::new()))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json()["code"], "not_found", "{}", reply.body);
+    let reply = dashboard.get("/api/jobs?state=Nope").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["code"], "bad_request", "{}", reply.body);
+    dashboard.stop().await;
+}
