@@ -100,6 +100,7 @@ impl JobsPluginBuilder {
         let live = dashboard::Live {
             metrics: server.as_ref().map(JobServer::metrics),
             stop: shutdown.clone(),
+            clock: Some(jobs.clock().clone()),
         };
         let dashboard_addr = listener.as_ref().map(|(_, addr)| *addr);
         let dashboard = listener.map(|(listener, addr)| {
@@ -111,6 +112,7 @@ impl JobsPluginBuilder {
                 dashboard::router_with(&settings.dashboard, live.clone()).with_state(jobs.clone());
             let stop = shutdown.clone().cancelled_owned();
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
                 if let Err(error) = axum::serve(listener, app)
                     .with_graceful_shutdown(stop)
                     .await

@@ -419,3 +419,53 @@ async fn database_errors_reach_the_client_as_a_code_and_an_id_only() {
     assert_eq!(reply.json()["code"], "bad_request", "{}", reply.body);
     dashboard.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_address() {
+    let clock = jobs::ManualClock::new(crate::support::start_time());
+    let dashboard = boot(
+        Backend::Sqlite,
+        Options {
+            credentials: Some(("admin", "s3cret")),
+            clock: Some(clock.clone()),
+            ..Options::no_server()
+        },
+    )
+    .await;
+    let stats = dashboard.at("/api/stats");
+    let wrong = dashboard.bare.with_authorization("Basic YWRtaW46d3Jvbmc=");
+    let right = dashboard.bare.with_authorization("Basic YWRtaW46czNjcmV0");
+    let mut refused = 0;
+    let throttled = loop {
+        let reply = wrong.get(&stats).await;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            break reply;
+        }
+        refused += 1;
+        assert!(refused <= 10, "still guessing after {refused} failures");
+    };
+    assert_eq!(refused, 10, "ten failures are allowed in a window");
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        throttled.json()["code"],
+        "too_many_attempts",
+        "{}",
+        throttled.body
+    );
+    let retry_after: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // While throttled, even the right password waits: guessing gains nothing.
+    assert_eq!(
+        right.get(&stats).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    clock.advance(std::time::Duration::from_secs(retry_after));
+    assert_eq!(right.get(&stats).await.status, StatusCode::OK);
+    assert_eq!(wrong.get(&stats).await.status, StatusCode::UNAUTHORIZED);
+    dashboard.stop().await;
+}

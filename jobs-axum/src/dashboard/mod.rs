@@ -7,9 +7,11 @@ mod html;
 mod metrics;
 mod pages;
 mod security;
+mod throttle;
 
 pub(crate) use metrics::install_exporter;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
@@ -17,7 +19,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use axum::{Extension, Router};
-use jobs_core::{Jobs, ServerMetrics};
+use jobs_core::{Clock, Jobs, ServerMetrics, SystemClock};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -67,6 +69,8 @@ pub(crate) struct Live {
     /// Cancelled at shutdown: open event streams end, so a graceful shutdown does not
     /// wait on a browser tab.
     pub(crate) stop: CancellationToken,
+    /// The client's clock, for the login throttle's windows; the system's without one.
+    pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
 pub(crate) fn router_with<S>(settings: &DashboardSettings, live: Live) -> Router<S>
@@ -98,13 +102,14 @@ where
         .layer(middleware::map_response(api::plumbing_error_as_json));
     // The event stream stays open as long as the page does, and is never compressed:
     // a gzip encoder would hold events back until its buffer fills.
+    let clock = live.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let routes = answers
         .route("/api/events", get(events::events))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
     // The host check comes first: a request under a foreign name learns nothing, not
     // even that the dashboard asks for a password.
-    auth::protect(routes, settings)
+    auth::protect(routes, settings, clock)
         .layer(middleware::from_fn_with_state(
             AllowedHosts::from_settings(settings),
             refuse_foreign,
