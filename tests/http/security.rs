@@ -297,8 +297,9 @@ async fn a_nested_dashboard_without_credentials_is_not_built() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut settings = settings_on(&db);
     settings.dashboard.enabled = false;
-    let error = jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard)
-        .expect_err("an open dashboard in the app's router");
+    let error =
+        jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard, Default::default())
+            .expect_err("an open dashboard in the app's router");
     let text = error.to_string();
     assert!(text.starts_with("dashboard.protected_upstream: "), "{text}");
     assert!(text.contains("dashboard.username"), "{text}");
@@ -307,11 +308,17 @@ async fn a_nested_dashboard_without_credentials_is_not_built() {
     plugin.shutdown().await;
 
     settings.dashboard.protected_upstream = true;
-    assert!(jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard).is_ok());
+    assert!(
+        jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard, Default::default())
+            .is_ok()
+    );
     settings.dashboard.protected_upstream = false;
     settings.dashboard.read_only_username = Some("viewer".to_owned());
     settings.dashboard.read_only_password = Some("look".to_owned());
-    assert!(jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard).is_ok());
+    assert!(
+        jobs::axum::dashboard::router::<jobs::Jobs>(&settings.dashboard, Default::default())
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,4 +475,42 @@ async fn failed_logins_are_throttled_per_address() {
     assert_eq!(right.get(&stats).await.status, StatusCode::OK);
     assert_eq!(wrong.get(&stats).await.status, StatusCode::UNAUTHORIZED);
     dashboard.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_dashboard_ends_its_event_streams_when_the_app_shuts_down() {
+    use jobs::axum::dashboard::{self, CancellationToken};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let jobs = db
+        .jobs(&jobs::ManualClock::new(crate::support::start_time()))
+        .await;
+    let mut settings = jobs::axum::DashboardSettings::default();
+    settings.protected_upstream = true;
+    let shutdown = CancellationToken::new();
+    let app: Router = Router::new()
+        .nest(
+            "/jobs",
+            dashboard::router(&settings, shutdown.clone()).unwrap(),
+        )
+        .with_state(jobs);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = shutdown.clone().cancelled_owned();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+            .unwrap();
+    });
+    let (status, stream) = EventStream::open(&format!("{url}/jobs/api/events"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut stream = stream.unwrap();
+
+    shutdown.cancel();
+    // A bound for a failure, not a wait: the app stops as soon as the stream ends.
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the app's graceful shutdown waited on the event stream")
+        .unwrap();
+    while stream.next().await.is_some() {}
 }

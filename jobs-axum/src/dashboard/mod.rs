@@ -20,7 +20,7 @@ use axum::middleware;
 use axum::routing::get;
 use axum::{Extension, Router};
 use jobs_core::{Clock, Jobs, ServerMetrics, SystemClock};
-use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -31,20 +31,31 @@ use crate::settings::Mount;
 use crate::{AllowedHosts, DashboardSettings, SettingsError};
 
 /// The dashboard's routes, to nest into an app
-/// (`app.nest("/jobs", dashboard::router(&settings.dashboard)?)`). `username`,
-/// `password`, the read-only pair, `protected_upstream`, `bind` and `allowed_hosts` are
-/// read from `settings` (the names the routes answer to: see [`AllowedHosts`]); the
-/// other keys are about the standalone server.
+/// (`app.nest("/jobs", dashboard::router(&settings.dashboard, shutdown)?)`).
+/// `username`, `password`, the read-only pair, `protected_upstream`, `bind` and
+/// `allowed_hosts` are read from `settings` (the names the routes answer to: see
+/// [`AllowedHosts`]); the other keys are about the standalone server.
+///
+/// Cancel `shutdown` when the app's graceful shutdown starts (the token's
+/// `cancelled_owned()` is a signal for `with_graceful_shutdown`): open live-update
+/// streams then end, so the app does not wait on a browser tab.
 ///
 /// An app's router may be public, so without credentials in `settings` this is an
 /// error naming `dashboard.protected_upstream`, unless that setting says the app's own
 /// auth (or a proxy) stands in front of the dashboard.
-pub fn router<S>(settings: &DashboardSettings) -> Result<Router<S>, SettingsError>
+pub fn router<S>(
+    settings: &DashboardSettings,
+    shutdown: CancellationToken,
+) -> Result<Router<S>, SettingsError>
 where
     Jobs: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    nested(settings, Live::default())
+    let live = Live {
+        stop: shutdown,
+        ..Live::default()
+    };
+    nested(settings, live)
 }
 
 /// The dashboard nested into an app, once its settings allow it.
