@@ -514,3 +514,48 @@ async fn a_nested_dashboard_ends_its_event_streams_when_the_app_shuts_down() {
         .unwrap();
     while stream.next().await.is_some() {}
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_past_the_cap_get_a_clear_503() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut settings = settings_on(&db);
+    settings.dashboard.max_event_streams = 2;
+    let plugin = JobsPlugin::builder(settings).start().await.unwrap();
+    let events = format!("http://{}/api/events", plugin.dashboard_addr().unwrap());
+    let (status, first) = EventStream::open(&events, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _second) = EventStream::open(&events, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, third) = EventStream::open_with(&events, &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    drop(third);
+    // Read whole only now that it is known not to be a stream.
+    let reply = Http::new().get(&events).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.json()["code"], "too_many_streams");
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("dashboard.max_event_streams"),
+        "{}",
+        reply.body
+    );
+    // A closed tab frees its place.
+    drop(first);
+    crate::support::wait_until("a closed stream's place is free", || {
+        let events = events.clone();
+        async move {
+            let (status, stream) = EventStream::open(&events, None).await;
+            drop(stream);
+            status == StatusCode::OK
+        }
+    })
+    .await;
+    plugin.shutdown().await;
+}

@@ -116,6 +116,7 @@ where
     let clock = live.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let routes = answers
         .route("/api/events", get(events::events))
+        .layer(Extension(events::Slots::new(settings.max_event_streams)))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
     // The host check comes first: a request under a foreign name learns nothing, not

@@ -55,6 +55,7 @@ pub use error::SettingsError;
 /// # read_only_username = "viewer"          # with read_only_password: sees, changes nothing
 /// # read_only_password = "…"
 /// protected_upstream = false     # true: something in front authenticates every request
+/// max_event_streams = 64         # live-update streams at once; past it, 503
 /// ```
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
@@ -200,6 +201,9 @@ pub struct DashboardSettings {
     /// (default `false`: without credentials, a dashboard bound beyond loopback, given
     /// `allowed_hosts`, or nested refuses to start).
     pub protected_upstream: bool,
+    /// The most live-update streams (open dashboard tabs) served at once (default 64);
+    /// past it, `GET /api/events` answers 503 `{"code": "too_many_streams"}`.
+    pub max_event_streams: usize,
 }
 
 impl Default for JobsSettings {
@@ -266,6 +270,7 @@ impl Default for DashboardSettings {
             read_only_username: None,
             read_only_password: None,
             protected_upstream: false,
+            max_event_streams: 64,
         }
     }
 }
@@ -373,6 +378,9 @@ impl JobsSettings {
                 }
                 _ => {}
             }
+        }
+        if dashboard.max_event_streams == 0 {
+            return invalid("dashboard.max_event_streams", "must be at least 1");
         }
         if dashboard.enabled {
             dashboard.check_exposure(Mount::Standalone)?;
@@ -516,6 +524,7 @@ impl fmt::Debug for DashboardSettings {
                 &self.read_only_password.as_ref().map(|_| "***"),
             )
             .field("protected_upstream", &self.protected_upstream)
+            .field("max_event_streams", &self.max_event_streams)
             .finish()
     }
 }
