@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::AllowedHosts;
 use crate::hosts::refuse_foreign;
-use crate::tools::{caller, missing_caller};
+use crate::tools::{caller, missing_caller, public_error};
 
 /// What the server tells the model about its tools when a client connects.
 const INSTRUCTIONS: &str = "Each tool runs one of this application's background jobs: \
@@ -211,7 +211,7 @@ impl ServerHandler for JobsMcp {
             .await
         {
             Ok(result) => CallToolResult::structured(to_json(&result)?),
-            Err(error) => CallToolResult::structured_error(to_json(&error)?),
+            Err(error) => CallToolResult::structured_error(public_error(error)),
         };
         Ok(result.into())
     }

@@ -7,7 +7,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jobs_core::{Tool, ToolCatalog, ToolErrorKind};
+use jobs_core::{Tool, ToolCatalog, ToolError, ToolErrorKind};
 use serde_json::Value;
 
 use crate::AllowedHosts;
@@ -70,9 +70,26 @@ async fn call_tool(
                 ToolErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            (status, Json(error)).into_response()
+            (status, Json(public_error(error))).into_response()
         }
     }
+}
+
+/// A tool error as the caller sees it. A store failure shows no database text: its
+/// detail goes to the log under an error id, which the answer carries (`"id"`).
+pub(crate) fn public_error(mut error: ToolError) -> Value {
+    let id = (error.kind == ToolErrorKind::Internal).then(|| {
+        let id = uuid::Uuid::now_v7().to_string();
+        tracing::error!(error = %error.message, error_id = %id, "tool call failed");
+        error.message =
+            format!("the job store failed; the server's log says why, under error id {id}");
+        id
+    });
+    let mut value = serde_json::to_value(&error).unwrap_or(Value::Null);
+    if let (Some(id), Some(object)) = (id, value.as_object_mut()) {
+        object.insert("id".to_owned(), Value::String(id));
+    }
+    value
 }
 
 /// The non-blank `X-Caller` of a request.

@@ -559,3 +559,49 @@ async fn event_streams_past_the_cap_get_a_clear_503() {
     .await;
     plugin.shutdown().await;
 }
+
+/// Takes a note.
+#[jobs::prelude::job]
+async fn take_note(text: String) {
+    let _ = text;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tool_call_shows_an_error_id_not_the_database_text() {
+    use sqlx::Connection;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let jobs = db
+        .jobs(&jobs::ManualClock::new(crate::support::start_time()))
+        .await;
+    let catalog = ToolCatalog::new(jobs.clone()).allow::<TakeNote>();
+    let url = serve(jobs::axum::tool_routes().with_state(catalog)).await;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("ALTER TABLE jobs_job RENAME TO jobs_job_gone")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let reply = Http::new()
+        .with_header("x-caller", "user:1")
+        .post(
+            &format!("{url}/tools/run_take_note"),
+            json!({ "text": "hi" }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    for detail in ["jobs_job", "no such table", "database error"] {
+        assert!(
+            !reply.body.contains(detail),
+            "shows {detail:?}: {}",
+            reply.body
+        );
+    }
+    let body = reply.json();
+    assert_eq!(body["error"], "internal", "{body}");
+    let id = body["id"].as_str().expect("an error id");
+    assert!(body["message"].as_str().unwrap().contains(id), "{body}");
+}
