@@ -21,7 +21,7 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use jobs::Jobs;
-use jobs::axum::{JobsPlugin, JobsSettings};
+use jobs::axum::{JobsPlugin, JobsSettings, SettingsError};
 use jobs::prelude::*;
 use serde_json::{Value, json};
 
@@ -42,26 +42,28 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = JobsSettings::load("jobs.toml")?;
     // The dashboard lives in the app's router, behind the app's auth.
     settings.dashboard.enabled = false;
+    // The app's token check stands in front of it.
+    settings.dashboard.protected_upstream = true;
     let plugin = JobsPlugin::builder(settings).start().await?;
     let token = std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "let-me-in".into());
-    let routes = routes(&plugin, token);
+    let routes = routes(&plugin, token)?;
     app::serve(plugin, routes).await
 }
 
 /// The app's router: its own routes with its own state, the plugin's layer for the
 /// `Jobs` client, and the dashboard under `/admin/jobs` behind `token`.
-fn routes(plugin: &JobsPlugin, token: String) -> Router {
+fn routes(plugin: &JobsPlugin, token: String) -> Result<Router, SettingsError> {
     let admin = Router::new()
         .nest(
             "/admin/jobs",
-            plugin.dashboard_router::<Jobs>().with_state(plugin.jobs()),
+            plugin.dashboard_router::<Jobs>()?.with_state(plugin.jobs()),
         )
         .layer(middleware::from_fn_with_state(token, require_token));
-    Router::new()
+    Ok(Router::new()
         .route("/greet/{name}", post(greet_handler))
         .with_state(AppState { greeting: "hello" })
         .merge(admin)
-        .layer(plugin.layer())
+        .layer(plugin.layer()))
 }
 
 async fn greet_handler(

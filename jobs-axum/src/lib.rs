@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 mod error;
+mod hosts;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 mod plugin;
@@ -9,8 +10,9 @@ mod settings;
 mod tools;
 
 pub use error::Error;
+pub use hosts::AllowedHosts;
 pub use plugin::{JobsPlugin, JobsPluginBuilder};
 pub use settings::{
     BackgroundJobServerSettings, DashboardSettings, JobDefaults, JobsSettings, SettingsError,
 };
-pub use tools::{CALLER_HEADER, tool_routes};
+pub use tools::{CALLER_HEADER, tool_routes, tool_routes_allowing};

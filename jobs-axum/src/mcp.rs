@@ -18,7 +18,9 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 
-use crate::tools::{caller, missing_caller};
+use crate::AllowedHosts;
+use crate::hosts::refuse_foreign;
+use crate::tools::{caller, missing_caller, public_error};
 
 /// What the server tells the model about its tools when a client connects.
 const INSTRUCTIONS: &str = "Each tool runs one of this application's background jobs: \
@@ -96,15 +98,28 @@ pub async fn serve_stdio(
 ///
 /// The endpoint is for programs, not browsers: a request that carries an `Origin`
 /// header (every browser `POST` does) is refused with 403, which is what the MCP
-/// specification asks against DNS rebinding; `Host` is not checked, so the app may
-/// be reached under any name. The routes authenticate no one: put the app's own
-/// authentication layer in front of them, as for `tool_routes`.
+/// specification asks against DNS rebinding. It answers under the loopback names
+/// only (`localhost`, `127.0.0.1`, `[::1]`), as [`tool_routes`](crate::tool_routes)
+/// does; an app reached under other names serves [`mcp_routes_allowing`]. The routes
+/// authenticate no one: put the app's own authentication layer in front of them, as
+/// for `tool_routes`.
 pub fn mcp_routes<S>() -> Router<S>
 where
     ToolCatalog: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/mcp", any(serve_http))
+    mcp_routes_allowing(AllowedHosts::loopback())
+}
+
+/// [`mcp_routes`] answering under the names of `hosts` too.
+pub fn mcp_routes_allowing<S>(hosts: AllowedHosts) -> Router<S>
+where
+    ToolCatalog: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/mcp", any(serve_http))
+        .layer(axum::middleware::from_fn_with_state(hosts, refuse_foreign))
 }
 
 async fn serve_http(State(catalog): State<ToolCatalog>, request: Request) -> Response {
@@ -197,7 +212,7 @@ impl ServerHandler for JobsMcp {
             .await
         {
             Ok(result) => CallToolResult::structured(to_json(&result)?),
-            Err(error) => CallToolResult::structured_error(to_json(&error)?),
+            Err(error) => CallToolResult::structured_error(public_error(error)),
         };
         Ok(result.into())
     }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, JobsSettings, dashboard};
+use crate::{Error, JobsSettings, SettingsError, dashboard};
 
 type AddState = Box<dyn FnOnce(JobServerBuilder) -> JobServerBuilder + Send>;
 
@@ -100,14 +100,19 @@ impl JobsPluginBuilder {
         let live = dashboard::Live {
             metrics: server.as_ref().map(JobServer::metrics),
             stop: shutdown.clone(),
+            clock: Some(jobs.clock().clone()),
         };
         let dashboard_addr = listener.as_ref().map(|(_, addr)| *addr);
         let dashboard = listener.map(|(listener, addr)| {
-            tracing::info!("jobs dashboard at http://{addr}");
+            tracing::info!(
+                "jobs dashboard at http://{addr}: {}",
+                settings.dashboard.access()
+            );
             let app =
                 dashboard::router_with(&settings.dashboard, live.clone()).with_state(jobs.clone());
             let stop = shutdown.clone().cancelled_owned();
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
                 if let Err(error) = axum::serve(listener, app)
                     .with_graceful_shutdown(stop)
                     .await
@@ -231,13 +236,17 @@ impl JobsPlugin {
     /// metrics, to nest into the app's own router
     /// (`.nest("/jobs", plugin.dashboard_router())`), typically with
     /// `dashboard.enabled = false`. A router whose state holds no `Jobs` nests
-    /// `plugin.dashboard_router::<Jobs>().with_state(plugin.jobs())` instead.
-    pub fn dashboard_router<S>(&self) -> Router<S>
+    /// `plugin.dashboard_router::<Jobs>()?.with_state(plugin.jobs())` instead.
+    ///
+    /// Without credentials in the settings this is an error naming
+    /// `dashboard.protected_upstream`, unless that setting says the app's own auth (or a
+    /// proxy) stands in front of the dashboard, as [`dashboard::router`] says.
+    pub fn dashboard_router<S>(&self) -> Result<Router<S>, SettingsError>
     where
         Jobs: FromRef<S>,
         S: Clone + Send + Sync + 'static,
     {
-        dashboard::router_with(&self.settings.dashboard, self.live.clone())
+        dashboard::nested(&self.settings.dashboard, self.live.clone())
     }
 
     /// A future for `axum::serve(…).with_graceful_shutdown(…)`: it resolves on Ctrl-C,

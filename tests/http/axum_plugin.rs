@@ -347,6 +347,8 @@ async fn the_dashboard_can_be_nested_in_the_apps_router() {
     let probe = Probe::new();
     let mut settings = settings(&db);
     settings.dashboard.enabled = false;
+    // Stands for the app's own auth in front of the nested dashboard.
+    settings.dashboard.protected_upstream = true;
     let plugin = JobsPlugin::builder(settings)
         .state(probe.clone())
         .start()
@@ -354,7 +356,7 @@ async fn the_dashboard_can_be_nested_in_the_apps_router() {
         .unwrap();
     assert_eq!(plugin.dashboard_addr(), None, "no port of its own");
     let routes = Router::new()
-        .nest("/jobs", plugin.dashboard_router())
+        .nest("/jobs", plugin.dashboard_router().unwrap())
         .merge(app::routes())
         .with_state(plugin.jobs());
     let app = serve(plugin, routes).await;
@@ -440,7 +442,10 @@ mod layered {
         let admin = Router::new()
             .nest(
                 "/admin/jobs",
-                plugin.dashboard_router::<Jobs>().with_state(plugin.jobs()),
+                plugin
+                    .dashboard_router::<Jobs>()
+                    .expect("protected upstream")
+                    .with_state(plugin.jobs()),
             )
             .layer(middleware::from_fn(require_token));
         Router::new()
@@ -474,6 +479,8 @@ async fn the_layer_serves_jobs_to_an_app_with_its_own_state_and_auth() {
     let probe = Probe::new();
     let mut settings = settings(&db);
     settings.dashboard.enabled = false;
+    // Stands for the app's own auth in front of the nested dashboard.
+    settings.dashboard.protected_upstream = true;
     let plugin = JobsPlugin::builder(settings)
         .state(probe.clone())
         .start()

@@ -496,3 +496,47 @@ fn a_missing_file_means_defaults() {
     .unwrap();
     assert_eq!(settings, JobsSettings::default());
 }
+
+#[test]
+fn allowed_hosts_come_from_the_file_or_a_comma_separated_variable() {
+    let settings = load(
+        Some("[dashboard]\nallowed_hosts = [\"jobs.example.com\"]\nprotected_upstream = true\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(settings.dashboard.allowed_hosts, ["jobs.example.com"]);
+    let settings = load(
+        Some("[dashboard]\nallowed_hosts = [\"jobs.example.com\"]\nprotected_upstream = true\n"),
+        &[(
+            "JOBS__DASHBOARD__ALLOWED_HOSTS",
+            "ops.example.com, ops.example.com:8443",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.dashboard.allowed_hosts,
+        ["ops.example.com", "ops.example.com:8443"]
+    );
+    assert_error(
+        load(
+            None,
+            &[("JOBS__DASHBOARD__ALLOWED_HOSTS", "https://jobs.example.com")],
+        ),
+        "dashboard.allowed_hosts",
+        &["is not a host name", "no scheme"],
+    );
+    // A public name without credentials, nor anything in front that authenticates.
+    assert_error(
+        load(
+            None,
+            &[("JOBS__DASHBOARD__ALLOWED_HOSTS", "jobs.example.com")],
+        ),
+        "dashboard.allowed_hosts",
+        &["without credentials", "dashboard.protected_upstream = true"],
+    );
+    assert_error(
+        load(None, &[("JOBS__DASHBOARD__READ_ONLY_USERNAME", "viewer")]),
+        "dashboard.read_only_password",
+        &["is required when dashboard.read_only_username is set"],
+    );
+}

@@ -17,3 +17,4 @@ mod dashboard_recurring;
 mod dashboard_security;
 mod example_scenarios;
 mod mcp;
+mod security;

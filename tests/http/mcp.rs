@@ -55,7 +55,10 @@ fn catalog(jobs: &Jobs) -> ToolCatalog {
 
 /// Serves `mcp_routes` over `catalog` on a free port; returns the endpoint's URL.
 async fn serve(catalog: ToolCatalog) -> String {
-    let routes = jobs::axum::mcp::mcp_routes().with_state(catalog);
+    serve_routes(jobs::axum::mcp::mcp_routes().with_state(catalog)).await
+}
+
+async fn serve_routes(routes: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
@@ -240,7 +243,7 @@ async fn http_without_a_caller_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_refuses_browsers_and_answers_any_host() {
+async fn http_refuses_browsers_and_foreign_hosts() {
     let (_db, jobs) = setup(Backend::Sqlite).await;
     let url = serve(catalog(&jobs)).await;
     let http = Http::new()
@@ -252,9 +255,18 @@ async fn http_refuses_browsers_and_answers_any_host() {
     let reply = browser.post(&url, initialize()).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
 
-    // A program behind a proxy or under the app's public name is answered.
+    // A name the routes were not told about is refused: it may be a page's own name,
+    // re-bound to this machine.
     let named = http.with_header("host", "jobs.example.com");
     let reply = named.post(&url, initialize()).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    assert_eq!(reply.json()["code"], "host_not_allowed");
+
+    // A program under the app's public name is answered once the name is allowed.
+    let hosts = jobs::axum::AllowedHosts::loopback().allow("jobs.example.com");
+    let public =
+        serve_routes(jobs::axum::mcp::mcp_routes_allowing(hosts).with_state(catalog(&jobs))).await;
+    let reply = named.post(&public, initialize()).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.json()["result"]["serverInfo"]["name"], "jobs");
 

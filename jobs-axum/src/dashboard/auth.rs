@@ -1,34 +1,57 @@
-//! HTTP Basic auth over every dashboard route, when a username and password are set.
+//! HTTP Basic auth over every dashboard route, when a username and password are set,
+//! with failed logins throttled per client address.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use jobs_core::Clock;
 
+use super::api::ApiError;
+use super::throttle::Throttle;
 use crate::DashboardSettings;
 
-/// The `user:password` a request must present.
+/// The `user:password` values a request may present.
 struct Credentials {
-    expected: Vec<u8>,
+    /// May do anything.
+    full: Option<Vec<u8>>,
+    /// May read, not change.
+    read_only: Option<Vec<u8>>,
+    throttle: Throttle,
 }
 
-/// Wraps every route of `routes` in the auth check, if the settings ask for one.
-pub(super) fn protect<S>(routes: Router<S>, settings: &DashboardSettings) -> Router<S>
+/// Wraps every route of `routes` in the auth check, if the settings ask for one;
+/// failed logins are throttled on `clock`.
+pub(super) fn protect<S>(
+    routes: Router<S>,
+    settings: &DashboardSettings,
+    clock: Arc<dyn Clock>,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let (Some(username), Some(password)) = (&settings.username, &settings.password) else {
-        return routes;
+    let pair = |username: &Option<String>, password: &Option<String>| match (username, password) {
+        (Some(username), Some(password)) => Some(format!("{username}:{password}").into_bytes()),
+        _ => None,
     };
-    let credentials = Arc::new(Credentials {
-        expected: format!("{username}:{password}").into_bytes(),
-    });
-    routes.layer(middleware::from_fn_with_state(credentials, require))
+    let credentials = Credentials {
+        full: pair(&settings.username, &settings.password),
+        read_only: pair(&settings.read_only_username, &settings.read_only_password),
+        throttle: Throttle::new(clock),
+    };
+    if credentials.full.is_none() && credentials.read_only.is_none() {
+        return routes;
+    }
+    routes.layer(middleware::from_fn_with_state(
+        Arc::new(credentials),
+        require,
+    ))
 }
 
 async fn require(
@@ -36,24 +59,66 @@ async fn require(
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| decode_basic(value.as_bytes()));
-    match presented {
-        Some(presented) if constant_time_eq(&presented, &credentials.expected) => {
-            next.run(request).await
-        }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="jobs dashboard", charset="UTF-8""#),
-            )],
-            "authentication required\n",
+    // Known when the server was started with `ConnectInfo` (the plugin's is); a router
+    // nested into an app served without it counts every client as one.
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    if let Some(seconds) = credentials.throttle.wait(address) {
+        let mut refusal = ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins from this address: try again in {seconds} s"),
         )
-            .into_response(),
+        .into_response();
+        refusal
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return refusal;
     }
+    let header = request.headers().get(header::AUTHORIZATION);
+    let tried = header.is_some();
+    let presented = header.and_then(|value| decode_basic(value.as_bytes()));
+    let matches = |expected: &Option<Vec<u8>>| {
+        presented
+            .as_ref()
+            .zip(expected.as_ref())
+            .is_some_and(|(presented, expected)| constant_time_eq(presented, expected))
+    };
+    if matches(&credentials.full) {
+        credentials.throttle.succeeded(address);
+        return next.run(request).await;
+    }
+    if matches(&credentials.read_only) {
+        credentials.throttle.succeeded(address);
+        if changes(request.method()) {
+            return ApiError::coded(
+                StatusCode::FORBIDDEN,
+                "read_only",
+                "these credentials may view the dashboard, not change anything",
+            )
+            .into_response();
+        }
+        return next.run(request).await;
+    }
+    // A request without credentials is how a browser learns that it needs some.
+    if tried {
+        credentials.throttle.failed(address);
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="jobs dashboard", charset="UTF-8""#),
+        )],
+        "authentication required\n",
+    )
+        .into_response()
+}
+
+fn changes(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// The `user:password` bytes of a `Basic …` header value.

@@ -20,19 +20,22 @@
 //! A failed read is sent as a `failure` event (`{"error": "…"}`) and retried on the next
 //! round; the first round that succeeds again sends `recovered`. A round that takes long (a huge table, a slow database) spaces the next ones
 //! out, so a dashboard left open never loads the database more than it has to. The
-//! stream ends when the plugin shuts down.
+//! stream ends when the plugin shuts down. At most `dashboard.max_event_streams` are
+//! open at once; past that, 503 `{"code": "too_many_streams"}`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use jobs_core::{JobId, JobQuery, Jobs};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::Live;
 use super::api::{
@@ -104,14 +107,37 @@ impl Watch {
     }
 }
 
+/// The places for open streams (`dashboard.max_event_streams`): each stream holds one
+/// until its task ends, when the client has gone or the dashboard stops.
+#[derive(Debug, Clone)]
+pub(super) struct Slots(Arc<Semaphore>);
+
+impl Slots {
+    pub(super) fn new(max: usize) -> Self {
+        Self(Arc::new(Semaphore::new(max)))
+    }
+}
+
 pub(super) async fn events(
     State(jobs): State<Jobs>,
     Extension(live): Extension<Live>,
+    Extension(Slots(slots)): Extension<Slots>,
     Query(params): Query<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let watch = Watch::parse(params)?;
+    let Ok(slot) = slots.try_acquire_owned() else {
+        return Err(ApiError::coded(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "too many live-update streams are open (dashboard.max_event_streams): close a \
+             dashboard tab, or raise the setting",
+        ));
+    };
     let (sender, receiver) = mpsc::channel(16);
-    tokio::spawn(send_changes(jobs, watch, live, sender));
+    tokio::spawn(async move {
+        send_changes(jobs, watch, live, sender).await;
+        drop(slot);
+    });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let event = receiver.recv().await?;
         Some((Ok(event), receiver))

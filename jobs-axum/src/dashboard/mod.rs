@@ -7,9 +7,11 @@ mod html;
 mod metrics;
 mod pages;
 mod security;
+mod throttle;
 
 pub(crate) use metrics::install_exporter;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
@@ -17,25 +19,57 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use axum::{Extension, Router};
-use jobs_core::{Jobs, ServerMetrics};
-use tokio_util::sync::CancellationToken;
+use jobs_core::{Clock, Jobs, ServerMetrics, SystemClock};
+pub use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::DashboardSettings;
+use crate::hosts::refuse_foreign;
+use crate::settings::Mount;
+use crate::{AllowedHosts, DashboardSettings, SettingsError};
 
-/// The dashboard's routes, to nest anywhere in an app
-/// (`app.nest("/jobs", dashboard::router(&settings.dashboard))`) or to serve on their
-/// own. Only `username` and `password` are read from `settings`; the other keys are
-/// about the standalone server.
-pub fn router<S>(settings: &DashboardSettings) -> Router<S>
+/// The dashboard's routes, to nest into an app
+/// (`app.nest("/jobs", dashboard::router(&settings.dashboard, shutdown)?)`).
+/// `username`, `password`, the read-only pair, `protected_upstream`, `bind` and
+/// `allowed_hosts` are read from `settings` (the names the routes answer to: see
+/// [`AllowedHosts`]); the other keys are about the standalone server.
+///
+/// Cancel `shutdown` when the app's graceful shutdown starts (the token's
+/// `cancelled_owned()` is a signal for `with_graceful_shutdown`): open live-update
+/// streams then end, so the app does not wait on a browser tab.
+///
+/// An app's router may be public, so without credentials in `settings` this is an
+/// error naming `dashboard.protected_upstream`, unless that setting says the app's own
+/// auth (or a proxy) stands in front of the dashboard.
+pub fn router<S>(
+    settings: &DashboardSettings,
+    shutdown: CancellationToken,
+) -> Result<Router<S>, SettingsError>
 where
     Jobs: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    router_with(settings, Live::default())
+    let live = Live {
+        stop: shutdown,
+        ..Live::default()
+    };
+    nested(settings, live)
+}
+
+/// The dashboard nested into an app, once its settings allow it.
+pub(crate) fn nested<S>(
+    settings: &DashboardSettings,
+    live: Live,
+) -> Result<Router<S>, SettingsError>
+where
+    Jobs: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    settings.check_exposure(Mount::Nested)?;
+    tracing::info!("jobs dashboard nested into the app: {}", settings.access());
+    Ok(router_with(settings, live))
 }
 
 /// What the plugin gives the dashboard beyond the client: the counters of the worker
@@ -46,6 +80,8 @@ pub(crate) struct Live {
     /// Cancelled at shutdown: open event streams end, so a graceful shutdown does not
     /// wait on a browser tab.
     pub(crate) stop: CancellationToken,
+    /// The client's clock, for the login throttle's windows; the system's without one.
+    pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
 pub(crate) fn router_with<S>(settings: &DashboardSettings, live: Live) -> Router<S>
@@ -77,11 +113,19 @@ where
         .layer(middleware::map_response(api::plumbing_error_as_json));
     // The event stream stays open as long as the page does, and is never compressed:
     // a gzip encoder would hold events back until its buffer fills.
+    let clock = live.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let routes = answers
         .route("/api/events", get(events::events))
+        .layer(Extension(events::Slots::new(settings.max_event_streams)))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
-    auth::protect(routes, settings)
+    // The host check comes first: a request under a foreign name learns nothing, not
+    // even that the dashboard asks for a password.
+    auth::protect(routes, settings, clock)
+        .layer(middleware::from_fn_with_state(
+            AllowedHosts::from_settings(settings),
+            refuse_foreign,
+        ))
         .layer(middleware::from_fn(security::add_headers))
         .layer(TraceLayer::new_for_http())
 }

@@ -38,8 +38,9 @@ pub(super) async fn refuse_cross_site(request: Request, next: Next) -> Response 
         return next.run(request).await;
     }
     match cross_site(request.headers()) {
-        Some(reason) => ApiError::new(
+        Some(reason) => ApiError::coded(
             StatusCode::FORBIDDEN,
+            "cross_site",
             format!("cross-site request refused: {reason}"),
         )
         .into_response(),

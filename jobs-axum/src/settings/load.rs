@@ -273,6 +273,19 @@ impl<'de> Deserializer<'de> for Node {
         deserialize_f64 => visit_f64(f64),
     }
 
+    /// A list from the environment is its comma-separated items.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self {
+            Node::Env(text) => visitor.visit_seq(de::value::SeqDeserializer::new(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| Node::Env(item.to_owned())),
+            )),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
     // A present key is `Some`: absent keys never reach the deserializer.
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_some(self)
@@ -300,7 +313,7 @@ impl<'de> Deserializer<'de> for Node {
     }
 
     serde::forward_to_deserialize_any! {
-        char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        char str string bytes byte_buf unit unit_struct tuple tuple_struct map struct
         identifier ignored_any
     }
 }

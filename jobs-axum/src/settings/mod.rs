@@ -54,6 +54,11 @@ pub use error::SettingsError;
 /// bind = "127.0.0.1"
 /// # username = "admin"           # with password: HTTP Basic auth on every route
 /// # password = "…"
+/// # allowed_hosts = ["jobs.example.com"]  # names besides localhost, 127.0.0.1, [::1], bind
+/// # read_only_username = "viewer"          # with read_only_password: sees, changes nothing
+/// # read_only_password = "…"
+/// protected_upstream = false     # true: something in front authenticates every request
+/// max_event_streams = 64         # live-update streams at once; past it, 503
 /// ```
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
@@ -182,7 +187,8 @@ pub struct DashboardSettings {
     /// The port of the standalone dashboard (default 8000; 0 picks a free one).
     pub port: u16,
     /// The address the standalone dashboard listens on (default `127.0.0.1`, this
-    /// machine only; `0.0.0.0` for every interface, then set a username and password).
+    /// machine only; `0.0.0.0` for every interface, which needs credentials or
+    /// `protected_upstream`).
     pub bind: IpAddr,
     /// With `password`: HTTP Basic auth on every dashboard route.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,6 +196,30 @@ pub struct DashboardSettings {
     /// With `username`: HTTP Basic auth on every dashboard route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The host names the dashboard answers to besides `localhost`, `127.0.0.1`,
+    /// `[::1]` and `bind` (default none): `"jobs.example.com"` on any port, or
+    /// `"jobs.example.com:8443"` on that port only. A request under any other name is
+    /// refused with 403, so a web page cannot reach the dashboard by re-binding its own
+    /// name to this machine. In the environment, names are separated by commas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// With `read_only_password`: credentials that see every page but change nothing
+    /// (a change answers 403 `{"code": "read_only"}`). May be set with or without
+    /// `username`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only_username: Option<String>,
+    /// With `read_only_username`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only_password: Option<String>,
+    /// Says that something in front of the dashboard authenticates every request (an
+    /// authenticating proxy, the app's own auth layer), so it may answer beyond this
+    /// machine, or be nested into the app's router, without credentials of its own
+    /// (default `false`: without credentials, a dashboard bound beyond loopback, given
+    /// `allowed_hosts`, or nested refuses to start).
+    pub protected_upstream: bool,
+    /// The most live-update streams (open dashboard tabs) served at once (default 64);
+    /// past it, `GET /api/events` answers 503 `{"code": "too_many_streams"}`.
+    pub max_event_streams: usize,
 }
 
 impl Default for JobsSettings {
@@ -255,6 +285,11 @@ impl Default for DashboardSettings {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             username: None,
             password: None,
+            allowed_hosts: Vec::new(),
+            read_only_username: None,
+            read_only_password: None,
+            protected_upstream: false,
+            max_event_streams: 64,
         }
     }
 }
@@ -333,17 +368,43 @@ impl JobsSettings {
                 &setting.message,
             );
         }
-        match (&self.dashboard.username, &self.dashboard.password) {
-            (Some(_), None) => invalid(
-                "dashboard.password",
-                "is required when dashboard.username is set",
-            ),
-            (None, Some(_)) => invalid(
-                "dashboard.username",
-                "is required when dashboard.password is set",
-            ),
-            _ => Ok(()),
+        for host in &self.dashboard.allowed_hosts {
+            if let Err(message) = crate::AllowedHosts::check(host) {
+                return invalid("dashboard.allowed_hosts", &message);
+            }
         }
+        let dashboard = &self.dashboard;
+        for (user, password, user_key, password_key) in [
+            (
+                &dashboard.username,
+                &dashboard.password,
+                "dashboard.username",
+                "dashboard.password",
+            ),
+            (
+                &dashboard.read_only_username,
+                &dashboard.read_only_password,
+                "dashboard.read_only_username",
+                "dashboard.read_only_password",
+            ),
+        ] {
+            match (user, password) {
+                (Some(_), None) => {
+                    return invalid(password_key, &format!("is required when {user_key} is set"));
+                }
+                (None, Some(_)) => {
+                    return invalid(user_key, &format!("is required when {password_key} is set"));
+                }
+                _ => {}
+            }
+        }
+        if dashboard.max_event_streams == 0 {
+            return invalid("dashboard.max_event_streams", "must be at least 1");
+        }
+        if dashboard.enabled {
+            dashboard.check_exposure(Mount::Standalone)?;
+        }
+        Ok(())
     }
 
     /// How the client connects, as these settings describe it
@@ -394,6 +455,66 @@ impl DashboardSettings {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
+
+    /// Who may come in, as the log line at start says it.
+    pub(crate) fn access(&self) -> &'static str {
+        match (
+            self.username.is_some(),
+            self.read_only_username.is_some(),
+            self.protected_upstream,
+        ) {
+            (true, true, _) => "Basic auth, with read-only credentials too",
+            (true, false, _) => "Basic auth",
+            (false, true, _) => "read-only Basic auth: nothing can be changed",
+            (false, false, true) => {
+                "no credentials of its own: dashboard.protected_upstream says something in \
+                 front authenticates"
+            }
+            (false, false, false) => "no credentials: this machine only",
+        }
+    }
+
+    /// Refuses a dashboard that anyone beyond this machine could reach without
+    /// credentials, unless `protected_upstream` says something in front authenticates.
+    pub(crate) fn check_exposure(&self, mount: Mount) -> Result<(), SettingsError> {
+        if self.username.is_some() || self.read_only_username.is_some() || self.protected_upstream {
+            return Ok(());
+        }
+        let remedy = "set dashboard.username and dashboard.password (or \
+                      dashboard.read_only_username and dashboard.read_only_password), or \
+                      dashboard.protected_upstream = true when an authenticating proxy or the \
+                      app's own auth stands in front of it";
+        let (key, why) = match mount {
+            Mount::Nested => (
+                "dashboard.protected_upstream",
+                "the dashboard is nested into the app's router, which may be public, without \
+                 credentials"
+                    .to_owned(),
+            ),
+            Mount::Standalone if !self.bind.is_loopback() => (
+                "dashboard.bind",
+                format!(
+                    "the dashboard would listen on {} without credentials",
+                    self.bind
+                ),
+            ),
+            Mount::Standalone if !self.allowed_hosts.is_empty() => (
+                "dashboard.allowed_hosts",
+                "the dashboard would answer under public names without credentials".to_owned(),
+            ),
+            Mount::Standalone => return Ok(()),
+        };
+        Err(SettingsError::invalid(key, format!("{why}: {remedy}")))
+    }
+}
+
+/// Where the dashboard's routes are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mount {
+    /// On the plugin's own port.
+    Standalone,
+    /// Inside the app's router.
+    Nested,
 }
 
 /// Hides the password of the database URL.
@@ -418,6 +539,14 @@ impl fmt::Debug for DashboardSettings {
             .field("bind", &self.bind)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("read_only_username", &self.read_only_username)
+            .field(
+                "read_only_password",
+                &self.read_only_password.as_ref().map(|_| "***"),
+            )
+            .field("protected_upstream", &self.protected_upstream)
+            .field("max_event_streams", &self.max_event_streams)
             .finish()
     }
 }

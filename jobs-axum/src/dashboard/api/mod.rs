@@ -1,5 +1,6 @@
 //! The JSON API, shaped like River UI's and JobRunr's: jobs, recurring jobs, stats and
-//! servers, and the actions on them. Every error is `{"error": "…"}` with a 4xx or 5xx status.
+//! servers, and the actions on them. Every error is `{"code": "…", "error": "…"}` with a
+//! 4xx or 5xx status.
 
 mod jobs;
 mod recurring;
@@ -70,18 +71,57 @@ pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("{id:?} is not a job id (a UUID)")))
 }
 
-/// An API failure: its status and a message, answered as `{"error": "…"}`.
+/// An API failure, answered as `{"code": "…", "error": "…"}`: a stable code to branch
+/// on, and a message for people. A failure of the server's own (the store, mostly) shows
+/// no detail: the detail goes to the log under a correlation id, which the answer
+/// carries as `"id"` and names in its message.
 #[derive(Debug)]
-pub(super) struct ApiError {
+pub(in crate::dashboard) struct ApiError {
     status: StatusCode,
+    code: &'static str,
     message: String,
+    id: Option<String>,
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An error with the usual code of its status.
+    pub(in crate::dashboard) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            status if status.is_server_error() => "internal",
+            _ => "error",
+        };
+        Self::coded(status, code, message)
+    }
+
+    pub(in crate::dashboard) fn coded(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
+            code,
             message: message.into(),
+            id: None,
+        }
+    }
+
+    /// A failure whose detail is for the log only.
+    fn internal(error: &jobs_core::Error) -> Self {
+        let id = uuid::Uuid::now_v7().to_string();
+        tracing::error!(%error, error_id = %id, "dashboard request failed");
+        Self {
+            id: Some(id.clone()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the job store failed; the server's log says why, under error id {id}"),
+            )
         }
     }
 
@@ -103,19 +143,22 @@ impl ApiError {
 
 impl From<jobs_core::Error> for ApiError {
     fn from(error: jobs_core::Error) -> Self {
-        let status = match error {
+        match error {
             jobs_core::Error::JobNotFound(_) | jobs_core::Error::RecurringNotFound(_) => {
-                StatusCode::NOT_FOUND
+                Self::new(StatusCode::NOT_FOUND, error.to_string())
             }
             // A requeue that would run the job twice at once: the message says when to
             // try again.
-            jobs_core::Error::StillRunning { .. } => StatusCode::CONFLICT,
-            _ => {
-                tracing::error!(%error, "dashboard request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
+            jobs_core::Error::StillRunning { .. } => {
+                Self::coded(StatusCode::CONFLICT, "still_running", error.to_string())
             }
-        };
-        Self::new(status, error.to_string())
+            jobs_core::Error::Schedule(_) => Self::coded(
+                StatusCode::BAD_REQUEST,
+                "invalid_schedule",
+                error.to_string(),
+            ),
+            _ => Self::internal(&error),
+        }
     }
 }
 
@@ -123,12 +166,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body {
+            code: &'static str,
             error: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<String>,
         }
         (
             self.status,
             axum::Json(Body {
+                code: self.code,
                 error: self.message,
+                id: self.id,
             }),
         )
             .into_response()
