@@ -1,11 +1,9 @@
 //! Pausing a queue or one job name, cluster-wide: nothing of it starts until it is
 //! resumed, whoever paused it and from whichever process.
 
-use std::time::Duration;
-
-use crate::support::{Backend, Probe, setup, start_time, test_server, wait_for_state};
+use crate::support::{Backend, long_lease_server, setup, start_time, wait_for_state};
 use jobs::prelude::*;
-use jobs::{Error, Job, JobServer, Jobs, PauseKind};
+use jobs::{Error, Job, PauseKind};
 
 backend_tests!(
     a_paused_queue_starts_nothing_until_it_is_resumed,
@@ -29,14 +27,6 @@ async fn build_report(n: u32) {
     let _ = n;
 }
 
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    test_server(jobs, probe)
-        .server_timeout(Duration::from_secs(30 * 24 * 3600))
-        .start()
-        .await
-        .unwrap()
-}
-
 async fn a_paused_queue_starts_nothing_until_it_is_resumed(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
     jobs.pause_queue("email", "ops@example.com").await.unwrap();
@@ -49,7 +39,7 @@ async fn a_paused_queue_starts_nothing_until_it_is_resumed(backend: Backend) {
 
     let email = jobs.enqueue(SendEmail { user: 1 }).await.unwrap();
     let report = jobs.enqueue(BuildReport { n: 1 }).await.unwrap();
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     // Both were due at once: the claim that ran the report left the email.
     wait_for_state(&jobs, report, JobState::Succeeded).await;
     let later = jobs.enqueue(BuildReport { n: 2 }).await.unwrap();
@@ -72,7 +62,7 @@ async fn a_paused_job_name_starts_nothing_until_it_is_resumed(backend: Backend) 
     jobs.pause_job(name, "billing-oncall").await.unwrap();
     let invoice = jobs.enqueue(SendInvoice { order: 7 }).await.unwrap();
     let report = jobs.enqueue(BuildReport { n: 1 }).await.unwrap();
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     wait_for_state(&jobs, report, JobState::Succeeded).await;
     let later = jobs.enqueue(BuildReport { n: 2 }).await.unwrap();
     wait_for_state(&jobs, later, JobState::Succeeded).await;
@@ -90,7 +80,7 @@ async fn a_paused_job_name_starts_nothing_until_it_is_resumed(backend: Backend) 
 
 async fn a_pause_from_another_process_holds_on_a_running_server(backend: Backend) {
     let (db, clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let warm = jobs.enqueue(SendEmail { user: 0 }).await.unwrap();
     wait_for_state(&jobs, warm, JobState::Succeeded).await;
     // An operator's client: another pool on the same database.

@@ -227,6 +227,18 @@ pub fn test_server(jobs: &Jobs, probe: &Probe) -> JobServerBuilder {
         .poll_interval(Duration::from_millis(200))
 }
 
+/// Leases that outlast the hours and days the tests move a manual clock by.
+pub const LONG_LEASE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Starts a [`test_server`] on `jobs` whose leases outlast any move of the clock.
+pub async fn long_lease_server(jobs: &Jobs, probe: &Probe) -> JobServer {
+    test_server(jobs, probe)
+        .server_timeout(LONG_LEASE)
+        .start()
+        .await
+        .expect("server starts")
+}
+
 /// Starts a server with `workers` workers on `jobs`, waits until every job of `ids`
 /// succeeded, stops it, and checks that each ran once and never more than `workers` at
 /// once.

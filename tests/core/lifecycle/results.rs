@@ -1,10 +1,8 @@
 //! What a job returns: stored with its success, shown with the job, read back typed.
 
-use std::time::Duration;
-
-use crate::support::{Backend, Probe, setup, test_server, wait_for_state};
+use crate::support::{Backend, Probe, long_lease_server, setup, wait_for_state};
+use jobs::Error;
 use jobs::prelude::*;
-use jobs::{Error, JobServer, Jobs};
 use serde::{Deserialize, Serialize};
 
 backend_tests!(
@@ -40,14 +38,6 @@ async fn dump_everything() -> Result<String, String> {
     Ok("x".repeat(100 * 1024))
 }
 
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    test_server(jobs, probe)
-        .server_timeout(Duration::from_secs(30 * 24 * 3600))
-        .start()
-        .await
-        .unwrap()
-}
-
 async fn a_result_is_stored_and_read_back_typed(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
     let id = jobs.enqueue(Summarize { document: 7 }).await.unwrap();
@@ -56,7 +46,7 @@ async fn a_result_is_stored_and_read_back_typed(backend: Backend) {
         None,
         "not run yet"
     );
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
     assert_eq!(
@@ -74,7 +64,7 @@ async fn a_result_is_stored_and_read_back_typed(backend: Backend) {
 
 async fn a_job_that_returns_nothing_has_no_result(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(Archive { document: 7 }).await.unwrap();
     let info = wait_for_state(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
@@ -84,7 +74,7 @@ async fn a_job_that_returns_nothing_has_no_result(backend: Backend) {
 
 async fn a_result_past_the_cap_fails_the_job_with_a_clear_message(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(DumpEverything {}).await.unwrap();
     let info = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
@@ -99,7 +89,7 @@ async fn a_result_past_the_cap_fails_the_job_with_a_clear_message(backend: Backe
 
 async fn reading_a_result_as_another_job_is_an_error(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(Summarize { document: 1 }).await.unwrap();
     wait_for_state(&jobs, id, JobState::Succeeded).await;
     server.shutdown().await;
@@ -139,7 +129,7 @@ async fn orphan_embed(Parent(summary): Parent<Summary>) {
 
 async fn a_chain_passes_each_step_its_parents_result(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let ids = jobs
         .enqueue(Summarize { document: 3 })
         .then(Embed {})

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::support::{Backend, Probe, setup, test_server, wait_for_job, wait_for_state};
+use crate::support::{Backend, long_lease_server, setup, wait_for_job, wait_for_state};
 use jobs::prelude::*;
-use jobs::{Failure, JobError, JobInfo, JobServer, Jobs};
+use jobs::{Failure, JobError, JobInfo, Jobs};
 
 backend_tests!(
     fixed_backoff_retries_every_thirty_seconds,
@@ -83,14 +83,6 @@ async fn call_model(status: u16) -> Result<(), ModelError> {
     })
 }
 
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    test_server(jobs, probe)
-        .server_timeout(Duration::from_secs(30 * 24 * 3600))
-        .start()
-        .await
-        .unwrap()
-}
-
 /// Waits until failure number `failure` made the job wait for a retry; → the job and
 /// the delay from that failure to the retry.
 async fn retry_after_failure(jobs: &Jobs, id: JobId, failure: u32) -> (JobInfo, Duration) {
@@ -105,7 +97,7 @@ async fn retry_after_failure(jobs: &Jobs, id: JobId, failure: u32) -> (JobInfo, 
 
 async fn fixed_backoff_retries_every_thirty_seconds(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(PollFeed {}).await.unwrap();
     for failure in 1..=3 {
         let (info, delay) = retry_after_failure(&jobs, id, failure).await;
@@ -119,7 +111,7 @@ async fn fixed_backoff_retries_every_thirty_seconds(backend: Backend) {
 
 async fn exponential_backoff_doubles_up_to_its_cap(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(WarmCache {}).await.unwrap();
     let mut delays = Vec::new();
     for failure in 1..=4 {
@@ -137,7 +129,7 @@ async fn exponential_backoff_doubles_up_to_its_cap(backend: Backend) {
 
 async fn a_permanent_failure_fails_at_once(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(UseKey {}).await.unwrap();
     let failed = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
@@ -148,7 +140,7 @@ async fn a_permanent_failure_fails_at_once(backend: Backend) {
 
 async fn a_typed_error_says_it_is_permanent_or_when_to_come_back(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let refused = jobs.enqueue(CallModel { status: 401 }).await.unwrap();
     let limited = jobs.enqueue(CallModel { status: 429 }).await.unwrap();
     let failed = wait_for_state(&jobs, refused, JobState::Failed).await;
@@ -164,7 +156,7 @@ async fn a_typed_error_says_it_is_permanent_or_when_to_come_back(backend: Backen
 
 async fn a_permanent_failure_inside_an_anyhow_chain_fails_at_once(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(FetchPage {}).await.unwrap();
     let failed = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
@@ -176,7 +168,7 @@ async fn a_permanent_failure_inside_an_anyhow_chain_fails_at_once(backend: Backe
 
 async fn a_retry_after_moves_the_next_attempt(backend: Backend) {
     let (_db, clock, jobs, probe) = setup(backend).await;
-    let server = server(&jobs, &probe).await;
+    let server = long_lease_server(&jobs, &probe).await;
     let id = jobs.enqueue(AskModelPolitely {}).await.unwrap();
     let (info, delay) = retry_after_failure(&jobs, id, 1).await;
     assert_eq!(delay, Duration::from_secs(90), "not the backoff's 3 s");

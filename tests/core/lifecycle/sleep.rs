@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Backend, Probe, setup, test_server, wait_for_job, wait_for_state};
+use crate::support::{
+    Backend, LONG_LEASE, Probe, setup, test_server, wait_for_job, wait_for_state,
+};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
 
@@ -30,7 +32,7 @@ async fn follow_up(State(probe): State<Probe>, ctx: JobContext, user: u32) -> an
 async fn server(jobs: &Jobs, probe: &Probe, workers: usize) -> JobServer {
     test_server(jobs, probe)
         .worker_count(workers)
-        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .server_timeout(LONG_LEASE)
         .start()
         .await
         .unwrap()
