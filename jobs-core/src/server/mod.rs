@@ -1,6 +1,8 @@
 //! The worker server: claims jobs, runs them on tokio tasks, records how they ended,
 //! heartbeats, rescues jobs of dead servers and prunes old rows.
 
+mod attempt;
+mod builder;
 mod completer;
 mod config;
 mod heartbeat;
@@ -33,6 +35,7 @@ use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
 
 use held::{Attempt, Deletions, Held, Stop, stop_reason};
 
+pub use builder::JobServerBuilder;
 pub use config::InvalidSetting;
 pub use metrics::{
     DURATION_BUCKETS, Histogram, JobMetrics, ServerMetrics, describe_metrics, names as metric_names,
@@ -141,176 +144,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Builds and starts a [`JobServer`].
-///
-/// ```no_run
-/// # use std::time::Duration;
-/// # use jobs_core::{JobServer, Jobs};
-/// # #[derive(Clone)] struct Model;
-/// # async fn demo(jobs: Jobs) -> jobs_core::Result<()> {
-/// let server = JobServer::builder(jobs)
-///     .worker_count(64) // jobs that wait on a model mostly wait: many are cheap
-///     .queue_limit("pdf", 2) // at most two of the `pdf` queue at once here
-///     .state(Model) // for jobs that take a `State<Model>`
-///     .shutdown_grace(Duration::from_secs(30))
-///     .start()
-///     .await?;
-/// # server.shutdown().await;
-/// # Ok(()) }
-/// ```
-#[must_use = "a builder does nothing until `.start()` is awaited"]
-pub struct JobServerBuilder {
-    jobs: Jobs,
-    state: StateMap,
-    config: ServerConfig,
-    server_timeout_set: bool,
-}
-
-impl fmt::Debug for JobServerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobServerBuilder")
-            .field("config", &self.config)
-            .field("state", &self.state)
-            .finish()
-    }
-}
-
 impl JobServerBuilder {
-    /// The client this server will run jobs from.
-    pub(crate) fn jobs(&self) -> &Jobs {
-        &self.jobs
-    }
-
-    /// Makes `value` available to every job that takes a `State<T>` parameter of its
-    /// type. Call once per type.
-    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.state.insert(value);
-        self
-    }
-
-    /// Jobs run at once (default: 8 per CPU core). Waiting jobs are tokio tasks, so
-    /// thousands cost little.
-    pub fn worker_count(mut self, count: usize) -> Self {
-        self.config.worker_count = count;
-        self
-    }
-
-    /// How often to look for work without being woken (default 5 s); also the longest
-    /// time between two heartbeats (which run at least every quarter of the server
-    /// timeout).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.config.poll_interval = interval;
-        self
-    }
-
-    /// How long a server may go without heartbeating before its jobs are rescued
-    /// (default: 4 × poll interval). A server that cannot renew its leases for half of
-    /// it stops its jobs, so that none runs twice at once.
-    pub fn server_timeout(mut self, timeout: Duration) -> Self {
-        self.config.server_timeout = timeout;
-        self.server_timeout_set = true;
-        self
-    }
-
-    /// The longest a storage call of the server may take before it is abandoned as
-    /// failed and tried again (default 10 s), so an unreachable database never hangs
-    /// claiming or recording results.
-    pub fn storage_timeout(mut self, timeout: Duration) -> Self {
-        self.config.storage_timeout = timeout;
-        self
-    }
-
-    /// Retries for jobs that do not set `#[job(retries = …)]` (default 10).
-    pub fn default_retries(mut self, retries: u32) -> Self {
-        self.config.default_retries = retries;
-        self
-    }
-
-    /// Seed of the retry jitter (default 0).
-    pub fn backoff_seed(mut self, seed: u64) -> Self {
-        self.config.backoff_seed = seed;
-        self
-    }
-
-    /// How long running jobs may take to finish at shutdown (default 10 s); the rest
-    /// are stopped and put back for another server.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.config.shutdown_grace = grace;
-        self
-    }
-
-    /// How long succeeded jobs are kept (default 36 h).
-    pub fn delete_succeeded_after(mut self, after: Duration) -> Self {
-        self.config.delete_succeeded_after = after;
-        self
-    }
-
-    /// How long deleted jobs are kept (default 72 h).
-    pub fn delete_deleted_after(mut self, after: Duration) -> Self {
-        self.config.delete_deleted_after = after;
-        self
-    }
-
-    /// Runs at most `limit` jobs of `queue` at once, so 500 slow LLM jobs never take
-    /// every worker from a fast email queue.
-    pub fn queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
-        self.config.queue_limits.insert(queue.into(), limit);
-        self
-    }
-
-    /// Most jobs claimed ahead of free workers while jobs are short (default:
-    /// 8 × `worker_count`; 0 turns it off). See [`ServerConfig::prefetch`].
-    pub fn prefetch(mut self, jobs: usize) -> Self {
-        self.config.prefetch = Some(jobs);
-        self
-    }
-
-    /// Whether a panic inside a job records a backtrace with the attempt (default true),
-    /// shown folded on the job's page. It is captured even when `RUST_BACKTRACE` is
-    /// unset; turn it off if jobs panic often and the capture costs too much (see the
-    /// `panics` figure of jobs-bench). The backtrace an `anyhow::Error` carries is kept
-    /// either way.
-    pub fn capture_backtraces(mut self, capture: bool) -> Self {
-        self.config.capture_backtraces = capture;
-        self
-    }
-
-    /// Runs only jobs of these names, of those this binary registers (default: all of
-    /// them): a process for one kind of work, or one binary standing in for several
-    /// builds. Jobs of other names wait for a server that runs them.
-    pub fn only_jobs<N: Into<String>>(mut self, names: impl IntoIterator<Item = N>) -> Self {
-        self.config.only_jobs = Some(names.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// How long a due job may wait while no live server registers its name before it
-    /// fails saying so (default one day).
-    pub fn fail_unserved_after(mut self, after: Duration) -> Self {
-        self.config.fail_unserved_after = after;
-        self
-    }
-
-    /// The application this server belongs to (default: its executable's name): it
-    /// owns the recurring jobs this binary declares, and disables only its own that it
-    /// no longer declares. See [`ServerConfig::application`].
-    pub fn application(mut self, application: impl Into<String>) -> Self {
-        self.config.application = Some(application.into());
-        self
-    }
-
-    /// The name shown on the dashboard.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = Some(name.into());
-        self
-    }
-
-    /// Replaces every setting at once.
-    pub fn config(mut self, config: ServerConfig) -> Self {
-        self.config = config;
-        self.server_timeout_set = true;
-        self
-    }
-
     /// Registers the server, then starts claiming and running jobs.
     pub async fn start(mut self) -> Result<JobServer> {
         panics::catch_panic_locations();
@@ -714,10 +548,10 @@ impl Shared {
         !self.held().ready.is_empty()
     }
 
-    /// The next job claimed ahead, counted as running (see [`worker::start`]) in the
+    /// The next job claimed ahead, counted as running (see [`attempt::start`]) in the
     /// same step, unless the server is stopping (those stay claimed until shutdown puts
     /// them back) or fenced.
-    fn take_ready(&self) -> Option<(ClaimedJob, worker::Started)> {
+    fn take_ready(&self) -> Option<(ClaimedJob, attempt::Started)> {
         if self.stop_claiming.is_cancelled() || self.lease.fenced() {
             return None;
         }
@@ -727,7 +561,7 @@ impl Shared {
             // Half of the jobs claimed ahead are left: time to claim more.
             self.slot_freed.notify_one();
         }
-        let started = worker::start(self, &mut held, &job);
+        let started = attempt::start(self, &mut held, &job);
         Some((job, started))
     }
 

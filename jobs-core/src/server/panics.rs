@@ -80,10 +80,10 @@ pub(super) fn failure(panic: &(dyn std::any::Any + Send)) -> Failure {
 /// job begin: by its function's name or, where the name is only `{async_block#0}`, by
 /// its file.
 fn server_frame((function, locations): &(String, Vec<&str>)) -> bool {
-    function.contains("jobs_core::server::worker::")
+    function.contains("jobs_core::server::attempt::")
         || locations
             .iter()
-            .any(|at| at.contains("jobs-core") && at.contains("src/server/worker.rs"))
+            .any(|at| at.contains("jobs-core") && at.contains("src/server/attempt.rs"))
 }
 
 /// A backtrace as `std` prints it, without the frames above the panic (the capture,
@@ -216,7 +216,7 @@ mod tests {
    5: core::panicking::panic_display::<&str>
    6: app::jobs::summarize::{{closure}}
              at ./src/jobs.rs:42:9
-   7: jobs_core::server::worker::attempt::{{closure}}
+   7: jobs_core::server::attempt::attempt::{{closure}}
    8: tokio::runtime::task::harness::poll
 ";
         assert_eq!(
