@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::ServerConfig;
 use crate::{Jobs, StateMap};
 
-/// Builds and starts a [`JobServer`].
+/// Builds and starts a [`JobServer`](super::JobServer).
 ///
 /// ```no_run
 /// # use std::time::Duration;
