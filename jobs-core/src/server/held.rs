@@ -2,7 +2,7 @@
 //! claimed ahead and the results waiting for the completer, under one lock; and the
 //! deletion signals the deleted-watcher covers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -60,19 +60,13 @@ impl Held {
     pub(super) fn drop_lost(&mut self, lost: &[Fence]) -> usize {
         // By claim, not by job: a claim the heartbeat read may be lost by the time it
         // renews while a newer claim of the same job, made since, goes on.
-        let mut stopped = 0;
+        let stopped = self.stop_claims(lost, Stop::Lost).len();
         for fence in lost {
-            if let Some(attempt) = self.running.get(&fence.id)
-                && attempt.token == fence.token
-            {
-                attempt.stop(Stop::Lost);
-                stopped += 1;
-            }
             if self.unwritten.get(&fence.id) == Some(&fence.token) {
                 self.unwritten.remove(&fence.id);
             }
         }
-        self.ready.retain(|job| !lost.contains(&job.fence()));
+        self.drop_waiting(lost);
         stopped
     }
 
@@ -81,17 +75,33 @@ impl Held {
     /// as [`Held::drop_lost`]: a job deleted when the store answered may have been
     /// requeued and claimed again here since.
     pub(super) fn drop_deleted(&mut self, deleted: &[Fence]) -> Vec<Fence> {
-        for fence in deleted {
+        for fence in self.stop_claims(deleted, Stop::Deleted) {
+            tracing::info!(job = %fence.id, "job deleted while running; stopping it");
+        }
+        self.drop_waiting(deleted)
+    }
+
+    /// Stops, for `why`, the running attempts of `claims` (an attempt of a later claim
+    /// of the same job goes on); → the claims whose attempt it stopped.
+    fn stop_claims(&self, claims: &[Fence], why: Stop) -> Vec<Fence> {
+        let mut stopped = Vec::new();
+        for fence in claims {
             if let Some(attempt) = self.running.get(&fence.id)
                 && attempt.token == fence.token
             {
-                tracing::info!(job = %fence.id, "job deleted while running; stopping it");
-                attempt.stop(Stop::Deleted);
+                attempt.stop(why);
+                stopped.push(*fence);
             }
         }
+        stopped
+    }
+
+    /// Drops the jobs claimed ahead under `claims`; → those it dropped.
+    fn drop_waiting(&mut self, claims: &[Fence]) -> Vec<Fence> {
+        let claims: HashSet<Fence> = claims.iter().copied().collect();
         let mut dropped = Vec::new();
         self.ready.retain(|job| {
-            let keep = !deleted.contains(&job.fence());
+            let keep = !claims.contains(&job.fence());
             if !keep {
                 dropped.push(job.fence());
             }
