@@ -54,10 +54,7 @@ async fn main() -> anyhow::Result<()> {
 /// `Jobs` client, and the dashboard under `/admin/jobs` behind `token`.
 fn routes(plugin: &JobsPlugin, token: String) -> Result<Router, SettingsError> {
     let admin = Router::new()
-        .nest(
-            "/admin/jobs",
-            plugin.dashboard_router::<Jobs>()?.with_state(plugin.jobs()),
-        )
+        .nest("/admin/jobs", plugin.dashboard_router()?)
         .layer(middleware::from_fn_with_state(token, require_token));
     Ok(Router::new()
         .route("/greet/{name}", post(greet_handler))

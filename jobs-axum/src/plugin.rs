@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRef;
 use jobs_core::{JobServer, JobServerBuilder, Jobs};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -102,14 +101,18 @@ impl JobsPluginBuilder {
             stop: shutdown.clone(),
             clock: Some(jobs.clock().clone()),
         };
+        // The dashboard reads through a pool of its own: open tabs over a big table
+        // never take the connections the server claims and renews through.
+        let dashboard_jobs =
+            jobs.with_pool_of_its_own(settings.dashboard.pool_size, "jobs-dashboard");
         let dashboard_addr = listener.as_ref().map(|(_, addr)| *addr);
         let dashboard = listener.map(|(listener, addr)| {
             tracing::info!(
                 "jobs dashboard at http://{addr}: {}",
                 settings.dashboard.access()
             );
-            let app =
-                dashboard::router_with(&settings.dashboard, live.clone()).with_state(jobs.clone());
+            let app = dashboard::router_with(&settings.dashboard, live.clone())
+                .with_state(dashboard_jobs.clone());
             let stop = shutdown.clone().cancelled_owned();
             tokio::spawn(async move {
                 let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -129,6 +132,7 @@ impl JobsPluginBuilder {
         ));
         Ok(JobsPlugin {
             jobs,
+            dashboard_jobs,
             settings,
             live,
             dashboard_addr,
@@ -173,6 +177,8 @@ async fn stop_when_told(
 /// again after `background_job_server.server_timeout`.
 pub struct JobsPlugin {
     jobs: Jobs,
+    /// The same database through a pool of its own (`dashboard.pool_size`).
+    dashboard_jobs: Jobs,
     settings: JobsSettings,
     live: dashboard::Live,
     dashboard_addr: Option<SocketAddr>,
@@ -235,18 +241,20 @@ impl JobsPlugin {
     /// The dashboard's routes with this plugin's auth settings and its server's
     /// metrics, to nest into the app's own router
     /// (`.nest("/jobs", plugin.dashboard_router())`), typically with
-    /// `dashboard.enabled = false`. A router whose state holds no `Jobs` nests
-    /// `plugin.dashboard_router::<Jobs>()?.with_state(plugin.jobs())` instead.
+    /// `dashboard.enabled = false`. It carries its own client, reading through a pool
+    /// of its own (`dashboard.pool_size`), so it nests into a router of any state.
     ///
     /// Without credentials in the settings this is an error naming
     /// `dashboard.protected_upstream`, unless that setting says the app's own auth (or a
     /// proxy) stands in front of the dashboard, as [`dashboard::router`] says.
     pub fn dashboard_router<S>(&self) -> Result<Router<S>, SettingsError>
     where
-        Jobs: FromRef<S>,
         S: Clone + Send + Sync + 'static,
     {
-        dashboard::nested(&self.settings.dashboard, self.live.clone())
+        Ok(
+            dashboard::nested::<Jobs>(&self.settings.dashboard, self.live.clone())?
+                .with_state(self.dashboard_jobs.clone()),
+        )
     }
 
     /// A future for `axum::serve(…).with_graceful_shutdown(…)`: it resolves on Ctrl-C,

@@ -442,10 +442,7 @@ mod layered {
         let admin = Router::new()
             .nest(
                 "/admin/jobs",
-                plugin
-                    .dashboard_router::<Jobs>()
-                    .expect("protected upstream")
-                    .with_state(plugin.jobs()),
+                plugin.dashboard_router().expect("protected upstream"),
             )
             .layer(middleware::from_fn(require_token));
         Router::new()

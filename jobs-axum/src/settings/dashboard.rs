@@ -52,6 +52,10 @@ pub struct DashboardSettings {
     /// The most live-update streams (open dashboard tabs) served at once (default 64);
     /// past it, `GET /api/events` answers 503 `{"code": "too_many_streams"}`.
     pub max_event_streams: usize,
+    /// The database connections the dashboard reads through, a pool of its own beside
+    /// the job server's (default 2), so that open dashboards never take the connections
+    /// claims and heartbeats need. Used by the plugin's dashboard, standalone or nested.
+    pub pool_size: u32,
 }
 
 impl Default for DashboardSettings {
@@ -67,6 +71,7 @@ impl Default for DashboardSettings {
             read_only_password: None,
             protected_upstream: false,
             max_event_streams: 64,
+            pool_size: 2,
         }
     }
 }
@@ -155,6 +160,7 @@ impl fmt::Debug for DashboardSettings {
             )
             .field("protected_upstream", &self.protected_upstream)
             .field("max_event_streams", &self.max_event_streams)
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }

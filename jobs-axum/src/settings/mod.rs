@@ -62,6 +62,7 @@ pub use error::SettingsError;
 /// # read_only_password = "…"
 /// protected_upstream = false     # true: something in front authenticates every request
 /// max_event_streams = 64         # live-update streams at once; past it, 503
+/// pool_size = 2                  # database connections of the dashboard's own
 /// ```
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
@@ -339,6 +340,9 @@ impl JobsSettings {
         }
         if dashboard.max_event_streams == 0 {
             return invalid("dashboard.max_event_streams", "must be at least 1");
+        }
+        if dashboard.pool_size == 0 {
+            return invalid("dashboard.pool_size", "must be at least 1");
         }
         if dashboard.enabled {
             dashboard.check_exposure(Mount::Standalone)?;

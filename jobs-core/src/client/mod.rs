@@ -37,6 +37,13 @@ pub struct Jobs {
 struct Inner {
     storage: AnyStorage,
     clock: Arc<dyn Clock>,
+    /// Shared by the clients of [`Jobs::with_pool_of_its_own`], which reach the same
+    /// servers in this process.
+    signals: Arc<Signals>,
+}
+
+/// The in-process signals of a client to the servers it runs.
+struct Signals {
     /// Bumped on every enqueue, so servers in this process claim at once instead of
     /// waiting for their next poll.
     enqueued: watch::Sender<u64>,
@@ -124,7 +131,7 @@ impl Jobs {
     /// interval elsewhere). Returns false when there is no such job.
     pub async fn delete(&self, id: JobId) -> Result<bool> {
         let deleted = self.inner.storage.job_delete(id, self.now()).await?;
-        self.inner.deleted.send_modify(|n| *n += 1);
+        self.inner.signals.deleted.send_modify(|n| *n += 1);
         Ok(deleted)
     }
 
@@ -189,7 +196,7 @@ impl Jobs {
             .storage
             .jobs_delete_matching(query, self.now())
             .await?;
-        self.inner.deleted.send_modify(|n| *n += 1);
+        self.inner.signals.deleted.send_modify(|n| *n += 1);
         Ok(deleted)
     }
 
@@ -219,6 +226,34 @@ impl Jobs {
         self.inner.storage.jobs_waiting(self.now()).await
     }
 
+    /// A client of the same database, clock and servers whose reads go through a pool
+    /// of their own of `max_connections` (opened as needed), so that a reader that may
+    /// be slow or many (a dashboard over millions of jobs) never takes the connections
+    /// this client's servers claim, renew and record results through.
+    ///
+    /// On SQLite writes keep going through the one writer; on PostgreSQL they use the new
+    /// pool too, whose connections `pg_stat_activity` names `name` (its
+    /// `application_name`). A client on the application's SQLite pool or an in-memory
+    /// database keeps its pool. Enqueues, deletes and pauses through it reach this
+    /// process's servers at once, as through `self`.
+    ///
+    /// ```no_run
+    /// # async fn run(jobs: jobs_core::Jobs) {
+    /// // What the dashboard of the axum plugin reads through (`dashboard.pool_size`).
+    /// let dashboard = jobs.with_pool_of_its_own(2, "jobs-dashboard");
+    /// let counts = dashboard.count_by_state().await;
+    /// # }
+    /// ```
+    pub fn with_pool_of_its_own(&self, max_connections: u32, name: &str) -> Jobs {
+        Jobs {
+            inner: Arc::new(Inner {
+                storage: self.inner.storage.reads_apart(max_connections.max(1), name),
+                clock: self.inner.clock.clone(),
+                signals: self.inner.signals.clone(),
+            }),
+        }
+    }
+
     /// The clock this client and its servers read.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
@@ -233,31 +268,31 @@ impl Jobs {
     }
 
     pub(crate) fn subscribe_enqueued(&self) -> watch::Receiver<u64> {
-        self.inner.enqueued.subscribe()
+        self.inner.signals.enqueued.subscribe()
     }
 
     pub(crate) fn notify_enqueued(&self) {
-        self.inner.enqueued.send_modify(|n| *n += 1);
+        self.inner.signals.enqueued.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn subscribe_paused(&self) -> watch::Receiver<u64> {
-        self.inner.paused.subscribe()
+        self.inner.signals.paused.subscribe()
     }
 
     pub(crate) fn notify_paused(&self) {
-        self.inner.paused.send_modify(|n| *n += 1);
+        self.inner.signals.paused.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn subscribe_deleted(&self) -> watch::Receiver<u64> {
-        self.inner.deleted.subscribe()
+        self.inner.signals.deleted.subscribe()
     }
 
     pub(crate) fn subscribe_recurring(&self) -> watch::Receiver<u64> {
-        self.inner.recurring.subscribe()
+        self.inner.signals.recurring.subscribe()
     }
 
     pub(crate) fn notify_recurring(&self) {
-        self.inner.recurring.send_modify(|n| *n += 1);
+        self.inner.signals.recurring.send_modify(|n| *n += 1);
     }
 }
 
@@ -382,10 +417,12 @@ impl JobsBuilder {
             inner: Arc::new(Inner {
                 storage,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                enqueued: watch::channel(0).0,
-                recurring: watch::channel(0).0,
-                deleted: watch::channel(0).0,
-                paused: watch::channel(0).0,
+                signals: Arc::new(Signals {
+                    enqueued: watch::channel(0).0,
+                    recurring: watch::channel(0).0,
+                    deleted: watch::channel(0).0,
+                    paused: watch::channel(0).0,
+                }),
             }),
         })
     }

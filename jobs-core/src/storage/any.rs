@@ -56,6 +56,25 @@ impl AnyStorage {
         }
     }
 
+    /// A handle whose reads go through a pool of their own of `max_connections`, with
+    /// the same connect options, opened lazily: what the dashboard reads through, so that
+    /// its readers never take the connections claims and heartbeats wait for. Writes
+    /// keep SQLite's one writer; on PostgreSQL they go through the new pool too, whose
+    /// connections `pg_stat_activity` shows as `name`. A storage on the application's
+    /// SQLite pool (or an in-memory database) shares it.
+    pub(crate) fn reads_apart(&self, max_connections: u32, name: &str) -> Self {
+        match self {
+            #[cfg(feature = "sqlite")]
+            AnyStorage::Sqlite(storage) => {
+                AnyStorage::Sqlite(storage.reads_apart(max_connections, name))
+            }
+            #[cfg(feature = "postgres")]
+            AnyStorage::Postgres(storage) => {
+                AnyStorage::Postgres(storage.reads_apart(max_connections, name))
+            }
+        }
+    }
+
     /// Whether leases are compared on one machine's clock (SQLite), where the server
     /// must tolerate that clock jumping.
     pub(crate) fn local_clock(&self) -> bool {

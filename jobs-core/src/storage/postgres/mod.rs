@@ -84,6 +84,21 @@ impl PgStorage {
         })
     }
 
+    /// A pool of its own of `max_connections` with the same options, its connections
+    /// named `name` in `pg_stat_activity`, sharing this storage's wake-ups (see
+    /// `AnyStorage::reads_apart`).
+    pub(crate) fn reads_apart(&self, max_connections: u32, name: &str) -> Self {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .application_name(name);
+        let pool = pool_options(max_connections, self.pool.options().get_acquire_timeout())
+            .connect_lazy_with(options);
+        Self {
+            pool,
+            wakeups: self.wakeups.clone(),
+        }
+    }
+
     /// Uses the application's pool.
     pub(crate) fn from_pool(pool: PgPool) -> Self {
         Self {

@@ -92,6 +92,22 @@ impl SqliteStorage {
         }
     }
 
+    /// The same writer, with reads on a pool of their own (see `AnyStorage::reads_apart`).
+    pub(crate) fn reads_apart(&self, max_connections: u32, _name: &str) -> Self {
+        if matches!(self.writer, Writer::Pool(_)) {
+            return self.clone();
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(self.reader.options().get_acquire_timeout())
+            .test_before_acquire(false)
+            .connect_lazy_with((*self.reader.connect_options()).clone());
+        Self {
+            writer: self.writer.clone(),
+            reader,
+        }
+    }
+
     /// A handle of its own for the server's heartbeat: a write connection of its own on
     /// the same file (its lock waits bounded by `bound`), so that it never queues behind
     /// this process's other writes. A storage on a pool (the application's, or in memory)
