@@ -17,38 +17,33 @@
 //! Where a job server runs in the process, a `health` event (`{"healthy", "leases_renewed",
 //! "restarts"}`) is sent too, first and whenever it changes.
 //!
-//! A failed read is sent as a `failure` event (`{"error": "…"}`) and retried on the next
-//! round; the first round that succeeds again sends `recovered`. A round that takes long (a huge table, a slow database) spaces the next ones
-//! out, so a dashboard left open never loads the database more than it has to. The
-//! stream ends when the plugin shuts down. At most `dashboard.max_event_streams` are
-//! open at once; past that, 503 `{"code": "too_many_streams"}`.
+//! Streams share their reads: each topic is read once per interval for every stream
+//! that watches it (see `feeds`), on the dashboard's own connections. A failed read is
+//! sent as a `failure` event (`{"error": "…"}`) and retried on the next round; the first
+//! round that succeeds again sends `recovered`. A read that takes long (a huge table, a
+//! slow database) spaces the next ones out, so a dashboard left open never loads the
+//! database more than it has to. The stream ends when the plugin shuts down. At most
+//! `dashboard.max_event_streams` are open at once; past that, 503
+//! `{"code": "too_many_streams"}`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use futures_util::future::select_all;
 use jobs_core::{JobId, JobQuery, Jobs};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::Live;
-use super::api::{
-    ApiError, ListParams, job_detail, parse_id, read_recurring, read_servers, read_stats,
-    read_throughput,
-};
-
-/// How often a connection's page is read again, at least.
-const ROUND: Duration = Duration::from_millis(750);
-
-/// How often throughput is read when no job changed state: often enough to roll the
-/// chart over to the next minute.
-const THROUGHPUT_EVERY: Duration = Duration::from_secs(10);
+use super::api::{ApiError, ListParams, parse_id};
+use super::feeds::{Feeds, ROUND, Topic};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct EventParams {
@@ -105,6 +100,28 @@ impl Watch {
         }
         Ok(watch)
     }
+
+    /// The topics it watches, in the order their events are sent, each with the list's
+    /// query for `jobs`.
+    fn topics(self) -> Vec<(Topic, Option<JobQuery>)> {
+        let mut topics = vec![(Topic::Stats, None)];
+        if self.throughput {
+            topics.push((Topic::Throughput, None));
+        }
+        if self.servers {
+            topics.push((Topic::Servers, None));
+        }
+        if self.recurring {
+            topics.push((Topic::Recurring, None));
+        }
+        if let Some(query) = self.jobs {
+            topics.push((Topic::Jobs(format!("{query:?}")), Some(query)));
+        }
+        if let Some(id) = self.job {
+            topics.push((Topic::Job(id), None));
+        }
+        topics
+    }
 }
 
 /// The places for open streams (`dashboard.max_event_streams`): each stream holds one
@@ -122,6 +139,7 @@ pub(super) async fn events(
     State(jobs): State<Jobs>,
     Extension(live): Extension<Live>,
     Extension(Slots(slots)): Extension<Slots>,
+    Extension(feeds): Extension<Feeds>,
     Query(params): Query<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let watch = Watch::parse(params)?;
@@ -135,7 +153,7 @@ pub(super) async fn events(
     };
     let (sender, receiver) = mpsc::channel(16);
     tokio::spawn(async move {
-        send_changes(jobs, watch, live, sender).await;
+        send_changes(&feeds, &jobs, watch, live, sender).await;
         drop(slot);
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -147,25 +165,27 @@ pub(super) async fn events(
 
 /// The last data sent per event name, to send only changes.
 #[derive(Default)]
-struct Sent(HashMap<&'static str, String>);
+struct Sent(HashMap<&'static str, Arc<str>>);
 
 impl Sent {
-    /// The event to send for `data` under `name`, or `None` when it is what was sent last.
-    fn changed(&mut self, name: &'static str, data: &impl Serialize) -> Option<Event> {
-        let json = serde_json::to_string(data).unwrap_or_else(|error| {
-            serde_json::json!({ "error": format!("cannot encode {name}: {error}") }).to_string()
-        });
-        if self.0.get(name) == Some(&json) {
+    /// The event to send for `json` under `name`, or `None` when it is what was sent last.
+    fn changed(&mut self, name: &'static str, json: &Arc<str>) -> Option<Event> {
+        if self.0.get(name) == Some(json) {
             return None;
         }
         self.0.insert(name, json.clone());
-        Some(Event::default().event(name).data(json))
+        Some(Event::default().event(name).data(&**json))
     }
 }
 
-async fn send_changes(jobs: Jobs, watch: Watch, live: Live, sender: mpsc::Sender<Event>) {
+async fn send_changes(
+    feeds: &Feeds,
+    jobs: &Jobs,
+    watch: Watch,
+    live: Live,
+    sender: mpsc::Sender<Event>,
+) {
     let mut sent = Sent::default();
-    let mut throughput_read: Option<Instant> = None;
     // Clients reconnect after this long if the connection drops.
     if sender
         .send(Event::default().retry(Duration::from_secs(2)))
@@ -174,54 +194,22 @@ async fn send_changes(jobs: Jobs, watch: Watch, live: Live, sender: mpsc::Sender
     {
         return;
     }
+    let mut watched: Vec<_> = watch
+        .topics()
+        .into_iter()
+        .map(|(topic, query)| {
+            let event = topic.event();
+            (event, feeds.watch(jobs, topic, query, &live.stop))
+        })
+        .collect();
     loop {
-        let started = Instant::now();
         let mut events = Vec::new();
         let mut failure = None;
-        let mut stats_changed = false;
-        match read_stats(&jobs).await {
-            Ok(stats) => {
-                if let Some(event) = sent.changed("stats", &stats) {
-                    stats_changed = true;
-                    events.push(event);
-                }
-            }
-            Err(error) => failure = Some(error),
-        }
-        let throughput_due = throughput_read.is_none_or(|read| read.elapsed() >= THROUGHPUT_EVERY);
-        if watch.throughput && (stats_changed || throughput_due) {
-            throughput_read = Some(Instant::now());
-            match read_throughput(&jobs).await {
-                Ok(points) => events.extend(sent.changed("throughput", &points)),
-                Err(error) => failure = Some(error),
-            }
-        }
-        if watch.servers {
-            match read_servers(&jobs).await {
-                // Compared without `now`, which changes every round.
-                Ok(servers) if sent.changed("servers-items", &servers.items).is_some() => {
-                    events.extend(sent.changed("servers", &servers));
-                }
-                Ok(_) => {}
-                Err(error) => failure = Some(error),
-            }
-        }
-        if watch.recurring {
-            match read_recurring(&jobs).await {
-                Ok(recurring) => events.extend(sent.changed("recurring", &recurring)),
-                Err(error) => failure = Some(error),
-            }
-        }
-        if let Some(query) = &watch.jobs {
-            match jobs.list(query.clone()).await {
-                Ok(page) => events.extend(sent.changed("jobs", &page)),
-                Err(error) => failure = Some(error.into()),
-            }
-        }
-        if let Some(id) = watch.job {
-            match job_detail(&jobs, id).await {
-                Ok(job) => events.extend(sent.changed("job", &job)),
-                Err(error) => failure = Some(error),
+        for (event, receiver) in &mut watched {
+            match &*receiver.borrow_and_update() {
+                None => {}
+                Some(Ok(json)) => events.extend(sent.changed(event, json)),
+                Some(Err(message)) => failure = Some(message.clone()),
             }
         }
         if let Some(metrics) = &live.metrics {
@@ -230,11 +218,13 @@ async fn send_changes(jobs: Jobs, watch: Watch, live: Live, sender: mpsc::Sender
                 "leases_renewed": metrics.leases_renewed(),
                 "restarts": metrics.restarts(),
             });
-            events.extend(sent.changed("health", &health));
+            events.extend(sent.changed("health", &Arc::from(health.to_string())));
         }
         match failure {
-            Some(error) => events
-                .extend(sent.changed("failure", &serde_json::json!({ "error": error.message() }))),
+            Some(message) => {
+                let failure = serde_json::json!({ "error": &*message }).to_string();
+                events.extend(sent.changed("failure", &Arc::from(failure)));
+            }
             None => {
                 if sent.0.remove("failure").is_some() {
                     events.push(Event::default().event("recovered").data("{}"));
@@ -246,11 +236,30 @@ async fn send_changes(jobs: Jobs, watch: Watch, live: Live, sender: mpsc::Sender
                 return;
             }
         }
-        let pause = ROUND.max(started.elapsed() * 2);
+        // Woken by a new snapshot of any topic, or (for `health`, read in this
+        // process) by the round.
+        let changed = select_all(
+            watched
+                .iter_mut()
+                .map(|(_, receiver)| Box::pin(receiver.changed())),
+        );
+        let health_round = async {
+            if live.metrics.is_some() {
+                tokio::time::sleep(ROUND).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             () = live.stop.cancelled() => return,
             () = sender.closed() => return,
-            () = tokio::time::sleep(pause) => {}
+            (changed, _, _) = changed => {
+                // A reader ends only at stop: so does the stream.
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = health_round => {}
         }
     }
 }

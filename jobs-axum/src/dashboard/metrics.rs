@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jobs_core::{DURATION_BUCKETS, Jobs, QueueWaiting, ServerInfo};
-use metrics::{describe_gauge, gauge};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::Live;
@@ -35,6 +35,12 @@ mod names {
     pub(super) const SERVERS: &str = "jobs_servers";
     pub(super) const WAITING: &str = "jobs_waiting";
     pub(super) const OLDEST_WAITING: &str = "jobs_oldest_waiting_age_seconds";
+    pub(super) const SNAPSHOT_READS: &str = "jobs_dashboard_snapshot_reads_total";
+}
+
+/// Counts one read of a live-update topic, shared by every stream that watches it.
+pub(super) fn count_snapshot_read(topic: &'static str) {
+    counter!(names::SNAPSHOT_READS, "topic" => topic).increment(1);
 }
 
 /// The exporter this process installed, or `None` when the app had installed a
@@ -96,6 +102,11 @@ fn describe_store_figures() {
         "Servers registered in the store (heartbeating, or not yet found dead)."
     );
     describe_gauge!(names::WAITING, "Jobs due and not yet started, by queue.");
+    describe_counter!(
+        names::SNAPSHOT_READS,
+        "Reads of the store for the dashboard's live updates, by topic: one per interval \
+         per topic watched, however many streams watch it."
+    );
     describe_gauge!(
         names::OLDEST_WAITING,
         metrics::Unit::Seconds,

@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod events;
+mod feeds;
 mod html;
 mod metrics;
 mod pages;
@@ -117,6 +118,7 @@ where
     let routes = answers
         .route("/api/events", get(events::events))
         .layer(Extension(events::Slots::new(settings.max_event_streams)))
+        .layer(Extension(feeds::Feeds::default()))
         .layer(Extension(live))
         .layer(middleware::from_fn(security::refuse_cross_site));
     // The host check comes first: a request under a foreign name learns nothing, not
