@@ -38,6 +38,9 @@ figures (run in this order, on each backend):
   list       the dashboard's page of 50 jobs on a 1,000,000-job table
   panics     10,000 jobs that panic (no retries) at 64 workers, each panic's backtrace
              captured and not (capture_backtraces): jobs/s
+  live       200 live-update streams (dashboard tabs) open on a 1,000,000-job table:
+             a drain of 10,000 no-op jobs with and without them, and the store reads
+             for live updates per 750 ms round
   all        every figure
 
 soak (not a figure: a reliability run, PostgreSQL only):
@@ -75,10 +78,12 @@ pub(crate) enum Figure {
     List,
     /// 7. Jobs that panic, with and without backtraces.
     Panics,
+    /// 8. Open dashboards on a big table.
+    Live,
 }
 
 impl Figure {
-    const ALL: [Figure; 7] = [
+    const ALL: [Figure; 8] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
@@ -86,6 +91,7 @@ impl Figure {
         Figure::Waiting,
         Figure::List,
         Figure::Panics,
+        Figure::Live,
     ];
 
     fn parse(name: &str) -> Option<Vec<Self>> {
@@ -98,6 +104,7 @@ impl Figure {
             "waiting" => vec![Figure::Waiting],
             "list" => vec![Figure::List],
             "panics" => vec![Figure::Panics],
+            "live" => vec![Figure::Live],
             _ => return None,
         })
     }
@@ -112,6 +119,7 @@ impl Figure {
             Figure::Waiting => "waiting",
             Figure::List => "list",
             Figure::Panics => "panics",
+            Figure::Live => "live",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::db::{Backend, Raw, Scratch};
 use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
-use crate::{drain, enqueue, list, panics, waiting, work};
+use crate::{drain, enqueue, list, live, panics, waiting, work};
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -27,6 +27,9 @@ fn claimers(backend: Backend) -> usize {
 
 /// Workers of the panics figure.
 const PANIC_WORKERS: usize = 64;
+
+/// Workers of the drains of the live-updates figure.
+const LIVE_WORKERS: usize = 16;
 
 /// How big each figure is.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +46,9 @@ struct Sizes {
     list_rows: usize,
     list_repeats: usize,
     panics: usize,
+    live_rows: usize,
+    live_streams: usize,
+    live_jobs: usize,
 }
 
 impl Sizes {
@@ -64,6 +70,9 @@ impl Sizes {
                 list_rows: 10_000,
                 list_repeats: 5,
                 panics: 200,
+                live_rows: 10_000,
+                live_streams: 20,
+                live_jobs: 1_000,
             }
         } else {
             Self {
@@ -81,6 +90,9 @@ impl Sizes {
                 list_rows: 1_000_000,
                 list_repeats: 50,
                 panics: 10_000,
+                live_rows: 1_000_000,
+                live_streams: 200,
+                live_jobs: 10_000,
             }
         }
     }
@@ -197,6 +209,7 @@ impl Bench<'_> {
             Figure::Waiting => self.waiting(backend).await,
             Figure::List => self.list(backend).await,
             Figure::Panics => self.panics(backend).await,
+            Figure::Live => self.live(backend).await,
         }
     }
 
@@ -385,6 +398,63 @@ impl Bench<'_> {
             None => p99,
         });
         self.push(row("max", spread.max));
+    }
+
+    async fn live(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        let scratch = self.scratch(backend).await?;
+        let measured = live::run(
+            &scratch,
+            sizes.live_rows,
+            sizes.live_streams,
+            sizes.live_jobs,
+            LIVE_WORKERS,
+        )
+        .await?;
+        scratch.remove().await?;
+        let (rows, streams) = (
+            thousands(sizes.live_rows as f64),
+            thousands(sizes.live_streams as f64),
+        );
+        self.push(
+            Row::new(
+                8,
+                format!(
+                    "drain {} no-op jobs, {LIVE_WORKERS} workers, {streams} live-update \
+                     streams open on {rows} jobs",
+                    thousands(sizes.live_jobs as f64)
+                ),
+                backend,
+                measured.with,
+                Unit::JobsPerSec,
+            )
+            .against(
+                measured.without,
+                "the same drain without streams, before and after",
+            )
+            .target(Target::ShareOfBaseline { min: 0.8 })
+            .note(format!(
+                "table filled in {:.0} s",
+                measured.load.as_secs_f64()
+            )),
+        );
+        self.push(
+            Row::new(
+                8,
+                format!("{streams} live-update streams: store reads per round"),
+                backend,
+                measured.reads_per_round,
+                Unit::ReadsPerRound,
+            )
+            .target(Target::AtMost {
+                max: live::TOPICS as f64,
+            })
+            .note(format!(
+                "{} topics watched by every stream; one read per topic per round at most",
+                live::TOPICS
+            )),
+        );
+        Ok(())
     }
 
     async fn panics(&mut self, backend: Backend) -> Result<()> {

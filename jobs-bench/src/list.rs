@@ -97,7 +97,7 @@ async fn id_at(raw: &mut Raw, state: &str, offset: usize) -> Result<JobId> {
     })
 }
 
-async fn fill(raw: &mut Raw, rows: usize) -> Result<()> {
+pub(crate) async fn fill(raw: &mut Raw, rows: usize) -> Result<()> {
     let rows = i64::try_from(rows)?;
     let span = i64::try_from(SPAN.as_micros())?;
     let step = span / rows.max(1);

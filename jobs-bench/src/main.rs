@@ -22,6 +22,7 @@ mod enqueue;
 mod fault;
 mod latency;
 mod list;
+mod live;
 mod panics;
 mod report;
 mod soak;

@@ -24,6 +24,8 @@ pub(crate) enum Unit {
     Megabytes,
     /// Transactions committed per job.
     CommitsPerJob,
+    /// Reads of the store per round of live updates (750 ms).
+    ReadsPerRound,
 }
 
 impl Unit {
@@ -35,6 +37,7 @@ impl Unit {
             Unit::Seconds => format!("{value:.2} s"),
             Unit::Megabytes => format!("{value:.0} MB"),
             Unit::CommitsPerJob => format!("{value:.3}"),
+            Unit::ReadsPerRound => format!("{value:.2} reads/round"),
         }
     }
 
@@ -75,7 +78,7 @@ pub(crate) enum Target {
 /// One line of the table.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Row {
-    /// The figure's number in the table (1–7).
+    /// The figure's number in the table (1–8).
     pub(crate) number: u8,
     /// What was measured.
     pub(crate) figure: String,
