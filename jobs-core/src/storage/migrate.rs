@@ -233,6 +233,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "paused queues and job names",
         sql: include_str!("../../migrations/postgres/0013_pause.sql"),
     },
+    Migration {
+        version: 15,
+        description: "a claim plan that holds on big tables",
+        sql: include_str!("../../migrations/postgres/0015_claim_plan.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -250,7 +255,7 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15]
         );
     }
 }

@@ -161,25 +161,18 @@ impl LifecycleStore for PgStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let (queue_filter, queues): (&str, Vec<String>) = match request.queues {
-            QueueSelector::All => ("", Vec::new()),
-            QueueSelector::Only(queue) => (" AND queue = ANY($5)", vec![queue.to_owned()]),
-            QueueSelector::AllExcept(queues) => (" AND NOT (queue = ANY($5))", queues.to_vec()),
+        let (mode, queues): (i32, Vec<String>) = match request.queues {
+            QueueSelector::All => (0, Vec::new()),
+            QueueSelector::Only(queue) => (1, vec![queue.to_owned()]),
+            QueueSelector::AllExcept(queues) => (2, queues.to_vec()),
         };
-        let name_filter = match request.names {
-            Some(_) => " AND name = ANY($7)",
-            None => "",
-        };
-        let names = request.names.unwrap_or_default();
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(request.offset + (request.lease_until - request.now));
+        // The pick is a function whose plan cannot flip with the statistics (see
+        // migration 0015).
         let rows = sqlx::query(&format!(
             "WITH async_commit AS ({ASYNC_COMMIT}), picked AS ( \
-                 SELECT id, priority, run_at FROM jobs_job \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $3{queue_filter}{name_filter} \
-                 ORDER BY priority DESC, run_at \
-                 LIMIT $4 \
-                 FOR UPDATE SKIP LOCKED \
+                 SELECT id, priority, run_at FROM jobs_claim_pick($3, $4, $8, $5, $7) \
              ), ranked AS ( \
                  SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n FROM picked \
              ), claimed AS ( \
@@ -206,7 +199,8 @@ impl LifecycleStore for PgStorage {
         .bind(i64::from(request.limit))
         .bind(queues)
         .bind(i64::from(request.start_now))
-        .bind(names)
+        .bind(request.names)
+        .bind(mode)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(claimed_job).collect()

@@ -23,6 +23,8 @@ mod admin;
 mod continuations;
 mod lifecycle;
 mod listener;
+#[cfg(test)]
+mod plan_tests;
 mod recurring;
 mod rows;
 mod running;

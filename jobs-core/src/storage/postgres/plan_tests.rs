@@ -1,0 +1,71 @@
+//! The claim's plan on a big table whose statistics are stale.
+
+use chrono::Utc;
+use sqlx::postgres::PgPoolOptions;
+
+use super::PgStorage;
+use crate::storage::conformance::{TestDb, claim};
+use crate::storage::{AnyStorage, LifecycleStore};
+
+/// Index tuples read from `jobs_job` so far by the backend of `storage`'s one connection.
+async fn index_reads(storage: &PgStorage) -> i64 {
+    let mut conn = storage.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
+         WHERE relname = 'jobs_job'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+/// A backlog that arrives after the last `ANALYZE` of a table of finished jobs (under
+/// autovacuum's threshold, the statistics still say "no runnable rows"): the claim reads
+/// the rows it takes, not every runnable row before a sort.
+#[tokio::test]
+async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_takes() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let fill = |state: &'static str, rows: i64| {
+        sqlx::query(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, attempt, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, 'default', 0, \
+                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
+             FROM generate_series(1, $2) AS i",
+        )
+        .bind(state)
+        .bind(rows)
+        .execute(&storage.pool)
+    };
+    fill("Succeeded", 50_000).await.unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+    fill("Enqueued", 5_000).await.unwrap();
+
+    // One connection, so that the index reads counted are the claim's.
+    let options = (*storage.pool.connect_options()).clone();
+    let one = PgStorage::from_pool(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap(),
+    );
+    let before = index_reads(&one).await;
+    let claimed = one.jobs_claim(claim("s", Utc::now(), 100)).await.unwrap();
+    assert_eq!(claimed.len(), 100);
+    let read = index_reads(&one).await - before;
+    assert!(
+        read <= 400,
+        "the claim of 100 read {read} index tuples of 5,000 runnable"
+    );
+}
