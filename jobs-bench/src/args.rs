@@ -38,6 +38,8 @@ figures (run in this order, on each backend):
   list       the dashboard's page of 50 jobs on a 1,000,000-job table
   panics     10,000 jobs that panic (no retries) at 64 workers, each panic's backtrace
              captured and not (capture_backtraces): jobs/s
+  scale      100,000 no-op jobs drained at 16 workers on an empty table and on one
+             holding 1,000,000 finished jobs, analyzed before the backlog arrived
   live       200 live-update streams (dashboard tabs) open on a 1,000,000-job table:
              a drain of 10,000 no-op jobs with and without them, and the store reads
              for live updates per 750 ms round
@@ -80,10 +82,12 @@ pub(crate) enum Figure {
     Panics,
     /// 8. Open dashboards on a big table.
     Live,
+    /// 9. Speed on a big table.
+    Scale,
 }
 
 impl Figure {
-    const ALL: [Figure; 8] = [
+    const ALL: [Figure; 9] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
@@ -92,6 +96,7 @@ impl Figure {
         Figure::List,
         Figure::Panics,
         Figure::Live,
+        Figure::Scale,
     ];
 
     fn parse(name: &str) -> Option<Vec<Self>> {
@@ -105,6 +110,7 @@ impl Figure {
             "list" => vec![Figure::List],
             "panics" => vec![Figure::Panics],
             "live" => vec![Figure::Live],
+            "scale" => vec![Figure::Scale],
             _ => return None,
         })
     }
@@ -120,6 +126,7 @@ impl Figure {
             Figure::List => "list",
             Figure::Panics => "panics",
             Figure::Live => "live",
+            Figure::Scale => "scale",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::db::{Backend, Raw, Scratch};
 use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
-use crate::{drain, enqueue, list, live, panics, waiting, work};
+use crate::{drain, enqueue, list, live, panics, scale, waiting, work};
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -30,6 +30,9 @@ const PANIC_WORKERS: usize = 64;
 
 /// Workers of the drains of the live-updates figure.
 const LIVE_WORKERS: usize = 16;
+
+/// Workers of the drains of the big-table figure.
+const SCALE_WORKERS: usize = 16;
 
 /// How big each figure is.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +52,7 @@ struct Sizes {
     live_rows: usize,
     live_streams: usize,
     live_jobs: usize,
+    scale_rows: usize,
 }
 
 impl Sizes {
@@ -73,6 +77,7 @@ impl Sizes {
                 live_rows: 10_000,
                 live_streams: 20,
                 live_jobs: 1_000,
+                scale_rows: 20_000,
             }
         } else {
             Self {
@@ -93,6 +98,7 @@ impl Sizes {
                 live_rows: 1_000_000,
                 live_streams: 200,
                 live_jobs: 10_000,
+                scale_rows: 1_000_000,
             }
         }
     }
@@ -210,6 +216,7 @@ impl Bench<'_> {
             Figure::List => self.list(backend).await,
             Figure::Panics => self.panics(backend).await,
             Figure::Live => self.live(backend).await,
+            Figure::Scale => self.scale(backend).await,
         }
     }
 
@@ -398,6 +405,45 @@ impl Bench<'_> {
             None => p99,
         });
         self.push(row("max", spread.max));
+    }
+
+    async fn scale(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        // Empty, big, empty again: the machine's speed drifts, so the big table's drain
+        // is compared with the mean of the two around it.
+        let mut empty = Vec::new();
+        let mut big = 0.0;
+        for old in [0, sizes.scale_rows, 0] {
+            let scratch = self.scratch(backend).await?;
+            let rate = scale::drain_on_big_table(&scratch, old, sizes.drain, SCALE_WORKERS).await?;
+            scratch.remove().await?;
+            eprintln!("   {old} old jobs: {rate:.0} jobs/s");
+            if old == 0 {
+                empty.push(rate);
+            } else {
+                big = rate;
+            }
+        }
+        self.push(
+            Row::new(
+                9,
+                format!(
+                    "drain {} no-op jobs, {SCALE_WORKERS} workers, on {} finished jobs \
+                     analyzed before the backlog",
+                    thousands(sizes.drain as f64),
+                    thousands(sizes.scale_rows as f64)
+                ),
+                backend,
+                big,
+                Unit::JobsPerSec,
+            )
+            .against(
+                empty.iter().sum::<f64>() / empty.len() as f64,
+                "the same drain on an empty table, before and after",
+            )
+            .target(Target::ShareOfBaseline { min: 0.9 }),
+        );
+        Ok(())
     }
 
     async fn live(&mut self, backend: Backend) -> Result<()> {

@@ -127,6 +127,26 @@ pub(crate) async fn fill(raw: &mut Raw, rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// [`fill`], then ends the generated table's unfinished jobs (as succeeded), so that
+/// a drain on the table runs only its own; analyzed again on PostgreSQL.
+pub(crate) async fn fill_finished(raw: &mut Raw, rows: usize) -> Result<()> {
+    fill(raw, rows).await?;
+    const FINISH: &str = "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, \
+                          lease_until = NULL WHERE state IN ('Enqueued', 'Scheduled', 'Processing')";
+    match raw {
+        Raw::Sqlite(conn) => {
+            sqlx::query(FINISH).execute(&mut *conn).await?;
+        }
+        Raw::Postgres(conn) => {
+            sqlx::query(FINISH).execute(&mut *conn).await?;
+            sqlx::query("VACUUM ANALYZE jobs_job")
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// `?1` rows, the first created at `?2` (µs since the epoch), one every `?3` µs.
 const SQLITE_FILL: &str = "\
 WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?1),

@@ -60,8 +60,7 @@ pub(crate) async fn run(
     scratch.migrate().await?;
     let mut raw = Raw::connect(scratch.url()).await?;
     let started = Instant::now();
-    list::fill(&mut raw, rows).await?;
-    finish_all(&mut raw).await?;
+    list::fill_finished(&mut raw, rows).await?;
     let load = started.elapsed();
     raw.close().await?;
 
@@ -123,24 +122,6 @@ async fn drain(scratch: &Scratch, n: usize, workers: usize) -> Result<f64> {
     client.close().await;
     probe.close().await?;
     Ok(rate(n, elapsed))
-}
-
-/// Ends the generated table's unfinished jobs, so that the drain runs only its own.
-async fn finish_all(raw: &mut Raw) -> Result<()> {
-    const FINISH: &str = "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, \
-                          lease_until = NULL WHERE state IN ('Enqueued', 'Scheduled', 'Processing')";
-    match raw {
-        Raw::Sqlite(conn) => {
-            sqlx::query(FINISH).execute(&mut *conn).await?;
-        }
-        Raw::Postgres(conn) => {
-            sqlx::query(FINISH).execute(&mut *conn).await?;
-            sqlx::query("VACUUM ANALYZE jobs_job")
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// One open live-update stream, read and thrown away as a browser tab would.

@@ -25,6 +25,7 @@ mod list;
 mod live;
 mod panics;
 mod report;
+mod scale;
 mod soak;
 mod stats;
 mod waiting;
