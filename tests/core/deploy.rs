@@ -81,3 +81,25 @@ async fn job_no_server_registers_fails_after_fail_unserved_after(backend: Backen
     );
     assert_eq!((failed.attempt, probe.runs(invoice)), (0, 0));
 }
+
+/// A process that starts on a current SQLite schema writes nothing: it starts while
+/// another process holds the write lock (a long transaction of the app, say).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_on_a_current_sqlite_schema_starts_while_another_writes() {
+    let db = crate::support::TestDb::new(Backend::Sqlite).await;
+    jobs::Jobs::connect(&db.url)
+        .await
+        .expect("the first process migrates");
+    let mut writer = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .await
+        .unwrap();
+    let started = tokio::time::timeout(Duration::from_secs(10), jobs::Jobs::connect(&db.url))
+        .await
+        .expect("a process on a current schema does not wait for the write lock");
+    started.expect("it connects");
+    sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
+}

@@ -28,7 +28,31 @@ async fn many_clients_migrate_one_database_at_once() {
             .unwrap();
     assert_eq!(
         versions,
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15],
         "each migration applied once"
     );
+}
+
+/// A node that starts on a current schema takes no lock: it starts while another holds
+/// the migration lock (a long migration in progress elsewhere, say), and holds up nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_a_current_schema_starts_without_the_migration_lock() {
+    let db = TestDb::new(Backend::Postgres).await;
+    Jobs::connect(&db.url)
+        .await
+        .expect("the first node migrates");
+    let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    // The key `jobs` migrates under ("jobs_mig").
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(0x6a6f_6273_5f6d_6967_i64)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(10), Jobs::connect(&db.url))
+        .await
+        .expect("a node on a current schema does not wait for the migration lock");
+    started.expect("it connects");
+    sqlx::Connection::close(holder).await.unwrap();
 }

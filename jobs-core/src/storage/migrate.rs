@@ -25,6 +25,8 @@ pub(crate) struct Plan {
     /// binds; `None` where beginning the transaction already takes the lock (SQLite's
     /// `BEGIN IMMEDIATE`).
     lock: Option<(&'static str, i64)>,
+    /// Whether `jobs_migration` exists (one boolean row).
+    table_exists: &'static str,
     /// Creates `jobs_migration` if missing.
     create_table: &'static str,
     /// Records one applied script: binds its version and description.
@@ -43,6 +45,8 @@ impl Plan {
 #[cfg(feature = "sqlite")]
 pub(crate) const SQLITE: Plan = Plan {
     lock: None,
+    table_exists: "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                   WHERE type = 'table' AND name = 'jobs_migration')",
     create_table: "CREATE TABLE IF NOT EXISTS jobs_migration (
                 version INTEGER PRIMARY KEY NOT NULL,
                 description TEXT NOT NULL,
@@ -60,6 +64,7 @@ const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
 #[cfg(feature = "postgres")]
 pub(crate) const POSTGRES: Plan = Plan {
     lock: Some(("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)),
+    table_exists: "SELECT to_regclass('jobs_migration') IS NOT NULL",
     create_table: "CREATE TABLE IF NOT EXISTS jobs_migration (
                 version bigint PRIMARY KEY,
                 description text NOT NULL,
@@ -67,6 +72,35 @@ pub(crate) const POSTGRES: Plan = Plan {
     record: "INSERT INTO jobs_migration (version, description) VALUES ($1, $2)",
     scripts: POSTGRES_SCRIPTS,
 };
+
+/// Whether every script of `plan` is applied already: read without a transaction or
+/// a lock, so that a node that starts on a current schema (the usual start, and every
+/// node of a rolling deploy after the first) neither waits for nor blocks anyone. Only
+/// when this says no does the caller run [`run`], which takes the lock and reads again.
+pub(crate) async fn is_current<DB>(pool: &sqlx::Pool<DB>, plan: &Plan) -> Result<bool>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let mut conn = pool.acquire().await?;
+    let exists: bool = sqlx::query_scalar(plan.table_exists)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Ok(false);
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(plan
+        .scripts
+        .iter()
+        .all(|script| applied.contains(&script.version)))
+}
 
 /// Applies, inside `tx`, every script of `plan` whose version `jobs_migration` does not
 /// list, in order, recording each; then commits. The whole run is one transaction: a

@@ -166,6 +166,9 @@ fn pool_options(max: u32, acquire: Duration) -> PgPoolOptions {
 
 impl Schema for PgStorage {
     async fn migrate(&self) -> Result<()> {
+        if migrate::is_current(&self.pool, &migrate::POSTGRES).await? {
+            return Ok(());
+        }
         migrate::run(self.pool.begin().await?, &migrate::POSTGRES).await
     }
 }

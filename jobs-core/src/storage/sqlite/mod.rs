@@ -151,6 +151,9 @@ fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
 
 impl Schema for SqliteStorage {
     async fn migrate(&self) -> Result<()> {
+        if migrate::is_current(&self.reader, &migrate::SQLITE).await? {
+            return Ok(());
+        }
         let mut writer = self.writer.lock().await?;
         migrate::run(begin(&mut writer).await?, &migrate::SQLITE).await
     }
