@@ -41,6 +41,11 @@ use crate::{AllowedHosts, DashboardSettings, SettingsError};
 /// `cancelled_owned()` is a signal for `with_graceful_shutdown`): open live-update
 /// streams then end, so the app does not wait on a browser tab.
 ///
+/// The routes read through the `Jobs` of the app's state. So that open dashboards never
+/// take the connections its job server needs, give them a client of their own:
+/// `dashboard::router::<Jobs>(…)?.with_state(jobs.with_pool_of_its_own(2, "jobs-dashboard"))`
+/// (what the plugin's dashboard does, with `dashboard.pool_size`).
+///
 /// An app's router may be public, so without credentials in `settings` this is an
 /// error naming `dashboard.protected_upstream`, unless that setting says the app's own
 /// auth (or a proxy) stands in front of the dashboard.
