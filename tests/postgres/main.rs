@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod durable;
 mod migrations;
 mod multiprocess;
 mod otel;

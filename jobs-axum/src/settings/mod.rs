@@ -31,6 +31,7 @@ pub use error::SettingsError;
 /// acquire_timeout = "30s"
 /// sqlite_synchronous = "normal"  # or "full": a commit survives a power loss too
 /// sqlite_readers = 4
+/// postgres_durable_commits = false  # true: claims and results wait for the disk
 ///
 /// [background_job_server]
 /// enabled = true
@@ -107,6 +108,11 @@ pub struct DatabaseSettings {
     pub sqlite_synchronous: SqliteSynchronous,
     /// SQLite: read-only connections for the dashboard and other reads (default 4).
     pub sqlite_readers: u32,
+    /// PostgreSQL: claims and results wait for their commit to reach the disk (default
+    /// `false`: they commit asynchronously, so a crash of the database server may make
+    /// a job that had just finished run again). See
+    /// `ConnectOptions::postgres_durable_commits`.
+    pub postgres_durable_commits: bool,
 }
 
 /// `background_job_server.*`: the worker server that runs jobs in this process.
@@ -199,6 +205,7 @@ impl Default for DatabaseSettings {
             acquire_timeout: options.acquire_timeout,
             sqlite_synchronous: options.sqlite_synchronous,
             sqlite_readers: options.sqlite_readers,
+            postgres_durable_commits: options.postgres_durable_commits,
         }
     }
 }
@@ -359,6 +366,7 @@ impl JobsSettings {
             .acquire_timeout(database.acquire_timeout)
             .sqlite_synchronous(database.sqlite_synchronous)
             .sqlite_readers(database.sqlite_readers)
+            .postgres_durable_commits(database.postgres_durable_commits)
     }
 
     /// The worker server's configuration these settings describe.

@@ -372,8 +372,8 @@ impl JobsBuilder {
     }
 
     /// How a client built from a [`url`](Self::url) connects: pool size, acquire
-    /// timeout, SQLite's synchronous level and readers. Ignored with an application's
-    /// own pool.
+    /// timeout, SQLite's synchronous level and readers, PostgreSQL's durable commits.
+    /// Ignored with an application's own pool, but for the durable commits.
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
         self.options = options;
         self
@@ -408,9 +408,10 @@ impl JobsBuilder {
                 AnyStorage::Sqlite(crate::storage::sqlite::SqliteStorage::from_pool(pool))
             }
             #[cfg(feature = "postgres")]
-            Some(Source::Postgres(pool)) => {
-                AnyStorage::Postgres(crate::storage::postgres::PgStorage::from_pool(pool))
-            }
+            Some(Source::Postgres(pool)) => AnyStorage::Postgres(
+                crate::storage::postgres::PgStorage::from_pool(pool)
+                    .durable(self.options.postgres_durable_commits),
+            ),
         };
         storage.migrate().await?;
         Ok(Jobs {

@@ -35,6 +35,14 @@ pub struct ConnectOptions {
     /// SQLite: read-only connections for the dashboard and other reads (default 4).
     /// Writes go through one connection of their own regardless.
     pub sqlite_readers: u32,
+    /// PostgreSQL: claims and results wait for their commit to reach the disk (default
+    /// `false`). By default they commit asynchronously (enqueues never do): a crash of
+    /// the database server may lose the last few hundred milliseconds of them, so a job
+    /// whose claim was lost runs again, and one whose result was lost runs again after
+    /// its lease, as at-least-once allows; in exchange a claim does not wait for a disk
+    /// flush. Set it where a job that finished must never run again after a database
+    /// crash. Applies to an application's own pool too.
+    pub postgres_durable_commits: bool,
 }
 
 /// SQLite's `PRAGMA synchronous` in WAL mode: how durable a commit is.
@@ -58,6 +66,7 @@ impl Default for ConnectOptions {
             acquire_timeout: Duration::from_secs(30),
             sqlite_synchronous: SqliteSynchronous::Normal,
             sqlite_readers: 4,
+            postgres_durable_commits: false,
         }
     }
 }
@@ -84,6 +93,12 @@ impl ConnectOptions {
     /// Sets [`sqlite_readers`](Self::sqlite_readers).
     pub fn sqlite_readers(mut self, readers: u32) -> Self {
         self.sqlite_readers = readers;
+        self
+    }
+
+    /// Sets [`postgres_durable_commits`](Self::postgres_durable_commits).
+    pub fn postgres_durable_commits(mut self, durable: bool) -> Self {
+        self.postgres_durable_commits = durable;
         self
     }
 

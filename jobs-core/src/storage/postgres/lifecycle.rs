@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::PgStorage;
 use super::continuations::RELEASE;
 use super::listener::CHANNEL;
 use super::rows::{fence_arrays, int, micros_of, text};
-use super::{ASYNC_COMMIT, PgStorage};
 use crate::storage::rows::{claimed_job, expired_job};
 use crate::storage::stored::{UNHELD_MESSAGE, failure_summary, stored_failure};
 use crate::storage::{
@@ -170,8 +170,9 @@ impl LifecycleStore for PgStorage {
         let lease = micros_of(request.offset + (request.lease_until - request.now));
         // The pick is a function whose plan cannot flip with the statistics (see
         // migration 0015).
+        let commit_mode = self.commit_mode();
         let rows = sqlx::query(&format!(
-            "WITH async_commit AS ({ASYNC_COMMIT}), picked AS ( \
+            "WITH async_commit AS ({commit_mode}), picked AS ( \
                  SELECT id, priority, run_at FROM jobs_claim_pick($3, $4, $8, $5, $7) \
              ), ranked AS ( \
                  SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n FROM picked \
@@ -258,6 +259,7 @@ impl LifecycleStore for PgStorage {
         }
         // `fenced` keeps the results whose fence holds and locks their rows in id order
         // (see the module docs); only the rows it updated get a history row.
+        let commit_mode = self.commit_mode();
         sqlx::query(&format!(
             "WITH fenced AS ( \
                  SELECT done.* \
@@ -289,7 +291,7 @@ impl LifecycleStore for PgStorage {
                  SELECT id, at, state, attempt, owner, message, sources::json, backtrace \
                  FROM updated ORDER BY ord \
              ), {RELEASE} \
-             SELECT ({ASYNC_COMMIT}) AS async_commit, \
+             SELECT ({commit_mode}) AS async_commit, \
                  (SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM released) \
                      OR EXISTS (SELECT 1 FROM updated WHERE uncharged = 1 OR rescued = 1)) \
                      AS notified",

@@ -46,6 +46,10 @@ mod servers;
 /// server to a few hundred claims per second.
 const ASYNC_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)";
 
+/// What stands for [`ASYNC_COMMIT`] with durable commits: the same shape (one text
+/// value), changing nothing.
+const KEEP_COMMIT: &str = "SELECT current_setting('synchronous_commit')";
+
 /// A pooled connection idle this long is pinged before it is used again.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
 
@@ -59,6 +63,9 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct PgStorage {
     pool: PgPool,
     wakeups: Arc<Wakeups>,
+    /// Whether claims and results wait for their commit to reach the disk
+    /// (`ConnectOptions::postgres_durable_commits`).
+    durable: bool,
 }
 
 impl PgStorage {
@@ -71,7 +78,22 @@ impl PgStorage {
         let pool = pool_options(connect.max_connections, connect.acquire_timeout)
             .connect_with(with_statement_timeout(options, STATEMENT_TIMEOUT))
             .await?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pool(pool).durable(connect.postgres_durable_commits))
+    }
+
+    /// With claims and results committed durably (`true`) or asynchronously.
+    pub(crate) fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// The statement that sets how a claim's or a batch of results' commit waits.
+    fn commit_mode(&self) -> &'static str {
+        if self.durable {
+            KEEP_COMMIT
+        } else {
+            ASYNC_COMMIT
+        }
     }
 
     /// A handle of its own for the server's heartbeat: a pool of one connection with the
@@ -83,6 +105,7 @@ impl PgStorage {
         Ok(Self {
             pool,
             wakeups: self.wakeups.clone(),
+            durable: self.durable,
         })
     }
 
@@ -98,6 +121,7 @@ impl PgStorage {
         Self {
             pool,
             wakeups: self.wakeups.clone(),
+            durable: self.durable,
         }
     }
 
@@ -106,6 +130,7 @@ impl PgStorage {
         Self {
             wakeups: Arc::new(Wakeups::new(&pool)),
             pool,
+            durable: false,
         }
     }
 
