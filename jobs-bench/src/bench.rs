@@ -350,6 +350,39 @@ impl Bench<'_> {
                 .note(counted),
             );
         }
+        if backend == Backend::Postgres {
+            // Claims and results committed durably (`postgres_durable_commits`), next
+            // to the default asynchronous commits at the same size.
+            let workers = sizes.drain_workers[0];
+            let mut rates = [0.0; 2];
+            for (i, durable) in [false, true, false].into_iter().enumerate() {
+                let scratch = self.scratch(backend).await?;
+                let rate = drain::run_with(&scratch, sizes.drain, workers, durable)
+                    .await?
+                    .rate;
+                scratch.remove().await?;
+                eprintln!("   durable commits {durable}: {rate:.0} jobs/s");
+                match (i, durable) {
+                    (0, _) => rates[0] = rate,
+                    (_, true) => rates[1] = rate,
+                    _ => rates[0] = f64::midpoint(rates[0], rate),
+                }
+            }
+            self.push(
+                Row::new(
+                    3,
+                    format!(
+                        "drain {} no-op jobs, {workers} workers, durable commits",
+                        thousands(sizes.drain as f64)
+                    ),
+                    backend,
+                    rates[1],
+                    Unit::JobsPerSec,
+                )
+                .against(rates[0], "asynchronous commits (default), before and after")
+                .note("database.postgres_durable_commits = true"),
+            );
+        }
         Ok(())
     }
 

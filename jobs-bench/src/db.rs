@@ -348,7 +348,18 @@ impl Client {
     /// `jobs`, as `Jobs::connect` opens, none pinged before each use (`Jobs::connect`'s
     /// pool pings only one idle for seconds, which never happens while a figure runs).
     pub(crate) async fn open(scratch: &Scratch, commits: Option<&Commits>) -> Result<Self> {
-        let builder = Jobs::builder();
+        Self::open_with(scratch, commits, false).await
+    }
+
+    /// [`open`](Self::open), with PostgreSQL's claims and results committed durably
+    /// when `durable`.
+    pub(crate) async fn open_with(
+        scratch: &Scratch,
+        commits: Option<&Commits>,
+        durable: bool,
+    ) -> Result<Self> {
+        let builder = Jobs::builder()
+            .connect_options(jobs::ConnectOptions::default().postgres_durable_commits(durable));
         let (builder, pool) = match scratch.backend {
             Backend::Sqlite => {
                 let counter = match commits {

@@ -19,6 +19,16 @@ pub(crate) struct Drained {
 
 /// Drains `n` pre-enqueued no-op jobs with `workers` workers.
 pub(crate) async fn run(scratch: &Scratch, n: usize, workers: usize) -> Result<Drained> {
+    run_with(scratch, n, workers, false).await
+}
+
+/// [`run`], with PostgreSQL's claims and results committed durably when `durable`.
+pub(crate) async fn run_with(
+    scratch: &Scratch,
+    n: usize,
+    workers: usize,
+    durable: bool,
+) -> Result<Drained> {
     // The backlog comes through a client that is closed before counting starts.
     let filler = Client::open(scratch, None).await?;
     enqueue::backlog(&filler.jobs, n, |n| Noop { n }).await?;
@@ -26,7 +36,7 @@ pub(crate) async fn run(scratch: &Scratch, n: usize, workers: usize) -> Result<D
 
     let commits = scratch.commits().await?;
     let before = commits.read().await?;
-    let client = Client::open(scratch, Some(&commits)).await?;
+    let client = Client::open_with(scratch, Some(&commits), durable).await?;
     let mut probe = Raw::connect(scratch.url()).await?;
     // A table may hold finished jobs already (the big-table figure).
     let succeeded_before = probe.count("Succeeded").await?;
