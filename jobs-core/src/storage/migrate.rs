@@ -164,6 +164,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "paused queues and job names",
         sql: include_str!("../../migrations/sqlite/0012_pause.sql"),
     },
+    Migration {
+        version: 13,
+        description: "callers of agent tool calls",
+        sql: include_str!("../../migrations/sqlite/0013_tool_callers.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -233,6 +238,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "paused queues and job names",
         sql: include_str!("../../migrations/postgres/0013_pause.sql"),
     },
+    Migration {
+        version: 14,
+        description: "callers of agent tool calls",
+        sql: include_str!("../../migrations/postgres/0014_tool_callers.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -242,7 +252,7 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     }
 
     #[cfg(feature = "postgres")]
@@ -250,7 +260,7 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
         );
     }
 }

@@ -193,12 +193,24 @@ impl RecurringStore for PgStorage {
             }
         }
         jobs_insert_with(&mut tx, request.runs).await?;
-        sqlx::query("UPDATE jobs_recurring SET last_run_at = $2, last_job_id = $3 WHERE id = $1")
-            .bind(request.id)
-            .bind(request.now)
-            .bind(last.id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
+        let caller: Option<String> = sqlx::query_scalar(
+            "UPDATE jobs_recurring SET last_run_at = $2, last_job_id = $3 WHERE id = $1 \
+             RETURNING caller",
+        )
+        .bind(request.id)
+        .bind(request.now)
+        .bind(last.id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(caller) = caller {
+            // The runs of a tool call's schedule are that caller's too.
+            let ids: Vec<uuid::Uuid> = request.runs.iter().map(|run| run.id.as_uuid()).collect();
+            sqlx::query("UPDATE jobs_job SET caller = $1 WHERE id = ANY($2)")
+                .bind(caller)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Fired::Created)
     }

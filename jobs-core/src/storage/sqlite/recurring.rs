@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::lifecycle::jobs_insert_with;
+use super::lifecycle::{ids_json, jobs_insert_with};
 use super::rows::{from_micros, micros};
 use super::{SqliteStorage, begin};
-use crate::Result;
+use crate::{JobId, Result};
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
@@ -218,12 +218,24 @@ impl RecurringStore for SqliteStorage {
             }
         }
         jobs_insert_with(&mut tx, request.runs).await?;
-        sqlx::query("UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1")
-            .bind(request.id)
-            .bind(micros(request.now))
-            .bind(last.id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let caller: Option<String> = sqlx::query_scalar(
+            "UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1 \
+             RETURNING caller",
+        )
+        .bind(request.id)
+        .bind(micros(request.now))
+        .bind(last.id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(caller) = caller {
+            // The runs of a tool call's schedule are that caller's too.
+            let ids: Vec<JobId> = request.runs.iter().map(|run| run.id).collect();
+            sqlx::query("UPDATE jobs_job SET caller = ?1 WHERE id IN (SELECT value FROM json_each(?2))")
+                .bind(caller)
+                .bind(ids_json(&ids))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Fired::Created)
     }
