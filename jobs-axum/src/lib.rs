@@ -10,6 +10,7 @@ mod plugin;
 mod settings;
 mod tools;
 
+pub use caller::{CALLER_HEADER, Caller, MissingCaller, caller_from_header};
 pub use error::Error;
 pub use hosts::AllowedHosts;
 pub use plugin::{JobsPlugin, JobsPluginBuilder};
@@ -17,5 +18,4 @@ pub use settings::{
     BackgroundJobServerSettings, DashboardSettings, JobDefaults, JobsSettings, SettingsError,
     ToolSettings,
 };
-pub use caller::{CALLER_HEADER, Caller, MissingCaller, caller_from_header};
 pub use tools::{tool_routes, tool_routes_allowing};

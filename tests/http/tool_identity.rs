@@ -25,6 +25,7 @@ backend_tests!(
     the_recurring_jobs_quota_holds_and_says_which_quota,
     concurrent_calls_never_store_past_a_quota,
     listing_pages_through_jobs_then_recurring_jobs,
+    rows_of_earlier_releases_stay_with_the_caller_of_their_label,
 );
 
 /// Takes a note.
@@ -37,6 +38,18 @@ async fn take_note(text: String) {
 #[job]
 async fn digest(topic: String) {
     let _ = topic;
+}
+
+/// Labelled like a tool call's job, by the app itself.
+#[job(labels = ["caller:{who}"], tool = false)]
+async fn caller_label(who: String) {
+    let _ = who;
+}
+
+/// Labelled for two callers.
+#[job(labels = ["tool-call", "caller:{who}", "caller:other"], tool = false)]
+async fn two_caller_labels(who: String) {
+    let _ = who;
 }
 
 /// Callers that a prefix, a `LIKE` pattern or a case-blind match would confuse.
@@ -118,7 +131,11 @@ async fn a_caller_never_sees_or_deletes_jobs_or_schedules_of_lookalike_callers(b
     let catalog = catalog(&jobs);
     let mut owned = Vec::new();
     for caller in LOOKALIKES {
-        owned.push((caller, note(&catalog, caller).await, schedule(&catalog, caller).await));
+        owned.push((
+            caller,
+            note(&catalog, caller).await,
+            schedule(&catalog, caller).await,
+        ));
     }
     for (caller, job, recurring) in &owned {
         assert_eq!(
@@ -277,7 +294,10 @@ fn quota_error(quota: &str, limit: u64, current: u64) -> impl Fn(&Value) {
         assert_eq!(error["limit"], limit, "{error}");
         assert_eq!(error["current"], current, "{error}");
         assert!(
-            error["message"].as_str().unwrap().contains("nothing was stored"),
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was stored"),
             "{error}"
         );
     }
@@ -303,7 +323,12 @@ async fn the_pending_jobs_quota_holds_and_says_which_quota(backend: Backend) {
     let url = serve(authenticated(catalog.clone())).await;
     let alice = Http::new().with_header("authorization", "Bearer token-of-alice");
     let reply = run_note(&alice, &url).await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
     quota_error("pending_jobs", 2, 2)(&reply.json());
     #[cfg(feature = "mcp")]
     {
@@ -349,7 +374,12 @@ async fn the_recurring_jobs_quota_holds_and_says_which_quota(backend: Backend) {
         .with_header("authorization", "Bearer token-of-alice")
         .post(&format!("{url}/tools/schedule_digest_recurring"), args)
         .await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
     quota_error("recurring_jobs", 1, 1)(&reply.json());
 
     catalog
@@ -369,7 +399,10 @@ async fn concurrent_calls_never_store_past_a_quota(backend: Backend) {
             let (tool, args) = if n % 2 == 0 {
                 ("run_take_note", json!({"text": "x"}))
             } else {
-                ("schedule_digest_recurring", json!({"topic": "t", "cron": "0 8 * * *"}))
+                (
+                    "schedule_digest_recurring",
+                    json!({"topic": "t", "cron": "0 8 * * *"}),
+                )
             };
             match catalog.call_tool(tool, args, "alice").await {
                 Ok(_) => true,
@@ -429,11 +462,73 @@ async fn listing_pages_through_jobs_then_recurring_jobs(backend: Backend) {
     let (all, next) = page(&catalog, "alice", json!({})).await;
     assert_eq!((all.len(), next), (9, Value::Null));
 
-    for bad in [json!({"cursor": "nonsense"}), json!({"limit": 0}), json!({"limit": 101})] {
+    for bad in [
+        json!({"cursor": "nonsense"}),
+        json!({"limit": 0}),
+        json!({"limit": 101}),
+    ] {
         let error = catalog
             .call_tool("list_recurring_jobs", bad.clone(), "alice")
             .await
             .unwrap_err();
         assert_eq!(error.kind, ToolErrorKind::InvalidArguments, "{bad}");
     }
+}
+
+/// Runs `statements` on the test's database, outside the client.
+async fn execute(db: &TestDb, statements: &[&str]) {
+    use sqlx::Connection;
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            for statement in statements {
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            for statement in statements {
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => unreachable!(),
+    }
+}
+
+async fn rows_of_earlier_releases_stay_with_the_caller_of_their_label(backend: Backend) {
+    let (db, jobs) = setup(backend).await;
+    let catalog = catalog(&jobs);
+    let caller = "org:42:user:7 %_";
+    let job = note(&catalog, caller).await;
+    let recurring = schedule(&catalog, caller).await;
+    // Not tool calls, or not telling one caller: nobody's.
+    jobs.enqueue(CallerLabel { who: caller.into() })
+        .await
+        .unwrap();
+    jobs.enqueue(TwoCallerLabels { who: caller.into() })
+        .await
+        .unwrap();
+    // The schema and rows as an earlier release left them: no caller column.
+    let version = match backend {
+        Backend::Sqlite => 13,
+        _ => 14,
+    };
+    execute(
+        &db,
+        &[
+            "DROP INDEX jobs_job_caller",
+            "DROP INDEX jobs_recurring_caller",
+            "ALTER TABLE jobs_job DROP COLUMN caller",
+            "ALTER TABLE jobs_recurring DROP COLUMN caller",
+            &format!("DELETE FROM jobs_migration WHERE version = {version}"),
+        ],
+    )
+    .await;
+
+    let jobs = db.jobs(&ManualClock::new(start_time())).await;
+    let catalog = self::catalog(&jobs);
+    assert_eq!(listed(&catalog, caller).await, [job, recurring]);
+    assert!(listed(&catalog, "org:42").await.is_empty());
 }

@@ -507,7 +507,11 @@ mod tests {
             "max_recurring_jobs_per_caller",
         ] {
             let error = JobsSettings::from_toml(&format!("[tools]\n{key} = 0\n")).unwrap_err();
-            assert_eq!(error.key(), Some(format!("tools.{key}").as_str()), "{error}");
+            assert_eq!(
+                error.key(),
+                Some(format!("tools.{key}").as_str()),
+                "{error}"
+            );
         }
         let error =
             JobsSettings::from_toml("[tools]\nmax_pending_jobs_per_caller = -1\n").unwrap_err();

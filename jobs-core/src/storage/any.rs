@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
-    LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore, Schema,
-    ServerRow, ServerStore, Storage, ToolStore,
+    AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest,
+    Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore,
+    Schema, ServerRow, ServerStore, Storage, ToolStore,
 };
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,

@@ -48,9 +48,7 @@ pub(crate) enum Admission {
     /// Stored.
     Stored,
     /// Nothing stored: the caller has `current` already, at or past the limit.
-    Refused {
-        current: u64,
-    },
+    Refused { current: u64 },
 }
 
 /// Which queues a claim takes jobs from.

@@ -446,9 +446,7 @@ impl ToolCatalog {
         };
         match admission {
             Admission::Stored => Ok(()),
-            Admission::Refused { current } => {
-                Err(ToolError::quota_exceeded(quota, limit, current))
-            }
+            Admission::Refused { current } => Err(ToolError::quota_exceeded(quota, limit, current)),
         }
     }
 

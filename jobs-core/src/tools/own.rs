@@ -31,7 +31,6 @@ impl Cursor {
             _ => None,
         }
     }
-
 }
 
 fn list_schema() -> Value {
@@ -71,9 +70,9 @@ impl ToolCatalog {
         caller: &str,
     ) -> Result<ToolResult, ToolError> {
         validate(&list_schema(), &arguments).map_err(ToolError::invalid)?;
-        let limit = arguments["limit"]
-            .as_u64()
-            .map_or(DEFAULT_PAGE, |limit| limit.clamp(1, u64::from(MAX_PAGE)) as u32);
+        let limit = arguments["limit"].as_u64().map_or(DEFAULT_PAGE, |limit| {
+            limit.clamp(1, u64::from(MAX_PAGE)) as u32
+        });
         let cursor = match arguments["cursor"].as_str() {
             None => Cursor::Start,
             Some(text) => Cursor::parse(text).ok_or_else(|| {

@@ -49,7 +49,10 @@ async fn listed_jobs<S: Storage>(s: &S, caller: &str) -> Vec<JobId> {
 
 async fn listed_recurring<S: Storage>(s: &S, caller: &str) -> Vec<String> {
     let recurring = s.tool_recurring_list(caller, None, 1000).await.unwrap();
-    recurring.into_iter().map(|recurring| recurring.id).collect()
+    recurring
+        .into_iter()
+        .map(|recurring| recurring.id)
+        .collect()
 }
 
 async fn a_job_is_stored_with_its_caller_below_the_limit_only<S: Storage>(s: &S) {
@@ -127,7 +130,11 @@ async fn callers_are_equal_or_not_never_prefixes_or_patterns<S: Storage>(s: &S) 
     for (n, caller) in (1..).zip(LOOKALIKES) {
         assert_eq!(listed_jobs(s, caller).await, [id(n)], "{caller:?}");
         let rid = format!("tool:digest:{caller}");
-        assert_eq!(listed_recurring(s, caller).await, [rid.clone()], "{caller:?}");
+        assert_eq!(
+            listed_recurring(s, caller).await,
+            [rid.clone()],
+            "{caller:?}"
+        );
         for (m, other) in (1..).zip(LOOKALIKES) {
             if m != n {
                 assert_eq!(s.tool_job_state(other, id(n)).await.unwrap(), None);
@@ -135,7 +142,9 @@ async fn callers_are_equal_or_not_never_prefixes_or_patterns<S: Storage>(s: &S) 
             }
         }
         // A caller counts its own rows only.
-        let refused = s.tool_job_insert(&job(id(100 + n), "note"), caller, 1).await;
+        let refused = s
+            .tool_job_insert(&job(id(100 + n), "note"), caller, 1)
+            .await;
         assert_eq!(refused.unwrap(), Admission::Refused { current: 1 });
     }
     for caller in ["org", "%", "_", "", "org:42:user:7:x"] {
@@ -174,7 +183,10 @@ async fn lists_page_in_sql_after_the_given_id<S: Storage>(s: &S) {
 
     let names = |rows: Vec<RecurringInfo>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
     let first = s.tool_recurring_list("alice", None, 3).await.unwrap();
-    assert_eq!(names(first), ["tool:digest:1", "tool:digest:2", "tool:digest:3"]);
+    assert_eq!(
+        names(first),
+        ["tool:digest:1", "tool:digest:2", "tool:digest:3"]
+    );
     let next = s
         .tool_recurring_list("alice", Some("tool:digest:3"), 3)
         .await

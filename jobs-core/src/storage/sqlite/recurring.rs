@@ -6,11 +6,11 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::lifecycle::{ids_json, jobs_insert_with};
 use super::rows::{from_micros, micros};
 use super::{SqliteStorage, begin};
-use crate::{JobId, Result};
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
 use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::{JobId, Result};
 
 impl RecurringStore for SqliteStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -230,11 +230,13 @@ impl RecurringStore for SqliteStorage {
         if let Some(caller) = caller {
             // The runs of a tool call's schedule are that caller's too.
             let ids: Vec<JobId> = request.runs.iter().map(|run| run.id).collect();
-            sqlx::query("UPDATE jobs_job SET caller = ?1 WHERE id IN (SELECT value FROM json_each(?2))")
-                .bind(caller)
-                .bind(ids_json(&ids))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE jobs_job SET caller = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(caller)
+            .bind(ids_json(&ids))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Fired::Created)

@@ -50,10 +50,11 @@ impl ToolStore for SqliteStorage {
     ) -> Result<Admission> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        let current: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs_recurring WHERE caller = ?")
-            .bind(caller)
-            .fetch_one(&mut *tx)
-            .await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM jobs_recurring WHERE caller = ?")
+                .bind(caller)
+                .fetch_one(&mut *tx)
+                .await?;
         if current >= i64::from(limit) {
             return Ok(Admission::Refused {
                 current: current.unsigned_abs(),
