@@ -91,7 +91,7 @@ pub async fn serve_stdio(
 ///
 /// Each request stands alone (MCP's stateless mode: no session to keep, so any
 /// instance of the app can answer it) and gets a JSON answer. Calls are made for the
-/// request's [`Caller`](crate::Caller), which the app's authentication puts into the
+/// request's [`Caller`], which the app's authentication puts into the
 /// request's extensions, as for `tool_routes`; a request without one is refused with
 /// 401 and `{"code": "missing_caller", …}`, so a client without credentials fails when
 /// it connects, not on its first call. The `X-Caller` header counts only behind

@@ -115,7 +115,10 @@ async fn a_caller_never_sees_or_deletes_the_schedules_of_a_caller_it_prefixes(ba
     let (_db, jobs) = setup(backend).await;
     let catalog = catalog(&jobs);
     let user = schedule(&catalog, "org:42:user:7").await;
-    assert_eq!(listed(&catalog, "org:42:user:7").await, [user.clone()]);
+    assert_eq!(
+        listed(&catalog, "org:42:user:7").await,
+        std::slice::from_ref(&user)
+    );
 
     assert_eq!(listed(&catalog, "org:42").await, Vec::<String>::new());
     let error = catalog
@@ -225,7 +228,7 @@ async fn the_caller_header_is_ignored_unless_the_app_opts_in(backend: Backend) {
     let reply = run_note(&bob, &url).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let id = reply.json()["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(listed(&catalog, "bob").await, [id.clone()]);
+    assert_eq!(listed(&catalog, "bob").await, std::slice::from_ref(&id));
     assert!(listed(&catalog, "alice").await.is_empty());
 
     // Opted in, the header says who calls; an authenticated caller still wins.
@@ -313,7 +316,7 @@ async fn the_pending_jobs_quota_holds_and_says_which_quota(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(error.kind, ToolErrorKind::QuotaExceeded);
-    assert_eq!(error.quota.unwrap().quota, Quota::PendingJobs);
+    assert_eq!(error.quota.as_ref().unwrap().quota, Quota::PendingJobs);
     quota_error("pending_jobs", 2, 2)(&serde_json::to_value(&error).unwrap());
     assert_eq!(stored_jobs(&jobs).await, 2, "nothing stored");
     // Another caller has a quota of its own.

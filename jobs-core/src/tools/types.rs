@@ -110,9 +110,10 @@ pub struct ToolError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub got: Option<String>,
     /// For [`ToolErrorKind::QuotaExceeded`]: which quota, its limit and the caller's
-    /// count (serialized as the keys `quota`, `limit` and `current`).
+    /// count (serialized as the keys `quota`, `limit` and `current`). Boxed, so that
+    /// every other error stays small.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub quota: Option<QuotaExceeded>,
+    pub quota: Option<Box<QuotaExceeded>>,
     /// The whole story in a sentence.
     pub message: String,
 }
@@ -188,11 +189,11 @@ impl ToolError {
                  delete one with delete_job (list_recurring_jobs lists yours){or_wait}"
             ),
         );
-        error.quota = Some(QuotaExceeded {
+        error.quota = Some(Box::new(QuotaExceeded {
             quota,
             limit: u64::from(limit),
             current,
-        });
+        }));
         error
     }
 

@@ -132,7 +132,7 @@ async fn callers_are_equal_or_not_never_prefixes_or_patterns<S: Storage>(s: &S) 
         let rid = format!("tool:digest:{caller}");
         assert_eq!(
             listed_recurring(s, caller).await,
-            [rid.clone()],
+            std::slice::from_ref(&rid),
             "{caller:?}"
         );
         for (m, other) in (1..).zip(LOOKALIKES) {
