@@ -368,7 +368,6 @@ impl ToolCatalog {
                     }
             })
             .ok_or_else(|| self.unknown(name))?;
-        let labels = [TOOL_CALL_LABEL.to_owned(), format!("caller:{caller}")];
         let now = self.jobs.now();
         let (arguments, run_at) = match kind {
             Kind::Run => {
@@ -384,11 +383,7 @@ impl ToolCatalog {
                 let (arguments, extra) = split(&entry.schema, arguments, recurring_args())?;
                 let schedule = self.schedule(&extra)?;
                 let mut template = (entry.template)(arguments)?;
-                for label in labels {
-                    if !template.labels.contains(&label) {
-                        template.labels.push(label);
-                    }
-                }
+                add_labels(&mut template.labels, caller);
                 // An opaque id: who owns it is the stored caller, not a part of its id.
                 let recurring_id = format!("tool:{}:{}", entry.name, JobId::new());
                 let (cron, zone) = (schedule.expression(), schedule.zone().to_owned());
@@ -419,11 +414,7 @@ impl ToolCatalog {
             }
         };
         let mut row = (entry.job)(arguments, now, run_at)?;
-        for label in labels {
-            if !row.labels.contains(&label) {
-                row.labels.push(label);
-            }
-        }
+        add_labels(&mut row.labels, caller);
         let admitted = self
             .jobs
             .storage()
@@ -467,6 +458,16 @@ enum Kind {
     Run,
     Schedule,
     Recurring,
+}
+
+/// The labels that show a tool call's job on the dashboard (they own nothing: the
+/// stored caller does), after the job's own.
+fn add_labels(labels: &mut Vec<String>, caller: &str) {
+    for label in [TOOL_CALL_LABEL.to_owned(), format!("caller:{caller}")] {
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
 }
 
 fn job_as<J: Job>(
