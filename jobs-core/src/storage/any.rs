@@ -301,6 +301,9 @@ impl RecurringStore for AnyStorage {
     async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.recurring_next_run_at())
     }
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        dispatch!(self, s => s.recurring_trigger(run))
+    }
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
         dispatch!(self, s => s.recurring_set_error(id, error))
     }

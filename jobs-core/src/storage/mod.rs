@@ -456,6 +456,11 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// The earliest `next_run_at` of the enabled recurring jobs, or `None`.
     fn recurring_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
+    /// Inserts `run`, a run of the recurring job its `recurring_id` names started by
+    /// hand, as [`LifecycleStore::jobs_insert`] does, with that recurring job's caller
+    /// (see [`ToolStore`]), in one transaction.
+    fn recurring_trigger(&self, run: &NewJob) -> impl Future<Output = Result<()>> + Send;
+
     /// Records why a server could not fire the recurring job `id` (`None` clears it);
     /// nothing else changes. Returns whether there is such a job.
     fn recurring_set_error(
@@ -477,9 +482,9 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// `Processing` or `Awaiting`, no run is inserted and the answer is
     /// [`Fired::SkippedOverlap`] (the tick still advanced), or, with `wait_for_active`,
     /// nothing changes at all and the answer is [`Fired::Waiting`]. Otherwise the runs are
-    /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped), the job's
-    /// `last_run_at` becomes `now` and `last_job_id` the last run's id, and the answer is
-    /// [`Fired::Created`].
+    /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped) with the
+    /// job's caller when it has one (see [`ToolStore`]), the job's `last_run_at` becomes
+    /// `now` and `last_job_id` the last run's id, and the answer is [`Fired::Created`].
     fn recurring_fire(
         &self,
         request: FireRequest<'_>,

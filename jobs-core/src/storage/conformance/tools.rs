@@ -226,4 +226,16 @@ async fn runs_of_a_callers_recurring_job_are_the_callers<S: Storage>(s: &S) {
         Some(JobState::Enqueued)
     );
     assert_eq!(s.tool_job_state("alice", id(2)).await.unwrap(), None);
+
+    // A run started by hand too.
+    for (rid, n) in [("tool:digest:1", 3), ("app-report", 4)] {
+        s.recurring_trigger(&NewJob {
+            recurring_id: Some(rid.to_owned()),
+            ..job(id(n), "digest")
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(listed_jobs(s, "alice").await, [id(3), id(1)]);
+    assert!(s.job_get(id(4)).await.unwrap().is_some());
 }

@@ -9,7 +9,7 @@ use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
 
 impl RecurringStore for PgStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -137,6 +137,21 @@ impl RecurringStore for PgStorage {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        jobs_insert_with(&mut tx, std::slice::from_ref(run)).await?;
+        sqlx::query(
+            "UPDATE jobs_job SET caller = (SELECT caller FROM jobs_recurring WHERE id = $2) \
+             WHERE id = $1",
+        )
+        .bind(run.id.as_uuid())
+        .bind(run.recurring_id.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {

@@ -9,7 +9,7 @@ use super::{SqliteStorage, begin};
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
 use crate::{JobId, Result};
 
 impl RecurringStore for SqliteStorage {
@@ -158,6 +158,22 @@ impl RecurringStore for SqliteStorage {
                 .fetch_one(&self.reader)
                 .await?;
         Ok(next.map(from_micros))
+    }
+
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        jobs_insert_with(&mut tx, std::slice::from_ref(run)).await?;
+        sqlx::query(
+            "UPDATE jobs_job SET caller = (SELECT caller FROM jobs_recurring WHERE id = ?2) \
+             WHERE id = ?1",
+        )
+        .bind(run.id.to_string())
+        .bind(run.recurring_id.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
