@@ -9,6 +9,11 @@
 //!      -H 'content-type: application/json' -d '{"document_id": 7}'
 //! ```
 //!
+//! Served here, the routes take the caller from the `X-Caller` header
+//! (`caller_from_header`): fine on this machine, where whoever calls is you. An app
+//! with users authenticates them and puts a `jobs::axum::Caller` into each request
+//! instead, so that nobody acts for another by naming them.
+//!
 //! The fourth call is malformed (`user_id: "seven"`): the catalog stores nothing and
 //! answers with the field, what it expected and what it got, for the model to retry.
 //!
@@ -127,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         let routes = jobs::axum::tool_routes();
         #[cfg(feature = "mcp")]
         let routes = routes.merge(jobs::axum::mcp::mcp_routes());
+        let routes = routes.layer(axum::middleware::from_fn(jobs::axum::caller_from_header));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
         println!("\nserving GET /tools and POST /tools/{{name}} on http://127.0.0.1:3000");
         if cfg!(feature = "mcp") {

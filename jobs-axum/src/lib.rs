@@ -1,5 +1,6 @@
 #![doc = include_str!("../docs/crate.md")]
 
+mod caller;
 pub mod dashboard;
 mod error;
 mod hosts;
@@ -9,10 +10,12 @@ mod plugin;
 mod settings;
 mod tools;
 
+pub use caller::{CALLER_HEADER, Caller, MissingCaller, caller_from_header};
 pub use error::Error;
 pub use hosts::AllowedHosts;
 pub use plugin::{JobsPlugin, JobsPluginBuilder};
 pub use settings::{
     BackgroundJobServerSettings, DashboardSettings, JobDefaults, JobsSettings, SettingsError,
+    ToolSettings,
 };
-pub use tools::{CALLER_HEADER, tool_routes, tool_routes_allowing};
+pub use tools::{tool_routes, tool_routes_allowing};

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use jobs_core::{DELETE_TOOL, LIST_TOOL, ToolCatalog};
@@ -16,11 +15,11 @@ use rmcp::service::{QuitReason, RequestContext};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::AllowedHosts;
 use crate::hosts::refuse_foreign;
-use crate::tools::{caller, missing_caller, public_error};
+use crate::tools::public_error;
+use crate::{AllowedHosts, Caller};
 
 /// What the server tells the model about its tools when a client connects.
 const INSTRUCTIONS: &str = "Each tool runs one of this application's background jobs: \
@@ -34,8 +33,8 @@ const INSTRUCTIONS: &str = "Each tool runs one of this application's background 
 ///
 /// An MCP client launches the process and talks to it over its standard streams, so
 /// nothing else may write to stdout: send logs to stderr (`tracing_subscriber::fmt()
-/// .with_writer(std::io::stderr)`). Every job a call creates is labelled
-/// `caller:<caller>`.
+/// .with_writer(std::io::stderr)`). Every job a call creates is `caller`'s: it is
+/// stored with the job, and the list and delete tools see only that caller's.
 ///
 /// ```no_run
 /// # mod jobs { pub use jobs_core::*; pub use jobs_axum as axum; }
@@ -66,7 +65,7 @@ pub async fn serve_stdio(
     }
     let server = JobsMcp {
         catalog,
-        caller: Some(caller.into()),
+        caller: caller.into(),
     };
     let running = server
         .serve(rmcp::transport::stdio())
@@ -91,18 +90,18 @@ pub async fn serve_stdio(
 /// ```
 ///
 /// Each request stands alone (MCP's stateless mode: no session to keep, so any
-/// instance of the app can answer it) and gets a JSON answer. A request without a
-/// non-blank `X-Caller` header is refused with 400 and
-/// `{"error": "missing_caller", …}`, as by `tool_routes`, so a client configured
-/// without it fails when it connects, not on its first call.
+/// instance of the app can answer it) and gets a JSON answer. Calls are made for the
+/// request's [`Caller`], which the app's authentication puts into the
+/// request's extensions, as for `tool_routes`; a request without one is refused with
+/// 401 and `{"code": "missing_caller", …}`, so a client without credentials fails when
+/// it connects, not on its first call. The `X-Caller` header counts only behind
+/// [`caller_from_header`](crate::caller_from_header), which the app opts in to.
 ///
 /// The endpoint is for programs, not browsers: a request that carries an `Origin`
 /// header (every browser `POST` does) is refused with 403, which is what the MCP
 /// specification asks against DNS rebinding. It answers under the loopback names
 /// only (`localhost`, `127.0.0.1`, `[::1]`), as [`tool_routes`](crate::tool_routes)
-/// does; an app reached under other names serves [`mcp_routes_allowing`]. The routes
-/// authenticate no one: put the app's own authentication layer in front of them, as
-/// for `tool_routes`.
+/// does; an app reached under other names serves [`mcp_routes_allowing`].
 pub fn mcp_routes<S>() -> Router<S>
 where
     ToolCatalog: FromRef<S>,
@@ -122,10 +121,11 @@ where
         .layer(axum::middleware::from_fn_with_state(hosts, refuse_foreign))
 }
 
-async fn serve_http(State(catalog): State<ToolCatalog>, request: Request) -> Response {
-    if caller(request.headers()).is_none() {
-        return missing_caller();
-    }
+async fn serve_http(
+    State(catalog): State<ToolCatalog>,
+    caller: Caller,
+    request: Request,
+) -> Response {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -134,7 +134,7 @@ async fn serve_http(State(catalog): State<ToolCatalog>, request: Request) -> Res
         .enforce_origin_validation();
     let server = JobsMcp {
         catalog,
-        caller: None,
+        caller: caller.id().into(),
     };
     // The catalog comes from the app's state, known per request: the service is made
     // for this request, which stateless mode allows at the cost of a few allocations.
@@ -148,31 +148,12 @@ async fn serve_http(State(catalog): State<ToolCatalog>, request: Request) -> Res
     .into_response()
 }
 
-/// The MCP server over a catalog: a fixed caller over stdio, the `X-Caller` header of
-/// each request over HTTP.
+/// The MCP server over a catalog, for one caller: the one given at start over stdio,
+/// the request's [`Caller`] over HTTP (a server is made per request).
 #[derive(Debug, Clone)]
 struct JobsMcp {
     catalog: ToolCatalog,
-    caller: Option<Arc<str>>,
-}
-
-impl JobsMcp {
-    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Arc<str>, ErrorData> {
-        if let Some(caller) = &self.caller {
-            return Ok(caller.clone());
-        }
-        context
-            .extensions
-            .get::<Parts>()
-            .and_then(|parts| caller(&parts.headers))
-            .map(Arc::from)
-            .ok_or_else(|| {
-                ErrorData::invalid_request(
-                    "set the X-Caller header to the user or conversation the call is for",
-                    Some(json!({"error": "missing_caller"})),
-                )
-            })
-    }
+    caller: Arc<str>,
 }
 
 impl ServerHandler for JobsMcp {
@@ -202,13 +183,12 @@ impl ServerHandler for JobsMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let caller = self.caller(&context)?;
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
         let result = match self
             .catalog
-            .call_tool(&request.name, arguments, &caller)
+            .call_tool(&request.name, arguments, &self.caller)
             .await
         {
             Ok(result) => CallToolResult::structured(to_json(&result)?),

@@ -1,8 +1,8 @@
 //! The agent tool catalog over HTTP: `GET /tools` lists the tools, `POST /tools/{name}`
-//! calls one with the JSON body as its arguments, on behalf of the `X-Caller` header.
+//! calls one with the JSON body as its arguments, on behalf of the request's [`Caller`].
 
 use axum::extract::{FromRef, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,19 +10,21 @@ use axum::{Json, Router};
 use jobs_core::{Tool, ToolCatalog, ToolError, ToolErrorKind};
 use serde_json::Value;
 
-use crate::AllowedHosts;
 use crate::hosts::refuse_foreign;
-
-/// The header naming who asks (a user or conversation id), recorded on each job as the
-/// label `caller:<id>`.
-pub const CALLER_HEADER: &str = "x-caller";
+use crate::{AllowedHosts, Caller};
 
 /// `GET /tools` and `POST /tools/{name}` for any state holding a [`ToolCatalog`].
 ///
 /// Both answer JSON: the list of tools (`{"name", "description", "input_schema"}`), then
 /// a call's result, or its structured error with 422 (bad arguments), 404 (no such
-/// tool or job) or 500 (the store failed). A call without `X-Caller` is refused with 400,
-/// so every job a tool call creates says who asked.
+/// tool or job), 429 (a quota of the caller's: `{"error": "quota_exceeded", "quota",
+/// "limit", "current", "message"}`) or 500 (the store failed).
+///
+/// A call is made for the request's [`Caller`], which the app's authentication puts
+/// into the request's extensions; without one it is refused with 401
+/// `{"code": "missing_caller", …}`. The routes authenticate no one themselves, and read
+/// the `X-Caller` header only behind [`caller_from_header`](crate::caller_from_header),
+/// which the app adds when whoever sends requests may say who they are for.
 ///
 /// They answer under the loopback names only (`localhost`, `127.0.0.1`, `[::1]`): a
 /// request under another `Host`, or a call from a web page under another name
@@ -54,19 +56,17 @@ async fn list_tools(State(catalog): State<ToolCatalog>) -> Json<Vec<Tool>> {
 
 async fn call_tool(
     State(catalog): State<ToolCatalog>,
+    caller: Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
-    let Some(caller) = caller(&headers) else {
-        return missing_caller();
-    };
     let arguments = body.map_or(Value::Null, |Json(arguments)| arguments);
-    match catalog.call_tool(&name, arguments, caller).await {
+    match catalog.call_tool(&name, arguments, caller.id()).await {
         Ok(result) => Json(result).into_response(),
         Err(error) => {
             let status = match error.kind {
                 ToolErrorKind::UnknownTool | ToolErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ToolErrorKind::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
                 ToolErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
@@ -90,21 +90,4 @@ pub(crate) fn public_error(mut error: ToolError) -> Value {
         object.insert("id".to_owned(), Value::String(id));
     }
     value
-}
-
-/// The non-blank `X-Caller` of a request.
-pub(crate) fn caller(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(CALLER_HEADER)
-        .and_then(|caller| caller.to_str().ok())
-        .filter(|caller| !caller.trim().is_empty())
-}
-
-/// 400 for a request that does not say who asks.
-pub(crate) fn missing_caller() -> Response {
-    let error = serde_json::json!({
-        "error": "missing_caller",
-        "message": "set the X-Caller header to the user or conversation the call is for",
-    });
-    (StatusCode::BAD_REQUEST, Json(error)).into_response()
 }

@@ -55,6 +55,7 @@ pub use server::{
     ServerConfig, ServerMetrics, describe_metrics, metric_names,
 };
 pub use tools::{
-    DELETE_TOOL, LIST_TOOL, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind,
-    ToolRecurring, ToolResult,
+    DEFAULT_MAX_PENDING_JOBS, DEFAULT_MAX_RECURRING_JOBS, DELETE_TOOL, LIST_TOOL, Quota,
+    QuotaExceeded, TOOL_CALL_LABEL, Tool, ToolCatalog, ToolError, ToolErrorKind, ToolRecurring,
+    ToolResult,
 };

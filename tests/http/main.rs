@@ -18,3 +18,4 @@ mod dashboard_security;
 mod example_scenarios;
 mod mcp;
 mod security;
+mod tool_identity;

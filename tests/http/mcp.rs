@@ -58,7 +58,9 @@ async fn serve(catalog: ToolCatalog) -> String {
     serve_routes(jobs::axum::mcp::mcp_routes().with_state(catalog)).await
 }
 
+/// The client says who it calls for in `X-Caller`, which these routes trust.
 async fn serve_routes(routes: axum::Router) -> String {
+    let routes = routes.layer(axum::middleware::from_fn(jobs::axum::caller_from_header));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
@@ -232,13 +234,13 @@ async fn http_without_a_caller_is_refused() {
     let Err(error) = connect_http(&url, None).await else {
         panic!("a client without X-Caller connected")
     };
-    assert!(error.contains("400"), "{error}");
-    assert!(error.contains("set the X-Caller header"), "{error}");
+    assert!(error.contains("401"), "{error}");
+    assert!(error.contains("missing_caller"), "{error}");
 
     let http = Http::new();
     let reply = http.post(&url, initialize()).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.json()["error"], "missing_caller");
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["code"], "missing_caller");
     assert_eq!(stored_jobs(&jobs).await, 0);
 }
 

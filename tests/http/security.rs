@@ -161,6 +161,7 @@ async fn tools_and_mcp_follow_the_rules_of_the_pages() {
     let routes = jobs::axum::tool_routes();
     #[cfg(feature = "mcp")]
     let routes = routes.merge(jobs::axum::mcp::mcp_routes());
+    let routes = routes.layer(axum::middleware::from_fn(jobs::axum::caller_from_header));
     let url = serve(routes.with_state(catalog)).await;
     let port = url.rsplit(':').next().unwrap().to_owned();
     let http = Http::new().with_header("x-caller", "user:1");
@@ -574,7 +575,12 @@ async fn a_failed_tool_call_shows_an_error_id_not_the_database_text() {
         .jobs(&jobs::ManualClock::new(crate::support::start_time()))
         .await;
     let catalog = ToolCatalog::new(jobs.clone()).allow::<TakeNote>();
-    let url = serve(jobs::axum::tool_routes().with_state(catalog)).await;
+    let url = serve(
+        jobs::axum::tool_routes()
+            .layer(axum::middleware::from_fn(jobs::axum::caller_from_header))
+            .with_state(catalog),
+    )
+    .await;
     let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     sqlx::query("ALTER TABLE jobs_job RENAME TO jobs_job_gone")
         .execute(&mut conn)

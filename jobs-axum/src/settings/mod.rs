@@ -6,6 +6,7 @@ mod dashboard;
 mod duration;
 mod error;
 mod load;
+mod tools;
 
 use std::fmt;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use dashboard::DashboardSettings;
 pub(crate) use dashboard::Mount;
 pub use error::SettingsError;
+pub use tools::ToolSettings;
 
 /// Everything the plugin reads, with a default for every key.
 ///
@@ -64,6 +66,10 @@ pub use error::SettingsError;
 /// protected_upstream = false     # true: something in front authenticates every request
 /// max_event_streams = 64         # live-update streams at once; past it, 503
 /// pool_size = 2                  # database connections of the dashboard's own
+///
+/// [tools]
+/// max_pending_jobs_per_caller = 100    # per caller of the agent tools
+/// max_recurring_jobs_per_caller = 20
 /// ```
 ///
 /// Embed it in an application's own settings under any key (`#[serde(default)]` keeps
@@ -88,6 +94,8 @@ pub struct JobsSettings {
     pub jobs: JobDefaults,
     /// The dashboard and its HTTP API.
     pub dashboard: DashboardSettings,
+    /// The agent tools' per-caller quotas.
+    pub tools: ToolSettings,
 }
 
 /// `database.*`: how the client connects to `database_url` (see
@@ -193,6 +201,7 @@ impl Default for JobsSettings {
             background_job_server: BackgroundJobServerSettings::default(),
             jobs: JobDefaults::default(),
             dashboard: DashboardSettings::default(),
+            tools: ToolSettings::default(),
         }
     }
 }
@@ -354,7 +363,7 @@ impl JobsSettings {
         if dashboard.enabled {
             dashboard.check_exposure(Mount::Standalone)?;
         }
-        Ok(())
+        self.tools.validate()
     }
 
     /// How the client connects, as these settings describe it
@@ -410,6 +419,7 @@ impl fmt::Debug for JobsSettings {
             .field("background_job_server", &self.background_job_server)
             .field("jobs", &self.jobs)
             .field("dashboard", &self.dashboard)
+            .field("tools", &self.tools)
             .finish()
     }
 }
@@ -492,6 +502,35 @@ mod tests {
                 .to_string()
                 .contains("background_job_server.only_jobs"),
             "{unknown}"
+        );
+    }
+
+    #[test]
+    fn tool_quotas_reach_the_catalog_and_a_zero_names_its_key() {
+        let settings = JobsSettings::from_toml(
+            "[tools]\nmax_pending_jobs_per_caller = 7\nmax_recurring_jobs_per_caller = 2\n",
+        )
+        .unwrap();
+        assert_eq!(settings.tools.max_pending_jobs_per_caller, 7);
+        assert_eq!(settings.tools.max_recurring_jobs_per_caller, 2);
+        assert_eq!(JobsSettings::default().tools, ToolSettings::default());
+        for key in [
+            "max_pending_jobs_per_caller",
+            "max_recurring_jobs_per_caller",
+        ] {
+            let error = JobsSettings::from_toml(&format!("[tools]\n{key} = 0\n")).unwrap_err();
+            assert_eq!(
+                error.key(),
+                Some(format!("tools.{key}").as_str()),
+                "{error}"
+            );
+        }
+        let error =
+            JobsSettings::from_toml("[tools]\nmax_pending_jobs_per_caller = -1\n").unwrap_err();
+        assert_eq!(
+            error.key(),
+            Some("tools.max_pending_jobs_per_caller"),
+            "{error}"
         );
     }
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::{JobTemplate, RecurringInfo, RecurringSource, new_recurring};
-use crate::storage::{LifecycleStore, RecurringStore};
+use crate::storage::RecurringStore;
 use crate::{Error, Job, JobId, Jobs, MissedTicks, Result, Schedule};
 
 impl Jobs {
@@ -87,7 +87,7 @@ impl<'a> Recurring<'a> {
         let now = self.jobs.now();
         let run = template.job(None, id, now, now);
         let run_id = run.id;
-        self.jobs.storage().jobs_insert(&[run]).await?;
+        self.jobs.storage().recurring_trigger(&run).await?;
         self.jobs.notify_enqueued();
         Ok(run_id)
     }

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AdminStore, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
-    LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore, Schema,
-    ServerRow, ServerStore, Storage,
+    AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest,
+    Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore,
+    Schema, ServerRow, ServerStore, Storage, ToolStore,
 };
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
@@ -320,10 +320,50 @@ impl RecurringStore for AnyStorage {
     async fn recurring_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.recurring_next_run_at())
     }
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        dispatch!(self, s => s.recurring_trigger(run))
+    }
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
         dispatch!(self, s => s.recurring_set_error(id, error))
     }
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
         dispatch!(self, s => s.recurring_fire(request))
+    }
+}
+
+impl ToolStore for AnyStorage {
+    async fn tool_job_insert(&self, job: &NewJob, caller: &str, limit: u32) -> Result<Admission> {
+        dispatch!(self, s => s.tool_job_insert(job, caller, limit))
+    }
+    async fn tool_recurring_insert(
+        &self,
+        recurring: &NewRecurring,
+        caller: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Admission> {
+        dispatch!(self, s => s.tool_recurring_insert(recurring, caller, limit, now))
+    }
+    async fn tool_jobs_list(
+        &self,
+        caller: &str,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<JobSummary>> {
+        dispatch!(self, s => s.tool_jobs_list(caller, after, limit))
+    }
+    async fn tool_recurring_list(
+        &self,
+        caller: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RecurringInfo>> {
+        dispatch!(self, s => s.tool_recurring_list(caller, after, limit))
+    }
+    async fn tool_job_state(&self, caller: &str, id: JobId) -> Result<Option<JobState>> {
+        dispatch!(self, s => s.tool_job_state(caller, id))
+    }
+    async fn tool_recurring_delete(&self, caller: &str, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.tool_recurring_delete(caller, id))
     }
 }

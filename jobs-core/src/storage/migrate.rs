@@ -198,6 +198,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "paused queues and job names",
         sql: include_str!("../../migrations/sqlite/0012_pause.sql"),
     },
+    Migration {
+        version: 13,
+        description: "callers of agent tool calls",
+        sql: include_str!("../../migrations/sqlite/0013_tool_callers.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -268,6 +273,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0013_pause.sql"),
     },
     Migration {
+        version: 14,
+        description: "callers of agent tool calls",
+        sql: include_str!("../../migrations/postgres/0014_tool_callers.sql"),
+    },
+    Migration {
         version: 15,
         description: "a claim plan that holds on big tables",
         sql: include_str!("../../migrations/postgres/0015_claim_plan.sql"),
@@ -281,7 +291,10 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_versions_run_in_order() {
-        assert_eq!(SQLITE.versions(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            SQLITE.versions(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
     }
 
     #[cfg(feature = "postgres")]
@@ -289,7 +302,7 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
     }
 }

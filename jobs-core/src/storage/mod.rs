@@ -49,8 +49,8 @@ mod conformance;
 
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::types::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired, LogLine,
-    MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
+    Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
+    LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
 };
 
 /// The operations the client and the server need from a database.
@@ -59,12 +59,18 @@ pub(crate) use self::types::{
 /// claim's token, so a server that lost its claim can never overwrite a newer attempt,
 /// and every maintenance step is idempotent, so two servers doing it at once is harmless.
 pub(crate) trait Storage:
-    Schema + LifecycleStore + AdminStore + ServerStore + RunningStore + RecurringStore
+    Schema + LifecycleStore + AdminStore + ServerStore + RunningStore + RecurringStore + ToolStore
 {
 }
 
 impl<T> Storage for T where
-    T: Schema + LifecycleStore + AdminStore + ServerStore + RunningStore + RecurringStore
+    T: Schema
+        + LifecycleStore
+        + AdminStore
+        + ServerStore
+        + RunningStore
+        + RecurringStore
+        + ToolStore
 {
 }
 
@@ -450,6 +456,11 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// The earliest `next_run_at` of the enabled recurring jobs, or `None`.
     fn recurring_next_run_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
+    /// Inserts `run`, a run of the recurring job its `recurring_id` names started by
+    /// hand, as [`LifecycleStore::jobs_insert`] does, with that recurring job's caller
+    /// (see [`ToolStore`]), in one transaction.
+    fn recurring_trigger(&self, run: &NewJob) -> impl Future<Output = Result<()>> + Send;
+
     /// Records why a server could not fire the recurring job `id` (`None` clears it);
     /// nothing else changes. Returns whether there is such a job.
     fn recurring_set_error(
@@ -471,11 +482,78 @@ pub(crate) trait RecurringStore: Send + Sync + 'static {
     /// `Processing` or `Awaiting`, no run is inserted and the answer is
     /// [`Fired::SkippedOverlap`] (the tick still advanced), or, with `wait_for_active`,
     /// nothing changes at all and the answer is [`Fired::Waiting`]. Otherwise the runs are
-    /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped), the job's
-    /// `last_run_at` becomes `now` and `last_job_id` the last run's id, and the answer is
-    /// [`Fired::Created`].
+    /// inserted as by [`LifecycleStore::jobs_insert`] (a stored id is skipped) with the
+    /// job's caller when it has one (see [`ToolStore`]), the job's `last_run_at` becomes
+    /// `now` and `last_job_id` the last run's id, and the answer is [`Fired::Created`].
     fn recurring_fire(
         &self,
         request: FireRequest<'_>,
     ) -> impl Future<Output = Result<Fired>> + Send;
+}
+
+/// What agent tool calls store and read on behalf of one caller.
+///
+/// The caller is the id the application's authentication gave, stored in the `caller`
+/// column of each job and recurring job a tool call creates (and of each run of such a
+/// recurring job) and compared for equality only: never as a prefix, a pattern or a
+/// label. Rows without a caller (everything not created by a tool) belong to no caller.
+/// "Pending" means `Enqueued` or `Scheduled`.
+pub(crate) trait ToolStore: Send + Sync + 'static {
+    /// In one transaction: counts the caller's pending jobs; when that count is at
+    /// `limit` or above, stores nothing and answers [`Admission::Refused`] with it;
+    /// otherwise inserts `job` as [`LifecycleStore::jobs_insert`] does, with `caller`
+    /// stored, and answers [`Admission::Stored`]. Calls for one caller are serialized
+    /// (SQLite: the write lock, taken at `BEGIN`; PostgreSQL: a transaction-scoped
+    /// advisory lock keyed by the caller), so concurrent calls never store past `limit`.
+    fn tool_job_insert(
+        &self,
+        job: &NewJob,
+        caller: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Admission>> + Send;
+
+    /// [`ToolStore::tool_job_insert`] for a recurring job: counts the caller's recurring
+    /// jobs, and below `limit` inserts `recurring` as
+    /// [`RecurringStore::recurring_upsert`] does, with `caller` stored.
+    fn tool_recurring_insert(
+        &self,
+        recurring: &NewRecurring,
+        caller: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Admission>> + Send;
+
+    /// The caller's pending jobs, newest id first: at most `min(limit, 1000)`, those
+    /// with an id below `after` when it is set.
+    fn tool_jobs_list(
+        &self,
+        caller: &str,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<JobSummary>>> + Send;
+
+    /// The caller's recurring jobs by id: at most `min(limit, 1000)`, those with an id
+    /// above `after` when it is set.
+    fn tool_recurring_list(
+        &self,
+        caller: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecurringInfo>>> + Send;
+
+    /// The state of job `id` when its caller is `caller`; `None` when there is no such
+    /// job or it is another caller's (or no caller's).
+    fn tool_job_state(
+        &self,
+        caller: &str,
+        id: JobId,
+    ) -> impl Future<Output = Result<Option<JobState>>> + Send;
+
+    /// Deletes recurring job `id` when its caller is `caller` (its runs stay); returns
+    /// whether it did.
+    fn tool_recurring_delete(
+        &self,
+        caller: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }

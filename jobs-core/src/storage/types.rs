@@ -42,6 +42,15 @@ impl NewJob {
     }
 }
 
+/// What a quota-checked insert of a tool call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Stored.
+    Stored,
+    /// Nothing stored: the caller has `current` already, at or past the limit.
+    Refused { current: u64 },
+}
+
 /// Which queues a claim takes jobs from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum QueueSelector<'a> {

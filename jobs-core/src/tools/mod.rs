@@ -6,18 +6,19 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use crate::client::new_job;
-use crate::storage::LifecycleStore;
-use crate::{Job, JobId, JobQuery, JobState, Jobs, Schedule};
+use crate::recurring::{JobTemplate, RecurringSource, new_recurring};
+use crate::storage::{Admission, NewJob, ToolStore};
+use crate::{Job, JobId, Jobs, MissedTicks};
 
+mod own;
 mod types;
 mod validate;
 mod when;
 
-pub use types::{Tool, ToolError, ToolErrorKind, ToolRecurring, ToolResult};
+pub use types::{Quota, QuotaExceeded, Tool, ToolError, ToolErrorKind, ToolRecurring, ToolResult};
 use validate::{Mismatch, validate};
 use when::{checked_tool_name, humanize, recurring_args, split, tool_name, when_args, with_args};
 
@@ -29,6 +30,12 @@ pub const LIST_TOOL: &str = "list_recurring_jobs";
 
 /// The tool that deletes one of the caller's jobs or recurring schedules.
 pub const DELETE_TOOL: &str = "delete_job";
+
+/// The default of [`ToolCatalog::max_pending_jobs`].
+pub const DEFAULT_MAX_PENDING_JOBS: u32 = 100;
+
+/// The default of [`ToolCatalog::max_recurring_jobs`].
+pub const DEFAULT_MAX_RECURRING_JOBS: u32 = 20;
 
 /// Arguments the schedule tools add to a job's own to say when it runs, so a job with
 /// a field of one of these names gets no schedule tools.
@@ -62,6 +69,8 @@ pub struct ToolCatalog {
     entries: Vec<Entry>,
     max_horizon: Duration,
     min_interval: Duration,
+    max_pending_jobs: u32,
+    max_recurring_jobs: u32,
 }
 
 #[derive(Clone)]
@@ -73,14 +82,14 @@ struct Entry {
     schema: Value,
     recurring: bool,
     schedulable: bool,
-    enqueue: EnqueueFn,
-    recur: RecurFn,
+    job: JobFn,
+    template: TemplateFn,
 }
 
-type EnqueueFn =
-    fn(Jobs, Value, DateTime<Utc>, Vec<String>) -> BoxFuture<'static, Result<JobId, ToolError>>;
-type RecurFn =
-    fn(Jobs, String, Value, Schedule, Vec<String>) -> BoxFuture<'static, Result<(), ToolError>>;
+/// The row of a call to run job `J` at a time (`now`, `run_at`), from checked arguments.
+type JobFn = fn(Value, DateTime<Utc>, DateTime<Utc>) -> Result<NewJob, ToolError>;
+/// What each run of a recurring call of job `J` is made from.
+type TemplateFn = fn(Value) -> Result<JobTemplate, ToolError>;
 
 impl fmt::Debug for ToolCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,6 +104,8 @@ impl fmt::Debug for ToolCatalog {
             )
             .field("max_horizon", &self.max_horizon)
             .field("min_interval", &self.min_interval)
+            .field("max_pending_jobs", &self.max_pending_jobs)
+            .field("max_recurring_jobs", &self.max_recurring_jobs)
             .finish()
     }
 }
@@ -107,6 +118,8 @@ impl ToolCatalog {
             entries: Vec::new(),
             max_horizon: Duration::from_secs(365 * 86_400),
             min_interval: Duration::from_secs(3600),
+            max_pending_jobs: DEFAULT_MAX_PENDING_JOBS,
+            max_recurring_jobs: DEFAULT_MAX_RECURRING_JOBS,
         }
     }
 
@@ -158,6 +171,29 @@ impl ToolCatalog {
     /// The shortest time between two runs of a recurring schedule (default 1 hour).
     pub fn min_interval(mut self, interval: Duration) -> Self {
         self.min_interval = interval;
+        self
+    }
+
+    /// The most jobs one caller may have waiting to run (`Enqueued` or `Scheduled`,
+    /// the runs of its recurring jobs included) for a call to store another (default
+    /// 100). Past it a call stores nothing and fails with
+    /// [`ToolErrorKind::QuotaExceeded`].
+    ///
+    /// The count is read in SQL in the transaction that stores the job, with the
+    /// caller's other calls held off until it commits (SQLite: its single writer;
+    /// PostgreSQL: an advisory lock per caller), so concurrent calls never store past
+    /// it. Runs fired by a recurring job are not checked, and may take a caller past
+    /// it: they are bounded by [`max_recurring_jobs`](Self::max_recurring_jobs).
+    pub fn max_pending_jobs(mut self, max: u32) -> Self {
+        self.max_pending_jobs = max;
+        self
+    }
+
+    /// The most recurring jobs one caller may have for a call to store another
+    /// (default 20), counted and held as for
+    /// [`max_pending_jobs`](Self::max_pending_jobs).
+    pub fn max_recurring_jobs(mut self, max: u32) -> Self {
+        self.max_recurring_jobs = max;
         self
     }
 
@@ -220,8 +256,8 @@ impl ToolCatalog {
             schema,
             recurring,
             schedulable,
-            enqueue: enqueue_as::<J>,
-            recur: recur_as::<J>,
+            job: job_as::<J>,
+            template: template_as::<J>,
         });
         self
     }
@@ -261,13 +297,7 @@ impl ToolCatalog {
                 });
             }
         }
-        tools.push(Tool {
-            name: LIST_TOOL.to_owned(),
-            description: "List the jobs and recurring schedules you created that have not \
-                          run yet, with their ids."
-                .to_owned(),
-            input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
-        });
+        tools.push(own::list_tool());
         tools.push(Tool {
             name: DELETE_TOOL.to_owned(),
             description: "Delete a job or a recurring schedule you created, by the id \
@@ -283,10 +313,14 @@ impl ToolCatalog {
         tools
     }
 
-    /// Calls tool `name` with the model's `arguments` on behalf of `caller` (a user or
-    /// conversation id, recorded as the label `caller:<id>`). Arguments are checked
-    /// before anything is stored: a bad call stores nothing and returns an error the
-    /// model can correct its call from.
+    /// Calls tool `name` with the model's `arguments` on behalf of `caller`: the user
+    /// or conversation id the application authenticated, never one a model or a
+    /// request names for itself. Each job and recurring job a call creates stores it
+    /// exactly (and carries the labels `tool-call` and `caller:<id>`, for the
+    /// dashboard); `list_recurring_jobs` and `delete_job` see only the rows whose
+    /// stored caller equals `caller`, character for character. Arguments are checked
+    /// before anything is stored: a bad call, or one past a quota, stores nothing and
+    /// returns an error the model can correct its call from.
     pub async fn call_tool(
         &self,
         name: &str,
@@ -307,7 +341,7 @@ impl ToolCatalog {
             }
         };
         match name {
-            LIST_TOOL => return self.list(caller).await,
+            LIST_TOOL => return self.list(arguments, caller).await,
             DELETE_TOOL => return self.delete(arguments, caller).await,
             _ => {}
         }
@@ -334,149 +368,77 @@ impl ToolCatalog {
                     }
             })
             .ok_or_else(|| self.unknown(name))?;
-        let labels = vec![TOOL_CALL_LABEL.to_owned(), format!("caller:{caller}")];
-        match kind {
+        let now = self.jobs.now();
+        let (arguments, run_at) = match kind {
             Kind::Run => {
                 validate(&entry.schema, &arguments).map_err(ToolError::invalid)?;
-                let now = self.jobs.now();
-                let id = (entry.enqueue)(self.jobs.clone(), arguments, now, labels).await?;
-                Ok(ToolResult::Enqueued {
-                    job_id: id,
-                    run_at: now,
-                    state: JobState::Enqueued,
-                })
+                (arguments, now)
             }
             Kind::Schedule => {
                 let (arguments, extra) = split(&entry.schema, arguments, when_args())?;
                 let run_at = self.run_at(&extra)?;
-                let id = (entry.enqueue)(self.jobs.clone(), arguments, run_at, labels).await?;
-                Ok(ToolResult::Enqueued {
-                    job_id: id,
-                    run_at,
-                    state: JobState::Scheduled,
-                })
+                (arguments, run_at)
             }
             Kind::Recurring => {
                 let (arguments, extra) = split(&entry.schema, arguments, recurring_args())?;
                 let schedule = self.schedule(&extra)?;
-                let recurring_id = format!("tool:{caller}:{}:{}", entry.name, JobId::new());
-                let next_run_at = schedule.next_after(self.jobs.now());
+                let mut template = (entry.template)(arguments)?;
+                add_labels(&mut template.labels, caller);
+                // An opaque id: who owns it is the stored caller, not a part of its id.
+                let recurring_id = format!("tool:{}:{}", entry.name, JobId::new());
                 let (cron, zone) = (schedule.expression(), schedule.zone().to_owned());
-                (entry.recur)(
-                    self.jobs.clone(),
+                let recurring = new_recurring(
                     recurring_id.clone(),
-                    arguments,
                     schedule,
-                    labels,
+                    template,
+                    MissedTicks::default(),
+                    false,
+                    RecurringSource::Api,
+                    now,
                 )
-                .await?;
-                Ok(ToolResult::Recurring {
+                .map_err(ToolError::internal)?;
+                let admitted = self
+                    .jobs
+                    .storage()
+                    .tool_recurring_insert(&recurring, caller, self.max_recurring_jobs, now)
+                    .await
+                    .map_err(ToolError::internal)?;
+                self.admitted(admitted, Quota::RecurringJobs)?;
+                self.jobs.notify_recurring();
+                return Ok(ToolResult::Recurring {
                     recurring_id,
                     cron,
                     zone,
-                    next_run_at,
-                })
+                    next_run_at: Some(recurring.next_run_at),
+                });
             }
-        }
-    }
-
-    async fn list(&self, caller: &str) -> Result<ToolResult, ToolError> {
-        let label = format!("caller:{caller}");
-        let mut jobs = Vec::new();
-        for state in [JobState::Scheduled, JobState::Enqueued] {
-            let query = JobQuery {
-                label: Some(label.clone()),
-                ..JobQuery::state(state).limit(100)
-            };
-            let page = self.jobs.list(query).await.map_err(ToolError::internal)?;
-            jobs.extend(page.items.into_iter().map(|job| ToolRecurring {
-                id: job.id.to_string(),
-                name: job.display_name,
-                state: job.state,
-                run_at: Some(job.run_at),
-                cron: None,
-            }));
-        }
-        let prefix = format!("tool:{caller}:");
-        let recurring = self
+        };
+        let mut row = (entry.job)(arguments, now, run_at)?;
+        add_labels(&mut row.labels, caller);
+        let admitted = self
             .jobs
-            .recurring()
-            .list()
+            .storage()
+            .tool_job_insert(&row, caller, self.max_pending_jobs)
             .await
             .map_err(ToolError::internal)?;
-        jobs.extend(
-            recurring
-                .into_iter()
-                .filter(|recurring| recurring.id.starts_with(&prefix))
-                .map(|recurring| ToolRecurring {
-                    id: recurring.id,
-                    name: recurring.display_name,
-                    state: JobState::Scheduled,
-                    run_at: recurring.enabled.then_some(recurring.next_run_at),
-                    cron: Some(format!("{} ({})", recurring.schedule, recurring.zone)),
-                }),
-        );
-        Ok(ToolResult::Scheduled { jobs })
+        self.admitted(admitted, Quota::PendingJobs)?;
+        self.jobs.notify_enqueued();
+        Ok(ToolResult::Enqueued {
+            job_id: row.id,
+            run_at,
+            state: row.state,
+        })
     }
 
-    async fn delete(&self, arguments: Value, caller: &str) -> Result<ToolResult, ToolError> {
-        let schema = json!({
-            "type": "object",
-            "properties": {"id": {"type": "string"}},
-            "required": ["id"],
-            "additionalProperties": false,
-        });
-        validate(&schema, &arguments).map_err(ToolError::invalid)?;
-        let id = arguments["id"].as_str().unwrap_or_default();
-        let not_found = || {
-            ToolError::new(
-                ToolErrorKind::NotFound,
-                format!(
-                    "you have no job or recurring schedule `{id}`; list_recurring_jobs lists yours"
-                ),
-            )
-            .at(
-                "/id",
-                "the id of a job or recurring schedule you created",
-                Some(json!(id).to_string()),
-            )
+    fn admitted(&self, admission: Admission, quota: Quota) -> Result<(), ToolError> {
+        let limit = match quota {
+            Quota::PendingJobs => self.max_pending_jobs,
+            Quota::RecurringJobs => self.max_recurring_jobs,
         };
-        if id.starts_with(&format!("tool:{caller}:")) {
-            let deleted = self
-                .jobs
-                .recurring()
-                .delete(id)
-                .await
-                .map_err(ToolError::internal)?;
-            return if deleted {
-                Ok(ToolResult::Deleted { id: id.to_owned() })
-            } else {
-                Err(not_found())
-            };
+        match admission {
+            Admission::Stored => Ok(()),
+            Admission::Refused { current } => Err(ToolError::quota_exceeded(quota, limit, current)),
         }
-        let job_id: JobId = id.parse().map_err(|_| not_found())?;
-        let job = match self.jobs.get(job_id).await {
-            Ok(job) => job,
-            Err(crate::Error::JobNotFound(_)) => return Err(not_found()),
-            Err(error) => return Err(ToolError::internal(error)),
-        };
-        if !job.labels.contains(&format!("caller:{caller}")) {
-            return Err(not_found());
-        }
-        if !matches!(job.state, JobState::Scheduled | JobState::Enqueued) {
-            return Err(ToolError::new(
-                ToolErrorKind::NotFound,
-                format!(
-                    "job `{id}` is {} and can no longer be deleted",
-                    job.state.as_str()
-                ),
-            ));
-        }
-        self.jobs
-            .delete(job_id)
-            .await
-            .map_err(ToolError::internal)?;
-        Ok(ToolResult::Deleted { id: id.to_owned() })
     }
 
     fn unknown(&self, name: &str) -> ToolError {
@@ -498,50 +460,28 @@ enum Kind {
     Recurring,
 }
 
-fn enqueue_as<J: Job>(
-    jobs: Jobs,
-    arguments: Value,
-    run_at: DateTime<Utc>,
-    labels: Vec<String>,
-) -> BoxFuture<'static, Result<JobId, ToolError>> {
-    Box::pin(async move {
-        let job: J = decode(arguments)?;
-        let now = jobs.now();
-        let mut row = new_job(&job, None, now, run_at).map_err(ToolError::internal)?;
-        for label in labels {
-            if !row.labels.contains(&label) {
-                row.labels.push(label);
-            }
+/// The labels that show a tool call's job on the dashboard (they own nothing: the
+/// stored caller does), after the job's own.
+fn add_labels(labels: &mut Vec<String>, caller: &str) {
+    for label in [TOOL_CALL_LABEL.to_owned(), format!("caller:{caller}")] {
+        if !labels.contains(&label) {
+            labels.push(label);
         }
-        let id = row.id;
-        jobs.storage()
-            .jobs_insert(&[row])
-            .await
-            .map_err(ToolError::internal)?;
-        jobs.notify_enqueued();
-        Ok(id)
-    })
+    }
 }
 
-fn recur_as<J: Job>(
-    jobs: Jobs,
-    id: String,
+fn job_as<J: Job>(
     arguments: Value,
-    schedule: Schedule,
-    labels: Vec<String>,
-) -> BoxFuture<'static, Result<(), ToolError>> {
-    Box::pin(async move {
-        let job: J = decode(arguments)?;
-        labels
-            .into_iter()
-            .fold(
-                jobs.recurring().cron(id, &schedule.expression(), job),
-                |recurring, label| recurring.label(label),
-            )
-            .zone(schedule.zone())
-            .await
-            .map_err(ToolError::internal)
-    })
+    now: DateTime<Utc>,
+    run_at: DateTime<Utc>,
+) -> Result<NewJob, ToolError> {
+    let job: J = decode(arguments)?;
+    new_job(&job, None, now, run_at).map_err(ToolError::internal)
+}
+
+fn template_as<J: Job>(arguments: Value) -> Result<JobTemplate, ToolError> {
+    let job: J = decode(arguments)?;
+    JobTemplate::of(&job).map_err(ToolError::internal)
 }
 
 /// The job from checked arguments; a type whose own `Deserialize` refuses what its

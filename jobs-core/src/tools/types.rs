@@ -61,10 +61,12 @@ pub enum ToolResult {
         /// Its first run.
         next_run_at: Option<DateTime<Utc>>,
     },
-    /// The caller's jobs that have not run and recurring schedules.
+    /// A page of the caller's jobs that have not run, then of its recurring jobs.
     Scheduled {
         /// Each of them.
         jobs: Vec<ToolRecurring>,
+        /// Pass it as `cursor` for the next page; `None` on the last one.
+        next_cursor: Option<String>,
     },
     /// A job or schedule was deleted.
     Deleted {
@@ -107,8 +109,36 @@ pub struct ToolError {
     /// What it was, as JSON; absent for a missing argument.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub got: Option<String>,
+    /// For [`ToolErrorKind::QuotaExceeded`]: which quota, its limit and the caller's
+    /// count (serialized as the keys `quota`, `limit` and `current`). Boxed, so that
+    /// every other error stays small.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Box<QuotaExceeded>>,
     /// The whole story in a sentence.
     pub message: String,
+}
+
+/// Which per-caller quota a call would have passed, and by how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QuotaExceeded {
+    /// The quota.
+    pub quota: Quota,
+    /// The most the catalog allows one caller.
+    pub limit: u64,
+    /// How many the caller has now.
+    pub current: u64,
+}
+
+/// The per-caller quotas of a [`ToolCatalog`](crate::ToolCatalog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Quota {
+    /// Jobs not yet run (`Enqueued` or `Scheduled`), the runs of recurring jobs included
+    /// ([`ToolCatalog::max_pending_jobs`](crate::ToolCatalog::max_pending_jobs)).
+    PendingJobs,
+    /// Recurring jobs ([`ToolCatalog::max_recurring_jobs`](crate::ToolCatalog::max_recurring_jobs)).
+    RecurringJobs,
 }
 
 /// The kinds of [`ToolError`].
@@ -128,6 +158,9 @@ pub enum ToolErrorKind {
     IntervalTooShort,
     /// No job or schedule of the caller has this id.
     NotFound,
+    /// The caller has as many pending jobs or recurring jobs as the catalog allows one
+    /// caller; nothing was stored ([`ToolError::quota`] says which quota).
+    QuotaExceeded,
     /// The store failed; retrying the same call may work.
     Internal,
 }
@@ -139,8 +172,29 @@ impl ToolError {
             field: None,
             expected: None,
             got: None,
+            quota: None,
             message: message.into(),
         }
+    }
+
+    pub(super) fn quota_exceeded(quota: Quota, limit: u32, current: u64) -> Self {
+        let (what, or_wait) = match quota {
+            Quota::PendingJobs => ("jobs that have not run yet", " or wait for one to run"),
+            Quota::RecurringJobs => ("recurring jobs", ""),
+        };
+        let mut error = Self::new(
+            ToolErrorKind::QuotaExceeded,
+            format!(
+                "nothing was stored: you have {current} {what}, the most allowed is {limit}; \
+                 delete one with delete_job (list_recurring_jobs lists yours){or_wait}"
+            ),
+        );
+        error.quota = Some(Box::new(QuotaExceeded {
+            quota,
+            limit: u64::from(limit),
+            current,
+        }));
+        error
     }
 
     pub(super) fn at(mut self, field: &str, expected: &str, got: Option<String>) -> Self {

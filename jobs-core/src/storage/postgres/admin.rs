@@ -8,7 +8,7 @@ use super::PgStorage;
 use super::continuations::cascade;
 use super::lifecycle::UNSERVED;
 use super::listener::{CHANNEL, DELETIONS};
-use super::rows::{micros_of, text};
+use super::rows::{SUMMARY_COLUMNS, micros_of, text};
 use super::running::logs;
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
@@ -158,11 +158,9 @@ impl AdminStore for PgStorage {
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
-        let mut select = QueryBuilder::<Postgres>::new(
-            "SELECT id, name, display_name, state, queue, attempt, run_at, created_at, updated_at, \
-                 labels::text AS labels, progress_done, progress_total \
-             FROM jobs_job WHERE true",
-        );
+        let mut select = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE true"
+        ));
         push_filters(&mut select, query);
         if let Some(after) = query.after {
             select.push(" AND id < ").push_bind(after.as_uuid());

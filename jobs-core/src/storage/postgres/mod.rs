@@ -29,6 +29,7 @@ mod recurring;
 mod rows;
 mod running;
 mod servers;
+mod tools;
 
 /// Makes the surrounding transaction commit without waiting for its WAL to reach the
 /// disk; part of the statement, so that a claim or a batch of results stays one round

@@ -9,7 +9,7 @@ use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
 
 impl RecurringStore for PgStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -139,6 +139,21 @@ impl RecurringStore for PgStorage {
         )
     }
 
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        jobs_insert_with(&mut tx, std::slice::from_ref(run)).await?;
+        sqlx::query(
+            "UPDATE jobs_job SET caller = (SELECT caller FROM jobs_recurring WHERE id = $2) \
+             WHERE id = $1",
+        )
+        .bind(run.id.as_uuid())
+        .bind(run.recurring_id.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
         let updated = sqlx::query("UPDATE jobs_recurring SET error = $2 WHERE id = $1")
             .bind(id)
@@ -193,12 +208,24 @@ impl RecurringStore for PgStorage {
             }
         }
         jobs_insert_with(&mut tx, request.runs).await?;
-        sqlx::query("UPDATE jobs_recurring SET last_run_at = $2, last_job_id = $3 WHERE id = $1")
-            .bind(request.id)
-            .bind(request.now)
-            .bind(last.id.as_uuid())
-            .execute(&mut *tx)
-            .await?;
+        let caller: Option<String> = sqlx::query_scalar(
+            "UPDATE jobs_recurring SET last_run_at = $2, last_job_id = $3 WHERE id = $1 \
+             RETURNING caller",
+        )
+        .bind(request.id)
+        .bind(request.now)
+        .bind(last.id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(caller) = caller {
+            // The runs of a tool call's schedule are that caller's too.
+            let ids: Vec<uuid::Uuid> = request.runs.iter().map(|run| run.id.as_uuid()).collect();
+            sqlx::query("UPDATE jobs_job SET caller = $1 WHERE id = ANY($2)")
+                .bind(caller)
+                .bind(ids)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Fired::Created)
     }

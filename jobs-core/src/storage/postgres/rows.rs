@@ -79,6 +79,10 @@ impl StoredRow for PgRow {
     }
 }
 
+/// The columns a [`crate::JobSummary`] is read from.
+pub(super) const SUMMARY_COLUMNS: &str = "id, name, display_name, state, queue, attempt, run_at, \
+    created_at, updated_at, labels::text AS labels, progress_done, progress_total";
+
 /// The columns a [`crate::recurring::RecurringInfo`] is read from.
 pub(super) const RECURRING_COLUMNS: &str = "id, schedule, zone, job_name, display_name, payload::text AS payload, \
     labels::text AS labels, max_retries, missed, allow_overlap, enabled, disabled_reason, source, next_run_at, \

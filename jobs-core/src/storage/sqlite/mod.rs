@@ -26,6 +26,7 @@ mod recurring;
 mod rows;
 mod running;
 mod servers;
+mod tools;
 mod writer;
 
 /// SQLite's limit on bound parameters per statement is 32,766; stay well under it.

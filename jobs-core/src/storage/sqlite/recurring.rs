@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::lifecycle::jobs_insert_with;
+use super::lifecycle::{ids_json, jobs_insert_with};
 use super::rows::{from_micros, micros};
 use super::{SqliteStorage, begin};
-use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
+use crate::{JobId, Result};
 
 impl RecurringStore for SqliteStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
@@ -160,6 +160,22 @@ impl RecurringStore for SqliteStorage {
         Ok(next.map(from_micros))
     }
 
+    async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        jobs_insert_with(&mut tx, std::slice::from_ref(run)).await?;
+        sqlx::query(
+            "UPDATE jobs_job SET caller = (SELECT caller FROM jobs_recurring WHERE id = ?2) \
+             WHERE id = ?1",
+        )
+        .bind(run.id.to_string())
+        .bind(run.recurring_id.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn recurring_set_error(&self, id: &str, error: Option<&str>) -> Result<bool> {
         let updated = sqlx::query("UPDATE jobs_recurring SET error = ?2 WHERE id = ?1")
             .bind(id)
@@ -218,12 +234,26 @@ impl RecurringStore for SqliteStorage {
             }
         }
         jobs_insert_with(&mut tx, request.runs).await?;
-        sqlx::query("UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1")
-            .bind(request.id)
-            .bind(micros(request.now))
-            .bind(last.id.to_string())
+        let caller: Option<String> = sqlx::query_scalar(
+            "UPDATE jobs_recurring SET last_run_at = ?2, last_job_id = ?3 WHERE id = ?1 \
+             RETURNING caller",
+        )
+        .bind(request.id)
+        .bind(micros(request.now))
+        .bind(last.id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(caller) = caller {
+            // The runs of a tool call's schedule are that caller's too.
+            let ids: Vec<JobId> = request.runs.iter().map(|run| run.id).collect();
+            sqlx::query(
+                "UPDATE jobs_job SET caller = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(caller)
+            .bind(ids_json(&ids))
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit().await?;
         Ok(Fired::Created)
     }
