@@ -363,3 +363,66 @@ fn an_app_installed_recorder_receives_the_servers_figures() {
         &DebugValue::Counter(0)
     );
 }
+
+/// The connections of this test's database named `name` in `pg_stat_activity`.
+#[cfg(feature = "postgres")]
+async fn connections_named(db: &TestDb, name: &str) -> i64 {
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let count = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind(name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    sqlx::Connection::close(admin).await.unwrap();
+    count
+}
+
+/// Open dashboards read through the dashboard's own connections (`dashboard.pool_size`),
+/// never through those the job server claims and renews with, however many pages they
+/// watch.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_reads_go_through_a_pool_of_their_own() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut settings = jobs::axum::JobsSettings::default();
+    settings.database_url = db.url.clone();
+    settings.dashboard.port = 0;
+    settings.dashboard.pool_size = 2;
+    let plugin = jobs::axum::JobsPlugin::builder(settings)
+        .start()
+        .await
+        .unwrap();
+    let events = format!("http://{}/api/events", plugin.dashboard_addr().unwrap());
+    // Eight tabs, each on a page of its own: eight topics read side by side.
+    let mut streams = Vec::new();
+    for page in 0..8 {
+        let url = format!("{events}?topics=jobs,servers,recurring&name=page-{page}");
+        let (status, stream) = EventStream::open(&url, None).await;
+        assert_eq!(status, StatusCode::OK);
+        streams.push(stream.unwrap());
+    }
+    for stream in &mut streams {
+        stream.wait_for("jobs", |_| true).await;
+    }
+    let dashboard = connections_named(&db, "jobs-dashboard").await;
+    assert!(
+        (1..=2).contains(&dashboard),
+        "{dashboard} dashboard connections, for a pool of 2"
+    );
+    for _ in 0..20 {
+        let dashboard = connections_named(&db, "jobs-dashboard").await;
+        assert!(dashboard <= 2, "{dashboard} dashboard connections");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        connections_named(&db, "jobs").await >= 1,
+        "the job server has connections of its own"
+    );
+    drop(streams);
+    plugin.shutdown().await;
+}

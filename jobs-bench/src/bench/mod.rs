@@ -1,6 +1,8 @@
 //! One benchmark run: every figure asked for, on every backend asked for, each on a
 //! database of its own, gathered into one report.
 
+mod big;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use crate::db::{Backend, Raw, Scratch};
 use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
-use crate::{drain, enqueue, list, live, panics, scale, waiting, work};
+use crate::{drain, enqueue, list, panics, waiting, work};
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -27,12 +29,6 @@ fn claimers(backend: Backend) -> usize {
 
 /// Workers of the panics figure.
 const PANIC_WORKERS: usize = 64;
-
-/// Workers of the drains of the live-updates figure.
-const LIVE_WORKERS: usize = 16;
-
-/// Workers of the drains of the big-table figure.
-const SCALE_WORKERS: usize = 16;
 
 /// How big each figure is.
 #[derive(Debug, Clone, Copy)]
@@ -438,102 +434,6 @@ impl Bench<'_> {
             None => p99,
         });
         self.push(row("max", spread.max));
-    }
-
-    async fn scale(&mut self, backend: Backend) -> Result<()> {
-        let sizes = self.sizes;
-        // Empty, big, empty again: the machine's speed drifts, so the big table's drain
-        // is compared with the mean of the two around it.
-        let mut empty = Vec::new();
-        let mut big = 0.0;
-        for old in [0, sizes.scale_rows, 0] {
-            let scratch = self.scratch(backend).await?;
-            let rate = scale::drain_on_big_table(&scratch, old, sizes.drain, SCALE_WORKERS).await?;
-            scratch.remove().await?;
-            eprintln!("   {old} old jobs: {rate:.0} jobs/s");
-            if old == 0 {
-                empty.push(rate);
-            } else {
-                big = rate;
-            }
-        }
-        self.push(
-            Row::new(
-                9,
-                format!(
-                    "drain {} no-op jobs, {SCALE_WORKERS} workers, on {} finished jobs \
-                     analyzed before the backlog",
-                    thousands(sizes.drain as f64),
-                    thousands(sizes.scale_rows as f64)
-                ),
-                backend,
-                big,
-                Unit::JobsPerSec,
-            )
-            .against(
-                empty.iter().sum::<f64>() / empty.len() as f64,
-                "the same drain on an empty table, before and after",
-            )
-            .target(Target::ShareOfBaseline { min: 0.9 }),
-        );
-        Ok(())
-    }
-
-    async fn live(&mut self, backend: Backend) -> Result<()> {
-        let sizes = self.sizes;
-        let scratch = self.scratch(backend).await?;
-        let measured = live::run(
-            &scratch,
-            sizes.live_rows,
-            sizes.live_streams,
-            sizes.live_jobs,
-            LIVE_WORKERS,
-        )
-        .await?;
-        scratch.remove().await?;
-        let (rows, streams) = (
-            thousands(sizes.live_rows as f64),
-            thousands(sizes.live_streams as f64),
-        );
-        self.push(
-            Row::new(
-                8,
-                format!(
-                    "drain {} no-op jobs, {LIVE_WORKERS} workers, {streams} live-update \
-                     streams open on {rows} jobs",
-                    thousands(sizes.live_jobs as f64)
-                ),
-                backend,
-                measured.with,
-                Unit::JobsPerSec,
-            )
-            .against(
-                measured.without,
-                "the same drain without streams, before and after",
-            )
-            .target(Target::ShareOfBaseline { min: 0.8 })
-            .note(format!(
-                "table filled in {:.0} s",
-                measured.load.as_secs_f64()
-            )),
-        );
-        self.push(
-            Row::new(
-                8,
-                format!("{streams} live-update streams: store reads per round"),
-                backend,
-                measured.reads_per_round,
-                Unit::ReadsPerRound,
-            )
-            .target(Target::AtMost {
-                max: live::TOPICS as f64,
-            })
-            .note(format!(
-                "{} topics watched by every stream; one read per topic per round at most",
-                live::TOPICS
-            )),
-        );
-        Ok(())
     }
 
     async fn panics(&mut self, backend: Backend) -> Result<()> {

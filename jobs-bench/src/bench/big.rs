@@ -1,0 +1,113 @@
+//! The figures on big tables: the drain beside open dashboards (8) and on a table of
+//! finished jobs (9).
+
+use anyhow::Result;
+
+use super::Bench;
+use crate::db::Backend;
+use crate::report::{Row, Target, Unit, thousands};
+use crate::{live, scale};
+
+/// Workers of the drains of the live-updates figure.
+const LIVE_WORKERS: usize = 16;
+
+/// Workers of the drains of the big-table figure.
+const SCALE_WORKERS: usize = 16;
+
+impl Bench<'_> {
+    pub(super) async fn scale(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        // Empty, big, empty again: the machine's speed drifts, so the big table's drain
+        // is compared with the mean of the two around it.
+        let mut empty = Vec::new();
+        let mut big = 0.0;
+        for old in [0, sizes.scale_rows, 0] {
+            let scratch = self.scratch(backend).await?;
+            let rate = scale::drain_on_big_table(&scratch, old, sizes.drain, SCALE_WORKERS).await?;
+            scratch.remove().await?;
+            eprintln!("   {old} old jobs: {rate:.0} jobs/s");
+            if old == 0 {
+                empty.push(rate);
+            } else {
+                big = rate;
+            }
+        }
+        self.push(
+            Row::new(
+                9,
+                format!(
+                    "drain {} no-op jobs, {SCALE_WORKERS} workers, on {} finished jobs \
+                     analyzed before the backlog",
+                    thousands(sizes.drain as f64),
+                    thousands(sizes.scale_rows as f64)
+                ),
+                backend,
+                big,
+                Unit::JobsPerSec,
+            )
+            .against(
+                empty.iter().sum::<f64>() / empty.len() as f64,
+                "the same drain on an empty table, before and after",
+            )
+            .target(Target::ShareOfBaseline { min: 0.9 }),
+        );
+        Ok(())
+    }
+
+    pub(super) async fn live(&mut self, backend: Backend) -> Result<()> {
+        let sizes = self.sizes;
+        let scratch = self.scratch(backend).await?;
+        let measured = live::run(
+            &scratch,
+            sizes.live_rows,
+            sizes.live_streams,
+            sizes.live_jobs,
+            LIVE_WORKERS,
+        )
+        .await?;
+        scratch.remove().await?;
+        let (rows, streams) = (
+            thousands(sizes.live_rows as f64),
+            thousands(sizes.live_streams as f64),
+        );
+        self.push(
+            Row::new(
+                8,
+                format!(
+                    "drain {} no-op jobs, {LIVE_WORKERS} workers, {streams} live-update \
+                     streams open on {rows} jobs",
+                    thousands(sizes.live_jobs as f64)
+                ),
+                backend,
+                measured.with,
+                Unit::JobsPerSec,
+            )
+            .against(
+                measured.without,
+                "the same drain without streams, before and after",
+            )
+            .target(Target::ShareOfBaseline { min: 0.8 })
+            .note(format!(
+                "table filled in {:.0} s",
+                measured.load.as_secs_f64()
+            )),
+        );
+        self.push(
+            Row::new(
+                8,
+                format!("{streams} live-update streams: store reads per round"),
+                backend,
+                measured.reads_per_round,
+                Unit::ReadsPerRound,
+            )
+            .target(Target::AtMost {
+                max: live::TOPICS as f64,
+            })
+            .note(format!(
+                "{} topics watched by every stream; one read per topic per round at most",
+                live::TOPICS
+            )),
+        );
+        Ok(())
+    }
+}
