@@ -125,7 +125,8 @@ fn toml_value() -> impl Strategy<Value = String> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3)
                 .prop_map(|items| format!("[{}]", items.join(", "))),
-            prop::collection::vec(("[a-z_]{1,6}", inner), 0..3).prop_map(|pairs| {
+            // Keys once each: a key given twice is a TOML syntax error, about no key.
+            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..3).prop_map(|pairs| {
                 let pairs: Vec<String> = pairs
                     .iter()
                     .map(|(key, value)| format!("{key} = {value}"))

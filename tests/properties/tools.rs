@@ -38,6 +38,7 @@ async fn send_reminder(user_id: u64, text: String) {
 }
 
 /// A job with data of most kinds schemars describes.
+#[allow(clippy::too_many_arguments)]
 #[job(display = "Book a table for {guests}")]
 async fn book_table(
     guests: u8,
