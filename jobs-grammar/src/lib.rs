@@ -29,6 +29,9 @@ mod duration;
 mod queue;
 mod zone;
 
+#[cfg(test)]
+mod properties;
+
 pub use backoff::{BackoffError, BackoffPolicy, parse_backoff};
 pub use cron::{CronError, CronExpression, parse_cron};
 pub use duration::{DurationError, DurationUse, check_duration, format_duration, parse_duration};

@@ -109,7 +109,11 @@ where
         .route("/assets/app.css", get(pages::style))
         .route("/assets/app.js", get(pages::script))
         .route("/assets/icon.svg", get(pages::icon))
-        .merge(api::routes().layer(RequestBodyLimitLayer::new(API_BODY_LIMIT)))
+        .merge(
+            api::routes()
+                .layer(middleware::map_response(api::rejection_as_json))
+                .layer(RequestBodyLimitLayer::new(API_BODY_LIMIT)),
+        )
         .route("/metrics", get(metrics::metrics))
         .layer(CompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(

@@ -205,7 +205,9 @@ pub struct JobQuery {
     pub state: Option<JobState>,
     /// Only jobs of this registered name.
     pub name: Option<String>,
-    /// Only jobs whose display name or registered name contains this text (any case).
+    /// Only jobs whose display name or registered name contains this text, as it is
+    /// written but for the case of ASCII letters (`%` and `_` are characters like any
+    /// other).
     pub search: Option<String>,
     /// Only jobs with this label.
     pub label: Option<String>,
@@ -284,12 +286,15 @@ impl JobQuery {
         })
     }
 
-    /// The `LIKE` pattern for `search`, with `%`, `_` and `\\` escaped by `\\`.
+    /// The `LIKE` pattern for `search`, with `%`, `_` and `\\` escaped by `\\`, its
+    /// ASCII letters in lower case. Only those: the backends lower the column the same
+    /// way (SQLite's `lower` knows no other letters, PostgreSQL's is asked for the `C`
+    /// collation's), where lowering other scripts differs between them and Rust (`İ`).
     pub(crate) fn like_pattern(&self) -> Option<String> {
         self.search.as_ref().map(|text| {
             let mut pattern = String::with_capacity(text.len() + 2);
             pattern.push('%');
-            for c in text.to_lowercase().chars() {
+            for c in text.to_ascii_lowercase().chars() {
                 if matches!(c, '%' | '_' | '\\') {
                     pattern.push('\\');
                 }

@@ -11,6 +11,8 @@ use crate::{Error, Job, JobId, JobState, MissedTicks, Result, Schedule};
 mod client;
 mod descriptor;
 pub(crate) mod schedule;
+#[cfg(test)]
+mod schedule_properties;
 
 pub use client::{AddRecurring, Recurring};
 pub(crate) use descriptor::register_declared;

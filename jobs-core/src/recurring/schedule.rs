@@ -159,12 +159,17 @@ impl Schedule {
                 }
             }
             Kind::Every(interval) => {
-                let step = to_chrono(*interval);
-                let steps = (to - from).num_milliseconds() / step.num_milliseconds().max(1);
-                let mut tick = from + step * i32::try_from(steps).unwrap_or(i32::MAX);
-                while ticks.len() < limit && tick >= from {
+                // Counted in nanoseconds, without a cap: an interval of a millisecond
+                // and a half, or of a millisecond missed for years, lands on its grid.
+                let step = interval.as_nanos();
+                let span = (to - from).to_std().map_or(0, |span| span.as_nanos());
+                for steps in (0..=span / step).rev().take(limit) {
+                    let Some(tick) =
+                        from_nanos(steps * step).and_then(|offset| from.checked_add_signed(offset))
+                    else {
+                        break;
+                    };
                     ticks.push(tick);
-                    tick -= step;
                 }
             }
         }
@@ -266,6 +271,12 @@ pub(crate) fn plan(
 
 fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn from_nanos(nanos: u128) -> Option<chrono::Duration> {
+    let seconds = u64::try_from(nanos / 1_000_000_000).ok()?;
+    let duration = Duration::new(seconds, (nanos % 1_000_000_000) as u32);
+    chrono::Duration::from_std(duration).ok()
 }
 
 #[cfg(test)]
@@ -426,6 +437,24 @@ mod tests {
             ]
         );
         assert_eq!(late.next, Some(utc(2026, 11, 27, 8, 45)));
+    }
+
+    /// Found by `missed_interval_ticks_are_the_newest_on_the_grid`: the count of whole
+    /// intervals was capped at `i32::MAX` (a 1 ms interval missed for 25 days gave an old
+    /// tick), and counted in whole milliseconds (a 1.0005 s interval gave a tick after `to`).
+    #[test]
+    fn missed_interval_ticks_are_counted_exactly() {
+        let from = utc(2000, 1, 1, 0, 0);
+        let every_ms = Schedule::every(Duration::from_millis(1)).unwrap();
+        let to = from + chrono::Duration::milliseconds(2_147_483_648);
+        assert_eq!(every_ms.ticks_back(from, to, 1), [to]);
+        let uneven = Schedule::every(Duration::from_micros(1_000_500)).unwrap();
+        let to = from + chrono::Duration::days(10);
+        let newest = from + chrono::Duration::microseconds(863_568 * 1_000_500);
+        assert_eq!(
+            uneven.ticks_back(from, to, 2),
+            [newest, newest - chrono::Duration::microseconds(1_000_500)]
+        );
     }
 
     /// Brussels springs forward on 2026-03-29: 02:00 CET becomes 03:00 CEST, so 02:30

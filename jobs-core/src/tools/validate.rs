@@ -112,6 +112,23 @@ fn check_number(
     value: &Value,
     at: &str,
 ) -> Result<(), Mismatch> {
+    let integer = number
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| number.as_u64().map(i128::from));
+    let range = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .and_then(integer_range);
+    if let (Some(integer), Some((low, high))) = (integer, range)
+        && !(low..=high).contains(&integer)
+    {
+        return Err(mismatch(
+            at,
+            &format!("an integer from {low} to {high}"),
+            value,
+        ));
+    }
     let Some(number) = number.as_f64() else {
         return Ok(());
     };
@@ -129,6 +146,23 @@ fn check_number(
         return Err(mismatch(at, &expected, value));
     }
     Ok(())
+}
+
+/// The range of an integer `format` as schemars writes it for Rust's integer types,
+/// which bounds some (`uint32`) with a `minimum` only: serde refuses what they cannot
+/// hold, so the check must too.
+fn integer_range(format: &str) -> Option<(i128, i128)> {
+    Some(match format {
+        "int8" => (i8::MIN.into(), i8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX.into()),
+        "int64" | "int" => (i64::MIN.into(), i64::MAX.into()),
+        "uint8" => (0, u8::MAX.into()),
+        "uint16" => (0, u16::MAX.into()),
+        "uint32" => (0, u32::MAX.into()),
+        "uint64" | "uint" => (0, u64::MAX.into()),
+        _ => return None,
+    })
 }
 
 fn check_length(
@@ -366,6 +400,11 @@ mod tests {
             (error.field.as_str(), error.expected.as_str()),
             ("/tags/0", "one of \"a\", \"b\"")
         );
+        // Found by a property test: schemars bounds `u32` by its `format` alone.
+        let counted = json!({"type": "integer", "format": "uint32", "minimum": 0});
+        assert!(validate(&counted, &json!(4_294_967_295u64)).is_ok());
+        let error = validate(&counted, &json!(4_294_967_296u64)).unwrap_err();
+        assert_eq!(error.expected, "an integer from 0 to 4294967295");
         let error = validate(&schema, &json!({})).unwrap_err();
         assert_eq!((error.field.as_str(), error.got), ("/user_id", None));
         assert_eq!(

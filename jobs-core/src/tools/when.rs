@@ -40,9 +40,12 @@ impl ToolCatalog {
                 at
             }
             (None, Some(delay)) => {
+                // Any delay past what a time can hold is past the horizon, not a panic.
                 let seconds = delay.as_u64().unwrap_or_default();
-                let delay = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
-                now.checked_add_signed(delay)
+                i64::try_from(seconds)
+                    .ok()
+                    .and_then(chrono::Duration::try_seconds)
+                    .and_then(|delay| now.checked_add_signed(delay))
                     .unwrap_or(DateTime::<Utc>::MAX_UTC)
             }
             _ => {

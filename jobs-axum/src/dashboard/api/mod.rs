@@ -42,6 +42,15 @@ pub(super) struct Filters {
 impl Filters {
     fn query(self) -> Result<JobQuery, ApiError> {
         let mut query = JobQuery::default();
+        for (parameter, value) in [
+            ("name", &self.name),
+            ("search", &self.search),
+            ("label", &self.label),
+        ] {
+            if let Some(value) = value {
+                without_nul(parameter, value)?;
+            }
+        }
         if let Some(state) = non_empty(self.state) {
             query.state = Some(
                 state
@@ -64,6 +73,17 @@ impl Filters {
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|value| !value.trim().is_empty())
+}
+
+/// Refuses text with a NUL character, which no stored name, label or id holds
+/// (PostgreSQL's text cannot), so the store is never asked.
+pub(super) fn without_nul(parameter: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::bad_request(format!(
+            "{parameter}: contains a NUL character"
+        )));
+    }
+    Ok(())
 }
 
 pub(super) fn parse_id(id: &str) -> Result<JobId, ApiError> {
@@ -90,6 +110,7 @@ impl ApiError {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::REQUEST_TIMEOUT => "timeout",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
@@ -211,6 +232,41 @@ pub(in crate::dashboard) async fn plumbing_error_as_json(response: Response) -> 
         );
     }
     response
+}
+
+/// The refusals of axum's own extractors and routing (a query parameter given twice, a
+/// path that is not UTF-8, a method the route does not have) in the API's error shape,
+/// their text as the message. The body limit's 413 and the timeout's 408 are left to
+/// [`plumbing_error_as_json`], outside.
+pub(in crate::dashboard) async fn rejection_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error()
+        || is_json
+        || matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        )
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("refused").to_owned(),
+        text => text.to_owned(),
+    };
+    let mut answer = ApiError::new(status, message).into_response();
+    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
 }
 
 /// `{"items": […]}`: every list the API answers that is not paged.

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use jobs_core::{JobId, Jobs, RecurringInfo};
 use serde::Serialize;
 
-use super::{ApiError, Items};
+use super::{ApiError, Items, without_nul};
 
 pub(super) fn routes<S>() -> Router<S>
 where
@@ -38,6 +38,7 @@ async fn one(
     State(jobs): State<Jobs>,
     Path(id): Path<String>,
 ) -> Result<Json<RecurringInfo>, ApiError> {
+    without_nul("id", &id)?;
     Ok(Json(jobs.recurring().get(&id).await?))
 }
 
@@ -52,6 +53,7 @@ async fn trigger(
     State(jobs): State<Jobs>,
     Path(id): Path<String>,
 ) -> Result<Json<Triggered>, ApiError> {
+    without_nul("id", &id)?;
     Ok(Json(Triggered {
         job_id: jobs.recurring().trigger(&id).await?,
     }))
@@ -59,6 +61,7 @@ async fn trigger(
 
 /// Deletes the schedule; its past runs stay.
 async fn delete(State(jobs): State<Jobs>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    without_nul("id", &id)?;
     if jobs.recurring().delete(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -86,6 +89,7 @@ async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<Json<RecurringInfo>, ApiError> {
+    without_nul("id", id)?;
     jobs.recurring().set_enabled(id, enabled).await?;
     Ok(Json(jobs.recurring().get(id).await?))
 }

@@ -33,9 +33,9 @@ fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     }
     if let Some(pattern) = query.like_pattern() {
         builder
-            .push(" AND (lower(display_name) LIKE ")
+            .push(" AND (lower(display_name COLLATE \"C\") LIKE ")
             .push_bind(pattern.clone())
-            .push(" OR lower(name) LIKE ")
+            .push(" OR lower(name COLLATE \"C\") LIKE ")
             .push_bind(pattern)
             .push(")");
     }
