@@ -57,6 +57,12 @@ pub(crate) trait StoredRow:
 
     /// The `max_retries` column.
     fn max_retries(&self) -> Result<Option<u32>>;
+
+    /// Text whatever bytes it holds: SQLite keeps what a hand-written statement puts in
+    /// a `TEXT` column, and a payload that is not UTF-8 must fail its job (it does not
+    /// decode), not the claim of every job beside it. Bytes that are not UTF-8 read as
+    /// U+FFFD.
+    fn text_lossy(&self, column: &str) -> Result<String>;
 }
 
 /// A job state stored by name.
@@ -134,7 +140,7 @@ pub(crate) fn job_info(
     history: Vec<HistoryEntry>,
     logs: Vec<LogEntry>,
 ) -> Result<JobInfo> {
-    let payload: String = row.column("payload")?;
+    let payload = row.text_lossy("payload")?;
     Ok(JobInfo {
         id,
         name: row.column("name")?,
@@ -191,7 +197,7 @@ pub(crate) fn claimed_job(row: &impl StoredRow) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         id: row.job_id("id")?,
         name: row.column("name")?,
-        payload: row.column("payload")?,
+        payload: row.text_lossy("payload")?,
         attempt: row.count("attempt")?,
         max_retries: row.max_retries()?,
         queue: row.column("queue")?,

@@ -162,6 +162,39 @@ async fn undecodable_payload_fails_without_retry(backend: Backend) {
     assert_eq!(probe.runs(id), 0);
 }
 
+/// SQLite stores whatever bytes a hand-written statement puts in a `TEXT` column: a
+/// payload that is not UTF-8 fails its job alone, and the jobs claimed with it run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_that_is_not_utf8_fails_its_job_alone_on_sqlite() {
+    let (db, _clock, jobs, probe) = setup(Backend::Sqlite).await;
+    let good = jobs
+        .enqueue(Record {
+            label: "good".into(),
+        })
+        .await
+        .unwrap();
+    let bad = jobs
+        .enqueue(Record {
+            label: "bad".into(),
+        })
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE jobs_job SET payload = CAST(X'FF7B' AS TEXT) WHERE id = ?")
+        .bind(bad.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let server = server(&jobs, &probe).await;
+    wait_for_state(&jobs, good, JobState::Succeeded).await;
+    let info = wait_for_state(&jobs, bad, JobState::Failed).await;
+    server.shutdown().await;
+    let message = &info.errors().next().unwrap().message;
+    assert!(message.contains("does not decode"), "{message}");
+    assert_eq!(probe.runs(bad), 0);
+}
+
 async fn missing_state_fails_with_a_clear_message(backend: Backend) {
     let (_db, _clock, jobs, probe) = setup(backend).await;
     let server = server(&jobs, &probe).await;

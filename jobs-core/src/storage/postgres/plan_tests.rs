@@ -72,5 +72,8 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
         fetched <= 400,
         "the claim of 100 fetched {fetched} rows through indexes, of 5,000 runnable"
     );
-    assert_eq!(scanned, 0, "the claim of 100 scanned {scanned} rows of the table");
+    assert_eq!(
+        scanned, 0,
+        "the claim of 100 scanned {scanned} rows of the table"
+    );
 }

@@ -52,6 +52,11 @@ pub(super) fn uint(value: i32) -> u32 {
 }
 
 impl StoredRow for PgRow {
+    /// PostgreSQL keeps only valid text.
+    fn text_lossy(&self, column: &str) -> Result<String> {
+        Ok(self.try_get(column)?)
+    }
+
     fn time(&self, column: &str) -> Result<DateTime<Utc>> {
         Ok(self.try_get(column)?)
     }

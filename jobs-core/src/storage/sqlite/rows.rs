@@ -18,6 +18,12 @@ pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
 }
 
 impl StoredRow for SqliteRow {
+    fn text_lossy(&self, column: &str) -> Result<String> {
+        let bytes: Vec<u8> = self.try_get(column)?;
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
+    }
+
     fn time(&self, column: &str) -> Result<DateTime<Utc>> {
         Ok(from_micros(self.try_get(column)?))
     }
