@@ -24,14 +24,14 @@ pub mod __private;
 
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
-pub use client::{ConnectOptions, Enqueue, Jobs, JobsBuilder, SqliteSynchronous};
+pub use client::{ConnectOptions, EVENT_RETENTION, Enqueue, Jobs, JobsBuilder, SqliteSynchronous};
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
 pub use job::info::{
-    ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page, PauseKind,
-    Paused, Progress, QueueWaiting, ServerInfo, ThroughputPoint,
+    AwaitedEvent, ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page,
+    PauseKind, Paused, Progress, QueueWaiting, ServerInfo, ThroughputPoint,
 };
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};

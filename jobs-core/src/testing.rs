@@ -229,11 +229,13 @@ impl Inline {
         let invocation = Invocation::new(payload, context.clone(), self.state.clone())
             .with_parent(self.parent.clone());
         let run = CURRENT_JOB.scope(context, J::DESCRIPTOR.run(invocation));
-        // A job that goes to sleep (`ctx.sleep`) stops there, as in a server.
+        // A job that goes to sleep (`ctx.sleep`, `ctx.wait_for_event`) stops there, as
+        // in a server.
         let result = tokio::select! {
             result = run => result,
-            (_, note) = suspend.requested() => Err(Failure::new(format!(
-                "the job {note}: an inline run stops at a sleep"
+            suspension = suspend.requested() => Err(Failure::new(format!(
+                "the job {}: an inline run stops at a sleep or a wait",
+                suspension.note
             ))),
         };
         let result = result.and_then(|value| {

@@ -14,7 +14,19 @@ backend_tests!(
     requeues_and_deletes_one_job,
     requeues_and_deletes_every_job_a_filter_matches,
     answers_stats_throughput_and_servers,
+    sends_an_event_to_the_job_it_shows_waiting_for_it,
 );
+
+/// Waits an hour for a draft's approval; returns who approved it.
+#[jobs::job(retries = 0)]
+async fn await_approval(ctx: jobs::JobContext, draft: String) -> anyhow::Result<String> {
+    let approval = ctx
+        .wait_for_event::<Value>("approval", &draft, Duration::from_secs(3600))
+        .await?;
+    Ok(approval
+        .and_then(|approval| approval["by"].as_str().map(str::to_owned))
+        .unwrap_or_default())
+}
 
 /// An attempt's error without the backtrace an `anyhow::Error` carries when
 /// `RUST_BACKTRACE` asks for one; that backtrace must name the file of the job fn.
@@ -369,4 +381,39 @@ async fn answers_stats_throughput_and_servers(backend: Backend) {
     let quiet = boot(backend, Options::no_server()).await;
     assert_eq!(quiet.get("/api/servers").await.json()["items"], json!([]));
     quiet.stop().await;
+}
+
+async fn sends_an_event_to_the_job_it_shows_waiting_for_it(backend: Backend) {
+    let dashboard = boot(backend, Options::default()).await;
+    let id = dashboard
+        .jobs
+        .enqueue(AwaitApproval {
+            draft: "d/1".to_owned(),
+        })
+        .await
+        .unwrap();
+    let path = format!("/api/jobs/{id}");
+    wait_until("the job waits for its event", || async {
+        dashboard.get(&path).await.json()["waiting_for_event"] != Value::Null
+    })
+    .await;
+    let job = dashboard.get(&path).await.json();
+    assert_eq!(job["state"], "Scheduled");
+    assert_eq!(job["waiting_for_event"]["name"], "approval");
+    assert_eq!(job["waiting_for_event"]["key"], "d/1");
+    assert_eq!(job["waiting_for_event"]["until"], job["run_at"]);
+
+    let reply = dashboard
+        .post("/api/events/approval/d%2F1", json!({"by": "ada"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"resumed": 1}));
+    let done = dashboard.wait_for(id, "Succeeded").await;
+    assert_eq!(done["result"], "ada");
+    assert_eq!(done["waiting_for_event"], Value::Null);
+    let again = dashboard
+        .post("/api/events/approval/d%2F1", json!(null))
+        .await;
+    assert_eq!(again.json(), json!({"resumed": 0}), "kept, nobody waits");
+    dashboard.stop().await;
 }

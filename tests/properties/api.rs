@@ -240,6 +240,7 @@ fn call() -> impl Strategy<Value = (Call, Segment)> {
             (Method::POST, "/api/recurring-jobs/{}/trigger"),
             (Method::POST, "/api/recurring-jobs/{}/enable"),
             (Method::POST, "/api/recurring-jobs/{}/disable"),
+            (Method::POST, "/api/events/approval/{}"),
         ]),
         segment(5),
     )

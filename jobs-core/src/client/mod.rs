@@ -13,12 +13,14 @@ use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
 pub(crate) mod chain;
 mod enqueue;
+mod events;
 mod options;
 mod pause;
 pub(crate) mod transactional;
 
 pub use enqueue::Enqueue;
 pub(crate) use enqueue::new_job;
+pub use events::EVENT_RETENTION;
 pub use options::{ConnectOptions, SqliteSynchronous};
 
 /// The handle to a job store: enqueue, inspect and delete jobs. Cheap to clone; every

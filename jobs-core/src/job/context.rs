@@ -1,5 +1,6 @@
 //! What a running job can ask of the runtime: who it is, the time, progress and log
-//! lines for the dashboard, durable steps and sleeps, and whether it should stop.
+//! lines for the dashboard, durable steps, sleeps and waits for events, and whether it
+//! should stop.
 
 use std::fmt;
 use std::future::Future;
@@ -8,18 +9,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::info::LogLevel;
 use crate::server::Write;
-use crate::storage::{Fence, LogLine, ProgressUpdate, RunningStore};
+use crate::storage::{
+    EventWait, Fence, LogLine, ProgressUpdate, RunningStore, SignalStore, WaitState, kept_since,
+};
 use crate::{Error, JobId, Jobs};
 
 /// Most log lines kept per attempt; the rest are counted, not stored.
 pub(crate) const MAX_LOG_LINES: u32 = 1000;
+
+/// How a wait for an event ended, as its outcome step stores it.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WaitOutcome<T> {
+    Event(T),
+    Timeout,
+}
 
 /// The running job's view of the runtime, injected into a `#[job]` fn that takes a
 /// `ctx: JobContext` parameter. Cheap to clone.
@@ -41,28 +52,38 @@ struct ContextInner {
     suspend: Arc<Suspend>,
 }
 
-/// A job's request to stop this attempt and run again at a time (a durable sleep), which
-/// the worker running the attempt waits for beside the attempt.
+/// A job's request to stop this attempt and run again at a time (a durable sleep, or a
+/// wait for an event until its deadline), which the worker running the attempt waits
+/// for beside the attempt.
 #[derive(Debug, Default)]
 pub(crate) struct Suspend {
-    until: Mutex<Option<(DateTime<Utc>, String)>>,
+    request: Mutex<Option<Suspension>>,
     requested: tokio::sync::Notify,
 }
 
+/// Until when a job suspends, why (the history row's message), and the event that may
+/// resume it earlier.
+#[derive(Debug, Clone)]
+pub(crate) struct Suspension {
+    pub(crate) until: DateTime<Utc>,
+    pub(crate) note: String,
+    pub(crate) wait: Option<EventWait>,
+}
+
 impl Suspend {
-    fn request(&self, until: DateTime<Utc>, why: String) {
+    fn request(&self, suspension: Suspension) {
         *self
-            .until
+            .request
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((until, why));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(suspension);
         self.requested.notify_one();
     }
 
-    /// Resolves when the job asked to be run again later: when, and why.
-    pub(crate) async fn requested(&self) -> (DateTime<Utc>, String) {
+    /// Resolves when the job asked to be run again later.
+    pub(crate) async fn requested(&self) -> Suspension {
         loop {
             if let Some(request) = self
-                .until
+                .request
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()
@@ -244,10 +265,82 @@ impl JobContext {
         if self.now() >= until {
             return Ok(());
         }
-        self.inner.suspend.request(
+        self.inner.suspend.request(Suspension {
             until,
-            format!("sleeps until {} (`{name}`)", until.to_rfc3339()),
-        );
+            note: format!("sleeps until {} (`{name}`)", until.to_rfc3339()),
+            wait: None,
+        });
+        // The worker stops this attempt; this future is dropped without resolving.
+        std::future::pending().await
+    }
+
+    /// Waits durably for the event `name` with `key`, sent by [`Jobs::send_event`]
+    /// (from anywhere: a web handler, another job, another process), for at most
+    /// `timeout`: `Some(payload)` when it came, `None` when the time ran out first.
+    ///
+    /// Like [`sleep`](Self::sleep), the wait holds no worker: the attempt stops here
+    /// and the job waits `Scheduled` until its deadline (the dashboard shows the event
+    /// and the deadline), across restarts. The event moves it to `Enqueued` at once;
+    /// its next run (not counted as an attempt) replays the code before the wait, where
+    /// [`step`](Self::step) answers from the store, and the wait returns the payload.
+    /// What the wait returned is stored like a step's result: a later retry of the job
+    /// gets the same payload (or the same timeout) without waiting again.
+    ///
+    /// An event sent *before* the wait began counts too: events are kept for
+    /// [`EVENT_RETENTION`](crate::EVENT_RETENTION), and a wait takes the earliest
+    /// one of its name and key sent within that window. An event is seen by every job
+    /// that waits for it, not consumed by the first: keys should name one occasion (a
+    /// draft's id, a conversation turn). A job waits once per name and key: reaching
+    /// the same wait again returns what the first returned.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Deserialize)] struct Approval { by: String }
+    /// # async fn demo(ctx: jobs_core::JobContext, draft: String) -> Result<(), jobs_core::Error> {
+    /// let day = std::time::Duration::from_secs(86_400);
+    /// match ctx.wait_for_event::<Approval>("approval", &draft, 2 * day).await? {
+    ///     Some(approval) => { /* announce, approved by approval.by */ }
+    ///     None => { /* nobody answered within two days */ }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Fails when the store cannot be read or written (a failed attempt, retried), and
+    /// when the payload does not read as `T` ([`Error::Serialize`]).
+    pub async fn wait_for_event<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<T>, Error> {
+        let wait = EventWait {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        };
+        let now = self.now();
+        let timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+        let state = self
+            .inner
+            .jobs
+            .storage()
+            .signal_wait(self.fence(), &wait, timeout, kept_since(now), now)
+            .await?;
+        let until = match state {
+            WaitState::Ended(outcome) => {
+                return Ok(match serde_json::from_str(&outcome)? {
+                    WaitOutcome::Event(payload) => Some(payload),
+                    WaitOutcome::Timeout => None,
+                });
+            }
+            WaitState::Pending { until } => until,
+        };
+        self.inner.suspend.request(Suspension {
+            until,
+            note: format!(
+                "waits for the event `{name}` for `{key}` until {}",
+                until.to_rfc3339()
+            ),
+            wait: Some(wait),
+        });
         // The worker stops this attempt; this future is dropped without resolving.
         std::future::pending().await
     }

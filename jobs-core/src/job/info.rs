@@ -55,6 +55,22 @@ pub struct JobInfo {
     /// if none does within the servers' `fail_unserved_after`. False while no server
     /// runs at all.
     pub waiting_for_server: bool,
+    /// While it waits for an event (`ctx.wait_for_event`; state `Scheduled`): which,
+    /// and until when.
+    pub waiting_for_event: Option<AwaitedEvent>,
+}
+
+/// The event a job waits for, and its deadline: the job runs again when
+/// [`Jobs::send_event`](crate::Jobs::send_event) sends it, or at `until` without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AwaitedEvent {
+    /// The event's name.
+    pub name: String,
+    /// The event's key.
+    pub key: String,
+    /// When the wait times out.
+    pub until: DateTime<Utc>,
 }
 
 /// How far a job has come, as it reported with `ctx.progress(done, total)`.

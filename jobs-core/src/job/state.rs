@@ -9,11 +9,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum JobState {
     /// Waiting for its time. Set by the client when a job is enqueued with `.at(…)` or
-    /// `.after(…)`, and by the server when a failed attempt is retried after a delay.
-    /// A server claims it once its time has come.
+    /// `.after(…)`, and by the server when a failed attempt is retried after a delay,
+    /// when a job sleeps (`ctx.sleep`), and when it waits for an event
+    /// (`ctx.wait_for_event`; its time is the wait's deadline). A server claims it once
+    /// its time has come; [`Jobs::send_event`](crate::Jobs::send_event) moves a job
+    /// waiting for that event to `Enqueued` before then.
     Scheduled,
     /// Ready to run now. Set by the client for a job enqueued without a time, by a
-    /// requeue, and by a server that releases jobs at shutdown.
+    /// requeue, by `send_event` for the jobs waiting for its event, and by a server
+    /// that releases jobs at shutdown (or that finds, as a job goes to wait, that its
+    /// event arrived meanwhile).
     Enqueued,
     /// Claimed by a server and running. Set by the server that claimed it; only that
     /// server (fenced by owner and attempt) moves it on, unless it stops heartbeating

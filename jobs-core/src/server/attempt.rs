@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::metrics::AttemptOutcome;
 use super::worker::short;
 use super::{Attempt, Held, Shared, Stop, Write, panics, stop_reason};
-use crate::job::context::{CURRENT_JOB, Suspend};
+use crate::job::context::{CURRENT_JOB, Suspend, Suspension};
 use crate::job::registry;
 use crate::job::retry;
 use crate::storage::{ClaimedJob, Completion, Fence, LifecycleStore, Outcome, RunningStore};
@@ -117,7 +117,7 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
         tokio::select! {
             result = attempt(shared, &job, cancel.clone(), suspend.clone())
                 .instrument(span.clone()) => Some(Ended::Ran(result)),
-            (until, note) = suspend.requested() => Some(Ended::Sleeps { until, note }),
+            suspension = suspend.requested() => Some(Ended::Sleeps(suspension)),
             () = cancel.cancelled() => None,
         }
     };
@@ -148,8 +148,8 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
                     };
                     (outcome, value, counted)
                 }
-                Ended::Sleeps { until, note } => (
-                    Outcome::Sleeping { until, note },
+                Ended::Sleeps(Suspension { until, note, wait }) => (
+                    Outcome::Sleeping { until, note, wait },
                     None,
                     AttemptOutcome::Slept,
                 ),
@@ -208,13 +208,11 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
     shared.ended.fetch_add(1, Ordering::Relaxed);
 }
 
-/// How an attempt that was not stopped ended: its fn returned, or the job went to sleep.
+/// How an attempt that was not stopped ended: its fn returned, or the job went to sleep
+/// (or to wait for an event).
 enum Ended {
     Ran(Result<Option<String>, Failure>),
-    Sleeps {
-        until: chrono::DateTime<chrono::Utc>,
-        note: String,
-    },
+    Sleeps(Suspension),
 }
 
 /// Whether a job about to start after waiting claimed ahead was deleted by a delete

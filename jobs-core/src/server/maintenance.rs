@@ -1,7 +1,7 @@
 //! Work a server does on a timer besides running jobs: rescue jobs of servers that
-//! stopped renewing their leases, and prune old rows. Every step is idempotent, so
-//! servers doing it at once is harmless. The heartbeat runs on a thread of its own
-//! (`heartbeat.rs`).
+//! stopped renewing their leases, and prune old rows and events sent to jobs. Every
+//! step is idempotent, so servers doing it at once is harmless. The heartbeat runs on a
+//! thread of its own (`heartbeat.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::Shared;
 use crate::storage::{
     AdminStore, Completion, ExpiredJob, LifecycleStore, MAX_RESCUES, Outcome, ServerStore,
+    SignalStore,
 };
 use crate::{Failure, Result};
 
@@ -199,6 +200,19 @@ async fn prune(shared: &Shared) -> Result<()> {
                 .servers_prune(before(now, config.server_timeout.saturating_mul(4))),
         )
         .await?;
+    // Events sent to jobs, once no wait that begins can see them.
+    for _ in 0..PRUNE_BATCHES {
+        let pruned = shared
+            .bounded(
+                shared
+                    .storage
+                    .signals_prune(before(now, crate::EVENT_RETENTION), PRUNE_BATCH),
+            )
+            .await?;
+        if pruned < u64::from(PRUNE_BATCH) || shared.stop_maintenance.is_cancelled() {
+            break;
+        }
+    }
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use super::{
     AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest,
     Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore,
-    Schema, ServerRow, ServerStore, Storage, ToolStore,
+    Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
 };
+use super::{EventWait, WaitState};
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
 };
@@ -263,6 +264,31 @@ impl ServerStore for AnyStorage {
     }
     async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
         dispatch!(self, s => s.servers_prune(dead_before))
+    }
+}
+
+impl SignalStore for AnyStorage {
+    async fn signal_send(
+        &self,
+        wait: &EventWait,
+        payload: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.signal_send(wait, payload, since, now))
+    }
+    async fn signal_wait(
+        &self,
+        job: Fence,
+        wait: &EventWait,
+        timeout: chrono::Duration,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<WaitState> {
+        dispatch!(self, s => s.signal_wait(job, wait, timeout, since, now))
+    }
+    async fn signals_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        dispatch!(self, s => s.signals_prune(before, limit))
     }
 }
 

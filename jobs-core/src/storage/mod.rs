@@ -36,6 +36,7 @@ use crate::{JobId, JobState, Result};
 mod any;
 mod migrate;
 mod rows;
+mod signals;
 mod stored;
 mod types;
 
@@ -48,9 +49,11 @@ pub(crate) mod sqlite;
 mod conformance;
 
 pub(crate) use self::any::AnyStorage;
+pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
-    Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest, Fired,
-    LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
+    Admission, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence, FireRequest,
+    Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue,
+    ServerRow, WAIT_TIMED_OUT, WaitState,
 };
 
 /// The operations the client and the server need from a database.
@@ -59,7 +62,14 @@ pub(crate) use self::types::{
 /// claim's token, so a server that lost its claim can never overwrite a newer attempt,
 /// and every maintenance step is idempotent, so two servers doing it at once is harmless.
 pub(crate) trait Storage:
-    Schema + LifecycleStore + AdminStore + ServerStore + RunningStore + RecurringStore + ToolStore
+    Schema
+    + LifecycleStore
+    + AdminStore
+    + ServerStore
+    + RunningStore
+    + RecurringStore
+    + ToolStore
+    + SignalStore
 {
 }
 
@@ -71,6 +81,7 @@ impl<T> Storage for T where
         + RunningStore
         + RecurringStore
         + ToolStore
+        + SignalStore
 {
 }
 
@@ -127,8 +138,13 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// `owner`, `lease_until` and `ahead`, sets
     /// `updated_at = at`, and writes a history row (the state, the attempt as stored,
     /// server `owner`, at `at`, and for a failure its capped message and sources, for
-    /// `NotStarted` its note as the message). PostgreSQL notifies the wake-up channel
-    /// when a job became runnable at once (`NotStarted`, `Orphaned`, a continuation).
+    /// `NotStarted` and `Sleeping` its note as the message). `Sleeping` moves it to
+    /// `Scheduled` at `until` with `attempt - 1`; with a `wait` it also sets `wait_name`
+    /// and `wait_key` (every other outcome clears them), and then, when an event of that
+    /// name and key sent within [`crate::EVENT_RETENTION`] before `at` is stored, resumes
+    /// the job at once as [`SignalStore::signal_send`] does. PostgreSQL notifies the
+    /// wake-up channel when a job became runnable at once (`NotStarted`, `Orphaned`, a
+    /// continuation, a wait resumed).
     ///
     /// Then the job's direct `Awaiting` continuations: after `Succeeded` those without
     /// `on_failure` move to `Enqueued` and those with it to `Deleted`; after `Failed`

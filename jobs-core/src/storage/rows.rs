@@ -12,7 +12,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::stored::{requeueable, stored_error, stored_json};
 use super::types::{ClaimedJob, ExpiredJob, Requeue};
 use crate::job::info::{
-    HistoryEntry, JobInfo, JobSummary, LogEntry, LogLevel, Progress, ServerInfo,
+    AwaitedEvent, HistoryEntry, JobInfo, JobSummary, LogEntry, LogLevel, Progress, ServerInfo,
 };
 use crate::recurring::{RecurringInfo, RecurringSource};
 use crate::{Error, JobId, JobState, MissedTicks, Result};
@@ -163,7 +163,26 @@ pub(crate) fn job_info(
         logs,
         result: Column::<Option<String>>::column(row, "result")?.map(stored_json),
         waiting_for_server: row.column("waiting_for_server")?,
+        waiting_for_event: awaited_event(row)?,
     })
+}
+
+/// The event a `Scheduled` job waits for: `wait_name`, `wait_key`, and `run_at` as its
+/// deadline.
+fn awaited_event(row: &impl StoredRow) -> Result<Option<AwaitedEvent>> {
+    if state(row, "state")? != JobState::Scheduled {
+        return Ok(None);
+    }
+    let name: Option<String> = row.column("wait_name")?;
+    let key: Option<String> = row.column("wait_key")?;
+    let Some((name, key)) = name.zip(key) else {
+        return Ok(None);
+    };
+    Ok(Some(AwaitedEvent {
+        name,
+        key,
+        until: row.time("run_at")?,
+    }))
 }
 
 /// A history row: `at, state, attempt, server, message, sources, backtrace`.

@@ -186,11 +186,13 @@ pub(crate) enum Outcome {
         at: DateTime<Utc>,
         note: String,
     },
-    /// The job sleeps (`ctx.sleep`): `Scheduled` at `until`, uncharged (`attempt - 1`),
-    /// `last_error` kept; `note` is the history row's message.
+    /// The job sleeps (`ctx.sleep`) or waits for an event (`ctx.wait_for_event`, with
+    /// `wait`): `Scheduled` at `until`, uncharged (`attempt - 1`), `last_error` kept;
+    /// `note` is the history row's message.
     Sleeping {
         until: DateTime<Utc>,
         note: String,
+        wait: Option<EventWait>,
     },
 }
 
@@ -218,6 +220,14 @@ impl Outcome {
         matches!(self, Outcome::Orphaned { .. })
     }
 
+    /// The event the job waits for, when it waits for one.
+    pub(crate) fn wait(&self) -> Option<&EventWait> {
+        match self {
+            Outcome::Sleeping { wait, .. } => wait.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The message of a history row that records no failure.
     pub(crate) fn note(&self) -> Option<&str> {
         match self {
@@ -226,6 +236,45 @@ impl Outcome {
         }
     }
 }
+
+/// A wait of a job for the event `name` with `key` (`ctx.wait_for_event`), and the
+/// names of the two steps that record it: its deadline, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct EventWait {
+    pub(crate) name: String,
+    pub(crate) key: String,
+}
+
+impl EventWait {
+    /// The step that records how the wait ended, as JSON: `{"event": payload}` or
+    /// `"timeout"`. Name and key are written as a JSON array, so that no two waits share
+    /// a step whatever their text.
+    pub(crate) fn outcome_step(&self) -> String {
+        format!("event:{}", self.pair())
+    }
+
+    /// The step that records the wait's deadline, stored the first time it is reached.
+    pub(crate) fn deadline_step(&self) -> String {
+        format!("event-deadline:{}", self.pair())
+    }
+
+    fn pair(&self) -> String {
+        serde_json::to_string(&(&self.name, &self.key)).expect("two strings serialize")
+    }
+}
+
+/// Where a job's wait for an event stands, as [`crate::storage::SignalStore::signal_wait`]
+/// read (and settled) it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WaitState {
+    /// The wait ended: its outcome step, as JSON (`{"event": payload}` or `"timeout"`).
+    Ended(String),
+    /// Nothing arrived yet and the deadline is ahead: the job suspends until then.
+    Pending { until: DateTime<Utc> },
+}
+
+/// The outcome step of a wait that timed out.
+pub(crate) const WAIT_TIMED_OUT: &str = "\"timeout\"";
 
 /// What came of a requeue of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]

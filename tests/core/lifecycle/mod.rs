@@ -14,6 +14,7 @@ use jobs::prelude::*;
 use jobs::{JobQuery, JobServer, Jobs};
 
 mod bad_input;
+mod events;
 mod results;
 mod retry_policy;
 mod sleep;

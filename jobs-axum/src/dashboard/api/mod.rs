@@ -1,7 +1,8 @@
 //! The JSON API, shaped like River UI's and JobRunr's: jobs, recurring jobs, stats and
-//! servers, and the actions on them. Every error is `{"code": "…", "error": "…"}` with a
-//! 4xx or 5xx status.
+//! servers, and the actions on them; events sent to waiting jobs. Every error is
+//! `{"code": "…", "error": "…"}` with a 4xx or 5xx status.
 
+mod job_events;
 mod jobs;
 mod recurring;
 mod stats;
@@ -24,6 +25,7 @@ where
 {
     Router::new()
         .merge(jobs::routes())
+        .merge(job_events::routes())
         .merge(recurring::routes())
         .merge(stats::routes())
 }

@@ -154,6 +154,7 @@ mod listing;
 mod recurring;
 mod running;
 mod servers;
+mod signals;
 mod tools;
 
 /// The instant every test counts from: `at(s)` is `s` seconds after it.

@@ -133,7 +133,7 @@ impl AdminStore for PgStorage {
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
                  attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
                  labels::text AS labels, parent_id, progress_done, progress_total, result, \
-                 {UNSERVED} AS waiting_for_server \
+                 wait_name, wait_key, {UNSERVED} AS waiting_for_server \
              FROM jobs_job WHERE id = $1",
         ))
         .bind(id.as_uuid())

@@ -11,10 +11,13 @@ use super::PgStorage;
 use super::continuations::RELEASE;
 use super::listener::CHANNEL;
 use super::rows::{fence_arrays, int, micros_of, text};
+use super::signals::{lock_waits, waits_resume};
 use crate::storage::rows::{claimed_job, expired_job};
+use crate::storage::signals::kept_since;
 use crate::storage::stored::{UNHELD_MESSAGE, failure_summary, stored_failure};
 use crate::storage::{
-    ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, LifecycleStore, NewJob, QueueSelector,
+    ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence, LifecycleStore, NewJob,
+    QueueSelector,
 };
 use crate::{JobId, Result};
 
@@ -220,6 +223,7 @@ impl LifecycleStore for PgStorage {
         );
         let mut backtraces = Vec::with_capacity(n);
         let mut results = Vec::with_capacity(n);
+        let (mut wait_names, mut wait_keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (mut tokens, mut uncharged, mut rescued) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -255,20 +259,24 @@ impl LifecycleStore for PgStorage {
             sources.push(source_list);
             backtraces.push(backtrace.map(|backtrace| text(&backtrace).into_owned()));
             results.push(completion.result.as_deref());
+            let wait = completion.outcome.wait();
+            wait_names.push(wait.map(|wait| text(&wait.name).into_owned()));
+            wait_keys.push(wait.map(|wait| text(&wait.key).into_owned()));
             ats.push(completion.at);
         }
         // `fenced` keeps the results whose fence holds and locks their rows in id order
         // (see the module docs); only the rows it updated get a history row.
         let commit_mode = self.commit_mode();
-        sqlx::query(&format!(
+        let statement = format!(
             "WITH fenced AS ( \
                  SELECT done.* \
                  FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[], \
                      $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], \
-                     $11::int8[], $12::int4[], $13::int4[], $14::text[], $15::text[]) \
+                     $11::int8[], $12::int4[], $13::int4[], $14::text[], $15::text[], \
+                     $16::text[], $17::text[]) \
                      WITH ORDINALITY AS done (id, owner, attempt, state, run_at, last_error, \
                          message, sources, at, token, uncharged, rescued, backtrace, result, \
-                         ord) \
+                         wait_name, wait_key, ord) \
                  JOIN jobs_job AS job ON job.id = done.id \
                  WHERE job.owner = done.owner AND job.token = done.token \
                      AND job.state = 'Processing' \
@@ -282,7 +290,8 @@ impl LifecycleStore for PgStorage {
                      rescues = job.rescues + fenced.rescued, \
                      result = CASE WHEN fenced.state = 'Succeeded' THEN fenced.result \
                          ELSE job.result END, \
-                     owner = NULL, lease_until = NULL, ahead = false, updated_at = fenced.at \
+                     owner = NULL, lease_until = NULL, ahead = false, updated_at = fenced.at, \
+                     wait_name = fenced.wait_name, wait_key = fenced.wait_key \
                  FROM fenced WHERE job.id = fenced.id \
                  RETURNING fenced.* \
              ), history AS ( \
@@ -295,24 +304,41 @@ impl LifecycleStore for PgStorage {
                  (SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM released) \
                      OR EXISTS (SELECT 1 FROM updated WHERE uncharged = 1 OR rescued = 1)) \
                      AS notified",
-        ))
-        .bind(ids)
-        .bind(owners)
-        .bind(attempts)
-        .bind(states)
-        .bind(run_ats)
-        .bind(last_errors)
-        .bind(messages)
-        .bind(sources)
-        .bind(ats)
-        .bind(CHANNEL)
-        .bind(tokens)
-        .bind(uncharged)
-        .bind(rescued)
-        .bind(backtraces)
-        .bind(results)
-        .execute(&self.pool)
-        .await?;
+        );
+        let complete = sqlx::query(&statement)
+            .bind(ids)
+            .bind(owners)
+            .bind(attempts)
+            .bind(states)
+            .bind(run_ats)
+            .bind(last_errors)
+            .bind(messages)
+            .bind(sources)
+            .bind(ats)
+            .bind(CHANNEL)
+            .bind(tokens)
+            .bind(uncharged)
+            .bind(rescued)
+            .bind(backtraces)
+            .bind(results)
+            .bind(wait_names)
+            .bind(wait_keys);
+        let waits: Vec<(&EventWait, DateTime<Utc>)> = completions
+            .iter()
+            .filter_map(|completion| Some((completion.outcome.wait()?, completion.at)))
+            .collect();
+        if waits.is_empty() {
+            complete.execute(&self.pool).await?;
+            return Ok(());
+        }
+        // A wait stored now finds the event sent while its job was still running.
+        let mut tx = self.pool.begin().await?;
+        lock_waits(&mut tx, waits.iter().map(|(wait, _)| *wait)).await?;
+        complete.execute(&mut *tx).await?;
+        for (wait, at) in waits {
+            waits_resume(&mut tx, &[wait], kept_since(at), at).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -29,6 +29,7 @@ mod recurring;
 mod rows;
 mod running;
 mod servers;
+mod signals;
 mod tools;
 
 /// Makes the surrounding transaction commit without waiting for its WAL to reach the

@@ -7,8 +7,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::continuations::release_continuations;
 use super::rows::{from_micros, micros};
+use super::signals::waits_resume;
 use super::{ROWS_PER_INSERT, SqliteStorage, begin, padded};
 use crate::storage::rows::{StoredRow, claimed_job, expired_job};
+use crate::storage::signals::kept_since;
 use crate::storage::stored::UNHELD_MESSAGE;
 use crate::storage::stored::{failure_summary, stored_failure};
 use crate::storage::{
@@ -238,11 +240,11 @@ impl LifecycleStore for SqliteStorage {
         for chunk in completions.chunks(ROWS_PER_INSERT) {
             let mut update = QueryBuilder::<Sqlite>::new(
                 "WITH done (id, owner, token, state, run_at, last_error, at, uncharged, \
-                     rescued, result) AS (",
+                     rescued, result, wait_name, wait_key) AS (",
             );
             update.push_values(padded(chunk), |mut row, completion| {
                 let Some(completion) = completion else {
-                    for _ in 0..10 {
+                    for _ in 0..12 {
                         row.push_bind(None::<i64>);
                     }
                     return;
@@ -257,7 +259,9 @@ impl LifecycleStore for SqliteStorage {
                     .push_bind(micros(completion.at))
                     .push_bind(i64::from(completion.outcome.uncharged()))
                     .push_bind(i64::from(completion.outcome.rescued()))
-                    .push_bind(completion.result.as_deref());
+                    .push_bind(completion.result.as_deref())
+                    .push_bind(completion.outcome.wait().map(|wait| wait.name.as_str()))
+                    .push_bind(completion.outcome.wait().map(|wait| wait.key.as_str()));
             });
             update.push(
                 ") UPDATE jobs_job SET state = done.state, \
@@ -267,7 +271,8 @@ impl LifecycleStore for SqliteStorage {
                      rescues = jobs_job.rescues + done.rescued, \
                      result = CASE WHEN done.state = 'Succeeded' THEN done.result \
                          ELSE jobs_job.result END, \
-                     owner = NULL, lease_until = NULL, ahead = 0, updated_at = done.at \
+                     owner = NULL, lease_until = NULL, ahead = 0, updated_at = done.at, \
+                     wait_name = done.wait_name, wait_key = done.wait_key \
                  FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
                      AND jobs_job.token = done.token AND jobs_job.state = 'Processing' \
                  RETURNING id, EXISTS (SELECT 1 FROM jobs_job AS child \
@@ -315,6 +320,12 @@ impl LifecycleStore for SqliteStorage {
             });
             insert.push(") WHERE column1 IS NOT NULL");
             insert.build().execute(&mut *tx).await?;
+        }
+        // A wait stored now finds the event sent while its job was still running.
+        for (completion, _) in &recorded {
+            if let Some(wait) = completion.outcome.wait() {
+                waits_resume(&mut tx, wait, kept_since(completion.at), completion.at).await?;
+            }
         }
         let mut awaited = (Vec::new(), Vec::new());
         let mut now = None;

@@ -26,6 +26,7 @@ mod recurring;
 mod rows;
 mod running;
 mod servers;
+mod signals;
 mod tools;
 mod writer;
 

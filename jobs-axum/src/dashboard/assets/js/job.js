@@ -87,6 +87,9 @@ function summary(job) {
     ['Queue', job.queue],
     ['Priority', number(job.priority)],
     job.owner ? ['Running on', el('span', { class: 'mono' }, job.owner)] : null,
+    job.waiting_for_event ? ['Waits for', el('span', { id: 'awaited' },
+      el('span', { class: 'mono' }, `${job.waiting_for_event.name} · ${job.waiting_for_event.key}`),
+      ', until ', timeAgo(job.waiting_for_event.until))] : null,
   ].filter(Boolean);
   const unserved = job.waiting_for_server
     ? el('div', { class: 'error-box', id: 'unserved' }, el('div', { class: 'message' },
