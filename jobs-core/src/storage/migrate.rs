@@ -203,6 +203,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "callers of agent tool calls",
         sql: include_str!("../../migrations/sqlite/0013_tool_callers.sql"),
     },
+    Migration {
+        version: 15,
+        description: "an index for the count of a capped queue's claims",
+        sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -282,6 +287,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "a claim plan that holds on big tables",
         sql: include_str!("../../migrations/postgres/0015_claim_plan.sql"),
     },
+    Migration {
+        version: 17,
+        description: "claims of a queue with a cluster-wide limit",
+        sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -293,7 +303,7 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15]
         );
     }
 
@@ -302,7 +312,7 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]
         );
     }
 }
