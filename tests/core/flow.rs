@@ -76,7 +76,10 @@ async fn a_global_queue_limit_holds_across_two_servers_claiming_at_once(backend:
         })
         .await;
         let in_database = running_in_database(&jobs).await;
-        assert!(in_database <= LIMIT as u64, "{in_database} processing at once");
+        assert!(
+            in_database <= LIMIT as u64,
+            "{in_database} processing at once"
+        );
         if released == usize::try_from(JOBS).unwrap() {
             break;
         }
@@ -93,7 +96,11 @@ async fn a_global_queue_limit_holds_across_two_servers_claiming_at_once(backend:
         jobs.count_by_state().await.unwrap() == [(JobState::Succeeded, u64::from(JOBS))]
     })
     .await;
-    assert_eq!(probe.max_of("pdf") as usize, LIMIT, "the most running at once");
+    assert_eq!(
+        probe.max_of("pdf") as usize,
+        LIMIT,
+        "the most running at once"
+    );
     one.shutdown().await;
     two.shutdown().await;
 }

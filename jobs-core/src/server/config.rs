@@ -141,7 +141,10 @@ impl ServerConfig {
         }
         if let Some(queues) = &self.queues {
             if queues.is_empty() {
-                return invalid("queues", "names no queue: the server would run nothing".into());
+                return invalid(
+                    "queues",
+                    "names no queue: the server would run nothing".into(),
+                );
             }
             if let Some(error) = queues
                 .iter()

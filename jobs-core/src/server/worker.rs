@@ -308,7 +308,12 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
     };
     let config = &shared.config;
-    let served = |queue: &String| config.queues.as_ref().is_none_or(|only| only.contains(queue));
+    let served = |queue: &String| {
+        config
+            .queues
+            .as_ref()
+            .is_none_or(|only| only.contains(queue))
+    };
     if shared.limited_queues.is_empty() && config.queues.is_none() {
         let all = if paused.queues.is_empty() {
             QueueSelector::All
@@ -324,12 +329,9 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         if paused.queues.contains(queue) || !served(queue) {
             continue;
         }
-        let here = config
-            .queue_limits
-            .get(queue)
-            .map_or(usize::MAX, |limit| {
-                limit.saturating_sub(shared.queue_running(queue))
-            });
+        let here = config.queue_limits.get(queue).map_or(usize::MAX, |limit| {
+            limit.saturating_sub(shared.queue_running(queue))
+        });
         let room = here.min(free - claimed.len());
         if room == 0 {
             continue;
@@ -350,17 +352,24 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
     if rest == 0 {
         return Ok(claimed);
     }
-    let left_out = |queue: &String| {
-        shared.limited_queues.contains(queue) || paused.queues.contains(queue)
-    };
+    let left_out =
+        |queue: &String| shared.limited_queues.contains(queue) || paused.queues.contains(queue);
     let others = match &config.queues {
         Some(only) => {
-            let among: Vec<String> = only.iter().filter(|queue| !left_out(queue)).cloned().collect();
+            let among: Vec<String> = only
+                .iter()
+                .filter(|queue| !left_out(queue))
+                .cloned()
+                .collect();
             if among.is_empty() {
                 return Ok(claimed);
             }
             shared
-                .bounded(shared.storage.jobs_claim(request(QueueSelector::Among(&among), rest)))
+                .bounded(
+                    shared
+                        .storage
+                        .jobs_claim(request(QueueSelector::Among(&among), rest)),
+                )
                 .await?
         }
         None => {

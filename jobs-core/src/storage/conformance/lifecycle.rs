@@ -238,16 +238,28 @@ async fn a_capped_claim_takes_only_the_room_left_by_every_owner<S: Storage>(s: &
     let batch: Vec<NewJob> = (1..=6).map(|n| on(n, "pdf")).chain([on(7, "b")]).collect();
     s.jobs_insert(&batch).await.unwrap();
     let count = |claimed: Vec<ClaimedJob>| claimed.len();
-    assert_eq!(count(s.jobs_claim(capped("one", "pdf", 3, 2)).await.unwrap()), 2);
+    assert_eq!(
+        count(s.jobs_claim(capped("one", "pdf", 3, 2)).await.unwrap()),
+        2
+    );
     let two = s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap();
     assert_eq!(two.len(), 1, "the room another owner left");
-    assert_eq!(count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()), 0);
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()),
+        0
+    );
     // A lower limit than what runs claims nothing (never "no limit").
-    assert_eq!(count(s.jobs_claim(capped("two", "pdf", 1, 5)).await.unwrap()), 0);
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 1, 5)).await.unwrap()),
+        0
+    );
     s.jobs_complete(&[done(two[0].id, "two", 1, Outcome::Succeeded)])
         .await
         .unwrap();
-    assert_eq!(count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()), 1);
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()),
+        1
+    );
     // An uncapped claim takes the rest.
     let rest = s.jobs_claim(claim("one", at(1), 100)).await.unwrap();
     assert_eq!(rest.len(), 3, "two of `pdf` and the one of `b`");

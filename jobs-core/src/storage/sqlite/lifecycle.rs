@@ -198,7 +198,11 @@ impl LifecycleStore for SqliteStorage {
             }
             QueueSelector::AllExcept(queues) | QueueSelector::Among(queues) => {
                 let among = matches!(request.queues, QueueSelector::Among(_));
-                claim.push(if among { " AND queue IN (" } else { " AND queue NOT IN (" });
+                claim.push(if among {
+                    " AND queue IN ("
+                } else {
+                    " AND queue NOT IN ("
+                });
                 let mut names = claim.separated(", ");
                 for queue in queues {
                     names.push_bind(queue.clone());
@@ -230,10 +234,10 @@ impl LifecycleStore for SqliteStorage {
             claim.push_bind(i64::from(request.limit));
         }
         claim.push(
-                ")) AS picked WHERE jobs_job.id = picked.id \
+            ")) AS picked WHERE jobs_job.id = picked.id \
                  RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
                  trace_context",
-            );
+        );
         let rows = claim
             .build()
             .fetch_all(&mut *self.writer.lock().await?)
