@@ -9,6 +9,7 @@ mod admin;
 mod agent_tools;
 mod connect_options;
 mod deploy;
+mod flow;
 mod leases;
 mod lifecycle;
 mod multistep;

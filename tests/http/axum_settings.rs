@@ -540,3 +540,49 @@ fn allowed_hosts_come_from_the_file_or_a_comma_separated_variable() {
         &["is required when dashboard.read_only_username is set"],
     );
 }
+
+#[test]
+fn queue_limits_and_served_queues_reach_the_server_with_a_bad_value_named() {
+    let toml = "[background_job_server]\nqueues = [\"llm\", \"pdf\"]\n\
+                [background_job_server.queue_limits]\npdf = 2\n\
+                [background_job_server.global_queue_limits]\npdf = 5\n";
+    let config = load(
+        Some(toml),
+        &[("JOBS__BACKGROUND_JOB_SERVER__GLOBAL_QUEUE_LIMITS__LLM", "3")],
+    )
+    .unwrap()
+    .server_config();
+    assert_eq!(
+        config.queues,
+        Some(["llm".to_owned(), "pdf".to_owned()].into())
+    );
+    assert_eq!(config.queue_limits, [("pdf".to_owned(), 2)].into());
+    assert_eq!(
+        config.global_queue_limits,
+        [("llm".to_owned(), 3), ("pdf".to_owned(), 5)].into()
+    );
+    let key = "background_job_server.global_queue_limits.pdf";
+    let zero = "[background_job_server.global_queue_limits]\npdf = 0\n";
+    assert_error(load(Some(zero), &[]), key, &["at least 1"]);
+    let negative = "[background_job_server.global_queue_limits]\npdf = -5\n";
+    assert_error(load(Some(negative), &[]), key, &["-5"]);
+    assert_error(
+        load(
+            None,
+            &[("JOBS__BACKGROUND_JOB_SERVER__QUEUE_LIMITS__PDF", "many")],
+        ),
+        "background_job_server.queue_limits.pdf",
+        &["JOBS__BACKGROUND_JOB_SERVER__QUEUE_LIMITS__PDF"],
+    );
+    let spaced = "[background_job_server.queue_limits]\n\"two words\" = 1\n";
+    assert_error(
+        load(Some(spaced), &[]),
+        "background_job_server.queue_limits.two words",
+        &["invalid queue name"],
+    );
+    assert_error(
+        load(Some("[background_job_server]\nqueues = []\n"), &[]),
+        "background_job_server.queues",
+        &["names no queue"],
+    );
+}

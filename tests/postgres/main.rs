@@ -8,6 +8,7 @@
 mod support;
 
 mod durable;
+mod global_limit;
 mod migrations;
 mod multiprocess;
 mod otel;

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use crate::{cases, text};
 
 /// Every key of the settings, as `section.key` (or `key` at the top).
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 33] = [
     "database_url",
     "database.max_connections",
     "database.acquire_timeout",
@@ -27,6 +27,9 @@ const KEYS: [&str; 30] = [
     "background_job_server.application",
     "background_job_server.only_jobs",
     "background_job_server.fail_unserved_after",
+    "background_job_server.queues",
+    "background_job_server.queue_limits",
+    "background_job_server.global_queue_limits",
     "jobs.default_retries",
     "jobs.backoff_seed",
     "dashboard.enabled",
@@ -42,13 +45,13 @@ const KEYS: [&str; 30] = [
 ];
 
 /// Whether an error about setting `key` alone names it (or an item of it, as in
-/// `only_jobs[0]`), or a key that must go with it.
+/// `only_jobs[0]` or `queue_limits.pdf`), or a key that must go with it.
 fn names(key: &str, named: &str) -> bool {
     may_name(key).iter().any(|key| {
         named == *key
             || named
                 .strip_prefix(key)
-                .is_some_and(|rest| rest.starts_with('['))
+                .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
     })
 }
 

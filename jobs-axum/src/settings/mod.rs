@@ -8,6 +8,7 @@ mod error;
 mod load;
 mod tools;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use std::path::Path;
@@ -49,6 +50,13 @@ pub use tools::ToolSettings;
 /// # application = "crm"          # owner of its #[recurring] jobs; default: the executable's name
 /// # only_jobs = ["mail.send"]    # default: every job this binary registers
 /// fail_unserved_after = "1d"     # a due job no server registers fails after this
+/// # queues = ["llm", "default"]  # default: claims from every queue
+///
+/// [background_job_server.queue_limits]         # at once in this process, per queue
+/// # pdf = 2
+///
+/// [background_job_server.global_queue_limits]  # at once across every server
+/// # pdf = 5
 ///
 /// [jobs]
 /// default_retries = 10
@@ -179,6 +187,17 @@ pub struct BackgroundJobServerSettings {
     /// (default `"1d"`).
     #[serde(with = "duration")]
     pub fail_unserved_after: Duration,
+    /// Claims jobs only of these queues (default: every queue); jobs of other queues
+    /// wait for a server that serves them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<BTreeSet<String>>,
+    /// The most jobs of a queue this process runs at once, per queue.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_limits: BTreeMap<String, usize>,
+    /// The most jobs of a queue running at once across every server on the database,
+    /// per queue, counted by the claim. Give every server the same limits.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub global_queue_limits: BTreeMap<String, usize>,
 }
 
 /// `jobs.*`: defaults for every job.
@@ -236,6 +255,9 @@ impl Default for BackgroundJobServerSettings {
             application: None,
             only_jobs: None,
             fail_unserved_after: server.fail_unserved_after,
+            queues: None,
+            queue_limits: BTreeMap::new(),
+            global_queue_limits: BTreeMap::new(),
         }
     }
 }
@@ -317,6 +339,20 @@ impl JobsSettings {
                  would be taken for dead",
             );
         }
+        for (key, limits) in [
+            ("queue_limits", &server.queue_limits),
+            ("global_queue_limits", &server.global_queue_limits),
+        ] {
+            for (queue, &limit) in limits {
+                let key = format!("background_job_server.{key}.{queue}");
+                if let Err(error) = jobs_core::grammar::check_queue_name(queue) {
+                    return invalid(&key, &error.to_string());
+                }
+                if limit == 0 {
+                    return invalid(&key, "must be at least 1 (pause a queue to stop it)");
+                }
+            }
+        }
         // The ranges of every duration, as the server checks them at start.
         if let Err(setting) = self.server_config().check() {
             return invalid(
@@ -396,6 +432,9 @@ impl JobsSettings {
         config.application = server.application.clone();
         config.only_jobs = server.only_jobs.clone();
         config.fail_unserved_after = server.fail_unserved_after;
+        config.queues = server.queues.clone();
+        config.queue_limits = server.queue_limits.clone();
+        config.global_queue_limits = server.global_queue_limits.clone();
         config.default_retries = self.jobs.default_retries;
         config.backoff_seed = self.jobs.backoff_seed;
         config

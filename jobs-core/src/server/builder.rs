@@ -125,6 +125,26 @@ impl JobServerBuilder {
         self
     }
 
+    /// Runs at most `limit` jobs of `queue` at once across every server on the
+    /// database, so five PDF renders never become fifteen with three replicas. The
+    /// claim counts the queue's running jobs in the database and takes at most the
+    /// rest; claims of the queue from all servers take turns (on PostgreSQL an advisory
+    /// lock per queue, on SQLite the database's write lock). Give every server that
+    /// runs the queue the same limit: each holds the cluster to its own. With
+    /// [`queue_limit`](Self::queue_limit) too, both hold.
+    pub fn global_queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
+        self.config.global_queue_limits.insert(queue.into(), limit);
+        self
+    }
+
+    /// Claims jobs only of these queues (default: every queue), so GPU-bound work lands
+    /// on the servers that have the GPU. Jobs of other queues wait for a server that
+    /// serves them; queue limits and pauses apply within these.
+    pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
+        self.config.queues = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Most jobs claimed ahead of free workers while jobs are short (default:
     /// 8 × `worker_count`; 0 turns it off). See [`ServerConfig::prefetch`].
     pub fn prefetch(mut self, jobs: usize) -> Self {

@@ -188,8 +188,9 @@ fn written(shared: &Shared, completions: &[Completion]) {
     let before = shared
         .unrecorded
         .fetch_sub(completions.len(), Ordering::Relaxed);
-    if before >= MAX_UNRECORDED {
-        // The claim loop may be holding back: let it look again.
+    // The claim loop may be holding back (too many results unwritten, or a queue's
+    // global limit taken by jobs that were `Processing` until now): let it look again.
+    if before >= MAX_UNRECORDED || !shared.config.global_queue_limits.is_empty() {
         shared.slot_freed.notify_one();
     }
 }

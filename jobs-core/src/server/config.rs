@@ -120,6 +120,39 @@ impl ServerConfig {
                 );
             }
         }
+        for (key, limits) in [
+            ("queue_limits", &self.queue_limits),
+            ("global_queue_limits", &self.global_queue_limits),
+        ] {
+            for (queue, &limit) in limits {
+                if let Err(error) = jobs_grammar::check_queue_name(queue) {
+                    return invalid(key, format!("names a bad queue: {error}"));
+                }
+                if limit == 0 || limit > MAX_WORKERS {
+                    return invalid(
+                        key,
+                        format!(
+                            "of `{queue}` must be from 1 to {MAX_WORKERS}, not {limit} \
+                             (pause a queue to stop it)"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(queues) = &self.queues {
+            if queues.is_empty() {
+                return invalid(
+                    "queues",
+                    "names no queue: the server would run nothing".into(),
+                );
+            }
+            if let Some(error) = queues
+                .iter()
+                .find_map(|queue| jobs_grammar::check_queue_name(queue).err())
+            {
+                return invalid("queues", format!("names a bad queue: {error}"));
+            }
+        }
         if self.server_timeout <= self.poll_interval {
             return invalid(
                 "server_timeout",
@@ -132,6 +165,18 @@ impl ServerConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// The queues with a limit, in this process or across all, sorted.
+    pub(super) fn limited_queues(&self) -> Vec<String> {
+        let queues: std::collections::BTreeSet<&String> = self
+            .queue_limits
+            .keys()
+            .chain(self.global_queue_limits.keys())
+            .collect();
+        queues.into_iter().cloned().collect()
     }
 }
 
@@ -231,5 +276,14 @@ mod tests {
         config = ServerConfig::default();
         config.fail_unserved_after = Duration::ZERO;
         assert_eq!(key_of(&config), Some("fail_unserved_after"));
+        config = ServerConfig::default();
+        config.global_queue_limits.insert("pdf".into(), 0);
+        assert_eq!(key_of(&config), Some("global_queue_limits"));
+        config = ServerConfig::default();
+        config.queue_limits.insert("no spaces".into(), 2);
+        assert_eq!(key_of(&config), Some("queue_limits"));
+        config = ServerConfig::default();
+        config.queues = Some(Default::default());
+        assert_eq!(key_of(&config), Some("queues"));
     }
 }

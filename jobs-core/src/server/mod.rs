@@ -72,6 +72,14 @@ pub struct ServerConfig {
     /// The most jobs of a queue this server runs at once, per queue; queues not named
     /// here share the rest of `worker_count`.
     pub queue_limits: BTreeMap<String, usize>,
+    /// The most jobs of a queue `Processing` at once across every server, per queue: the
+    /// claim counts them in the database and takes at most the rest (see
+    /// [`JobServerBuilder::global_queue_limit`]). Every server running jobs of such a
+    /// queue should be given the same limit: each holds the cluster to its own.
+    pub global_queue_limits: BTreeMap<String, usize>,
+    /// Claims jobs only of these queues (default `None`: every queue); jobs of other
+    /// queues wait for a server that serves them.
+    pub queues: Option<BTreeSet<String>>,
     /// Most jobs claimed ahead of free workers (default: 8 × `worker_count`; 0 never
     /// claims ahead). While jobs are short (nine in ten of those that ended since the
     /// last claim took under a sixteenth of a second, or of a poll interval if shorter),
@@ -135,6 +143,8 @@ impl Default for ServerConfig {
             delete_deleted_after: Duration::from_secs(72 * 3600),
             name: None,
             queue_limits: BTreeMap::new(),
+            global_queue_limits: BTreeMap::new(),
+            queues: None,
             prefetch: None,
             capture_backtraces: true,
             only_jobs: None,
@@ -174,7 +184,10 @@ impl JobServerBuilder {
             .clone()
             .unwrap_or_else(|| format!("{host}:{pid}"));
         let (writes, write_rx) = mpsc::unbounded_channel();
-        let limited_queues = config.queue_limits.keys().cloned().collect();
+        let limited_queues = config.limited_queues();
+        if let Some(queues) = &config.queues {
+            tracing::info!(?queues, "claims only from these queues (queues)");
+        }
         let deletions = Deletions {
             local: self.jobs.subscribe_deleted(),
             remote: self.jobs.storage().deletions(),
@@ -505,7 +518,7 @@ struct Shared {
     deletions: Deletions,
     /// Running attempts per queue.
     queue_counts: Mutex<HashMap<String, usize>>,
-    /// The queues with a concurrency limit.
+    /// The queues with a concurrency limit, on this server or across all, sorted.
     limited_queues: Vec<String>,
     /// The paused queues and job names, as last read.
     pauses: pauses::Pauses,
@@ -568,7 +581,7 @@ impl Shared {
     /// Most jobs claimed ahead of free slots: none with queue limits, which count
     /// running jobs only.
     fn prefetch_limit(&self) -> usize {
-        if self.config.queue_limits.is_empty() {
+        if self.limited_queues.is_empty() {
             self.config.prefetch_limit()
         } else {
             0

@@ -275,7 +275,8 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
 
 /// Claims up to `total` jobs, of which the first `start_now` start at once and the rest
 /// wait claimed ahead: from each queue with a concurrency limit as many as it has room
-/// for, then from every other queue.
+/// for (a global limit counted by the claim itself), then from every other queue; all
+/// of them among the queues the server serves, none paused.
 async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result<Vec<ClaimedJob>> {
     let free = total;
     // Paused queues and job names are left out of every claim.
@@ -306,8 +307,14 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         names: Some(names),
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
     };
-    let limits = &shared.config.queue_limits;
-    if limits.is_empty() {
+    let config = &shared.config;
+    let served = |queue: &String| {
+        config
+            .queues
+            .as_ref()
+            .is_none_or(|only| only.contains(queue))
+    };
+    if shared.limited_queues.is_empty() && config.queues.is_none() {
         let all = if paused.queues.is_empty() {
             QueueSelector::All
         } else {
@@ -318,39 +325,70 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
             .await;
     }
     let mut claimed = Vec::new();
-    for (queue, limit) in limits {
-        if paused.queues.contains(queue) {
+    for queue in &shared.limited_queues {
+        if paused.queues.contains(queue) || !served(queue) {
             continue;
         }
-        let room = limit
-            .saturating_sub(shared.queue_running(queue))
-            .min(free - claimed.len());
-        if room > 0 {
-            let jobs = shared
+        let here = config.queue_limits.get(queue).map_or(usize::MAX, |limit| {
+            limit.saturating_sub(shared.queue_running(queue))
+        });
+        let room = here.min(free - claimed.len());
+        if room == 0 {
+            continue;
+        }
+        let selector = match config.global_queue_limits.get(queue) {
+            Some(&global) => QueueSelector::Capped {
+                queue,
+                global: u32::try_from(global).unwrap_or(u32::MAX),
+            },
+            None => QueueSelector::Only(queue),
+        };
+        let jobs = shared
+            .bounded(shared.storage.jobs_claim(request(selector, room)))
+            .await?;
+        claimed.extend(jobs);
+    }
+    let rest = free - claimed.len();
+    if rest == 0 {
+        return Ok(claimed);
+    }
+    let left_out =
+        |queue: &String| shared.limited_queues.contains(queue) || paused.queues.contains(queue);
+    let others = match &config.queues {
+        Some(only) => {
+            let among: Vec<String> = only
+                .iter()
+                .filter(|queue| !left_out(queue))
+                .cloned()
+                .collect();
+            if among.is_empty() {
+                return Ok(claimed);
+            }
+            shared
                 .bounded(
                     shared
                         .storage
-                        .jobs_claim(request(QueueSelector::Only(queue), room)),
+                        .jobs_claim(request(QueueSelector::Among(&among), rest)),
                 )
-                .await?;
-            claimed.extend(jobs);
+                .await?
         }
-    }
-    let rest = free - claimed.len();
-    if rest > 0 {
-        let excluded: Vec<String> = shared
-            .limited_queues
-            .iter()
-            .chain(&paused.queues)
-            .cloned()
-            .collect();
-        let others = QueueSelector::AllExcept(&excluded);
-        claimed.extend(
+        None => {
+            let excluded: Vec<String> = shared
+                .limited_queues
+                .iter()
+                .chain(&paused.queues)
+                .cloned()
+                .collect();
             shared
-                .bounded(shared.storage.jobs_claim(request(others, rest)))
-                .await?,
-        );
-    }
+                .bounded(
+                    shared
+                        .storage
+                        .jobs_claim(request(QueueSelector::AllExcept(&excluded), rest)),
+                )
+                .await?
+        }
+    };
+    claimed.extend(others);
     Ok(claimed)
 }
 

@@ -208,6 +208,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "events sent to jobs, and the jobs waiting for them",
         sql: include_str!("../../migrations/sqlite/0014_signals.sql"),
     },
+    Migration {
+        version: 15,
+        description: "an index for the count of a capped queue's claims",
+        sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -292,6 +297,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "events sent to jobs, and the jobs waiting for them",
         sql: include_str!("../../migrations/postgres/0016_signals.sql"),
     },
+    Migration {
+        version: 17,
+        description: "claims of a queue with a cluster-wide limit",
+        sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -303,7 +313,7 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
     }
 
@@ -312,7 +322,7 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
     }
 }

@@ -60,6 +60,12 @@ pub(crate) enum QueueSelector<'a> {
     Only(&'a str),
     /// Every queue but these (the limited ones, claimed separately).
     AllExcept(&'a [String]),
+    /// Only these (the queues a server serves, less the limited ones).
+    Among(&'a [String]),
+    /// Only this queue, and no more of it than leaves `global` jobs of it `Processing`
+    /// across every server: the claim counts them and takes at most the rest, while
+    /// the claims of that queue by other servers wait for it to commit.
+    Capped { queue: &'a str, global: u32 },
 }
 
 /// One claim of a job: its id and the token that claim set. A write fenced on it

@@ -14,6 +14,8 @@ conformance!(
     claim_orders_by_priority_then_run_at,
     claim_respects_the_limit,
     claim_respects_queue_selectors,
+    a_capped_claim_takes_only_the_room_left_by_every_owner,
+    capped_claims_at_once_never_overshoot,
     claim_takes_only_the_names_it_is_given,
     claimed_job_is_processing_owned_and_leased,
     claim_never_takes_a_job_twice,
@@ -208,10 +210,74 @@ async fn claim_respects_queue_selectors<S: Storage>(s: &S) {
     let claimed = s.jobs_claim(except).await.unwrap();
     assert_eq!(ids(&claimed), [id(5)]);
     assert_eq!(claimed[0].queue, "d");
+    let served = ["c".to_owned(), "z".to_owned()];
+    let among = ClaimRequest {
+        queues: QueueSelector::Among(&served),
+        ..claim("s", at(1), 100)
+    };
+    assert_eq!(ids(&s.jobs_claim(among).await.unwrap()), [id(3)]);
     assert_eq!(
         ids(&s.jobs_claim(claim("s", at(1), 100)).await.unwrap()),
-        [id(2), id(3)]
+        [id(2)]
     );
+}
+
+/// A claim of `queue` by `owner`, at most `global` of it `Processing` afterwards.
+fn capped<'a>(owner: &'a str, queue: &'a str, global: u32, limit: u32) -> ClaimRequest<'a> {
+    ClaimRequest {
+        queues: QueueSelector::Capped { queue, global },
+        ..claim(owner, at(1), limit)
+    }
+}
+
+async fn a_capped_claim_takes_only_the_room_left_by_every_owner<S: Storage>(s: &S) {
+    let on = |n, queue: &str| NewJob {
+        queue: queue.to_owned(),
+        ..job(id(n), "capped")
+    };
+    let batch: Vec<NewJob> = (1..=6).map(|n| on(n, "pdf")).chain([on(7, "b")]).collect();
+    s.jobs_insert(&batch).await.unwrap();
+    let count = |claimed: Vec<ClaimedJob>| claimed.len();
+    assert_eq!(
+        count(s.jobs_claim(capped("one", "pdf", 3, 2)).await.unwrap()),
+        2
+    );
+    let two = s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap();
+    assert_eq!(two.len(), 1, "the room another owner left");
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()),
+        0
+    );
+    // A lower limit than what runs claims nothing (never "no limit").
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 1, 5)).await.unwrap()),
+        0
+    );
+    s.jobs_complete(&[done(two[0].id, "two", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    assert_eq!(
+        count(s.jobs_claim(capped("two", "pdf", 3, 5)).await.unwrap()),
+        1
+    );
+    // An uncapped claim takes the rest.
+    let rest = s.jobs_claim(claim("one", at(1), 100)).await.unwrap();
+    assert_eq!(rest.len(), 3, "two of `pdf` and the one of `b`");
+}
+
+async fn capped_claims_at_once_never_overshoot<S: Storage>(s: &S) {
+    let batch: Vec<NewJob> = (1..=40)
+        .map(|n| NewJob {
+            queue: "pdf".to_owned(),
+            ..job(id(n), "capped")
+        })
+        .collect();
+    s.jobs_insert(&batch).await.unwrap();
+    let claims = ["a", "b", "c", "d"].map(|owner| s.jobs_claim(capped(owner, "pdf", 5, 4)));
+    let [a, b, c, d] = claims;
+    let (a, b, c, d) = tokio::join!(a, b, c, d);
+    let claimed: usize = [a, b, c, d].into_iter().map(|c| c.unwrap().len()).sum();
+    assert_eq!(claimed, 5, "sixteen asked for, five allowed");
 }
 
 async fn claim_takes_only_the_names_it_is_given<S: Storage>(s: &S) {

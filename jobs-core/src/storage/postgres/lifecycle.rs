@@ -157,6 +157,11 @@ pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') 
      AND NOT EXISTS (SELECT 1 FROM jobs_server AS server WHERE server.jobs IS NULL \
          OR jobs_job.name IN (SELECT json_array_elements_text(server.jobs::json))))";
 
+/// The claim's pick of any queues (`$8` the mode), and of a capped queue (`$8` its
+/// global limit).
+const PICK: &str = "jobs_claim_pick($3, $4, $8, $5, $7)";
+const PICK_CAPPED: &str = "jobs_claim_pick_capped($3, $4, $5[1], $8, $7)";
+
 impl LifecycleStore for PgStorage {
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
@@ -164,19 +169,27 @@ impl LifecycleStore for PgStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        let (mode, queues): (i32, Vec<String>) = match request.queues {
-            QueueSelector::All => (0, Vec::new()),
-            QueueSelector::Only(queue) => (1, vec![queue.to_owned()]),
-            QueueSelector::AllExcept(queues) => (2, queues.to_vec()),
+        // `$8` is the pick's mode, or a capped queue's global limit.
+        let (pick, mode, queues): (&str, i32, Vec<String>) = match request.queues {
+            QueueSelector::All => (PICK, 0, Vec::new()),
+            QueueSelector::Only(queue) => (PICK, 1, vec![queue.to_owned()]),
+            QueueSelector::Among(queues) => (PICK, 1, queues.to_vec()),
+            QueueSelector::AllExcept(queues) => (PICK, 2, queues.to_vec()),
+            QueueSelector::Capped { queue, global } => (
+                PICK_CAPPED,
+                i32::try_from(global).unwrap_or(i32::MAX),
+                vec![queue.to_owned()],
+            ),
         };
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(request.offset + (request.lease_until - request.now));
         // The pick is a function whose plan cannot flip with the statistics (see
-        // migration 0015).
+        // migration 0015); a capped queue's also serializes its claims and counts
+        // (migration 0017).
         let commit_mode = self.commit_mode();
         let rows = sqlx::query(&format!(
             "WITH async_commit AS ({commit_mode}), picked AS ( \
-                 SELECT id, priority, run_at FROM jobs_claim_pick($3, $4, $8, $5, $7) \
+                 SELECT id, priority, run_at FROM {pick} \
              ), ranked AS ( \
                  SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n FROM picked \
              ), claimed AS ( \

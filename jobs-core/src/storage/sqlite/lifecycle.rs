@@ -195,11 +195,16 @@ impl LifecycleStore for SqliteStorage {
             .push_bind(micros(request.now));
         match request.queues {
             QueueSelector::All => {}
-            QueueSelector::Only(queue) => {
+            QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
                 claim.push(" AND queue = ").push_bind(queue.to_owned());
             }
-            QueueSelector::AllExcept(queues) => {
-                claim.push(" AND queue NOT IN (");
+            QueueSelector::AllExcept(queues) | QueueSelector::Among(queues) => {
+                let among = matches!(request.queues, QueueSelector::Among(_));
+                claim.push(if among {
+                    " AND queue IN ("
+                } else {
+                    " AND queue NOT IN ("
+                });
                 let mut names = claim.separated(", ");
                 for queue in queues {
                     names.push_bind(queue.clone());
@@ -214,14 +219,27 @@ impl LifecycleStore for SqliteStorage {
                 .push_bind(names)
                 .push("))");
         }
-        claim
-            .push(" ORDER BY priority DESC, run_at LIMIT ")
-            .push_bind(i64::from(request.limit))
-            .push(
-                ")) AS picked WHERE jobs_job.id = picked.id \
+        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+        if let QueueSelector::Capped { queue, global } = request.queues {
+            // No more than leaves `global` of the queue `Processing`: the statement
+            // holds the database's write lock from its start, so the count and the
+            // claim are one step for every process on the file.
+            claim
+                .push("max(0, min(")
+                .push_bind(i64::from(request.limit))
+                .push(", ")
+                .push_bind(i64::from(global))
+                .push(" - (SELECT count(*) FROM jobs_job WHERE state = 'Processing' AND queue = ")
+                .push_bind(queue.to_owned())
+                .push(")))");
+        } else {
+            claim.push_bind(i64::from(request.limit));
+        }
+        claim.push(
+            ")) AS picked WHERE jobs_job.id = picked.id \
                  RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
                  trace_context",
-            );
+        );
         let rows = claim
             .build()
             .fetch_all(&mut *self.writer.lock().await?)
