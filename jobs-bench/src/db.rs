@@ -302,6 +302,26 @@ impl Raw {
         })
     }
 
+    /// How many jobs named `name` are in `state`.
+    pub(crate) async fn count_named(&mut self, state: &str, name: &str) -> Result<i64> {
+        Ok(match self {
+            Raw::Sqlite(conn) => {
+                sqlx::query_scalar("SELECT count(*) FROM jobs_job WHERE state = ? AND name = ?")
+                    .bind(state)
+                    .bind(name)
+                    .fetch_one(conn)
+                    .await?
+            }
+            Raw::Postgres(conn) => {
+                sqlx::query_scalar("SELECT count(*) FROM jobs_job WHERE state = $1 AND name = $2")
+                    .bind(state)
+                    .bind(name)
+                    .fetch_one(conn)
+                    .await?
+            }
+        })
+    }
+
     /// History rows that hold a backtrace.
     pub(crate) async fn count_backtraces(&mut self) -> Result<i64> {
         let sql = "SELECT count(*) FROM jobs_event WHERE backtrace IS NOT NULL";
