@@ -43,7 +43,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::Live;
 use super::api::{ApiError, ListParams, parse_id};
-use super::feeds::{Feeds, ROUND, Topic};
+use super::feeds::{Feeds, ListPage, ROUND, Topic};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct EventParams {
@@ -101,24 +101,23 @@ impl Watch {
         Ok(watch)
     }
 
-    /// The topics it watches, in the order their events are sent, each with the list's
-    /// query for `jobs`.
-    fn topics(self) -> Vec<(Topic, Option<JobQuery>)> {
-        let mut topics = vec![(Topic::Stats, None)];
+    /// The topics it watches, in the order their events are sent.
+    fn topics(self) -> Vec<Topic> {
+        let mut topics = vec![Topic::Stats];
         if self.throughput {
-            topics.push((Topic::Throughput, None));
+            topics.push(Topic::Throughput);
         }
         if self.servers {
-            topics.push((Topic::Servers, None));
+            topics.push(Topic::Servers);
         }
         if self.recurring {
-            topics.push((Topic::Recurring, None));
+            topics.push(Topic::Recurring);
         }
         if let Some(query) = self.jobs {
-            topics.push((Topic::Jobs(format!("{query:?}")), Some(query)));
+            topics.push(Topic::Jobs(ListPage::new(query)));
         }
         if let Some(id) = self.job {
-            topics.push((Topic::Job(id), None));
+            topics.push(Topic::Job(id));
         }
         topics
     }
@@ -197,9 +196,9 @@ async fn send_changes(
     let mut watched: Vec<_> = watch
         .topics()
         .into_iter()
-        .map(|(topic, query)| {
+        .map(|topic| {
             let event = topic.event();
-            (event, feeds.watch(jobs, topic, query, &live.stop))
+            (event, feeds.watch(jobs, topic, &live.stop))
         })
         .collect();
     loop {

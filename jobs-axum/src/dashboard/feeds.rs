@@ -32,8 +32,8 @@ pub(super) enum Topic {
     Throughput,
     Servers,
     Recurring,
-    /// A page of the job list, by its query (`Debug` text: equal queries, equal keys).
-    Jobs(String),
+    /// A page of the job list.
+    Jobs(ListPage),
     Job(JobId),
 }
 
@@ -51,6 +51,37 @@ impl Topic {
     }
 }
 
+/// A page of the job list as a topic: its query, told apart by the query's `Debug`
+/// text (equal queries, equal keys).
+#[derive(Debug, Clone)]
+pub(super) struct ListPage {
+    key: String,
+    query: JobQuery,
+}
+
+impl ListPage {
+    pub(super) fn new(query: JobQuery) -> Self {
+        Self {
+            key: format!("{query:?}"),
+            query,
+        }
+    }
+}
+
+impl PartialEq for ListPage {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for ListPage {}
+
+impl std::hash::Hash for ListPage {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
 /// The latest read of a topic: its JSON, or the message of the error that read got.
 pub(super) type Snapshot = Result<Arc<str>, Arc<str>>;
 
@@ -58,7 +89,14 @@ type Published = Option<Snapshot>;
 
 /// Every topic being read, shared by the streams of one dashboard.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Feeds(Arc<Mutex<HashMap<Topic, Feed>>>);
+pub(super) struct Feeds(Arc<Mutex<Topics>>);
+
+/// The topics being read, and the generation the next feed gets.
+#[derive(Debug, Default)]
+struct Topics {
+    feeds: HashMap<Topic, Feed>,
+    next_generation: u64,
+}
 
 #[derive(Debug)]
 struct Feed {
@@ -72,8 +110,6 @@ struct Reader {
     feeds: Feeds,
     jobs: Jobs,
     topic: Topic,
-    /// The list's query, for [`Topic::Jobs`].
-    query: Option<JobQuery>,
     sender: watch::Sender<Published>,
     generation: u64,
     stop: CancellationToken,
@@ -82,16 +118,15 @@ struct Reader {
 impl Feeds {
     /// A receiver of `topic`'s snapshots, marked changed so that the stream sends the
     /// latest one at once (if there is one yet). The topic's reader starts with its
-    /// first watcher. `query` is the list's, for [`Topic::Jobs`].
+    /// first watcher.
     pub(super) fn watch(
         &self,
         jobs: &Jobs,
         topic: Topic,
-        query: Option<JobQuery>,
         stop: &CancellationToken,
     ) -> watch::Receiver<Published> {
-        let mut feeds = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(feed) = feeds.get(&topic)
+        let mut topics = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(feed) = topics.feeds.get(&topic)
             && !stop.is_cancelled()
         {
             let mut receiver = feed.sender.subscribe();
@@ -99,25 +134,20 @@ impl Feeds {
             return receiver;
         }
         let (sender, receiver) = watch::channel(None);
-        let generation = feeds
-            .values()
-            .map(|feed| feed.generation)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        feeds.insert(
+        topics.next_generation += 1;
+        let generation = topics.next_generation;
+        topics.feeds.insert(
             topic.clone(),
             Feed {
                 sender: sender.clone(),
                 generation,
             },
         );
-        drop(feeds);
+        drop(topics);
         let reader = Reader {
             feeds: self.clone(),
             jobs: jobs.clone(),
             topic,
-            query,
             sender,
             generation,
             stop: stop.clone(),
@@ -129,8 +159,8 @@ impl Feeds {
     /// Forgets the feed of `topic` of `generation` if nobody watches it any more →
     /// whether its reader is to end.
     fn leave(&self, topic: &Topic, generation: u64, force: bool) -> bool {
-        let mut feeds = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(feed) = feeds.get(topic) else {
+        let mut topics = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(feed) = topics.feeds.get(topic) else {
             return true;
         };
         if feed.generation != generation {
@@ -139,14 +169,18 @@ impl Feeds {
         if !force && feed.sender.receiver_count() > 0 {
             return false;
         }
-        feeds.remove(topic);
+        topics.feeds.remove(topic);
         true
     }
 
     /// How many topics are being read (for tests).
     #[cfg(all(test, feature = "sqlite"))]
     fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .feeds
+            .len()
     }
 }
 
@@ -154,7 +188,7 @@ impl Reader {
     async fn run(self) {
         // Throughput is read again when the counts change, or every ten seconds.
         let mut stats = matches!(self.topic, Topic::Throughput)
-            .then(|| self.feeds.watch(&self.jobs, Topic::Stats, None, &self.stop));
+            .then(|| self.feeds.watch(&self.jobs, Topic::Stats, &self.stop));
         // What the last published snapshot is compared by, where not by its JSON.
         let mut last_key = None;
         loop {
@@ -209,14 +243,11 @@ impl Reader {
             Topic::Recurring => read_recurring(jobs)
                 .await
                 .map(|recurring| (encode(&recurring), None)),
-            Topic::Jobs(_) => match &self.query {
-                Some(query) => jobs
-                    .list(query.clone())
-                    .await
-                    .map(|page| (encode(&page), None))
-                    .map_err(ApiError::from),
-                None => Err(ApiError::bad_request("no query for the job list")),
-            },
+            Topic::Jobs(page) => jobs
+                .list(page.query.clone())
+                .await
+                .map(|page| (encode(&page), None))
+                .map_err(ApiError::from),
             Topic::Job(id) => job_detail(jobs, *id).await.map(|job| (encode(&job), None)),
         };
         match read {
@@ -248,8 +279,8 @@ mod tests {
         let (_dir, jobs) = jobs().await;
         let feeds = Feeds::default();
         let stop = CancellationToken::new();
-        let mut first = feeds.watch(&jobs, Topic::Stats, None, &stop);
-        let mut second = feeds.watch(&jobs, Topic::Stats, None, &stop);
+        let mut first = feeds.watch(&jobs, Topic::Stats, &stop);
+        let mut second = feeds.watch(&jobs, Topic::Stats, &stop);
         assert_eq!(feeds.len(), 1, "one reader for one topic");
         first.changed().await.unwrap();
         second.changed().await.unwrap();
@@ -266,7 +297,7 @@ mod tests {
         .await
         .expect("the reader ends with its last watcher");
         // A new watcher starts a new reader.
-        let mut third = feeds.watch(&jobs, Topic::Stats, None, &stop);
+        let mut third = feeds.watch(&jobs, Topic::Stats, &stop);
         third.changed().await.unwrap();
         assert_eq!(feeds.len(), 1);
         stop.cancel();
