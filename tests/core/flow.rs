@@ -119,8 +119,14 @@ async fn a_server_serving_chosen_queues_never_runs_another_queues_job(backend: B
     let page = jobs.enqueue(PrintPage { n: 1 }).await.unwrap();
     let first = jobs.enqueue(AskModel { n: 1 }).await.unwrap();
     wait_for_state(&jobs, first, JobState::Succeeded).await;
-    // A pause of its queue holds: the next waits until the resume.
+    // A pause of its queue holds: the next waits until the resume. A claim already
+    // under way when the pause lands may still take the queue's jobs, so the next is
+    // enqueued once the server has the pause in its view.
     jobs.pause_queue("llm", "ops").await.unwrap();
+    crate::support::wait_until("the server saw the pause", || async {
+        server.paused_queues().contains(&"llm".to_owned())
+    })
+    .await;
     let second = jobs.enqueue(AskModel { n: 2 }).await.unwrap();
     let others = Probe::new();
     let other = test_server(&db.jobs(&clock).await, &others)

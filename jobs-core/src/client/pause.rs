@@ -1,9 +1,11 @@
 //! Pausing queues and job names cluster-wide, from any client.
 //!
 //! A pause is a row of `jobs_pause`; every server reads them at least once a poll
-//! interval (at once for a pause made in its own process) and claims nothing of a
-//! paused queue or job name. Jobs already running go on; those waiting stay where they
-//! are, visible, until the pause is lifted.
+//! interval (at its next claim for a pause made in its own process) and claims nothing
+//! of a paused queue or job name. A claim already under way when the pause lands may
+//! still take the queue's jobs; [`JobServer::paused_queues`](crate::JobServer::paused_queues)
+//! shows when a server has the pause in its view. Jobs already running go on; those
+//! waiting stay where they are, visible, until the pause is lifted.
 
 use super::Jobs;
 use crate::job::info::{PauseKind, Paused};
