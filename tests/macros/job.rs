@@ -222,3 +222,47 @@ fn every_job_is_registered_through_inventory() {
 async fn the_fn_is_emitted_unchanged() {
     renamed::rebuild_index(1).await.unwrap();
 }
+
+mod shapes {
+    use jobs::Job;
+    use jobs::prelude::*;
+
+    mod v1 {
+        use super::*;
+        #[job(name = "shapes.v1.invoice")]
+        pub(super) async fn invoice(order: u64, note: String) {
+            let _ = (order, note);
+        }
+    }
+
+    mod v2 {
+        use super::*;
+        /// The same data, written the same way: the same shape, whatever the name.
+        #[job(name = "shapes.v2.invoice")]
+        pub(super) async fn invoice(order: u64, note: String) {
+            let _ = (order, note);
+        }
+
+        /// A field's type changed.
+        #[job(name = "shapes.v2.invoice_wide")]
+        pub(super) async fn invoice_wide(order: u128, note: String) {
+            let _ = (order, note);
+        }
+
+        /// A field renamed for serde only.
+        #[job(name = "shapes.v2.invoice_renamed")]
+        pub(super) async fn invoice_renamed(#[serde(rename = "id")] order: u64, note: String) {
+            let _ = (order, note);
+        }
+    }
+
+    #[test]
+    fn the_shape_of_a_jobs_data_changes_with_its_fields_only() {
+        let shape = |descriptor: jobs::JobDescriptor| descriptor.shape_setting();
+        let v1 = shape(<v1::Invoice as Job>::DESCRIPTOR);
+        assert_eq!(v1.len(), 16, "{v1}");
+        assert_eq!(v1, shape(<v2::Invoice as Job>::DESCRIPTOR));
+        assert_ne!(v1, shape(<v2::InvoiceWide as Job>::DESCRIPTOR));
+        assert_ne!(v1, shape(<v2::InvoiceRenamed as Job>::DESCRIPTOR));
+    }
+}

@@ -149,6 +149,40 @@ macro_rules! backend_tests {
     };
 }
 
+/// Rewrites a stored job behind the library's back, as a renamed fn or a changed
+/// parameter list would leave it.
+pub async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
+    let sql = format!("UPDATE jobs_job SET {column} = $1 WHERE id = $2");
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(&sql)
+                .bind(value)
+                .bind(id.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let value_sql = if column == "payload" {
+                format!("UPDATE jobs_job SET {column} = $1::jsonb WHERE id = $2")
+            } else {
+                sql.clone()
+            };
+            sqlx::query(&value_sql)
+                .bind(value)
+                .bind(id.as_uuid())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
 /// A fixed start for manual clocks: tests read the same dates every run.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()

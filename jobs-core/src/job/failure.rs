@@ -34,6 +34,9 @@ pub struct Failure {
     permanent: bool,
     retry_after: Option<Duration>,
     backtrace: Option<String>,
+    /// The payload did not decode for this build: during a deploy, a server of another
+    /// build may decode it (see the server's version-skew put-back).
+    undecodable: bool,
 }
 
 impl Failure {
@@ -45,7 +48,22 @@ impl Failure {
             permanent: false,
             retry_after: None,
             backtrace: None,
+            undecodable: false,
         }
+    }
+
+    /// A payload that does not decode as the job's data in this build: permanent, and
+    /// marked so that a server can put it back for a server of another build.
+    pub(crate) fn undecodable(message: impl Into<String>) -> Self {
+        Self {
+            undecodable: true,
+            ..Self::permanent(message)
+        }
+    }
+
+    /// Whether the payload did not decode for this build.
+    pub(crate) fn is_undecodable(&self) -> bool {
+        self.undecodable
     }
 
     /// A failure that retrying cannot fix (unknown job, payload that does not decode):
@@ -75,6 +93,7 @@ impl Failure {
             permanent: advice.is_some_and(|advice| advice.permanent),
             retry_after: advice.and_then(|advice| advice.retry_after),
             backtrace: None,
+            undecodable: false,
         }
     }
 

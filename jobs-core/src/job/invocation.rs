@@ -73,7 +73,7 @@ impl Invocation {
     /// parameters changed) is a permanent failure that says why.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
         serde_json::from_str(&self.payload).map_err(|error| {
-            Failure::permanent(format!(
+            Failure::undecodable(format!(
                 "payload of job `{}` does not decode as {}: {error}",
                 self.context.name(),
                 type_name::<T>()

@@ -73,6 +73,7 @@ pub struct JobDescriptor {
     schema: Option<SchemaFn>,
     tool: bool,
     reads_parent: bool,
+    shape: &'static str,
     run: RunFn,
 }
 
@@ -89,8 +90,22 @@ impl JobDescriptor {
             schema: None,
             tool: true,
             reads_parent: false,
+            shape: "",
             run,
         }
+    }
+
+    /// A fingerprint of the job's data as this build declares it (its fields' names,
+    /// types and serde attributes): servers record it, so a server whose build cannot
+    /// decode a payload knows whether another live build might.
+    pub const fn shape(mut self, shape: &'static str) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// The fingerprint of the job's data; empty when none was given.
+    pub fn shape_setting(&self) -> &'static str {
+        self.shape
     }
 
     /// Gives the job a JSON Schema of its data, which makes it offerable as an agent tool.

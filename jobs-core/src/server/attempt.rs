@@ -18,7 +18,9 @@ use super::{Attempt, Held, Shared, Stop, Write, panics, stop_reason};
 use crate::job::context::{CURRENT_JOB, Suspend, Suspension};
 use crate::job::registry;
 use crate::job::retry;
-use crate::storage::{ClaimedJob, Completion, Fence, LifecycleStore, Outcome, RunningStore};
+use crate::storage::{
+    AdminStore, ClaimedJob, Completion, Fence, LifecycleStore, Outcome, RunningStore, ServerStore,
+};
 use crate::{Failure, Invocation, JobContext, JobId};
 
 /// Starts a worker task on `permit` with `job`, counted by [`start`]; when the job
@@ -135,6 +137,12 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
             let took = began.elapsed();
             let at = shared.jobs.now();
             let (outcome, value, counted) = match ended {
+                Ended::Ran(Err(failure)) if failure.is_undecodable() => {
+                    match put_back_for_another_build(shared, &job, &failure).await {
+                        Some(put_back) => (put_back, None, AttemptOutcome::PutBack),
+                        None => (Outcome::Failed { failure }, None, AttemptOutcome::Failed),
+                    }
+                }
                 Ended::Ran(result) => {
                     let (result, value) = match result {
                         Ok(value) => (Ok(()), value),
@@ -213,6 +221,58 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
 enum Ended {
     Ran(Result<Option<String>, Failure>),
     Sleeps(Suspension),
+}
+
+/// How long a job whose payload this build cannot decode waits before it is due again,
+/// in poll intervals: long enough for a server of the build that can to claim it first.
+const PUT_BACK_POLLS: u32 = 5;
+
+/// A payload that does not decode for this build, while a live server of another build
+/// runs the job's name with data of another shape (a rolling deploy: an old server
+/// claimed a job a new one enqueued, or the other way round): the job is put back,
+/// uncharged, due again after [`PUT_BACK_POLLS`] poll intervals, with the decode error
+/// as the history row's message; → that outcome. `None` when no live server's build
+/// differs, or when the job is older than `fail_unserved_after`: it fails, as any
+/// payload that does not decode. A failed read of the servers or the job puts it back
+/// (its age bounds the put-backs).
+async fn put_back_for_another_build(
+    shared: &Shared,
+    job: &ClaimedJob,
+    failure: &Failure,
+) -> Option<Outcome> {
+    let shape = registry().get(job.name.as_str())?.shape_setting();
+    let now = shared.jobs.now();
+    let timeout =
+        chrono::Duration::from_std(shared.config.server_timeout).unwrap_or(chrono::Duration::MAX);
+    let alive_after = now.checked_sub_signed(timeout).unwrap_or(now);
+    let other = shared
+        .storage
+        .servers_other_shape(&job.name, shape, &shared.row.id, alive_after);
+    match shared.bounded(other).await {
+        Ok(false) => return None,
+        Ok(true) => {}
+        Err(error) => {
+            tracing::warn!(%error, job = %job.id, "could not read which builds the servers run; putting the job back");
+        }
+    }
+    let limit = chrono::Duration::from_std(shared.config.fail_unserved_after)
+        .unwrap_or(chrono::Duration::MAX);
+    if let Ok(Some(info)) = shared.bounded(shared.storage.job_get(job.id)).await
+        && now.signed_duration_since(info.created_at) > limit
+    {
+        return None;
+    }
+    let wait = chrono::Duration::from_std(shared.config.poll_interval * PUT_BACK_POLLS)
+        .unwrap_or(chrono::Duration::MAX);
+    tracing::info!(job = %job.id, name = %job.name, "payload does not decode for this build; put back for a server of another build");
+    Some(Outcome::Sleeping {
+        until: now.checked_add_signed(wait).unwrap_or(now),
+        note: format!(
+            "put back for a server of another build: {}",
+            failure.message()
+        ),
+        wait: None,
+    })
 }
 
 /// Whether a job about to start after waiting claimed ahead was deleted by a delete

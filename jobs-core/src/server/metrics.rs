@@ -74,6 +74,9 @@ pub(crate) enum AttemptOutcome {
     Stopped,
     /// The job went to sleep (`ctx.sleep`): not an attempt that ended.
     Slept,
+    /// Its payload did not decode for this build, and it was put back, uncharged, for
+    /// a server of another build.
+    PutBack,
 }
 
 impl AttemptOutcome {
@@ -84,6 +87,7 @@ impl AttemptOutcome {
             Self::Retried => "retried",
             Self::Stopped => "stopped",
             Self::Slept => "slept",
+            Self::PutBack => "put_back",
         }
     }
 }
@@ -224,7 +228,10 @@ impl ServerMetrics {
             "outcome" => outcome.as_str(),
         )
         .increment(1);
-        if !matches!(outcome, AttemptOutcome::Stopped | AttemptOutcome::Slept) {
+        if !matches!(
+            outcome,
+            AttemptOutcome::Stopped | AttemptOutcome::Slept | AttemptOutcome::PutBack
+        ) {
             metrics::histogram!(
                 names::ATTEMPT_DURATION,
                 "queue" => queue.to_owned(),
@@ -244,7 +251,7 @@ impl ServerMetrics {
                     metrics.stopped += 1;
                     return;
                 }
-                AttemptOutcome::Slept => return,
+                AttemptOutcome::Slept | AttemptOutcome::PutBack => return,
             }
             metrics.attempt_duration.observe(took);
         });

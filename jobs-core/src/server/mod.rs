@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::job::registry;
 use crate::storage::{
     AnyStorage, ClaimedJob, Completion, Fence, LifecycleStore, LogLine, ProgressUpdate, ServerRow,
     ServerStore,
@@ -205,6 +206,13 @@ impl JobServerBuilder {
                 workers: u32::try_from(config.worker_count).unwrap_or(u32::MAX),
                 running: 0,
                 started_at: self.jobs.now(),
+                shapes: served
+                    .iter()
+                    .filter_map(|name| {
+                        let descriptor = registry().get(name.as_str())?;
+                        Some((name.clone(), descriptor.shape_setting().to_owned()))
+                    })
+                    .collect(),
                 jobs: served,
             },
             jobs: self.jobs,

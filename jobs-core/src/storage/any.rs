@@ -262,6 +262,15 @@ impl ServerStore for AnyStorage {
     async fn server_remove(&self, id: &str) -> Result<()> {
         dispatch!(self, s => s.server_remove(id))
     }
+    async fn servers_other_shape(
+        &self,
+        name: &str,
+        shape: &str,
+        server: &str,
+        alive_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.servers_other_shape(name, shape, server, alive_after))
+    }
     async fn servers_prune(&self, dead_before: DateTime<Utc>) -> Result<u64> {
         dispatch!(self, s => s.servers_prune(dead_before))
     }

@@ -364,6 +364,18 @@ pub(crate) trait ServerStore: Send + Sync + 'static {
     /// Deletes a server's row (at shutdown), if there is one; its jobs are not touched.
     fn server_remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
 
+    /// Whether a server other than `server`, with `heartbeat_at` at or after
+    /// `alive_after`, runs the job name `name` with data of a shape other than `shape`:
+    /// its row does not list `shape` for `name` (a row without shapes, of an older
+    /// release, lists none), and it runs `name` (a row without names runs every name).
+    fn servers_other_shape(
+        &self,
+        name: &str,
+        shape: &str,
+        server: &str,
+        alive_after: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Deletes the rows of servers whose `heartbeat_at` is before `dead_before`; returns
     /// how many. Their jobs are not touched (their leases run out on their own).
     fn servers_prune(&self, dead_before: DateTime<Utc>)

@@ -321,6 +321,8 @@ pub(crate) struct ServerRow {
     pub(crate) started_at: DateTime<Utc>,
     /// The job names it runs (those its binary registers, or `only_jobs`), sorted.
     pub(crate) jobs: Vec<String>,
+    /// The fingerprint of each job's data as its build declares it, by name.
+    pub(crate) shapes: std::collections::BTreeMap<String, String>,
 }
 
 /// One ticker's attempt to fire the due tick(s) of a recurring job.

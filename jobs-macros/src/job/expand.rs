@@ -70,6 +70,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         quote!(.schema({ #schema __jobs_schema }))
     });
     let not_a_tool = (!job.tool).then(|| quote!(.not_a_tool()));
+    let shape = shape(job);
     let reads_parent = job
         .args
         .iter()
@@ -113,7 +114,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
                         #retries #queue #priority #timeout #backoff #schema #not_a_tool
-                        #reads_parent;
+                        #reads_parent .shape(#shape);
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
@@ -227,6 +228,27 @@ fn data_struct(job: &Job) -> TokenStream {
         #[serde(crate = #serde_crate)]
         #vis struct #struct_ident #body
     }
+}
+
+/// A fingerprint of the job's data as written: each field's payload name, type and serde
+/// attributes, hashed (64-bit FNV-1a, stable across builds and toolchains) into 16 hex
+/// digits. Two builds whose fingerprints differ may decode a payload differently.
+fn shape(job: &Job) -> LitStr {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for field in job.fields() {
+        let (ty, serde) = (&field.ty, &field.serde);
+        let text = format!(
+            "{}:{};{};",
+            field.json_name,
+            quote!(#ty),
+            quote!(#(#serde)*)
+        );
+        for byte in text.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    LitStr::new(&format!("{hash:016x}"), Span::call_site())
 }
 
 /// The `RunFn` of the job: decode the payload, inject the other parameters, call the fn

@@ -85,40 +85,6 @@ async fn backtrace_capture_can_be_turned_off(backend: Backend) {
     server.shutdown().await;
 }
 
-/// Rewrites a stored job behind the library's back, as a renamed fn or a changed
-/// parameter list would leave it.
-async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
-    let sql = format!("UPDATE jobs_job SET {column} = $1 WHERE id = $2");
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(&sql)
-                .bind(value)
-                .bind(id.to_string())
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let value_sql = if column == "payload" {
-                format!("UPDATE jobs_job SET {column} = $1::jsonb WHERE id = $2")
-            } else {
-                sql.clone()
-            };
-            sqlx::query(&value_sql)
-                .bind(value)
-                .bind(id.as_uuid())
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-    }
-}
-
 async fn unknown_job_name_waits_for_a_server_that_registers_it(backend: Backend) {
     let (db, _clock, jobs, probe) = setup(backend).await;
     let id = jobs

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::{
-    Backend, Probe, TestDb, run_all_once, setup, start_time, test_server, wait_for_job,
+    Backend, Probe, run_all_once, setup, start_time, tamper, test_server, wait_for_job,
     wait_for_state, wait_until,
 };
 use jobs::prelude::*;

@@ -8,6 +8,7 @@ conformance!(
     heartbeat_renews_only_the_claims_it_holds,
     remove_and_prune_servers,
     a_job_no_server_registers_says_so_and_fails_when_old_enough,
+    other_shape_is_a_live_other_server_that_runs_the_name_with_other_data,
 );
 
 fn server(id: &str, name: &str) -> ServerRow {
@@ -20,6 +21,7 @@ fn server(id: &str, name: &str) -> ServerRow {
         running: 0,
         started_at: at(-10),
         jobs: vec!["mail.send".to_owned()],
+        shapes: [("mail.send".to_owned(), "00000000000000aa".to_owned())].into(),
     }
 }
 
@@ -243,4 +245,46 @@ async fn a_job_no_server_registers_says_so_and_fails_when_old_enough<S: Storage>
             .unwrap(),
         0
     );
+}
+
+async fn other_shape_is_a_live_other_server_that_runs_the_name_with_other_data<S: Storage>(s: &S) {
+    async fn other<S: Storage>(
+        s: &S,
+        shape: &str,
+        alive_after: DateTime<Utc>,
+    ) -> crate::Result<bool> {
+        s.servers_other_shape("mail.send", shape, "s1", alive_after)
+            .await
+    }
+    assert!(
+        !other(s, "00000000000000aa", at(0)).await.unwrap(),
+        "no servers"
+    );
+    // Itself does not count.
+    beat(s, &server("s1", "me"), &[], &[], at(0), 60).await;
+    assert!(!other(s, "00000000000000bb", at(0)).await.unwrap());
+    // A replica of the same build.
+    beat(s, &server("s2", "replica"), &[], &[], at(0), 60).await;
+    assert!(!other(s, "00000000000000aa", at(0)).await.unwrap());
+    // The same server seen from a build whose data differs.
+    assert!(other(s, "00000000000000bb", at(0)).await.unwrap());
+    // Not when its last heartbeat is too old.
+    assert!(!other(s, "00000000000000bb", at(1)).await.unwrap());
+    // A server of another build that does not run the name.
+    s.server_remove("s2").await.unwrap();
+    let elsewhere = ServerRow {
+        jobs: vec!["report.build".to_owned()],
+        shapes: [("report.build".to_owned(), "00000000000000cc".to_owned())].into(),
+        ..server("s3", "reports")
+    };
+    beat(s, &elsewhere, &[], &[], at(0), 60).await;
+    assert!(!other(s, "00000000000000bb", at(0)).await.unwrap());
+    // A server of an older release says neither names nor shapes: it might.
+    let older = ServerRow {
+        jobs: vec!["mail.send".to_owned()],
+        shapes: std::collections::BTreeMap::new(),
+        ..server("s4", "older")
+    };
+    beat(s, &older, &[], &[], at(0), 60).await;
+    assert!(other(s, "00000000000000aa", at(0)).await.unwrap());
 }

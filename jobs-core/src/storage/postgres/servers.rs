@@ -28,8 +28,8 @@ impl ServerStore for PgStorage {
         let renewed: Vec<(Uuid, i64)> = sqlx::query_as(
             "WITH server AS ( \
                  INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
-                     heartbeat_at, jobs) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13) \
+                     heartbeat_at, jobs, shapes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $14) \
                  ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                      heartbeat_at = excluded.heartbeat_at \
              ), mine AS ( \
@@ -62,6 +62,9 @@ impl ServerStore for PgStorage {
         .bind(text(
             &serde_json::to_string(&server.jobs).expect("names serialize"),
         ))
+        .bind(text(
+            &serde_json::to_string(&server.shapes).expect("shapes serialize"),
+        ))
         .fetch_all(&self.pool)
         .await?;
         let mut lost: HashSet<Fence> = held.iter().copied().collect();
@@ -72,6 +75,28 @@ impl ServerStore for PgStorage {
             });
         }
         Ok(lost.into_iter().collect())
+    }
+
+    async fn servers_other_shape(
+        &self,
+        name: &str,
+        shape: &str,
+        server: &str,
+        alive_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        let other: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs_server \
+                 WHERE id <> $1 AND heartbeat_at >= $2 \
+                     AND (jobs IS NULL OR $3 IN (SELECT json_array_elements_text(jobs::json))) \
+                     AND (shapes IS NULL OR (shapes::json ->> $3) IS DISTINCT FROM $4))",
+        )
+        .bind(server)
+        .bind(alive_after)
+        .bind(text(name))
+        .bind(text(shape))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(other)
     }
 
     async fn server_remove(&self, id: &str) -> Result<()> {

@@ -28,8 +28,8 @@ impl ServerStore for SqliteStorage {
         let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at, \
-                 jobs) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 jobs, shapes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                  heartbeat_at = excluded.heartbeat_at",
         )
@@ -42,6 +42,7 @@ impl ServerStore for SqliteStorage {
         .bind(micros(server.started_at))
         .bind(micros(now))
         .bind(serde_json::to_string(&server.jobs).expect("names serialize"))
+        .bind(serde_json::to_string(&server.shapes).expect("shapes serialize"))
         .execute(&mut *tx)
         .await?;
         let mut lost: HashSet<Fence> = held.iter().copied().collect();
@@ -69,6 +70,29 @@ impl ServerStore for SqliteStorage {
         }
         tx.commit().await?;
         Ok(lost.into_iter().collect())
+    }
+
+    async fn servers_other_shape(
+        &self,
+        name: &str,
+        shape: &str,
+        server: &str,
+        alive_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        let other: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs_server \
+                 WHERE id <> ?1 AND heartbeat_at >= ?2 \
+                     AND (jobs IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs) WHERE value = ?3)) \
+                     AND (shapes IS NULL OR NOT EXISTS \
+                         (SELECT 1 FROM json_each(shapes) WHERE key = ?3 AND value = ?4)))",
+        )
+        .bind(server)
+        .bind(micros(alive_after))
+        .bind(name)
+        .bind(shape)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(other)
     }
 
     async fn server_remove(&self, id: &str) -> Result<()> {
