@@ -27,6 +27,7 @@ mod backoff;
 mod cron;
 mod duration;
 mod queue;
+mod schema;
 mod zone;
 
 #[cfg(test)]
@@ -36,4 +37,5 @@ pub use backoff::{BackoffError, BackoffPolicy, parse_backoff};
 pub use cron::{CronError, CronExpression, parse_cron};
 pub use duration::{DurationError, DurationUse, check_duration, format_duration, parse_duration};
 pub use queue::{MAX_QUEUE_NAME, QueueNameError, check_queue_name};
+pub use schema::{MAX_SCHEMA_NAME, SchemaNameError, check_schema_name};
 pub use zone::{ZoneError, parse_zone};

@@ -353,6 +353,30 @@ fn bad_connection_settings_are_named() {
         &["must be at least 1"],
     );
     assert_error(
+        load(
+            Some(
+                "database_url = \"postgres://db/app\"\n[database]\npostgres_schema = \"Billing\"\n",
+            ),
+            &[],
+        ),
+        "database.postgres_schema",
+        &["`Billing` is not a schema name", "lowercase"],
+    );
+    assert_error(
+        load(None, &[("JOBS__DATABASE__POSTGRES_SCHEMA", "billing")]),
+        "database.postgres_schema",
+        &["is for PostgreSQL", "database file of its own"],
+    );
+    let schema = load(
+        Some("database_url = \"postgres://db/app\"\n[database]\npostgres_schema = \"billing\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        schema.connect_options().postgres_schema.as_deref(),
+        Some("billing")
+    );
+    assert_error(
         load(None, &[("JOBS__DATABASE__ACQUIRE_TIMEOUT", "a while")]),
         "database.acquire_timeout",
         &["invalid duration `a while`"],

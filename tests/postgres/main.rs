@@ -12,4 +12,5 @@ mod global_limit;
 mod migrations;
 mod multiprocess;
 mod otel;
+mod schemas;
 mod wakeup;

@@ -8,12 +8,14 @@ use proptest::prelude::*;
 use crate::{cases, text};
 
 /// Every key of the settings, as `section.key` (or `key` at the top).
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 35] = [
     "database_url",
     "database.max_connections",
     "database.acquire_timeout",
     "database.sqlite_synchronous",
     "database.sqlite_readers",
+    "database.postgres_durable_commits",
+    "database.postgres_schema",
     "background_job_server.enabled",
     "background_job_server.worker_count",
     "background_job_server.prefetch",

@@ -35,6 +35,7 @@ pub use tools::ToolSettings;
 /// sqlite_synchronous = "normal"  # or "full": a commit survives a power loss too
 /// sqlite_readers = 4
 /// postgres_durable_commits = false  # true: claims and results wait for the disk
+/// # postgres_schema = "billing"  # PostgreSQL: this app's tables in a schema of their own
 ///
 /// [background_job_server]
 /// enabled = true
@@ -129,6 +130,11 @@ pub struct DatabaseSettings {
     /// a job that had just finished run again). See
     /// `ConnectOptions::postgres_durable_commits`.
     pub postgres_durable_commits: bool,
+    /// PostgreSQL: the schema this library's tables live in, created when missing
+    /// (default: none, so the role's `search_path`, usually `public`). Two applications
+    /// with a schema each share a database without seeing each other's jobs. See
+    /// `ConnectOptions::postgres_schema`.
+    pub postgres_schema: Option<String>,
 }
 
 /// `background_job_server.*`: the worker server that runs jobs in this process.
@@ -234,6 +240,7 @@ impl Default for DatabaseSettings {
             sqlite_synchronous: options.sqlite_synchronous,
             sqlite_readers: options.sqlite_readers,
             postgres_durable_commits: options.postgres_durable_commits,
+            postgres_schema: options.postgres_schema,
         }
     }
 }
@@ -325,6 +332,17 @@ impl JobsSettings {
         if database.sqlite_readers == 0 {
             return invalid("database.sqlite_readers", "must be at least 1");
         }
+        if let Some(schema) = &database.postgres_schema {
+            if let Err(error) = jobs_grammar::check_schema_name(schema) {
+                return invalid("database.postgres_schema", &error.to_string());
+            }
+            if self.database_url.starts_with("sqlite:") {
+                return invalid(
+                    "database.postgres_schema",
+                    "is for PostgreSQL: on SQLite, give each application a database file of its own",
+                );
+            }
+        }
         let server = &self.background_job_server;
         if server.worker_count == Some(0) {
             return invalid("background_job_server.worker_count", "must be at least 1");
@@ -406,12 +424,16 @@ impl JobsSettings {
     /// (`Jobs::builder().url(…).connect_options(…)`).
     pub fn connect_options(&self) -> ConnectOptions {
         let database = &self.database;
-        ConnectOptions::default()
+        let options = ConnectOptions::default()
             .max_connections(database.max_connections)
             .acquire_timeout(database.acquire_timeout)
             .sqlite_synchronous(database.sqlite_synchronous)
             .sqlite_readers(database.sqlite_readers)
-            .postgres_durable_commits(database.postgres_durable_commits)
+            .postgres_durable_commits(database.postgres_durable_commits);
+        match &database.postgres_schema {
+            Some(schema) => options.postgres_schema(schema.clone()),
+            None => options,
+        }
     }
 
     /// The worker server's configuration these settings describe.

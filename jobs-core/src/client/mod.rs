@@ -406,8 +406,20 @@ impl JobsBuilder {
                 .await?
             }
             #[cfg(feature = "sqlite")]
+            Some(Source::Sqlite(_)) if self.options.postgres_schema.is_some() => {
+                return Err(Error::Config(SCHEMA_ON_SQLITE.into()));
+            }
+            #[cfg(feature = "sqlite")]
             Some(Source::Sqlite(pool)) => {
                 AnyStorage::Sqlite(crate::storage::sqlite::SqliteStorage::from_pool(pool))
+            }
+            #[cfg(feature = "postgres")]
+            Some(Source::Postgres(_)) if self.options.postgres_schema.is_some() => {
+                return Err(Error::Config(
+                    "postgres_schema applies to a client built from a URL: on the \
+                     application's own pool, set `search_path` in the pool's connect options"
+                        .into(),
+                ));
             }
             #[cfg(feature = "postgres")]
             Some(Source::Postgres(pool)) => AnyStorage::Postgres(
@@ -443,6 +455,9 @@ async fn connect_url(
         reason: reason.to_owned(),
     };
     if url.starts_with("sqlite:") {
+        if options.postgres_schema.is_some() {
+            return Err(Error::Config(SCHEMA_ON_SQLITE.into()));
+        }
         #[cfg(feature = "sqlite")]
         return Ok(AnyStorage::Sqlite(
             crate::storage::sqlite::SqliteStorage::connect(
@@ -471,6 +486,10 @@ async fn connect_url(
         "expected a URL starting with `sqlite:` or `postgres:`",
     ))
 }
+
+/// Why a client on SQLite refuses `postgres_schema`.
+const SCHEMA_ON_SQLITE: &str = "postgres_schema is for PostgreSQL: on SQLite, give each \
+     application a database file of its own";
 
 /// The URL without its password, for error messages.
 fn redact(url: &str) -> String {

@@ -43,6 +43,15 @@ pub struct ConnectOptions {
     /// flush. Set it where a job that finished must never run again after a database
     /// crash. Applies to an application's own pool too.
     pub postgres_durable_commits: bool,
+    /// PostgreSQL: the schema this library's tables live in (default: none set, so the
+    /// first of the role's `search_path`, usually `public`). Two applications with a
+    /// schema each share one database without seeing each other's jobs, servers,
+    /// recurring jobs or wake-ups; each one's dashboard and tools show its own. The
+    /// schema is created when missing; every connection of the client's pools has it as
+    /// its only `search_path`. A lowercase SQL identifier: letters, digits and `_`, at
+    /// most 63 bytes, not starting with a digit or `pg_`. On an application's own pool,
+    /// set `search_path` in that pool's options instead.
+    pub postgres_schema: Option<String>,
 }
 
 /// SQLite's `PRAGMA synchronous` in WAL mode: how durable a commit is.
@@ -67,6 +76,7 @@ impl Default for ConnectOptions {
             sqlite_synchronous: SqliteSynchronous::Normal,
             sqlite_readers: 4,
             postgres_durable_commits: false,
+            postgres_schema: None,
         }
     }
 }
@@ -102,7 +112,17 @@ impl ConnectOptions {
         self
     }
 
+    /// Sets [`postgres_schema`](Self::postgres_schema).
+    pub fn postgres_schema(mut self, schema: impl Into<String>) -> Self {
+        self.postgres_schema = Some(schema.into());
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
+        if let Some(schema) = &self.postgres_schema {
+            jobs_grammar::check_schema_name(schema)
+                .map_err(|error| Error::Config(format!("postgres_schema: {error}")))?;
+        }
         if self.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1".into()));
         }

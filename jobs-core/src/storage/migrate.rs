@@ -312,6 +312,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/postgres/0020_server_shapes.sql"),
     },
+    Migration {
+        version: 21,
+        description: "wake-up channels named by the schema the tables are in",
+        sql: include_str!("../../migrations/postgres/0021_schema_channels.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -333,7 +338,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21
             ]
         );
     }

@@ -120,9 +120,9 @@ async fn change_state(
         DELETIONS
     };
     update
-        .push(", (SELECT pg_notify(")
+        .push(", (SELECT pg_notify(jobs_channel(")
         .push_bind(channel)
-        .push(", '') WHERE EXISTS (SELECT 1 FROM changed)) AS notified");
+        .push("), '') WHERE EXISTS (SELECT 1 FROM changed)) AS notified");
     let row = update.build().fetch_one(pool).await?;
     Ok(row.try_get::<i64, _>("n")?.try_into().unwrap_or(0))
 }
@@ -188,7 +188,7 @@ impl AdminStore for PgStorage {
                  SELECT id, $2, 'Deleted', attempt FROM deleted \
              ) \
              SELECT EXISTS (SELECT 1 FROM deleted) OR EXISTS (SELECT 1 FROM jobs_job WHERE id = $1), \
-                 (SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM deleted)) AS notified",
+                 (SELECT pg_notify(jobs_channel($3), '') WHERE EXISTS (SELECT 1 FROM deleted)) AS notified",
         ))
         .bind(id.as_uuid())
         .bind(now)

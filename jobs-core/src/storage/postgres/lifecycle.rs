@@ -52,7 +52,7 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
                  INSERT INTO jobs_event (job_id, at, state, attempt) \
                  SELECT id, created_at, state, 0 FROM inserted \
              ) \
-             SELECT pg_notify($11, '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted"
+             SELECT pg_notify(jobs_channel($11), '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted"
         )
     };
     let skip = "ON CONFLICT (id) DO NOTHING";
@@ -314,7 +314,7 @@ impl LifecycleStore for PgStorage {
                  FROM updated ORDER BY ord \
              ), {RELEASE} \
              SELECT ({commit_mode}) AS async_commit, \
-                 (SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM released) \
+                 (SELECT pg_notify(jobs_channel($10), '') WHERE EXISTS (SELECT 1 FROM released) \
                      OR EXISTS (SELECT 1 FROM updated WHERE uncharged = 1 OR rescued = 1)) \
                      AS notified",
         );
@@ -395,7 +395,7 @@ impl LifecycleStore for PgStorage {
         .await?;
         if released > 0 {
             // Released so that another server runs them at once: tell the servers.
-            sqlx::query("SELECT pg_notify($1, '')")
+            sqlx::query("SELECT pg_notify(jobs_channel($1), '')")
                 .bind(CHANNEL)
                 .execute(&mut *tx)
                 .await?;
@@ -427,7 +427,7 @@ impl LifecycleStore for PgStorage {
                  SELECT id, $2, 'Enqueued', attempt, $1, $4 FROM released \
              ) \
              SELECT count(*), \
-                 (SELECT pg_notify($5, '') WHERE EXISTS (SELECT 1 FROM released)) AS notified \
+                 (SELECT pg_notify(jobs_channel($5), '') WHERE EXISTS (SELECT 1 FROM released)) AS notified \
              FROM released",
         )
         .bind(owner)

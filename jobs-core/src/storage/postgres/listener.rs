@@ -18,10 +18,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The channel jobs are announced on. Notifications never leave their database, so one
-/// fixed name serves every database on a cluster.
+/// name serves every database on a cluster; within a database, `jobs_channel` (migration
+/// 21) adds the schema's name to it outside `public`. Statements notify
+/// `jobs_channel(CHANNEL)`, and the listener asks it which names to listen on.
 pub(super) const CHANNEL: &str = "jobs_enqueued";
 
-/// The channel deletions are announced on.
+/// The channel deletions are announced on (through `jobs_channel` too).
 pub(super) const DELETIONS: &str = "jobs_deleted";
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -132,7 +134,21 @@ async fn session(pool: &PgPool, counter: &Counters, retry: &mut Duration) -> Opt
     };
     // Reconnecting is this task's job, with back-off, not the listener's.
     listener.eager_reconnect(false);
-    if let Err(error) = listener.listen_all([CHANNEL, DELETIONS]).await {
+    // The channels of the schema the tables are in (see `jobs_channel`).
+    let names: Result<(String, String), _> =
+        sqlx::query_as("SELECT jobs_channel($1), jobs_channel($2)")
+            .bind(CHANNEL)
+            .bind(DELETIONS)
+            .fetch_one(&mut listener)
+            .await;
+    let (enqueued, deleted) = match names {
+        Ok(names) => names,
+        Err(error) => return Some(error),
+    };
+    if let Err(error) = listener
+        .listen_all([enqueued.as_str(), deleted.as_str()])
+        .await
+    {
         return Some(error);
     }
     *retry = FIRST_RETRY;
@@ -140,7 +156,7 @@ async fn session(pool: &PgPool, counter: &Counters, retry: &mut Duration) -> Opt
     bump(&counter.deleted);
     loop {
         match listener.try_recv().await {
-            Ok(Some(notification)) if notification.channel() == DELETIONS => bump(&counter.deleted),
+            Ok(Some(notification)) if notification.channel() == deleted => bump(&counter.deleted),
             Ok(Some(_)) => bump(&counter.enqueued),
             Ok(None) => return None,
             Err(error) => return Some(error),

@@ -77,6 +77,10 @@ impl PgStorage {
         if options.get_application_name().is_none() {
             options = options.application_name("jobs");
         }
+        if let Some(schema) = &connect.postgres_schema {
+            create_schema(&options, schema).await?;
+            options = options.options([("search_path", schema.as_str())]);
+        }
         let pool = pool_options(connect.max_connections, connect.acquire_timeout)
             .connect_with(with_statement_timeout(options, STATEMENT_TIMEOUT))
             .await?;
@@ -145,6 +149,26 @@ impl PgStorage {
     pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.wakeups.subscribe_deletions())
     }
+}
+
+/// Creates `schema` (a name `ConnectOptions::check` let through) if it does not exist,
+/// on a connection of its own: a schema that exists needs no `CREATE` right.
+async fn create_schema(options: &PgConnectOptions, schema: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(options).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        // Quoted, though the name is a plain identifier already.
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
 }
 
 /// `statement_timeout` set on every connection opened with these options.

@@ -86,7 +86,7 @@ pub(super) async fn waits_resume(
              FROM resumed \
          ) \
          SELECT count(*), \
-             (SELECT pg_notify($6, '') WHERE EXISTS (SELECT 1 FROM resumed)) AS notified \
+             (SELECT pg_notify(jobs_channel($6), '') WHERE EXISTS (SELECT 1 FROM resumed)) AS notified \
          FROM resumed",
     )
     .bind(names)
