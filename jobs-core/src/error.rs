@@ -12,6 +12,22 @@ pub enum Error {
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A newer build migrated the database to a schema this build cannot work with.
+    #[error(
+        "the database's schema is at version {found}, migrated by jobs {release}, and needs \
+         a build that knows schema version {needs} or later; this build knows up to {knows}: \
+         run a build of jobs {release} or later here (see \"Upgrading\" in the README)"
+    )]
+    SchemaTooNew {
+        /// The newest schema version applied to the database.
+        found: i64,
+        /// The lowest schema version a build must know to work on it.
+        needs: i64,
+        /// The newest schema version this build knows.
+        knows: i64,
+        /// The release of `jobs` that last migrated it.
+        release: String,
+    },
     /// A job's data could not be turned into JSON.
     #[error("job payload could not be serialized: {0}")]
     Serialize(#[from] serde_json::Error),

@@ -1,7 +1,7 @@
 //! Several builds on one database, as during a rolling deploy: a server claims only the
 //! jobs it registers, and a job that no server registers waits for one that does.
 
-use crate::support::{Backend, setup, test_server, wait_for_state};
+use crate::support::{Backend, execute, setup, test_server, wait_for_state};
 use std::time::Duration;
 
 use jobs::prelude::*;
@@ -19,6 +19,8 @@ async fn new_invoice(State(probe): State<crate::support::Probe>, ctx: JobContext
 backend_tests!(
     job_only_a_newer_build_registers_waits_for_it,
     job_no_server_registers_fails_after_fail_unserved_after,
+    a_newer_schema_that_only_added_still_works,
+    a_newer_schema_this_build_cannot_work_with_is_refused_naming_the_release,
 );
 
 /// `only_jobs` narrows what one test binary registers, standing in for two builds: v1
@@ -102,4 +104,60 @@ async fn a_process_on_a_current_sqlite_schema_starts_while_another_writes() {
         .expect("a process on a current schema does not wait for the write lock");
     started.expect("it connects");
     sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
+}
+
+/// A newer build migrated further, adding only: this build starts and works on it.
+async fn a_newer_schema_that_only_added_still_works(backend: Backend) {
+    let (db, clock, _jobs, probe) = setup(backend).await;
+    execute(
+        &db,
+        "INSERT INTO jobs_migration (version, description) VALUES (9999, 'a newer build adds')",
+    )
+    .await;
+    let jobs = db.jobs(&clock).await;
+    let server = test_server(&jobs, &probe).start().await.unwrap();
+    let report = jobs.enqueue(OldReport {}).await.unwrap();
+    wait_for_state(&jobs, report, JobState::Succeeded).await;
+    server.shutdown().await;
+}
+
+/// A newer build migrated past what this build needs (a contract step): it refuses to
+/// start, saying which release it needs.
+async fn a_newer_schema_this_build_cannot_work_with_is_refused_naming_the_release(
+    backend: Backend,
+) {
+    let (db, clock, _jobs, _probe) = setup(backend).await;
+    execute(
+        &db,
+        "INSERT INTO jobs_migration (version, description) VALUES (9999, 'a newer build contracts')",
+    )
+    .await;
+    execute(
+        &db,
+        "UPDATE jobs_compat SET needs = 9999, version = 9999, release = '9.9.0'",
+    )
+    .await;
+    let error = jobs::Jobs::builder()
+        .url(&db.url)
+        .clock(clock.clone())
+        .connect()
+        .await
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            jobs::Error::SchemaTooNew {
+                found: 9999,
+                needs: 9999,
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(message.contains("migrated by jobs 9.9.0"), "{message}");
+    assert!(
+        message.contains("run a build of jobs 9.9.0 or later"),
+        "{message}"
+    );
 }

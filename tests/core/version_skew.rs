@@ -10,7 +10,8 @@ use jobs::prelude::*;
 use jobs::{Clock, Job, JobId, JobInfo, Jobs};
 
 use crate::support::{
-    Backend, LONG_LEASE, Probe, TestDb, setup, tamper, test_server, wait_for_job, wait_for_state,
+    Backend, LONG_LEASE, Probe, TestDb, execute, setup, tamper, test_server, wait_for_job,
+    wait_for_state,
 };
 
 backend_tests!(
@@ -112,7 +113,7 @@ async fn a_payload_another_build_decodes_is_put_back_for_it(backend: Backend) {
     assert_eq!(info.run_at, clock.now() + Duration::from_secs(1));
 
     // The other build is gone: the next claim finds no server that might decode it.
-    remove_server(&db, "v2").await;
+    execute(&db, "DELETE FROM jobs_server WHERE id = 'v2'").await;
     clock.set(info.run_at);
     let failed = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;
@@ -167,21 +168,4 @@ async fn a_server_of_the_same_build_fails_it_at_once(backend: Backend) {
         "enqueued, processing, failed: {:#?}",
         failed.history
     );
-}
-
-async fn remove_server(db: &TestDb, id: &str) {
-    let sql = "DELETE FROM jobs_server WHERE id = $1";
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
 }

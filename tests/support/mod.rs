@@ -183,6 +183,24 @@ pub async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
     }
 }
 
+/// Runs `sql` (one statement, no parameters) on the test's database behind the
+/// library's back, as another build or an operator would.
+pub async fn execute(db: &TestDb, sql: &str) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
 /// A fixed start for manual clocks: tests read the same dates every run.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()

@@ -31,10 +31,23 @@ pub(crate) struct Plan {
     create_table: &'static str,
     /// Records one applied script: binds its version and description.
     record: &'static str,
+    /// Writes `jobs_compat` after a run: binds `needs`, the newest version and the
+    /// release, keeping the highest `needs` stored.
+    record_compat: &'static str,
+    /// The lowest schema version a build must know to work on a schema this build
+    /// migrated: the version of the last script that changed something older builds
+    /// rely on (a contract step: a column dropped, renamed or retyped, a constraint
+    /// they would break). Every script so far only adds, so it is the first version.
+    needs: i64,
     scripts: &'static [Migration],
 }
 
 impl Plan {
+    /// The newest version this build knows.
+    fn newest(&self) -> i64 {
+        self.scripts.last().map_or(0, |script| script.version)
+    }
+
     /// The versions of the scripts, in order.
     #[cfg(test)]
     fn versions(&self) -> Vec<i64> {
@@ -52,6 +65,10 @@ pub(crate) const SQLITE: Plan = Plan {
                 description TEXT NOT NULL,
                 applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
     record: "INSERT INTO jobs_migration (version, description) VALUES (?, ?)",
+    record_compat: "INSERT INTO jobs_compat (id, needs, version, release) VALUES (1, ?1, ?2, ?3) \
+                    ON CONFLICT (id) DO UPDATE SET needs = max(jobs_compat.needs, excluded.needs), \
+                        version = excluded.version, release = excluded.release",
+    needs: 1,
     scripts: SQLITE_SCRIPTS,
 };
 
@@ -70,6 +87,10 @@ pub(crate) const POSTGRES: Plan = Plan {
                 description text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now())",
     record: "INSERT INTO jobs_migration (version, description) VALUES ($1, $2)",
+    record_compat: "INSERT INTO jobs_compat (id, needs, version, release) VALUES (1, $1, $2, $3) \
+                    ON CONFLICT (id) DO UPDATE SET needs = greatest(jobs_compat.needs, excluded.needs), \
+                        version = excluded.version, release = excluded.release",
+    needs: 1,
     scripts: POSTGRES_SCRIPTS,
 };
 
@@ -84,6 +105,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> bool: Decode<'q, DB> + Type<DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     let mut conn = pool.acquire().await?;
@@ -96,10 +118,45 @@ where
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
         .fetch_all(&mut *conn)
         .await?;
-    Ok(plan
+    let current = plan
         .scripts
         .iter()
-        .all(|script| applied.contains(&script.version)))
+        .all(|script| applied.contains(&script.version));
+    if current {
+        check_newer(&mut conn, plan, &applied).await?;
+    }
+    Ok(current)
+}
+
+/// When `applied` holds versions this build does not know (a newer build migrated),
+/// refuses a schema whose `jobs_compat.needs` is above the newest version this build
+/// knows; a newer schema that only added is fine.
+async fn check_newer<DB>(conn: &mut DB::Connection, plan: &Plan, applied: &[i64]) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let knows = plan.newest();
+    let Some(&found) = applied.iter().filter(|version| **version > knows).max() else {
+        return Ok(());
+    };
+    let stored: Option<(i64, String)> =
+        sqlx::query_as("SELECT needs, release FROM jobs_compat WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    match stored {
+        Some((needs, release)) if needs > knows => Err(crate::Error::SchemaTooNew {
+            found,
+            needs,
+            knows,
+            release,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Applies, inside `tx`, every script of `plan` whose version `jobs_migration` does not
@@ -112,6 +169,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Decode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     if let Some((lock, key)) = plan.lock {
@@ -121,6 +179,7 @@ where
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
         .fetch_all(&mut *tx)
         .await?;
+    let mut ran = false;
     for script in plan.scripts {
         if applied.contains(&script.version) {
             continue;
@@ -131,6 +190,23 @@ where
             .bind(script.description)
             .execute(&mut *tx)
             .await?;
+        ran = true;
+    }
+    if ran {
+        let newest = applied
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(plan.newest());
+        sqlx::query(plan.record_compat)
+            .bind(plan.needs)
+            .bind(newest)
+            .bind(env!("CARGO_PKG_VERSION"))
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        check_newer(&mut *tx, plan, &applied).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -217,6 +293,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         version: 18,
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/sqlite/0018_server_shapes.sql"),
+    },
+    Migration {
+        version: 19,
+        description: "what a build needs to work on the schema",
+        sql: include_str!("../../migrations/sqlite/0019_schema_compat.sql"),
     },
 ];
 
@@ -317,6 +398,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "wake-up channels named by the schema the tables are in",
         sql: include_str!("../../migrations/postgres/0021_schema_channels.sql"),
     },
+    Migration {
+        version: 22,
+        description: "what a build needs to work on the schema",
+        sql: include_str!("../../migrations/postgres/0022_schema_compat.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -328,7 +414,7 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19]
         );
     }
 
@@ -338,7 +424,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22
             ]
         );
     }
