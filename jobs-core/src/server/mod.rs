@@ -206,6 +206,7 @@ impl JobServerBuilder {
                 running: 0,
                 started_at: self.jobs.now(),
                 jobs: served,
+                queues: config.declared_queues(),
             },
             jobs: self.jobs,
             slots: Arc::new(Semaphore::new(config.worker_count)),

@@ -213,6 +213,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "an index for the count of a capped queue's claims",
         sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
     },
+    Migration {
+        version: 17,
+        description: "the queues each server serves and their limits",
+        sql: include_str!("../../migrations/sqlite/0017_server_queues.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -302,6 +307,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "claims of a queue with a cluster-wide limit",
         sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
     },
+    Migration {
+        version: 19,
+        description: "the queues each server serves and their limits",
+        sql: include_str!("../../migrations/postgres/0019_server_queues.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -313,7 +323,7 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]
         );
     }
 
@@ -322,7 +332,9 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19
+            ]
         );
     }
 }

@@ -28,8 +28,8 @@ impl ServerStore for SqliteStorage {
         let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at, \
-                 jobs) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 jobs, queues) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                  heartbeat_at = excluded.heartbeat_at",
         )
@@ -42,6 +42,8 @@ impl ServerStore for SqliteStorage {
         .bind(micros(server.started_at))
         .bind(micros(now))
         .bind(serde_json::to_string(&server.jobs).expect("names serialize"))
+        // Names and numbers always serialize; NULL would only say "not declared".
+        .bind(serde_json::to_string(&server.queues).ok())
         .execute(&mut *tx)
         .await?;
         let mut lost: HashSet<Fence> = held.iter().copied().collect();
