@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::dashboard::{Greet, Options, boot, job_name};
+use crate::support::dashboard::{EventStream, Greet, Options, boot, job_name};
 use crate::support::{Backend, start_time, test_server, wait_until};
 use axum::http::StatusCode;
 use jobs::prelude::*;
@@ -53,6 +53,18 @@ async fn a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there(ba
         .after(Duration::from_secs(3600))
         .await
         .unwrap();
+    let (_, stream) = EventStream::open(&dashboard.at("/api/events?topics=queues"), None).await;
+    let mut stream = stream.expect("a stream");
+    let is_email = |item: &&Value| item["queue"] == "email";
+    let email_paused = move |paused: bool| {
+        move |list: &Value| {
+            list["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(is_email))
+                .is_some_and(|email| email["paused"] == paused)
+        }
+    };
+    stream.wait_for("queues", email_paused(false)).await;
 
     let reply = dashboard.post("/api/queues/email/pause", json!(null)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -82,6 +94,12 @@ async fn a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there(ba
         "the limits the server declares"
     );
     assert_eq!(listed["paused_job_names"], json!([]));
+    let live = stream.wait_for("queues", email_paused(true)).await;
+    assert_eq!(
+        live["items"].as_array().unwrap().iter().find(is_email),
+        Some(email),
+        "the live update is the list"
+    );
 
     // Once the server has the pause in its view, a job of the queue waits while one
     // of another queue runs.
