@@ -1,18 +1,28 @@
 //! The queues page in a real browser (headless Chromium, see `dashboard_browser`), on
 //! each backend: a queue with a waiting job, paused with a click (after the
-//! confirmation), its badge saying who paused it, then resumed.
+//! confirmation), its badge saying who paused it, then resumed; the limits a server
+//! declares, on the queues and the servers pages.
 
 use crate::dashboard_browser::{BROWSERS, snap};
-use crate::support::Backend;
 use crate::support::browser::{Browser, Step, screenshot_dir};
 use crate::support::dashboard::{Dashboard, Options, boot};
+use crate::support::{Backend, test_server};
 
 backend_tests!(a_queue_is_paused_and_resumed_from_its_page);
 
 async fn a_queue_is_paused_and_resumed_from_its_page(backend: Backend) {
     let _one = BROWSERS.acquire().await.unwrap();
-    // No server: the job waits, so the queue shows one waiting job throughout.
+    // The only server claims from `email` alone: the job of `default` waits, so that
+    // queue shows one waiting job throughout.
     let dashboard = boot(backend, Options::no_server()).await;
+    let server = test_server(&dashboard.jobs, &dashboard.probe)
+        .name("mailer")
+        .queues(["email"])
+        .queue_limit("email", 2)
+        .global_queue_limit("email", 3)
+        .start()
+        .await
+        .unwrap();
     dashboard.greet("Ada").await;
     let browser = Browser::start(1366, 900)
         .await
@@ -26,10 +36,12 @@ async fn a_queue_is_paused_and_resumed_from_its_page(backend: Backend) {
             Err(shot) => format!("no screenshot: {shot}"),
         };
         browser.quit().await;
+        server.shutdown().await;
         dashboard.stop().await;
         panic!("{error}\n{saved}");
     }
     browser.quit().await;
+    server.shutdown().await;
     dashboard.stop().await;
 }
 
@@ -87,5 +99,19 @@ async fn scenario(browser: &Browser, dashboard: &Dashboard, name: &str) -> Step 
     if !paused.is_empty() {
         return Err(format!("still paused: {paused:?}"));
     }
+
+    // The queue the server serves, with the limits it declares, here and on its row.
+    let limits = browser
+        .text("#queues tr[data-queue='email'] td[data-label=Limits]")
+        .await?;
+    if limits != "3 at once across the cluster2 at once on mailer" {
+        return Err(format!("the limits of email read {limits:?}"));
+    }
+    browser.click(".tabs a[data-page=servers]").await?;
+    let queues = browser.text("#servers td[data-label=Queues]").await?;
+    if queues != "emailemail: 2 at once here, 3 across the cluster" {
+        return Err(format!("the server's queues read {queues:?}"));
+    }
+    snap(browser, name, "server-queues").await?;
     Ok(())
 }
