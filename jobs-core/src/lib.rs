@@ -31,7 +31,8 @@ pub use job::context::{JobContext, JobLog, JobLogLayer};
 pub use job::id::JobId;
 pub use job::info::{
     AwaitedEvent, ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page,
-    PauseKind, Paused, Progress, QueueWaiting, ServerInfo, ThroughputPoint,
+    PauseKind, Paused, Progress, QueueInfo, QueueLimit, QueuePause, QueueWaiting, ServerInfo,
+    ServerQueues, ThroughputPoint,
 };
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};

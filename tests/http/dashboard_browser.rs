@@ -141,7 +141,7 @@ async fn reachable(dashboard: &Dashboard, open: bool) {
 }
 
 /// One browser at a time: two Chromiums on a small machine make each other slow.
-static BROWSERS: Semaphore = Semaphore::const_new(1);
+pub(crate) static BROWSERS: Semaphore = Semaphore::const_new(1);
 
 const XSS: &str = "<script>alert(1)</script>";
 const XSS_IMG: &str = "<img src=x onerror=\"window.__xss = 1\">";
@@ -424,7 +424,7 @@ fn wants_screenshots() -> bool {
 }
 
 /// Saves a screenshot of this step when `JOBS_DASHBOARD_SCREENSHOTS=1`.
-async fn snap(browser: &Browser, backend: &str, step: &str) -> Step {
+pub(crate) async fn snap(browser: &Browser, backend: &str, step: &str) -> Step {
     if !wants_screenshots() {
         return Ok(());
     }
@@ -440,6 +440,7 @@ async fn phone_screenshots(browser: &Browser, fixture: &Fixture, name: &str) -> 
         ("phone-jobs", "/jobs".to_owned()),
         ("phone-job", format!("/jobs/{}", fixture.failed)),
         ("phone-recurring", "/recurring-jobs".to_owned()),
+        ("phone-queues", "/queues".to_owned()),
         ("phone-servers", "/servers".to_owned()),
     ];
     for (step, path) in pages {

@@ -36,12 +36,14 @@ async fn with_a_password_every_route_needs_it() {
         (Method::GET, "/jobs".to_owned()),
         (Method::GET, format!("/jobs/{id}")),
         (Method::GET, "/servers".to_owned()),
+        (Method::GET, "/queues".to_owned()),
         (Method::GET, "/assets/app.js".to_owned()),
         (Method::GET, "/assets/app.css".to_owned()),
         (Method::GET, "/api/stats".to_owned()),
         (Method::GET, "/api/jobs".to_owned()),
         (Method::GET, format!("/api/jobs/{id}")),
         (Method::GET, "/api/servers".to_owned()),
+        (Method::GET, "/api/queues".to_owned()),
         (Method::GET, "/api/registered-jobs".to_owned()),
         (Method::GET, "/api/events".to_owned()),
         (Method::GET, "/metrics".to_owned()),
@@ -50,6 +52,10 @@ async fn with_a_password_every_route_needs_it() {
         (Method::POST, "/api/jobs/requeue".to_owned()),
         (Method::POST, "/api/jobs/delete".to_owned()),
         (Method::DELETE, format!("/api/jobs/{id}")),
+        (Method::POST, "/api/queues/email/pause".to_owned()),
+        (Method::POST, "/api/queues/email/resume".to_owned()),
+        (Method::POST, "/api/job-names/greet/pause".to_owned()),
+        (Method::POST, "/api/job-names/greet/resume".to_owned()),
     ];
     for (method, path) in &routes {
         let reply = dashboard
@@ -70,7 +76,7 @@ async fn with_a_password_every_route_needs_it() {
     );
 
     let right = dashboard.http.with_authorization(RIGHT);
-    for (method, path) in &routes[..13] {
+    for (method, path) in &routes[..15] {
         let reply = if path == "/api/events" {
             let (status, _) = EventStream::open(&dashboard.at(path), Some(RIGHT)).await;
             assert_eq!(status, StatusCode::OK);
@@ -94,6 +100,19 @@ async fn with_a_password_every_route_needs_it() {
             .status,
         StatusCode::NO_CONTENT
     );
+    // A pause records who paused: the username of the credentials.
+    let reply = right
+        .post(&dashboard.at("/api/queues/email/pause"), json!(null))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["paused_by"], "admin");
+    let reply = right
+        .post(&dashboard.at("/api/job-names/greet/pause"), json!(null))
+        .await;
+    assert_eq!(reply.json()["paused_by"], "admin", "{}", reply.body);
+    let paused = dashboard.jobs.paused().await.unwrap();
+    assert_eq!(paused.len(), 2);
+    assert!(paused.iter().all(|pause| pause.by == "admin"), "{paused:?}");
     dashboard.stop().await;
 }
 
@@ -137,6 +156,8 @@ async fn cross_site_mutations_are_refused() {
             (Method::POST, requeue.clone()),
             (Method::POST, dashboard.at("/api/jobs/delete")),
             (Method::DELETE, dashboard.at(&format!("/api/jobs/{id}"))),
+            (Method::POST, dashboard.at("/api/queues/email/pause")),
+            (Method::POST, dashboard.at("/api/job-names/greet/pause")),
         ] {
             let reply = client
                 .send(method.clone(), &url, Some(json!({ "state": "Enqueued" })))
@@ -153,6 +174,10 @@ async fn cross_site_mutations_are_refused() {
         dashboard.jobs.get(id).await.unwrap().state,
         jobs::JobState::Enqueued,
         "nothing changed"
+    );
+    assert!(
+        dashboard.jobs.paused().await.unwrap().is_empty(),
+        "nothing paused"
     );
 
     // The dashboard's own script: same origin, with the header.

@@ -13,6 +13,8 @@ mod dashboard_api;
 mod dashboard_browser;
 mod dashboard_live;
 mod dashboard_plumbing;
+mod dashboard_queues;
+mod dashboard_queues_browser;
 mod dashboard_recurring;
 mod dashboard_security;
 mod example_scenarios;

@@ -79,6 +79,8 @@ async fn a_cross_site_post_or_delete_is_refused() {
             (Method::POST, format!("/api/jobs/{id}/requeue")),
             (Method::POST, "/api/jobs/delete".to_owned()),
             (Method::DELETE, format!("/api/jobs/{id}")),
+            (Method::POST, "/api/queues/default/pause".to_owned()),
+            (Method::POST, "/api/job-names/greet/resume".to_owned()),
         ] {
             let reply = page
                 .send(method.clone(), &dashboard.at(&path), Some(json!({})))
@@ -96,6 +98,7 @@ async fn a_cross_site_post_or_delete_is_refused() {
         JobState::Enqueued,
         "nothing changed"
     );
+    assert!(dashboard.jobs.paused().await.unwrap().is_empty());
     // From the dashboard's own page, under either loopback name.
     let port = dashboard.url.rsplit(':').next().unwrap().to_owned();
     for name in ["127.0.0.1", "localhost"] {
@@ -357,6 +360,8 @@ async fn read_only_credentials_view_but_do_not_change() {
         (Method::POST, format!("/api/jobs/{id}/requeue")),
         (Method::POST, "/api/jobs/delete".to_owned()),
         (Method::DELETE, format!("/api/jobs/{id}")),
+        (Method::POST, "/api/queues/default/pause".to_owned()),
+        (Method::POST, "/api/job-names/greet/pause".to_owned()),
     ] {
         let reply = viewer
             .send(method.clone(), &format!("{url}{path}"), Some(json!({})))
@@ -369,6 +374,7 @@ async fn read_only_credentials_view_but_do_not_change() {
         JobState::Enqueued,
         "nothing changed"
     );
+    assert!(plugin.jobs().paused().await.unwrap().is_empty());
     let admin = Http::new()
         .with_authorization("Basic YWRtaW46czNjcmV0")
         .with_header("x-jobs-csrf", "1");

@@ -241,6 +241,10 @@ fn call() -> impl Strategy<Value = (Call, Segment)> {
             (Method::POST, "/api/recurring-jobs/{}/enable"),
             (Method::POST, "/api/recurring-jobs/{}/disable"),
             (Method::POST, "/api/events/approval/{}"),
+            (Method::POST, "/api/queues/{}/pause"),
+            (Method::POST, "/api/queues/{}/resume"),
+            (Method::POST, "/api/job-names/{}/pause"),
+            (Method::POST, "/api/job-names/{}/resume"),
         ]),
         segment(5),
     )
@@ -448,6 +452,8 @@ async fn the_routers_own_refusals_are_structured(backend: Backend) {
         (Method::GET, "/api/recurring-jobs/%FF"),
         (Method::GET, "/api/recurring-jobs/%00"),
         (Method::POST, "/api/recurring-jobs/a%00b/trigger"),
+        (Method::POST, "/api/job-names/a%00b/pause"),
+        (Method::POST, "/api/queues/%FF/pause"),
         (Method::GET, "/api/jobs?search=%00"),
     ] {
         let (status, body) = api.call(method, uri, Vec::new()).await.unwrap();

@@ -199,6 +199,23 @@ impl Browser {
             .map(|text| text.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Accepts the confirm dialog that is open or opens within the test's patience,
+    /// as a user clicking OK; → its text.
+    pub async fn accept_dialog(&self) -> Step<String> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(text) = self.dialog().await {
+                self.send(Method::POST, "/alert/accept", Some(json!({})))
+                    .await?;
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err("no dialog opened".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn resize(&self, width: u32, height: u32) -> Step {
         self.send(
             Method::POST,

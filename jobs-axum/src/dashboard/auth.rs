@@ -54,9 +54,14 @@ where
     ))
 }
 
+/// Who the dashboard's credentials say sent a request that may change things: the
+/// username of the full credentials it presented. Pauses record it as who paused.
+#[derive(Debug, Clone)]
+pub(super) struct Operator(pub(super) String);
+
 async fn require(
     State(credentials): State<Arc<Credentials>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     // Known when the server was started with `ConnectInfo` (the plugin's is); a router
@@ -88,6 +93,14 @@ async fn require(
     };
     if matches(&credentials.full) {
         credentials.throttle.succeeded(address);
+        if let Some(presented) = &presented {
+            let username = presented
+                .split(|&byte| byte == b':')
+                .next()
+                .unwrap_or_default();
+            let username = String::from_utf8_lossy(username).into_owned();
+            request.extensions_mut().insert(Operator(username));
+        }
         return next.run(request).await;
     }
     if matches(&credentials.read_only) {

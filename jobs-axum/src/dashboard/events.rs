@@ -11,6 +11,7 @@
 //! | `throughput` | the `throughput` of `GET /api/stats` |
 //! | `servers` | `GET /api/servers` |
 //! | `recurring` | `GET /api/recurring-jobs` |
+//! | `queues` | `GET /api/queues` |
 //! | `jobs` | `GET /api/jobs` with the same `state`, `name`, `search`, `after`, `limit` |
 //! | `job` | `GET /api/jobs/{id}` for `?id=` |
 //!
@@ -59,6 +60,7 @@ struct Watch {
     throughput: bool,
     servers: bool,
     recurring: bool,
+    queues: bool,
     jobs: Option<JobQuery>,
     job: Option<JobId>,
 }
@@ -69,6 +71,7 @@ impl Watch {
             throughput: false,
             servers: false,
             recurring: false,
+            queues: false,
             jobs: None,
             job: None,
         };
@@ -79,6 +82,7 @@ impl Watch {
                 "throughput" => watch.throughput = true,
                 "servers" => watch.servers = true,
                 "recurring" => watch.recurring = true,
+                "queues" => watch.queues = true,
                 "jobs" => {
                     if let Some(list) = list.take() {
                         watch.jobs = Some(list.query()?);
@@ -93,7 +97,7 @@ impl Watch {
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "topics: unknown topic {other:?} (expected stats, throughput, \
-                         servers, recurring, jobs or job)"
+                         servers, recurring, queues, jobs or job)"
                     )));
                 }
             }
@@ -112,6 +116,9 @@ impl Watch {
         }
         if self.recurring {
             topics.push(Topic::Recurring);
+        }
+        if self.queues {
+            topics.push(Topic::Queues);
         }
         if let Some(query) = self.jobs {
             topics.push(Topic::Jobs(ListPage::new(query)));

@@ -1,6 +1,6 @@
 //! Shared snapshots for live updates: one reader per topic, however many streams watch it.
 //!
-//! A topic (the counts, the servers, one page of the job list, one job…) is read by one
+//! A topic (the counts, the servers, the queues, one page of the job list, one job…) is read by one
 //! task about every 750 ms while at least one stream watches it, and the result is
 //! published on a `watch` channel that every stream of that topic reads. Two hundred
 //! open tabs on the overview cost the database one count per interval, not two hundred.
@@ -15,7 +15,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ApiError, job_detail, read_recurring, read_servers, read_stats, read_throughput};
+use super::api::{
+    ApiError, job_detail, read_queues, read_recurring, read_servers, read_stats, read_throughput,
+};
 use super::metrics::count_snapshot_read;
 
 /// How often a topic is read again, at least.
@@ -32,6 +34,7 @@ pub(super) enum Topic {
     Throughput,
     Servers,
     Recurring,
+    Queues,
     /// A page of the job list.
     Jobs(ListPage),
     Job(JobId),
@@ -45,6 +48,7 @@ impl Topic {
             Topic::Throughput => "throughput",
             Topic::Servers => "servers",
             Topic::Recurring => "recurring",
+            Topic::Queues => "queues",
             Topic::Jobs(_) => "jobs",
             Topic::Job(_) => "job",
         }
@@ -243,6 +247,9 @@ impl Reader {
             Topic::Recurring => read_recurring(jobs)
                 .await
                 .map(|recurring| (encode(&recurring), None)),
+            Topic::Queues => read_queues(jobs)
+                .await
+                .map(|queues| (encode(&queues), None)),
             Topic::Jobs(page) => jobs
                 .list(page.query.clone())
                 .await

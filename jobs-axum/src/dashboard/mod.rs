@@ -105,6 +105,7 @@ where
         .route("/jobs/{id}", get(pages::page))
         .route("/recurring-jobs", get(pages::page))
         .route("/recurring-jobs/{id}", get(pages::page))
+        .route("/queues", get(pages::page))
         .route("/servers", get(pages::page))
         .route("/assets/app.css", get(pages::style))
         .route("/assets/app.js", get(pages::script))

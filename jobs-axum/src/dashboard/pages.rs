@@ -26,6 +26,7 @@ const SCRIPT: &str = concat!(
     include_str!("assets/js/jobs.js"),
     include_str!("assets/js/job.js"),
     include_str!("assets/js/recurring.js"),
+    include_str!("assets/js/queues.js"),
     include_str!("assets/js/servers.js"),
     include_str!("assets/js/main.js"),
     "})();\n",

@@ -16,6 +16,7 @@ mod enqueue;
 mod events;
 mod options;
 mod pause;
+mod queues;
 pub(crate) mod transactional;
 
 pub use enqueue::Enqueue;

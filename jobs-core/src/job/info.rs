@@ -1,7 +1,9 @@
 //! What the client reads back about jobs: a job's current row and its history.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{JobId, JobState};
 
@@ -379,6 +381,69 @@ pub struct ServerInfo {
     /// The job names it runs, sorted; `None` for a server of an older release, which
     /// does not say (it may run any name).
     pub jobs: Option<Vec<String>>,
+    /// The queues it claims from and the limits it holds them to; `None` for a server
+    /// of an older release, which does not say.
+    pub queues: Option<ServerQueues>,
+}
+
+/// The queues a server claims from, and the limits it holds them to, as its settings
+/// say (`queues`, `queue_limit`, `global_queue_limit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServerQueues {
+    /// The only queues it claims from; `None` for every queue.
+    pub served: Option<Vec<String>>,
+    /// Per queue, how many of its jobs this server runs at once at most.
+    pub limits: BTreeMap<String, u64>,
+    /// Per queue, how many of its jobs run at once across the cluster at most, as this
+    /// server holds it (every server should say the same).
+    pub global_limits: BTreeMap<String, u64>,
+}
+
+/// One queue as the dashboard shows it: its unfinished jobs by state, whether it is
+/// paused, and the limits the servers declare for it, from
+/// [`Jobs::queues`](crate::Jobs::queues).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueueInfo {
+    /// The queue.
+    pub queue: String,
+    /// Jobs due and not claimed: `Enqueued`, or `Scheduled` with their time come.
+    pub waiting: u64,
+    /// Jobs `Scheduled` for later.
+    pub scheduled: u64,
+    /// Jobs `Processing`: running, or claimed ahead by a server.
+    pub running: u64,
+    /// Jobs `Failed` for good.
+    pub failed: u64,
+    /// Who paused it and when; `None` when it is not paused.
+    pub paused: Option<QueuePause>,
+    /// The limits of the servers that declare one for it, by server name.
+    pub limits: Vec<QueueLimit>,
+}
+
+/// Who paused a queue, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueuePause {
+    /// Who paused it, as the caller said.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The limits one server holds a queue to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueueLimit {
+    /// The server's name.
+    pub server: String,
+    /// The server's id.
+    pub server_id: String,
+    /// How many of the queue's jobs it runs at once (`queue_limit`).
+    pub local: Option<u64>,
+    /// How many of them run at once across the cluster (`global_queue_limit`).
+    pub global: Option<u64>,
 }
 
 /// Finished attempts in one minute.

@@ -169,6 +169,24 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// The queues it claims from and their limits, as its row declares them.
+    pub(super) fn declared_queues(&self) -> crate::ServerQueues {
+        let limits = |limits: &std::collections::BTreeMap<String, usize>| {
+            limits
+                .iter()
+                .map(|(queue, &limit)| (queue.clone(), u64::try_from(limit).unwrap_or(u64::MAX)))
+                .collect()
+        };
+        crate::ServerQueues {
+            served: self
+                .queues
+                .as_ref()
+                .map(|queues| queues.iter().cloned().collect()),
+            limits: limits(&self.queue_limits),
+            global_limits: limits(&self.global_queue_limits),
+        }
+    }
+
     /// The queues with a limit, in this process or across all, sorted.
     pub(super) fn limited_queues(&self) -> Vec<String> {
         let queues: std::collections::BTreeSet<&String> = self

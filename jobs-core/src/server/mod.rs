@@ -214,6 +214,7 @@ impl JobServerBuilder {
                     })
                     .collect(),
                 jobs: served,
+                queues: config.declared_queues(),
             },
             jobs: self.jobs,
             slots: Arc::new(Semaphore::new(config.worker_count)),

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest,
-    Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, RecurringStore, Requeue, RunningStore,
-    Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
+    Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, QueueCounts, RecurringStore, Requeue,
+    RunningStore, Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
 };
 use super::{EventWait, WaitState};
 use crate::job::info::{
@@ -233,6 +233,9 @@ impl AdminStore for AnyStorage {
     }
     async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
         dispatch!(self, s => s.jobs_waiting(now))
+    }
+    async fn jobs_count_by_queue(&self, now: DateTime<Utc>) -> Result<Vec<QueueCounts>> {
+        dispatch!(self, s => s.jobs_count_by_queue(now))
     }
     async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
         dispatch!(self, s => s.servers_list())

@@ -290,6 +290,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
     },
     Migration {
+        version: 17,
+        description: "the queues each server serves and their limits",
+        sql: include_str!("../../migrations/sqlite/0017_server_queues.sql"),
+    },
+    Migration {
         version: 18,
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/sqlite/0018_server_shapes.sql"),
@@ -389,6 +394,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
     },
     Migration {
+        version: 19,
+        description: "the queues each server serves and their limits",
+        sql: include_str!("../../migrations/postgres/0019_server_queues.sql"),
+    },
+    Migration {
         version: 20,
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/postgres/0020_server_shapes.sql"),
@@ -414,7 +424,9 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19]
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19
+            ]
         );
     }
 
@@ -424,7 +436,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22
             ]
         );
     }

@@ -52,8 +52,8 @@ pub(crate) use self::any::AnyStorage;
 pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
     Admission, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence, FireRequest,
-    Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue,
-    ServerRow, WAIT_TIMED_OUT, WaitState,
+    Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector,
+    Requeue, ServerRow, WAIT_TIMED_OUT, WaitState,
 };
 
 /// The operations the client and the server need from a database.
@@ -302,6 +302,15 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<QueueWaiting>>> + Send;
+
+    /// Per queue, its `Enqueued`, `Scheduled`, `Processing` and `Failed` jobs, counted
+    /// as [`QueueCounts`] says; queues without any are left out; ordered by queue. Reads
+    /// only rows in those states, through the index on the state: the `Succeeded` and
+    /// `Deleted` jobs, most of a big table, are never read.
+    fn jobs_count_by_queue(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<QueueCounts>>> + Send;
 
     /// Every server row, by name, then id.
     fn servers_list(&self) -> impl Future<Output = Result<Vec<ServerInfo>>> + Send;

@@ -243,6 +243,7 @@ pub(crate) fn expired_job(row: &impl StoredRow) -> Result<ExpiredJob> {
 pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
     let pid: i64 = row.column("pid")?;
     let jobs: Option<String> = row.column("jobs")?;
+    let queues: Option<String> = row.column("queues")?;
     Ok(ServerInfo {
         id: row.column("id")?,
         name: row.column("name")?,
@@ -253,6 +254,7 @@ pub(crate) fn server_info(row: &impl StoredRow) -> Result<ServerInfo> {
         started_at: row.time("started_at")?,
         heartbeat_at: row.time("heartbeat_at")?,
         jobs: jobs.and_then(|jobs| serde_json::from_str(&jobs).ok()),
+        queues: queues.and_then(|queues| serde_json::from_str(&queues).ok()),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::job::info::ServerQueues;
 use crate::{Failure, JobId, JobState};
 
 /// A job to insert.
@@ -323,6 +324,25 @@ pub(crate) struct ServerRow {
     pub(crate) jobs: Vec<String>,
     /// The fingerprint of each job's data as its build declares it, by name.
     pub(crate) shapes: std::collections::BTreeMap<String, String>,
+    /// The queues it claims from and their limits.
+    pub(crate) queues: ServerQueues,
+}
+
+/// One queue's unfinished jobs by state, as [`AdminStore::jobs_count_by_queue`] counts
+/// them.
+///
+/// [`AdminStore::jobs_count_by_queue`]: super::AdminStore::jobs_count_by_queue
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueueCounts {
+    pub(crate) queue: String,
+    /// `Enqueued`, or `Scheduled` with `run_at <= now`.
+    pub(crate) waiting: u64,
+    /// `Scheduled` with `run_at > now`.
+    pub(crate) scheduled: u64,
+    /// `Processing`.
+    pub(crate) running: u64,
+    /// `Failed`.
+    pub(crate) failed: u64,
 }
 
 /// One ticker's attempt to fire the due tick(s) of a recurring job.

@@ -1,9 +1,10 @@
-//! The JSON API, shaped like River UI's and JobRunr's: jobs, recurring jobs, stats and
-//! servers, and the actions on them; events sent to waiting jobs. Every error is
+//! The JSON API, shaped like River UI's and JobRunr's: jobs, recurring jobs, queues,
+//! stats and servers, and the actions on them; events sent to waiting jobs. Every error is
 //! `{"code": "…", "error": "…"}` with a 4xx or 5xx status.
 
 mod job_events;
 mod jobs;
+mod queues;
 mod recurring;
 mod stats;
 
@@ -15,6 +16,7 @@ use jobs_core::{JobId, JobQuery, Jobs};
 use serde::{Deserialize, Serialize};
 
 pub(super) use jobs::{ListParams, job_detail};
+pub(super) use queues::read_queues;
 pub(super) use recurring::read_recurring;
 pub(super) use stats::{Stats, read_servers, read_stats, read_throughput};
 
@@ -26,6 +28,7 @@ where
     Router::new()
         .merge(jobs::routes())
         .merge(job_events::routes())
+        .merge(queues::routes())
         .merge(recurring::routes())
         .merge(stats::routes())
 }

@@ -8,6 +8,7 @@ conformance!(
     requeue_matching_follows_the_filters,
     count_by_state,
     waiting_counts_due_unclaimed_jobs_per_queue,
+    counts_by_queue_leave_out_finished_and_awaiting_jobs,
     throughput_counts_finished_attempts_per_minute,
     next_run_at_is_the_earliest_runnable_job,
     prune_removes_only_old_succeeded_and_deleted_jobs,
@@ -220,6 +221,45 @@ async fn waiting_counts_due_unclaimed_jobs_per_queue<S: Storage>(s: &S) {
     assert_eq!(
         s.jobs_waiting(at(500)).await.unwrap(),
         [waiting("default", 2, at(0)), waiting("mail", 2, at(20))]
+    );
+}
+
+async fn counts_by_queue_leave_out_finished_and_awaiting_jobs<S: Storage>(s: &S) {
+    assert!(s.jobs_count_by_queue(at(100)).await.unwrap().is_empty());
+    // In "default": one job in each state (Scheduled due at 500).
+    one_of_each(s).await;
+    // In "mail": two enqueued, one scheduled at 300; "done" has only finished jobs.
+    let in_queue = |n: u128, queue: &str, state, run_at| NewJob {
+        queue: queue.to_owned(),
+        state,
+        run_at,
+        ..job(id(n), queue)
+    };
+    s.jobs_insert(&[
+        in_queue(8, "mail", JobState::Enqueued, at(20)),
+        in_queue(9, "mail", JobState::Enqueued, at(30)),
+        in_queue(10, "mail", JobState::Scheduled, at(300)),
+        in_queue(11, "done", JobState::Enqueued, at(0)),
+    ])
+    .await
+    .unwrap();
+    s.job_delete(id(11), at(3)).await.unwrap();
+    let counts = |queue: &str, waiting, scheduled, running, failed| QueueCounts {
+        queue: queue.to_owned(),
+        waiting,
+        scheduled,
+        running,
+        failed,
+    };
+    assert_eq!(
+        s.jobs_count_by_queue(at(100)).await.unwrap(),
+        [counts("default", 1, 1, 1, 1), counts("mail", 2, 1, 0, 0)],
+        "succeeded, deleted and awaiting jobs are not counted"
+    );
+    assert_eq!(
+        s.jobs_count_by_queue(at(500)).await.unwrap(),
+        [counts("default", 2, 0, 1, 1), counts("mail", 3, 0, 0, 0)],
+        "a scheduled job whose time came waits"
     );
 }
 

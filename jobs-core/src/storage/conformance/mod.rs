@@ -15,13 +15,13 @@ use super::Schema;
 pub(super) use super::stored::{MAX_BACKTRACE_BYTES, MAX_LOG_LINE_BYTES};
 pub(super) use super::{
     AdminStore, AnyStorage, ClaimRequest, ClaimedJob, Completion, Fence, FireRequest, Fired,
-    LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueSelector, Requeue, ServerRow,
-    Storage,
+    LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector, Requeue,
+    ServerRow, Storage,
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{
     Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, QueueWaiting,
-    RecurringInfo, RecurringSource, Schedule,
+    RecurringInfo, RecurringSource, Schedule, ServerQueues,
 };
 
 /// A storage on a database of its own, removed when the test ends.

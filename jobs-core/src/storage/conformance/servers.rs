@@ -22,6 +22,11 @@ fn server(id: &str, name: &str) -> ServerRow {
         started_at: at(-10),
         jobs: vec!["mail.send".to_owned()],
         shapes: [("mail.send".to_owned(), "00000000000000aa".to_owned())].into(),
+        queues: ServerQueues {
+            served: Some(vec!["mail".to_owned()]),
+            limits: [("mail".to_owned(), 2)].into(),
+            global_limits: [("mail".to_owned(), 5)].into(),
+        },
     }
 }
 
@@ -75,6 +80,11 @@ async fn heartbeat_upserts_the_server_row<S: Storage>(s: &S) {
     assert_eq!((beta.pid, beta.workers, beta.running), (42, 8, 3));
     assert_eq!((beta.started_at, beta.heartbeat_at), (at(-10), at(30)));
     assert_eq!(servers[0].heartbeat_at, at(0));
+    assert_eq!(
+        beta.queues.as_ref(),
+        Some(&server("s2", "beta").queues),
+        "the queues it serves and their limits, as declared"
+    );
 }
 
 async fn heartbeat_renews_only_the_claims_it_holds<S: Storage>(s: &S) {

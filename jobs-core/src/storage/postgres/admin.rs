@@ -17,7 +17,7 @@ use crate::storage::rows::{
     history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
 };
 use crate::storage::stored::REQUEUEABLE;
-use crate::storage::{AdminStore, Requeue};
+use crate::storage::{AdminStore, QueueCounts, Requeue};
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -284,6 +284,37 @@ impl AdminStore for PgStorage {
                     queue: row.try_get("queue")?,
                     waiting: u64::try_from(n).unwrap_or(0),
                     oldest_due: row.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn jobs_count_by_queue(&self, now: DateTime<Utc>) -> Result<Vec<QueueCounts>> {
+        let rows = sqlx::query(
+            "SELECT queue, \
+                 count(*) FILTER (WHERE state = 'Enqueued' \
+                     OR (state = 'Scheduled' AND run_at <= $1)) AS waiting, \
+                 count(*) FILTER (WHERE state = 'Scheduled' AND run_at > $1) AS scheduled, \
+                 count(*) FILTER (WHERE state = 'Processing') AS running, \
+                 count(*) FILTER (WHERE state = 'Failed') AS failed \
+             FROM jobs_job \
+             WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Failed') \
+             GROUP BY queue ORDER BY queue",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let count = |column: &str| -> Result<u64> {
+                    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+                };
+                Ok(QueueCounts {
+                    queue: row.try_get("queue")?,
+                    waiting: count("waiting")?,
+                    scheduled: count("scheduled")?,
+                    running: count("running")?,
+                    failed: count("failed")?,
                 })
             })
             .collect()

@@ -1,11 +1,12 @@
-//! The claim's plan on a big table whose statistics are stale.
+//! The plans of the claim (on a big table whose statistics are stale) and of the
+//! counts per queue.
 
 use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
 use crate::storage::conformance::{TestDb, claim};
-use crate::storage::{AnyStorage, LifecycleStore};
+use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
 
 /// Tuples of `jobs_job` read so far by the backend of `storage`'s one connection:
 /// through its indexes, and by sequential scans.
@@ -75,5 +76,58 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
     assert_eq!(
         scanned, 0,
         "the claim of 100 scanned {scanned} rows of the table"
+    );
+}
+
+/// The counts per queue on a big table of finished jobs read the unfinished rows
+/// through the index on the state, never the succeeded ones.
+#[tokio::test]
+async fn the_counts_per_queue_read_only_unfinished_rows() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let fill = |state: &'static str, queue: &'static str, rows: i64| {
+        sqlx::query(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, attempt, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, $2, 0, \
+                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
+             FROM generate_series(1, $3) AS i",
+        )
+        .bind(state)
+        .bind(queue)
+        .bind(rows)
+        .execute(&storage.pool)
+    };
+    fill("Succeeded", "default", 50_000).await.unwrap();
+    fill("Enqueued", "default", 300).await.unwrap();
+    fill("Failed", "mail", 200).await.unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+
+    let options = (*storage.pool.connect_options()).clone();
+    let one = PgStorage::from_pool(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap(),
+    );
+    let before = reads(&one).await;
+    let counts = one.jobs_count_by_queue(Utc::now()).await.unwrap();
+    let after = reads(&one).await;
+    let counted: Vec<(&str, u64, u64)> = counts
+        .iter()
+        .map(|count| (count.queue.as_str(), count.waiting, count.failed))
+        .collect();
+    assert_eq!(counted, [("default", 300, 0), ("mail", 0, 200)]);
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(scanned, 0, "the counts scanned {scanned} rows of the table");
+    assert!(
+        fetched <= 1_000,
+        "the counts fetched {fetched} rows through indexes, of 500 unfinished"
     );
 }

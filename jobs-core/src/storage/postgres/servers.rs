@@ -28,8 +28,8 @@ impl ServerStore for PgStorage {
         let renewed: Vec<(Uuid, i64)> = sqlx::query_as(
             "WITH server AS ( \
                  INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
-                     heartbeat_at, jobs, shapes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $14) \
+                     heartbeat_at, jobs, queues, shapes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $14, $15) \
                  ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                      heartbeat_at = excluded.heartbeat_at \
              ), mine AS ( \
@@ -62,6 +62,8 @@ impl ServerStore for PgStorage {
         .bind(text(
             &serde_json::to_string(&server.jobs).expect("names serialize"),
         ))
+        // Names and numbers always serialize; NULL would only say "not declared".
+        .bind(serde_json::to_string(&server.queues).ok())
         .bind(text(
             &serde_json::to_string(&server.shapes).expect("shapes serialize"),
         ))

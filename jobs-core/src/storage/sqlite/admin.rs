@@ -16,8 +16,19 @@ use crate::storage::rows::{
     StoredRow, history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
 };
 use crate::storage::stored::REQUEUEABLE;
-use crate::storage::{AdminStore, Requeue};
+use crate::storage::{AdminStore, QueueCounts, Requeue};
 use crate::{JobId, JobState, Result};
+
+/// The counts of [`AdminStore::jobs_count_by_queue`]; `?1` is now.
+pub(super) const QUEUE_COUNTS: &str = "SELECT queue, \
+         COALESCE(SUM(state = 'Enqueued' OR (state = 'Scheduled' AND run_at <= ?1)), 0) \
+             AS waiting, \
+         COALESCE(SUM(state = 'Scheduled' AND run_at > ?1), 0) AS scheduled, \
+         COALESCE(SUM(state = 'Processing'), 0) AS running, \
+         COALESCE(SUM(state = 'Failed'), 0) AS failed \
+     FROM jobs_job INDEXED BY jobs_job_state \
+     WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Failed') \
+     GROUP BY queue ORDER BY queue";
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
@@ -245,6 +256,28 @@ impl AdminStore for SqliteStorage {
             .collect()
     }
 
+    async fn jobs_count_by_queue(&self, now: DateTime<Utc>) -> Result<Vec<QueueCounts>> {
+        // `state IN (…)` is looked up in `jobs_job_state`, one range per state.
+        let rows = sqlx::query(QUEUE_COUNTS)
+            .bind(micros(now))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count = |column: &str| -> Result<u64> {
+                    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+                };
+                Ok(QueueCounts {
+                    queue: row.try_get("queue")?,
+                    waiting: count("waiting")?,
+                    scheduled: count("scheduled")?,
+                    running: count("running")?,
+                    failed: count("failed")?,
+                })
+            })
+            .collect()
+    }
+
     async fn servers_list(&self) -> Result<Vec<ServerInfo>> {
         let rows = sqlx::query("SELECT * FROM jobs_server ORDER BY name, id")
             .fetch_all(&self.reader)
@@ -317,5 +350,43 @@ impl AdminStore for SqliteStorage {
             .rows_affected();
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::QUEUE_COUNTS;
+    use crate::storage::AnyStorage;
+    use crate::storage::conformance::TestDb;
+
+    /// The counts per queue look the unfinished states up in the index on the state:
+    /// the succeeded rows, most of a big table, are never read.
+    #[tokio::test]
+    async fn the_counts_per_queue_read_through_the_state_index() {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {QUEUE_COUNTS}"))
+            .bind(0_i64)
+            .fetch_all(&storage.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        let reads: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.contains("jobs_job"))
+            .collect();
+        assert!(!reads.is_empty(), "{plan:?}");
+        for step in reads {
+            assert!(
+                step.contains("USING INDEX jobs_job_state (state=?)"),
+                "a read of jobs_job not by state: {plan:?}"
+            );
+        }
     }
 }

@@ -28,8 +28,8 @@ impl ServerStore for SqliteStorage {
         let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, heartbeat_at, \
-                 jobs, shapes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 jobs, queues, shapes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (id) DO UPDATE SET running = excluded.running, \
                  heartbeat_at = excluded.heartbeat_at",
         )
@@ -42,6 +42,8 @@ impl ServerStore for SqliteStorage {
         .bind(micros(server.started_at))
         .bind(micros(now))
         .bind(serde_json::to_string(&server.jobs).expect("names serialize"))
+        // Names and numbers always serialize; NULL would only say "not declared".
+        .bind(serde_json::to_string(&server.queues).ok())
         .bind(serde_json::to_string(&server.shapes).expect("shapes serialize"))
         .execute(&mut *tx)
         .await?;

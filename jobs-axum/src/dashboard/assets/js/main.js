@@ -7,6 +7,7 @@ const ROUTES = [
   { pattern: /^\/jobs\/([^/]+)$/, nav: 'jobs', render: jobPage },
   { pattern: /^\/recurring-jobs$/, nav: 'recurring', render: recurringPage },
   { pattern: /^\/recurring-jobs\/([^/]+)$/, nav: 'recurring', render: recurringJobPage },
+  { pattern: /^\/queues$/, nav: 'queues', render: queuesPage },
   { pattern: /^\/servers$/, nav: 'servers', render: serversPage },
 ];
 

@@ -1,14 +1,14 @@
 // The servers registered in the store: how busy each is and when it last heartbeated.
 
 function serversPage(main) {
-  const rows = el('tbody', {}, emptyRow(7, 'Loading…'));
+  const rows = el('tbody', {}, emptyRow(8, 'Loading…'));
   fill(main,
-    pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated, and the job names it runs.'),
+    pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated, the job names it runs, and the queues it claims from with their limits.'),
     el('section', { class: 'card' }, el('div', { class: 'table-wrap' },
       el('table', { class: 'responsive', id: 'servers' },
         el('thead', {}, el('tr', {},
           el('th', {}, 'Server'), el('th', {}, 'Host'), el('th', {}, 'Busy'),
-          el('th', { class: 'num' }, 'Workers'), el('th', {}, 'Jobs'), el('th', {}, 'Started'), el('th', {}, 'Last heartbeat'))),
+          el('th', { class: 'num' }, 'Workers'), el('th', {}, 'Jobs'), el('th', {}, 'Queues'), el('th', {}, 'Started'), el('th', {}, 'Last heartbeat'))),
         rows))));
   return {
     title: 'Servers',
@@ -16,7 +16,7 @@ function serversPage(main) {
     on: {
       servers(data) {
         if (!data.items.length) {
-          fill(rows, emptyRow(7, 'No server is running jobs on this store.'));
+          fill(rows, emptyRow(8, 'No server is running jobs on this store.'));
           return;
         }
         fill(rows, data.items.map((server) => el('tr', {},
@@ -30,9 +30,23 @@ function serversPage(main) {
             ? el('details', {}, el('summary', {}, plural(server.jobs.length, 'job')),
               el('div', { class: 'sub mono' }, server.jobs.join(', ')))
             : el('span', { class: 'sub' }, 'not stored (older release)')),
+          el('td', { 'data-label': 'Queues' }, serverQueues(server.queues)),
           el('td', { class: 'time', 'data-label': 'Started' }, timeAgo(server.started_at)),
           el('td', { class: 'time', 'data-label': 'Heartbeat' }, timeAgo(server.heartbeat_at)))));
       },
     },
   };
+}
+
+/** The queues a server claims from, and the limits it holds them to. */
+function serverQueues(queues) {
+  if (!queues) return el('span', { class: 'sub' }, 'not stored (older release)');
+  const limited = [...new Set([...Object.keys(queues.limits), ...Object.keys(queues.global_limits)])].sort();
+  return el('div', { class: 'server-queues' },
+    el('div', {}, queues.served ? queues.served.join(', ') : 'every queue'),
+    limited.map((queue) => el('div', { class: 'sub' }, el('span', { class: 'mono' }, queue), ': ',
+      [
+        queue in queues.limits ? `${number(queues.limits[queue])} at once here` : null,
+        queue in queues.global_limits ? `${number(queues.global_limits[queue])} across the cluster` : null,
+      ].filter(Boolean).join(', '))));
 }
