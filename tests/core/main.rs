@@ -21,3 +21,4 @@ mod restart;
 mod storage_text;
 mod tracing_spans;
 mod transactional;
+mod unique;

@@ -213,6 +213,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "an index for the count of a capped queue's claims",
         sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
     },
+    Migration {
+        version: 16,
+        description: "unique jobs: the holder of each key",
+        sql: include_str!("../../migrations/sqlite/0016_unique.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -302,6 +307,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "claims of a queue with a cluster-wide limit",
         sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
     },
+    Migration {
+        version: 18,
+        description: "unique jobs: the holder of each key",
+        sql: include_str!("../../migrations/postgres/0018_unique.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -313,7 +323,7 @@ mod tests {
     fn sqlite_versions_run_in_order() {
         assert_eq!(
             SQLITE.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
     }
 
@@ -322,7 +332,9 @@ mod tests {
     fn postgres_versions_run_in_order() {
         assert_eq!(
             POSTGRES.versions(),
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+            ]
         );
     }
 }

@@ -186,6 +186,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         labels: Vec::new(),
         trace_context: None,
         fresh_id: false,
+        unique: None,
     }
 }
 
