@@ -156,6 +156,7 @@ mod running;
 mod servers;
 mod signals;
 mod tools;
+mod unique;
 
 /// The instant every test counts from: `at(s)` is `s` seconds after it.
 pub(super) fn at(seconds: i64) -> DateTime<Utc> {

@@ -30,8 +30,8 @@ fn lock_key(key: &uuid::Uuid) -> i32 {
 /// Inserts `jobs` on `conn`, but for each job whose unique key an earlier job holds:
 /// that one's id is its answer, and with `replace` a holder that was never claimed takes
 /// its time and arguments. A key taken by a job of this batch makes the later ones of
-/// the batch its duplicates; a continuation of a job of the batch that was not
-/// stored is not stored either. Runs in a transaction, or a savepoint of the caller's.
+/// the batch its duplicates; a continuation of a job of the batch that was not stored is
+/// not stored either. Runs in a transaction, or a savepoint of the caller's.
 pub(crate) async fn jobs_admit_with(
     conn: &mut PgConnection,
     jobs: &[NewJob],

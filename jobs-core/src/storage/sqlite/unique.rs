@@ -18,8 +18,8 @@ use crate::{JobId, Result};
 /// Inserts `jobs` on `conn` (inside a transaction), but for each job whose unique key an
 /// earlier job holds: that one's id is its answer, and with `replace` a holder that was
 /// never claimed takes its time and arguments. A key taken by a job of this batch makes
-/// the later ones of the batch its duplicates; a continuation of a job of the batch that was not
-/// stored is not stored either.
+/// the later ones of the batch its duplicates; a continuation of a job of the batch that
+/// was not stored is not stored either.
 pub(crate) async fn jobs_admit_with(
     conn: &mut SqliteConnection,
     jobs: &[NewJob],
