@@ -129,7 +129,7 @@ async fn holder(
         return Ok(None);
     };
     let held = unique.states.counts(state(&row, "state")?);
-    Ok(held.then(|| row.job_id("id")).transpose()?)
+    held.then(|| row.job_id("id")).transpose()
 }
 
 /// Gives `holder` the time and arguments of `job` if it was never claimed (and is not a
