@@ -63,16 +63,6 @@ pub enum UniqueStates {
 }
 
 impl UniqueStates {
-    /// The group named `name`: `incomplete`, `successful` or `all`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "incomplete" => Some(Self::Incomplete),
-            "successful" => Some(Self::Successful),
-            "all" => Some(Self::All),
-            _ => None,
-        }
-    }
-
     /// Whether a job in `state` counts.
     pub fn counts(self, state: JobState) -> bool {
         match state {

@@ -12,6 +12,7 @@ use sqlx::{Acquire, PgConnection};
 
 use super::PgStorage;
 use super::lifecycle::jobs_insert_with;
+use super::listener::CHANNEL;
 use super::rows::text;
 use crate::storage::rows::{StoredRow, state};
 use crate::storage::{Admitted, NewJob, UniqueClaim};
@@ -133,8 +134,9 @@ async fn holder(
 }
 
 /// Gives `holder` the time and arguments of `job` if it was never claimed (and is not a
-/// continuation); whether it did. Its history says so. A claim that takes the row
-/// first makes the update find nothing.
+/// continuation); whether it did. Its history says so, and servers elsewhere are woken
+/// on commit, as by an insert. A claim that takes the row first makes the update find
+/// nothing.
 async fn replace(conn: &mut PgConnection, holder: JobId, job: &NewJob) -> Result<bool> {
     let replaced = sqlx::query(
         "WITH replaced AS ( \
@@ -143,9 +145,11 @@ async fn replace(conn: &mut PgConnection, holder: JobId, job: &NewJob) -> Result
              WHERE id = $1 AND state IN ('Scheduled', 'Enqueued') AND token = 0 \
                  AND parent_id IS NULL \
              RETURNING id \
+         ), history AS ( \
+             INSERT INTO jobs_event (job_id, at, state, attempt, message) \
+             SELECT id, $7, $6, 0, $8 FROM replaced \
          ) \
-         INSERT INTO jobs_event (job_id, at, state, attempt, message) \
-         SELECT id, $7, $6, 0, $8 FROM replaced",
+         SELECT pg_notify($9, '') FROM replaced",
     )
     .bind(holder.as_uuid())
     .bind(job.payload.as_str())
@@ -155,6 +159,7 @@ async fn replace(conn: &mut PgConnection, holder: JobId, job: &NewJob) -> Result
     .bind(job.state.as_str())
     .bind(job.created_at)
     .bind(crate::storage::stored::replaced_message(job.run_at))
+    .bind(CHANNEL)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use sqlx::{Acquire, SqliteConnection};
 
 use super::lifecycle::jobs_insert_with;
 use super::rows::micros;
@@ -15,7 +15,8 @@ use crate::storage::rows::{StoredRow, state};
 use crate::storage::{Admitted, NewJob, UniqueClaim};
 use crate::{JobId, Result};
 
-/// Inserts `jobs` on `conn` (inside a transaction), but for each job whose unique key an
+/// Inserts `jobs` on `conn` in a transaction (a savepoint of the caller's, if it is in
+/// one), but for each job whose unique key an
 /// earlier job holds: that one's id is its answer, and with `replace` a holder that was
 /// never claimed takes its time and arguments. A key taken by a job of this batch makes
 /// the later ones of the batch its duplicates; a continuation of a job of the batch that
@@ -24,6 +25,8 @@ pub(crate) async fn jobs_admit_with(
     conn: &mut SqliteConnection,
     jobs: &[NewJob],
 ) -> Result<Vec<Admitted>> {
+    let mut tx = conn.begin().await?;
+    let conn = &mut *tx;
     let mut admitted = vec![Admitted::Stored; jobs.len()];
     let mut taken: HashMap<uuid::Uuid, JobId> = HashMap::new();
     let mut left_out: Vec<JobId> = Vec::new();
@@ -80,6 +83,7 @@ pub(crate) async fn jobs_admit_with(
             .collect();
         jobs_insert_with(conn, &stored).await?;
     }
+    tx.commit().await?;
     Ok(admitted)
 }
 
