@@ -23,6 +23,7 @@ backend_tests!(
     a_chain_with_a_duplicate_first_job_stores_nothing,
     a_unique_job_in_the_callers_transaction,
     concurrent_enqueues_from_two_clients_create_one_job,
+    concurrent_enqueues_on_callers_connections_create_one_job,
 );
 
 #[job(unique = "1h")]
@@ -312,6 +313,14 @@ async fn a_unique_job_in_the_callers_transaction(backend: Backend) {
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
+            // And on a connection outside any transaction.
+            let mut conn = pool.acquire().await.unwrap();
+            let bare = jobs
+                .enqueue(SyncAccount { account: 7 })
+                .within(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(bare, id);
             id
         }
         #[cfg(feature = "postgres")]
@@ -324,6 +333,14 @@ async fn a_unique_job_in_the_callers_transaction(backend: Backend) {
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
+            // And on a connection outside any transaction.
+            let mut conn = pool.acquire().await.unwrap();
+            let bare = jobs
+                .enqueue(SyncAccount { account: 7 })
+                .within(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(bare, id);
             id
         }
     };
@@ -362,5 +379,53 @@ async fn concurrent_enqueues_from_two_clients_create_one_job(backend: Backend) {
     assert_eq!(created.len(), 1, "jobs created by 100 enqueues at once");
     let id = created[0].id();
     assert!(outcomes.iter().all(|outcome| outcome.id() == id));
+    assert_eq!(stored_jobs(&jobs).await, 1);
+}
+
+/// The same through the application's own connections, outside any transaction: each
+/// enqueue's check and insert are still one transaction.
+async fn concurrent_enqueues_on_callers_connections_create_one_job(backend: Backend) {
+    let (db, _clock, jobs, _probe) = setup(backend).await;
+    let mut tasks = Vec::new();
+    match db.backend {
+        Backend::Sqlite => {
+            let pools = [
+                sqlx::SqlitePool::connect(&db.url).await.unwrap(),
+                sqlx::SqlitePool::connect(&db.url).await.unwrap(),
+            ];
+            for n in 0..100 {
+                let (jobs, pool) = (jobs.clone(), pools[n % 2].clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut conn = pool.acquire().await.unwrap();
+                    jobs.enqueue(SyncAccount { account: 42 })
+                        .within(&mut *conn)
+                        .await
+                        .unwrap()
+                }));
+            }
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pools = [
+                sqlx::PgPool::connect(&db.url).await.unwrap(),
+                sqlx::PgPool::connect(&db.url).await.unwrap(),
+            ];
+            for n in 0..100 {
+                let (jobs, pool) = (jobs.clone(), pools[n % 2].clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut conn = pool.acquire().await.unwrap();
+                    jobs.enqueue(SyncAccount { account: 42 })
+                        .within(&mut *conn)
+                        .await
+                        .unwrap()
+                }));
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]));
     assert_eq!(stored_jobs(&jobs).await, 1);
 }
