@@ -24,7 +24,9 @@ pub mod __private;
 
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
-pub use client::{ConnectOptions, EVENT_RETENTION, Enqueue, Jobs, JobsBuilder, SqliteSynchronous};
+pub use client::{
+    ConnectOptions, EVENT_RETENTION, Enqueue, Enqueued, Jobs, JobsBuilder, SqliteSynchronous,
+};
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
@@ -38,7 +40,7 @@ pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};
 pub use job::{
     DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, JobError, Parent,
-    RunFn, SchemaFn, State, StateMap, registered_jobs,
+    RunFn, SchemaFn, State, StateMap, Unique, UniqueStates, registered_jobs,
 };
 /// The rules for durations, cron expressions, zones and queue names that the macros
 /// check at compile time; the variants of [`ScheduleError`] carry its errors.

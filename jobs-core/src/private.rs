@@ -11,7 +11,9 @@ pub use crate::job::{
     ErrorProbe, FromInvocation, Invocation, Job, JobDescriptor, ProbeAnyhow, ProbeDisplay,
     ProbeDynError, ProbeFailure, ProbeJobError, ProbeStdError,
 };
-pub use crate::{Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State};
+pub use crate::{
+    Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State, Unique, UniqueStates,
+};
 pub use jobs_grammar::BackoffPolicy;
 
 /// Asserts at compile time, on the user's token, that a data parameter can be stored

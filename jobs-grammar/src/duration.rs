@@ -12,6 +12,9 @@ pub enum DurationUse {
     Timeout,
     /// A delay before a retry (`backoff = "fixed(30s)"`); more than zero.
     Delay,
+    /// How long an enqueue of the same arguments returns the first job
+    /// (`unique = "1h"`); more than zero.
+    Window,
     /// A duration in the settings (`poll_interval = "5s"`); zero is allowed, and each
     /// setting that needs more says so itself.
     Setting,
@@ -23,6 +26,7 @@ impl DurationUse {
             Self::Interval => "interval",
             Self::Timeout => "timeout",
             Self::Delay => "delay",
+            Self::Window => "unique window",
             Self::Setting => "duration",
         }
     }
@@ -41,6 +45,10 @@ impl DurationUse {
             Self::Delay => {
                 "a delay is numbers with the units `ms`, `s`, `m`, `h` or `d`, such as \
                  `30s`, `2m` or `1h`"
+            }
+            Self::Window => {
+                "a unique window is numbers with the units `ms`, `s`, `m`, `h` or `d`, such \
+                 as `10m`, `1h` or `7d`"
             }
             Self::Setting => {
                 "a duration is numbers with the units `ms`, `s`, `m`, `h` or `d`, such as \

@@ -24,6 +24,7 @@ fn any_use() -> impl Strategy<Value = DurationUse> {
         Just(DurationUse::Interval),
         Just(DurationUse::Timeout),
         Just(DurationUse::Delay),
+        Just(DurationUse::Window),
         Just(DurationUse::Setting),
     ]
 }

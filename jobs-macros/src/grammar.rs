@@ -25,6 +25,14 @@ pub(crate) fn timeout_millis(text: &str) -> Result<u64, String> {
         .map_err(|error| laid_out(error.message(), error.hint()))
 }
 
+/// `unique = "1h"`, in milliseconds.
+pub(crate) fn window_millis(text: &str) -> Result<u64, String> {
+    jobs_grammar::parse_duration(text, DurationUse::Window)
+        // The grammar keeps every duration within `u64::MAX` milliseconds.
+        .map(|window| u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
+        .map_err(|error| laid_out(error.message(), error.hint()))
+}
+
 /// `backoff = "exponential(2s, max = 1h)"`.
 pub(crate) fn backoff(text: &str) -> Result<jobs_grammar::BackoffPolicy, String> {
     jobs_grammar::parse_backoff(text).map_err(|error| laid_out(error.message(), error.hint()))

@@ -21,4 +21,5 @@ mod restart;
 mod storage_text;
 mod tracing_spans;
 mod transactional;
+mod unique;
 mod version_skew;

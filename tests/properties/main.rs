@@ -1,8 +1,8 @@
 //! Property tests of every input an outsider controls, through the library's real entry
 //! points on real databases: the dashboard API's query parameters, paths and bodies
 //! (`api`), agent tool-call arguments against the jobs' schemas (`tools`), stored
-//! payloads that no longer decode (`payloads`) and settings files and variables
-//! (`settings`). The strings of schedules have theirs in `jobs-grammar` and in
+//! payloads that no longer decode (`payloads`), settings files and variables
+//! (`settings`), and unique jobs' arguments against a model of the rule (`unique`). The strings of schedules have theirs in `jobs-grammar` and in
 //! `jobs-core`'s recurring module.
 //!
 //! Each property runs a number of cases that keeps the binary under a minute on two
@@ -16,6 +16,7 @@ mod api;
 mod payloads;
 mod settings;
 mod tools;
+mod unique;
 
 use proptest::test_runner::Config;
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use super::new_job;
 use super::transactional::EnqueueConnection;
-use crate::storage::{LifecycleStore, NewJob};
+use crate::storage::{Admitted, LifecycleStore, NewJob};
 use crate::{Job, JobId, JobState, Jobs, Result};
 
 /// A job and its continuations being enqueued; `.await` it to store them all in one
@@ -15,6 +15,8 @@ use crate::{Job, JobId, JobState, Jobs, Result};
 ///
 /// The ids of the continuations derive from the first job's id, so enqueuing a chain
 /// again under a dedupe id (`.id(JobId::from_key(…))`) creates nothing a second time.
+/// Likewise for a unique first job: when it is a duplicate, nothing is stored, and the
+/// ids answered are the existing job's and those derived from it.
 #[must_use = "a chain does nothing until it is awaited"]
 pub struct Chain<'a> {
     jobs: &'a Jobs,
@@ -64,7 +66,7 @@ impl<'a> Chain<'a> {
         let parent = &rows[self.tail];
         let (first, parent_id, now) = (rows[0].id, parent.id, parent.created_at);
         let index = rows.len();
-        let id = JobId::from_key(&format!("{first}/continuation/{index}"));
+        let id = continuation_id(first, index);
         match new_job(job, Some(id), now, now) {
             Ok(mut row) => {
                 row.state = JobState::Awaiting;
@@ -83,16 +85,44 @@ impl<'a> Chain<'a> {
     /// Stores the chain inside the caller's own transaction.
     pub async fn within<C: EnqueueConnection + ?Sized>(self, conn: &mut C) -> Result<Vec<JobId>> {
         let rows = self.rows?;
-        super::transactional::jobs_insert(self.jobs.storage(), conn, &rows).await?;
+        let storage = self.jobs.storage();
+        let first = if rows[0].unique.is_some() {
+            super::transactional::jobs_admit(storage, conn, &rows).await?[0]
+        } else {
+            super::transactional::jobs_insert(storage, conn, &rows).await?;
+            Admitted::Stored
+        };
         self.jobs.notify_enqueued();
-        Ok(rows.iter().map(|row| row.id).collect())
+        Ok(chain_ids(&rows, first))
     }
 
     async fn send(self) -> Result<Vec<JobId>> {
         let rows = self.rows?;
-        self.jobs.storage().jobs_insert(&rows).await?;
+        let storage = self.jobs.storage();
+        let first = if rows[0].unique.is_some() {
+            storage.jobs_admit(&rows).await?[0]
+        } else {
+            storage.jobs_insert(&rows).await?;
+            Admitted::Stored
+        };
         self.jobs.notify_enqueued();
-        Ok(rows.iter().map(|row| row.id).collect())
+        Ok(chain_ids(&rows, first))
+    }
+}
+
+/// The id of the `index`th job of the chain whose first job is `first`.
+fn continuation_id(first: JobId, index: usize) -> JobId {
+    JobId::from_key(&format!("{first}/continuation/{index}"))
+}
+
+/// The ids a chain answers: its own, or when its first job was a duplicate, that job's
+/// and the ids of the continuations it would have under it.
+fn chain_ids(rows: &[NewJob], first: Admitted) -> Vec<JobId> {
+    match first {
+        Admitted::Duplicate(holder) | Admitted::Replaced(holder) => std::iter::once(holder)
+            .chain((1..rows.len()).map(|index| continuation_id(holder, index)))
+            .collect(),
+        Admitted::Stored | Admitted::Skipped => rows.iter().map(|row| row.id).collect(),
     }
 }
 

@@ -19,8 +19,8 @@ mod pause;
 mod queues;
 pub(crate) mod transactional;
 
-pub use enqueue::Enqueue;
 pub(crate) use enqueue::new_job;
+pub use enqueue::{Enqueue, Enqueued};
 pub use events::EVENT_RETENTION;
 pub use options::{ConnectOptions, SqliteSynchronous};
 

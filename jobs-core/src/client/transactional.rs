@@ -3,7 +3,7 @@
 //! one without the other.
 
 use self::sealed::Connection;
-use crate::storage::{AnyStorage, NewJob};
+use crate::storage::{Admitted, AnyStorage, NewJob};
 use crate::{Error, Result};
 
 /// A database connection that [`Enqueue::within`](crate::Enqueue::within) can store a job
@@ -82,4 +82,36 @@ pub(crate) async fn jobs_insert<C: EnqueueConnection + ?Sized>(
             )),
         },
     }
+}
+
+/// Inserts `jobs` on the caller's connection as `LifecycleStore::jobs_admit` does,
+/// checking unique keys there, and checking the connection is of the client's backend.
+pub(crate) async fn jobs_admit<C: EnqueueConnection + ?Sized>(
+    storage: &AnyStorage,
+    conn: &mut C,
+    jobs: &[NewJob],
+) -> Result<Vec<Admitted>> {
+    match conn.connection() {
+        #[cfg(feature = "sqlite")]
+        Connection::Sqlite(conn) => match storage {
+            AnyStorage::Sqlite(_) => crate::storage::sqlite::jobs_admit_with(conn, jobs).await,
+            #[allow(unreachable_patterns)]
+            _ => Err(wrong_backend("SQLite", "PostgreSQL")),
+        },
+        #[cfg(feature = "postgres")]
+        Connection::Postgres(conn) => match storage {
+            AnyStorage::Postgres(_) => crate::storage::postgres::jobs_admit_with(conn, jobs).await,
+            #[allow(unreachable_patterns)]
+            _ => Err(wrong_backend("PostgreSQL", "SQLite")),
+        },
+    }
+}
+
+/// The error for a connection of one backend given to a client of the other.
+#[allow(dead_code)]
+fn wrong_backend(connection: &str, client: &str) -> Error {
+    Error::Config(format!(
+        "transactional enqueue on a {connection} connection, but this Jobs client stores \
+         jobs in {client}"
+    ))
 }

@@ -16,12 +16,14 @@ pub(crate) mod info;
 mod invocation;
 pub(crate) mod retry;
 pub(crate) mod state;
+pub(crate) mod unique;
 
 pub use failure::{
     ErrorProbe, Failure, JobError, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeFailure,
     ProbeJobError, ProbeStdError,
 };
 pub use invocation::{FromInvocation, Invocation, Parent, State, StateMap};
+pub use unique::{Unique, UniqueStates};
 
 /// A job type: the data of one run, and how to run it.
 ///
@@ -41,6 +43,13 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Labels of this run, e.g. `tenant-7`, for filtering on the dashboard.
     fn labels(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// What makes this run unique, for a job type that is
+    /// ([`JobDescriptor::unique_setting`]): `None` (the default) for its arguments, or
+    /// the text `#[job(unique_key = "…")]` renders from them.
+    fn unique_key(&self) -> Option<String> {
+        None
     }
 }
 
@@ -74,6 +83,7 @@ pub struct JobDescriptor {
     tool: bool,
     reads_parent: bool,
     shape: &'static str,
+    unique: Option<Unique>,
     run: RunFn,
 }
 
@@ -91,6 +101,7 @@ impl JobDescriptor {
             tool: true,
             reads_parent: false,
             shape: "",
+            unique: None,
             run,
         }
     }
@@ -162,6 +173,18 @@ impl JobDescriptor {
     pub const fn reads_parent(mut self) -> Self {
         self.reads_parent = true;
         self
+    }
+
+    /// Makes an enqueue of the same arguments (or key) within the window return the
+    /// existing job's id instead of storing another job (`#[job(unique = "1h")]`).
+    pub const fn unique(mut self, unique: Unique) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// How the job is unique, if it is.
+    pub fn unique_setting(&self) -> Option<Unique> {
+        self.unique
     }
 
     /// Whether an attempt needs the parent's result.

@@ -191,6 +191,7 @@ impl JobTemplate {
             // A scheduled run starts its own trace.
             trace_context: None,
             fresh_id: id.is_none(),
+            unique: None,
         }
     }
 }

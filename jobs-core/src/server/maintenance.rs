@@ -200,6 +200,15 @@ async fn prune(shared: &Shared) -> Result<()> {
                 .servers_prune(before(now, config.server_timeout.saturating_mul(4))),
         )
         .await?;
+    // Unique keys whose window ended: they make no enqueue a duplicate any more.
+    for _ in 0..PRUNE_BATCHES {
+        let pruned = shared
+            .bounded(shared.storage.unique_prune(now, PRUNE_BATCH))
+            .await?;
+        if pruned < u64::from(PRUNE_BATCH) || shared.stop_maintenance.is_cancelled() {
+            break;
+        }
+    }
     // Events sent to jobs, once no wait that begins can see them.
     for _ in 0..PRUNE_BATCHES {
         let pruned = shared

@@ -7,7 +7,7 @@ use super::{
     Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, QueueCounts, RecurringStore, Requeue,
     RunningStore, Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
 };
-use super::{EventWait, WaitState};
+use super::{Admitted, EventWait, WaitState};
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
 };
@@ -127,6 +127,9 @@ impl Schema for AnyStorage {
 }
 
 impl LifecycleStore for AnyStorage {
+    async fn jobs_admit(&self, jobs: &[NewJob]) -> Result<Vec<Admitted>> {
+        dispatch!(self, s => s.jobs_admit(jobs))
+    }
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         dispatch!(self, s => s.jobs_insert(jobs))
     }
@@ -247,6 +250,9 @@ impl AdminStore for AnyStorage {
         limit: u32,
     ) -> Result<u64> {
         dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before, limit))
+    }
+    async fn unique_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        dispatch!(self, s => s.unique_prune(before, limit))
     }
 }
 

@@ -290,6 +290,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
     },
     Migration {
+        version: 16,
+        description: "unique jobs: the holder of each key",
+        sql: include_str!("../../migrations/sqlite/0016_unique.sql"),
+    },
+    Migration {
         version: 17,
         description: "the queues each server serves and their limits",
         sql: include_str!("../../migrations/sqlite/0017_server_queues.sql"),
@@ -394,6 +399,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
     },
     Migration {
+        version: 18,
+        description: "unique jobs: the holder of each key",
+        sql: include_str!("../../migrations/postgres/0018_unique.sql"),
+    },
+    Migration {
         version: 19,
         description: "the queues each server serves and their limits",
         sql: include_str!("../../migrations/postgres/0019_server_queues.sql"),
@@ -425,7 +435,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
             ]
         );
     }
@@ -436,7 +446,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
             ]
         );
     }

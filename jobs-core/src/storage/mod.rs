@@ -51,9 +51,9 @@ mod conformance;
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
-    Admission, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence, FireRequest,
-    Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector,
-    Requeue, ServerRow, WAIT_TIMED_OUT, WaitState,
+    Admission, Admitted, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence,
+    FireRequest, Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueCounts,
+    QueueSelector, Requeue, ServerRow, UniqueClaim, WAIT_TIMED_OUT, WaitState,
 };
 
 /// The operations the client and the server need from a database.
@@ -107,6 +107,16 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// after all makes the insert fail. Nothing happens for no jobs.
     /// PostgreSQL notifies the wake-up channel on commit when it created a row.
     fn jobs_insert(&self, jobs: &[NewJob]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Inserts `jobs` atomically as [`jobs_insert`](Self::jobs_insert) does, but for
+    /// each job with a unique key that a job created less than its window ago holds in
+    /// a state it counts: that job's id answers it and nothing is stored for it; with
+    /// `replace`, a holder never claimed and not awaiting a parent takes the job's
+    /// payload, display name, labels, `run_at` and state, with a history row saying so.
+    /// A job stored takes its key, until its `until`. Within one call, a key taken by
+    /// an earlier job makes the later ones its duplicates. Enqueues of one key are
+    /// serialized until commit, across processes, so of many at once one is stored.
+    fn jobs_admit(&self, jobs: &[NewJob]) -> impl Future<Output = Result<Vec<Admitted>>> + Send;
 
     /// Claims up to `limit` jobs that are `Enqueued`, or `Scheduled`, with `run_at` at or
     /// before `now`, in the queues `queues` selects, taking the highest `priority`
@@ -342,6 +352,14 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes up to `limit` unique keys whose window ended at or before `before`;
+    /// returns how many.
+    fn unique_prune(
+        &self,
+        before: DateTime<Utc>,
         limit: u32,
     ) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -13,6 +13,12 @@ use crate::{Failure, JobState};
 /// The history message of a job put back because its server no longer held it.
 pub(crate) const UNHELD_MESSAGE: &str = "released: its server no longer held it";
 
+/// The history message of a job that an enqueue of its unique key with `replace` gave
+/// its time (`run_at`) and arguments.
+pub(crate) fn replaced_message(run_at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("replaced by an enqueue of the same unique key: runs at {run_at}")
+}
+
 /// Whether a requeue may move a job in `state` to `Enqueued`: it is not running and not
 /// waiting for a parent. A match, so that a new state has to be decided here.
 pub(crate) fn requeueable(state: JobState) -> bool {

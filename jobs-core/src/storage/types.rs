@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::job::info::ServerQueues;
-use crate::{Failure, JobId, JobState};
+use crate::{Failure, JobId, JobState, UniqueStates};
 
 /// A job to insert.
 #[derive(Debug, Clone)]
@@ -34,6 +34,35 @@ pub(crate) struct NewJob {
     /// key, so it cannot be stored already: an insert of only such jobs skips the
     /// check for an existing id (on PostgreSQL a speculative insert per row).
     pub(crate) fresh_id: bool,
+    /// The job's unique key, when an earlier job with it may make this one a duplicate.
+    pub(crate) unique: Option<UniqueClaim>,
+}
+
+/// The unique key a job is inserted under (see `crate::job::unique`).
+#[derive(Debug, Clone)]
+pub(crate) struct UniqueClaim {
+    /// The job's name and key (its arguments, or its rendered `unique_key`), hashed.
+    pub(crate) key: uuid::Uuid,
+    /// The new job would hold the key until then: its creation plus the window.
+    pub(crate) until: DateTime<Utc>,
+    /// The states in which the key's current holder makes this job a duplicate.
+    pub(crate) states: UniqueStates,
+    /// A duplicate that has not started yet takes this job's time and arguments.
+    pub(crate) replace: bool,
+}
+
+/// What an insert did with one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// Stored under its id (or its id was stored already, for a given id).
+    Stored,
+    /// Not stored: the job with this id holds its unique key.
+    Duplicate(JobId),
+    /// Not stored: the job with this id holds its unique key, had not started, and now
+    /// runs at this job's time with its arguments.
+    Replaced(JobId),
+    /// Not stored: a continuation of a job of this insert that was not stored.
+    Skipped,
 }
 
 impl NewJob {

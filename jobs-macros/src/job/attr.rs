@@ -17,6 +17,9 @@ mod kw {
     syn::custom_keyword!(backoff);
     syn::custom_keyword!(labels);
     syn::custom_keyword!(tool);
+    syn::custom_keyword!(unique);
+    syn::custom_keyword!(unique_key);
+    syn::custom_keyword!(unique_states);
 }
 
 /// The value of each option given, keyed by the option.
@@ -31,6 +34,9 @@ pub(crate) struct Options {
     pub(crate) backoff: Option<Setting>,
     pub(crate) labels: Option<Setting>,
     pub(crate) tool: Option<Setting>,
+    pub(crate) unique: Option<Setting>,
+    pub(crate) unique_key: Option<Setting>,
+    pub(crate) unique_states: Option<Setting>,
     pub(crate) krate: Option<Setting>,
 }
 
@@ -55,6 +61,12 @@ impl Settings for Options {
             &mut self.labels
         } else if lookahead.peek(kw::tool) {
             &mut self.tool
+        } else if lookahead.peek(kw::unique) {
+            &mut self.unique
+        } else if lookahead.peek(kw::unique_key) {
+            &mut self.unique_key
+        } else if lookahead.peek(kw::unique_states) {
+            &mut self.unique_states
         } else if lookahead.peek(Token![crate]) {
             &mut self.krate
         } else {

@@ -71,6 +71,29 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
     });
     let not_a_tool = (!job.tool).then(|| quote!(.not_a_tool()));
     let shape = shape(job);
+    let unique = job.unique.as_ref().map(|unique| {
+        let millis = Literal::u64_unsuffixed(unique.window_millis);
+        let states = unique.states.map(|variant| {
+            let variant = format_ident!("{variant}");
+            quote!(.states(#private::UniqueStates::#variant))
+        });
+        quote!(.unique(
+            #private::Unique::within(::core::time::Duration::from_millis(#millis)) #states
+        ))
+    });
+    // Without a key template the trait's default (the arguments) stays.
+    let unique_key = job
+        .unique
+        .as_ref()
+        .and_then(|unique| unique.key.as_ref())
+        .map(|key| {
+            let key = render(job, key);
+            quote! {
+                fn unique_key(&self) -> ::core::option::Option<::std::string::String> {
+                    ::core::option::Option::Some(#key)
+                }
+            }
+        });
     let reads_parent = job
         .args
         .iter()
@@ -114,13 +137,15 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
                         #retries #queue #priority #timeout #backoff #schema #not_a_tool
-                        #reads_parent .shape(#shape);
+                        #reads_parent #unique .shape(#shape);
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
                 }
 
                 #labels
+
+                #unique_key
             }
 
             #private::inventory::submit! {

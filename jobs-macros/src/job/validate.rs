@@ -19,8 +19,10 @@ use crate::grammar;
 use crate::settings::Setting;
 
 mod text;
+mod unique;
 
 use text::{labels, template};
+pub(crate) use unique::Unique;
 
 /// Everything the expansion needs, checked.
 pub(crate) struct Job {
@@ -50,6 +52,8 @@ pub(crate) struct Job {
     pub(crate) labels: Vec<Text>,
     /// False with `tool = false`: no schema, never offered as an agent tool.
     pub(crate) tool: bool,
+    /// With `unique = "…"`: the window, the key and the states that count.
+    pub(crate) unique: Option<Unique>,
 }
 
 pub(crate) enum Arg {
@@ -164,6 +168,16 @@ pub(crate) fn validate(
         .labels
         .map(|setting| labels(&setting, &sig.ident, &data, errors))
         .unwrap_or_default();
+    let unique = unique::unique(
+        unique::Settings {
+            window: options.unique,
+            key: options.unique_key,
+            states: options.unique_states,
+        },
+        &sig.ident,
+        &data,
+        errors,
+    );
     let tool = options
         .tool
         .and_then(|setting| setting.boolean(errors))
@@ -206,6 +220,7 @@ pub(crate) fn validate(
         display,
         labels,
         tool,
+        unique,
     })
 }
 

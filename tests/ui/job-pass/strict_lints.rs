@@ -37,6 +37,12 @@ pub async fn summarize(tenant_id: u64, document_id: String) {
     let _ = (tenant_id, document_id);
 }
 
+/// Rebuilds a tenant's index, once at a time per tenant.
+#[job(unique = "10m", unique_key = "tenant-{tenant_id}", unique_states = "incomplete")]
+pub async fn rebuild_index(tenant_id: u64, reason: String) {
+    let _ = (tenant_id, reason);
+}
+
 #[job(labels = ["private"])]
 async fn private_job(week: u32) {
     let _ = week;
@@ -54,5 +60,9 @@ fn main() {
             document_id: String::new(),
         },
         PrivateJob { week: 1 },
+        RebuildIndex {
+            tenant_id: 1,
+            reason: String::new(),
+        },
     );
 }

@@ -156,6 +156,7 @@ mod running;
 mod servers;
 mod signals;
 mod tools;
+mod unique;
 
 /// The instant every test counts from: `at(s)` is `s` seconds after it.
 pub(super) fn at(seconds: i64) -> DateTime<Utc> {
@@ -186,6 +187,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         labels: Vec::new(),
         trace_context: None,
         fresh_id: false,
+        unique: None,
     }
 }
 

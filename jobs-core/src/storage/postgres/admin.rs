@@ -128,6 +128,10 @@ async fn change_state(
 }
 
 impl AdminStore for PgStorage {
+    async fn unique_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        self.prune_unique(before, limit).await
+    }
+
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
         let Some(row) = sqlx::query(&format!(
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \

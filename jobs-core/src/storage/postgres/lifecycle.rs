@@ -163,6 +163,10 @@ const PICK: &str = "jobs_claim_pick($3, $4, $8, $5, $7)";
 const PICK_CAPPED: &str = "jobs_claim_pick_capped($3, $4, $5[1], $8, $7)";
 
 impl LifecycleStore for PgStorage {
+    async fn jobs_admit(&self, jobs: &[NewJob]) -> Result<Vec<crate::storage::Admitted>> {
+        self.admit(jobs).await
+    }
+
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         jobs_insert_with(&mut conn, jobs).await

@@ -16,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub(crate) use self::lifecycle::jobs_insert_with;
 use self::listener::Wakeups;
+pub(crate) use self::unique::jobs_admit_with;
 use super::{Schema, migrate};
 use crate::Result;
 
@@ -31,6 +32,7 @@ mod running;
 mod servers;
 mod signals;
 mod tools;
+mod unique;
 
 /// Makes the surrounding transaction commit without waiting for its WAL to reach the
 /// disk; part of the statement, so that a claim or a batch of results stays one round

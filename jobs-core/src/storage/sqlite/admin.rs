@@ -73,6 +73,10 @@ fn requeue_update(now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
 }
 
 impl AdminStore for SqliteStorage {
+    async fn unique_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        self.prune_unique(before, limit).await
+    }
+
     async fn job_get(&self, id: JobId) -> Result<Option<JobInfo>> {
         let Some(row) = sqlx::query(&format!(
             "SELECT *, {UNSERVED} AS waiting_for_server FROM jobs_job WHERE id = ?"

@@ -156,6 +156,10 @@ pub(crate) async fn jobs_insert_with(
 }
 
 impl LifecycleStore for SqliteStorage {
+    async fn jobs_admit(&self, jobs: &[NewJob]) -> Result<Vec<crate::storage::Admitted>> {
+        self.admit(jobs).await
+    }
+
     async fn jobs_insert(&self, jobs: &[NewJob]) -> Result<()> {
         if jobs.len() <= ROWS_PER_INSERT {
             // One statement, atomic on its own (its trigger included): a transaction

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Sqlite, SqliteConnection};
 
 pub(crate) use self::lifecycle::jobs_insert_with;
+pub(crate) use self::unique::jobs_admit_with;
 pub(crate) use self::writer::AfterConnect;
 use self::writer::Writer;
 use super::{Schema, migrate};
@@ -28,6 +29,7 @@ mod running;
 mod servers;
 mod signals;
 mod tools;
+mod unique;
 mod writer;
 
 /// SQLite's limit on bound parameters per statement is 32,766; stay well under it.
