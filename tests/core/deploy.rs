@@ -112,6 +112,7 @@ async fn a_newer_schema_that_only_added_still_works(backend: Backend) {
     execute(
         &db,
         "INSERT INTO jobs_migration (version, description) VALUES (9999, 'a newer build adds')",
+        &[],
     )
     .await;
     let jobs = db.jobs(&clock).await;
@@ -130,11 +131,13 @@ async fn a_newer_schema_this_build_cannot_work_with_is_refused_naming_the_releas
     execute(
         &db,
         "INSERT INTO jobs_migration (version, description) VALUES (9999, 'a newer build contracts')",
+        &[],
     )
     .await;
     execute(
         &db,
         "UPDATE jobs_compat SET needs = 9999, version = 9999, release = '9.9.0'",
+        &[],
     )
     .await;
     let error = jobs::Jobs::builder()

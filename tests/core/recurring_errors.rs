@@ -12,7 +12,7 @@ use jobs::{JobQuery, Jobs};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::support::{Backend, Probe, TestDb, test_server, wait_until};
+use crate::support::{Backend, Probe, TestDb, execute, test_server, wait_until};
 
 #[job(name = "recurring_errors.hourly")]
 async fn hourly(State(probe): State<Probe>, ctx: JobContext) {
@@ -65,30 +65,12 @@ async fn morning_runs(jobs: &Jobs) -> usize {
 
 /// Stores `zone` on the schedule `id`, behind the library's back.
 async fn store_zone(db: &TestDb, id: &str, zone: &str) {
-    let sql = "UPDATE jobs_recurring SET zone = $1 WHERE id = $2";
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(zone)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(zone)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-    }
+    execute(
+        db,
+        "UPDATE jobs_recurring SET zone = $1 WHERE id = $2",
+        &[zone, id],
+    )
+    .await;
 }
 
 async fn unreadable_schedule_backs_off_and_the_others_still_fire(backend: Backend) {

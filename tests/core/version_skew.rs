@@ -34,41 +34,18 @@ fn our_shape() -> &'static str {
 /// A live server of another build, as its heartbeat leaves it: it runs `skew.record`
 /// with data of `shape`.
 async fn another_server(db: &TestDb, shape: &str, heartbeat: DateTime<Utc>) {
-    let jobs = r#"["skew.record"]"#;
-    let shapes = format!(r#"{{"skew.record": "{shape}"}}"#);
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(
-                "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
-                     heartbeat_at, jobs, shapes) \
-                 VALUES ('v2', 'v2', 'other-host', 7, 8, 0, ?1, ?1, ?2, ?3)",
-            )
-            .bind(heartbeat.timestamp_micros())
-            .bind(jobs)
-            .bind(&shapes)
-            .execute(&pool)
-            .await
-            .unwrap();
-            pool.close().await;
-        }
+    let heartbeat = match db.backend {
+        Backend::Sqlite => heartbeat.timestamp_micros().to_string(),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(
-                "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
-                     heartbeat_at, jobs, shapes) \
-                 VALUES ('v2', 'v2', 'other-host', 7, 8, 0, $1, $1, $2, $3)",
-            )
-            .bind(heartbeat)
-            .bind(jobs)
-            .bind(&shapes)
-            .execute(&pool)
-            .await
-            .unwrap();
-            pool.close().await;
-        }
-    }
+        Backend::Postgres => format!("'{}'", heartbeat.to_rfc3339()),
+    };
+    let shapes = format!(r#"{{"skew.record": "{shape}"}}"#);
+    let sql = format!(
+        "INSERT INTO jobs_server (id, name, host, pid, workers, running, started_at, \
+             heartbeat_at, jobs, shapes) \
+         VALUES ('v2', 'v2', 'other-host', 7, 8, 0, {heartbeat}, {heartbeat}, $1, $2)"
+    );
+    execute(db, &sql, &[r#"["skew.record"]"#, &shapes]).await;
 }
 
 /// A job of `skew.record` whose stored payload this build cannot decode.
@@ -113,7 +90,7 @@ async fn a_payload_another_build_decodes_is_put_back_for_it(backend: Backend) {
     assert_eq!(info.run_at, clock.now() + Duration::from_secs(1));
 
     // The other build is gone: the next claim finds no server that might decode it.
-    execute(&db, "DELETE FROM jobs_server WHERE id = 'v2'").await;
+    execute(&db, "DELETE FROM jobs_server WHERE id = 'v2'", &[]).await;
     clock.set(info.run_at);
     let failed = wait_for_state(&jobs, id, JobState::Failed).await;
     server.shutdown().await;

@@ -183,19 +183,27 @@ pub async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
     }
 }
 
-/// Runs `sql` (one statement, no parameters) on the test's database behind the
-/// library's back, as another build or an operator would.
-pub async fn execute(db: &TestDb, sql: &str) {
+/// Runs `sql` (one statement, its `$1`, `$2`, … bound to `texts` in order) on the
+/// test's database behind the library's back, as another build or an operator would.
+pub async fn execute(db: &TestDb, sql: &str, texts: &[&str]) {
     match db.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&pool).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for text in texts {
+                query = query.bind(*text);
+            }
+            query.execute(&pool).await.unwrap();
             pool.close().await;
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&pool).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for text in texts {
+                query = query.bind(*text);
+            }
+            query.execute(&pool).await.unwrap();
             pool.close().await;
         }
     }
