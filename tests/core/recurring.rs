@@ -26,6 +26,7 @@ backend_tests!(
     declared_recurring_job_is_stored_at_server_start,
     recurring_job_gone_from_the_code_is_disabled,
     applications_on_one_database_never_disable_each_others_schedules,
+    an_old_release_restarting_leaves_the_new_releases_schedules,
     runs_carry_the_jobs_labels_and_those_added,
 );
 
@@ -703,4 +704,35 @@ async fn runs_carry_the_jobs_labels_and_those_added(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(labelled.items.len(), 2);
+}
+
+/// A rolling deploy: a node of the old release restarts after the new release
+/// registered; it leaves the schedules as the new one left them.
+async fn an_old_release_restarting_leaves_the_new_releases_schedules(backend: Backend) {
+    // Before the 08:00 Brussels tick (07:00 UTC), so only registrations touch the row.
+    let (_db, clock, jobs, probe) = setup(backend, utc(2026, 11, 27, 4, 0)).await;
+    let registered = |jobs: Jobs| async move {
+        jobs.recurring()
+            .get("declared-morning-summary")
+            .await
+            .unwrap()
+            .updated_at
+    };
+    let start = |release: &'static str| {
+        test_server(&jobs, &probe)
+            .application("crm")
+            .release(release)
+            .start()
+    };
+    start("2.0.0").await.unwrap().shutdown().await;
+    let by_new = registered(jobs.clone()).await;
+    clock.set(utc(2026, 11, 27, 5, 0));
+    start("1.9.2").await.unwrap().shutdown().await;
+    assert_eq!(registered(jobs.clone()).await, by_new, "left alone");
+    clock.set(utc(2026, 11, 27, 5, 30));
+    start("2.0.0").await.unwrap().shutdown().await;
+    assert_eq!(registered(jobs.clone()).await, utc(2026, 11, 27, 5, 30));
+    // By default the release is the version of the crate that declares the jobs.
+    let config = jobs::ServerConfig::default();
+    assert_eq!(config.release(), env!("CARGO_PKG_VERSION"));
 }

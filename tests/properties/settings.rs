@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use crate::{cases, text};
 
 /// Every key of the settings, as `section.key` (or `key` at the top).
-const KEYS: [&str; 35] = [
+const KEYS: [&str; 36] = [
     "database_url",
     "database.max_connections",
     "database.acquire_timeout",
@@ -27,6 +27,7 @@ const KEYS: [&str; 35] = [
     "background_job_server.storage_timeout",
     "background_job_server.capture_backtraces",
     "background_job_server.application",
+    "background_job_server.release",
     "background_job_server.only_jobs",
     "background_job_server.fail_unserved_after",
     "background_job_server.queues",

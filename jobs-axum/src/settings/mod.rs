@@ -49,6 +49,7 @@ pub use tools::ToolSettings;
 /// storage_timeout = "10s"
 /// capture_backtraces = true     # a job's panic records a backtrace, even without RUST_BACKTRACE
 /// # application = "crm"          # owner of its #[recurring] jobs; default: the executable's name
+/// # release = "2.4.0"            # default: the version of the crates declaring #[recurring]
 /// # only_jobs = ["mail.send"]    # default: every job this binary registers
 /// fail_unserved_after = "1d"     # a due job no server registers fails after this
 /// # queues = ["llm", "default"]  # default: claims from every queue
@@ -185,6 +186,11 @@ pub struct BackgroundJobServerSettings {
     /// declares, so services sharing a database never switch each other's off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    /// The release of the application (default: the newest version of the crates that
+    /// declare its `#[recurring]` jobs): a server of an older release never changes the
+    /// schedules a newer one registered. See `ServerConfig::release`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
     /// Runs only jobs of these names (default: every job this binary registers); a name
     /// it does not register is refused at boot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,6 +266,7 @@ impl Default for BackgroundJobServerSettings {
             storage_timeout: server.storage_timeout,
             capture_backtraces: server.capture_backtraces,
             application: None,
+            release: None,
             only_jobs: None,
             fail_unserved_after: server.fail_unserved_after,
             queues: None,
@@ -452,6 +459,7 @@ impl JobsSettings {
         config.storage_timeout = server.storage_timeout;
         config.capture_backtraces = server.capture_backtraces;
         config.application = server.application.clone();
+        config.release = server.release.clone();
         config.only_jobs = server.only_jobs.clone();
         config.fail_unserved_after = server.fail_unserved_after;
         config.queues = server.queues.clone();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{JobTemplate, NewRecurring, RecurringSource, new_recurring};
-use crate::storage::RecurringStore;
+use crate::storage::{RecurringStore, Registration};
 use crate::{Error, Jobs, MissedTicks, Result, Schedule};
 
 /// The schedule a `#[recurring]` declares, as written (checked at compile time).
@@ -22,6 +22,7 @@ pub struct RecurringDescriptor {
     zone: &'static str,
     missed: MissedTicks,
     allow_overlap: bool,
+    release: &'static str,
     template: fn() -> Result<JobTemplate>,
 }
 
@@ -38,6 +39,7 @@ impl RecurringDescriptor {
             zone: "UTC",
             missed: MissedTicks::RunOnce,
             allow_overlap: false,
+            release: "",
             template,
         }
     }
@@ -72,6 +74,18 @@ impl RecurringDescriptor {
         self
     }
 
+    /// The version of the crate that declares it (`#[recurring]` gives cargo's
+    /// `CARGO_PKG_VERSION`): the default release of the server's application.
+    pub const fn release(mut self, release: &'static str) -> Self {
+        self.release = release;
+        self
+    }
+
+    /// The version of the crate that declares it; empty when none was given.
+    pub fn release_setting(&self) -> &'static str {
+        self.release
+    }
+
     /// The recurring job's id.
     pub fn id(&self) -> &'static str {
         self.id
@@ -103,31 +117,45 @@ pub fn declared_recurring() -> Vec<&'static RecurringDescriptor> {
     declared
 }
 
-/// Upserts every `#[recurring]` of this binary and disables stored code-declared ones it
-/// no longer has. Called by every server at start.
-pub(crate) async fn register_declared(jobs: &Jobs, application: &str) -> Result<()> {
+/// Registers every `#[recurring]` of this binary as `application`'s at `release`:
+/// upserts them and disables stored code-declared ones of the application it no longer
+/// has, unless a newer release of the application registered before (then it leaves
+/// them as they are). Called by every server at start.
+pub(crate) async fn register_declared(jobs: &Jobs, application: &str, release: &str) -> Result<()> {
     let now = jobs.now();
-    let declared = declared_recurring();
-    let mut ids = Vec::with_capacity(declared.len());
-    for descriptor in declared {
+    let mut declared = Vec::new();
+    for descriptor in declared_recurring() {
         let mut recurring = descriptor.to_new(now).map_err(|error| {
             Error::Config(format!("#[recurring(id = \"{}\")]: {error}", descriptor.id))
         })?;
         recurring.application = Some(application.to_owned());
-        jobs.storage().recurring_upsert(&recurring, now).await?;
-        ids.push(recurring.id);
+        declared.push(recurring);
     }
-    let disabled = jobs
+    let ids: Vec<&str> = declared
+        .iter()
+        .map(|recurring| recurring.id.as_str())
+        .collect();
+    match jobs
         .storage()
-        .recurring_disable_missing(application, &ids, now)
-        .await?;
-    tracing::info!(count = ids.len(), recurring = ?ids, application, "registered recurring jobs");
-    if disabled > 0 {
-        tracing::warn!(
-            disabled,
+        .recurring_register(application, release, &declared, now)
+        .await?
+    {
+        Registration::Registered { disabled } => {
+            tracing::info!(count = ids.len(), recurring = ?ids, application, release, "registered recurring jobs");
+            if disabled > 0 {
+                tracing::warn!(
+                    disabled,
+                    application,
+                    "disabled recurring jobs of this application that are no longer declared in code"
+                );
+            }
+        }
+        Registration::Newer(newer) => tracing::info!(
             application,
-            "disabled recurring jobs of this application that are no longer declared in code"
-        );
+            release,
+            newer,
+            "a newer release of this application registered its recurring jobs; leaving them as they are"
+        ),
     }
     Ok(())
 }

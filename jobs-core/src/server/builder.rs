@@ -185,6 +185,14 @@ impl JobServerBuilder {
         self
     }
 
+    /// The release of the application (default: the newest version of the crates that
+    /// declare its `#[recurring]` jobs): an older release never changes the schedules a
+    /// newer one registered. See [`ServerConfig::release`].
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.config.release = Some(release.into());
+        self
+    }
+
     /// The name shown on the dashboard.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());

@@ -107,6 +107,12 @@ pub struct ServerConfig {
     /// declarations that it no longer has: services sharing a database never switch
     /// each other's schedules off.
     pub application: Option<String>,
+    /// The release of the application this server runs (default: the newest version of
+    /// the crates that declare its `#[recurring]` jobs, as cargo gives it). A server
+    /// registers its application's recurring jobs only when no newer release of it did
+    /// before, so an old node restarting during a rolling deploy leaves the new
+    /// release's schedules as they are. Compared as versions (`1.10.0` after `1.9.2`).
+    pub release: Option<String>,
 }
 
 impl ServerConfig {
@@ -118,6 +124,19 @@ impl ServerConfig {
                 .ok()
                 .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "app".to_owned())
+        })
+    }
+
+    /// The release in force: the one set, or the newest version of the crates that
+    /// declare this binary's `#[recurring]` jobs (empty when there are none).
+    pub fn release(&self) -> String {
+        self.release.clone().unwrap_or_else(|| {
+            crate::recurring::declared_recurring()
+                .iter()
+                .map(|descriptor| descriptor.release_setting())
+                .max_by(|a, b| crate::storage::release_order(a, b))
+                .unwrap_or_default()
+                .to_owned()
         })
     }
 
@@ -151,6 +170,7 @@ impl Default for ServerConfig {
             only_jobs: None,
             fail_unserved_after: Duration::from_secs(24 * 3600),
             application: None,
+            release: None,
         }
     }
 }
@@ -254,6 +274,7 @@ impl JobServerBuilder {
             .bounded(crate::recurring::register_declared(
                 &shared.jobs,
                 &shared.config.application(),
+                &shared.config.release(),
             ))
             .await?;
 

@@ -7,7 +7,7 @@ use super::{
     Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, QueueCounts, RecurringStore, Requeue,
     RunningStore, Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
 };
-use super::{Admitted, EventWait, WaitState};
+use super::{Admitted, EventWait, Registration, WaitState};
 use crate::job::info::{
     JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
 };
@@ -332,13 +332,14 @@ impl RecurringStore for AnyStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
         dispatch!(self, s => s.recurring_upsert(recurring, now))
     }
-    async fn recurring_disable_missing(
+    async fn recurring_register(
         &self,
         application: &str,
-        declared: &[String],
+        release: &str,
+        declared: &[NewRecurring],
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        dispatch!(self, s => s.recurring_disable_missing(application, declared, now))
+    ) -> Result<Registration> {
+        dispatch!(self, s => s.recurring_register(application, release, declared, now))
     }
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
         dispatch!(self, s => s.recurring_get(id))

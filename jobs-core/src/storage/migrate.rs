@@ -309,6 +309,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/sqlite/0019_schema_compat.sql"),
     },
+    Migration {
+        version: 22,
+        description: "the newest release of each application that registered",
+        sql: include_str!("../../migrations/sqlite/0022_applications.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -423,6 +428,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/postgres/0022_schema_compat.sql"),
     },
+    Migration {
+        version: 25,
+        description: "the newest release of each application that registered",
+        sql: include_str!("../../migrations/postgres/0025_applications.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -435,7 +445,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22
             ]
         );
     }
@@ -446,7 +456,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 25
             ]
         );
     }

@@ -42,6 +42,7 @@ pub(crate) fn expand(recurring: &Recurring, root: &Path, struct_ident: &Ident) -
         const _: () = {
             #private::inventory::submit! {
                 #descriptor #zone #missed #allow_overlap
+                    .release(::core::env!("CARGO_PKG_VERSION"))
             }
         };
     }

@@ -15,8 +15,8 @@ use super::Schema;
 pub(super) use super::stored::{MAX_BACKTRACE_BYTES, MAX_LOG_LINE_BYTES};
 pub(super) use super::{
     AdminStore, AnyStorage, ClaimRequest, ClaimedJob, Completion, Fence, FireRequest, Fired,
-    LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector, Requeue,
-    ServerRow, Storage,
+    LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector,
+    Registration, Requeue, ServerRow, Storage,
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{

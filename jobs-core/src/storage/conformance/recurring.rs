@@ -4,6 +4,7 @@
 use super::*;
 
 conformance!(
+    an_older_release_leaves_a_newer_releases_registration_alone,
     upsert_inserts_then_keeps_next_run_at,
     upsert_takes_next_run_at_of_a_changed_schedule_or_zone,
     upsert_reenables_only_jobs_that_had_left_the_code,
@@ -64,6 +65,23 @@ async fn upsert<S: Storage>(s: &S, rid: &str, next: i64, now: i64) {
     s.recurring_upsert(&recurring(rid, "0 * * * *", next), at(now))
         .await
         .unwrap();
+}
+
+/// Registers `app` at no release, declaring only `ids` (as [`recurring`] makes them);
+/// → how many of its rows it disabled.
+async fn register_only<S: Storage>(s: &S, ids: &[&str], now: i64) -> u64 {
+    let declared: Vec<NewRecurring> = ids
+        .iter()
+        .map(|id| recurring(id, "0 * * * *", 3600))
+        .collect();
+    match s
+        .recurring_register("app", "", &declared, at(now))
+        .await
+        .unwrap()
+    {
+        Registration::Registered { disabled } => disabled,
+        Registration::Newer(newer) => panic!("a newer release registered: {newer}"),
+    }
 }
 
 /// A recurring job that must exist.
@@ -160,12 +178,7 @@ async fn upsert_reenables_only_jobs_that_had_left_the_code<S: Storage>(s: &S) {
             .await
             .unwrap()
     );
-    assert_eq!(
-        s.recurring_disable_missing("app", &["off".to_owned()], at(2))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(register_only(s, &["off"], 2).await, 1);
     let gone = stored_of(s, "gone").await;
     assert!(!gone.enabled);
     assert_eq!(gone.disabled_reason.as_deref(), Some(disabled::REMOVED));
@@ -188,13 +201,8 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
     for rid in ["a", "b", "c"] {
         upsert(s, rid, 3600, 0).await;
     }
-    let declared = ["a".to_owned(), "c".to_owned()];
-    assert_eq!(
-        s.recurring_disable_missing("app", &declared, at(1))
-            .await
-            .unwrap(),
-        1
-    );
+    let declared = ["a", "c"];
+    assert_eq!(register_only(s, &declared, 1).await, 1);
     let enabled: Vec<(String, bool)> = s
         .recurring_list()
         .await
@@ -204,19 +212,9 @@ async fn disable_missing_spares_declared_and_api_jobs<S: Storage>(s: &S) {
         .collect();
     let expected = [("a", true), ("api", true), ("b", false), ("c", true)];
     assert_eq!(enabled, expected.map(|(id, on)| (id.to_owned(), on)));
-    assert_eq!(
-        s.recurring_disable_missing("app", &declared, at(2))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(register_only(s, &declared, 2).await, 0);
     // No job declared at all: every code job goes.
-    assert_eq!(
-        s.recurring_disable_missing("app", &[], at(3))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(register_only(s, &[], 3).await, 2);
     assert!(stored_of(s, "api").await.enabled);
 }
 
@@ -466,12 +464,7 @@ async fn disable_missing_spares_other_applications<S: Storage>(s: &S) {
         Some("billing")
     );
     // Declaring nothing, `app` disables its own and the one without an owner.
-    assert_eq!(
-        s.recurring_disable_missing("app", &[], at(1))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(register_only(s, &[], 1).await, 2);
     assert!(stored_of(s, "theirs").await.enabled);
     assert!(!stored_of(s, "mine").await.enabled);
     assert!(!stored_of(s, "legacy").await.enabled);
@@ -486,4 +479,54 @@ async fn disable_missing_spares_other_applications<S: Storage>(s: &S) {
         (stored.enabled, stored.application.as_deref()),
         (true, Some("billing"))
     );
+}
+
+async fn an_older_release_leaves_a_newer_releases_registration_alone<S: Storage>(s: &S) {
+    let v2 = [
+        recurring("daily", "0 9 * * *", 3600),
+        recurring("new", "0 * * * *", 3600),
+    ];
+    assert_eq!(
+        s.recurring_register("app", "2.0.0", &v2, at(0))
+            .await
+            .unwrap(),
+        Registration::Registered { disabled: 0 }
+    );
+    // An old node restarts: its declarations would revert `daily` and drop `new`.
+    let v1 = [recurring("daily", "0 8 * * *", 7200)];
+    assert_eq!(
+        s.recurring_register("app", "1.9.2", &v1, at(1))
+            .await
+            .unwrap(),
+        Registration::Newer("2.0.0".to_owned())
+    );
+    assert_eq!(stored_of(s, "daily").await.schedule, "0 9 * * *");
+    assert!(stored_of(s, "new").await.enabled);
+    // Another application's registrations do not count.
+    let theirs = [NewRecurring {
+        application: Some("billing".to_owned()),
+        ..recurring("billing-run", "0 * * * *", 3600)
+    }];
+    assert_eq!(
+        s.recurring_register("billing", "0.1.0", &theirs, at(2))
+            .await
+            .unwrap(),
+        Registration::Registered { disabled: 0 }
+    );
+    // The same release registers again, and a newer one takes over.
+    assert_eq!(
+        s.recurring_register("app", "2.0.0", &v2, at(3))
+            .await
+            .unwrap(),
+        Registration::Registered { disabled: 0 }
+    );
+    assert_eq!(
+        s.recurring_register("app", "2.1.0", &v1, at(4))
+            .await
+            .unwrap(),
+        Registration::Registered { disabled: 1 }
+    );
+    assert_eq!(stored_of(s, "daily").await.schedule, "0 8 * * *");
+    assert!(!stored_of(s, "new").await.enabled);
+    assert!(stored_of(s, "billing-run").await.enabled);
 }

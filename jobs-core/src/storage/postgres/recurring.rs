@@ -1,6 +1,7 @@
 //! Recurring jobs on PostgreSQL.
 
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 
 use super::PgStorage;
 use super::lifecycle::jobs_insert_with;
@@ -9,53 +10,54 @@ use crate::Result;
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore, Registration, release_order};
 
 impl RecurringStore for PgStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
-        let upsert = sqlx::query(
-            "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
-                 max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at, labels, application) \
-             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json, $15) \
-             ON CONFLICT (id) DO UPDATE SET \
-                 next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
-                     OR jobs_recurring.zone <> excluded.zone \
-                     THEN excluded.next_run_at ELSE jobs_recurring.next_run_at END, \
-                 schedule = excluded.schedule, zone = excluded.zone, \
-                 job_name = excluded.job_name, display_name = excluded.display_name, \
-                 payload = excluded.payload, max_retries = excluded.max_retries, \
-                 labels = excluded.labels, \
-                 missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
-                 source = excluded.source, application = excluded.application, \
-                 enabled = jobs_recurring.enabled OR jobs_recurring.disabled_reason = $13, \
-                 disabled_reason = NULLIF(jobs_recurring.disabled_reason, $13), \
-                 updated_at = excluded.updated_at",
-        );
-        bind_recurring(upsert, recurring, recurring.next_run_at, now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        upsert(&mut *self.pool.acquire().await?, recurring, now).await
     }
 
-    async fn recurring_disable_missing(
+    async fn recurring_register(
         &self,
         application: &str,
-        declared: &[String],
+        release: &str,
+        declared: &[NewRecurring],
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE jobs_recurring SET enabled = false, disabled_reason = $2, updated_at = $3 \
-             WHERE source = 'code' AND enabled AND NOT (id = ANY($1)) \
-                 AND (application IS NULL OR application = $4)",
+    ) -> Result<Registration> {
+        let mut tx = self.pool.begin().await?;
+        // Registrations of one application take turns; those of others do not wait.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jobs_application'), hashtext($1))")
+            .bind(application)
+            .execute(&mut *tx)
+            .await?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT release FROM jobs_application WHERE name = $1")
+                .bind(application)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(newer) = stored.filter(|stored| release_order(release, stored).is_lt()) {
+            return Ok(Registration::Newer(newer));
+        }
+        for recurring in declared {
+            upsert(&mut tx, recurring, now).await?;
+        }
+        let ids: Vec<String> = declared
+            .iter()
+            .map(|recurring| recurring.id.clone())
+            .collect();
+        let disabled = disable_missing(&mut tx, application, &ids, now).await?;
+        sqlx::query(
+            "INSERT INTO jobs_application (name, release, registered_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET release = excluded.release, \
+                 registered_at = excluded.registered_at",
         )
-        .bind(declared)
-        .bind(disabled::REMOVED)
+        .bind(text(application))
+        .bind(text(release))
         .bind(now)
-        .bind(application)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Registration::Registered { disabled })
     }
 
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
@@ -229,4 +231,57 @@ impl RecurringStore for PgStorage {
         tx.commit().await?;
         Ok(Fired::Created)
     }
+}
+
+/// Upserts one recurring job on `conn` (see `RecurringStore::recurring_upsert`).
+async fn upsert(
+    conn: &mut PgConnection,
+    recurring: &NewRecurring,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let upsert = sqlx::query(
+        "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
+                 max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
+                 updated_at, labels, application) \
+             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, true, $10, $11, $12, $12, $14::json, $15) \
+             ON CONFLICT (id) DO UPDATE SET \
+                 next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
+                     OR jobs_recurring.zone <> excluded.zone \
+                     THEN excluded.next_run_at ELSE jobs_recurring.next_run_at END, \
+                 schedule = excluded.schedule, zone = excluded.zone, \
+                 job_name = excluded.job_name, display_name = excluded.display_name, \
+                 payload = excluded.payload, max_retries = excluded.max_retries, \
+                 labels = excluded.labels, \
+                 missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
+                 source = excluded.source, application = excluded.application, \
+                 enabled = jobs_recurring.enabled OR jobs_recurring.disabled_reason = $13, \
+                 disabled_reason = NULLIF(jobs_recurring.disabled_reason, $13), \
+                 updated_at = excluded.updated_at",
+    );
+    bind_recurring(upsert, recurring, recurring.next_run_at, now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Disables on `conn` what `application` no longer declares (see
+/// `RecurringStore::recurring_register`).
+async fn disable_missing(
+    conn: &mut PgConnection,
+    application: &str,
+    declared: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE jobs_recurring SET enabled = false, disabled_reason = $2, updated_at = $3 \
+             WHERE source = 'code' AND enabled AND NOT (id = ANY($1)) \
+                 AND (application IS NULL OR application = $4)",
+    )
+    .bind(declared)
+    .bind(disabled::REMOVED)
+    .bind(now)
+    .bind(application)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }

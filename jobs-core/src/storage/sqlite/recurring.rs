@@ -1,7 +1,7 @@
 //! Recurring jobs on SQLite.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::lifecycle::{ids_json, jobs_insert_with};
 use super::rows::{from_micros, micros};
@@ -9,74 +9,51 @@ use super::{SqliteStorage, begin};
 use crate::recurring::{NewRecurring, RecurringInfo, disabled};
 use crate::storage::rows::recurring_info;
 use crate::storage::stored::bind_recurring;
-use crate::storage::{FireRequest, Fired, NewJob, RecurringStore};
+use crate::storage::{FireRequest, Fired, NewJob, RecurringStore, Registration, release_order};
 use crate::{JobId, Result};
 
 impl RecurringStore for SqliteStorage {
     async fn recurring_upsert(&self, recurring: &NewRecurring, now: DateTime<Utc>) -> Result<()> {
-        let upsert = sqlx::query(
-            "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
-                 max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
-                 updated_at, labels, application) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12, ?14, ?15) \
-             ON CONFLICT (id) DO UPDATE SET \
-                 next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
-                     OR jobs_recurring.zone <> excluded.zone \
-                     THEN excluded.next_run_at ELSE jobs_recurring.next_run_at END, \
-                 schedule = excluded.schedule, zone = excluded.zone, \
-                 job_name = excluded.job_name, display_name = excluded.display_name, \
-                 payload = excluded.payload, max_retries = excluded.max_retries, \
-                 labels = excluded.labels, \
-                 missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
-                 source = excluded.source, application = excluded.application, \
-                 enabled = CASE WHEN jobs_recurring.disabled_reason = ?13 \
-                     THEN 1 ELSE jobs_recurring.enabled END, \
-                 disabled_reason = CASE WHEN jobs_recurring.disabled_reason = ?13 \
-                     THEN NULL ELSE jobs_recurring.disabled_reason END, \
-                 updated_at = excluded.updated_at",
-        );
-        bind_recurring(
-            upsert,
-            recurring,
-            micros(recurring.next_run_at),
-            micros(now),
-        )
-        .execute(&mut *self.writer.lock().await?)
-        .await?;
-        Ok(())
+        upsert(&mut *self.writer.lock().await?, recurring, now).await
     }
 
-    async fn recurring_disable_missing(
+    async fn recurring_register(
         &self,
         application: &str,
-        declared: &[String],
+        release: &str,
+        declared: &[NewRecurring],
         now: DateTime<Utc>,
-    ) -> Result<u64> {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE jobs_recurring SET enabled = 0, disabled_reason = ",
-        );
-        update
-            .push_bind(disabled::REMOVED)
-            .push(", updated_at = ")
-            .push_bind(micros(now))
-            .push(
-                " WHERE source = 'code' AND enabled = 1 AND (application IS NULL OR application = ",
-            )
-            .push_bind(application.to_owned())
-            .push(")");
-        if !declared.is_empty() {
-            update.push(" AND id NOT IN (");
-            let mut ids = update.separated(", ");
-            for id in declared {
-                ids.push_bind(id.clone());
-            }
-            update.push(")");
+    ) -> Result<Registration> {
+        let mut writer = self.writer.lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT release FROM jobs_application WHERE name = ?1")
+                .bind(application)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(newer) = stored.filter(|stored| release_order(release, stored).is_lt()) {
+            return Ok(Registration::Newer(newer));
         }
-        Ok(update
-            .build()
-            .execute(&mut *self.writer.lock().await?)
-            .await?
-            .rows_affected())
+        for recurring in declared {
+            upsert(&mut tx, recurring, now).await?;
+        }
+        let ids: Vec<String> = declared
+            .iter()
+            .map(|recurring| recurring.id.clone())
+            .collect();
+        let disabled = disable_missing(&mut tx, application, &ids, now).await?;
+        sqlx::query(
+            "INSERT INTO jobs_application (name, release, registered_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET release = excluded.release, \
+                 registered_at = excluded.registered_at",
+        )
+        .bind(application)
+        .bind(release)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Registration::Registered { disabled })
     }
 
     async fn recurring_get(&self, id: &str) -> Result<Option<RecurringInfo>> {
@@ -257,4 +234,70 @@ impl RecurringStore for SqliteStorage {
         tx.commit().await?;
         Ok(Fired::Created)
     }
+}
+
+/// Upserts one recurring job on `conn` (see `RecurringStore::recurring_upsert`).
+async fn upsert(
+    conn: &mut SqliteConnection,
+    recurring: &NewRecurring,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let upsert = sqlx::query(
+        "INSERT INTO jobs_recurring (id, schedule, zone, job_name, display_name, payload, \
+                 max_retries, missed, allow_overlap, enabled, source, next_run_at, created_at, \
+                 updated_at, labels, application) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?12, ?14, ?15) \
+             ON CONFLICT (id) DO UPDATE SET \
+                 next_run_at = CASE WHEN jobs_recurring.schedule <> excluded.schedule \
+                     OR jobs_recurring.zone <> excluded.zone \
+                     THEN excluded.next_run_at ELSE jobs_recurring.next_run_at END, \
+                 schedule = excluded.schedule, zone = excluded.zone, \
+                 job_name = excluded.job_name, display_name = excluded.display_name, \
+                 payload = excluded.payload, max_retries = excluded.max_retries, \
+                 labels = excluded.labels, \
+                 missed = excluded.missed, allow_overlap = excluded.allow_overlap, \
+                 source = excluded.source, application = excluded.application, \
+                 enabled = CASE WHEN jobs_recurring.disabled_reason = ?13 \
+                     THEN 1 ELSE jobs_recurring.enabled END, \
+                 disabled_reason = CASE WHEN jobs_recurring.disabled_reason = ?13 \
+                     THEN NULL ELSE jobs_recurring.disabled_reason END, \
+                 updated_at = excluded.updated_at",
+    );
+    bind_recurring(
+        upsert,
+        recurring,
+        micros(recurring.next_run_at),
+        micros(now),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Disables on `conn` what `application` no longer declares (see
+/// `RecurringStore::recurring_register`).
+async fn disable_missing(
+    conn: &mut SqliteConnection,
+    application: &str,
+    declared: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut update =
+        QueryBuilder::<Sqlite>::new("UPDATE jobs_recurring SET enabled = 0, disabled_reason = ");
+    update
+        .push_bind(disabled::REMOVED)
+        .push(", updated_at = ")
+        .push_bind(micros(now))
+        .push(" WHERE source = 'code' AND enabled = 1 AND (application IS NULL OR application = ")
+        .push_bind(application.to_owned())
+        .push(")");
+    if !declared.is_empty() {
+        update.push(" AND id NOT IN (");
+        let mut ids = update.separated(", ");
+        for id in declared {
+            ids.push_bind(id.clone());
+        }
+        update.push(")");
+    }
+    Ok(update.build().execute(&mut *conn).await?.rows_affected())
 }

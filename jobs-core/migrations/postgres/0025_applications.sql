@@ -1,0 +1,8 @@
+-- The newest release of each application that registered its `#[recurring]`
+-- declarations: a server of an older release (a node not yet replaced during a rolling
+-- deploy, restarting) leaves them as the newer one left them.
+CREATE TABLE IF NOT EXISTS jobs_application (
+    name text PRIMARY KEY,
+    release text NOT NULL,
+    registered_at timestamptz NOT NULL
+);
