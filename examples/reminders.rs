@@ -6,6 +6,10 @@
 //!      -d '{"user_id": 7, "text": "Review the Q3 deck", "in_seconds": 30}'
 //! # or "at": "2026-11-28T10:00:00+01:00"; stop the app (Ctrl-C) and start it again
 //! # before the time: the reminder still fires. Waiting ones: GET /reminders.
+//! # Then it waits three days ("follow_up_seconds": 60 for less) for an answer:
+//! curl -X POST localhost:3000/reminders/JOB_ID/answer -H 'content-type: application/json' \
+//!      -d '{"text": "Done, thanks"}'
+//! # and follows up once if none came.
 //! ```
 //!
 //! The dashboard is on http://localhost:8000.

@@ -27,6 +27,8 @@ pub(crate) async fn seed(jobs: &Jobs) -> anyhow::Result<bool> {
     jobs.enqueue(SendReminder {
         user_id: 7,
         text: "Review the Q3 deck".into(),
+        // Nobody answers the demo: its follow-up comes two minutes after it.
+        follow_up_after_secs: Some(120),
     })
     .after(Duration::from_secs(60))
     .await?;

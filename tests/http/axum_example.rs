@@ -72,7 +72,7 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         );
     }
 
-    // A reminder due now runs at once.
+    // A reminder due now runs at once, and ends when the user answers it.
     let reply = http
         .post(
             &format!("{app}/reminders"),
@@ -81,6 +81,13 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let reminder = job_id(&reply.json()["job_id"]);
+    let reply = http
+        .post(
+            &format!("{app}/reminders/{reminder}/answer"),
+            json!({ "text": "Done, thanks" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     wait_until_succeeded(&dashboard, reminder).await;
 
     // A document analysis runs its three steps, each its own job.

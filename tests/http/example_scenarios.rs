@@ -120,40 +120,68 @@ async fn the_summarize_step_runs_inline_with_the_apps_state() {
 }
 
 /// "Remind me in a minute" through the example's HTTP route: the reminder waits for its
-/// time, then runs once.
+/// time, runs once, then waits for the user's answer without a worker; one answered in
+/// time ends it, one that nobody answers gets one follow-up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reminder_posted_over_http_runs_when_its_time_comes() {
+async fn a_reminder_posted_over_http_runs_when_its_time_comes_and_follows_up() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (clock, jobs) = client(&db).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/reminders", listener.local_addr().unwrap());
     let app: Router = reminders::http::routes().with_state(jobs.clone());
     let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = Http::new();
+    let post = |body: serde_json::Value| {
+        let (http, url) = (&http, &url);
+        async move {
+            let reply = http.post(url, body).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+    };
 
-    let reply = Http::new()
-        .post(
-            &url,
-            json!({ "user_id": 7, "text": "Review the Q3 deck", "in_seconds": 60 }),
-        )
-        .await;
-    assert!(
-        reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
-        "{}",
-        reply.body
-    );
-    let reminder = testing::assert_enqueued::<SendReminder>(&jobs, |job| {
+    post(json!({ "user_id": 7, "text": "Review the Q3 deck", "in_seconds": 60 })).await;
+    post(json!({
+        "user_id": 8, "text": "Send the invoice", "in_seconds": 60, "follow_up_seconds": 3600
+    }))
+    .await;
+    let answered = testing::assert_enqueued::<SendReminder>(&jobs, |job| {
         job.user_id == 7 && job.text == "Review the Q3 deck"
     })
     .await;
-    assert_eq!(reminder.run_at, clock.now() + chrono::Duration::seconds(60));
+    assert_eq!(answered.run_at, clock.now() + chrono::Duration::seconds(60));
+    let unanswered = testing::assert_enqueued::<SendReminder>(&jobs, |job| job.user_id == 8).await;
 
     let server = || JobServer::builder(jobs.clone()).poll_interval(Duration::from_millis(50));
     let drained = testing::drain(server()).await.unwrap();
-    assert_eq!((drained.succeeded, drained.scheduled), (0, 1), "not yet");
+    assert_eq!((drained.succeeded, drained.scheduled), (0, 2), "not yet");
 
+    // Both delivered; both now wait for an answer, holding no worker.
     clock.advance(Duration::from_secs(61));
     let drained = testing::drain(server()).await.unwrap();
-    assert_eq!((drained.succeeded, drained.scheduled), (1, 0));
+    assert_eq!((drained.succeeded, drained.scheduled), (0, 2));
+    let reply = http
+        .post(
+            &format!("{url}/{}/answer", answered.id),
+            json!({ "text": "Done, thanks" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!((drained.succeeded, drained.scheduled), (1, 1));
+    let outcome = jobs.result::<SendReminder>(answered.id).await.unwrap();
+    assert_eq!(
+        outcome,
+        Some(reminders::Outcome::Answered(reminders::Answer {
+            text: "Done, thanks".into()
+        }))
+    );
+
+    // An hour on, nobody answered the other: one follow-up.
+    clock.advance(Duration::from_secs(3600));
+    let drained = testing::drain(server()).await.unwrap();
+    assert_eq!((drained.succeeded, drained.scheduled), (2, 0));
+    let outcome = jobs.result::<SendReminder>(unanswered.id).await.unwrap();
+    assert_eq!(outcome, Some(reminders::Outcome::FollowedUp));
     testing::refute_enqueued::<SendReminder>(&jobs, |_| true).await;
     serving.abort();
 }
