@@ -15,6 +15,11 @@ pub(crate) struct Migration {
     pub(crate) version: i64,
     pub(crate) description: &'static str,
     pub(crate) sql: &'static str,
+    /// PostgreSQL: the script builds indexes `CONCURRENTLY` on tables that may be big,
+    /// so it runs outside a transaction, statement by statement (see
+    /// [`run_concurrently`]); the scripts before it commit first. SQLite runs it like
+    /// any other, in the run's transaction.
+    pub(crate) concurrent: bool,
 }
 
 /// What differs between the backends' runs: the scripts, the version table's DDL, the
@@ -39,10 +44,22 @@ pub(crate) struct Plan {
     /// rely on (a contract step: a column dropped, renamed or retyped, a constraint
     /// they would break). Every script so far only adds, so it is the first version.
     needs: i64,
+    /// Whether scripts marked `concurrent` run apart, outside a transaction
+    /// (PostgreSQL), or in the run's transaction like the others (SQLite).
+    concurrent_apart: bool,
     scripts: &'static [Migration],
 }
 
 impl Plan {
+    /// The PostgreSQL plan with other scripts, for tests of the runner.
+    #[cfg(all(test, feature = "postgres"))]
+    pub(crate) const fn postgres_with(scripts: &'static [Migration]) -> Self {
+        Self {
+            scripts,
+            ..POSTGRES
+        }
+    }
+
     /// The newest version this build knows.
     fn newest(&self) -> i64 {
         self.scripts.last().map_or(0, |script| script.version)
@@ -69,6 +86,7 @@ pub(crate) const SQLITE: Plan = Plan {
                     ON CONFLICT (id) DO UPDATE SET needs = max(jobs_compat.needs, excluded.needs), \
                         version = excluded.version, release = excluded.release",
     needs: 1,
+    concurrent_apart: false,
     scripts: SQLITE_SCRIPTS,
 };
 
@@ -91,6 +109,7 @@ pub(crate) const POSTGRES: Plan = Plan {
                     ON CONFLICT (id) DO UPDATE SET needs = greatest(jobs_compat.needs, excluded.needs), \
                         version = excluded.version, release = excluded.release",
     needs: 1,
+    concurrent_apart: true,
     scripts: POSTGRES_SCRIPTS,
 };
 
@@ -161,8 +180,13 @@ where
 
 /// Applies, inside `tx`, every script of `plan` whose version `jobs_migration` does not
 /// list, in order, recording each; then commits. The whole run is one transaction: a
-/// script that fails leaves the schema as it was.
-pub(crate) async fn run<DB>(mut tx: Transaction<'_, DB>, plan: &Plan) -> Result<()>
+/// script that fails leaves the schema as it was. Where the plan runs `concurrent`
+/// scripts apart, the run stops before the first pending one, commits what came before
+/// it and returns it, for [`run_concurrently`]; the caller then runs again.
+pub(crate) async fn run<DB>(
+    mut tx: Transaction<'_, DB>,
+    plan: &Plan,
+) -> Result<Option<&'static Migration>>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -180,9 +204,14 @@ where
         .fetch_all(&mut *tx)
         .await?;
     let mut ran = false;
+    let mut apart = None;
     for script in plan.scripts {
         if applied.contains(&script.version) {
             continue;
+        }
+        if script.concurrent && plan.concurrent_apart {
+            apart = Some(script);
+            break;
         }
         (&mut *tx).execute(script.sql).await?;
         sqlx::query(plan.record)
@@ -205,11 +234,103 @@ where
             .bind(env!("CARGO_PKG_VERSION"))
             .execute(&mut *tx)
             .await?;
-    } else {
+    } else if apart.is_none() {
         check_newer(&mut *tx, plan, &applied).await?;
     }
     tx.commit().await?;
+    Ok(apart)
+}
+
+/// Brings a PostgreSQL database up to `plan`: nothing (and no lock) when it is current;
+/// else the runs of [`run`], with each `concurrent` script run apart between them.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres(pool: &sqlx::PgPool, plan: &Plan) -> Result<()> {
+    if is_current(pool, plan).await? {
+        return Ok(());
+    }
+    while let Some(script) = run(pool.begin().await?, plan).await? {
+        run_concurrently(&pool.connect_options(), plan, script).await?;
+    }
     Ok(())
+}
+
+/// Runs `script` (a `concurrent` one) outside a transaction on a connection of its own
+/// with `options`: takes the migration lock as a session lock (so it waits for, and
+/// holds off, the runs of other nodes), reads again whether it is applied, drops the
+/// invalid indexes a failed `CREATE INDEX CONCURRENTLY` of an earlier try left on this
+/// schema's `jobs_` tables, runs the script's statements one by one with no statement
+/// timeout (an index build on a big table takes minutes; writers are not blocked
+/// meanwhile), records it, and closes the connection, which releases the lock.
+#[cfg(feature = "postgres")]
+pub(crate) async fn run_concurrently(
+    options: &sqlx::postgres::PgConnectOptions,
+    plan: &Plan,
+    script: &Migration,
+) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(options).await?;
+    if let Some((_, key)) = plan.lock {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await?;
+    }
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
+    let applied: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs_migration WHERE version = $1)")
+            .bind(script.version)
+            .fetch_one(&mut conn)
+            .await?;
+    if !applied {
+        let invalid: Vec<String> = sqlx::query_scalar(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index AS i \
+             JOIN pg_class AS c ON c.oid = i.indexrelid \
+             JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+             WHERE NOT i.indisvalid AND n.nspname = current_schema() \
+                 AND c.relname LIKE 'jobs\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        for index in invalid {
+            tracing::warn!(%index, "dropping an index a failed migration left invalid");
+            conn.execute(format!("DROP INDEX CONCURRENTLY IF EXISTS {index}").as_str())
+                .await?;
+        }
+        for statement in statements(script.sql) {
+            conn.execute(statement.as_str()).await?;
+        }
+        sqlx::query(plan.record)
+            .bind(script.version)
+            .bind(script.description)
+            .execute(&mut conn)
+            .await?;
+        sqlx::query(plan.record_compat)
+            .bind(plan.needs)
+            .bind(script.version)
+            .bind(env!("CARGO_PKG_VERSION"))
+            .execute(&mut conn)
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// The statements of a script that runs apart: its `--` comments dropped, split at `;`
+/// (such scripts hold no `;` inside a statement).
+#[cfg(feature = "postgres")]
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(feature = "sqlite")]
@@ -218,101 +339,121 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         version: 1,
         description: "jobs, events, servers",
         sql: include_str!("../../migrations/sqlite/0001_jobs.sql"),
+        concurrent: false,
     },
     Migration {
         version: 2,
         description: "recurring jobs",
         sql: include_str!("../../migrations/sqlite/0002_recurring.sql"),
+        concurrent: false,
     },
     Migration {
         version: 3,
         description: "dashboard indexes",
         sql: include_str!("../../migrations/sqlite/0003_dashboard.sql"),
+        concurrent: false,
     },
     Migration {
         version: 4,
         description: "continuations, steps, logs, progress, labels",
         sql: include_str!("../../migrations/sqlite/0004_steps.sql"),
+        concurrent: false,
     },
     Migration {
         version: 5,
         description: "labels of recurring runs",
         sql: include_str!("../../migrations/sqlite/0005_recurring_labels.sql"),
+        concurrent: false,
     },
     Migration {
         version: 6,
         description: "creation and claim history written by triggers",
         sql: include_str!("../../migrations/sqlite/0006_history_triggers.sql"),
+        concurrent: false,
     },
     Migration {
         version: 7,
         description: "fencing tokens, jobs claimed ahead, rescues",
         sql: include_str!("../../migrations/sqlite/0007_fence.sql"),
+        concurrent: false,
     },
     Migration {
         version: 8,
         description: "trace context of the enqueue",
         sql: include_str!("../../migrations/sqlite/0008_trace_context.sql"),
+        concurrent: false,
     },
     Migration {
         version: 9,
         description: "backtraces of failed attempts",
         sql: include_str!("../../migrations/sqlite/0009_backtrace.sql"),
+        concurrent: false,
     },
     Migration {
         version: 10,
         description: "results of succeeded jobs",
         sql: include_str!("../../migrations/sqlite/0010_result.sql"),
+        concurrent: false,
     },
     Migration {
         version: 11,
         description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/sqlite/0011_rolling_deploys.sql"),
+        concurrent: false,
     },
     Migration {
         version: 12,
         description: "paused queues and job names",
         sql: include_str!("../../migrations/sqlite/0012_pause.sql"),
+        concurrent: false,
     },
     Migration {
         version: 13,
         description: "callers of agent tool calls",
         sql: include_str!("../../migrations/sqlite/0013_tool_callers.sql"),
+        concurrent: false,
     },
     Migration {
         version: 14,
         description: "events sent to jobs, and the jobs waiting for them",
         sql: include_str!("../../migrations/sqlite/0014_signals.sql"),
+        concurrent: false,
     },
     Migration {
         version: 15,
         description: "an index for the count of a capped queue's claims",
         sql: include_str!("../../migrations/sqlite/0015_queue_caps.sql"),
+        concurrent: false,
     },
     Migration {
         version: 16,
         description: "unique jobs: the holder of each key",
         sql: include_str!("../../migrations/sqlite/0016_unique.sql"),
+        concurrent: false,
     },
     Migration {
         version: 17,
         description: "the queues each server serves and their limits",
         sql: include_str!("../../migrations/sqlite/0017_server_queues.sql"),
+        concurrent: false,
     },
     Migration {
         version: 18,
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/sqlite/0018_server_shapes.sql"),
+        concurrent: false,
     },
     Migration {
         version: 19,
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/sqlite/0019_schema_compat.sql"),
+        concurrent: false,
     },
     Migration {
         version: 22,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/sqlite/0022_applications.sql"),
+        concurrent: false,
     },
 ];
 
@@ -322,116 +463,139 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 1,
         description: "jobs, events, servers",
         sql: include_str!("../../migrations/postgres/0001_jobs.sql"),
+        concurrent: false,
     },
     Migration {
         version: 2,
         description: "recurring jobs",
         sql: include_str!("../../migrations/postgres/0002_recurring.sql"),
+        concurrent: false,
     },
     Migration {
         version: 3,
         description: "dashboard indexes",
         sql: include_str!("../../migrations/postgres/0003_dashboard.sql"),
+        concurrent: false,
     },
     Migration {
         version: 4,
         description: "continuations, steps, logs, progress, labels",
         sql: include_str!("../../migrations/postgres/0004_steps.sql"),
+        concurrent: false,
     },
     Migration {
         version: 5,
         description: "owner index that also finds the row",
         sql: include_str!("../../migrations/postgres/0005_owner_index.sql"),
+        concurrent: false,
     },
     Migration {
         version: 6,
         description: "labels of recurring runs",
         sql: include_str!("../../migrations/postgres/0006_recurring_labels.sql"),
+        concurrent: false,
     },
     Migration {
         version: 7,
         description: "one key for history rows",
         sql: include_str!("../../migrations/postgres/0007_event_key.sql"),
+        concurrent: false,
     },
     Migration {
         version: 8,
         description: "fencing tokens, jobs claimed ahead, rescues",
         sql: include_str!("../../migrations/postgres/0008_fence.sql"),
+        concurrent: false,
     },
     Migration {
         version: 9,
         description: "trace context of the enqueue",
         sql: include_str!("../../migrations/postgres/0009_trace_context.sql"),
+        concurrent: false,
     },
     Migration {
         version: 10,
         description: "backtraces of failed attempts",
         sql: include_str!("../../migrations/postgres/0010_backtrace.sql"),
+        concurrent: false,
     },
     Migration {
         version: 11,
         description: "results of succeeded jobs",
         sql: include_str!("../../migrations/postgres/0011_result.sql"),
+        concurrent: false,
     },
     Migration {
         version: 12,
         description: "server job names, recurring errors and owners",
         sql: include_str!("../../migrations/postgres/0012_rolling_deploys.sql"),
+        concurrent: false,
     },
     Migration {
         version: 13,
         description: "paused queues and job names",
         sql: include_str!("../../migrations/postgres/0013_pause.sql"),
+        concurrent: false,
     },
     Migration {
         version: 14,
         description: "callers of agent tool calls",
         sql: include_str!("../../migrations/postgres/0014_tool_callers.sql"),
+        concurrent: false,
     },
     Migration {
         version: 15,
         description: "a claim plan that holds on big tables",
         sql: include_str!("../../migrations/postgres/0015_claim_plan.sql"),
+        concurrent: false,
     },
     Migration {
         version: 16,
         description: "events sent to jobs, and the jobs waiting for them",
         sql: include_str!("../../migrations/postgres/0016_signals.sql"),
+        concurrent: false,
     },
     Migration {
         version: 17,
         description: "claims of a queue with a cluster-wide limit",
         sql: include_str!("../../migrations/postgres/0017_queue_caps.sql"),
+        concurrent: false,
     },
     Migration {
         version: 18,
         description: "unique jobs: the holder of each key",
         sql: include_str!("../../migrations/postgres/0018_unique.sql"),
+        concurrent: false,
     },
     Migration {
         version: 19,
         description: "the queues each server serves and their limits",
         sql: include_str!("../../migrations/postgres/0019_server_queues.sql"),
+        concurrent: false,
     },
     Migration {
         version: 20,
         description: "the shape of each job's data a server's build declares",
         sql: include_str!("../../migrations/postgres/0020_server_shapes.sql"),
+        concurrent: false,
     },
     Migration {
         version: 21,
         description: "wake-up channels named by the schema the tables are in",
         sql: include_str!("../../migrations/postgres/0021_schema_channels.sql"),
+        concurrent: false,
     },
     Migration {
         version: 22,
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/postgres/0022_schema_compat.sql"),
+        concurrent: false,
     },
     Migration {
         version: 25,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/postgres/0025_applications.sql"),
+        concurrent: false,
     },
 ];
 

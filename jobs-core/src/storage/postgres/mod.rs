@@ -25,6 +25,8 @@ mod continuations;
 mod lifecycle;
 mod listener;
 #[cfg(test)]
+mod migrate_tests;
+#[cfg(test)]
 mod plan_tests;
 mod recurring;
 mod rows;
@@ -219,9 +221,6 @@ fn pool_options(max: u32, acquire: Duration) -> PgPoolOptions {
 
 impl Schema for PgStorage {
     async fn migrate(&self) -> Result<()> {
-        if migrate::is_current(&self.pool, &migrate::POSTGRES).await? {
-            return Ok(());
-        }
-        migrate::run(self.pool.begin().await?, &migrate::POSTGRES).await
+        migrate::postgres(&self.pool, &migrate::POSTGRES).await
     }
 }

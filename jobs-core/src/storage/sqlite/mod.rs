@@ -159,6 +159,9 @@ impl Schema for SqliteStorage {
             return Ok(());
         }
         let mut writer = self.writer.lock().await?;
-        migrate::run(begin(&mut writer).await?, &migrate::SQLITE).await
+        // SQLite runs every script in the one transaction: nothing comes back apart.
+        migrate::run(begin(&mut writer).await?, &migrate::SQLITE)
+            .await
+            .map(drop)
     }
 }
