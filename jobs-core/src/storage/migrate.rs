@@ -309,6 +309,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/sqlite/0019_schema_compat.sql"),
     },
+    Migration {
+        version: 20,
+        description: "batches: members, their counts and the fan-in",
+        sql: include_str!("../../migrations/sqlite/0020_batches.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -423,6 +428,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/postgres/0022_schema_compat.sql"),
     },
+    Migration {
+        version: 23,
+        description: "batches: members, their counts and the fan-in",
+        sql: include_str!("../../migrations/postgres/0023_batches.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -435,7 +445,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
             ]
         );
     }
@@ -446,7 +456,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23
             ]
         );
     }

@@ -31,6 +31,9 @@ fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     if let Some(pattern) = query.label_pattern() {
         builder.push(" AND labels::text LIKE ").push_bind(pattern);
     }
+    if let Some(batch) = query.batch {
+        builder.push(" AND batch_id = ").push_bind(batch.as_uuid());
+    }
     if let Some(pattern) = query.like_pattern() {
         builder
             .push(" AND (lower(display_name COLLATE \"C\") LIKE ")
