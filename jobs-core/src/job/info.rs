@@ -45,6 +45,8 @@ pub struct JobInfo {
     pub labels: Vec<String>,
     /// For a continuation: the job it waits for.
     pub parent_id: Option<JobId>,
+    /// The batch it is a member of.
+    pub batch_id: Option<crate::BatchId>,
     /// The progress it last reported.
     pub progress: Option<Progress>,
     /// What it logged, oldest first (capped per attempt).
