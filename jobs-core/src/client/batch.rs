@@ -123,6 +123,8 @@ impl<'a> Batch<'a> {
     }
 
     /// Adds one member.
+    // A builder's `add`, the pair of `add_many`; not arithmetic.
+    #[allow(clippy::should_implement_trait)]
     pub fn add<J: Job>(self, job: J) -> Self {
         self.add_many(std::iter::once(job))
     }
