@@ -16,6 +16,7 @@ backend_tests!(
     deleting_a_batch_deletes_its_members_and_fan_in,
     empty_batch_runs_its_fan_in_at_once,
     two_servers_ending_the_last_members_at_once_release_the_fan_in_once,
+    the_last_two_members_released_together_on_two_servers_release_the_fan_in_once,
 );
 
 /// A member: returns the square of `n`.
@@ -44,6 +45,31 @@ async fn runs_until_stopped(State(probe): State<Probe>, ctx: JobContext, n: u64)
     let _run = probe.start(ctx.id());
     let _ = n;
     ctx.cancelled().await;
+}
+
+/// A member that waits for a permit of the probe's gate, then returns `n`.
+#[job(retries = 0)]
+async fn gated(State(probe): State<Probe>, ctx: JobContext, n: u64) -> Result<u64, String> {
+    let _run = probe.start(ctx.id());
+    probe.gate.acquire().await.expect("gate").forget();
+    Ok(n)
+}
+
+/// The fan-in of gated members: notes how many results it read.
+#[job(retries = 0)]
+async fn count_gated(
+    State(probe): State<Probe>,
+    State(jobs): State<Jobs>,
+    ctx: JobContext,
+    batch: BatchId,
+) -> Result<(), String> {
+    let _run = probe.start(ctx.id());
+    let results = jobs
+        .batch_results::<Gated>(batch)
+        .await
+        .map_err(|error| error.to_string())?;
+    probe.note(format!("{} results", results.len()));
+    Ok(())
 }
 
 /// The fan-in: sums the members' results.
@@ -344,4 +370,50 @@ async fn two_servers_ending_the_last_members_at_once_release_the_fan_in_once(bac
         probe.notes(),
         vec![format!("sum {expected} of 16 results"); 10]
     );
+}
+
+async fn the_last_two_members_released_together_on_two_servers_release_the_fan_in_once(
+    backend: Backend,
+) {
+    let (db, clock, jobs, probe) = setup(backend).await;
+    let other = db.jobs(&clock).await;
+    // One worker each: two members running at once run on the two servers.
+    let mut servers = Vec::new();
+    for client in [&jobs, &other] {
+        let server = test_server(client, &probe)
+            .state(client.clone())
+            .worker_count(1)
+            .server_timeout(Duration::from_secs(24 * 3600))
+            .start()
+            .await
+            .unwrap();
+        servers.push(server);
+    }
+    for round in 0..10 {
+        let batch = jobs.batch();
+        let id = batch.id();
+        batch
+            .add_many((1..=2).map(|n| Gated { n }))
+            .then(CountGated { batch: id })
+            .await
+            .unwrap();
+        wait_until("both members run, one on each server", || async {
+            probe.running() == 2
+        })
+        .await;
+        probe.gate.add_permits(2);
+        let then_id = jobs.batch_status(id).await.unwrap().then_id.unwrap();
+        wait_for_state(&jobs, then_id, JobState::Succeeded).await;
+        assert_eq!(probe.runs(then_id), 1, "round {round}: the fan-in ran once");
+        let history = jobs.get(then_id).await.unwrap().history;
+        let released = history
+            .iter()
+            .filter(|entry| entry.state == JobState::Enqueued)
+            .count();
+        assert_eq!(released, 1, "round {round}: released once");
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+    assert_eq!(probe.notes(), vec!["2 results".to_owned(); 10]);
 }
