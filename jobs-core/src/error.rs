@@ -42,6 +42,9 @@ pub enum Error {
     /// No job has this id.
     #[error("no job with id {0}")]
     JobNotFound(JobId),
+    /// No batch has this id.
+    #[error("no batch with id {0}")]
+    BatchNotFound(crate::BatchId),
     /// A job was read as a job type it is not.
     #[error("job {id} is a `{actual}`, not a `{expected}`")]
     WrongJob {

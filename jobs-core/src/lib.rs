@@ -22,6 +22,7 @@ mod tools;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use client::batch::{Batch, BatchStatus};
 pub use client::chain::Chain;
 pub use client::transactional::EnqueueConnection;
 pub use client::{
@@ -30,7 +31,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{Error, Result};
 pub use job::context::{JobContext, JobLog, JobLogLayer};
-pub use job::id::JobId;
+pub use job::id::{BatchId, JobId};
 pub use job::info::{
     AwaitedEvent, ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page,
     PauseKind, Paused, Progress, QueueInfo, QueueLimit, QueuePause, QueueWaiting, ServerInfo,

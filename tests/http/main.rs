@@ -10,6 +10,8 @@ mod axum_example;
 mod axum_plugin;
 mod axum_settings;
 mod dashboard_api;
+mod dashboard_batches;
+mod dashboard_batches_browser;
 mod dashboard_browser;
 mod dashboard_live;
 mod dashboard_plumbing;

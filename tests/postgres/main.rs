@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod batches;
 mod durable;
 mod global_limit;
 mod migrations;

@@ -38,12 +38,12 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use futures_util::future::select_all;
-use jobs_core::{JobId, JobQuery, Jobs};
+use jobs_core::{BatchId, JobId, JobQuery, Jobs};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::Live;
-use super::api::{ApiError, ListParams, parse_id};
+use super::api::{ApiError, ListParams, parse_batch, parse_id};
 use super::feeds::{Feeds, ListPage, ROUND, Topic};
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +63,8 @@ struct Watch {
     queues: bool,
     jobs: Option<JobQuery>,
     job: Option<JobId>,
+    /// A batch and the page of its members (`after`, `limit`).
+    batch: Option<(BatchId, JobQuery)>,
 }
 
 impl Watch {
@@ -74,6 +76,7 @@ impl Watch {
             queues: false,
             jobs: None,
             job: None,
+            batch: None,
         };
         let mut list = Some(params.list);
         for topic in params.topics.iter().flat_map(|topics| topics.split(',')) {
@@ -94,10 +97,20 @@ impl Watch {
                     })?;
                     watch.job = Some(parse_id(id)?);
                 }
+                "batch" => {
+                    let id = params.id.as_deref().ok_or_else(|| {
+                        ApiError::bad_request("topics: `batch` needs the batch's `id`")
+                    })?;
+                    let members = match list.take() {
+                        Some(list) => list.query()?,
+                        None => JobQuery::default(),
+                    };
+                    watch.batch = Some((parse_batch(id)?, members));
+                }
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "topics: unknown topic {other:?} (expected stats, throughput, \
-                         servers, recurring, queues, jobs or job)"
+                         servers, recurring, queues, jobs, job or batch)"
                     )));
                 }
             }
@@ -125,6 +138,9 @@ impl Watch {
         }
         if let Some(id) = self.job {
             topics.push(Topic::Job(id));
+        }
+        if let Some((id, members)) = self.batch {
+            topics.push(Topic::Batch(id, ListPage::new(members)));
         }
         topics
     }

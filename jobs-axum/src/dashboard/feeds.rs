@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use jobs_core::{JobId, JobQuery, Jobs};
+use jobs_core::{BatchId, JobId, JobQuery, Jobs};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{
-    ApiError, job_detail, read_queues, read_recurring, read_servers, read_stats, read_throughput,
+    ApiError, batch_detail, job_detail, read_queues, read_recurring, read_servers, read_stats,
+    read_throughput,
 };
 use super::metrics::count_snapshot_read;
 
@@ -38,6 +39,8 @@ pub(super) enum Topic {
     /// A page of the job list.
     Jobs(ListPage),
     Job(JobId),
+    /// A batch's progress and a page of its members.
+    Batch(BatchId, ListPage),
 }
 
 impl Topic {
@@ -51,6 +54,7 @@ impl Topic {
             Topic::Queues => "queues",
             Topic::Jobs(_) => "jobs",
             Topic::Job(_) => "job",
+            Topic::Batch(..) => "batch",
         }
     }
 }
@@ -256,6 +260,9 @@ impl Reader {
                 .map(|page| (encode(&page), None))
                 .map_err(ApiError::from),
             Topic::Job(id) => job_detail(jobs, *id).await.map(|job| (encode(&job), None)),
+            Topic::Batch(id, page) => batch_detail(jobs, *id, page.query.clone())
+                .await
+                .map(|batch| (encode(&batch), None)),
         };
         match read {
             Ok((json, key)) => (Ok(json.into()), key),

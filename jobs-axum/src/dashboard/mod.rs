@@ -103,6 +103,7 @@ where
         .route("/", get(pages::page))
         .route("/jobs", get(pages::page))
         .route("/jobs/{id}", get(pages::page))
+        .route("/batches/{id}", get(pages::page))
         .route("/recurring-jobs", get(pages::page))
         .route("/recurring-jobs/{id}", get(pages::page))
         .route("/queues", get(pages::page))

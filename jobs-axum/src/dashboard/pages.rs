@@ -25,6 +25,7 @@ const SCRIPT: &str = concat!(
     include_str!("assets/js/overview.js"),
     include_str!("assets/js/jobs.js"),
     include_str!("assets/js/job.js"),
+    include_str!("assets/js/batch.js"),
     include_str!("assets/js/recurring.js"),
     include_str!("assets/js/queues.js"),
     include_str!("assets/js/servers.js"),

@@ -152,6 +152,7 @@ pub(crate) fn new_job<J: Job>(
         recurring_id: None,
         parent_id: None,
         on_failure: false,
+        batch_id: None,
         labels: job.labels(),
         // The caller's trace; an enqueue that records its own span replaces it.
         trace_context: crate::telemetry::trace_context(&tracing::Span::current()),

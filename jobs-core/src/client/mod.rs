@@ -11,6 +11,7 @@ use crate::job::info::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, Throughp
 use crate::storage::{AdminStore, AnyStorage, Requeue, Schema};
 use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
+pub(crate) mod batch;
 pub(crate) mod chain;
 mod enqueue;
 mod events;

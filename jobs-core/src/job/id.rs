@@ -63,3 +63,57 @@ impl FromStr for JobId {
         Uuid::parse_str(s).map(Self)
     }
 }
+
+/// The id of a batch ([`Jobs::batch`](crate::Jobs::batch)): a time-ordered UUIDv7.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BatchId(JobId);
+
+impl BatchId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(JobId::new())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0.as_uuid()
+    }
+
+    /// The id as the storage keeps it, in the id type its rows share.
+    pub(crate) fn as_job_id(self) -> JobId {
+        self.0
+    }
+}
+
+impl Default for BatchId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Uuid> for BatchId {
+    fn from(id: Uuid) -> Self {
+        Self(JobId::from(id))
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BatchId({})", self.0)
+    }
+}
+
+impl FromStr for BatchId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobId::from_str(s).map(Self)
+    }
+}

@@ -45,6 +45,8 @@ pub struct JobInfo {
     pub labels: Vec<String>,
     /// For a continuation: the job it waits for.
     pub parent_id: Option<JobId>,
+    /// The batch it is a member of.
+    pub batch_id: Option<crate::BatchId>,
     /// The progress it last reported.
     pub progress: Option<Progress>,
     /// What it logged, oldest first (capped per attempt).
@@ -229,6 +231,8 @@ pub struct JobQuery {
     pub search: Option<String>,
     /// Only jobs with this label.
     pub label: Option<String>,
+    /// Only the members of this batch.
+    pub batch: Option<crate::BatchId>,
     /// Continue after this id (the last of the previous page).
     pub after: Option<JobId>,
     /// At most this many (capped at 1,000).
@@ -242,6 +246,7 @@ impl Default for JobQuery {
             name: None,
             search: None,
             label: None,
+            batch: None,
             after: None,
             limit: 50,
         }
@@ -284,6 +289,12 @@ impl JobQuery {
     /// Only jobs with this label.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
+        self
+    }
+
+    /// Only the members of this batch.
+    pub fn batch(mut self, batch: crate::BatchId) -> Self {
+        self.batch = Some(batch);
         self
     }
 

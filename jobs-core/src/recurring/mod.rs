@@ -187,6 +187,7 @@ impl JobTemplate {
             recurring_id: Some(recurring_id.to_owned()),
             parent_id: None,
             on_failure: false,
+            batch_id: None,
             labels: self.labels.clone(),
             // A scheduled run starts its own trace.
             trace_context: None,

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AdminStore, Admission, ClaimRequest, ClaimedJob, Completion, ExpiredJob, Fence, FireRequest,
-    Fired, LifecycleStore, LogLine, NewJob, ProgressUpdate, QueueCounts, RecurringStore, Requeue,
-    RunningStore, Schema, ServerRow, ServerStore, SignalStore, Storage, ToolStore,
+    AdminStore, Admission, BatchMember, BatchStore, ClaimRequest, ClaimedJob, Completion,
+    ExpiredJob, Fence, FireRequest, Fired, LifecycleStore, LogLine, NewBatch, NewJob,
+    ProgressUpdate, QueueCounts, RecurringStore, Requeue, RunningStore, Schema, ServerRow,
+    ServerStore, SignalStore, Storage, StoredBatch, ToolStore,
 };
 use super::{Admitted, EventWait, Registration, WaitState};
 use crate::job::info::{
@@ -410,5 +411,30 @@ impl ToolStore for AnyStorage {
     }
     async fn tool_recurring_delete(&self, caller: &str, id: &str) -> Result<bool> {
         dispatch!(self, s => s.tool_recurring_delete(caller, id))
+    }
+}
+
+impl BatchStore for AnyStorage {
+    async fn batch_insert(
+        &self,
+        batch: &NewBatch,
+        members: &[NewJob],
+        fan_in: &[NewJob],
+    ) -> Result<()> {
+        dispatch!(self, s => s.batch_insert(batch, members, fan_in))
+    }
+    async fn batch_get(&self, id: JobId) -> Result<Option<StoredBatch>> {
+        dispatch!(self, s => s.batch_get(id))
+    }
+    async fn batch_members(
+        &self,
+        id: JobId,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<BatchMember>> {
+        dispatch!(self, s => s.batch_members(id, after, limit))
+    }
+    async fn batch_rearm(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self, s => s.batch_rearm(id, now))
     }
 }

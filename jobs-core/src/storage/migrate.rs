@@ -26,9 +26,10 @@ pub(crate) struct Migration {
 /// placeholders, and how concurrent runs are kept apart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
-    /// A statement that takes a lock held until the transaction ends, and the key it
-    /// binds; `None` where beginning the transaction already takes the lock (SQLite's
-    /// `BEGIN IMMEDIATE`).
+    /// A statement that tries to take a lock held until the transaction ends and says
+    /// whether it did, and the key it binds; `None` where beginning the transaction
+    /// already takes the lock (SQLite's `BEGIN IMMEDIATE`). It is tried again until it
+    /// succeeds (see [`LOCK_RETRY`]).
     lock: Option<(&'static str, i64)>,
     /// Whether `jobs_migration` exists (one boolean row).
     table_exists: &'static str,
@@ -90,6 +91,13 @@ pub(crate) const SQLITE: Plan = Plan {
     scripts: SQLITE_SCRIPTS,
 };
 
+/// How long a node waits before it tries the migration lock again. Nodes poll for the
+/// lock instead of waiting in a statement: a statement that waits holds a snapshot, and
+/// `CREATE INDEX CONCURRENTLY` (see [`run_concurrently`]) waits for every older
+/// snapshot, so a node waiting for the lock its builder holds would deadlock with it.
+#[cfg(feature = "postgres")]
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Key of the advisory lock that serializes migrations across processes.
 #[cfg(feature = "postgres")]
 const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
@@ -98,7 +106,7 @@ const MIGRATION_LOCK: i64 = 0x6a6f_6273_5f6d_6967; // "jobs_mig"
 /// lock, then find every version applied.
 #[cfg(feature = "postgres")]
 pub(crate) const POSTGRES: Plan = Plan {
-    lock: Some(("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)),
+    lock: Some(("SELECT pg_try_advisory_xact_lock($1)", MIGRATION_LOCK)),
     table_exists: "SELECT to_regclass('jobs_migration') IS NOT NULL",
     create_table: "CREATE TABLE IF NOT EXISTS jobs_migration (
                 version bigint PRIMARY KEY,
@@ -194,10 +202,18 @@ where
     for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> String: Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Decode<'q, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     if let Some((lock, key)) = plan.lock {
-        sqlx::query(lock).bind(key).execute(&mut *tx).await?;
+        // Between tries the transaction holds no snapshot (read committed).
+        while !sqlx::query_scalar::<_, bool>(lock)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?
+        {
+            retry_pause().await;
+        }
     }
     sqlx::query(plan.create_table).execute(&mut *tx).await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM jobs_migration")
@@ -241,6 +257,12 @@ where
     Ok(apart)
 }
 
+/// The pause between two tries of the migration lock.
+async fn retry_pause() {
+    #[cfg(feature = "postgres")]
+    tokio::time::sleep(LOCK_RETRY).await;
+}
+
 /// Brings a PostgreSQL database up to `plan`: nothing (and no lock) when it is current;
 /// else the runs of [`run`], with each `concurrent` script run apart between them.
 #[cfg(feature = "postgres")]
@@ -270,10 +292,13 @@ pub(crate) async fn run_concurrently(
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect_with(options).await?;
     if let Some((_, key)) = plan.lock {
-        sqlx::query("SELECT pg_advisory_lock($1)")
+        while !sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .execute(&mut conn)
-            .await?;
+            .fetch_one(&mut conn)
+            .await?
+        {
+            tokio::time::sleep(LOCK_RETRY).await;
+        }
     }
     sqlx::query("SET statement_timeout = 0")
         .execute(&mut conn)
@@ -450,6 +475,12 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         concurrent: false,
     },
     Migration {
+        version: 20,
+        description: "batches: members, their counts and the fan-in",
+        sql: include_str!("../../migrations/sqlite/0020_batches.sql"),
+        concurrent: false,
+    },
+    Migration {
         version: 22,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/sqlite/0022_applications.sql"),
@@ -592,10 +623,22 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         concurrent: false,
     },
     Migration {
+        version: 23,
+        description: "batches: members, their counts and the fan-in",
+        sql: include_str!("../../migrations/postgres/0023_batches.sql"),
+        concurrent: false,
+    },
+    Migration {
         version: 25,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/postgres/0025_applications.sql"),
         concurrent: false,
+    },
+    Migration {
+        version: 26,
+        description: "the index of a batch's members, built concurrently",
+        sql: include_str!("../../migrations/postgres/0026_batch_index.sql"),
+        concurrent: true,
     },
 ];
 
@@ -609,7 +652,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22
             ]
         );
     }
@@ -620,7 +663,8 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 25
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                25, 26
             ]
         );
     }

@@ -34,6 +34,7 @@ use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
 
 mod any;
+mod batches;
 mod migrate;
 mod rows;
 mod signals;
@@ -49,6 +50,7 @@ pub(crate) mod sqlite;
 mod conformance;
 
 pub(crate) use self::any::AnyStorage;
+pub(crate) use self::batches::{BatchMember, BatchStore, NewBatch, StoredBatch};
 pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
     Admission, Admitted, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence,
@@ -70,6 +72,7 @@ pub(crate) trait Storage:
     + RecurringStore
     + ToolStore
     + SignalStore
+    + BatchStore
 {
 }
 
@@ -82,6 +85,7 @@ impl<T> Storage for T where
         + RecurringStore
         + ToolStore
         + SignalStore
+        + BatchStore
 {
 }
 

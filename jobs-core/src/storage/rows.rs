@@ -159,6 +159,9 @@ pub(crate) fn job_info(
         history,
         labels: labels(row)?,
         parent_id: row.job_id_opt("parent_id")?,
+        batch_id: row
+            .job_id_opt("batch_id")?
+            .map(|id| crate::BatchId::from(id.as_uuid())),
         progress: progress(row)?,
         logs,
         result: Column::<Option<String>>::column(row, "result")?.map(stored_json),

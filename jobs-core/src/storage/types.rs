@@ -26,6 +26,8 @@ pub(crate) struct NewJob {
     pub(crate) parent_id: Option<JobId>,
     /// A continuation that runs when its parent fails for good, not when it succeeds.
     pub(crate) on_failure: bool,
+    /// The batch this job is a member of (see `crate::client::batch`).
+    pub(crate) batch_id: Option<JobId>,
     pub(crate) labels: Vec<String>,
     /// The W3C trace context of the enqueueing span (see `crate::telemetry`); `None`
     /// without the `opentelemetry` feature or outside a traced span.

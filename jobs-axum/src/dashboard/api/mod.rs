@@ -2,6 +2,7 @@
 //! stats and servers, and the actions on them; events sent to waiting jobs. Every error is
 //! `{"code": "…", "error": "…"}` with a 4xx or 5xx status.
 
+mod batches;
 mod job_events;
 mod jobs;
 mod queues;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use jobs_core::{JobId, JobQuery, Jobs};
 use serde::{Deserialize, Serialize};
 
+pub(super) use batches::{batch_detail, parse_batch};
 pub(super) use jobs::{ListParams, job_detail};
 pub(super) use queues::read_queues;
 pub(super) use recurring::read_recurring;
@@ -26,6 +28,7 @@ where
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
+        .merge(batches::routes())
         .merge(jobs::routes())
         .merge(job_events::routes())
         .merge(queues::routes())
@@ -170,7 +173,9 @@ impl ApiError {
 impl From<jobs_core::Error> for ApiError {
     fn from(error: jobs_core::Error) -> Self {
         match error {
-            jobs_core::Error::JobNotFound(_) | jobs_core::Error::RecurringNotFound(_) => {
+            jobs_core::Error::JobNotFound(_)
+            | jobs_core::Error::RecurringNotFound(_)
+            | jobs_core::Error::BatchNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, error.to_string())
             }
             // A requeue that would run the job twice at once: the message says when to

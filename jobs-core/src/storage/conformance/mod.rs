@@ -184,6 +184,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         recurring_id: None,
         parent_id: None,
         on_failure: false,
+        batch_id: None,
         labels: Vec::new(),
         trace_context: None,
         fresh_id: false,

@@ -31,6 +31,9 @@ fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     if let Some(pattern) = query.label_pattern() {
         builder.push(" AND labels::text LIKE ").push_bind(pattern);
     }
+    if let Some(batch) = query.batch {
+        builder.push(" AND batch_id = ").push_bind(batch.as_uuid());
+    }
     if let Some(pattern) = query.like_pattern() {
         builder
             .push(" AND (lower(display_name COLLATE \"C\") LIKE ")
@@ -136,7 +139,7 @@ impl AdminStore for PgStorage {
         let Some(row) = sqlx::query(&format!(
             "SELECT id, name, display_name, payload::text AS payload, state, queue, priority, \
                  attempt, max_retries, run_at, owner, last_error, created_at, updated_at, \
-                 labels::text AS labels, parent_id, progress_done, progress_total, result, \
+                 labels::text AS labels, parent_id, batch_id, progress_done, progress_total, result, \
                  wait_name, wait_key, {UNSERVED} AS waiting_for_server \
              FROM jobs_job WHERE id = $1",
         ))

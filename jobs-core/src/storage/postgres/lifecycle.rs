@@ -26,26 +26,26 @@ use crate::{JobId, Result};
 /// PostgreSQL plans and runs faster), each with or without `ON CONFLICT (id) DO
 /// NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
-/// $13 parent id, $14 on failure, $15 labels, $16 trace context.
+/// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id.
 static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let arrays = "SELECT id, name, display_name, payload::json, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
-             created_at, created_at, trace_context \
+             created_at, created_at, trace_context, batch_id \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
-             $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[]) \
+             $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[], $17::uuid[]) \
              AS new (id, name, display_name, payload, state, queue, priority, run_at, \
                  max_retries, created_at, recurring_id, parent_id, on_failure, labels, \
-                 trace_context)";
+                 trace_context, batch_id)";
     let one = "VALUES ($1::uuid, $2::text, $3::text, $4::text::json, $5::text, $6::text, \
              $7::int4, $8::timestamptz, $9::int8, $12::text, $13::uuid, $14::bool, \
-             $15::text::json, $10::timestamptz, $10::timestamptz, $16::text)";
+             $15::text::json, $10::timestamptz, $10::timestamptz, $16::text, $17::uuid)";
     let statement = |source: &str, conflict: &str| {
         format!(
             "WITH inserted AS ( \
                  INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
                      priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
-                     labels, created_at, updated_at, trace_context) \
+                     labels, created_at, updated_at, trace_context, batch_id) \
                  {source} {conflict} \
                  RETURNING id, state, created_at \
              ), history AS ( \
@@ -89,6 +89,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
             .bind(job.on_failure)
             .bind(text(&job.labels_json()).into_owned())
             .bind(job.trace_context.as_deref())
+            .bind(job.batch_id.map(|id| id.as_uuid()))
             .execute(conn)
             .await?;
         return Ok(());
@@ -111,6 +112,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     let mut on_failures = Vec::with_capacity(jobs.len());
     let mut labels = Vec::with_capacity(jobs.len());
     let mut trace_contexts = Vec::with_capacity(jobs.len());
+    let mut batch_ids = Vec::with_capacity(jobs.len());
     for job in jobs {
         ids.push(job.id.as_uuid());
         names.push(job.name.as_str());
@@ -127,6 +129,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         on_failures.push(job.on_failure);
         labels.push(text(&job.labels_json()).into_owned());
         trace_contexts.push(job.trace_context.as_deref());
+        batch_ids.push(job.batch_id.map(|id| id.as_uuid()));
     }
     sqlx::query(&INSERTS[skip])
         .bind(ids)
@@ -145,6 +148,7 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         .bind(on_failures)
         .bind(labels)
         .bind(trace_contexts)
+        .bind(batch_ids)
         .execute(conn)
         .await?;
     Ok(())

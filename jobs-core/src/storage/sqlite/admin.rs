@@ -44,6 +44,11 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
             .push_bind(pattern)
             .push(" ESCAPE '\\'");
     }
+    if let Some(batch) = query.batch {
+        builder
+            .push(" AND batch_id = ")
+            .push_bind(batch.to_string());
+    }
     if let Some(pattern) = query.like_pattern() {
         builder
             .push(" AND (lower(display_name) LIKE ")

@@ -126,7 +126,7 @@ pub(crate) async fn jobs_insert_with(
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
-             updated_at, trace_context) ",
+             updated_at, trace_context, batch_id) ",
         );
         insert.push_values(chunk, |mut row, job| {
             row.push_bind(job.id.to_string())
@@ -144,7 +144,8 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(job.labels_json())
                 .push_bind(micros(job.created_at))
                 .push_bind(micros(job.created_at))
-                .push_bind(&job.trace_context);
+                .push_bind(&job.trace_context)
+                .push_bind(job.batch_id.map(|id| id.to_string()));
         });
         // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
         if !chunk.iter().all(|job| job.fresh_id) {

@@ -21,6 +21,7 @@ use super::{Schema, migrate};
 use crate::{ConnectOptions, Result};
 
 mod admin;
+mod batches;
 mod continuations;
 mod lifecycle;
 mod recurring;

@@ -87,6 +87,7 @@ function summary(job) {
     ['Queue', job.queue],
     ['Priority', number(job.priority)],
     job.owner ? ['Running on', el('span', { class: 'mono' }, job.owner)] : null,
+    job.batch_id ? ['Batch', link('/batches/' + encodeURIComponent(job.batch_id), { id: 'batch', class: 'mono' }, job.batch_id)] : null,
     job.waiting_for_event ? ['Waits for', el('span', { id: 'awaited' },
       el('span', { class: 'mono' }, `${job.waiting_for_event.name} · ${job.waiting_for_event.key}`),
       ', until ', timeAgo(job.waiting_for_event.until))] : null,

@@ -5,6 +5,7 @@ const ROUTES = [
   { pattern: /^\/$/, nav: 'overview', render: overviewPage },
   { pattern: /^\/jobs$/, nav: 'jobs', render: jobsPage },
   { pattern: /^\/jobs\/([^/]+)$/, nav: 'jobs', render: jobPage },
+  { pattern: /^\/batches\/([^/]+)$/, nav: 'jobs', render: batchPage },
   { pattern: /^\/recurring-jobs$/, nav: 'recurring', render: recurringPage },
   { pattern: /^\/recurring-jobs\/([^/]+)$/, nav: 'recurring', render: recurringJobPage },
   { pattern: /^\/queues$/, nav: 'queues', render: queuesPage },
