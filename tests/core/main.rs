@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod agent_tools;
+mod concurrency_keys;
 mod connect_options;
 mod deploy;
 mod flow;

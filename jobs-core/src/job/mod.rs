@@ -51,6 +51,14 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn unique_key(&self) -> Option<String> {
         None
     }
+
+    /// The key this run's concurrency is limited under, for a job type that limits it
+    /// ([`JobDescriptor::concurrency_setting`]): the text
+    /// `#[job(concurrency_key = "…")]` renders from its arguments. `None` (the default)
+    /// runs it without a partitioned limit.
+    fn concurrency_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The queue of jobs that do not name one.
@@ -84,6 +92,7 @@ pub struct JobDescriptor {
     reads_parent: bool,
     shape: &'static str,
     unique: Option<Unique>,
+    concurrency: Option<u32>,
     run: RunFn,
 }
 
@@ -102,6 +111,7 @@ impl JobDescriptor {
             reads_parent: false,
             shape: "",
             unique: None,
+            concurrency: None,
             run,
         }
     }
@@ -180,6 +190,19 @@ impl JobDescriptor {
     pub const fn unique(mut self, unique: Unique) -> Self {
         self.unique = Some(unique);
         self
+    }
+
+    /// Runs at most `limit` jobs of one concurrency key at once, across every server
+    /// (`#[job(concurrency_key = "…", concurrency = 2)]`); the key of each run is
+    /// [`Job::concurrency_key`]. A limit of 0 counts as 1.
+    pub const fn concurrency(mut self, limit: u32) -> Self {
+        self.concurrency = Some(if limit == 0 { 1 } else { limit });
+        self
+    }
+
+    /// How many jobs of one concurrency key may run at once, if the job is limited so.
+    pub fn concurrency_setting(&self) -> Option<u32> {
+        self.concurrency
     }
 
     /// How the job is unique, if it is.

@@ -192,6 +192,8 @@ impl JobTemplate {
             trace_context: None,
             fresh_id: id.is_none(),
             unique: None,
+            // A recurring run is stored from its template, not its typed arguments.
+            concurrency: None,
         }
     }
 }

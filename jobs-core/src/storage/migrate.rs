@@ -309,6 +309,11 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/sqlite/0019_schema_compat.sql"),
     },
+    Migration {
+        version: 21,
+        description: "concurrency keys: partitioned limits",
+        sql: include_str!("../../migrations/sqlite/0021_concurrency_keys.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -423,6 +428,11 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "what a build needs to work on the schema",
         sql: include_str!("../../migrations/postgres/0022_schema_compat.sql"),
     },
+    Migration {
+        version: 24,
+        description: "concurrency keys: partitioned limits",
+        sql: include_str!("../../migrations/postgres/0024_concurrency_keys.sql"),
+    },
 ];
 
 #[cfg(test)]
@@ -435,7 +445,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21
             ]
         );
     }
@@ -446,7 +456,7 @@ mod tests {
         assert_eq!(
             POSTGRES.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24
             ]
         );
     }

@@ -188,6 +188,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         trace_context: None,
         fresh_id: false,
         unique: None,
+        concurrency: None,
     }
 }
 
@@ -232,6 +233,7 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
         queues: QueueSelector::All,
         names: None,
         start_now: limit,
+        keyed: false,
     }
 }
 
