@@ -44,6 +44,7 @@ DECLARE
     v_running bigint;
     v_keys text[];
     v_key text;
+    v_ids uuid[];
 BEGIN
     IF p_global IS NOT NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('jobs_queue:' || p_queues[1], 0));
@@ -94,9 +95,15 @@ BEGIN
     FOREACH v_key IN ARRAY v_keys LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended('jobs_concurrency:' || v_key, 0));
     END LOOP;
-    RETURN QUERY
-    WITH waiting AS (
-        SELECT job.id, job.concurrency_key, job.concurrency,
+    -- The open jobs of those keys, by a snapshot taken after the locks, as an array:
+    -- each waiting row ranked within its key and kept while its rank is within what
+    -- the key's running jobs leave. Whatever the statistics say, the rows are then
+    -- found again by primary key, never joined by a loop over a scan.
+    SELECT (array_agg(ranked.id ORDER BY ranked.priority DESC, ranked.run_at))
+            [1:least(v_limit, p_keyed)]
+        INTO v_ids
+    FROM (
+        SELECT job.id, job.priority, job.run_at, job.concurrency_key, job.concurrency,
             row_number() OVER (PARTITION BY job.concurrency_key
                 ORDER BY job.priority DESC, job.run_at, job.id) AS rank
         FROM jobs_job AS job
@@ -106,19 +113,20 @@ BEGIN
                 OR (p_mode = 1 AND job.queue = ANY (p_queues))
                 OR (p_mode = 2 AND NOT (job.queue = ANY (p_queues))))
             AND (p_names IS NULL OR job.name = ANY (p_names))
-    ), running AS (
-        SELECT job.concurrency_key, count(*) AS n FROM jobs_job AS job
-        WHERE job.state = 'Processing' AND job.concurrency_key = ANY (v_keys)
-        GROUP BY job.concurrency_key
-    )
+    ) AS ranked
+    WHERE ranked.rank <= ranked.concurrency
+        AND ranked.rank <= ranked.concurrency - (SELECT count(*) FROM jobs_job AS running
+            WHERE running.state = 'Processing'
+                AND running.concurrency_key = ranked.concurrency_key);
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+    -- `state || ''` keeps the partial indexes of runnable rows out of this plan (their
+    -- predicate cannot be proven from it): by stale statistics they look empty, and a
+    -- scan of one filtered by id reads every runnable row.
+    RETURN QUERY
     SELECT job.id, job.priority, job.run_at FROM jobs_job AS job
-    WHERE job.id IN (
-            SELECT waiting.id FROM waiting
-            LEFT JOIN running ON running.concurrency_key = waiting.concurrency_key
-            WHERE waiting.rank <= waiting.concurrency - coalesce(running.n, 0))
-        AND job.state IN ('Enqueued', 'Scheduled')
-    ORDER BY job.priority DESC, job.run_at
-    LIMIT least(v_limit, p_keyed)
+    WHERE job.id = ANY (v_ids) AND (job.state || '') IN ('Enqueued', 'Scheduled')
     FOR UPDATE OF job SKIP LOCKED;
 END
 $$;

@@ -146,6 +146,7 @@ macro_rules! conformance {
     };
 }
 mod admin;
+mod concurrency;
 mod continuations;
 mod fence;
 mod lease;

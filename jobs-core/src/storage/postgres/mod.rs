@@ -22,6 +22,8 @@ use crate::Result;
 
 mod admin;
 mod continuations;
+#[cfg(test)]
+mod key_tests;
 mod lifecycle;
 mod listener;
 #[cfg(test)]
