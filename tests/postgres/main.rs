@@ -7,6 +7,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod concurrency_keys;
+mod drain;
 mod durable;
 mod global_limit;
 mod migrations;
