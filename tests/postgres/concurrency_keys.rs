@@ -43,7 +43,7 @@ async fn child() {
     let url = process::database_url();
     let jobs = Jobs::connect(&url).await.expect("child connects");
     let pool = PgPoolOptions::new()
-        .max_connections(WORKERS as u32)
+        .max_connections(4)
         .connect(&url)
         .await
         .expect("job pool");
@@ -73,6 +73,7 @@ async fn three_processes_never_run_two_jobs_of_one_tenant_at_once() {
     .unwrap();
     let total = u64::from(TENANTS * EACH);
     let figures = drain(
+        &jobs,
         module_path!(),
         "tenants",
         &db.url,

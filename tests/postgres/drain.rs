@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 /// One execution of a measured job: a row with its key and start, its end once the
 /// `millis` of work are done.
-pub async fn execution(pool: &PgPool, key: &str, millis: u64) -> Result<(), sqlx::Error> {
+pub(crate) async fn execution(pool: &PgPool, key: &str, millis: u64) -> Result<(), sqlx::Error> {
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO execution (key, started) VALUES ($1, clock_timestamp()) RETURNING seq",
     )
@@ -26,7 +26,7 @@ pub async fn execution(pool: &PgPool, key: &str, millis: u64) -> Result<(), sqlx
 }
 
 /// The table the executions are recorded in, on the test's database.
-pub async fn create_executions(pool: &PgPool) {
+pub(crate) async fn create_executions(pool: &PgPool) {
     sqlx::query(
         "CREATE TABLE execution (
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -40,20 +40,21 @@ pub async fn create_executions(pool: &PgPool) {
 }
 
 /// What a drain measured.
-pub struct Figures {
+pub(crate) struct Figures {
     /// The most executions running at once.
-    pub most: i64,
+    pub(crate) most: i64,
     /// The most executions of one key running at once.
-    pub most_of_a_key: i64,
+    pub(crate) most_of_a_key: i64,
     /// The executions' total time over the drain's.
-    pub mean: f64,
-    pub took: Duration,
+    pub(crate) mean: f64,
+    pub(crate) took: Duration,
 }
 
-/// Starts `processes` children of the caller's module (`module_path!()`) in `role` on
+/// With `jobs` on the test's database, starts `processes` children of the caller's module (`module_path!()`) in `role` on
 /// `url`, waits until `total` jobs succeeded (within `budget`), stops the children and
 /// reads the figures; checks that each job ran once.
-pub async fn drain(
+pub(crate) async fn drain(
+    jobs: &jobs::Jobs,
     module: &str,
     role: &str,
     url: &str,
@@ -61,7 +62,6 @@ pub async fn drain(
     total: u64,
     budget: Duration,
 ) -> Figures {
-    let jobs = jobs::Jobs::connect(url).await.unwrap();
     let pool = PgPool::connect(url).await.unwrap();
     let started = std::time::Instant::now();
     let children: Vec<Child> = (0..processes)

@@ -58,6 +58,7 @@ async fn limited_drain(jobs_count: u32, millis: u64) -> Figures {
         .unwrap();
     let budget = Duration::from_millis(millis) * jobs_count / 2 + Duration::from_secs(60);
     drain(
+        &jobs,
         module_path!(),
         "limited",
         &db.url,
