@@ -47,10 +47,14 @@ async fn child() {
         .connect(&url)
         .await
         .expect("job pool");
+    // Leases of a few seconds: three processes on a busy host may pause longer than
+    // the 400 ms after which the default lease of this poll interval fences a server
+    // (its stopped attempts then run again, which this test counts).
     let server = JobServer::builder(jobs)
         .state(pool)
         .worker_count(WORKERS)
-        .poll_interval(Duration::from_millis(200));
+        .poll_interval(Duration::from_millis(200))
+        .server_timeout(Duration::from_secs(5));
     process::serve_until_parent_gone(server).await;
 }
 
