@@ -11,6 +11,7 @@ backend_tests!(
     a_concurrency_of_two_runs_two_jobs_of_a_key_at_once,
     a_job_waiting_for_its_key_is_not_charged_an_attempt,
     a_key_limit_holds_across_two_servers_claiming_at_once,
+    recurring_runs_are_keyed_from_their_arguments,
 );
 
 /// Runs until the probe's gate lets it through, counted under its tenant and under
@@ -195,4 +196,35 @@ async fn a_key_limit_holds_across_two_servers_claiming_at_once(backend: Backend)
     }
     one.shutdown().await;
     two.shutdown().await;
+}
+
+async fn recurring_runs_are_keyed_from_their_arguments(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    jobs.recurring()
+        .every(
+            "sync-7",
+            std::time::Duration::from_secs(24 * 3600),
+            SyncTenant { tenant: 7, n: 0 },
+        )
+        .await
+        .unwrap();
+    // Off, so that only the runs triggered by hand run: two of one tenant at once.
+    jobs.recurring().set_enabled("sync-7", false).await.unwrap();
+    for _ in 0..2 {
+        jobs.recurring().trigger("sync-7").await.unwrap();
+    }
+    let server = test_server(&jobs, &probe)
+        .worker_count(4)
+        .start()
+        .await
+        .unwrap();
+    wait_until("one run runs", || async {
+        probe.running_in("tenant-7") == 1
+    })
+    .await;
+    assert_eq!(count_in(&jobs, JobState::Processing).await, 1);
+    assert_eq!(count_in(&jobs, JobState::Enqueued).await, 1);
+    release_one_by_one(&jobs, &probe, 2, 1).await;
+    assert_eq!(probe.max_of("tenant-7"), 1, "the most of tenant 7 at once");
+    server.shutdown().await;
 }

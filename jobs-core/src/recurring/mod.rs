@@ -192,8 +192,11 @@ impl JobTemplate {
             trace_context: None,
             fresh_id: id.is_none(),
             unique: None,
-            // A recurring run is stored from its template, not its typed arguments.
-            concurrency: None,
+            // Keyed from the payload: a run is stored from its template, not its typed
+            // arguments.
+            concurrency: descriptor
+                .and_then(|descriptor| descriptor.concurrency_of(&self.payload))
+                .map(|(key, limit)| crate::storage::ConcurrencyKey { key, limit }),
         }
     }
 }

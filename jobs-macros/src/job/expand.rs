@@ -96,7 +96,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         });
     let concurrency = job.concurrency.as_ref().map(|concurrency| {
         let limit = Literal::u32_unsuffixed(concurrency.limit);
-        quote!(.concurrency(#limit))
+        quote!(.concurrency(#limit, #private::concurrency_key_of::<#struct_ident>))
     });
     let concurrency_key = job.concurrency.as_ref().map(|concurrency| {
         let key = render(job, &concurrency.key);
