@@ -12,6 +12,7 @@ backend_tests!(
     a_job_waiting_for_its_key_is_not_charged_an_attempt,
     a_key_limit_holds_across_two_servers_claiming_at_once,
     recurring_runs_are_keyed_from_their_arguments,
+    an_enqueue_can_give_a_run_another_key,
 );
 
 /// Runs until the probe's gate lets it through, counted under its tenant and under
@@ -226,5 +227,25 @@ async fn recurring_runs_are_keyed_from_their_arguments(backend: Backend) {
     assert_eq!(count_in(&jobs, JobState::Enqueued).await, 1);
     release_one_by_one(&jobs, &probe, 2, 1).await;
     assert_eq!(probe.max_of("tenant-7"), 1, "the most of tenant 7 at once");
+    server.shutdown().await;
+}
+
+async fn an_enqueue_can_give_a_run_another_key(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    // Tenant 1's sync counted under tenant 2's key: the two take turns.
+    jobs.enqueue(SyncTenant { tenant: 1, n: 0 })
+        .concurrency_key("tenant-2")
+        .await
+        .unwrap();
+    jobs.enqueue(SyncTenant { tenant: 2, n: 0 }).await.unwrap();
+    let server = test_server(&jobs, &probe)
+        .worker_count(4)
+        .start()
+        .await
+        .unwrap();
+    wait_until("one runs", || async { probe.running_in("all") == 1 }).await;
+    assert_eq!(count_in(&jobs, JobState::Enqueued).await, 1);
+    release_one_by_one(&jobs, &probe, 2, 1).await;
+    assert_eq!(probe.max_of("all"), 1, "the most at once");
     server.shutdown().await;
 }

@@ -26,6 +26,7 @@ impl Jobs {
             id: None,
             unique: J::DESCRIPTOR.unique_setting(),
             replace: false,
+            concurrency_key: None,
         }
     }
 
@@ -173,6 +174,7 @@ pub struct Enqueue<'a, J> {
     id: Option<JobId>,
     unique: Option<Unique>,
     replace: bool,
+    concurrency_key: Option<String>,
 }
 
 impl<J: fmt::Debug> fmt::Debug for Enqueue<'_, J> {
@@ -183,6 +185,7 @@ impl<J: fmt::Debug> fmt::Debug for Enqueue<'_, J> {
             .field("id", &self.id)
             .field("unique", &self.unique)
             .field("replace", &self.replace)
+            .field("concurrency_key", &self.concurrency_key)
             .finish()
     }
 }
@@ -245,6 +248,14 @@ impl<'a, J: Job> Enqueue<'a, J> {
     /// Without uniqueness it changes nothing.
     pub fn replace(mut self) -> Self {
         self.replace = true;
+        self
+    }
+
+    /// For a job type with `#[job(concurrency_key = "…")]`: counts this run under `key`
+    /// instead of the key its arguments render, with the type's `concurrency`. A job
+    /// type without a concurrency key has no partitioned limit, and this changes nothing.
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.concurrency_key = Some(key.into());
         self
     }
 
@@ -317,6 +328,9 @@ impl<'a, J: Job> Enqueue<'a, J> {
         let now = self.jobs.now();
         let mut row = new_job(&self.job, self.id, now, self.run_at.unwrap_or(now))?;
         row.unique = unique_claim(&self.job, &row, self.unique, self.replace);
+        if let (Some(key), Some(concurrency)) = (&self.concurrency_key, &mut row.concurrency) {
+            concurrency.key.clone_from(key);
+        }
         Ok((row.id, row))
     }
 
