@@ -16,6 +16,11 @@ pub use crate::{
 };
 pub use jobs_grammar::BackoffPolicy;
 
+/// The concurrency key of a stored payload of `J` (the descriptor's `KeyFn`).
+pub fn concurrency_key_of<J: Job>(payload: &str) -> Option<String> {
+    serde_json::from_str::<J>(payload).ok()?.concurrency_key()
+}
+
 /// Asserts at compile time, on the user's token, that a data parameter can be stored
 /// (and shared between workers, as [`Job`] requires).
 pub const fn assert_data<

@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod agent_tools;
 mod batches;
+mod concurrency_keys;
 mod connect_options;
 mod deploy;
 mod flow;

@@ -8,6 +8,8 @@
 mod support;
 
 mod batches;
+mod concurrency_keys;
+mod drain;
 mod durable;
 mod global_limit;
 mod migrations;

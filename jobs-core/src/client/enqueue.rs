@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::chain::Chain;
 use super::transactional::{self, EnqueueConnection};
 use crate::job::unique::{canonical_arguments, stored_key};
-use crate::storage::{Admitted, LifecycleStore, NewJob, UniqueClaim};
+use crate::storage::{Admitted, ConcurrencyKey, LifecycleStore, NewJob, UniqueClaim};
 use crate::{Job, JobId, JobState, Jobs, Result, Unique};
 
 impl Jobs {
@@ -26,6 +26,7 @@ impl Jobs {
             id: None,
             unique: J::DESCRIPTOR.unique_setting(),
             replace: false,
+            concurrency_key: None,
         }
     }
 
@@ -158,6 +159,10 @@ pub(crate) fn new_job<J: Job>(
         trace_context: crate::telemetry::trace_context(&tracing::Span::current()),
         fresh_id: id.is_none(),
         unique: None,
+        concurrency: descriptor
+            .concurrency_setting()
+            .zip(job.concurrency_key())
+            .map(|(limit, key)| ConcurrencyKey { key, limit }),
     })
 }
 
@@ -170,6 +175,7 @@ pub struct Enqueue<'a, J> {
     id: Option<JobId>,
     unique: Option<Unique>,
     replace: bool,
+    concurrency_key: Option<String>,
 }
 
 impl<J: fmt::Debug> fmt::Debug for Enqueue<'_, J> {
@@ -180,6 +186,7 @@ impl<J: fmt::Debug> fmt::Debug for Enqueue<'_, J> {
             .field("id", &self.id)
             .field("unique", &self.unique)
             .field("replace", &self.replace)
+            .field("concurrency_key", &self.concurrency_key)
             .finish()
     }
 }
@@ -242,6 +249,14 @@ impl<'a, J: Job> Enqueue<'a, J> {
     /// Without uniqueness it changes nothing.
     pub fn replace(mut self) -> Self {
         self.replace = true;
+        self
+    }
+
+    /// For a job type with `#[job(concurrency_key = "…")]`: counts this run under `key`
+    /// instead of the key its arguments render, with the type's `concurrency`. A job
+    /// type without a concurrency key has no partitioned limit, and this changes nothing.
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.concurrency_key = Some(key.into());
         self
     }
 
@@ -314,6 +329,9 @@ impl<'a, J: Job> Enqueue<'a, J> {
         let now = self.jobs.now();
         let mut row = new_job(&self.job, self.id, now, self.run_at.unwrap_or(now))?;
         row.unique = unique_claim(&self.job, &row, self.unique, self.replace);
+        if let (Some(key), Some(concurrency)) = (&self.concurrency_key, &mut row.concurrency) {
+            concurrency.key.clone_from(key);
+        }
         Ok((row.id, row))
     }
 

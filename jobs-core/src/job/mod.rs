@@ -51,6 +51,14 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn unique_key(&self) -> Option<String> {
         None
     }
+
+    /// The key this run's concurrency is limited under, for a job type that limits it
+    /// ([`JobDescriptor::concurrency_setting`]): the text
+    /// `#[job(concurrency_key = "…")]` renders from its arguments. `None` (the default)
+    /// runs it without a partitioned limit.
+    fn concurrency_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The queue of jobs that do not name one.
@@ -64,6 +72,11 @@ pub type RunFn = fn(Invocation) -> BoxFuture<'static, Result<Option<String>, Fai
 /// The largest result a job may return, as JSON: 64 KiB. A job's result is for what
 /// the next step or the caller needs (a summary, an id, a verdict), not for bulk data.
 pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// The concurrency key of a job from its stored payload (`None` for a payload that does
+/// not decode): what a recurring run, stored from its template rather than typed
+/// arguments, is keyed by.
+pub type KeyFn = fn(&str) -> Option<String>;
 
 /// The JSON Schema of a job's data, as agent tools take it; `Err` says why the job has
 /// none (a data type that does not implement `schemars::JsonSchema`).
@@ -84,6 +97,7 @@ pub struct JobDescriptor {
     reads_parent: bool,
     shape: &'static str,
     unique: Option<Unique>,
+    concurrency: Option<(u32, KeyFn)>,
     run: RunFn,
 }
 
@@ -102,6 +116,7 @@ impl JobDescriptor {
             reads_parent: false,
             shape: "",
             unique: None,
+            concurrency: None,
             run,
         }
     }
@@ -180,6 +195,27 @@ impl JobDescriptor {
     pub const fn unique(mut self, unique: Unique) -> Self {
         self.unique = Some(unique);
         self
+    }
+
+    /// Runs at most `limit` jobs of one concurrency key at once, across every server
+    /// (`#[job(concurrency_key = "…", concurrency = 2)]`); the key of each run is
+    /// [`Job::concurrency_key`], or `key_of` its stored payload. A limit of 0 counts
+    /// as 1.
+    pub const fn concurrency(mut self, limit: u32, key_of: KeyFn) -> Self {
+        self.concurrency = Some((if limit == 0 { 1 } else { limit }, key_of));
+        self
+    }
+
+    /// How many jobs of one concurrency key may run at once, if the job is limited so.
+    pub fn concurrency_setting(&self) -> Option<u32> {
+        self.concurrency.map(|(limit, _)| limit)
+    }
+
+    /// The concurrency key of the run whose stored payload is `payload`, and its limit:
+    /// `None` for a job without a partitioned limit or a payload that does not decode.
+    pub(crate) fn concurrency_of(&self, payload: &str) -> Option<(String, u32)> {
+        let (limit, key_of) = self.concurrency?;
+        Some((key_of(payload)?, limit))
     }
 
     /// How the job is unique, if it is.

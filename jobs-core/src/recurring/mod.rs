@@ -193,6 +193,11 @@ impl JobTemplate {
             trace_context: None,
             fresh_id: id.is_none(),
             unique: None,
+            // Keyed from the payload: a run is stored from its template, not its typed
+            // arguments.
+            concurrency: descriptor
+                .and_then(|descriptor| descriptor.concurrency_of(&self.payload))
+                .map(|(key, limit)| crate::storage::ConcurrencyKey { key, limit }),
         }
     }
 }

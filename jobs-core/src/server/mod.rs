@@ -209,6 +209,12 @@ impl JobServerBuilder {
         if let Some(queues) = &config.queues {
             tracing::info!(?queues, "claims only from these queues (queues)");
         }
+        // Claims read concurrency keys only when a job this server runs has them.
+        let keyed = served.iter().any(|name| {
+            registry()
+                .get(name.as_str())
+                .is_some_and(|descriptor| descriptor.concurrency_setting().is_some())
+        });
         let deletions = Deletions {
             local: self.jobs.subscribe_deleted(),
             remote: self.jobs.storage().deletions(),
@@ -259,6 +265,7 @@ impl JobServerBuilder {
             writes,
             queue_counts: Mutex::new(HashMap::new()),
             limited_queues,
+            keyed,
             pauses: pauses::Pauses::new(paused_signal),
             metrics: ServerMetrics::default(),
         });
@@ -550,6 +557,9 @@ struct Shared {
     queue_counts: Mutex<HashMap<String, usize>>,
     /// The queues with a concurrency limit, on this server or across all, sorted.
     limited_queues: Vec<String>,
+    /// Some job this server runs has a concurrency key (`#[job(concurrency_key = …)]`):
+    /// its claims count the keys' running jobs.
+    keyed: bool,
     /// The paused queues and job names, as last read.
     pauses: pauses::Pauses,
     metrics: ServerMetrics,

@@ -306,6 +306,7 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         queues,
         names: Some(names),
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
+        keyed: shared.keyed,
     };
     let config = &shared.config;
     let served = |queue: &String| {

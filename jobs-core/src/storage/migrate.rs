@@ -481,6 +481,12 @@ const SQLITE_SCRIPTS: &[Migration] = &[
         concurrent: false,
     },
     Migration {
+        version: 21,
+        description: "concurrency keys: partitioned limits",
+        sql: include_str!("../../migrations/sqlite/0021_concurrency_keys.sql"),
+        concurrent: false,
+    },
+    Migration {
         version: 22,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/sqlite/0022_applications.sql"),
@@ -629,6 +635,12 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         concurrent: false,
     },
     Migration {
+        version: 24,
+        description: "concurrency keys: partitioned limits",
+        sql: include_str!("../../migrations/postgres/0024_concurrency_keys.sql"),
+        concurrent: false,
+    },
+    Migration {
         version: 25,
         description: "the newest release of each application that registered",
         sql: include_str!("../../migrations/postgres/0025_applications.sql"),
@@ -638,6 +650,12 @@ const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 26,
         description: "the index of a batch's members, built concurrently",
         sql: include_str!("../../migrations/postgres/0026_batch_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 27,
+        description: "the indexes of partitioned limits, built concurrently",
+        sql: include_str!("../../migrations/postgres/0027_concurrency_key_indexes.sql"),
         concurrent: true,
     },
 ];
@@ -652,7 +670,7 @@ mod tests {
         assert_eq!(
             SQLITE.versions(),
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
             ]
         );
     }
@@ -664,7 +682,7 @@ mod tests {
             POSTGRES.versions(),
             [
                 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-                25, 26
+                24, 25, 26, 27
             ]
         );
     }

@@ -53,9 +53,9 @@ pub(crate) use self::any::AnyStorage;
 pub(crate) use self::batches::{BatchMember, BatchStore, NewBatch, StoredBatch};
 pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
-    Admission, Admitted, ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence,
-    FireRequest, Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate, QueueCounts,
-    QueueSelector, Requeue, ServerRow, UniqueClaim, WAIT_TIMED_OUT, WaitState,
+    Admission, Admitted, ClaimRequest, ClaimedJob, Completion, ConcurrencyKey, EventWait,
+    ExpiredJob, Fence, FireRequest, Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate,
+    QueueCounts, QueueSelector, Requeue, ServerRow, UniqueClaim, WAIT_TIMED_OUT, WaitState,
 };
 
 /// The operations the client and the server need from a database.

@@ -38,6 +38,18 @@ pub(crate) struct NewJob {
     pub(crate) fresh_id: bool,
     /// The job's unique key, when an earlier job with it may make this one a duplicate.
     pub(crate) unique: Option<UniqueClaim>,
+    /// The job's concurrency key and how many jobs of it may run at once.
+    pub(crate) concurrency: Option<ConcurrencyKey>,
+}
+
+/// A partitioned limit (`#[job(concurrency_key = "…", concurrency = n)]`): no more than
+/// `limit` jobs of `key` are `Processing` at once, across every server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConcurrencyKey {
+    /// The key as rendered from the job's arguments.
+    pub(crate) key: String,
+    /// At least 1.
+    pub(crate) limit: u32,
 }
 
 /// The unique key a job is inserted under (see `crate::job::unique`).
@@ -152,6 +164,11 @@ pub(crate) struct ClaimRequest<'a> {
     /// The first this many jobs of the claim, in claim order, start at once; the others
     /// are claimed ahead (stored with `ahead` set).
     pub(crate) start_now: u32,
+    /// Some jobs the server runs carry a concurrency key: a job of a key is claimed
+    /// only while fewer than its limit of that key are `Processing`, and no more than
+    /// `start_now` of them are claimed (so they are rarely claimed ahead). False keeps
+    /// the claim that reads no key (a keyed job is then claimed as any other).
+    pub(crate) keyed: bool,
 }
 
 /// A job a server claimed: moved to `Processing`, owned by it, attempt counted.

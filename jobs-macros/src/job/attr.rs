@@ -20,6 +20,8 @@ mod kw {
     syn::custom_keyword!(unique);
     syn::custom_keyword!(unique_key);
     syn::custom_keyword!(unique_states);
+    syn::custom_keyword!(concurrency);
+    syn::custom_keyword!(concurrency_key);
 }
 
 /// The value of each option given, keyed by the option.
@@ -37,6 +39,8 @@ pub(crate) struct Options {
     pub(crate) unique: Option<Setting>,
     pub(crate) unique_key: Option<Setting>,
     pub(crate) unique_states: Option<Setting>,
+    pub(crate) concurrency: Option<Setting>,
+    pub(crate) concurrency_key: Option<Setting>,
     pub(crate) krate: Option<Setting>,
 }
 
@@ -67,6 +71,10 @@ impl Settings for Options {
             &mut self.unique_key
         } else if lookahead.peek(kw::unique_states) {
             &mut self.unique_states
+        } else if lookahead.peek(kw::concurrency) {
+            &mut self.concurrency
+        } else if lookahead.peek(kw::concurrency_key) {
+            &mut self.concurrency_key
         } else if lookahead.peek(Token![crate]) {
             &mut self.krate
         } else {

@@ -94,6 +94,18 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 }
             }
         });
+    let concurrency = job.concurrency.as_ref().map(|concurrency| {
+        let limit = Literal::u32_unsuffixed(concurrency.limit);
+        quote!(.concurrency(#limit, #private::concurrency_key_of::<#struct_ident>))
+    });
+    let concurrency_key = job.concurrency.as_ref().map(|concurrency| {
+        let key = render(job, &concurrency.key);
+        quote! {
+            fn concurrency_key(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::option::Option::Some(#key)
+            }
+        }
+    });
     let reads_parent = job
         .args
         .iter()
@@ -137,7 +149,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
                         #retries #queue #priority #timeout #backoff #schema #not_a_tool
-                        #reads_parent #unique .shape(#shape);
+                        #reads_parent #unique #concurrency .shape(#shape);
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name
@@ -146,6 +158,8 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 #labels
 
                 #unique_key
+
+                #concurrency_key
             }
 
             #private::inventory::submit! {

@@ -18,9 +18,11 @@ use crate::errors::Errors;
 use crate::grammar;
 use crate::settings::Setting;
 
+mod concurrency;
 mod text;
 mod unique;
 
+pub(crate) use concurrency::Concurrency;
 use text::{labels, template};
 pub(crate) use unique::Unique;
 
@@ -54,6 +56,8 @@ pub(crate) struct Job {
     pub(crate) tool: bool,
     /// With `unique = "…"`: the window, the key and the states that count.
     pub(crate) unique: Option<Unique>,
+    /// With `concurrency_key = "…"`: the key's template and how many run at once.
+    pub(crate) concurrency: Option<Concurrency>,
 }
 
 pub(crate) enum Arg {
@@ -178,6 +182,13 @@ pub(crate) fn validate(
         &data,
         errors,
     );
+    let concurrency = concurrency::concurrency(
+        options.concurrency_key,
+        options.concurrency,
+        &sig.ident,
+        &data,
+        errors,
+    );
     let tool = options
         .tool
         .and_then(|setting| setting.boolean(errors))
@@ -221,6 +232,7 @@ pub(crate) fn validate(
         labels,
         tool,
         unique,
+        concurrency,
     })
 }
 

@@ -43,6 +43,12 @@ pub async fn rebuild_index(tenant_id: u64, reason: String) {
     let _ = (tenant_id, reason);
 }
 
+/// Syncs a tenant's data, two syncs of one tenant at a time.
+#[job(concurrency_key = "tenant-{tenant_id}", concurrency = 2)]
+pub async fn sync_tenant(tenant_id: u64) {
+    let _ = tenant_id;
+}
+
 #[job(labels = ["private"])]
 async fn private_job(week: u32) {
     let _ = week;
@@ -64,5 +70,6 @@ fn main() {
             tenant_id: 1,
             reason: String::new(),
         },
+        SyncTenant { tenant_id: 1 },
     );
 }

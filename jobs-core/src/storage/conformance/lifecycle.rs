@@ -107,6 +107,7 @@ async fn insert_fresh_ids_with_a_given_one<S: Storage>(s: &S) {
     let fresh = |n| NewJob {
         fresh_id: true,
         unique: None,
+        concurrency: None,
         ..job(id(n), "fresh")
     };
     s.jobs_insert(&[fresh(1), fresh(2), fresh(3)])

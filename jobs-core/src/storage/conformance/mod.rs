@@ -146,6 +146,7 @@ macro_rules! conformance {
     };
 }
 mod admin;
+mod concurrency;
 mod continuations;
 mod fence;
 mod lease;
@@ -189,6 +190,7 @@ pub(super) fn job(id: JobId, name: &str) -> NewJob {
         trace_context: None,
         fresh_id: false,
         unique: None,
+        concurrency: None,
     }
 }
 
@@ -233,6 +235,7 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
         queues: QueueSelector::All,
         names: None,
         start_now: limit,
+        keyed: false,
     }
 }
 

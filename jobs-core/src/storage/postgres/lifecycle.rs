@@ -26,26 +26,30 @@ use crate::{JobId, Result};
 /// PostgreSQL plans and runs faster), each with or without `ON CONFLICT (id) DO
 /// NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
-/// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id.
+/// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id,
+/// $18 concurrency key, $19 concurrency.
 static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let arrays = "SELECT id, name, display_name, payload::json, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
-             created_at, created_at, trace_context, batch_id \
+             created_at, created_at, trace_context, batch_id, concurrency_key, concurrency \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
-             $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[], $17::uuid[]) \
+             $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[], $17::uuid[], \
+             $18::text[], $19::int4[]) \
              AS new (id, name, display_name, payload, state, queue, priority, run_at, \
                  max_retries, created_at, recurring_id, parent_id, on_failure, labels, \
-                 trace_context, batch_id)";
+                 trace_context, batch_id, concurrency_key, concurrency)";
     let one = "VALUES ($1::uuid, $2::text, $3::text, $4::text::json, $5::text, $6::text, \
              $7::int4, $8::timestamptz, $9::int8, $12::text, $13::uuid, $14::bool, \
-             $15::text::json, $10::timestamptz, $10::timestamptz, $16::text, $17::uuid)";
+             $15::text::json, $10::timestamptz, $10::timestamptz, $16::text, $17::uuid, \
+             $18::text, $19::int4)";
     let statement = |source: &str, conflict: &str| {
         format!(
             "WITH inserted AS ( \
                  INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
                      priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
-                     labels, created_at, updated_at, trace_context, batch_id) \
+                     labels, created_at, updated_at, trace_context, batch_id, \
+                     concurrency_key, concurrency) \
                  {source} {conflict} \
                  RETURNING id, state, created_at \
              ), history AS ( \
@@ -90,6 +94,8 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
             .bind(text(&job.labels_json()).into_owned())
             .bind(job.trace_context.as_deref())
             .bind(job.batch_id.map(|id| id.as_uuid()))
+            .bind(job.concurrency.as_ref().map(|c| text(&c.key).into_owned()))
+            .bind(job.concurrency.as_ref().map(|c| int(c.limit)))
             .execute(conn)
             .await?;
         return Ok(());
@@ -113,7 +119,11 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     let mut labels = Vec::with_capacity(jobs.len());
     let mut trace_contexts = Vec::with_capacity(jobs.len());
     let mut batch_ids = Vec::with_capacity(jobs.len());
+    let mut keys = Vec::with_capacity(jobs.len());
+    let mut limits = Vec::with_capacity(jobs.len());
     for job in jobs {
+        keys.push(job.concurrency.as_ref().map(|c| text(&c.key).into_owned()));
+        limits.push(job.concurrency.as_ref().map(|c| int(c.limit)));
         ids.push(job.id.as_uuid());
         names.push(job.name.as_str());
         display_names.push(text(&job.display_name).into_owned());
@@ -149,6 +159,8 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         .bind(labels)
         .bind(trace_contexts)
         .bind(batch_ids)
+        .bind(keys)
+        .bind(limits)
         .execute(conn)
         .await?;
     Ok(())
@@ -165,6 +177,9 @@ pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') 
 /// global limit).
 const PICK: &str = "jobs_claim_pick($3, $4, $8, $5, $7)";
 const PICK_CAPPED: &str = "jobs_claim_pick_capped($3, $4, $5[1], $8, $7)";
+/// The pick of a server that runs keyed jobs (`$8` the mode, `$9` the most keyed jobs,
+/// `$10` a capped queue's global limit or NULL).
+const PICK_KEYED: &str = "jobs_claim_pick_keyed($3, $4, $9, $8, $5, $7, $10)";
 
 impl LifecycleStore for PgStorage {
     async fn jobs_admit(&self, jobs: &[NewJob]) -> Result<Vec<crate::storage::Admitted>> {
@@ -178,7 +193,7 @@ impl LifecycleStore for PgStorage {
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
         // `$8` is the pick's mode, or a capped queue's global limit.
-        let (pick, mode, queues): (&str, i32, Vec<String>) = match request.queues {
+        let (mut pick, mut mode, queues): (&str, i32, Vec<String>) = match request.queues {
             QueueSelector::All => (PICK, 0, Vec::new()),
             QueueSelector::Only(queue) => (PICK, 1, vec![queue.to_owned()]),
             QueueSelector::Among(queues) => (PICK, 1, queues.to_vec()),
@@ -189,13 +204,30 @@ impl LifecycleStore for PgStorage {
                 vec![queue.to_owned()],
             ),
         };
+        // A server that runs keyed jobs picks through the one function that knows keys
+        // (migration 0024), which returns up to twice the limit: the claim takes the
+        // first `$4`. The others' claims read no key.
+        let mut keyed = None;
+        let mut cut = "";
+        if request.keyed {
+            let global = match request.queues {
+                QueueSelector::Capped { global, .. } => {
+                    mode = 1;
+                    Some(i64::from(global))
+                }
+                _ => None,
+            };
+            keyed = Some((i64::from(request.start_now.min(request.limit)), global));
+            pick = PICK_KEYED;
+            cut = "AND ranked.n <= $4";
+        }
         // The lease runs from the database's clock (see the module docs of `storage`).
         let lease = micros_of(request.offset + (request.lease_until - request.now));
         // The pick is a function whose plan cannot flip with the statistics (see
         // migration 0015); a capped queue's also serializes its claims and counts
         // (migration 0017).
         let commit_mode = self.commit_mode();
-        let rows = sqlx::query(&format!(
+        let claim = format!(
             "WITH async_commit AS ({commit_mode}), picked AS ( \
                  SELECT id, priority, run_at FROM {pick} \
              ), ranked AS ( \
@@ -205,7 +237,7 @@ impl LifecycleStore for PgStorage {
                      token = job.token + 1, owner = $1, \
                      lease_until = clock_timestamp() + $2 * interval '1 microsecond', \
                      updated_at = $3, ahead = ranked.n > $6 \
-                 FROM ranked WHERE job.id = ranked.id \
+                 FROM ranked WHERE job.id = ranked.id {cut} \
                  RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
                      job.run_at, job.queue, job.token, job.ahead, job.trace_context, \
                      ranked.n \
@@ -217,17 +249,20 @@ impl LifecycleStore for PgStorage {
                  token, ahead, trace_context \
              FROM claimed, async_commit \
              ORDER BY n",
-        ))
-        .bind(request.owner)
-        .bind(lease)
-        .bind(request.now)
-        .bind(i64::from(request.limit))
-        .bind(queues)
-        .bind(i64::from(request.start_now))
-        .bind(request.names)
-        .bind(mode)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&claim)
+            .bind(request.owner)
+            .bind(lease)
+            .bind(request.now)
+            .bind(i64::from(request.limit))
+            .bind(queues)
+            .bind(i64::from(request.start_now))
+            .bind(request.names)
+            .bind(mode);
+        if let Some((most, global)) = keyed {
+            query = query.bind(most).bind(global);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(claimed_job).collect()
     }
 

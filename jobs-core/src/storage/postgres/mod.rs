@@ -23,6 +23,8 @@ use crate::Result;
 mod admin;
 mod batches;
 mod continuations;
+#[cfg(test)]
+mod key_tests;
 mod lifecycle;
 mod listener;
 #[cfg(test)]

@@ -126,9 +126,10 @@ pub(crate) async fn jobs_insert_with(
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
-             updated_at, trace_context, batch_id) ",
+             updated_at, trace_context, batch_id, concurrency_key, concurrency) ",
         );
         insert.push_values(chunk, |mut row, job| {
+            let concurrency = job.concurrency.as_ref();
             row.push_bind(job.id.to_string())
                 .push_bind(&job.name)
                 .push_bind(&job.display_name)
@@ -145,7 +146,9 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(micros(job.created_at))
                 .push_bind(micros(job.created_at))
                 .push_bind(&job.trace_context)
-                .push_bind(job.batch_id.map(|id| id.to_string()));
+                .push_bind(job.batch_id.map(|id| id.to_string()))
+                .push_bind(concurrency.map(|concurrency| concurrency.key.clone()))
+                .push_bind(concurrency.map(|concurrency| i64::from(concurrency.limit)));
         });
         // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
         if !chunk.iter().all(|job| job.fresh_id) {
@@ -194,51 +197,44 @@ impl LifecycleStore for SqliteStorage {
             .push_bind(i64::from(request.start_now))
             .push(
                 " FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n \
-                 FROM (SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable \
-                 WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ",
-            )
-            .push_bind(micros(request.now));
-        match request.queues {
-            QueueSelector::All => {}
-            QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
-                claim.push(" AND queue = ").push_bind(queue.to_owned());
-            }
-            QueueSelector::AllExcept(queues) | QueueSelector::Among(queues) => {
-                let among = matches!(request.queues, QueueSelector::Among(_));
-                claim.push(if among {
-                    " AND queue IN ("
-                } else {
-                    " AND queue NOT IN ("
-                });
-                let mut names = claim.separated(", ");
-                for queue in queues {
-                    names.push_bind(queue.clone());
-                }
-                claim.push(")");
-            }
-        }
-        if let Some(names) = request.names {
-            let names = serde_json::to_string(names).expect("names serialize");
-            claim
-                .push(" AND name IN (SELECT value FROM json_each(")
-                .push_bind(names)
-                .push("))");
-        }
-        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
-        if let QueueSelector::Capped { queue, global } = request.queues {
-            // No more than leaves `global` of the queue `Processing`: the statement
-            // holds the database's write lock from its start, so the count and the
-            // claim are one step for every process on the file.
-            claim
-                .push("max(0, min(")
-                .push_bind(i64::from(request.limit))
-                .push(", ")
-                .push_bind(i64::from(global))
-                .push(" - (SELECT count(*) FROM jobs_job WHERE state = 'Processing' AND queue = ")
-                .push_bind(queue.to_owned())
-                .push(")))");
+                 FROM (SELECT id, priority, run_at FROM ",
+            );
+        if request.keyed {
+            // The jobs without a key as below, then those of each key with room: the
+            // first `concurrency - running` of the key in claim order. The statement
+            // holds the write lock from its start, so the counts hold for every
+            // process on the file.
+            claim.push(
+                "(SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable \
+                 WHERE concurrency_key IS NULL AND ",
+            );
+            push_runnable(&mut claim, &request);
+            claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+            push_limit(&mut claim, &request, request.limit);
+            claim.push(
+                ") UNION ALL SELECT id, priority, run_at FROM (SELECT id, priority, run_at \
+                 FROM (SELECT id, priority, run_at, concurrency_key, concurrency, \
+                     row_number() OVER (PARTITION BY concurrency_key \
+                         ORDER BY priority DESC, run_at, id) AS rank \
+                 FROM jobs_job INDEXED BY jobs_job_keyed \
+                 WHERE concurrency_key IS NOT NULL AND ",
+            );
+            push_runnable(&mut claim, &request);
+            claim.push(
+                ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
+                     FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
+                     WHERE running.state = 'Processing' \
+                         AND running.concurrency_key = keyed.concurrency_key) \
+                 ORDER BY priority DESC, run_at LIMIT ",
+            );
+            push_limit(&mut claim, &request, request.start_now.min(request.limit));
+            claim.push(") ORDER BY priority DESC, run_at LIMIT ");
+            push_limit(&mut claim, &request, request.limit);
         } else {
-            claim.push_bind(i64::from(request.limit));
+            claim.push("jobs_job INDEXED BY jobs_job_runnable WHERE ");
+            push_runnable(&mut claim, &request);
+            claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+            push_limit(&mut claim, &request, request.limit);
         }
         claim.push(
             ")) AS picked WHERE jobs_job.id = picked.id \
@@ -549,5 +545,57 @@ impl LifecycleStore for SqliteStorage {
         release_continuations(&mut tx, &[], &ids, now).await?;
         tx.commit().await?;
         Ok(ids.len() as u64)
+    }
+}
+
+/// The conditions of a runnable row the claim may take: due, in the queues and of the
+/// names it asks for.
+fn push_runnable<'a>(claim: &mut QueryBuilder<'a, Sqlite>, request: &ClaimRequest<'a>) {
+    claim
+        .push("state IN ('Enqueued', 'Scheduled') AND run_at <= ")
+        .push_bind(micros(request.now));
+    match request.queues {
+        QueueSelector::All => {}
+        QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
+            claim.push(" AND queue = ").push_bind(queue.to_owned());
+        }
+        QueueSelector::AllExcept(queues) | QueueSelector::Among(queues) => {
+            let among = matches!(request.queues, QueueSelector::Among(_));
+            claim.push(if among {
+                " AND queue IN ("
+            } else {
+                " AND queue NOT IN ("
+            });
+            let mut names = claim.separated(", ");
+            for queue in queues {
+                names.push_bind(queue.clone());
+            }
+            claim.push(")");
+        }
+    }
+    if let Some(names) = request.names {
+        let names = serde_json::to_string(names).expect("names serialize");
+        claim
+            .push(" AND name IN (SELECT value FROM json_each(")
+            .push_bind(names)
+            .push("))");
+    }
+}
+
+/// At most `limit` rows, and of a capped queue no more than leaves `global` of it
+/// `Processing`: the statement holds the database's write lock from its start, so the
+/// count and the claim are one step for every process on the file.
+fn push_limit(claim: &mut QueryBuilder<'_, Sqlite>, request: &ClaimRequest<'_>, limit: u32) {
+    if let QueueSelector::Capped { queue, global } = request.queues {
+        claim
+            .push("max(0, min(")
+            .push_bind(i64::from(limit))
+            .push(", ")
+            .push_bind(i64::from(global))
+            .push(" - (SELECT count(*) FROM jobs_job WHERE state = 'Processing' AND queue = ")
+            .push_bind(queue.to_owned())
+            .push(")))");
+    } else {
+        claim.push_bind(i64::from(limit));
     }
 }
