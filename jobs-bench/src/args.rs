@@ -40,6 +40,10 @@ figures (run in this order, on each backend):
              captured and not (capture_backtraces): jobs/s
   scale      100,000 no-op jobs drained at 16 workers on an empty table and on one
              holding 1,000,000 finished jobs, analyzed before the backlog arrived
+  migrate    PostgreSQL: a node of a new release builds the newest index of the job
+             table on 1,000,000 finished jobs while another drains a backlog: the
+             drain's longest stall, with the index built CONCURRENTLY (the library)
+             and inside a transaction (as before)
   live       200 live-update streams (dashboard tabs) open on a 1,000,000-job table:
              a drain of 10,000 no-op jobs with and without them, and the store reads
              for live updates per 750 ms round
@@ -84,10 +88,12 @@ pub(crate) enum Figure {
     Live,
     /// 9. Speed on a big table.
     Scale,
+    /// 10. A migration on a big table while another node drains.
+    Migrate,
 }
 
 impl Figure {
-    const ALL: [Figure; 9] = [
+    const ALL: [Figure; 10] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
@@ -97,6 +103,7 @@ impl Figure {
         Figure::Panics,
         Figure::Live,
         Figure::Scale,
+        Figure::Migrate,
     ];
 
     fn parse(name: &str) -> Option<Vec<Self>> {
@@ -111,6 +118,7 @@ impl Figure {
             "panics" => vec![Figure::Panics],
             "live" => vec![Figure::Live],
             "scale" => vec![Figure::Scale],
+            "migrate" => vec![Figure::Migrate],
             _ => return None,
         })
     }
@@ -127,6 +135,7 @@ impl Figure {
             Figure::Panics => "panics",
             Figure::Live => "live",
             Figure::Scale => "scale",
+            Figure::Migrate => "migrate",
         }
     }
 }

@@ -274,6 +274,19 @@ pub(crate) enum Raw {
 }
 
 impl Raw {
+    /// Runs one statement (no parameters).
+    pub(crate) async fn execute(&mut self, sql: &str) -> Result<()> {
+        match self {
+            Raw::Sqlite(conn) => {
+                sqlx::query(sql).execute(conn).await?;
+            }
+            Raw::Postgres(conn) => {
+                sqlx::query(sql).execute(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Connects to `url`.
     pub(crate) async fn connect(url: &str) -> Result<Self> {
         Ok(match Backend::of_url(url)? {

@@ -23,6 +23,7 @@ mod fault;
 mod latency;
 mod list;
 mod live;
+mod migrating;
 mod panics;
 mod report;
 mod scale;

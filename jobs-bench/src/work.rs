@@ -23,8 +23,14 @@ pub(crate) const MODEL_CALL: Duration = Duration::from_secs(1);
 pub(crate) struct Tally(Arc<AtomicUsize>);
 
 impl Tally {
-    fn add(&self) {
+    /// Counts one finished run.
+    pub(crate) fn add(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many runs have finished so far.
+    pub(crate) fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
     }
 
     /// Resolves once `n` runs have finished; fails after `limit`.

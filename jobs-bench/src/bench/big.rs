@@ -1,10 +1,11 @@
-//! The figures on big tables: the drain beside open dashboards (8) and on a table of
-//! finished jobs (9).
+//! The figures on big tables: the drain beside open dashboards (8), on a table of
+//! finished jobs (9), and while another node migrates it (10).
 
 use anyhow::Result;
 
 use super::Bench;
 use crate::db::Backend;
+use crate::migrating::{self, Build};
 use crate::report::{Row, Target, Unit, thousands};
 use crate::{live, scale};
 
@@ -14,7 +15,58 @@ const LIVE_WORKERS: usize = 16;
 /// Workers of the drains of the big-table figure.
 const SCALE_WORKERS: usize = 16;
 
+/// Workers of the drain the migration figure stalls.
+const MIGRATE_WORKERS: usize = 16;
+
 impl Bench<'_> {
+    pub(super) async fn migrate(&mut self, backend: Backend) -> Result<()> {
+        if backend != Backend::Postgres {
+            eprintln!("   (PostgreSQL only: SQLite builds an index in its one write transaction)");
+            return Ok(());
+        }
+        let sizes = self.sizes;
+        let mut stalls = Vec::new();
+        for build in [Build::Library, Build::InTransaction] {
+            let scratch = self.scratch(backend).await?;
+            let stall = migrating::stall_while_migrating(
+                &scratch,
+                sizes.scale_rows,
+                sizes.drain * 2,
+                MIGRATE_WORKERS,
+                build,
+            )
+            .await?;
+            scratch.remove().await?;
+            eprintln!(
+                "   {build:?}: migration {:.2} s, longest stall of the drain {:.0} ms",
+                stall.migration.as_secs_f64(),
+                stall.longest_gap.as_secs_f64() * 1000.0
+            );
+            stalls.push(stall);
+        }
+        let (library, before) = (stalls[0], stalls[1]);
+        self.push(
+            Row::new(
+                10,
+                format!(
+                    "longest stall of a {MIGRATE_WORKERS}-worker drain while another node \
+                     migrates a table of {} finished jobs (index built CONCURRENTLY, {:.1} s)",
+                    thousands(sizes.scale_rows as f64),
+                    library.migration.as_secs_f64()
+                ),
+                backend,
+                library.longest_gap.as_secs_f64() * 1000.0,
+                Unit::Ms,
+            )
+            .against(
+                before.longest_gap.as_secs_f64() * 1000.0,
+                "the same index built inside the migration's transaction",
+            )
+            .target(Target::AtMost { max: 1000.0 }),
+        );
+        Ok(())
+    }
+
     pub(super) async fn scale(&mut self, backend: Backend) -> Result<()> {
         let sizes = self.sizes;
         // Empty, big, empty again: the machine's speed drifts, so the big table's drain

@@ -213,6 +213,7 @@ impl Bench<'_> {
             Figure::Panics => self.panics(backend).await,
             Figure::Live => self.live(backend).await,
             Figure::Scale => self.scale(backend).await,
+            Figure::Migrate => self.migrate(backend).await,
         }
     }
 
