@@ -15,5 +15,6 @@ mod global_limit;
 mod migrations;
 mod multiprocess;
 mod otel;
+mod rolling_deploy;
 mod schemas;
 mod wakeup;
