@@ -31,7 +31,8 @@ usage: cargo run --release -p jobs-bench -- <figure>... [options]
 figures (run in this order, on each backend):
   baseline   plain sqlx: single-row insert, 1,000-row insert, claim + complete 100/tx
   enqueue    jobs.enqueue(job) one at a time, and enqueue_many of 1,000
-  drain      100,000 enqueued no-op jobs at 16, 64 and 256 workers: jobs/s, commits/job
+  drain      100,000 enqueued no-op jobs at 16, 64 and 256 workers: jobs/s, commits/job;
+             at 64 workers with the queue limited to 64 across the cluster
   latency    one job every 10 ms for 10 s on an idle server: enqueue-to-start
              p50/p99/max, in-process, and across processes on PostgreSQL
   waiting    10,000 jobs awaiting a 1 s timer with 10,000 workers: wall time, peak RSS

@@ -19,15 +19,28 @@ pub(crate) struct Drained {
 
 /// Drains `n` pre-enqueued no-op jobs with `workers` workers.
 pub(crate) async fn run(scratch: &Scratch, n: usize, workers: usize) -> Result<Drained> {
-    run_with(scratch, n, workers, false).await
+    run_with(scratch, n, workers, false, None).await
 }
 
-/// [`run`], with PostgreSQL's claims and results committed durably when `durable`.
+/// [`run`], with the jobs' queue limited to `global` running at once across the cluster
+/// (`global_queue_limit`): what a claim that counts the queue's running jobs costs.
+pub(crate) async fn run_limited(
+    scratch: &Scratch,
+    n: usize,
+    workers: usize,
+    global: usize,
+) -> Result<Drained> {
+    run_with(scratch, n, workers, false, Some(global)).await
+}
+
+/// [`run`], with PostgreSQL's claims and results committed durably when `durable`, and
+/// the queue limited to `global` across the cluster when set.
 pub(crate) async fn run_with(
     scratch: &Scratch,
     n: usize,
     workers: usize,
     durable: bool,
+    global: Option<usize>,
 ) -> Result<Drained> {
     // The backlog comes through a client that is closed before counting starts.
     let filler = Client::open(scratch, None).await?;
@@ -39,7 +52,13 @@ pub(crate) async fn run_with(
     let client = Client::open_with(scratch, Some(&commits), durable).await?;
     let mut probe = Raw::connect(scratch.url()).await?;
     let (server, elapsed) =
-        work::serve_until_done(client.jobs.clone(), workers, n, &mut probe).await?;
+        work::serve_until_done_with(client.jobs.clone(), workers, n, &mut probe, |builder| {
+            match global {
+                Some(limit) => builder.global_queue_limit(jobs::DEFAULT_QUEUE, limit),
+                None => builder,
+            }
+        })
+        .await?;
     server.shutdown().await;
     client.close().await;
     // Only this drain's jobs: the table may hold others (the big-table figures), which

@@ -306,6 +306,8 @@ impl Bench<'_> {
     }
 
     async fn drain(&mut self, backend: Backend) -> Result<()> {
+        /// Workers of the drain whose queue is limited to as many across the cluster.
+        const LIMITED_WORKERS: usize = 64;
         let sizes = self.sizes;
         let share = match backend {
             Backend::Sqlite => 0.5,
@@ -315,10 +317,14 @@ impl Bench<'_> {
         // factor of up to 1.6 here): each drain is compared with the mean of the
         // claim + complete baselines measured right before and right after it.
         let mut before = self.claim_complete(backend).await?;
+        let mut unlimited = None;
         for workers in sizes.drain_workers {
             let scratch = self.scratch(backend).await?;
             let drained = drain::run(&scratch, sizes.drain, workers).await?;
             scratch.remove().await?;
+            if workers == LIMITED_WORKERS {
+                unlimited = Some(drained.rate);
+            }
             let after = self.claim_complete(backend).await?;
             let limit = f64::midpoint(before, after);
             before = after;
@@ -347,6 +353,28 @@ impl Bench<'_> {
                 .note(counted),
             );
         }
+        // The same drain with its queue limited across the cluster to as many jobs as
+        // there are workers: the cost of a claim that counts the queue's running jobs.
+        let scratch = self.scratch(backend).await?;
+        let limited =
+            drain::run_limited(&scratch, sizes.drain, LIMITED_WORKERS, LIMITED_WORKERS).await?;
+        scratch.remove().await?;
+        let mut row = Row::new(
+            3,
+            format!(
+                "drain {} no-op jobs, {LIMITED_WORKERS} workers, queue limited to \
+                 {LIMITED_WORKERS} across the cluster",
+                thousands(sizes.drain as f64)
+            ),
+            backend,
+            limited.rate,
+            Unit::JobsPerSec,
+        )
+        .note("global_queue_limit");
+        if let Some(unlimited) = unlimited {
+            row = row.against(unlimited, "the same drain without the limit");
+        }
+        self.push(row);
         if backend == Backend::Postgres {
             // Claims and results committed durably (`postgres_durable_commits`), next
             // to the default asynchronous commits at the same size.
@@ -354,7 +382,7 @@ impl Bench<'_> {
             let mut rates = [0.0; 2];
             for (i, durable) in [false, true, false].into_iter().enumerate() {
                 let scratch = self.scratch(backend).await?;
-                let rate = drain::run_with(&scratch, sizes.drain, workers, durable)
+                let rate = drain::run_with(&scratch, sizes.drain, workers, durable, None)
                     .await?
                     .rate;
                 scratch.remove().await?;
