@@ -115,66 +115,6 @@ pub struct ServerConfig {
     pub release: Option<String>,
 }
 
-impl ServerConfig {
-    /// The application in force: the one set, or the executable's name (`app` when it
-    /// cannot be read).
-    pub fn application(&self) -> String {
-        self.application.clone().unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "app".to_owned())
-        })
-    }
-
-    /// The release in force: the one set, or the newest version of the crates that
-    /// declare this binary's `#[recurring]` jobs (empty when there are none).
-    pub fn release(&self) -> String {
-        self.release.clone().unwrap_or_else(|| {
-            crate::recurring::declared_recurring()
-                .iter()
-                .map(|descriptor| descriptor.release_setting())
-                .max_by(|a, b| crate::storage::release_order(a, b))
-                .unwrap_or_default()
-                .to_owned()
-        })
-    }
-
-    /// The prefetch limit in force: the one set, or 8 × `worker_count`.
-    pub fn prefetch_limit(&self) -> usize {
-        self.prefetch
-            .unwrap_or_else(|| self.worker_count.saturating_mul(8))
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let poll_interval = Duration::from_secs(5);
-        Self {
-            worker_count: cores * 8,
-            poll_interval,
-            server_timeout: poll_interval * 4,
-            storage_timeout: Duration::from_secs(10),
-            default_retries: crate::DEFAULT_RETRIES,
-            backoff_seed: 0,
-            shutdown_grace: Duration::from_secs(10),
-            delete_succeeded_after: Duration::from_secs(36 * 3600),
-            delete_deleted_after: Duration::from_secs(72 * 3600),
-            name: None,
-            queue_limits: BTreeMap::new(),
-            global_queue_limits: BTreeMap::new(),
-            queues: None,
-            prefetch: None,
-            capture_backtraces: true,
-            only_jobs: None,
-            fail_unserved_after: Duration::from_secs(24 * 3600),
-            application: None,
-            release: None,
-        }
-    }
-}
-
 impl JobServerBuilder {
     /// Registers the server, then starts claiming and running jobs.
     pub async fn start(mut self) -> Result<JobServer> {
