@@ -9,6 +9,7 @@ use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
+use super::plan_tests::reads;
 use crate::storage::conformance::{TestDb, claim};
 use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore};
 
@@ -18,23 +19,6 @@ fn keyed_claim(limit: u32) -> ClaimRequest<'static> {
         keyed: true,
         ..claim("s", Utc::now(), limit)
     }
-}
-
-/// Tuples of `jobs_job` read so far by the backend of `storage`'s one connection:
-/// through its indexes, and by sequential scans.
-async fn reads(storage: &PgStorage) -> (i64, i64) {
-    let mut conn = storage.pool.acquire().await.unwrap();
-    sqlx::query("SELECT pg_stat_force_next_flush()")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query_as(
-        "SELECT coalesce(idx_tup_fetch, 0)::bigint, coalesce(seq_tup_read, 0)::bigint \
-         FROM pg_stat_user_tables WHERE relname = 'jobs_job'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap()
 }
 
 /// Inserts `rows` jobs in `state`, the `i`-th of key `key-(i % keys)` (none when `keys`

@@ -10,7 +10,7 @@ use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
 
 /// Tuples of `jobs_job` read so far by the backend of `storage`'s one connection:
 /// through its indexes, and by sequential scans.
-async fn reads(storage: &PgStorage) -> (i64, i64) {
+pub(super) async fn reads(storage: &PgStorage) -> (i64, i64) {
     let mut conn = storage.pool.acquire().await.unwrap();
     sqlx::query("SELECT pg_stat_force_next_flush()")
         .execute(&mut *conn)
