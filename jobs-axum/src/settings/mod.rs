@@ -51,6 +51,7 @@ pub use tools::ToolSettings;
 /// # application = "crm"          # owner of its #[recurring] jobs; default: the executable's name
 /// # release = "2.4.0"            # default: the version of the crates declaring #[recurring]
 /// # only_jobs = ["mail.send"]    # default: every job this binary registers
+/// # only_recurring = ["nightly"] # default: every #[recurring] this binary declares
 /// fail_unserved_after = "1d"     # a due job no server registers fails after this
 /// # queues = ["llm", "default"]  # default: claims from every queue
 ///
@@ -195,6 +196,11 @@ pub struct BackgroundJobServerSettings {
     /// it does not register is refused at boot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only_jobs: Option<std::collections::BTreeSet<String>>,
+    /// Declares only the `#[recurring]` jobs of these ids (default: every one this
+    /// binary declares), for one binary deployed as several applications; an id it
+    /// does not declare is refused at boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_recurring: Option<std::collections::BTreeSet<String>>,
     /// A job due this long while no live server registers its name fails, saying so
     /// (default `"1d"`).
     #[serde(with = "duration")]
@@ -268,6 +274,7 @@ impl Default for BackgroundJobServerSettings {
             application: None,
             release: None,
             only_jobs: None,
+            only_recurring: None,
             fail_unserved_after: server.fail_unserved_after,
             queues: None,
             queue_limits: BTreeMap::new(),
@@ -461,6 +468,7 @@ impl JobsSettings {
         config.application = server.application.clone();
         config.release = server.release.clone();
         config.only_jobs = server.only_jobs.clone();
+        config.only_recurring = server.only_recurring.clone();
         config.fail_unserved_after = server.fail_unserved_after;
         config.queues = server.queues.clone();
         config.queue_limits = server.queue_limits.clone();
@@ -552,12 +560,13 @@ mod tests {
     fn rolling_deploy_settings_reach_the_server_config() {
         let settings = JobsSettings::from_toml(
             "[background_job_server]\napplication = \"crm\"\nonly_jobs = []\n\
-             fail_unserved_after = \"12h\"\n",
+             only_recurring = []\nfail_unserved_after = \"12h\"\n",
         )
         .unwrap();
         let config = settings.server_config();
         assert_eq!(config.application.as_deref(), Some("crm"));
         assert_eq!(config.only_jobs, Some(Default::default()));
+        assert_eq!(config.only_recurring, Some(Default::default()));
         assert_eq!(config.fail_unserved_after, Duration::from_secs(12 * 3600));
         assert_eq!(
             JobsSettings::default().server_config().fail_unserved_after,
@@ -571,6 +580,15 @@ mod tests {
                 .to_string()
                 .contains("background_job_server.only_jobs"),
             "{unknown}"
+        );
+        let undeclared =
+            JobsSettings::from_toml("[background_job_server]\nonly_recurring = [\"nightly\"]\n")
+                .unwrap_err();
+        assert!(
+            undeclared
+                .to_string()
+                .contains("background_job_server.only_recurring"),
+            "{undeclared}"
         );
     }
 

@@ -117,14 +117,19 @@ pub fn declared_recurring() -> Vec<&'static RecurringDescriptor> {
     declared
 }
 
-/// Registers every `#[recurring]` of this binary as `application`'s at `release`:
+/// Registers the `declared` `#[recurring]` jobs as `application`'s at `release`:
 /// upserts them and disables stored code-declared ones of the application it no longer
 /// has, unless a newer release of the application registered before (then it leaves
 /// them as they are). Called by every server at start.
-pub(crate) async fn register_declared(jobs: &Jobs, application: &str, release: &str) -> Result<()> {
+pub(crate) async fn register_declared(
+    jobs: &Jobs,
+    descriptors: &[&'static RecurringDescriptor],
+    application: &str,
+    release: &str,
+) -> Result<()> {
     let now = jobs.now();
     let mut declared = Vec::new();
-    for descriptor in declared_recurring() {
+    for descriptor in descriptors {
         let mut recurring = descriptor.to_new(now).map_err(|error| {
             Error::Config(format!("#[recurring(id = \"{}\")]: {error}", descriptor.id))
         })?;

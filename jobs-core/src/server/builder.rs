@@ -170,6 +170,14 @@ impl JobServerBuilder {
         self
     }
 
+    /// Declares only the `#[recurring]` jobs of these ids, of those this binary has
+    /// (default: all of them): one binary deployed as several applications, each
+    /// owning its schedules. See [`ServerConfig::only_recurring`].
+    pub fn only_recurring<I: Into<String>>(mut self, ids: impl IntoIterator<Item = I>) -> Self {
+        self.config.only_recurring = Some(ids.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// How long a due job may wait while no live server registers its name before it
     /// fails saying so (default one day).
     pub fn fail_unserved_after(mut self, after: Duration) -> Self {

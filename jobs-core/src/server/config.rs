@@ -59,13 +59,23 @@ impl ServerConfig {
     /// declare this binary's `#[recurring]` jobs (empty when there are none).
     pub fn release(&self) -> String {
         self.release.clone().unwrap_or_else(|| {
-            crate::recurring::declared_recurring()
+            self.declared_recurring()
                 .iter()
                 .map(|descriptor| descriptor.release_setting())
                 .max_by(|a, b| crate::storage::release_order(a, b))
                 .unwrap_or_default()
                 .to_owned()
         })
+    }
+
+    /// The `#[recurring]` jobs this server declares as its application's: every one
+    /// this binary has, or those `only_recurring` names.
+    pub fn declared_recurring(&self) -> Vec<&'static crate::recurring::RecurringDescriptor> {
+        let mut declared = crate::recurring::declared_recurring();
+        if let Some(only) = &self.only_recurring {
+            declared.retain(|descriptor| only.contains(descriptor.id()));
+        }
+        declared
     }
 
     /// The prefetch limit in force: the one set, or 8 × `worker_count`.
@@ -96,6 +106,7 @@ impl Default for ServerConfig {
             prefetch: None,
             capture_backtraces: true,
             only_jobs: None,
+            only_recurring: None,
             fail_unserved_after: Duration::from_secs(24 * 3600),
             application: None,
             release: None,
@@ -176,6 +187,23 @@ impl ServerConfig {
                     format!(
                         "names `{unknown}`, which this binary does not register (registered: {})",
                         crate::registered_jobs().join(", ")
+                    ),
+                );
+            }
+        }
+        if let Some(only) = &self.only_recurring {
+            let declared = crate::recurring::declared_recurring();
+            if let Some(unknown) = only.iter().find(|id| {
+                !declared
+                    .iter()
+                    .any(|descriptor| descriptor.id() == id.as_str())
+            }) {
+                let ids: Vec<&str> = declared.iter().map(|descriptor| descriptor.id()).collect();
+                return invalid(
+                    "only_recurring",
+                    format!(
+                        "names `{unknown}`, which this binary does not declare (declared: {})",
+                        ids.join(", ")
                     ),
                 );
             }
@@ -351,6 +379,9 @@ mod tests {
         config = ServerConfig::default();
         config.only_jobs = Some(["billing.nowhere".to_owned()].into());
         assert_eq!(key_of(&config), Some("only_jobs"));
+        config = ServerConfig::default();
+        config.only_recurring = Some(["billing.nowhere".to_owned()].into());
+        assert_eq!(key_of(&config), Some("only_recurring"));
         config = ServerConfig::default();
         config.fail_unserved_after = Duration::ZERO;
         assert_eq!(key_of(&config), Some("fail_unserved_after"));

@@ -98,6 +98,12 @@ pub struct ServerConfig {
     /// A name this binary does not register is refused at start. Jobs of other names
     /// wait for a server that runs them.
     pub only_jobs: Option<BTreeSet<String>>,
+    /// Declares only the `#[recurring]` jobs of these ids (default `None`: every one
+    /// this binary has): one binary deployed as several applications, each owning its
+    /// own schedules. An id this binary does not declare is refused at start. The
+    /// application's other schedules stored before are disabled like any it no longer
+    /// declares.
+    pub only_recurring: Option<BTreeSet<String>>,
     /// A job that waits this long after it was due while no live server registers its
     /// name fails, saying so (default one day), so that nothing waits forever unseen.
     pub fail_unserved_after: Duration,
@@ -220,6 +226,7 @@ impl JobServerBuilder {
         shared
             .bounded(crate::recurring::register_declared(
                 &shared.jobs,
+                &shared.config.declared_recurring(),
                 &shared.config.application(),
                 &shared.config.release(),
             ))
