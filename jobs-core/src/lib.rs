@@ -35,7 +35,7 @@ pub use job::id::{BatchId, JobId};
 pub use job::info::{
     AwaitedEvent, ErrorInfo, HistoryEntry, JobInfo, JobQuery, JobSummary, LogEntry, LogLevel, Page,
     PauseKind, Paused, Progress, QueueInfo, QueueLimit, QueuePause, QueueWaiting, ServerInfo,
-    ServerQueues, ThroughputPoint,
+    ServerQueues, ThroughputPoint, Unserved,
 };
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};

@@ -42,6 +42,15 @@ async fn job_only_a_newer_build_registers_waits_for_it(backend: Backend) {
     let servers = jobs.servers().await.unwrap();
     assert_eq!(servers[0].jobs, Some(vec!["deploy.old_report".to_owned()]));
     assert_eq!(probe.runs(invoice), 0);
+    // Listed by name for the Servers page's banner.
+    let unserved = jobs.unserved().await.unwrap();
+    assert_eq!(
+        unserved
+            .iter()
+            .map(|u| (u.name.as_str(), u.waiting, u.oldest_due))
+            .collect::<Vec<_>>(),
+        [("deploy.new_invoice", 1, waiting.run_at)]
+    );
 
     let v2 = test_server(&jobs, &probe)
         .only_jobs(["deploy.old_report", "deploy.new_invoice"])
@@ -51,6 +60,7 @@ async fn job_only_a_newer_build_registers_waits_for_it(backend: Backend) {
     let ran = wait_for_state(&jobs, invoice, JobState::Succeeded).await;
     assert_eq!(ran.attempt, 1);
     assert_eq!(probe.runs(invoice), 1);
+    assert!(jobs.unserved().await.unwrap().is_empty());
     v2.shutdown().await;
     v1.shutdown().await;
 }

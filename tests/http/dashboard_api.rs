@@ -376,6 +376,7 @@ async fn answers_stats_throughput_and_servers(backend: Backend) {
         "the names it runs: {servers:#}"
     );
     assert!(servers["now"].is_string());
+    assert_eq!(servers["unserved"], json!([]), "its server runs every name");
     dashboard.stop().await;
 
     let quiet = boot(backend, Options::no_server()).await;

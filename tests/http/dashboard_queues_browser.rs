@@ -1,25 +1,28 @@
 //! The queues page in a real browser (headless Chromium, see `dashboard_browser`), on
 //! each backend: a queue with a waiting job, paused with a click (after the
 //! confirmation), its badge saying who paused it, then resumed; the limits a server
-//! declares, on the queues and the servers pages.
+//! declares, on the queues and the servers pages; the banner of the job name no server
+//! runs, on the servers page.
 
 use crate::dashboard_browser::{BROWSERS, snap};
 use crate::support::browser::{Browser, Step, screenshot_dir};
-use crate::support::dashboard::{Dashboard, Options, boot};
+use crate::support::dashboard::{CallModel, Dashboard, Greet, Options, boot};
 use crate::support::{Backend, test_server};
 
 backend_tests!(a_queue_is_paused_and_resumed_from_its_page);
 
 async fn a_queue_is_paused_and_resumed_from_its_page(backend: Backend) {
     let _one = BROWSERS.acquire().await.unwrap();
-    // The only server claims from `email` alone: the job of `default` waits, so that
-    // queue shows one waiting job throughout.
+    // The only server claims from `email` alone, and runs no greeting: the job of
+    // `default` waits, so that queue shows one waiting job throughout, and its name no
+    // server registers.
     let dashboard = boot(backend, Options::no_server()).await;
     let server = test_server(&dashboard.jobs, &dashboard.probe)
         .name("mailer")
         .queues(["email"])
         .queue_limit("email", 2)
         .global_queue_limit("email", 3)
+        .only_jobs([<CallModel as jobs::Job>::DESCRIPTOR.name()])
         .start()
         .await
         .unwrap();
@@ -112,6 +115,16 @@ async fn scenario(browser: &Browser, dashboard: &Dashboard, name: &str) -> Step 
     if queues != "emailemail: 2 at once here, 3 across the cluster" {
         return Err(format!("the server's queues read {queues:?}"));
     }
+    let greet = <Greet as jobs::Job>::DESCRIPTOR.name();
+    browser
+        .wait_for(
+            "the banner names the job name no server registers",
+            &format!(
+                "document.querySelector('#unserved .message')?.textContent\
+                 .startsWith('No server registers `{greet}`: 1 job waiting, due since ')"
+            ),
+        )
+        .await?;
     snap(browser, name, "server-queues").await?;
     Ok(())
 }

@@ -237,7 +237,7 @@ impl Reader {
     }
 
     /// A snapshot of the topic, and what it is compared by where not by its JSON: the
-    /// servers without `now`, which changes every round.
+    /// servers and unserved names without `now`, which changes every round.
     async fn read(&self) -> (Snapshot, Option<String>) {
         let jobs = &self.jobs;
         let read = match &self.topic {
@@ -245,9 +245,10 @@ impl Reader {
             Topic::Throughput => read_throughput(jobs)
                 .await
                 .map(|points| (encode(&points), None)),
-            Topic::Servers => read_servers(jobs)
-                .await
-                .map(|servers| (encode(&servers), Some(encode(&servers.items)))),
+            Topic::Servers => read_servers(jobs).await.map(|servers| {
+                let key = encode(&(&servers.items, &servers.unserved));
+                (encode(&servers), Some(key))
+            }),
             Topic::Recurring => read_recurring(jobs)
                 .await
                 .map(|recurring| (encode(&recurring), None)),

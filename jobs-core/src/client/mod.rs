@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::job::info::{JobInfo, JobQuery, JobSummary, Page, ServerInfo, ThroughputPoint};
-use crate::storage::{AdminStore, AnyStorage, Requeue, Schema};
+use crate::storage::{AdminStore, AnyStorage, Requeue, Schema, WaitingBy};
 use crate::{Clock, Error, JobId, JobState, Result, SystemClock};
 
 pub(crate) mod batch;
@@ -227,7 +227,53 @@ impl Jobs {
     /// Per queue, how many jobs are due and wait for a server, and since when the
     /// longest-waiting of them is due (queues with none waiting are left out).
     pub async fn waiting_by_queue(&self) -> Result<Vec<crate::QueueWaiting>> {
-        self.inner.storage.jobs_waiting(self.now()).await
+        let waiting = self
+            .inner
+            .storage
+            .jobs_waiting(self.now(), WaitingBy::Queue)
+            .await?;
+        Ok(waiting
+            .into_iter()
+            .map(|waiting| crate::QueueWaiting {
+                queue: waiting.key,
+                waiting: waiting.waiting,
+                oldest_due: waiting.oldest_due,
+            })
+            .collect())
+    }
+
+    /// The job names with jobs due that no server registered in the database runs
+    /// (each server stores the names it runs), by name: what waits for a build that is
+    /// not deployed. Empty while no server is registered, or while one of a release
+    /// that does not store its names is (it counts as running every name), as
+    /// [`JobInfo::waiting_for_server`](crate::JobInfo::waiting_for_server) says of one
+    /// job.
+    pub async fn unserved(&self) -> Result<Vec<crate::Unserved>> {
+        let servers = self.inner.storage.servers_list().await?;
+        let mut served = std::collections::BTreeSet::new();
+        for server in &servers {
+            match &server.jobs {
+                Some(names) => served.extend(names.iter().map(String::as_str)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        if servers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let waiting = self
+            .inner
+            .storage
+            .jobs_waiting(self.now(), WaitingBy::Name)
+            .await?;
+        Ok(waiting
+            .into_iter()
+            .filter(|waiting| !served.contains(waiting.key.as_str()))
+            .map(|waiting| crate::Unserved {
+                name: waiting.key,
+                waiting: waiting.waiting,
+                oldest_due: waiting.oldest_due,
+            })
+            .collect())
     }
 
     /// A client of the same database, clock and servers whose reads go through a pool

@@ -482,6 +482,21 @@ pub struct QueueWaiting {
     pub oldest_due: DateTime<Utc>,
 }
 
+/// A job name with jobs due while no server registered in the database runs it, from
+/// [`Jobs::unserved`](crate::Jobs::unserved): a build that knows the name is not
+/// deployed (yet), or `only_jobs` leaves it out everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Unserved {
+    /// The job name no server registers.
+    pub name: String,
+    /// Its jobs due and not claimed.
+    pub waiting: u64,
+    /// When the longest-waiting of them became due; it fails when it has waited
+    /// `fail_unserved_after` past this.
+    pub oldest_due: DateTime<Utc>,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]

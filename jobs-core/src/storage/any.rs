@@ -8,9 +8,9 @@ use super::{
     ProgressUpdate, QueueCounts, RecurringStore, Requeue, RunningStore, Schema, ServerRow,
     ServerStore, SignalStore, Storage, StoredBatch, ToolStore,
 };
-use super::{Admitted, EventWait, Registration, WaitState};
+use super::{Admitted, EventWait, Registration, WaitState, Waiting, WaitingBy};
 use crate::job::info::{
-    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, ServerInfo, ThroughputPoint,
 };
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
@@ -235,8 +235,8 @@ impl AdminStore for AnyStorage {
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
         dispatch!(self, s => s.jobs_count())
     }
-    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
-        dispatch!(self, s => s.jobs_waiting(now))
+    async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
+        dispatch!(self, s => s.jobs_waiting(now, by))
     }
     async fn jobs_count_by_queue(&self, now: DateTime<Utc>) -> Result<Vec<QueueCounts>> {
         dispatch!(self, s => s.jobs_count_by_queue(now))

@@ -28,7 +28,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::job::info::{
-    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, ServerInfo, ThroughputPoint,
 };
 use crate::recurring::{NewRecurring, RecurringInfo};
 use crate::{JobId, JobState, Result};
@@ -58,6 +58,7 @@ pub(crate) use self::types::{
     Admission, Admitted, ClaimRequest, ClaimedJob, Completion, ConcurrencyKey, EventWait,
     ExpiredJob, Fence, FireRequest, Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate,
     QueueCounts, QueueSelector, Requeue, ServerRow, UniqueClaim, WAIT_TIMED_OUT, WaitState,
+    Waiting, WaitingBy,
 };
 
 /// The operations the client and the server need from a database.
@@ -311,13 +312,14 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
     /// How many jobs are in each state, for the states that have any, in no set order.
     fn jobs_count(&self) -> impl Future<Output = Result<Vec<(JobState, u64)>>> + Send;
 
-    /// Per queue, the jobs due at `now` and not claimed (`Enqueued` or `Scheduled` with
-    /// `run_at <= now`) and the earliest `run_at` among them; queues without any are
-    /// left out.
+    /// Per queue (or per name), the jobs due at `now` and not claimed (`Enqueued` or
+    /// `Scheduled` with `run_at <= now`) and the earliest `run_at` among them, ordered
+    /// by the key; those without any are left out.
     fn jobs_waiting(
         &self,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<QueueWaiting>>> + Send;
+        by: WaitingBy,
+    ) -> impl Future<Output = Result<Vec<Waiting>>> + Send;
 
     /// Per queue, its `Enqueued`, `Scheduled`, `Processing` and `Failed` jobs, counted
     /// as [`QueueCounts`] says; queues without any are left out; ordered by queue. Reads

@@ -393,6 +393,38 @@ pub(crate) struct QueueCounts {
     pub(crate) failed: u64,
 }
 
+/// What [`AdminStore::jobs_waiting`] groups the due jobs by.
+///
+/// [`AdminStore::jobs_waiting`]: super::AdminStore::jobs_waiting
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitingBy {
+    Queue,
+    /// The job's registered name.
+    Name,
+}
+
+impl WaitingBy {
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            WaitingBy::Queue => "queue",
+            WaitingBy::Name => "name",
+        }
+    }
+}
+
+/// The due, unclaimed jobs of one queue or name, as [`AdminStore::jobs_waiting`]
+/// counts them.
+///
+/// [`AdminStore::jobs_waiting`]: super::AdminStore::jobs_waiting
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    /// The queue or the name.
+    pub(crate) key: String,
+    pub(crate) waiting: u64,
+    /// The earliest `run_at` among them.
+    pub(crate) oldest_due: DateTime<Utc>,
+}
+
 /// One ticker's attempt to fire the due tick(s) of a recurring job.
 #[derive(Debug, Clone)]
 pub(crate) struct FireRequest<'a> {

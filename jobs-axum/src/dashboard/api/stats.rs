@@ -6,7 +6,7 @@ use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use jobs_core::{JobState, Jobs, ServerInfo};
+use jobs_core::{JobState, Jobs, ServerInfo, Unserved};
 use serde::Serialize;
 
 use super::ApiError;
@@ -102,17 +102,19 @@ async fn stats(State(jobs): State<Jobs>) -> Result<Json<Stats>, ApiError> {
 }
 
 /// The servers as they last heartbeated, with the time of the database's clock to
-/// read their heartbeats against.
+/// read their heartbeats against, and the job names with due jobs none of them runs.
 #[derive(Debug, Serialize)]
 pub(in super::super) struct Servers {
     pub(in super::super) now: DateTime<Utc>,
     pub(in super::super) items: Vec<ServerInfo>,
+    pub(in super::super) unserved: Vec<Unserved>,
 }
 
 pub(in super::super) async fn read_servers(jobs: &Jobs) -> Result<Servers, ApiError> {
     Ok(Servers {
         now: jobs.clock().now(),
         items: jobs.servers().await?,
+        unserved: jobs.unserved().await?,
     })
 }
 

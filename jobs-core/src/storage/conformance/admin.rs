@@ -190,7 +190,12 @@ async fn count_by_state<S: Storage>(s: &S) {
 }
 
 async fn waiting_counts_due_unclaimed_jobs_per_queue<S: Storage>(s: &S) {
-    assert!(s.jobs_waiting(at(1000)).await.unwrap().is_empty());
+    assert!(
+        s.jobs_waiting(at(1000), WaitingBy::Queue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Enqueued 2 (due at 0) and Scheduled 1 (due at 500) wait in "default"; the others
     // run, ended, or await their parent.
     one_of_each(s).await;
@@ -208,20 +213,29 @@ async fn waiting_counts_due_unclaimed_jobs_per_queue<S: Storage>(s: &S) {
     ])
     .await
     .unwrap();
-    let waiting = |queue: &str, waiting, oldest_due| QueueWaiting {
-        queue: queue.to_owned(),
+    let waiting = |key: &str, waiting, oldest_due| Waiting {
+        key: key.to_owned(),
         waiting,
         oldest_due,
     };
+    let by_queue = async |now| s.jobs_waiting(now, WaitingBy::Queue).await.unwrap();
     assert_eq!(
-        s.jobs_waiting(at(100)).await.unwrap(),
+        by_queue(at(100)).await,
         [waiting("default", 1, at(0)), waiting("mail", 2, at(20))],
         "the scheduled job is not due yet"
     );
     assert_eq!(
-        s.jobs_waiting(at(500)).await.unwrap(),
+        by_queue(at(500)).await,
         [waiting("default", 2, at(0)), waiting("mail", 2, at(20))]
     );
+    // By name: `one_of_each` names its jobs after their state.
+    let by_name = s.jobs_waiting(at(500), WaitingBy::Name).await.unwrap();
+    assert_eq!(
+        by_name.iter().map(|w| w.key.as_str()).collect::<Vec<_>>(),
+        ["enqueued", "mail", "scheduled"],
+        "{by_name:?}"
+    );
+    assert_eq!(by_name[1], waiting("mail", 2, at(20)));
 }
 
 async fn counts_by_queue_leave_out_finished_and_awaiting_jobs<S: Storage>(s: &S) {

@@ -16,12 +16,12 @@ pub(super) use super::stored::{MAX_BACKTRACE_BYTES, MAX_LOG_LINE_BYTES};
 pub(super) use super::{
     AdminStore, AnyStorage, ClaimRequest, ClaimedJob, Completion, Fence, FireRequest, Fired,
     LifecycleStore, LogLine, NewJob, Outcome, ProgressUpdate, QueueCounts, QueueSelector,
-    Registration, Requeue, ServerRow, Storage,
+    Registration, Requeue, ServerRow, Storage, Waiting, WaitingBy,
 };
 pub(super) use crate::recurring::{NewRecurring, disabled};
 pub(super) use crate::{
-    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, QueueWaiting,
-    RecurringInfo, RecurringSource, Schedule, ServerQueues,
+    Failure, JobId, JobInfo, JobQuery, JobState, JobTemplate, LogLevel, MissedTicks, RecurringInfo,
+    RecurringSource, Schedule, ServerQueues,
 };
 
 /// A storage on a database of its own, removed when the test ends.

@@ -11,13 +11,13 @@ use super::listener::{CHANNEL, DELETIONS};
 use super::rows::{SUMMARY_COLUMNS, micros_of, text};
 use super::running::logs;
 use crate::job::info::{
-    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, ServerInfo, ThroughputPoint,
 };
 use crate::storage::rows::{
     history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
 };
 use crate::storage::stored::REQUEUEABLE;
-use crate::storage::{AdminStore, QueueCounts, Requeue};
+use crate::storage::{AdminStore, QueueCounts, Requeue, Waiting, WaitingBy};
 use crate::{JobId, JobState, Result};
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
@@ -275,20 +275,21 @@ impl AdminStore for PgStorage {
             .collect()
     }
 
-    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
-        let rows = sqlx::query(
-            "SELECT queue, count(*) AS n, min(run_at) AS oldest FROM jobs_job \
+    async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
+        let column = by.column();
+        let rows = sqlx::query(&format!(
+            "SELECT {column} AS key, count(*) AS n, min(run_at) AS oldest FROM jobs_job \
              WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= $1 \
-             GROUP BY queue ORDER BY queue",
-        )
+             GROUP BY {column} ORDER BY {column}",
+        ))
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
                 let n: i64 = row.try_get("n")?;
-                Ok(QueueWaiting {
-                    queue: row.try_get("queue")?,
+                Ok(Waiting {
+                    key: row.try_get("key")?,
                     waiting: u64::try_from(n).unwrap_or(0),
                     oldest_due: row.try_get("oldest")?,
                 })

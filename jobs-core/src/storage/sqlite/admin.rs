@@ -10,13 +10,13 @@ use super::rows::{SUMMARY_COLUMNS, from_micros, micros};
 use super::running::logs;
 use super::{SqliteStorage, begin};
 use crate::job::info::{
-    JobInfo, JobQuery, JobSummary, PauseKind, Paused, QueueWaiting, ServerInfo, ThroughputPoint,
+    JobInfo, JobQuery, JobSummary, PauseKind, Paused, ServerInfo, ThroughputPoint,
 };
 use crate::storage::rows::{
     StoredRow, history_entry, job_info, paused, requeue_refusal, server_info, state, summary,
 };
 use crate::storage::stored::REQUEUEABLE;
-use crate::storage::{AdminStore, QueueCounts, Requeue};
+use crate::storage::{AdminStore, QueueCounts, Requeue, Waiting, WaitingBy};
 use crate::{JobId, JobState, Result};
 
 /// The counts of [`AdminStore::jobs_count_by_queue`]; `?1` is now.
@@ -245,19 +245,20 @@ impl AdminStore for SqliteStorage {
             .collect()
     }
 
-    async fn jobs_waiting(&self, now: DateTime<Utc>) -> Result<Vec<QueueWaiting>> {
-        let rows = sqlx::query(
-            "SELECT queue, COUNT(*) AS n, MIN(run_at) AS oldest FROM jobs_job \
+    async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
+        let column = by.column();
+        let rows = sqlx::query(&format!(
+            "SELECT {column} AS key, COUNT(*) AS n, MIN(run_at) AS oldest FROM jobs_job \
              WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ?1 \
-             GROUP BY queue ORDER BY queue",
-        )
+             GROUP BY {column} ORDER BY {column}",
+        ))
         .bind(micros(now))
         .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(QueueWaiting {
-                    queue: row.try_get("queue")?,
+                Ok(Waiting {
+                    key: row.try_get("key")?,
                     waiting: row.try_get::<i64, _>("n")? as u64,
                     oldest_due: from_micros(row.try_get("oldest")?),
                 })

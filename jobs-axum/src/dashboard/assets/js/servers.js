@@ -2,8 +2,10 @@
 
 function serversPage(main) {
   const rows = el('tbody', {}, emptyRow(8, 'Loading…'));
+  const unserved = el('div', { id: 'unserved', class: 'page-banner', hidden: true });
   fill(main,
     pageHead('Servers', 'Every process running jobs on this store, as it last heartbeated, the job names it runs, and the queues it claims from with their limits.'),
+    unserved,
     el('section', { class: 'card' }, el('div', { class: 'table-wrap' },
       el('table', { class: 'responsive', id: 'servers' },
         el('thead', {}, el('tr', {},
@@ -15,6 +17,7 @@ function serversPage(main) {
     topics: ['servers'],
     on: {
       servers(data) {
+        showUnserved(unserved, data.unserved || []);
         if (!data.items.length) {
           fill(rows, emptyRow(8, 'No server is running jobs on this store.'));
           return;
@@ -36,6 +39,17 @@ function serversPage(main) {
       },
     },
   };
+}
+
+/** The banner of job names no server runs: jobs waiting for a build that is not deployed. */
+function showUnserved(banner, names) {
+  fill(banner, names.length ? el('div', { class: 'error-box' },
+    names.map((unserved) => el('div', { class: 'message' },
+      `No server registers \`${unserved.name}\`: `,
+      link(`/jobs?name=${encodeURIComponent(unserved.name)}`, {}, plural(unserved.waiting, 'job')),
+      ' waiting, due since ', timeAgo(unserved.oldest_due),
+      '. They run when a server that registers the name starts, or fail after fail_unserved_after.'))) : null);
+  banner.hidden = names.length === 0;
 }
 
 /** The queues a server claims from, and the limits it holds them to. */
