@@ -29,7 +29,8 @@ plain sqlx does on the same database in the same run.
 usage: cargo run --release -p jobs-bench -- <figure>... [options]
 
 figures (run in this order, on each backend):
-  baseline   plain sqlx: single-row insert, 1,000-row insert, claim + complete 100/tx
+  baseline   plain sqlx: single-row insert, 1,000-row insert, claim + complete 100/tx,
+             on the library's table and on a minimal one (id, state, run_at, payload)
   enqueue    jobs.enqueue(job) one at a time, and enqueue_many of 1,000
   drain      100,000 enqueued no-op jobs at 16, 64 and 256 workers: jobs/s, commits/job;
              at 64 workers with the queue limited to 64 across the cluster

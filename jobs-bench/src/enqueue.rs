@@ -1,7 +1,8 @@
 //! Enqueue rates through the client, one job per call and a thousand per call, each
-//! measured together with its plain-sqlx baseline in alternating rounds: a commit waits
-//! for the disk, whose latency drifts with whatever else the machine does, and
-//! alternating makes both sides see the same disk.
+//! measured together with its plain-sqlx baselines (on the library's table and on a
+//! minimal one) in rotating rounds: a commit waits for the disk, whose latency drifts
+//! with whatever else the machine does, and rotating makes every side see the same
+//! disk.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::baseline::{self, BULK};
 use crate::db::Raw;
+use crate::minimal;
 use crate::stats::rate;
 use crate::work::Noop;
 
@@ -23,19 +25,23 @@ pub(crate) enum Insert {
     Bulk,
 }
 
-/// Rows (jobs) per second of both sides.
+/// Rows (jobs) per second of every side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Paired {
-    /// Plain sqlx.
+    /// Plain sqlx on the library's table.
     pub(crate) plain: f64,
+    /// Plain sqlx on the minimal table.
+    pub(crate) minimal: f64,
     /// The `jobs` client.
     pub(crate) jobs: f64,
 }
 
-/// Inserts `rows` rows through `plain` and as many jobs through `jobs`, in `rounds`
-/// alternating rounds (ABBA order), each side on its own database.
+/// Inserts `rows` rows through `plain` (the library's table), as many through `minimal`
+/// (the minimal table) and as many jobs through `jobs`, in `rounds` rounds that rotate
+/// the order of the sides, each side on its own database.
 pub(crate) async fn paired(
     plain: &mut Raw,
+    minimal: &mut Raw,
     jobs: &Jobs,
     insert: Insert,
     rows: usize,
@@ -46,14 +52,19 @@ pub(crate) async fn paired(
         Insert::Bulk => BULK,
     };
     let per_round = (rows / unit / rounds).max(1);
-    let (mut plain_time, mut jobs_time) = (Duration::ZERO, Duration::ZERO);
+    let mut times = [Duration::ZERO; 3];
     for round in 0..rounds {
         let units = round * per_round..(round + 1) * per_round;
-        for side in [round % 2, 1 - round % 2] {
+        for side in (0..3).map(|k| (round + k) % 3) {
             if side == 0 {
-                plain_time += match insert {
+                times[0] += match insert {
                     Insert::Single => baseline::insert_single(plain, units.clone()).await?,
                     Insert::Bulk => baseline::insert_bulk(plain, units.clone()).await?,
+                };
+            } else if side == 1 {
+                times[1] += match insert {
+                    Insert::Single => minimal::insert_single(minimal, units.clone()).await?,
+                    Insert::Bulk => minimal::insert_bulk(minimal, units.clone()).await?,
                 };
             } else {
                 let started = Instant::now();
@@ -68,14 +79,15 @@ pub(crate) async fn paired(
                         }
                     }
                 }
-                jobs_time += started.elapsed();
+                times[2] += started.elapsed();
             }
         }
     }
     let total = rounds * per_round * unit;
     Ok(Paired {
-        plain: rate(total, plain_time),
-        jobs: rate(total, jobs_time),
+        plain: rate(total, times[0]),
+        minimal: rate(total, times[1]),
+        jobs: rate(total, times[2]),
     })
 }
 

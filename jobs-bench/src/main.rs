@@ -24,6 +24,7 @@ mod latency;
 mod list;
 mod live;
 mod migrating;
+mod minimal;
 mod panics;
 mod report;
 mod scale;

@@ -2,6 +2,7 @@
 //! database of its own, gathered into one report.
 
 mod big;
+mod inserts;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,12 +12,11 @@ use chrono::Utc;
 use sqlx::Connection;
 
 use crate::args::{Figure, Measure};
-use crate::baseline::{self, BULK, CLAIM};
-use crate::db::{Backend, Raw, Scratch};
+use crate::db::{Backend, Scratch};
 use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
-use crate::{drain, enqueue, list, panics, waiting, work};
+use crate::{drain, list, panics, waiting, work};
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -100,40 +100,6 @@ impl Sizes {
     }
 }
 
-/// How the table names and judges one kind of insert.
-struct InsertKind {
-    rows: usize,
-    /// The baseline's figure.
-    plain: String,
-    /// The client's figure.
-    enqueue: String,
-    /// The baseline, in the client's row.
-    short: &'static str,
-    /// The client's target share of the baseline.
-    share: f64,
-}
-
-impl InsertKind {
-    fn of(insert: Insert, sizes: Sizes) -> Self {
-        match insert {
-            Insert::Single => Self {
-                rows: sizes.insert_single,
-                plain: "insert, 1 row per statement".to_owned(),
-                enqueue: "enqueue, 1 job per call".to_owned(),
-                short: "1-row insert",
-                share: 0.8,
-            },
-            Insert::Bulk => Self {
-                rows: sizes.insert_bulk,
-                plain: format!("insert, {} rows per statement", thousands(BULK as f64)),
-                enqueue: format!("enqueue_many, {} jobs per call", thousands(BULK as f64)),
-                short: "1,000-row insert",
-                share: 0.6,
-            },
-        }
-    }
-}
-
 struct Bench<'a> {
     measure: &'a Measure,
     sizes: Sizes,
@@ -143,6 +109,8 @@ struct Bench<'a> {
     inserts: HashMap<(Backend, Insert), Paired>,
     /// Likewise the claim + complete baseline.
     claims: HashMap<Backend, f64>,
+    /// And the claim + complete baseline on the minimal table.
+    minimal_claims: HashMap<Backend, f64>,
 }
 
 /// Measures what `measure` asks for, prints the table and writes it.
@@ -154,6 +122,7 @@ pub(crate) async fn run(measure: &Measure) -> Result<()> {
         rows: Vec::new(),
         inserts: HashMap::new(),
         claims: HashMap::new(),
+        minimal_claims: HashMap::new(),
     };
     let mut failures = Vec::new();
     for &figure in &measure.figures {
@@ -217,94 +186,6 @@ impl Bench<'_> {
         }
     }
 
-    async fn baselines(&mut self, backend: Backend) -> Result<()> {
-        let sizes = self.sizes;
-        for insert in [Insert::Single, Insert::Bulk] {
-            let kind = InsertKind::of(insert, sizes);
-            let paired = self.inserts(backend, insert).await?;
-            self.push(
-                Row::new(1, kind.plain, backend, paired.plain, Unit::RowsPerSec)
-                    .note(format!("{} rows", thousands(kind.rows as f64))),
-            );
-        }
-        let claim = self.claims(backend).await?;
-        self.push(
-            Row::new(
-                1,
-                format!("claim + complete, {CLAIM} rows per transaction"),
-                backend,
-                claim,
-                Unit::RowsPerSec,
-            )
-            .note(format!(
-                "{} rows, {} loop(s)",
-                thousands(sizes.claim_complete as f64),
-                claimers(backend)
-            )),
-        );
-        Ok(())
-    }
-
-    /// Plain inserts and enqueues of one kind, measured together the first time either
-    /// is needed.
-    async fn inserts(&mut self, backend: Backend, insert: Insert) -> Result<Paired> {
-        if let Some(&paired) = self.inserts.get(&(backend, insert)) {
-            return Ok(paired);
-        }
-        let sizes = self.sizes;
-        let plain_db = self.scratch(backend).await?;
-        plain_db.migrate_plain().await?;
-        let mut plain = Raw::connect(plain_db.url()).await?;
-        let jobs_db = self.scratch(backend).await?;
-        let jobs = jobs_db.jobs().await?;
-        let rows = InsertKind::of(insert, sizes).rows;
-        let paired = enqueue::paired(&mut plain, &jobs, insert, rows, sizes.rounds).await?;
-        plain.close().await?;
-        drop(jobs);
-        plain_db.remove().await?;
-        jobs_db.remove().await?;
-        self.inserts.insert((backend, insert), paired);
-        Ok(paired)
-    }
-
-    /// The claim + complete baseline, measured the first time it is needed.
-    async fn claims(&mut self, backend: Backend) -> Result<f64> {
-        if let Some(&value) = self.claims.get(&backend) {
-            return Ok(value);
-        }
-        let value = self.claim_complete(backend).await?;
-        self.claims.insert(backend, value);
-        Ok(value)
-    }
-
-    /// One measurement of the claim + complete baseline, on a database of its own.
-    async fn claim_complete(&self, backend: Backend) -> Result<f64> {
-        let scratch = self.scratch(backend).await?;
-        scratch.migrate_plain().await?;
-        let loops = claimers(backend);
-        let value =
-            baseline::claim_complete(scratch.url(), self.sizes.claim_complete, loops).await?;
-        scratch.remove().await?;
-        Ok(value)
-    }
-
-    async fn enqueue(&mut self, backend: Backend) -> Result<()> {
-        for insert in [Insert::Single, Insert::Bulk] {
-            let kind = InsertKind::of(insert, self.sizes);
-            let paired = self.inserts(backend, insert).await?;
-            self.push(
-                Row::new(2, kind.enqueue, backend, paired.jobs, Unit::JobsPerSec)
-                    .against(paired.plain, kind.short)
-                    .target(Target::ShareOfBaseline { min: kind.share })
-                    .note(format!(
-                        "{} jobs, alternating with the baseline",
-                        thousands(kind.rows as f64)
-                    )),
-            );
-        }
-        Ok(())
-    }
-
     async fn drain(&mut self, backend: Backend) -> Result<()> {
         /// Workers of the drain whose queue is limited to as many across the cluster.
         const LIMITED_WORKERS: usize = 64;
@@ -317,6 +198,7 @@ impl Bench<'_> {
         // factor of up to 1.6 here): each drain is compared with the mean of the
         // claim + complete baselines measured right before and right after it.
         let mut before = self.claim_complete(backend).await?;
+        let mut minimal_before = self.minimal_claim_complete(backend).await?;
         let mut unlimited = None;
         for workers in sizes.drain_workers {
             let scratch = self.scratch(backend).await?;
@@ -328,6 +210,9 @@ impl Bench<'_> {
             let after = self.claim_complete(backend).await?;
             let limit = f64::midpoint(before, after);
             before = after;
+            let minimal_after = self.minimal_claim_complete(backend).await?;
+            let minimal = f64::midpoint(minimal_before, minimal_after);
+            minimal_before = minimal_after;
             let figure = format!(
                 "drain {} no-op jobs, {workers} workers",
                 thousands(sizes.drain as f64)
@@ -337,6 +222,21 @@ impl Bench<'_> {
                     .against(limit, "claim + complete, before and after")
                     .target(Target::ShareOfBaseline { min: share }),
             );
+            let mut row = Row::new(
+                3,
+                format!("{figure}, against the {}", inserts::MINIMAL),
+                backend,
+                drained.rate,
+                Unit::JobsPerSec,
+            )
+            .against(
+                minimal,
+                format!("claim + complete, {}, before and after", inserts::MINIMAL),
+            );
+            if backend == Backend::Sqlite {
+                row = row.target(Target::ShareOfBaseline { min: 0.5 });
+            }
+            self.push(row);
             let counted = match backend {
                 Backend::Sqlite => "write transactions (commit hook)",
                 Backend::Postgres => "pg_stat_database.xact_commit",
