@@ -299,19 +299,15 @@ impl Raw {
 
     /// How many jobs are in `state`.
     pub(crate) async fn count(&mut self, state: &str) -> Result<i64> {
+        self.count_in("jobs_job", state).await
+    }
+
+    /// How many rows of `table` are in `state`.
+    pub(crate) async fn count_in(&mut self, table: &str, state: &str) -> Result<i64> {
+        let sql = format!("SELECT count(*) FROM {table} WHERE state = $1");
         Ok(match self {
-            Raw::Sqlite(conn) => {
-                sqlx::query_scalar("SELECT count(*) FROM jobs_job WHERE state = ?")
-                    .bind(state)
-                    .fetch_one(conn)
-                    .await?
-            }
-            Raw::Postgres(conn) => {
-                sqlx::query_scalar("SELECT count(*) FROM jobs_job WHERE state = $1")
-                    .bind(state)
-                    .fetch_one(conn)
-                    .await?
-            }
+            Raw::Sqlite(conn) => sqlx::query_scalar(&sql).bind(state).fetch_one(conn).await?,
+            Raw::Postgres(conn) => sqlx::query_scalar(&sql).bind(state).fetch_one(conn).await?,
         })
     }
 

@@ -109,7 +109,7 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
     let mut raw = Raw::connect(url).await?;
     create(&mut raw).await?;
     insert_bulk(&mut raw, 0..n.div_ceil(BULK)).await?;
-    let total = count(&mut raw, "Enqueued").await?;
+    let total = raw.count_in("minimal_job", "Enqueued").await?;
     let mut loops = tokio::task::JoinSet::new();
     let mut connections = Vec::with_capacity(claimers);
     for _ in 0..claimers {
@@ -126,7 +126,7 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
         done??;
     }
     let elapsed = started.elapsed();
-    let succeeded = count(&mut raw, "Succeeded").await?;
+    let succeeded = raw.count_in("minimal_job", "Succeeded").await?;
     raw.close().await?;
     ensure!(succeeded == total, "{succeeded} of {total} rows completed");
     Ok(rate(usize::try_from(total)?, elapsed))
@@ -184,21 +184,4 @@ async fn claim_and_complete(raw: &mut Raw) -> Result<usize> {
             Ok(claimed.len())
         }
     }
-}
-
-async fn count(raw: &mut Raw, state: &str) -> Result<i64> {
-    Ok(match raw {
-        Raw::Sqlite(conn) => {
-            sqlx::query_scalar("SELECT count(*) FROM minimal_job WHERE state = ?")
-                .bind(state)
-                .fetch_one(conn)
-                .await?
-        }
-        Raw::Postgres(conn) => {
-            sqlx::query_scalar("SELECT count(*) FROM minimal_job WHERE state = $1")
-                .bind(state)
-                .fetch_one(conn)
-                .await?
-        }
-    })
 }
