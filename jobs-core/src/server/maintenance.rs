@@ -25,11 +25,21 @@ const JUMP: Duration = Duration::from_secs(1);
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
+    // Whether the last round's prune left rows to prune: then the next round comes at
+    // once, so that a backlog of old rows (millions, after an outage or a raised
+    // retention) goes at the database's pace, not at one round's worth per poll
+    // interval, while rescue still runs between rounds.
+    let mut behind = false;
     loop {
         let moved = clock.moved();
+        let pause = if behind {
+            Duration::ZERO
+        } else {
+            shared.config.poll_interval
+        };
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
-            () = tokio::time::sleep(shared.config.poll_interval) => {}
+            () = tokio::time::sleep(pause) => {}
             () = moved => {}
         }
         if shared.storage.local_clock()
@@ -54,9 +64,13 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(error) = fail_unserved(&shared).await {
             tracing::warn!(%error, "could not fail the jobs no server registers");
         }
-        if let Err(error) = prune(&shared).await {
-            tracing::warn!(%error, "could not prune old jobs");
-        }
+        behind = match prune(&shared).await {
+            Ok(behind) => behind,
+            Err(error) => {
+                tracing::warn!(%error, "could not prune old jobs");
+                false
+            }
+        };
     }
 }
 
@@ -175,9 +189,12 @@ const PRUNE_BATCH: u32 = 1000;
 /// Most prune statements per round; the next round takes the rest.
 const PRUNE_BATCHES: u32 = 10;
 
-async fn prune(shared: &Shared) -> Result<()> {
+/// Prunes up to [`PRUNE_BATCHES`] batches of old jobs, and the other old rows → whether
+/// old jobs are left for the next round.
+async fn prune(shared: &Shared) -> Result<bool> {
     let now = shared.jobs.now();
     let config = &shared.config;
+    let mut behind = true;
     for _ in 0..PRUNE_BATCHES {
         let pruned = shared
             .bounded(shared.storage.jobs_prune(
@@ -187,10 +204,11 @@ async fn prune(shared: &Shared) -> Result<()> {
             ))
             .await?;
         if pruned < u64::from(PRUNE_BATCH) {
+            behind = false;
             break;
         }
         if shared.stop_maintenance.is_cancelled() {
-            return Ok(());
+            return Ok(false);
         }
     }
     shared
@@ -222,7 +240,7 @@ async fn prune(shared: &Shared) -> Result<()> {
             break;
         }
     }
-    Ok(())
+    Ok(behind)
 }
 
 /// `now - ago`, or the earliest time there is when that is out of range.
