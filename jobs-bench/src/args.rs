@@ -41,7 +41,10 @@ figures (run in this order, on each backend):
   panics     10,000 jobs that panic (no retries) at 64 workers, each panic's backtrace
              captured and not (capture_backtraces): jobs/s
   scale      100,000 no-op jobs drained at 16 workers on an empty table and on one
-             holding 1,000,000 finished jobs, analyzed before the backlog arrived
+             holding 1,000,000 finished jobs, analyzed before the backlog arrived;
+             2,000 single enqueues on each; the dashboard's reads (a page by state,
+             by name and by label, the counts) on the big one; and the drain while
+             the server prunes 1,000,000 finished jobs past their retention
   migrate    PostgreSQL: a node of a new release builds the newest index of the job
              table on 1,000,000 finished jobs while another drains a backlog: the
              drain's longest stall, with the index built CONCURRENTLY (the library)
@@ -66,6 +69,8 @@ options:
   --pg-url <url>        PostgreSQL server to create scratch databases on (default:
                         $JOBS_BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres)
   --out <dir>           where results.md and results.json go (default: target/bench)
+  --scale-rows <n>      the finished jobs of scale's big table (default 1,000,000;
+                        10_000_000 for the 10-million-row form)
   -h, --help            this text
 ";
 
@@ -183,6 +188,8 @@ pub(crate) struct Measure {
     pub(crate) backends: Vec<Backend>,
     /// Where PostgreSQL scratch databases are created.
     pub(crate) pg_url: String,
+    /// The finished jobs of the big table of `scale`, when not the default.
+    pub(crate) scale_rows: Option<usize>,
     /// Where the results go.
     pub(crate) out: PathBuf,
 }
@@ -213,6 +220,9 @@ impl Measure {
         if self.quick {
             command.push_str(" --quick");
         }
+        if let Some(rows) = self.scale_rows {
+            command.push_str(&format!(" --scale-rows {rows}"));
+        }
         if self.backends.contains(&Backend::Postgres) {
             command.push_str(&format!(" --pg-url {}", redacted(&self.pg_url)));
         }
@@ -227,6 +237,7 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
     let mut backends = vec![Backend::Sqlite, Backend::Postgres];
     let mut pg_url = std::env::var("JOBS_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
     let mut out = default_out();
+    let mut scale_rows = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -257,6 +268,13 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
             }
             "--pg-url" => pg_url = value("--pg-url")?,
             "--out" => out = PathBuf::from(value("--out")?),
+            "--scale-rows" => {
+                let rows = value("--scale-rows")?;
+                scale_rows =
+                    Some(rows.replace('_', "").parse().with_context(|| {
+                        format!("--scale-rows: `{rows}` is not a number of rows")
+                    })?);
+            }
             name => match Figure::parse(name) {
                 Some(named) => figures.extend(named),
                 None => bail!("unknown figure or option `{name}`\n\n{USAGE}"),
@@ -273,6 +291,7 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
         quick,
         backends,
         pg_url,
+        scale_rows,
         out,
     }))
 }

@@ -1,7 +1,10 @@
 //! Draining a backlog: a server starts on a table of enqueued no-op jobs and runs them
 //! all; the clock stops when the last result is recorded.
 
+use std::time::Duration;
+
 use anyhow::{Result, ensure};
+use jobs::JobServerBuilder;
 
 use crate::db::{Client, Raw, Scratch};
 use crate::enqueue;
@@ -20,6 +23,19 @@ pub(crate) struct Drained {
 /// Drains `n` pre-enqueued no-op jobs with `workers` workers.
 pub(crate) async fn run(scratch: &Scratch, n: usize, workers: usize) -> Result<Drained> {
     run_with(scratch, n, workers, false, None).await
+}
+
+/// [`run`] by a server whose maintenance rounds (rescue, prune) come every `poll`.
+pub(crate) async fn run_polling(
+    scratch: &Scratch,
+    n: usize,
+    workers: usize,
+    poll: Duration,
+) -> Result<Drained> {
+    run_configured(scratch, n, workers, false, |builder| {
+        builder.poll_interval(poll)
+    })
+    .await
 }
 
 /// [`run`], with the jobs' queue limited to `global` running at once across the cluster
@@ -42,6 +58,21 @@ pub(crate) async fn run_with(
     durable: bool,
     global: Option<usize>,
 ) -> Result<Drained> {
+    run_configured(scratch, n, workers, durable, |builder| match global {
+        Some(limit) => builder.global_queue_limit(jobs::DEFAULT_QUEUE, limit),
+        None => builder,
+    })
+    .await
+}
+
+/// The drain, with the server's settings `configure` gives.
+async fn run_configured(
+    scratch: &Scratch,
+    n: usize,
+    workers: usize,
+    durable: bool,
+    configure: impl FnOnce(JobServerBuilder) -> JobServerBuilder,
+) -> Result<Drained> {
     // The backlog comes through a client that is closed before counting starts.
     let filler = Client::open(scratch, None).await?;
     enqueue::backlog(&filler.jobs, n, |n| Noop { n }).await?;
@@ -52,13 +83,7 @@ pub(crate) async fn run_with(
     let client = Client::open_with(scratch, Some(&commits), durable).await?;
     let mut probe = Raw::connect(scratch.url()).await?;
     let (server, elapsed) =
-        work::serve_until_done_with(client.jobs.clone(), workers, n, &mut probe, |builder| {
-            match global {
-                Some(limit) => builder.global_queue_limit(jobs::DEFAULT_QUEUE, limit),
-                None => builder,
-            }
-        })
-        .await?;
+        work::serve_until_done_with(client.jobs.clone(), workers, n, &mut probe, configure).await?;
     server.shutdown().await;
     client.close().await;
     // Only this drain's jobs: the table may hold others (the big-table figures), which

@@ -5,19 +5,20 @@
 //! time-ordered UUIDv7 ids, four job names, and states in the proportions of a busy
 //! system (85 % succeeded, 5 % failed, 4 % deleted, 3 % enqueued, 1 % scheduled for a
 //! retry, 2 % processing), each with the attempt, owner, lease and error its state
-//! implies. History rows are not generated: the list does not read them.
+//! implies; one job in a hundred has the label `vip`. History rows are not generated:
+//! the list does not read them.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 use jobs::{JobId, JobQuery, JobState, Jobs};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::db::{Raw, Scratch};
-use crate::stats::{millis, percentile};
+use crate::stats::median_ms;
 
 /// The jobs of the table were created over this span, ending now.
 const SPAN: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -50,8 +51,8 @@ pub(crate) async fn run(scratch: &Scratch, rows: usize, repeats: usize) -> Resul
 
     let jobs = scratch.jobs().await?;
     let query = JobQuery::state(JobState::Succeeded).limit(PAGE);
-    let first_ms = median_ms(&jobs, &query, repeats).await?;
-    let deep_ms = median_ms(&jobs, &query.clone().after(deep), repeats).await?;
+    let first_ms = page_ms(&jobs, &query, repeats).await?;
+    let deep_ms = page_ms(&jobs, &query.clone().after(deep), repeats).await?;
     Ok(Paged {
         first_ms,
         deep_ms,
@@ -60,17 +61,14 @@ pub(crate) async fn run(scratch: &Scratch, rows: usize, repeats: usize) -> Resul
 }
 
 /// Loads the page once to warm up, then `repeats` times → median ms.
-async fn median_ms(jobs: &Jobs, query: &JobQuery, repeats: usize) -> Result<f64> {
+async fn page_ms(jobs: &Jobs, query: &JobQuery, repeats: usize) -> Result<f64> {
     let page = jobs.list(query.clone()).await?;
     anyhow::ensure!(page.items.len() == PAGE as usize, "a short page");
-    let mut samples = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let started = Instant::now();
+    median_ms(repeats, || async {
         jobs.list(query.clone()).await?;
-        samples.push(millis(started.elapsed()));
-    }
-    samples.sort_by(f64::total_cmp);
-    percentile(&samples, 50.0).context("no samples")
+        Ok(())
+    })
+    .await
 }
 
 /// The id of the `offset`-th newest job in `state`.
@@ -101,15 +99,15 @@ async fn id_at(raw: &mut Raw, state: &str, offset: usize) -> Result<JobId> {
 }
 
 async fn fill(raw: &mut Raw, rows: usize) -> Result<()> {
-    fill_over(raw, rows, SPAN).await
+    fill_over(raw, rows, SPAN, Duration::ZERO).await
 }
 
-/// `rows` jobs created over `span`, ending now.
-async fn fill_over(raw: &mut Raw, rows: usize, span: Duration) -> Result<()> {
+/// `rows` jobs created over `span`, ending `ago` before now.
+async fn fill_over(raw: &mut Raw, rows: usize, span: Duration, ago: Duration) -> Result<()> {
     let rows = i64::try_from(rows)?;
     let span = i64::try_from(span.as_micros())?;
     let step = span / rows.max(1);
-    let start = Utc::now().timestamp_micros() - span;
+    let start = Utc::now().timestamp_micros() - span - i64::try_from(ago.as_micros())?;
     match raw {
         Raw::Sqlite(conn) => {
             sqlx::query(SQLITE_FILL)
@@ -140,7 +138,13 @@ async fn fill_over(raw: &mut Raw, rows: usize, span: Duration) -> Result<()> {
 /// succeeded), so that a drain on the table runs only its own; analyzed again on
 /// PostgreSQL.
 pub(crate) async fn fill_finished(raw: &mut Raw, rows: usize) -> Result<()> {
-    fill_over(raw, rows, RECENT).await?;
+    fill_finished_before(raw, rows, Duration::ZERO).await
+}
+
+/// [`fill_finished`] over a day that ended `ago` before now: with `ago` past the
+/// server's retention of succeeded jobs (36 h), rows its maintenance prunes.
+pub(crate) async fn fill_finished_before(raw: &mut Raw, rows: usize, ago: Duration) -> Result<()> {
+    fill_over(raw, rows, RECENT, ago).await?;
     const FINISH: &str = "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, \
                           lease_until = NULL WHERE state IN ('Enqueued', 'Scheduled', 'Processing')";
     match raw {
@@ -162,7 +166,7 @@ const SQLITE_FILL: &str = "\
 WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?1),
 shaped AS (SELECT i, ?2 + i * ?3 AS at, i % 100 AS bucket, i % 4 AS kind FROM seq)
 INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, run_at,
-    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at)
+    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at, labels)
 SELECT
     printf('%08x-%04x-7%03x-%04x-%012x', (at / 1000) >> 16, (at / 1000) & 65535,
         random() & 4095, 32768 | (random() & 16383), random() & 281474976710655),
@@ -183,13 +187,14 @@ SELECT
     CASE WHEN bucket >= 98 THEN at + 20000000 END,
     CASE WHEN bucket BETWEEN 85 AND 89 OR bucket = 97 THEN 'model call timed out after 30 s' END,
     at,
-    CASE WHEN bucket < 85 THEN at + 2000000 WHEN bucket < 90 THEN at + 3600000000 ELSE at END
+    CASE WHEN bucket < 85 THEN at + 2000000 WHEN bucket < 90 THEN at + 3600000000 ELSE at END,
+    CASE WHEN i % 100 = 7 THEN '[\"vip\"]' ELSE '[]' END
 FROM shaped";
 
 /// `$1` rows, the first created at `$2` (µs since the epoch), one every `$3` µs.
 const POSTGRES_FILL: &str = "\
 INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, run_at,
-    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at)
+    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at, labels)
 SELECT
     (lpad(to_hex(at_us / 1000), 12, '0') || '7' || lpad(to_hex((random() * 4095)::int), 3, '0')
         || to_hex(8 + (random() * 3)::int) || lpad(to_hex((random() * 4095)::int), 3, '0')
@@ -212,7 +217,8 @@ SELECT
     CASE WHEN bucket BETWEEN 85 AND 89 OR bucket = 97 THEN 'model call timed out after 30 s' END,
     at,
     CASE WHEN bucket < 85 THEN at + interval '2 seconds'
-        WHEN bucket < 90 THEN at + interval '1 hour' ELSE at END
+        WHEN bucket < 90 THEN at + interval '1 hour' ELSE at END,
+    CASE WHEN i % 100 = 7 THEN '[\"vip\"]'::json ELSE '[]'::json END
 FROM (
     SELECT i, at_us, to_timestamp(at_us / 1000000.0) AS at, i % 100 AS bucket, i % 4 AS kind
     FROM (SELECT i, $2::bigint + i * $3::bigint AS at_us

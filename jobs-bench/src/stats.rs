@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use anyhow::{Context, Result};
+use tokio::time::Instant;
+
 /// Percentiles of a sample of durations, in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Spread {
@@ -41,6 +44,23 @@ pub(crate) fn rate(items: usize, elapsed: Duration) -> f64 {
 /// Milliseconds, with their fraction.
 pub(crate) fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
+}
+
+/// Runs `read` once to warm up, then `repeats` times → median ms.
+pub(crate) async fn median_ms<F, Fut>(repeats: usize, mut read: F) -> Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    read().await?;
+    let mut samples = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let started = Instant::now();
+        read().await?;
+        samples.push(millis(started.elapsed()));
+    }
+    samples.sort_by(f64::total_cmp);
+    percentile(&samples, 50.0).context("no samples")
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The figures on big tables: the drain beside open dashboards (8), on a table of
-//! finished jobs (9), and while another node migrates it (10).
+//! finished jobs, with single enqueues, the dashboard's reads and a prune beside it
+//! (9), and while another node migrates it (10).
 
 use anyhow::Result;
 
@@ -69,39 +70,123 @@ impl Bench<'_> {
 
     pub(super) async fn scale(&mut self, backend: Backend) -> Result<()> {
         let sizes = self.sizes;
-        // Empty, big, empty again: the machine's speed drifts, so the big table's drain
-        // is compared with the mean of the two around it.
+        let rows = thousands(sizes.scale_rows as f64);
+        // Empty, big, empty again: the machine's speed drifts, so the big table's
+        // figures are compared with the mean of the two around them.
         let mut empty = Vec::new();
-        let mut big = 0.0;
+        let mut big = None;
         for old in [0, sizes.scale_rows, 0] {
             let scratch = self.scratch(backend).await?;
-            let rate = scale::drain_on_big_table(&scratch, old, sizes.drain, SCALE_WORKERS).await?;
+            let measured = scale::on_big_table(
+                &scratch,
+                old,
+                sizes.drain,
+                SCALE_WORKERS,
+                sizes.scale_singles,
+                sizes.list_repeats,
+            )
+            .await?;
             scratch.remove().await?;
-            eprintln!("   {old} old jobs: {rate:.0} jobs/s");
+            eprintln!(
+                "   {old} old jobs: drain {:.0} jobs/s, enqueue {:.0} jobs/s",
+                measured.drain, measured.enqueue
+            );
             if old == 0 {
-                empty.push(rate);
+                empty.push(measured);
             } else {
-                big = rate;
+                big = Some(measured);
             }
         }
+        let big = big.expect("measured");
+        let mean = |of: fn(&scale::Measured) -> f64| {
+            empty.iter().map(of).sum::<f64>() / empty.len() as f64
+        };
+        let empty_drain = mean(|m| m.drain);
         self.push(
             Row::new(
                 9,
                 format!(
-                    "drain {} no-op jobs, {SCALE_WORKERS} workers, on {} finished jobs \
+                    "drain {} no-op jobs, {SCALE_WORKERS} workers, on {rows} finished jobs \
                      analyzed before the backlog",
                     thousands(sizes.drain as f64),
-                    thousands(sizes.scale_rows as f64)
                 ),
                 backend,
-                big,
+                big.drain,
                 Unit::JobsPerSec,
             )
             .against(
-                empty.iter().sum::<f64>() / empty.len() as f64,
+                empty_drain,
                 "the same drain on an empty table, before and after",
             )
             .target(Target::ShareOfBaseline { min: 0.9 }),
+        );
+        self.push(
+            Row::new(
+                9,
+                format!(
+                    "enqueue, 1 job per call ({} jobs), on {rows} finished jobs",
+                    thousands(sizes.scale_singles as f64)
+                ),
+                backend,
+                big.enqueue,
+                Unit::JobsPerSec,
+            )
+            .against(
+                mean(|m| m.enqueue),
+                "the same on an empty table, before and after",
+            )
+            .target(Target::ShareOfBaseline { min: 0.9 }),
+        );
+        if let Some(reads) = big.reads {
+            for (what, ms) in [
+                ("newest 50 succeeded jobs", reads.list),
+                (
+                    "newest 50 jobs of one name (a quarter of the rows)",
+                    reads.by_name,
+                ),
+                (
+                    "newest 50 jobs with one label (one row in 100)",
+                    reads.by_label,
+                ),
+                ("counts by state", reads.counts),
+            ] {
+                self.push(
+                    Row::new(
+                        9,
+                        format!("dashboard read on {rows} jobs: {what}"),
+                        backend,
+                        ms,
+                        Unit::Ms,
+                    )
+                    .target(Target::AtMost { max: 50.0 })
+                    .note(format!("median of {}", sizes.list_repeats)),
+                );
+            }
+        }
+        // The server prunes a table of finished jobs past their retention while it
+        // drains a backlog, against the drains on an empty table above.
+        let scratch = self.scratch(backend).await?;
+        let (drain, pruned) =
+            scale::while_pruning(&scratch, sizes.scale_rows, sizes.drain, SCALE_WORKERS).await?;
+        scratch.remove().await?;
+        self.push(
+            Row::new(
+                9,
+                format!(
+                    "drain {} no-op jobs, {SCALE_WORKERS} workers, while pruning {rows} \
+                     finished jobs past retention",
+                    thousands(sizes.drain as f64),
+                ),
+                backend,
+                drain,
+                Unit::JobsPerSec,
+            )
+            .against(empty_drain, "the same drain on an empty table")
+            .target(Target::ShareOfBaseline { min: 0.8 })
+            .note(format!(
+                "{} rows pruned during the drain, in batches of 1,000",
+                thousands(pruned as f64)
+            )),
         );
         Ok(())
     }

@@ -49,9 +49,19 @@ struct Sizes {
     live_streams: usize,
     live_jobs: usize,
     scale_rows: usize,
+    /// Single enqueues timed on the big table and the empty ones.
+    scale_singles: usize,
 }
 
 impl Sizes {
+    /// With the big table of `scale` holding `rows`, when given.
+    fn scaled(mut self, rows: Option<usize>) -> Self {
+        if let Some(rows) = rows {
+            self.scale_rows = rows;
+        }
+        self
+    }
+
     fn new(quick: bool) -> Self {
         let every = Duration::from_millis(10);
         if quick {
@@ -74,6 +84,7 @@ impl Sizes {
                 live_streams: 20,
                 live_jobs: 1_000,
                 scale_rows: 20_000,
+                scale_singles: 200,
             }
         } else {
             Self {
@@ -95,6 +106,7 @@ impl Sizes {
                 live_streams: 200,
                 live_jobs: 10_000,
                 scale_rows: 1_000_000,
+                scale_singles: 2_000,
             }
         }
     }
@@ -118,7 +130,7 @@ pub(crate) async fn run(measure: &Measure) -> Result<()> {
     let setting = setting(measure).await;
     let mut bench = Bench {
         measure,
-        sizes: Sizes::new(measure.quick),
+        sizes: Sizes::new(measure.quick).scaled(measure.scale_rows),
         rows: Vec::new(),
         inserts: HashMap::new(),
         claims: HashMap::new(),
