@@ -17,6 +17,7 @@ mod lifecycle;
 mod multistep;
 mod pause;
 mod prefetch;
+mod rates;
 mod recurring;
 mod recurring_errors;
 mod restart;
