@@ -140,7 +140,8 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// order; on SQLite in no set order). Concurrent claims never return the same job.
     /// With a `rate`, no more than leaves the starts of its scope after
     /// `now - window` at its `count` or fewer, and in the same step the claim's starts
-    /// are recorded at `now` and the scope's starts at or before `now - window` deleted.
+    /// are recorded at `now` and the scope's starts at or before `now - window` deleted
+    /// (on PostgreSQL `now` is the database's clock plus `offset`, as for leases).
     fn jobs_claim(
         &self,
         request: ClaimRequest<'_>,

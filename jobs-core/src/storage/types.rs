@@ -178,7 +178,8 @@ pub(crate) struct ClaimRequest<'a> {
 /// within any `window`. The claim counts the starts after `now - window`, takes at most
 /// the rest, records its own starts at `now` and deletes the scope's starts that left
 /// the window, all in one step that the claims of the scope take in turns (on
-/// PostgreSQL an advisory lock on the scope, on SQLite the write lock).
+/// PostgreSQL an advisory lock on the scope, on SQLite the write lock). On PostgreSQL
+/// `now` is the database's clock plus the request's `offset`, as for leases.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RateCap<'a> {
     pub(crate) scope: &'a str,

@@ -29,7 +29,9 @@ pub(super) async fn jobs_claim(
 ) -> Result<Vec<ClaimedJob>> {
     // With a rate, the most the claim takes is what the scope's window leaves, counted
     // under the scope's lock (migration 0028) before the pick runs: the pick reads it
-    // as an argument, a subquery PostgreSQL evaluates before the function.
+    // as an argument, a subquery PostgreSQL evaluates before the function. Its window
+    // and the starts it records are on the database's clock plus the claimer's offset,
+    // as leases are, so servers whose clocks disagree hold one rate.
     let rated = request.rate.is_some();
     let limit = if rated { "(SELECT n FROM room)" } else { "$4" };
     // `$8` is the pick's mode, or a capped queue's global limit.
@@ -66,15 +68,19 @@ pub(super) async fn jobs_claim(
     let (room, started) = if rated {
         (
             format!(
-                "room AS (SELECT least($4, jobs_rate_room(${first}, $3, ${}, ${})) AS n), ",
+                "room AS (SELECT least($4, jobs_rate_room(${first}, ${}, ${}, ${})) AS n), ",
+                first + 3,
                 first + 1,
                 first + 2
             ),
             format!(
                 ", started AS ( \
                      INSERT INTO jobs_rate_start (scope, started_at, starts) \
-                     SELECT ${first}, $3, count(*) FROM claimed HAVING count(*) > 0 \
-                 )"
+                     SELECT ${first}, clock_timestamp() + ${} * interval '1 microsecond', \
+                         count(*) \
+                     FROM claimed HAVING count(*) > 0 \
+                 )",
+                first + 3
             ),
         )
     } else {
@@ -125,7 +131,8 @@ pub(super) async fn jobs_claim(
         query = query
             .bind(rate.scope)
             .bind(i64::from(rate.count))
-            .bind(micros_of(rate.window));
+            .bind(micros_of(rate.window))
+            .bind(micros_of(request.offset));
     }
     let rows = query.fetch_all(&storage.pool).await?;
     rows.iter().map(claimed_job).collect()

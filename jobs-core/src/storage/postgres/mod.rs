@@ -32,6 +32,8 @@ mod listener;
 mod migrate_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod rate_tests;
 mod rates;
 mod recurring;
 mod rows;
