@@ -143,8 +143,7 @@ async fn a_bad_rate_is_refused_at_start_naming_its_setting(backend: Backend) {
             .queue_rate("llm", rate)
             .start()
             .await
-            .err()
-            .expect("a bad rate is refused")
+            .expect_err("a bad rate is refused")
             .to_string();
         assert!(
             refused.contains("queue_rates") && refused.contains(says),
