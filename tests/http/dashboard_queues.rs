@@ -19,7 +19,7 @@ backend_tests!(
 );
 
 #[job(queue = "email", display = "Email {user}")]
-async fn send_email(user: u32) {
+pub(crate) async fn send_email(user: u32) {
     let _ = user;
 }
 
