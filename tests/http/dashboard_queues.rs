@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::dashboard::{EventStream, Greet, Options, boot, job_name};
+use crate::support::dashboard::{Dashboard, EventStream, Greet, Options, boot, job_name};
 use crate::support::{Backend, start_time, test_server, wait_until};
 use axum::http::StatusCode;
 use jobs::prelude::*;
@@ -23,6 +23,16 @@ pub(crate) async fn send_email(user: u32) {
     let _ = user;
 }
 
+/// A dashboard without a server of its own, on a manual clock at [`start_time`].
+async fn boot_on_a_manual_clock(backend: Backend) -> (ManualClock, Dashboard) {
+    let clock = ManualClock::new(start_time());
+    let options = Options {
+        clock: Some(clock.clone()),
+        ..Options::no_server()
+    };
+    (clock, boot(backend, options).await)
+}
+
 /// The queue named `queue` in a `GET /api/queues` answer.
 fn queue<'a>(answer: &'a Value, queue: &str) -> &'a Value {
     answer["items"]
@@ -32,15 +42,7 @@ fn queue<'a>(answer: &'a Value, queue: &str) -> &'a Value {
 }
 
 async fn a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there(backend: Backend) {
-    let clock = ManualClock::new(start_time());
-    let dashboard = boot(
-        backend,
-        Options {
-            clock: Some(clock.clone()),
-            ..Options::no_server()
-        },
-    )
-    .await;
+    let (_clock, dashboard) = boot_on_a_manual_clock(backend).await;
     let server = test_server(&dashboard.jobs, &dashboard.probe)
         .name("mailer")
         .queue_limit("email", 2)
@@ -245,15 +247,7 @@ async fn bad_names_are_refused_with_the_value_named(backend: Backend) {
 }
 
 async fn a_rated_queue_shows_its_rate_and_the_jobs_it_holds_back(backend: Backend) {
-    let clock = ManualClock::new(start_time());
-    let dashboard = boot(
-        backend,
-        Options {
-            clock: Some(clock.clone()),
-            ..Options::no_server()
-        },
-    )
-    .await;
+    let (clock, dashboard) = boot_on_a_manual_clock(backend).await;
     let server = test_server(&dashboard.jobs, &dashboard.probe)
         .name("mailer")
         .server_timeout(Duration::from_secs(30 * 24 * 3600))

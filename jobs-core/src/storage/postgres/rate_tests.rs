@@ -2,11 +2,9 @@
 //! whose lock another claim holds waits for it, then counts the starts that claim
 //! recorded.
 
-use std::time::Duration;
-
 use chrono::Utc;
 
-use super::PgStorage;
+use super::key_tests::claim_behind;
 use crate::storage::conformance::{TestDb, claim, id, job};
 use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore, NewJob, QueueSelector, RateCap};
 
@@ -52,13 +50,7 @@ async fn a_rated_claim_waits_for_another_claim_of_its_scope_and_counts_its_start
     .execute(&mut *other)
     .await
     .unwrap();
-    let pool = storage.pool.clone();
-    let claiming =
-        tokio::spawn(async move { PgStorage::from_pool(pool).jobs_claim(rated_claim()).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let waited = !claiming.is_finished();
-    other.commit().await.unwrap();
-    let claimed = claiming.await.unwrap().unwrap();
+    let (waited, claimed) = claim_behind(storage, other, rated_claim()).await;
     assert!(
         claimed.is_empty(),
         "claimed {} jobs of a scope whose window another claim filled",
