@@ -46,7 +46,7 @@ pub use job::{
 /// The rules for durations, cron expressions, zones and queue names that the macros
 /// check at compile time; the variants of [`ScheduleError`] carry its errors.
 pub use jobs_grammar as grammar;
-pub use jobs_grammar::BackoffPolicy;
+pub use jobs_grammar::{BackoffPolicy, Rate, RateError};
 pub use recurring::schedule::{
     MissedTicks, Schedule, ScheduleError, parse_cron, parse_interval, parse_zone,
 };

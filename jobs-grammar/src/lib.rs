@@ -1,7 +1,7 @@
 //! The rules of the [`jobs`](https://docs.rs/jobs) crate for the strings people write:
 //! durations (`every = "15m"`, `timeout = "5m"`, settings like `"36h"`), backoff policies
-//! (`backoff = "exponential(2s, max = 1h)"`), cron expressions, time zone names and queue
-//! names.
+//! (`backoff = "exponential(2s, max = 1h)"`), cron expressions, time zone names, queue
+//! names and rates (`rate = "50/1m"`).
 //!
 //! The macros check these strings at compile time and the runtime checks them again when
 //! they arrive at run time (a schedule made in code, an agent's tool call, a settings
@@ -27,6 +27,7 @@ mod backoff;
 mod cron;
 mod duration;
 mod queue;
+mod rate;
 mod schema;
 mod zone;
 
@@ -37,5 +38,6 @@ pub use backoff::{BackoffError, BackoffPolicy, parse_backoff};
 pub use cron::{CronError, CronExpression, parse_cron};
 pub use duration::{DurationError, DurationUse, check_duration, format_duration, parse_duration};
 pub use queue::{MAX_QUEUE_NAME, QueueNameError, check_queue_name};
+pub use rate::{Rate, RateError, parse_rate};
 pub use schema::{MAX_SCHEMA_NAME, SchemaNameError, check_schema_name};
 pub use zone::{ZoneError, parse_zone};

@@ -18,6 +18,7 @@ mod multistep;
 mod pause;
 mod prefetch;
 mod prune;
+mod rates;
 mod recurring;
 mod recurring_errors;
 mod restart;

@@ -610,3 +610,54 @@ fn queue_limits_and_served_queues_reach_the_server_with_a_bad_value_named() {
         &["names no queue"],
     );
 }
+
+#[test]
+fn queue_rates_reach_the_server_with_a_bad_rate_named() {
+    let toml = "[background_job_server.queue_rates]\nllm = \"50/1m\"\n";
+    let config = load(
+        Some(toml),
+        &[("JOBS__BACKGROUND_JOB_SERVER__QUEUE_RATES__MAIL", "20/1s")],
+    )
+    .unwrap()
+    .server_config();
+    assert_eq!(
+        config.queue_rates,
+        [
+            (
+                "llm".to_owned(),
+                jobs::Rate::per(50, Duration::from_secs(60))
+            ),
+            (
+                "mail".to_owned(),
+                jobs::Rate::per(20, Duration::from_secs(1))
+            ),
+        ]
+        .into()
+    );
+    let key = "background_job_server.queue_rates.llm";
+    let per_minute = "[background_job_server.queue_rates]\nllm = \"50 per minute\"\n";
+    assert_error(
+        load(Some(per_minute), &[]),
+        key,
+        &["invalid rate `50 per minute`", "no `/`"],
+    );
+    let zero = "[background_job_server.queue_rates]\nllm = \"0/1m\"\n";
+    assert_error(load(Some(zero), &[]), key, &["at least 1"]);
+    assert_error(
+        load(
+            None,
+            &[("JOBS__BACKGROUND_JOB_SERVER__QUEUE_RATES__LLM", "5/0s")],
+        ),
+        key,
+        &[
+            "JOBS__BACKGROUND_JOB_SERVER__QUEUE_RATES__LLM",
+            "more than zero",
+        ],
+    );
+    let long = "[background_job_server.queue_rates]\nllm = \"5/2d\"\n";
+    assert_error(
+        load(Some(long), &[]),
+        "background_job_server.queue_rates",
+        &["of `llm` must have a period of at most 1d"],
+    );
+}

@@ -1,10 +1,10 @@
-//! The dashboard's queues API: every queue with its counts, pause and limits; a queue
-//! paused and resumed from the API, seen by a running server; job names likewise; bad
-//! names refused; on each backend.
+//! The dashboard's queues API: every queue with its counts, pause, limits and rate; a
+//! queue paused and resumed from the API, seen by a running server; job names
+//! likewise; bad names refused; on each backend.
 
 use std::time::Duration;
 
-use crate::support::dashboard::{EventStream, Greet, Options, boot, job_name};
+use crate::support::dashboard::{Dashboard, EventStream, Greet, Options, boot, job_name};
 use crate::support::{Backend, start_time, test_server, wait_until};
 use axum::http::StatusCode;
 use jobs::prelude::*;
@@ -15,11 +15,22 @@ backend_tests!(
     a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there,
     a_job_name_is_paused_and_resumed_from_the_api,
     bad_names_are_refused_with_the_value_named,
+    a_rated_queue_shows_its_rate_and_the_jobs_it_holds_back,
 );
 
 #[job(queue = "email", display = "Email {user}")]
-async fn send_email(user: u32) {
+pub(crate) async fn send_email(user: u32) {
     let _ = user;
+}
+
+/// A dashboard without a server of its own, on a manual clock at [`start_time`].
+async fn boot_on_a_manual_clock(backend: Backend) -> (ManualClock, Dashboard) {
+    let clock = ManualClock::new(start_time());
+    let options = Options {
+        clock: Some(clock.clone()),
+        ..Options::no_server()
+    };
+    (clock, boot(backend, options).await)
 }
 
 /// The queue named `queue` in a `GET /api/queues` answer.
@@ -31,15 +42,7 @@ fn queue<'a>(answer: &'a Value, queue: &str) -> &'a Value {
 }
 
 async fn a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there(backend: Backend) {
-    let clock = ManualClock::new(start_time());
-    let dashboard = boot(
-        backend,
-        Options {
-            clock: Some(clock.clone()),
-            ..Options::no_server()
-        },
-    )
-    .await;
+    let (_clock, dashboard) = boot_on_a_manual_clock(backend).await;
     let server = test_server(&dashboard.jobs, &dashboard.probe)
         .name("mailer")
         .queue_limit("email", 2)
@@ -90,6 +93,7 @@ async fn a_queue_paused_from_the_api_starts_nothing_until_it_is_resumed_there(ba
             "server_id": email["limits"][0]["server_id"],
             "local": 2,
             "global": 3,
+            "rate": null,
         }]),
         "the limits the server declares"
     );
@@ -239,5 +243,49 @@ async fn bad_names_are_refused_with_the_value_named(backend: Backend) {
         "{}",
         reply.body
     );
+    dashboard.stop().await;
+}
+
+async fn a_rated_queue_shows_its_rate_and_the_jobs_it_holds_back(backend: Backend) {
+    let (clock, dashboard) = boot_on_a_manual_clock(backend).await;
+    let server = test_server(&dashboard.jobs, &dashboard.probe)
+        .name("mailer")
+        .server_timeout(Duration::from_secs(30 * 24 * 3600))
+        .queue_rate("email", "2/1h".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let ids = dashboard
+        .jobs
+        .enqueue_many((0..5).map(|user| SendEmail { user }))
+        .await
+        .unwrap();
+    let succeeded = || async {
+        let mut count = 0;
+        for &id in &ids {
+            if dashboard.jobs.get(id).await.unwrap().state == JobState::Succeeded {
+                count += 1;
+            }
+        }
+        count
+    };
+    wait_until("two emails went out", || async { succeeded().await == 2 }).await;
+    let listed = dashboard.get("/api/queues").await.json();
+    let email = queue(&listed, "email");
+    assert_eq!(email["waiting"], 3);
+    assert_eq!(email["rate_limited"], 3, "{email:#}");
+    assert_eq!(email["limits"][0]["rate"], "2/1h");
+    assert_eq!(email["limits"][0]["global"], Value::Null);
+    clock.advance(Duration::from_secs(3601));
+    wait_until("two more went out", || async { succeeded().await == 4 }).await;
+    clock.advance(Duration::from_secs(3601));
+    wait_until("the last went out", || async { succeeded().await == 5 }).await;
+    let listed = dashboard.get("/api/queues").await.json();
+    let email = queue(&listed, "email");
+    assert_eq!(
+        (email["waiting"].clone(), email["rate_limited"].clone()),
+        (json!(0), json!(0))
+    );
+    server.shutdown().await;
     dashboard.stop().await;
 }

@@ -1,8 +1,8 @@
 //! The queues page in a real browser (headless Chromium, see `dashboard_browser`), on
 //! each backend: a queue with a waiting job, paused with a click (after the
-//! confirmation), its badge saying who paused it, then resumed; the limits a server
-//! declares, on the queues and the servers pages; the banner of the job name no server
-//! runs, on the servers page.
+//! confirmation), its badge saying who paused it, then resumed; the limits and the rate
+//! a server declares, and the job the rate holds back, on the queues and the servers
+//! pages; the banner of the job name no server runs, on the servers page.
 
 use crate::dashboard_browser::{BROWSERS, snap};
 use crate::support::browser::{Browser, Step, screenshot_dir};
@@ -22,11 +22,23 @@ async fn a_queue_is_paused_and_resumed_from_its_page(backend: Backend) {
         .queues(["email"])
         .queue_limit("email", 2)
         .global_queue_limit("email", 3)
-        .only_jobs([<CallModel as jobs::Job>::DESCRIPTOR.name()])
+        .queue_rate("email", "1/1h".parse().unwrap())
+        .only_jobs([
+            <CallModel as jobs::Job>::DESCRIPTOR.name(),
+            <crate::dashboard_queues::SendEmail as jobs::Job>::DESCRIPTOR.name(),
+        ])
         .start()
         .await
         .unwrap();
     dashboard.greet("Ada").await;
+    // Two emails: one starts, the other waits for the rate.
+    for user in [1, 2] {
+        dashboard
+            .jobs
+            .enqueue(crate::dashboard_queues::SendEmail { user })
+            .await
+            .unwrap();
+    }
     let browser = Browser::start(1366, 900)
         .await
         .unwrap_or_else(|error| panic!("{error}"));
@@ -103,16 +115,29 @@ async fn scenario(browser: &Browser, dashboard: &Dashboard, name: &str) -> Step 
         return Err(format!("still paused: {paused:?}"));
     }
 
-    // The queue the server serves, with the limits it declares, here and on its row.
-    let limits = browser
-        .text("#queues tr[data-queue='email'] td[data-label=Limits]")
+    // The queue the server serves, with the limits and the rate it declares, and the
+    // job the rate holds back, here and on its row.
+    const EMAIL: &str = "#queues tr[data-queue='email']";
+    browser
+        .wait_for(
+            "one email waits for the rate",
+            &format!(
+                "document.querySelector(\"{EMAIL} .rate-limited\")?.textContent === \
+                 '1 rate-limited'"
+            ),
+        )
         .await?;
-    if limits != "3 at once across the cluster2 at once on mailer" {
+    let limits = browser
+        .text(&format!("{EMAIL} td[data-label=Limits]"))
+        .await?;
+    if limits != "3 at once across the cluster1/1h starts across the cluster2 at once on mailer" {
         return Err(format!("the limits of email read {limits:?}"));
     }
+    snap(browser, name, "queue-rate").await?;
     browser.click(".tabs a[data-page=servers]").await?;
     let queues = browser.text("#servers td[data-label=Queues]").await?;
-    if queues != "emailemail: 2 at once here, 3 across the cluster" {
+    if queues != "emailemail: 2 at once here, 3 across the cluster, 1/1h starts across the cluster"
+    {
         return Err(format!("the server's queues read {queues:?}"));
     }
     let greet = <Greet as jobs::Job>::DESCRIPTOR.name();

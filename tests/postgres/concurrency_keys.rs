@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use crate::drain::{create_executions, drain, execution};
+use crate::drain::{child_connections, create_executions, drain, execution};
 use crate::support::process;
 use crate::support::{Backend, TestDb};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 const TENANTS: u32 = 10;
 const EACH: u32 = 50;
@@ -40,13 +39,7 @@ async fn child() {
     if process::role().as_deref() != Some("tenants") {
         return;
     }
-    let url = process::database_url();
-    let jobs = Jobs::connect(&url).await.expect("child connects");
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&url)
-        .await
-        .expect("job pool");
+    let (jobs, pool) = child_connections(4).await;
     // Leases of a few seconds: three processes on a busy host may pause longer than
     // the 400 ms after which the default lease of this poll interval fences a server
     // (its stopped attempts then run again, which this test counts).

@@ -25,6 +25,19 @@ pub(crate) async fn execution(pool: &PgPool, key: &str, millis: u64) -> Result<(
     Ok(())
 }
 
+/// What a worker process of a drain needs: a client on the database it was given, and
+/// a pool of `connections` for its jobs to record their executions with.
+pub(crate) async fn child_connections(connections: u32) -> (jobs::Jobs, PgPool) {
+    let url = crate::support::process::database_url();
+    let jobs = jobs::Jobs::connect(&url).await.expect("child connects");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(&url)
+        .await
+        .expect("job pool");
+    (jobs, pool)
+}
+
 /// The table the executions are recorded in, on the test's database.
 pub(crate) async fn create_executions(pool: &PgPool) {
     sqlx::query(

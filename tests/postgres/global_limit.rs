@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use crate::drain::{Figures, create_executions, drain, execution};
+use crate::drain::{Figures, child_connections, create_executions, drain, execution};
 use crate::support::process;
 use crate::support::{Backend, TestDb};
 use jobs::prelude::*;
 use jobs::{JobServer, Jobs};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 const LIMIT: usize = 5;
 const PROCESSES: usize = 3;
@@ -34,13 +33,7 @@ async fn child() {
     if process::role().as_deref() != Some("limited") {
         return;
     }
-    let url = process::database_url();
-    let jobs = Jobs::connect(&url).await.expect("child connects");
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&url)
-        .await
-        .expect("job pool");
+    let (jobs, pool) = child_connections(4).await;
     let server = JobServer::builder(jobs)
         .state(pool)
         .worker_count(WORKERS)

@@ -15,6 +15,7 @@ mod global_limit;
 mod migrations;
 mod multiprocess;
 mod otel;
+mod rate_limit;
 mod rolling_deploy;
 mod schemas;
 mod wakeup;

@@ -6,6 +6,7 @@ mod dashboard;
 mod duration;
 mod error;
 mod load;
+mod rates;
 mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -216,6 +217,11 @@ pub struct BackgroundJobServerSettings {
     /// per queue, counted by the claim. Give every server the same limits.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub global_queue_limits: BTreeMap<String, usize>,
+    /// At most so many jobs of a queue start in any window of the period, across every
+    /// server on the database, per queue: `llm = "50/1m"`. Give every server the same
+    /// rates.
+    #[serde(with = "rates", skip_serializing_if = "BTreeMap::is_empty")]
+    pub queue_rates: BTreeMap<String, jobs_core::Rate>,
 }
 
 /// `jobs.*`: defaults for every job.
@@ -279,6 +285,7 @@ impl Default for BackgroundJobServerSettings {
             queues: None,
             queue_limits: BTreeMap::new(),
             global_queue_limits: BTreeMap::new(),
+            queue_rates: BTreeMap::new(),
         }
     }
 }
@@ -473,6 +480,7 @@ impl JobsSettings {
         config.queues = server.queues.clone();
         config.queue_limits = server.queue_limits.clone();
         config.global_queue_limits = server.global_queue_limits.clone();
+        config.queue_rates = server.queue_rates.clone();
         config.default_retries = self.jobs.default_retries;
         config.backoff_seed = self.jobs.backoff_seed;
         config

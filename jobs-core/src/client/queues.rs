@@ -1,21 +1,25 @@
 //! The queues as the dashboard shows them: each queue's unfinished jobs by state,
-//! whether it is paused, and the limits the servers declare for it.
+//! whether it is paused, the limits and rates the servers declare for it, and how many
+//! of its jobs wait because its rate is used up.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Jobs;
-use crate::Result;
 use crate::job::info::{PauseKind, QueueInfo, QueueLimit, QueuePause};
-use crate::storage::AdminStore;
+use crate::storage::{AdminStore, RateStore, counted_for, queue_scope};
+use crate::{Rate, Result};
 
 impl Jobs {
     /// Every queue known: those with jobs `Enqueued`, `Scheduled`, `Processing` or
     /// `Failed`, those paused, and those a server's row names (the queues it serves
-    /// with `queues([…])`, or limits with `queue_limit` / `global_queue_limit`); by
-    /// name. A queue whose jobs all finished and that nothing names is not listed.
+    /// with `queues([…])`, or limits with `queue_limit` / `global_queue_limit` /
+    /// `queue_rate`); by name. A queue whose jobs all finished and that nothing names
+    /// is not listed.
     ///
     /// The counts read only the jobs in those states, through the index on the state,
-    /// so a table of millions of succeeded jobs costs nothing here.
+    /// so a table of millions of succeeded jobs costs nothing here. A queue with a rate
+    /// reads its starts within the window (one indexed read per rated queue): while
+    /// they have reached the rate's count, its waiting jobs are `rate_limited`.
     pub async fn queues(&self) -> Result<Vec<QueueInfo>> {
         let storage = &self.inner.storage;
         let counts = storage.jobs_count_by_queue(self.now()).await?;
@@ -35,7 +39,9 @@ impl Jobs {
                 at: pause.at,
             });
         }
-        // Servers come by name, so each queue's limits do too.
+        // Servers come by name, so each queue's limits do too. The strictest rate a
+        // server declares for a queue decides whether it is used up.
+        let mut rates: BTreeMap<String, Rate> = BTreeMap::new();
         for server in servers {
             let Some(declared) = server.queues else {
                 continue;
@@ -47,14 +53,36 @@ impl Jobs {
                 .limits
                 .keys()
                 .chain(declared.global_limits.keys())
+                .chain(declared.rates.keys())
                 .collect();
             for limited in limited {
+                let rate = declared.rates.get(limited);
+                if let Some(parsed) = rate.and_then(|rate| rate.parse::<Rate>().ok()) {
+                    let strictest = rates.entry(limited.clone()).or_insert(parsed);
+                    let per_second =
+                        |rate: &Rate| f64::from(rate.count) / rate.period.as_secs_f64();
+                    if per_second(&parsed) < per_second(strictest) {
+                        *strictest = parsed;
+                    }
+                }
                 queue(&mut queues, limited).limits.push(QueueLimit {
                     server: server.name.clone(),
                     server_id: server.id.clone(),
                     local: declared.limits.get(limited).copied(),
                     global: declared.global_limits.get(limited).copied(),
+                    rate: rate.cloned(),
                 });
+            }
+        }
+        for (name, rate) in rates {
+            let info = queue(&mut queues, &name);
+            if info.waiting == 0 {
+                continue;
+            }
+            let since = self.now() - counted_for(rate);
+            let window = storage.rate_window(&queue_scope(&name), since).await?;
+            if window.started >= u64::from(rate.count) {
+                info.rate_limited = info.waiting;
             }
         }
         Ok(queues.into_values().collect())
@@ -71,5 +99,6 @@ fn queue<'a>(queues: &'a mut BTreeMap<String, QueueInfo>, name: &str) -> &'a mut
         failed: 0,
         paused: None,
         limits: Vec::new(),
+        rate_limited: 0,
     })
 }

@@ -398,7 +398,7 @@ pub struct ServerInfo {
 }
 
 /// The queues a server claims from, and the limits it holds them to, as its settings
-/// say (`queues`, `queue_limit`, `global_queue_limit`).
+/// say (`queues`, `queue_limit`, `global_queue_limit`, `queue_rate`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServerQueues {
@@ -409,6 +409,11 @@ pub struct ServerQueues {
     /// Per queue, how many of its jobs run at once across the cluster at most, as this
     /// server holds it (every server should say the same).
     pub global_limits: BTreeMap<String, u64>,
+    /// Per queue, the rate its jobs start at across the cluster at most, as written
+    /// (`50/1m`) and as this server holds it (every server should say the same). Absent
+    /// from the rows of older releases.
+    #[serde(default)]
+    pub rates: BTreeMap<String, String>,
 }
 
 /// One queue as the dashboard shows it: its unfinished jobs by state, whether it is
@@ -431,6 +436,9 @@ pub struct QueueInfo {
     pub paused: Option<QueuePause>,
     /// The limits of the servers that declare one for it, by server name.
     pub limits: Vec<QueueLimit>,
+    /// Jobs due and not claimed because the queue's rate is used up: its `waiting`
+    /// jobs while the starts within the rate's window have reached its count, else 0.
+    pub rate_limited: u64,
 }
 
 /// Who paused a queue, and when.
@@ -455,6 +463,8 @@ pub struct QueueLimit {
     pub local: Option<u64>,
     /// How many of them run at once across the cluster (`global_queue_limit`).
     pub global: Option<u64>,
+    /// How many of them start per period across the cluster, as written (`queue_rate`).
+    pub rate: Option<String>,
 }
 
 /// Finished attempts in one minute.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::ServerConfig;
-use crate::{Jobs, StateMap};
+use crate::{Jobs, Rate, StateMap};
 
 /// Builds and starts a [`JobServer`](super::JobServer).
 ///
@@ -134,6 +134,22 @@ impl JobServerBuilder {
     /// [`queue_limit`](Self::queue_limit) too, both hold.
     pub fn global_queue_limit(mut self, queue: impl Into<String>, limit: usize) -> Self {
         self.config.global_queue_limits.insert(queue.into(), limit);
+        self
+    }
+
+    /// Starts at most `rate.count` jobs of `queue` in any window of `rate.period`,
+    /// across every server on the database: `queue_rate("llm", "50/1m".parse()?)` or
+    /// `queue_rate("llm", Rate::per(50, Duration::from_secs(60)))`. The claim counts the
+    /// queue's starts recorded in the database within the window and takes at most the
+    /// rest; a job over the rate stays `Enqueued`, holds no worker and is charged no
+    /// attempt, and the server claims again when the window frees. A start is counted
+    /// for the period plus a tenth of it (at most 100 ms), the time a claimed job may
+    /// take to begin, so that the jobs' own starts keep to the rate too. Jobs of a rated
+    /// queue are never claimed ahead of a free worker. Give every server that runs the
+    /// queue the same rate: each holds the cluster to its own. With queue limits too,
+    /// all hold.
+    pub fn queue_rate(mut self, queue: impl Into<String>, rate: Rate) -> Self {
+        self.config.queue_rates.insert(queue.into(), rate);
         self
     }
 

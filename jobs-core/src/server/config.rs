@@ -37,6 +37,8 @@ const MAX_SERVER_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_STORAGE_TIMEOUT: Duration = Duration::from_secs(3600);
 const MAX_SHUTDOWN_GRACE: Duration = DAY;
 const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// The longest period of a rate: the claims keep a scope's starts that long.
+const MAX_RATE_PERIOD: Duration = DAY;
 
 /// Shortest server timeout: a quarter of it bounds each heartbeat.
 const MIN_SERVER_TIMEOUT: Duration = Duration::from_millis(100);
@@ -102,6 +104,7 @@ impl Default for ServerConfig {
             name: None,
             queue_limits: std::collections::BTreeMap::new(),
             global_queue_limits: std::collections::BTreeMap::new(),
+            queue_rates: std::collections::BTreeMap::new(),
             queues: None,
             prefetch: None,
             capture_backtraces: true,
@@ -227,6 +230,32 @@ impl ServerConfig {
                 }
             }
         }
+        for (queue, rate) in &self.queue_rates {
+            if let Err(error) = jobs_grammar::check_queue_name(queue) {
+                return invalid("queue_rates", format!("names a bad queue: {error}"));
+            }
+            if rate.count == 0 || rate.period < Duration::from_millis(1) {
+                return invalid(
+                    "queue_rates",
+                    format!(
+                        "of `{queue}` must start at least 1 job per period of at least 1ms, \
+                         not {} per {} (pause a queue to stop it)",
+                        rate.count,
+                        human(rate.period)
+                    ),
+                );
+            }
+            if rate.period > MAX_RATE_PERIOD {
+                return invalid(
+                    "queue_rates",
+                    format!(
+                        "of `{queue}` must have a period of at most {}, not {}",
+                        human(MAX_RATE_PERIOD),
+                        human(rate.period)
+                    ),
+                );
+            }
+        }
         if let Some(queues) = &self.queues {
             if queues.is_empty() {
                 return invalid(
@@ -272,15 +301,21 @@ impl ServerConfig {
                 .map(|queues| queues.iter().cloned().collect()),
             limits: limits(&self.queue_limits),
             global_limits: limits(&self.global_queue_limits),
+            rates: self
+                .queue_rates
+                .iter()
+                .map(|(queue, rate)| (queue.clone(), rate.to_string()))
+                .collect(),
         }
     }
 
-    /// The queues with a limit, in this process or across all, sorted.
+    /// The queues with a limit, in this process or across all, or a rate, sorted.
     pub(super) fn limited_queues(&self) -> Vec<String> {
         let queues: std::collections::BTreeSet<&String> = self
             .queue_limits
             .keys()
             .chain(self.global_queue_limits.keys())
+            .chain(self.queue_rates.keys())
             .collect();
         queues.into_iter().cloned().collect()
     }
@@ -324,6 +359,7 @@ pub(super) fn human(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Rate;
 
     fn key_of(config: &ServerConfig) -> Option<&'static str> {
         config.check().err().map(|invalid| invalid.key)
@@ -394,5 +430,19 @@ mod tests {
         config = ServerConfig::default();
         config.queues = Some(Default::default());
         assert_eq!(key_of(&config), Some("queues"));
+        for rate in [
+            Rate::per(0, SECOND),
+            Rate::per(5, Duration::ZERO),
+            Rate::per(5, DAY * 2),
+        ] {
+            config = ServerConfig::default();
+            config.queue_rates.insert("llm".into(), rate);
+            assert_eq!(key_of(&config), Some("queue_rates"), "{rate}");
+        }
+        config = ServerConfig::default();
+        config
+            .queue_rates
+            .insert("no spaces".into(), Rate::per(5, SECOND));
+        assert_eq!(key_of(&config), Some("queue_rates"));
     }
 }

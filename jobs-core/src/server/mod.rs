@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::Rate;
 use crate::job::registry;
 use crate::storage::{
     AnyStorage, ClaimedJob, Completion, Fence, LifecycleStore, LogLine, ProgressUpdate, ServerRow,
@@ -78,6 +79,11 @@ pub struct ServerConfig {
     /// [`JobServerBuilder::global_queue_limit`]). Every server running jobs of such a
     /// queue should be given the same limit: each holds the cluster to its own.
     pub global_queue_limits: BTreeMap<String, usize>,
+    /// At most so many jobs of a queue start in any window of the period, across every
+    /// server, per queue (see [`JobServerBuilder::queue_rate`]). Every server running
+    /// jobs of such a queue should be given the same rate: each holds the cluster to
+    /// its own.
+    pub queue_rates: BTreeMap<String, Rate>,
     /// Claims jobs only of these queues (default `None`: every queue); jobs of other
     /// queues wait for a server that serves them.
     pub queues: Option<BTreeSet<String>>,

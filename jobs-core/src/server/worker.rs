@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::attempt::{Started, spawn_attempt, start};
@@ -12,7 +13,10 @@ use super::completer::MAX_UNRECORDED;
 use super::pauses;
 use super::{Shared, Write};
 use crate::JobId;
-use crate::storage::{ClaimRequest, ClaimedJob, Fence, LifecycleStore, QueueSelector};
+use crate::storage::{
+    ClaimRequest, ClaimedJob, Fence, LifecycleStore, QueueSelector, RateCap, RateStore,
+    counted_for, queue_scope,
+};
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
@@ -23,6 +27,8 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
     let mut blocked = false;
     // When jobs were last claimed ahead (see `short_jobs`).
     let mut ready_since = Instant::now();
+    // When the window of a rated queue that the last claim found used up frees.
+    let mut rate_frees = None;
     loop {
         // Subscribed before reading the time, so a move of a manual clock during this
         // round wakes the next wait instead of being missed.
@@ -97,8 +103,9 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             // back rows owned but not held only while no claim is in flight.
             let claiming = shared.claiming.lock().await;
             match claim(&shared, free, free + ahead).await {
-                Ok(claimed) => {
+                Ok((claimed, frees)) => {
                     failures = 0;
+                    rate_frees = frees;
                     claimed_any = !claimed.is_empty();
                     let full = claimed.len() == free + ahead;
                     let starting = register_claimed(&shared, claimed);
@@ -138,10 +145,18 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
             // a freed slot wakes the loop, so do not spin on it.
             let stuck = due_now && !claimed_any && blocked;
             blocked = due_now && !claimed_any;
-            if stuck {
-                shared.config.poll_interval
-            } else {
-                wait
+            let until = |at: DateTime<Utc>| {
+                (at - shared.jobs.now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .clamp(Duration::from_millis(1), shared.config.poll_interval)
+            };
+            match rate_frees {
+                // A due job may wait for a rate's window: claim again when it frees.
+                Some(at) if due_now => until(at),
+                Some(at) => wait.min(until(at)),
+                None if stuck => shared.config.poll_interval,
+                None => wait,
             }
         };
         tokio::select! {
@@ -274,10 +289,15 @@ async fn changed(remote: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Resu
 }
 
 /// Claims up to `total` jobs, of which the first `start_now` start at once and the rest
-/// wait claimed ahead: from each queue with a concurrency limit as many as it has room
-/// for (a global limit counted by the claim itself), then from every other queue; all
-/// of them among the queues the server serves, none paused.
-async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result<Vec<ClaimedJob>> {
+/// wait claimed ahead: from each queue with a concurrency limit or a rate as many as it
+/// has room for (a global limit and a rate counted by the claim itself), then from
+/// every other queue; all of them among the queues the server serves, none paused.
+/// Also returns, when a rated queue's window was found used up, the time it frees.
+async fn claim(
+    shared: &Shared,
+    start_now: usize,
+    total: usize,
+) -> crate::Result<(Vec<ClaimedJob>, Option<DateTime<Utc>>)> {
     let free = total;
     // Paused queues and job names are left out of every claim.
     let paused = pauses::current(shared).await;
@@ -307,6 +327,7 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         names: Some(names),
         start_now: u32::try_from(limit.min(start_now)).unwrap_or(u32::MAX),
         keyed: shared.keyed,
+        rate: None,
     };
     let config = &shared.config;
     let served = |queue: &String| {
@@ -321,11 +342,13 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         } else {
             QueueSelector::AllExcept(&paused.queues)
         };
-        return shared
+        let claimed = shared
             .bounded(shared.storage.jobs_claim(request(all, free)))
-            .await;
+            .await?;
+        return Ok((claimed, None));
     }
     let mut claimed = Vec::new();
+    let mut rate_frees: Option<DateTime<Utc>> = None;
     for queue in &shared.limited_queues {
         if paused.queues.contains(queue) || !served(queue) {
             continue;
@@ -344,14 +367,30 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
             },
             None => QueueSelector::Only(queue),
         };
+        let rate = config.queue_rates.get(queue).copied();
+        let scope = queue_scope(queue);
+        let cap = rate.map(|rate| RateCap {
+            scope: &scope,
+            count: rate.count,
+            window: counted_for(rate),
+        });
         let jobs = shared
-            .bounded(shared.storage.jobs_claim(request(selector, room)))
+            .bounded(shared.storage.jobs_claim(ClaimRequest {
+                rate: cap,
+                ..request(selector, room)
+            }))
             .await?;
+        let short = jobs.len() < room;
         claimed.extend(jobs);
+        if let Some(cap) = cap.filter(|_| short)
+            && let Some(frees) = window_frees(shared, cap, now).await
+        {
+            rate_frees = Some(rate_frees.map_or(frees, |earlier| earlier.min(frees)));
+        }
     }
     let rest = free - claimed.len();
     if rest == 0 {
-        return Ok(claimed);
+        return Ok((claimed, rate_frees));
     }
     let left_out =
         |queue: &String| shared.limited_queues.contains(queue) || paused.queues.contains(queue);
@@ -363,7 +402,7 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
                 .cloned()
                 .collect();
             if among.is_empty() {
-                return Ok(claimed);
+                return Ok((claimed, rate_frees));
             }
             shared
                 .bounded(
@@ -390,7 +429,25 @@ async fn claim(shared: &Shared, start_now: usize, total: usize) -> crate::Result
         }
     };
     claimed.extend(others);
-    Ok(claimed)
+    Ok((claimed, rate_frees))
+}
+
+/// When a rate whose claim took less than it asked for frees a start: `None` unless its
+/// window holds `count` starts (the queue ran out of due jobs instead), or on a failed
+/// read (the server then waits as for a full queue).
+async fn window_frees(
+    shared: &Shared,
+    cap: RateCap<'_>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let window = shared
+        .bounded(shared.storage.rate_window(cap.scope, now - cap.window))
+        .await
+        .ok()?;
+    if window.started < u64::from(cap.count) {
+        return None;
+    }
+    window.oldest?.checked_add_signed(cap.window)
 }
 
 /// How long to sleep when idle: until the next scheduled job is due, at most a poll

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use super::{
     AdminStore, Admission, BatchMember, BatchStore, ClaimRequest, ClaimedJob, Completion,
     ExpiredJob, Fence, FireRequest, Fired, LifecycleStore, LogLine, NewBatch, NewJob,
-    ProgressUpdate, QueueCounts, RecurringStore, Requeue, RunningStore, Schema, ServerRow,
-    ServerStore, SignalStore, Storage, StoredBatch, ToolStore,
+    ProgressUpdate, QueueCounts, RateStore, RateWindow, RecurringStore, Requeue, RunningStore,
+    Schema, ServerRow, ServerStore, SignalStore, Storage, StoredBatch, ToolStore,
 };
 use super::{Admitted, EventWait, Registration, WaitState, Waiting, WaitingBy};
 use crate::job::info::{
@@ -436,5 +436,11 @@ impl BatchStore for AnyStorage {
     }
     async fn batch_rearm(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
         dispatch!(self, s => s.batch_rearm(id, now))
+    }
+}
+
+impl RateStore for AnyStorage {
+    async fn rate_window(&self, scope: &str, since: DateTime<Utc>) -> Result<RateWindow> {
+        dispatch!(self, s => s.rate_window(scope, since))
     }
 }

@@ -36,6 +36,7 @@ use crate::{JobId, JobState, Result};
 mod any;
 mod batches;
 mod migrate;
+mod rates;
 mod release;
 mod rows;
 mod signals;
@@ -52,13 +53,14 @@ mod conformance;
 
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::batches::{BatchMember, BatchStore, NewBatch, StoredBatch};
+pub(crate) use self::rates::{RateStore, counted_for, queue_scope};
 pub(crate) use self::release::{Registration, release_order};
 pub(crate) use self::signals::{SignalStore, kept_since};
 pub(crate) use self::types::{
     Admission, Admitted, ClaimRequest, ClaimedJob, Completion, ConcurrencyKey, EventWait,
     ExpiredJob, Fence, FireRequest, Fired, LogLine, MAX_RESCUES, NewJob, Outcome, ProgressUpdate,
-    QueueCounts, QueueSelector, Requeue, ServerRow, UniqueClaim, WAIT_TIMED_OUT, WaitState,
-    Waiting, WaitingBy,
+    QueueCounts, QueueSelector, RateCap, RateWindow, Requeue, ServerRow, UniqueClaim,
+    WAIT_TIMED_OUT, WaitState, Waiting, WaitingBy,
 };
 
 /// The operations the client and the server need from a database.
@@ -76,6 +78,7 @@ pub(crate) trait Storage:
     + ToolStore
     + SignalStore
     + BatchStore
+    + RateStore
 {
 }
 
@@ -89,6 +92,7 @@ impl<T> Storage for T where
         + ToolStore
         + SignalStore
         + BatchStore
+        + RateStore
 {
 }
 
@@ -134,6 +138,10 @@ pub(crate) trait LifecycleStore: Send + Sync + 'static {
     /// and gets a history row (`Processing`, the new attempt, server `owner`, at `now`).
     /// Returns the claimed jobs with their token and `ahead` (on PostgreSQL in claim
     /// order; on SQLite in no set order). Concurrent claims never return the same job.
+    /// With a `rate`, no more than leaves the starts of its scope after
+    /// `now - window` at its `count` or fewer, and in the same step the claim's starts
+    /// are recorded at `now` and the scope's starts at or before `now - window` deleted
+    /// (on PostgreSQL `now` is the database's clock plus `offset`, as for leases).
     fn jobs_claim(
         &self,
         request: ClaimRequest<'_>,

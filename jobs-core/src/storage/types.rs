@@ -169,6 +169,31 @@ pub(crate) struct ClaimRequest<'a> {
     /// `start_now` of them are claimed (so they are rarely claimed ahead). False keeps
     /// the claim that reads no key (a keyed job is then claimed as any other).
     pub(crate) keyed: bool,
+    /// A rate limit on the claim's jobs (the claim is of one queue): no more of them
+    /// than leaves the scope's starts after `now - window` at `count` or fewer.
+    pub(crate) rate: Option<RateCap<'a>>,
+}
+
+/// A rate limit as a claim applies it: at most `count` starts recorded under `scope`
+/// within any `window`. The claim counts the starts after `now - window`, takes at most
+/// the rest, records its own starts at `now` and deletes the scope's starts that left
+/// the window, all in one step that the claims of the scope take in turns (on
+/// PostgreSQL an advisory lock on the scope, on SQLite the write lock). On PostgreSQL
+/// `now` is the database's clock plus the request's `offset`, as for leases.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateCap<'a> {
+    pub(crate) scope: &'a str,
+    pub(crate) count: u32,
+    pub(crate) window: chrono::Duration,
+}
+
+/// The starts of one rate-limited scope within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RateWindow {
+    /// How many started after the window's start.
+    pub(crate) started: u64,
+    /// When the earliest of those claims was made.
+    pub(crate) oldest: Option<DateTime<Utc>>,
 }
 
 /// A job a server claimed: moved to `Processing`, owned by it, attempt counted.

@@ -1,5 +1,6 @@
-//! Queues: each one's unfinished jobs by state, its pause and the limits the servers
-//! declare; pause and resume a queue or a job name for every server.
+//! Queues: each one's unfinished jobs by state, its pause, the limits and rates the
+//! servers declare and the jobs its rate holds back; pause and resume a queue or a job
+//! name for every server.
 
 use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -47,10 +48,13 @@ struct Queue {
     running: u64,
     /// `Failed` for good.
     failed: u64,
+    /// Waiting because the queue's rate is used up (the strictest rate a server
+    /// declares): its `waiting` jobs while the window is full, else 0.
+    rate_limited: u64,
     paused: bool,
     paused_by: Option<String>,
     paused_at: Option<DateTime<Utc>>,
-    /// The limits each server that declares one holds it to.
+    /// The limits and rates each server that declares one holds it to.
     limits: Vec<QueueLimit>,
 }
 
@@ -65,6 +69,7 @@ impl From<QueueInfo> for Queue {
             scheduled: info.scheduled,
             running: info.running,
             failed: info.failed,
+            rate_limited: info.rate_limited,
             paused: paused_by.is_some(),
             paused_by,
             paused_at,
@@ -168,6 +173,7 @@ async fn queue_now(jobs: &Jobs, queue: &str) -> Result<Json<Queue>, ApiError> {
         scheduled: 0,
         running: 0,
         failed: 0,
+        rate_limited: 0,
         paused: false,
         paused_by: None,
         paused_at: None,

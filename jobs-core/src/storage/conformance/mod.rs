@@ -152,6 +152,7 @@ mod fence;
 mod lease;
 mod lifecycle;
 mod listing;
+mod rates;
 mod recurring;
 mod running;
 mod servers;
@@ -236,6 +237,7 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
         names: None,
         start_now: limit,
         keyed: false,
+        rate: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn server(id: &str, name: &str) -> ServerRow {
             served: Some(vec!["mail".to_owned()]),
             limits: [("mail".to_owned(), 2)].into(),
             global_limits: [("mail".to_owned(), 5)].into(),
+            rates: [("mail".to_owned(), "50/1m".to_owned())].into(),
         },
     }
 }

@@ -139,6 +139,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0022_applications.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 23,
+        description: "rate limits: the starts of each scope",
+        sql: include_str!("../../../migrations/sqlite/0023_rates.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -304,5 +310,11 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "the indexes of partitioned limits, built concurrently",
         sql: include_str!("../../../migrations/postgres/0027_concurrency_key_indexes.sql"),
         concurrent: true,
+    },
+    Migration {
+        version: 28,
+        description: "rate limits: the starts of each scope",
+        sql: include_str!("../../../migrations/postgres/0028_rates.sql"),
+        concurrent: false,
     },
 ];

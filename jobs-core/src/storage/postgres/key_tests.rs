@@ -116,17 +116,28 @@ async fn a_claim_waits_for_another_claim_of_its_key_and_counts_what_it_took() {
     .execute(&mut *other)
     .await
     .unwrap();
-    let pool = storage.pool.clone();
-    let claiming =
-        tokio::spawn(async move { PgStorage::from_pool(pool).jobs_claim(keyed_claim(10)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let waited = !claiming.is_finished();
-    other.commit().await.unwrap();
-    let claimed = claiming.await.unwrap().unwrap();
+    let (waited, claimed) = claim_behind(storage, other, keyed_claim(10)).await;
     assert!(
         claimed.is_empty(),
         "claimed {} jobs of a key whose one slot another claim took",
         claimed.len()
     );
     assert!(waited, "the claim waits for the key's lock");
+}
+
+/// Sends `request` while `other` (a transaction holding a lock the claim takes) is
+/// open, commits `other` after 300 ms, and returns whether the claim was still
+/// waiting then, and what it claimed.
+pub(super) async fn claim_behind(
+    storage: &PgStorage,
+    other: sqlx::Transaction<'static, sqlx::Postgres>,
+    request: ClaimRequest<'static>,
+) -> (bool, Vec<crate::storage::ClaimedJob>) {
+    let pool = storage.pool.clone();
+    let claiming =
+        tokio::spawn(async move { PgStorage::from_pool(pool).jobs_claim(request).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waited = !claiming.is_finished();
+    other.commit().await.unwrap();
+    (waited, claiming.await.unwrap().unwrap())
 }

@@ -12,12 +12,11 @@ use super::continuations::RELEASE;
 use super::listener::CHANNEL;
 use super::rows::{fence_arrays, int, micros_of, text};
 use super::signals::{lock_waits, waits_resume};
-use crate::storage::rows::{claimed_job, expired_job};
+use crate::storage::rows::expired_job;
 use crate::storage::signals::kept_since;
 use crate::storage::stored::{UNHELD_MESSAGE, failure_summary, stored_failure};
 use crate::storage::{
     ClaimRequest, ClaimedJob, Completion, EventWait, ExpiredJob, Fence, LifecycleStore, NewJob,
-    QueueSelector,
 };
 use crate::{JobId, Result};
 
@@ -173,14 +172,6 @@ pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') 
      AND NOT EXISTS (SELECT 1 FROM jobs_server AS server WHERE server.jobs IS NULL \
          OR jobs_job.name IN (SELECT json_array_elements_text(server.jobs::json))))";
 
-/// The claim's pick of any queues (`$8` the mode), and of a capped queue (`$8` its
-/// global limit).
-const PICK: &str = "jobs_claim_pick($3, $4, $8, $5, $7)";
-const PICK_CAPPED: &str = "jobs_claim_pick_capped($3, $4, $5[1], $8, $7)";
-/// The pick of a server that runs keyed jobs (`$8` the mode, `$9` the most keyed jobs,
-/// `$10` a capped queue's global limit or NULL).
-const PICK_KEYED: &str = "jobs_claim_pick_keyed($3, $4, $9, $8, $5, $7, $10)";
-
 impl LifecycleStore for PgStorage {
     async fn jobs_admit(&self, jobs: &[NewJob]) -> Result<Vec<crate::storage::Admitted>> {
         self.admit(jobs).await
@@ -192,78 +183,7 @@ impl LifecycleStore for PgStorage {
     }
 
     async fn jobs_claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedJob>> {
-        // `$8` is the pick's mode, or a capped queue's global limit.
-        let (mut pick, mut mode, queues): (&str, i32, Vec<String>) = match request.queues {
-            QueueSelector::All => (PICK, 0, Vec::new()),
-            QueueSelector::Only(queue) => (PICK, 1, vec![queue.to_owned()]),
-            QueueSelector::Among(queues) => (PICK, 1, queues.to_vec()),
-            QueueSelector::AllExcept(queues) => (PICK, 2, queues.to_vec()),
-            QueueSelector::Capped { queue, global } => (
-                PICK_CAPPED,
-                i32::try_from(global).unwrap_or(i32::MAX),
-                vec![queue.to_owned()],
-            ),
-        };
-        // A server that runs keyed jobs picks through the one function that knows keys
-        // (migration 0024), which returns up to twice the limit: the claim takes the
-        // first `$4`. The others' claims read no key.
-        let mut keyed = None;
-        let mut cut = "";
-        if request.keyed {
-            let global = match request.queues {
-                QueueSelector::Capped { global, .. } => {
-                    mode = 1;
-                    Some(i64::from(global))
-                }
-                _ => None,
-            };
-            keyed = Some((i64::from(request.start_now.min(request.limit)), global));
-            pick = PICK_KEYED;
-            cut = "AND ranked.n <= $4";
-        }
-        // The lease runs from the database's clock (see the module docs of `storage`).
-        let lease = micros_of(request.offset + (request.lease_until - request.now));
-        // The pick is a function whose plan cannot flip with the statistics (see
-        // migration 0015); a capped queue's also serializes its claims and counts
-        // (migration 0017).
-        let commit_mode = self.commit_mode();
-        let claim = format!(
-            "WITH async_commit AS ({commit_mode}), picked AS ( \
-                 SELECT id, priority, run_at FROM {pick} \
-             ), ranked AS ( \
-                 SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n FROM picked \
-             ), claimed AS ( \
-                 UPDATE jobs_job AS job SET state = 'Processing', attempt = job.attempt + 1, \
-                     token = job.token + 1, owner = $1, \
-                     lease_until = clock_timestamp() + $2 * interval '1 microsecond', \
-                     updated_at = $3, ahead = ranked.n > $6 \
-                 FROM ranked WHERE job.id = ranked.id {cut} \
-                 RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
-                     job.run_at, job.queue, job.token, job.ahead, job.trace_context, \
-                     ranked.n \
-             ), history AS ( \
-                 INSERT INTO jobs_event (job_id, at, state, attempt, server) \
-                 SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
-             ) \
-             SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at, \
-                 token, ahead, trace_context \
-             FROM claimed, async_commit \
-             ORDER BY n",
-        );
-        let mut query = sqlx::query(&claim)
-            .bind(request.owner)
-            .bind(lease)
-            .bind(request.now)
-            .bind(i64::from(request.limit))
-            .bind(queues)
-            .bind(i64::from(request.start_now))
-            .bind(request.names)
-            .bind(mode);
-        if let Some((most, global)) = keyed {
-            query = query.bind(most).bind(global);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(claimed_job).collect()
+        super::claim::jobs_claim(self, request).await
     }
 
     async fn jobs_complete(&self, completions: &[Completion]) -> Result<()> {

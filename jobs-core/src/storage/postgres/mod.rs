@@ -22,6 +22,7 @@ use crate::Result;
 
 mod admin;
 mod batches;
+mod claim;
 mod continuations;
 #[cfg(test)]
 mod key_tests;
@@ -31,6 +32,9 @@ mod listener;
 mod migrate_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod rate_tests;
+mod rates;
 mod recurring;
 mod rows;
 mod running;

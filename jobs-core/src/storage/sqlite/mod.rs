@@ -22,8 +22,10 @@ use crate::{ConnectOptions, Result};
 
 mod admin;
 mod batches;
+mod claim;
 mod continuations;
 mod lifecycle;
+mod rates;
 mod recurring;
 mod rows;
 mod running;

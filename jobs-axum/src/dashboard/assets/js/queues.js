@@ -1,5 +1,6 @@
-// The queues: each one's waiting, scheduled, running and failed jobs, the limits the
-// servers hold it to, and whether it is paused, with a button to pause or resume it.
+// The queues: each one's waiting, scheduled, running and failed jobs, the limits and
+// rates the servers hold it to, how many wait for its rate, and whether it is paused,
+// with a button to pause or resume it.
 
 function queuesPage(main) {
   const rows = el('tbody', {}, emptyRow(8, 'Loading…'));
@@ -21,7 +22,10 @@ function queuesPage(main) {
     } else {
       fill(rows, data.items.map((queue) => el('tr', { 'data-queue': queue.queue },
         el('td', {}, el('div', { class: 'title mono' }, queue.queue)),
-        el('td', { class: 'num', 'data-label': 'Waiting' }, number(queue.waiting)),
+        el('td', { class: 'num', 'data-label': 'Waiting' }, number(queue.waiting),
+          queue.rate_limited
+            ? el('div', { class: 'sub rate-limited' }, `${number(queue.rate_limited)} rate-limited`)
+            : null),
         el('td', { class: 'num', 'data-label': 'Scheduled' }, number(queue.scheduled)),
         el('td', { class: 'num', 'data-label': 'Running' }, number(queue.running)),
         el('td', { class: 'num', 'data-label': 'Failed' }, number(queue.failed)),
@@ -51,15 +55,22 @@ function queuesPage(main) {
   };
 }
 
-/** The limits each server declares: across the cluster once if they agree, per server. */
+/**
+ * The limits and rates each server declares: those across the cluster once if the
+ * servers agree, the local ones per server.
+ */
 function queueLimits(limits) {
   if (!limits || !limits.length) return el('span', { class: 'muted' }, '—');
-  const global = [...new Set(limits.filter((limit) => limit.global !== null).map((limit) => limit.global))];
+  const agreed = (key, text) => {
+    const values = [...new Set(limits.filter((limit) => limit[key] != null).map((limit) => limit[key]))];
+    return values.length
+      ? el('div', { class: `limit-${key}` }, text(values),
+        values.length > 1 ? el('span', { class: 'sub' }, ' (the servers disagree)') : null)
+      : null;
+  };
   return el('div', { class: 'limits' },
-    global.length
-      ? el('div', {}, `${global.map(number).join(' / ')} at once across the cluster`,
-        global.length > 1 ? el('span', { class: 'sub' }, ' (the servers disagree)') : null)
-      : null,
+    agreed('global', (values) => `${values.map(number).join(' / ')} at once across the cluster`),
+    agreed('rate', (values) => `${values.join(' / ')} starts across the cluster`),
     limits.filter((limit) => limit.local !== null).map((limit) =>
       el('div', { class: 'sub' }, `${number(limit.local)} at once on `, el('span', { class: 'mono' }, limit.server))));
 }

@@ -52,15 +52,19 @@ function showUnserved(banner, names) {
   banner.hidden = names.length === 0;
 }
 
-/** The queues a server claims from, and the limits it holds them to. */
+/** The queues a server claims from, and the limits and rates it holds them to. */
 function serverQueues(queues) {
   if (!queues) return el('span', { class: 'sub' }, 'not stored (older release)');
-  const limited = [...new Set([...Object.keys(queues.limits), ...Object.keys(queues.global_limits)])].sort();
+  const rates = queues.rates || {};
+  const limited = [...new Set([
+    ...Object.keys(queues.limits), ...Object.keys(queues.global_limits), ...Object.keys(rates),
+  ])].sort();
   return el('div', { class: 'server-queues' },
     el('div', {}, queues.served ? queues.served.join(', ') : 'every queue'),
     limited.map((queue) => el('div', { class: 'sub' }, el('span', { class: 'mono' }, queue), ': ',
       [
         queue in queues.limits ? `${number(queues.limits[queue])} at once here` : null,
         queue in queues.global_limits ? `${number(queues.global_limits[queue])} across the cluster` : null,
+        queue in rates ? `${rates[queue]} starts across the cluster` : null,
       ].filter(Boolean).join(', '))));
 }

@@ -1,0 +1,60 @@
+//! The lock of a rated claim (`jobs_rate_room`, migration 0028): a claim of a scope
+//! whose lock another claim holds waits for it, then counts the starts that claim
+//! recorded.
+
+use chrono::Utc;
+
+use super::key_tests::claim_behind;
+use crate::storage::conformance::{TestDb, claim, id, job};
+use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore, NewJob, QueueSelector, RateCap};
+
+/// A claim of up to 10 jobs of `llm`, at most 3 of which start in any minute.
+fn rated_claim() -> ClaimRequest<'static> {
+    ClaimRequest {
+        queues: QueueSelector::Only("llm"),
+        rate: Some(RateCap {
+            scope: "queue:llm",
+            count: 3,
+            window: chrono::Duration::seconds(60),
+        }),
+        ..claim("s", Utc::now(), 10)
+    }
+}
+
+/// Another claim of the scope under way holds its lock and has recorded three starts,
+/// not yet committed: a rated claim waits for it and then takes nothing, where a count
+/// without the lock (from a snapshot taken before that commit) would take three more.
+#[tokio::test]
+async fn a_rated_claim_waits_for_another_claim_of_its_scope_and_counts_its_starts() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let jobs: Vec<NewJob> = (1..=5)
+        .map(|n| NewJob {
+            queue: "llm".to_owned(),
+            run_at: Utc::now() - chrono::Duration::seconds(1),
+            ..job(id(n), "rated")
+        })
+        .collect();
+    storage.jobs_insert(&jobs).await.unwrap();
+    let mut other = storage.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('jobs_rate:queue:llm', 0))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO jobs_rate_start (scope, started_at, starts) \
+         VALUES ('queue:llm', clock_timestamp(), 3)",
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let (waited, claimed) = claim_behind(storage, other, rated_claim()).await;
+    assert!(
+        claimed.is_empty(),
+        "claimed {} jobs of a scope whose window another claim filled",
+        claimed.len()
+    );
+    assert!(waited, "the claim waits for the scope's lock");
+}

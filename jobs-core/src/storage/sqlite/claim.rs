@@ -1,0 +1,179 @@
+//! The claim on SQLite: one `UPDATE … RETURNING` that picks, counts and claims under
+//! the write lock its statement takes; with a rate, inside a transaction that also
+//! records the claim's starts.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::rows::micros;
+use super::{SqliteStorage, begin};
+use crate::Result;
+use crate::storage::rows::claimed_job;
+use crate::storage::{ClaimRequest, ClaimedJob, QueueSelector, RateCap};
+
+pub(super) async fn jobs_claim(
+    storage: &SqliteStorage,
+    request: ClaimRequest<'_>,
+) -> Result<Vec<ClaimedJob>> {
+    // One machine's database: the lease is on the server's clock, `lease_until`.
+    let _ = request.offset;
+    // One statement, atomic on its own; a trigger writes each claim's history row.
+    // `picked` numbers the rows in claim order (only the few it picked): all but
+    // the first `start_now` are claimed ahead.
+    let mut claim = QueryBuilder::<Sqlite>::new(
+        "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
+         token = token + 1, owner = ",
+    );
+    claim
+        .push_bind(request.owner)
+        .push(", lease_until = ")
+        .push_bind(micros(request.lease_until))
+        .push(", updated_at = ")
+        .push_bind(micros(request.now))
+        .push(", ahead = picked.n > ")
+        .push_bind(i64::from(request.start_now))
+        .push(
+            " FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n \
+             FROM (SELECT id, priority, run_at FROM ",
+        );
+    if request.keyed {
+        // The jobs without a key as below, then those of each key with room: the
+        // first `concurrency - running` of the key in claim order. The statement
+        // holds the write lock from its start, so the counts hold for every
+        // process on the file.
+        claim.push(
+            "(SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable \
+             WHERE concurrency_key IS NULL AND ",
+        );
+        push_runnable(&mut claim, &request);
+        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(&mut claim, &request, request.limit);
+        claim.push(
+            ") UNION ALL SELECT id, priority, run_at FROM (SELECT id, priority, run_at \
+             FROM (SELECT id, priority, run_at, concurrency_key, concurrency, \
+                 row_number() OVER (PARTITION BY concurrency_key \
+                     ORDER BY priority DESC, run_at, id) AS rank \
+             FROM jobs_job INDEXED BY jobs_job_keyed \
+             WHERE concurrency_key IS NOT NULL AND ",
+        );
+        push_runnable(&mut claim, &request);
+        claim.push(
+            ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
+                 FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
+                 WHERE running.state = 'Processing' \
+                     AND running.concurrency_key = keyed.concurrency_key) \
+             ORDER BY priority DESC, run_at LIMIT ",
+        );
+        push_limit(&mut claim, &request, request.start_now.min(request.limit));
+        claim.push(") ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(&mut claim, &request, request.limit);
+    } else {
+        claim.push("jobs_job INDEXED BY jobs_job_runnable WHERE ");
+        push_runnable(&mut claim, &request);
+        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(&mut claim, &request, request.limit);
+    }
+    claim.push(
+        ")) AS picked WHERE jobs_job.id = picked.id \
+             RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
+             trace_context",
+    );
+    let mut writer = storage.writer.lock().await?;
+    let Some(rate) = request.rate else {
+        let rows = claim.build().fetch_all(&mut *writer).await?;
+        return rows.iter().map(claimed_job).collect();
+    };
+    // The count in the claim's `LIMIT`, the claim and the record of its starts under
+    // one write lock: the claims of every process on the file take turns.
+    let mut tx = begin(&mut writer).await?;
+    let since = micros(request.now - rate.window);
+    sqlx::query("DELETE FROM jobs_rate_start WHERE scope = ? AND started_at <= ?")
+        .bind(rate.scope)
+        .bind(since)
+        .execute(&mut *tx)
+        .await?;
+    let rows = claim.build().fetch_all(&mut *tx).await?;
+    if !rows.is_empty() {
+        sqlx::query("INSERT INTO jobs_rate_start (scope, started_at, starts) VALUES (?, ?, ?)")
+            .bind(rate.scope)
+            .bind(micros(request.now))
+            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    rows.iter().map(claimed_job).collect()
+}
+
+/// The conditions of a runnable row the claim may take: due, in the queues and of the
+/// names it asks for.
+fn push_runnable<'a>(claim: &mut QueryBuilder<'a, Sqlite>, request: &ClaimRequest<'a>) {
+    claim
+        .push("state IN ('Enqueued', 'Scheduled') AND run_at <= ")
+        .push_bind(micros(request.now));
+    match request.queues {
+        QueueSelector::All => {}
+        QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
+            claim.push(" AND queue = ").push_bind(queue.to_owned());
+        }
+        QueueSelector::AllExcept(queues) | QueueSelector::Among(queues) => {
+            let among = matches!(request.queues, QueueSelector::Among(_));
+            claim.push(if among {
+                " AND queue IN ("
+            } else {
+                " AND queue NOT IN ("
+            });
+            let mut names = claim.separated(", ");
+            for queue in queues {
+                names.push_bind(queue.clone());
+            }
+            claim.push(")");
+        }
+    }
+    if let Some(names) = request.names {
+        let names = serde_json::to_string(names).expect("names serialize");
+        claim
+            .push(" AND name IN (SELECT value FROM json_each(")
+            .push_bind(names)
+            .push("))");
+    }
+}
+
+/// At most `limit` rows; of a capped queue no more than leaves `global` of it
+/// `Processing`; with a rate, no more than leaves its scope's starts within the window
+/// at its count. The statement holds the database's write lock from its start, so the
+/// counts and the claim are one step for every process on the file.
+fn push_limit(claim: &mut QueryBuilder<'_, Sqlite>, request: &ClaimRequest<'_>, limit: u32) {
+    let capped = match request.queues {
+        QueueSelector::Capped { queue, global } => Some((queue, global)),
+        _ => None,
+    };
+    if capped.is_none() && request.rate.is_none() {
+        claim.push_bind(i64::from(limit));
+        return;
+    }
+    claim.push("max(0, min(").push_bind(i64::from(limit));
+    if let Some((queue, global)) = capped {
+        claim
+            .push(", ")
+            .push_bind(i64::from(global))
+            .push(" - (SELECT count(*) FROM jobs_job WHERE state = 'Processing' AND queue = ")
+            .push_bind(queue.to_owned())
+            .push(")");
+    }
+    if let Some(RateCap {
+        scope,
+        count,
+        window,
+    }) = request.rate
+    {
+        claim
+            .push(", ")
+            .push_bind(i64::from(count))
+            .push(" - (SELECT coalesce(sum(starts), 0) FROM jobs_rate_start WHERE scope = ")
+            .push_bind(scope.to_owned())
+            .push(" AND started_at > ")
+            .push_bind(micros(request.now - window))
+            .push(")");
+    }
+    claim.push("))");
+}
