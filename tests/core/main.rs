@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod agent_tools;
+mod batch_chains;
 mod batches;
 mod concurrency_keys;
 mod connect_options;

@@ -163,22 +163,61 @@ impl<'a> Batch<'a> {
         self
     }
 
-    /// A fan-in job's row: awaiting, under an id derived from the batch's.
     fn fan_in<K: Job>(&self, job: &K, role: &str) -> Result<NewJob> {
-        let id = fan_in_id(self.id, role);
-        let mut row = new_job(job, Some(id), self.now, self.now)?;
-        row.state = JobState::Awaiting;
-        Ok(row)
+        fan_in_row(self.id, self.now, job, role)
+    }
+
+    /// Its rows, for a chain that stores it as one of its steps.
+    pub(crate) fn into_step(self) -> Result<BatchStep> {
+        Ok(BatchStep {
+            id: self.id,
+            label: self.label,
+            now: self.now,
+            members: self.members?,
+            then: self.then.transpose()?,
+            on_failure: self.on_failure.transpose()?,
+        })
     }
 
     async fn send(self) -> Result<BatchId> {
-        let members = self.members?;
-        let then = self.then.transpose()?;
-        let mut on_failure = self.on_failure.transpose()?;
-        let mut fan_in = Vec::with_capacity(2);
-        if members.is_empty() {
-            // Nothing to wait for: the fan-in runs now, and nothing can fail.
-            on_failure = None;
+        let (jobs, id) = (self.jobs, self.id);
+        let (batch, members, fan_in) = self.into_step()?.rows();
+        jobs.storage()
+            .batch_insert(&batch, &members, &fan_in)
+            .await?;
+        jobs.notify_enqueued();
+        Ok(id)
+    }
+}
+
+/// A batch's rows before they are stored: its members and its fan-in jobs.
+pub(crate) struct BatchStep {
+    pub(crate) id: BatchId,
+    label: Option<String>,
+    now: DateTime<Utc>,
+    pub(crate) members: Vec<NewJob>,
+    pub(crate) then: Option<NewJob>,
+    pub(crate) on_failure: Option<NewJob>,
+}
+
+impl BatchStep {
+    /// The fan-in job `job` of this batch in the role `role` (`then`, `on_failure`).
+    pub(crate) fn fan_in<K: Job>(&self, job: &K, role: &str) -> Result<NewJob> {
+        fan_in_row(self.id, self.now, job, role)
+    }
+
+    /// The batch row, its members and its fan-in jobs, as they are stored. Without
+    /// members there is nothing to wait for: the `then` job runs at once and nothing
+    /// can fail, so the `on_failure` job is left out (unless a chain made them
+    /// continuations of the job before the batch: they wait for that job).
+    pub(crate) fn rows(self) -> (NewBatch, Vec<NewJob>, Vec<NewJob>) {
+        let mut on_failure = self.on_failure;
+        let mut then = self.then;
+        if self.members.is_empty() {
+            on_failure = on_failure.filter(|row| row.parent_id.is_some());
+            if let Some(then) = then.as_mut().filter(|row| row.parent_id.is_none()) {
+                then.state = JobState::Enqueued;
+            }
         }
         let batch = NewBatch {
             id: self.id.as_job_id(),
@@ -187,20 +226,17 @@ impl<'a> Batch<'a> {
             then_id: then.as_ref().map(|row| row.id),
             on_failure_id: on_failure.as_ref().map(|row| row.id),
         };
-        if let Some(mut then) = then {
-            if members.is_empty() {
-                then.state = JobState::Enqueued;
-            }
-            fan_in.push(then);
-        }
-        fan_in.extend(on_failure);
-        self.jobs
-            .storage()
-            .batch_insert(&batch, &members, &fan_in)
-            .await?;
-        self.jobs.notify_enqueued();
-        Ok(self.id)
+        let fan_in = then.into_iter().chain(on_failure).collect();
+        (batch, self.members, fan_in)
     }
+}
+
+/// A fan-in job's row: awaiting, under an id derived from the batch's.
+fn fan_in_row<K: Job>(batch: BatchId, now: DateTime<Utc>, job: &K, role: &str) -> Result<NewJob> {
+    let id = fan_in_id(batch, role);
+    let mut row = new_job(job, Some(id), now, now)?;
+    row.state = JobState::Awaiting;
+    Ok(row)
 }
 
 /// The id of a batch's fan-in job (`role`: `then` or `on_failure`).
