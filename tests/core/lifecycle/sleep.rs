@@ -124,7 +124,10 @@ async fn a_sleep_survives_a_restart_of_every_server(backend: Backend) {
 
 /// When each job woke, on the clock, as the jobs record it (they also return it).
 #[derive(Clone, Default)]
-struct Wakes(Arc<Mutex<Vec<(JobId, DateTime<Utc>)>>>);
+struct Wakes(Arc<Mutex<Vec<Wake>>>);
+
+/// A job and the time on the clock when it woke.
+type Wake = (JobId, DateTime<Utc>);
 
 impl Wakes {
     /// Each job's wake, checking that none woke twice.
