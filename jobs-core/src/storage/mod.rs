@@ -352,8 +352,9 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
     /// or `Deleted` with `updated_at` before `deleted_before`, with their history rows,
     /// log lines and step results, at most `limit` of them (lowest ids first; the next
     /// call takes the rest); returns how many jobs it deleted. Other states are never
-    /// pruned. On PostgreSQL, rows another transaction holds locked are skipped (left
-    /// for the next prune).
+    /// pruned. In the same transaction, deletes the row of each batch whose last
+    /// members and fan-in jobs are among them. On PostgreSQL, rows another transaction
+    /// holds locked are skipped (left for the next prune), and prunes take turns.
     fn jobs_prune(
         &self,
         succeeded_before: DateTime<Utc>,

@@ -139,6 +139,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0022_applications.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 24,
+        description: "batches by their fan-in jobs, for the prune",
+        sql: include_str!("../../../migrations/sqlite/0024_batch_fan_in_indexes.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -303,6 +309,18 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 27,
         description: "the indexes of partitioned limits, built concurrently",
         sql: include_str!("../../../migrations/postgres/0027_concurrency_key_indexes.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 30,
+        description: "batches by their then job, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0030_batch_then_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 31,
+        description: "batches by their on_failure job, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0031_batch_on_failure_index.sql"),
         concurrent: true,
     },
 ];
