@@ -2,11 +2,10 @@
 //! batch, what follows the batch waits for its fan-in, a failure before the batch holds
 //! the members until a requeue, and a delete takes the members and the fan-in along.
 
-use std::time::Duration;
-
-use crate::support::{Backend, Probe, setup, test_server, wait_for_state};
+use crate::batches::server;
+use crate::support::{Backend, Probe, setup, wait_for_state};
 use jobs::prelude::*;
-use jobs::{BatchId, Error, JobId, JobQuery, JobServer, Jobs};
+use jobs::{BatchId, Error, JobId, JobQuery, Jobs};
 
 backend_tests!(
     a_batch_in_a_chain_waits_for_the_job_before_it_and_the_next_step_for_its_fan_in,
@@ -59,16 +58,6 @@ async fn total(
 #[job(retries = 0)]
 async fn report(State(probe): State<Probe>, Parent(total): Parent<u64>) {
     probe.note(format!("report {total}"));
-}
-
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
-    test_server(jobs, probe)
-        .state(jobs.clone())
-        .worker_count(4)
-        .server_timeout(Duration::from_secs(24 * 3600))
-        .start()
-        .await
-        .unwrap()
 }
 
 /// The members' states, sorted.

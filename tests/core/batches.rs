@@ -108,7 +108,8 @@ async fn batch_failed(State(probe): State<Probe>, ctx: JobContext, batch: BatchI
     probe.note(format!("failed {batch}"));
 }
 
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
+/// A server of four workers with the client as state, for fan-in jobs to read results.
+pub(crate) async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
     test_server(jobs, probe)
         .state(jobs.clone())
         .worker_count(4)
