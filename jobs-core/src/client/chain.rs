@@ -81,7 +81,8 @@ impl<'a> Chain<'a> {
 
     /// Runs `job` if the job before it fails for good. It does not extend the chain:
     /// a `.then` after it still follows the job before it. Right after a batch without
-    /// a `then` job, `job` is the batch's `on_failure` job (unless it has one).
+    /// a `then` job, `job` is the batch's `on_failure` job (when the batch has one
+    /// already, an [`Error::Config`] when the chain is awaited).
     pub fn on_failure<K: Job>(mut self, job: K) -> Self {
         match self.tail {
             Tail::Job(_) => {
