@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::new_job;
 use crate::job::info::JobQuery;
-use crate::storage::{AdminStore, BatchStore, NewBatch, NewJob};
+use crate::storage::{AdminStore, AnyStorage, BatchMember, BatchStore, NewBatch, NewJob};
 use crate::{BatchId, Error, Job, JobId, JobState, Jobs, Result};
 
 /// How many members a read of results takes at a time.
@@ -239,6 +239,55 @@ fn fan_in_row<K: Job>(batch: BatchId, now: DateTime<Utc>, job: &K, role: &str) -
     Ok(row)
 }
 
+/// The members of batch `batch` that succeeded, read a page at a time.
+async fn succeeded_members(storage: &AnyStorage, batch: JobId) -> Result<Vec<BatchMember>> {
+    let mut succeeded = Vec::new();
+    let mut after = None;
+    loop {
+        let page = storage.batch_members(batch, after, RESULTS_PAGE).await?;
+        let full = page.len() == RESULTS_PAGE as usize;
+        after = page.last().map(|member| member.id);
+        succeeded.extend(
+            page.into_iter()
+                .filter(|member| member.state == JobState::Succeeded),
+        );
+        if !full {
+            return Ok(succeeded);
+        }
+    }
+}
+
+/// The succeeded members of the batch whose fan-in job `fan_in` is; `None` when it is
+/// the fan-in of no batch.
+pub(crate) async fn fan_in_members(
+    storage: &AnyStorage,
+    fan_in: JobId,
+) -> Result<Option<Vec<BatchMember>>> {
+    match storage.batch_of_fan_in(fan_in).await? {
+        Some(batch) => Ok(Some(succeeded_members(storage, batch).await?)),
+        None => Ok(None),
+    }
+}
+
+/// What the members of `members` that are jobs `J` returned, typed as `J::Output`;
+/// [`Error::UndecodableResult`] when one does not read as that.
+pub(crate) fn member_results<J: Job>(members: &[BatchMember]) -> Result<Vec<(JobId, J::Output)>> {
+    let name = J::DESCRIPTOR.name();
+    members
+        .iter()
+        .filter(|member| member.state == JobState::Succeeded && member.name == name)
+        .map(|member| {
+            let value = member.result.as_deref().unwrap_or("null");
+            serde_json::from_str(value)
+                .map(|output| (member.id, output))
+                .map_err(|error| Error::UndecodableResult {
+                    id: member.id,
+                    reason: error.to_string(),
+                })
+        })
+        .collect()
+}
+
 /// The id of a batch's fan-in job (`role`: `then` or `on_failure`).
 fn fan_in_id(batch: BatchId, role: &str) -> JobId {
     JobId::from_key(&format!("{batch}/{role}"))
@@ -301,33 +350,11 @@ impl Jobs {
     /// stored result does not read as `J::Output` (its type changed since it ran).
     pub async fn batch_results<J: Job>(&self, id: BatchId) -> Result<Vec<(JobId, J::Output)>> {
         let batch = id.as_job_id();
-        let name = J::DESCRIPTOR.name();
         let storage = self.storage();
         if storage.batch_get(batch).await?.is_none() {
             return Err(Error::BatchNotFound(id));
         }
-        let mut results = Vec::new();
-        let mut after = None;
-        loop {
-            let page = storage.batch_members(batch, after, RESULTS_PAGE).await?;
-            let full = page.len() == RESULTS_PAGE as usize;
-            after = page.last().map(|member| member.id);
-            for member in page {
-                if member.state != JobState::Succeeded || member.name != name {
-                    continue;
-                }
-                let value = member.result.as_deref().unwrap_or("null");
-                let output =
-                    serde_json::from_str(value).map_err(|error| Error::UndecodableResult {
-                        id: member.id,
-                        reason: error.to_string(),
-                    })?;
-                results.push((member.id, output));
-            }
-            if !full {
-                return Ok(results);
-            }
-        }
+        member_results::<J>(&succeeded_members(storage, batch).await?)
     }
 
     /// Deletes a batch as one: its fan-in jobs first (so the members' end releases
