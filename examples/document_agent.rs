@@ -1,14 +1,19 @@
-//! Document analysis as a pipeline of retryable jobs: summarize → embed → announce,
-//! against a fake model that fails about 30 % of its calls.
+//! Document analysis as a pipeline of retryable jobs: summarize → embed the chunks (a
+//! batch, one job per chunk) → wait for a person's approval → announce, against a fake
+//! model that fails about 30 % of its calls.
 //!
 //! ```sh
 //! cargo run --example document_agent
 //! curl -X POST localhost:3000/documents/1/analyze
-//! curl localhost:3000/documents/1
+//! curl localhost:3000/documents/1            # "awaiting_approval" once embedded
+//! curl -X POST localhost:3000/documents/1/approve \
+//!      -H 'content-type: application/json' -d '{"by": "ana"}'
 //! ```
 //!
-//! Watch the steps, and the retries of the ones the model failed (document 1's summary
-//! fails once; document 5 hits a few), on http://localhost:8000.
+//! Watch the steps, the batch of chunks (its page shows their progress), and the
+//! retries of the calls the model failed (document 1's summary fails once; document 5
+//! hits a few), on http://localhost:8000. The analysis waits for its approval for 48
+//! hours, holding no worker, then gives up unannounced.
 
 #[path = "shared/app.rs"]
 mod app;

@@ -21,7 +21,7 @@ pub use jobs_axum as axum;
 /// it as `jobs::Job` where you need it in a bound.
 pub mod prelude {
     pub use jobs_core::Job as _;
-    pub use jobs_core::{JobContext, JobId, JobState, Parent, State};
+    pub use jobs_core::{BatchResults, JobContext, JobId, JobState, Parent, State};
     #[cfg(feature = "macros")]
     pub use jobs_macros::{job, recurring};
 }

@@ -1,6 +1,11 @@
-//! "Summarize, embed, notify": document analysis as three jobs, each retried on its
-//! own, so a model error in the embedding step re-runs the embedding only — not the
-//! summary that was already paid for.
+//! "Summarize, embed, notify": document analysis as jobs, each retried on its own, so a
+//! model error in the embedding re-runs the embedding of one chunk only — not the
+//! summary that was already paid for, nor the other chunks.
+//!
+//! Summarize → embed: the embed step hands the document's chunks to a batch, one job
+//! per chunk, whose fan-in stores the embedding once every chunk is done, then waits
+//! (durably, holding no worker) for a person to approve the analysis before it is
+//! announced.
 //!
 //! The job names are pinned, so the `agent` and `document_agent` examples run each
 //! other's stored jobs. The model is a fake that fails about 30 % of its calls
@@ -13,9 +18,15 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobs::Jobs;
 use jobs::prelude::*;
-use serde::Serialize;
+use jobs::{BatchId, Jobs};
+use serde::{Deserialize, Serialize};
+
+/// The event a person's approval of an analysis sends, keyed by the waiting job's id.
+pub(crate) const APPROVED: &str = "document-approved";
+
+/// How long an analysis waits for its approval before it gives up, unannounced.
+pub(crate) const APPROVAL_WINDOW: Duration = Duration::from_secs(48 * 3600);
 
 /// The document of the `agent` example's first-start demo: the model fails its first
 /// summary, and only that call, so the demo shows one failed attempt and its retry.
@@ -34,6 +45,9 @@ pub(crate) struct Document {
     content: String,
     summary: Option<String>,
     embedding: Option<Vec<f32>>,
+    /// The key of the approval its analysis waits for, while it waits.
+    awaiting_approval: Option<String>,
+    approved_by: Option<String>,
     analyzed: bool,
 }
 
@@ -82,6 +96,8 @@ impl Documents {
                 content,
                 summary: None,
                 embedding: None,
+                awaiting_approval: None,
+                approved_by: None,
                 analyzed: false,
             },
         );
@@ -147,14 +163,17 @@ impl FakeModel {
         Ok(text[..end].to_owned())
     }
 
-    /// A tiny "embedding": letter frequencies folded into 8 dimensions.
+    /// A tiny "embedding" of chunk `chunk` of a document: letter frequencies folded
+    /// into 8 dimensions.
     pub(crate) async fn embed(
         &self,
         document_id: u64,
+        chunk: usize,
         attempt: u32,
         text: &str,
     ) -> Result<Vec<f32>, ModelError> {
-        self.call("embed", document_id, attempt).await?;
+        self.call(&format!("embed chunk {chunk}"), document_id, attempt)
+            .await?;
         let mut vector = [0f32; 8];
         for byte in text.bytes().filter(u8::is_ascii_alphabetic) {
             vector[usize::from(byte.to_ascii_lowercase() - b'a') % 8] += 1.0;
@@ -209,13 +228,13 @@ impl std::error::Error for ModelError {
     }
 }
 
-/// Starts the analysis of a document: summarize → embed → announce, each step its own
-/// job that starts once the one before it succeeded; the summary the first step returns
-/// is what the second embeds. Returns the steps' ids in order.
+/// Starts the analysis of a document: summarize, then embed its chunks (a batch whose
+/// fan-in stores the embedding and waits for the approval), each its own job that
+/// starts once the one before it succeeded; the summary the first step returns is the
+/// first chunk the second embeds. Returns the two steps' ids in order.
 pub(crate) async fn analyze(jobs: &Jobs, document_id: u64) -> jobs::Result<Vec<JobId>> {
     jobs.enqueue(Summarize { document_id })
         .then(Embed { document_id })
-        .then(AnnounceComplete { document_id })
         .await
 }
 
@@ -247,6 +266,8 @@ pub(crate) async fn summarize(
     Ok(summary)
 }
 
+/// Hands the summary and each sentence of the document to a batch, one job per chunk,
+/// with [`Publish`] as its fan-in; returns the batch's id.
 #[job(
     name = "documents.embed",
     retries = 5,
@@ -254,37 +275,142 @@ pub(crate) async fn summarize(
 )]
 pub(crate) async fn embed(
     State(documents): State<Documents>,
-    State(model): State<FakeModel>,
     ctx: JobContext,
     Parent(summary): Parent<String>,
     document_id: u64,
-) -> anyhow::Result<()> {
-    ctx.log().info("embedding the summary");
-    let embedding = model.embed(document_id, ctx.attempt(), &summary).await?;
-    ctx.progress(1, 2).await;
-    documents.update(document_id, |document| document.embedding = Some(embedding));
-    ctx.progress(2, 2).await;
-    Ok(())
+) -> anyhow::Result<BatchId> {
+    let content = documents.content(document_id)?;
+    let chunks: Vec<String> = std::iter::once(summary)
+        .chain(content.split_inclusive(". ").map(|s| s.trim().to_owned()))
+        .collect();
+    let count = chunks.len();
+    let jobs = ctx.jobs();
+    // A step: a retry of this job finds the batch it stored, never makes a second one.
+    let batch = ctx
+        .step("embed in chunks", move || async move {
+            let batch = jobs.batch().label(format!("document {document_id}"));
+            let id = batch.id();
+            let members = chunks
+                .into_iter()
+                .enumerate()
+                .map(|(chunk, text)| EmbedChunk {
+                    document_id,
+                    chunk,
+                    text,
+                });
+            batch
+                .add_many(members)
+                .then(Publish {
+                    document_id,
+                    batch: id,
+                })
+                .await
+        })
+        .await?;
+    ctx.log()
+        .info(format!("embedding {count} chunks in batch {batch}"));
+    Ok(batch)
 }
 
 #[job(
-    name = "documents.announce_complete",
+    name = "documents.embed_chunk",
     retries = 5,
-    display = "Notify analysis complete for {document_id}"
+    display = "Embed chunk {chunk} of document {document_id}"
 )]
-pub(crate) async fn announce_complete(State(documents): State<Documents>, document_id: u64) {
-    documents.update(document_id, |document| document.analyzed = true);
+pub(crate) async fn embed_chunk(
+    State(model): State<FakeModel>,
+    ctx: JobContext,
+    document_id: u64,
+    chunk: usize,
+    text: String,
+) -> anyhow::Result<Vec<f32>> {
+    Ok(model
+        .embed(document_id, chunk, ctx.attempt(), &text)
+        .await?)
+}
+
+/// A person's approval of an analysis, sent by `POST /documents/{id}/approve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Approval {
+    pub(crate) by: String,
+}
+
+/// How an analysis ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Publication {
+    /// Approved, and announced.
+    Announced(Approval),
+    /// Nobody approved it within [`APPROVAL_WINDOW`]: not announced.
+    Expired,
+}
+
+/// The batch's fan-in, once every chunk is embedded: stores the document's embedding
+/// (the mean of its chunks'), then waits for a person's approval, holding no worker,
+/// and announces the analysis; after [`APPROVAL_WINDOW`] without one it gives up,
+/// saying so, and the analysis stays unannounced (analyze again to start over).
+#[job(
+    name = "documents.publish",
+    retries = 5,
+    display = "Publish the analysis of document {document_id}"
+)]
+pub(crate) async fn publish(
+    State(documents): State<Documents>,
+    ctx: JobContext,
+    document_id: u64,
+    batch: BatchId,
+) -> anyhow::Result<Publication> {
+    // A step: the run that resumes after the approval reads it from the store.
+    let embedding = ctx
+        .step("index", || async {
+            let chunks = ctx.jobs().batch_results::<EmbedChunk>(batch).await?;
+            Ok::<_, anyhow::Error>(mean(chunks.into_iter().map(|(_, vector)| vector)))
+        })
+        .await?;
+    ctx.log().info("embedding stored; waiting for an approval");
+    let key = ctx.id().to_string();
+    documents.update(document_id, |document| {
+        document.embedding = Some(embedding);
+        document.awaiting_approval = Some(key.clone());
+    });
+    let approval = ctx
+        .wait_for_event::<Approval>(APPROVED, &key, APPROVAL_WINDOW)
+        .await?;
+    documents.update(document_id, |document| document.awaiting_approval = None);
+    let Some(approval) = approval else {
+        println!("⌛ document {document_id}: nobody approved its analysis within 48 h");
+        return Ok(Publication::Expired);
+    };
+    documents.update(document_id, |document| {
+        document.approved_by = Some(approval.by.clone());
+        document.analyzed = true;
+    });
     if let Some(document) = documents.get(document_id) {
         println!(
-            "✅ document {document_id} ({}) analyzed: {}",
+            "✅ document {document_id} ({}) analyzed, approved by {}: {}",
             document.title,
+            approval.by,
             document.summary.unwrap_or_default()
         );
     }
+    Ok(Publication::Announced(approval))
+}
+
+/// The mean of `vectors`, component by component.
+fn mean(vectors: impl Iterator<Item = Vec<f32>>) -> Vec<f32> {
+    let mut sum = Vec::new();
+    let mut count = 0f32;
+    for vector in vectors {
+        sum.resize(vector.len().max(sum.len()), 0.0);
+        for (total, x) in sum.iter_mut().zip(vector) {
+            *total += x;
+        }
+        count += 1.0;
+    }
+    sum.iter().map(|total| total / count.max(1.0)).collect()
 }
 
 /// `GET /documents`, `POST /documents`, `GET /documents/{id}`,
-/// `POST /documents/{id}/analyze`.
+/// `POST /documents/{id}/analyze`, `POST /documents/{id}/approve`.
 pub(crate) mod http {
     use axum::extract::{FromRef, Path, State};
     use axum::http::StatusCode;
@@ -294,7 +420,7 @@ pub(crate) mod http {
     use serde::Deserialize;
     use serde_json::{Value, json};
 
-    use super::{Document, Documents, analyze};
+    use super::{APPROVED, Approval, Document, Documents, analyze};
 
     /// The routes, for any app state that holds the `Jobs` client and the documents.
     pub(crate) fn routes<S>() -> Router<S>
@@ -307,6 +433,7 @@ pub(crate) mod http {
             .route("/documents", get(list).post(create))
             .route("/documents/{id}", get(one))
             .route("/documents/{id}/analyze", post(start_analysis))
+            .route("/documents/{id}/approve", post(approve))
     }
 
     type Reply<T> = Result<(StatusCode, Json<T>), (StatusCode, Json<Value>)>;
@@ -349,6 +476,33 @@ pub(crate) mod http {
             Ok(steps) => Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "document_id": id, "job_id": steps[0], "steps": steps })),
+            )),
+            Err(error) => Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": error.to_string() })),
+            )),
+        }
+    }
+
+    /// `{"by": "ana"}`: approves the analysis that waits for it, which then announces
+    /// it; 409 when none waits (not analyzed yet, or already approved or expired).
+    async fn approve(
+        State(jobs): State<Jobs>,
+        State(documents): State<Documents>,
+        Path(id): Path<u64>,
+        Json(approval): Json<Approval>,
+    ) -> Reply<Value> {
+        let document = documents.get(id).ok_or_else(|| not_found(id))?;
+        let Some(key) = document.awaiting_approval else {
+            return Err((
+                StatusCode::CONFLICT,
+                Json(json!({ "error": format!("document {id} waits for no approval") })),
+            ));
+        };
+        match jobs.send_event(APPROVED, &key, &approval).await {
+            Ok(resumed) => Ok((
+                StatusCode::OK,
+                Json(json!({ "document_id": id, "resumed": resumed })),
             )),
             Err(error) => Err((
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -40,8 +40,8 @@ pub use job::info::{
 pub use job::retry::{DEFAULT_RETRIES, backoff};
 pub use job::state::{JobState, UnknownState};
 pub use job::{
-    DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, JobError, KeyFn,
-    Parent, RunFn, SchemaFn, State, StateMap, Unique, UniqueStates, registered_jobs,
+    BatchResults, DEFAULT_QUEUE, Failure, FromInvocation, Invocation, Job, JobDescriptor, JobError,
+    KeyFn, Parent, RunFn, SchemaFn, State, StateMap, Unique, UniqueStates, registered_jobs,
 };
 /// The rules for durations, cron expressions, zones and queue names that the macros
 /// check at compile time; the variants of [`ScheduleError`] carry its errors.

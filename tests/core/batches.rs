@@ -17,6 +17,7 @@ backend_tests!(
     empty_batch_runs_its_fan_in_at_once,
     two_servers_ending_the_last_members_at_once_release_the_fan_in_once,
     the_last_two_members_released_together_on_two_servers_release_the_fan_in_once,
+    a_fan_in_takes_the_members_results_as_a_parameter,
 );
 
 /// A member: returns the square of `n`.
@@ -101,6 +102,13 @@ async fn sum_squares(
     Ok(sum)
 }
 
+/// A fan-in that takes the results as a parameter; notes their sum.
+#[job(retries = 0)]
+async fn sum_given(State(probe): State<Probe>, BatchResults(squares): BatchResults<Square>) {
+    let sum: u64 = squares.iter().map(|(_, square)| square).sum();
+    probe.note(format!("given {} results summing {sum}", squares.len()));
+}
+
 /// The on-failure job.
 #[job(retries = 0)]
 async fn batch_failed(State(probe): State<Probe>, ctx: JobContext, batch: BatchId) {
@@ -108,7 +116,8 @@ async fn batch_failed(State(probe): State<Probe>, ctx: JobContext, batch: BatchI
     probe.note(format!("failed {batch}"));
 }
 
-async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
+/// A server of four workers with the client as state, for fan-in jobs to read results.
+pub(crate) async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
     test_server(jobs, probe)
         .state(jobs.clone())
         .worker_count(4)
@@ -416,4 +425,38 @@ async fn the_last_two_members_released_together_on_two_servers_release_the_fan_i
         server.shutdown().await;
     }
     assert_eq!(probe.notes(), vec!["2 results".to_owned(); 10]);
+}
+
+async fn a_fan_in_takes_the_members_results_as_a_parameter(backend: Backend) {
+    let (_db, _clock, jobs, probe) = setup(backend).await;
+    let id = jobs
+        .batch()
+        .add_many((1..=4).map(|n| Square { n }))
+        .add(FlakySquare { n: 5 })
+        .then(SumGiven {})
+        .on_failure(SumGiven {})
+        .await
+        .unwrap();
+    let status = jobs.batch_status(id).await.unwrap();
+    let server = server(&jobs, &probe).await;
+    // The flaky member fails: the on-failure job gets the four that succeeded.
+    wait_for_state(&jobs, status.on_failure_id.unwrap(), JobState::Succeeded).await;
+    probe.gate.add_permits(1);
+    jobs.batch_requeue(id).await.unwrap();
+    wait_for_state(&jobs, status.then_id.unwrap(), JobState::Succeeded).await;
+    // Not a fan-in: fails for good, saying so.
+    let alone = jobs.enqueue(SumGiven {}).await.unwrap();
+    let failed = wait_for_state(&jobs, alone, JobState::Failed).await;
+    server.shutdown().await;
+    assert_eq!(
+        probe.notes(),
+        ["given 4 results summing 30", "given 4 results summing 30"],
+        "FlakySquare's result is not a Square's"
+    );
+    let error = failed.history.last().unwrap().error.as_ref().unwrap();
+    assert!(
+        error.message.contains("is the fan-in of no batch"),
+        "{}",
+        error.message
+    );
 }

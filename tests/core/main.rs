@@ -7,6 +7,8 @@ mod support;
 
 mod admin;
 mod agent_tools;
+mod batch_chains;
+mod batch_prune;
 mod batches;
 mod concurrency_keys;
 mod connect_options;

@@ -62,7 +62,8 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         "reminders.send",
         "documents.summarize",
         "documents.embed",
-        "documents.announce_complete",
+        "documents.embed_chunk",
+        "documents.publish",
         "inbox.summarize",
     ] {
         assert!(
@@ -90,18 +91,28 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     wait_until_succeeded(&dashboard, reminder).await;
 
-    // A document analysis runs its three steps, each its own job.
+    // A document analysis runs its steps, each its own job, embeds the chunks as a
+    // batch, waits for its approval and, approved, is announced.
     let reply = http
         .post(&format!("{app}/documents/3/analyze"), json!({}))
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let steps = reply.json()["steps"].clone();
     let steps: Vec<JobId> = steps.as_array().unwrap().iter().map(job_id).collect();
-    assert_eq!(steps.len(), 3);
+    assert_eq!(steps.len(), 2);
     assert_eq!(steps[0], job_id(&reply.json()["job_id"]));
     for step in steps {
         wait_until_succeeded(&dashboard, step).await;
     }
+    let publish = awaiting_approval(&http, &format!("{app}/documents/3")).await;
+    let reply = http
+        .post(
+            &format!("{app}/documents/3/approve"),
+            json!({ "by": "ana" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    wait_until_succeeded(&dashboard, publish).await;
     let document = http.get(&format!("{app}/documents/3")).await.json();
     assert_eq!(document["analyzed"], true, "{document:#}");
 
@@ -139,6 +150,23 @@ fn job_id(value: &serde_json::Value) -> JobId {
 }
 
 /// Waits on the dashboard's live updates (no polling) until job `id` succeeded.
+/// Waits until the document at `url` waits for its approval (its chunks are embedded,
+/// retries included) and returns the job that waits, whose id is the approval's key.
+async fn awaiting_approval(http: &Http, url: &str) -> JobId {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let document = http.get(url).await.json();
+        if let Some(key) = document["awaiting_approval"].as_str() {
+            return key.parse().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the analysis never waited for its approval: {document:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_until_succeeded(dashboard: &str, id: JobId) {
     let url = format!("{dashboard}/api/events?topics=job&id={id}");
     let (status, stream) = EventStream::open(&url, None).await;

@@ -20,7 +20,9 @@ mod documents;
 #[allow(dead_code)]
 mod reminders;
 
-use documents::{DEMO_DOCUMENT, Documents, Embed, FakeModel, Summarize};
+use documents::{
+    Approval, DEMO_DOCUMENT, Documents, Embed, FakeModel, Publication, Publish, Summarize,
+};
 use reminders::SendReminder;
 
 async fn client(db: &TestDb) -> (ManualClock, Jobs) {
@@ -34,51 +36,151 @@ fn document(documents: &Documents) -> serde_json::Value {
     serde_json::to_value(documents.get(DEMO_DOCUMENT).unwrap()).unwrap()
 }
 
-/// The document pipeline: summarize fails once on the demo document, is retried after
-/// its back-off, and the chain runs through to the announcement.
+/// The document example's app: its routes on a port of their own, over `jobs`.
+struct DocumentApp {
+    documents: Documents,
+    url: String,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+#[derive(Clone, axum::extract::FromRef)]
+struct DocumentState {
+    jobs: Jobs,
+    documents: Documents,
+}
+
+impl DocumentApp {
+    async fn serve(jobs: &Jobs) -> Self {
+        let documents = Documents::with_samples();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/documents", listener.local_addr().unwrap());
+        let app: Router = documents::http::routes().with_state(DocumentState {
+            jobs: jobs.clone(),
+            documents: documents.clone(),
+        });
+        let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            documents,
+            url,
+            serving,
+        }
+    }
+
+    /// A server running the example's jobs with its state, its model answering at once.
+    fn server(&self, jobs: &Jobs) -> jobs::JobServerBuilder {
+        JobServer::builder(jobs.clone())
+            .state(self.documents.clone())
+            .state(FakeModel::flaky().without_latency())
+            .poll_interval(Duration::from_millis(50))
+    }
+
+    /// Runs the demo document's analysis up to its wait for an approval: the first
+    /// summary fails and is retried after its back-off, then the chunks are embedded as
+    /// a batch whose fan-in stores the embedding and waits. Returns the fan-in.
+    async fn analyze_until_approval(&self, jobs: &Jobs, clock: &ManualClock) -> jobs::JobInfo {
+        documents::analyze(jobs, DEMO_DOCUMENT).await.unwrap();
+        let summarize =
+            testing::assert_enqueued::<Summarize>(jobs, |job| job.document_id == DEMO_DOCUMENT)
+                .await;
+        let embed =
+            testing::assert_enqueued::<Embed>(jobs, |job| job.document_id == DEMO_DOCUMENT).await;
+        assert_eq!(
+            embed.state,
+            JobState::Awaiting,
+            "embed waits for the summary"
+        );
+
+        // The first summary fails: it waits for its retry; nothing after it ran.
+        let drained = testing::drain(self.server(jobs)).await.unwrap();
+        assert_eq!(
+            (drained.succeeded, drained.failed, drained.scheduled),
+            (0, 0, 1)
+        );
+        let retry = jobs.get(summarize.id).await.unwrap();
+        assert_eq!((retry.state, retry.attempt), (JobState::Scheduled, 1));
+
+        // Its time comes: the summary, the embed step and its four chunks (the summary
+        // and three sentences) run; the fan-in stores the embedding and waits.
+        clock.set(retry.run_at);
+        let drained = testing::drain(self.server(jobs)).await.unwrap();
+        assert_eq!(
+            (drained.succeeded, drained.failed, drained.scheduled),
+            (6, 0, 1)
+        );
+        let batch = jobs.result::<Embed>(embed.id).await.unwrap().unwrap();
+        let status = jobs.batch_status(batch).await.unwrap();
+        assert_eq!((status.total, status.succeeded), (4, 4));
+        let publish = jobs.get(status.then_id.unwrap()).await.unwrap();
+        assert_eq!(publish.state, JobState::Scheduled, "waits for the approval");
+        assert_eq!(
+            publish.run_at,
+            clock.now() + chrono::Duration::hours(48),
+            "for 48 hours at most"
+        );
+        let document = document(&self.documents);
+        assert_eq!(document["embedding"].as_array().unwrap().len(), 8);
+        assert_eq!(document["analyzed"], false);
+        publish
+    }
+
+    async fn approve(&self, by: &str) -> crate::support::http::Reply {
+        Http::new()
+            .post(
+                &format!("{}/{DEMO_DOCUMENT}/approve", self.url),
+                json!({ "by": by }),
+            )
+            .await
+    }
+}
+
+/// The document pipeline: summarize fails once on the demo document and is retried;
+/// the chunks are embedded as a batch, and the analysis is announced once a person
+/// approves it over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_document_analysis_retries_its_flaky_step_and_completes() {
+async fn a_document_analysis_retries_embeds_in_a_batch_and_waits_for_its_approval() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (clock, jobs) = client(&db).await;
-    let documents = Documents::with_samples();
-    let model = FakeModel::flaky().without_latency();
-    let server = || {
-        JobServer::builder(jobs.clone())
-            .state(documents.clone())
-            .state(model.clone())
-            .poll_interval(Duration::from_millis(50))
-    };
+    let app = DocumentApp::serve(&jobs).await;
+    let publish = app.analyze_until_approval(&jobs, &clock).await;
 
-    documents::analyze(&jobs, DEMO_DOCUMENT).await.unwrap();
-    let summarize =
-        testing::assert_enqueued::<Summarize>(&jobs, |job| job.document_id == DEMO_DOCUMENT).await;
-    assert_eq!(summarize.state, JobState::Enqueued);
-    let embed =
-        testing::assert_enqueued::<Embed>(&jobs, |job| job.document_id == DEMO_DOCUMENT).await;
-    assert_eq!(
-        embed.state,
-        JobState::Awaiting,
-        "embed waits for the summary"
-    );
-
-    // The first summary fails: it waits for its retry; nothing after it ran.
-    let drained = testing::drain(server()).await.unwrap();
+    let reply = app.approve("ana").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let drained = testing::drain(app.server(&jobs)).await.unwrap();
     assert_eq!(
         (drained.succeeded, drained.failed, drained.scheduled),
-        (0, 0, 1)
+        (7, 0, 0)
     );
-    let retry = jobs.get(summarize.id).await.unwrap();
-    assert_eq!((retry.state, retry.attempt), (JobState::Scheduled, 1));
-
-    // Its time comes: the rest of the chain runs.
-    clock.set(retry.run_at);
-    let drained = testing::drain(server()).await.unwrap();
+    let outcome = jobs.result::<Publish>(publish.id).await.unwrap();
+    let approval = Approval { by: "ana".into() };
+    assert_eq!(outcome, Some(Publication::Announced(approval)));
+    let document = document(&app.documents);
     assert_eq!(
-        (drained.succeeded, drained.failed, drained.scheduled),
-        (3, 0, 0)
+        (&document["analyzed"], &document["approved_by"]),
+        (&json!(true), &json!("ana"))
     );
-    assert_eq!(document(&documents)["analyzed"], true);
+    let again = app.approve("ben").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     testing::refute_enqueued::<Embed>(&jobs, |_| true).await;
+    app.serving.abort();
+}
+
+/// Nobody approves the analysis: after 48 hours it gives up, unannounced, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_analysis_nobody_approves_expires_after_48_hours_unannounced() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (clock, jobs) = client(&db).await;
+    let app = DocumentApp::serve(&jobs).await;
+    let publish = app.analyze_until_approval(&jobs, &clock).await;
+
+    clock.advance(Duration::from_secs(48 * 3600));
+    let drained = testing::drain(app.server(&jobs)).await.unwrap();
+    assert_eq!((drained.succeeded, drained.scheduled), (7, 0));
+    let outcome = jobs.result::<Publish>(publish.id).await.unwrap();
+    assert_eq!(outcome, Some(Publication::Expired));
+    assert_eq!(document(&app.documents)["analyzed"], false);
+    let late = app.approve("ana").await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    app.serving.abort();
 }
 
 /// One step run inline with the example's state: its failure, then its success on the

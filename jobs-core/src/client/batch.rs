@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::new_job;
 use crate::job::info::JobQuery;
-use crate::storage::{AdminStore, BatchStore, NewBatch, NewJob};
+use crate::storage::{AdminStore, AnyStorage, BatchMember, BatchStore, NewBatch, NewJob};
 use crate::{BatchId, Error, Job, JobId, JobState, Jobs, Result};
 
 /// How many members a read of results takes at a time.
@@ -163,22 +163,61 @@ impl<'a> Batch<'a> {
         self
     }
 
-    /// A fan-in job's row: awaiting, under an id derived from the batch's.
     fn fan_in<K: Job>(&self, job: &K, role: &str) -> Result<NewJob> {
-        let id = fan_in_id(self.id, role);
-        let mut row = new_job(job, Some(id), self.now, self.now)?;
-        row.state = JobState::Awaiting;
-        Ok(row)
+        fan_in_row(self.id, self.now, job, role)
+    }
+
+    /// Its rows, for a chain that stores it as one of its steps.
+    pub(crate) fn into_step(self) -> Result<BatchStep> {
+        Ok(BatchStep {
+            id: self.id,
+            label: self.label,
+            now: self.now,
+            members: self.members?,
+            then: self.then.transpose()?,
+            on_failure: self.on_failure.transpose()?,
+        })
     }
 
     async fn send(self) -> Result<BatchId> {
-        let members = self.members?;
-        let then = self.then.transpose()?;
-        let mut on_failure = self.on_failure.transpose()?;
-        let mut fan_in = Vec::with_capacity(2);
-        if members.is_empty() {
-            // Nothing to wait for: the fan-in runs now, and nothing can fail.
-            on_failure = None;
+        let (jobs, id) = (self.jobs, self.id);
+        let (batch, members, fan_in) = self.into_step()?.rows();
+        jobs.storage()
+            .batch_insert(&batch, &members, &fan_in)
+            .await?;
+        jobs.notify_enqueued();
+        Ok(id)
+    }
+}
+
+/// A batch's rows before they are stored: its members and its fan-in jobs.
+pub(crate) struct BatchStep {
+    pub(crate) id: BatchId,
+    label: Option<String>,
+    now: DateTime<Utc>,
+    pub(crate) members: Vec<NewJob>,
+    pub(crate) then: Option<NewJob>,
+    pub(crate) on_failure: Option<NewJob>,
+}
+
+impl BatchStep {
+    /// The fan-in job `job` of this batch in the role `role` (`then`, `on_failure`).
+    pub(crate) fn fan_in<K: Job>(&self, job: &K, role: &str) -> Result<NewJob> {
+        fan_in_row(self.id, self.now, job, role)
+    }
+
+    /// The batch row, its members and its fan-in jobs, as they are stored. Without
+    /// members there is nothing to wait for: the `then` job runs at once and nothing
+    /// can fail, so the `on_failure` job is left out (unless a chain made them
+    /// continuations of the job before the batch: they wait for that job).
+    pub(crate) fn rows(self) -> (NewBatch, Vec<NewJob>, Vec<NewJob>) {
+        let mut on_failure = self.on_failure;
+        let mut then = self.then;
+        if self.members.is_empty() {
+            on_failure = on_failure.filter(|row| row.parent_id.is_some());
+            if let Some(then) = then.as_mut().filter(|row| row.parent_id.is_none()) {
+                then.state = JobState::Enqueued;
+            }
         }
         let batch = NewBatch {
             id: self.id.as_job_id(),
@@ -187,20 +226,66 @@ impl<'a> Batch<'a> {
             then_id: then.as_ref().map(|row| row.id),
             on_failure_id: on_failure.as_ref().map(|row| row.id),
         };
-        if let Some(mut then) = then {
-            if members.is_empty() {
-                then.state = JobState::Enqueued;
-            }
-            fan_in.push(then);
-        }
-        fan_in.extend(on_failure);
-        self.jobs
-            .storage()
-            .batch_insert(&batch, &members, &fan_in)
-            .await?;
-        self.jobs.notify_enqueued();
-        Ok(self.id)
+        let fan_in = then.into_iter().chain(on_failure).collect();
+        (batch, self.members, fan_in)
     }
+}
+
+/// A fan-in job's row: awaiting, under an id derived from the batch's.
+fn fan_in_row<K: Job>(batch: BatchId, now: DateTime<Utc>, job: &K, role: &str) -> Result<NewJob> {
+    let id = fan_in_id(batch, role);
+    let mut row = new_job(job, Some(id), now, now)?;
+    row.state = JobState::Awaiting;
+    Ok(row)
+}
+
+/// The members of batch `batch` that succeeded, read a page at a time.
+async fn succeeded_members(storage: &AnyStorage, batch: JobId) -> Result<Vec<BatchMember>> {
+    let mut succeeded = Vec::new();
+    let mut after = None;
+    loop {
+        let page = storage.batch_members(batch, after, RESULTS_PAGE).await?;
+        let full = page.len() == RESULTS_PAGE as usize;
+        after = page.last().map(|member| member.id);
+        succeeded.extend(
+            page.into_iter()
+                .filter(|member| member.state == JobState::Succeeded),
+        );
+        if !full {
+            return Ok(succeeded);
+        }
+    }
+}
+
+/// The succeeded members of the batch whose fan-in job `fan_in` is; `None` when it is
+/// the fan-in of no batch.
+pub(crate) async fn fan_in_members(
+    storage: &AnyStorage,
+    fan_in: JobId,
+) -> Result<Option<Vec<BatchMember>>> {
+    match storage.batch_of_fan_in(fan_in).await? {
+        Some(batch) => Ok(Some(succeeded_members(storage, batch).await?)),
+        None => Ok(None),
+    }
+}
+
+/// What the members of `members` that are jobs `J` returned, typed as `J::Output`;
+/// [`Error::UndecodableResult`] when one does not read as that.
+pub(crate) fn member_results<J: Job>(members: &[BatchMember]) -> Result<Vec<(JobId, J::Output)>> {
+    let name = J::DESCRIPTOR.name();
+    members
+        .iter()
+        .filter(|member| member.state == JobState::Succeeded && member.name == name)
+        .map(|member| {
+            let value = member.result.as_deref().unwrap_or("null");
+            serde_json::from_str(value)
+                .map(|output| (member.id, output))
+                .map_err(|error| Error::UndecodableResult {
+                    id: member.id,
+                    reason: error.to_string(),
+                })
+        })
+        .collect()
 }
 
 /// The id of a batch's fan-in job (`role`: `then` or `on_failure`).
@@ -265,33 +350,11 @@ impl Jobs {
     /// stored result does not read as `J::Output` (its type changed since it ran).
     pub async fn batch_results<J: Job>(&self, id: BatchId) -> Result<Vec<(JobId, J::Output)>> {
         let batch = id.as_job_id();
-        let name = J::DESCRIPTOR.name();
         let storage = self.storage();
         if storage.batch_get(batch).await?.is_none() {
             return Err(Error::BatchNotFound(id));
         }
-        let mut results = Vec::new();
-        let mut after = None;
-        loop {
-            let page = storage.batch_members(batch, after, RESULTS_PAGE).await?;
-            let full = page.len() == RESULTS_PAGE as usize;
-            after = page.last().map(|member| member.id);
-            for member in page {
-                if member.state != JobState::Succeeded || member.name != name {
-                    continue;
-                }
-                let value = member.result.as_deref().unwrap_or("null");
-                let output =
-                    serde_json::from_str(value).map_err(|error| Error::UndecodableResult {
-                        id: member.id,
-                        reason: error.to_string(),
-                    })?;
-                results.push((member.id, output));
-            }
-            if !full {
-                return Ok(results);
-            }
-        }
+        member_results::<J>(&succeeded_members(storage, batch).await?)
     }
 
     /// Deletes a batch as one: its fan-in jobs first (so the members' end releases

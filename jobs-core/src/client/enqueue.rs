@@ -317,12 +317,22 @@ impl<'a, J: Job> Enqueue<'a, J> {
     /// continuations have under it: those of the existing chain, when that was
     /// enqueued the same way.
     pub fn then<K: Job>(self, next: K) -> Chain<'a> {
-        Chain::new(self.jobs, self.row().map(|(_, row)| row)).then(next)
+        self.chain().then(next)
     }
 
     /// Runs `job` if this job fails for good (retries exhausted).
     pub fn on_failure<K: Job>(self, job: K) -> Chain<'a> {
-        Chain::new(self.jobs, self.row().map(|(_, row)| row)).on_failure(job)
+        self.chain().on_failure(job)
+    }
+
+    /// Runs the members of `batch` once this job succeeded; see [`Chain::then_batch`].
+    pub fn then_batch(self, batch: crate::Batch<'_>) -> Chain<'a> {
+        self.chain().then_batch(batch)
+    }
+
+    fn chain(self) -> Chain<'a> {
+        let keyed = self.id.is_some();
+        Chain::new(self.jobs, self.row().map(|(_, row)| row), keyed)
     }
 
     fn row(&self) -> Result<(JobId, NewJob)> {

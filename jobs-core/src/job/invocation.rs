@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::Failure;
-use crate::JobContext;
+use crate::storage::BatchMember;
+use crate::{Job, JobContext, JobId};
 
 /// A value the application gave the server with `.state(…)`, injected into every job
 /// that takes a `State<T>` parameter — axum's `State`, for jobs.
@@ -51,6 +52,9 @@ pub struct Invocation {
     /// The parent's result, read for jobs that take a `Parent<T>`: `None` when the job
     /// has no parent (or it was not read), `Some(None)` when the parent returned nothing.
     parent: Option<Option<String>>,
+    /// The members of the batch whose fan-in the job is, read for jobs that take a
+    /// `BatchResults<J>`: `None` when the job is no fan-in (or they were not read).
+    batch: Option<Vec<BatchMember>>,
 }
 
 impl Invocation {
@@ -60,7 +64,15 @@ impl Invocation {
             context,
             state,
             parent: None,
+            batch: None,
         }
+    }
+
+    /// With the members of the batch whose fan-in the job is, as read for a
+    /// `BatchResults<J>` parameter.
+    pub(crate) fn with_batch(mut self, members: Option<Vec<BatchMember>>) -> Self {
+        self.batch = members;
+        self
     }
 
     /// With the result of the job's parent, as read for a `Parent<T>` parameter.
@@ -129,6 +141,31 @@ impl<T: DeserializeOwned> FromInvocation for Parent<T> {
                     type_name::<T>()
                 ))
             })
+    }
+}
+
+/// What the members of type `J` of the batch whose fan-in this job is returned, by
+/// member id in id order: a job fn parameter filled in before each attempt, like
+/// [`Parent`]. Only members that succeeded count (a `then` job runs when all did; an
+/// `on_failure` job sees those that did). The job must be a fan-in (`.then(…)` or
+/// `.on_failure(…)` of a batch); otherwise, or when a result does not decode as
+/// `J::Output`, the attempt fails for good saying so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchResults<J: Job>(pub Vec<(JobId, J::Output)>);
+
+impl<J: Job> FromInvocation for BatchResults<J> {
+    fn from_invocation(invocation: &Invocation) -> Result<Self, Failure> {
+        let Some(members) = &invocation.batch else {
+            return Err(Failure::permanent(format!(
+                "job `{}` takes BatchResults<{}> but is the fan-in of no batch: give it to \
+                 a batch with `.then(…)` or `.on_failure(…)`",
+                invocation.context.name(),
+                type_name::<J>()
+            )));
+        };
+        crate::client::batch::member_results::<J>(members)
+            .map(BatchResults)
+            .map_err(|error| Failure::permanent(error.to_string()))
     }
 }
 

@@ -22,13 +22,18 @@ pub use failure::{
     ErrorProbe, Failure, JobError, ProbeAnyhow, ProbeDisplay, ProbeDynError, ProbeFailure,
     ProbeJobError, ProbeStdError,
 };
-pub use invocation::{FromInvocation, Invocation, Parent, State, StateMap};
+pub use invocation::{BatchResults, FromInvocation, Invocation, Parent, State, StateMap};
 pub use unique::{Unique, UniqueStates};
 
 /// A job type: the data of one run, and how to run it.
 ///
 /// `#[job]` implements this for the struct it generates from a fn's data parameters;
 /// implementing it by hand is possible but rarely needed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a job",
+    label = "not a job",
+    note = "a job is the struct `#[job]` makes of an async fn, named after it in PascalCase"
+)]
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// What a successful run returns, stored as the job's result (`()` for none); read it
     /// back with [`Jobs::result`](crate::Jobs::result).
@@ -95,6 +100,7 @@ pub struct JobDescriptor {
     schema: Option<SchemaFn>,
     tool: bool,
     reads_parent: bool,
+    reads_batch: bool,
     shape: &'static str,
     unique: Option<Unique>,
     concurrency: Option<(u32, KeyFn)>,
@@ -114,6 +120,7 @@ impl JobDescriptor {
             schema: None,
             tool: true,
             reads_parent: false,
+            reads_batch: false,
             shape: "",
             unique: None,
             concurrency: None,
@@ -190,6 +197,13 @@ impl JobDescriptor {
         self
     }
 
+    /// Reads the results of the members of the batch whose fan-in this job is before
+    /// each attempt, for a `BatchResults<J>` parameter.
+    pub const fn reads_batch(mut self) -> Self {
+        self.reads_batch = true;
+        self
+    }
+
     /// Makes an enqueue of the same arguments (or key) within the window return the
     /// existing job's id instead of storing another job (`#[job(unique = "1h")]`).
     pub const fn unique(mut self, unique: Unique) -> Self {
@@ -226,6 +240,11 @@ impl JobDescriptor {
     /// Whether an attempt needs the parent's result.
     pub fn reads_parent_setting(&self) -> bool {
         self.reads_parent
+    }
+
+    /// Whether an attempt needs the results of its batch's members.
+    pub fn reads_batch_setting(&self) -> bool {
+        self.reads_batch
     }
 
     /// The job's own backoff policy, if it set one.

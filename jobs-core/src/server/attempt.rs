@@ -336,6 +336,19 @@ async fn attempt(
             })?;
         invocation = invocation.with_parent(parent);
     }
+    if descriptor.reads_batch_setting() {
+        // Read for each attempt like the parent's result, and retried the same way.
+        let members = shared
+            .bounded(crate::client::batch::fan_in_members(
+                &shared.storage,
+                job.id,
+            ))
+            .await
+            .map_err(|error| {
+                Failure::new(format!("could not read the results of the batch: {error}"))
+            })?;
+        invocation = invocation.with_batch(members);
+    }
     let run = AssertUnwindSafe(async move { descriptor.run(invocation).await }).catch_unwind();
     let run = CURRENT_JOB.scope(context, run);
     let run = panics::noted_in(shared.config.capture_backtraces, run);

@@ -240,23 +240,24 @@ impl JobServerBuilder {
 
         let heartbeat = heartbeat::spawn(shared.clone())?;
         let completer_state = completer::State::new(write_rx);
-        let completer = supervise(&shared, "completer", &shared.stop_completer, {
+        let completer = supervisor::spawn(&shared, "completer", &shared.stop_completer, {
             let shared = shared.clone();
             move || completer::run(shared.clone(), completer_state.clone())
         });
-        let deleted_watcher = supervise(&shared, "deleted-watcher", &shared.stop_maintenance, {
-            let shared = shared.clone();
-            move || worker::watch_deleted(shared.clone())
-        });
-        let claimer = supervise(&shared, "claim", &shared.stop_claiming, {
+        let deleted_watcher =
+            supervisor::spawn(&shared, "deleted-watcher", &shared.stop_maintenance, {
+                let shared = shared.clone();
+                move || worker::watch_deleted(shared.clone())
+            });
+        let claimer = supervisor::spawn(&shared, "claim", &shared.stop_claiming, {
             let shared = shared.clone();
             move || worker::claim_loop(shared.clone())
         });
-        let maintainer = supervise(&shared, "maintenance", &shared.stop_maintenance, {
+        let maintainer = supervisor::spawn(&shared, "maintenance", &shared.stop_maintenance, {
             let shared = shared.clone();
             move || maintenance::run(shared.clone())
         });
-        let ticker = supervise(&shared, "ticker", &shared.stop_maintenance, {
+        let ticker = supervisor::spawn(&shared, "ticker", &shared.stop_maintenance, {
             let shared = shared.clone();
             move || ticker::run(shared.clone())
         });
@@ -306,26 +307,6 @@ struct Tasks {
     heartbeat: heartbeat::Thread,
 }
 
-/// Runs one of the server's loops under [`supervisor::supervise`] on this runtime.
-fn supervise<F, Fut>(
-    shared: &Arc<Shared>,
-    name: &'static str,
-    stop: &CancellationToken,
-    start: F,
-) -> JoinHandle<()>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    tokio::spawn(supervisor::supervise(
-        name,
-        shared.metrics.clone(),
-        stop.clone(),
-        shared.config.poll_interval,
-        start,
-    ))
-}
-
 impl fmt::Debug for JobServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobServer")
@@ -366,6 +347,13 @@ impl JobServer {
     /// What it has run since it started, counted in memory (for `/metrics`).
     pub fn metrics(&self) -> ServerMetrics {
         self.shared.metrics.clone()
+    }
+
+    /// How many attempts run on this server now: the tasks of their jobs still alive
+    /// (one ending is counted until its task is gone). A job that sleeps or waits for
+    /// an event ([`JobContext::sleep`](crate::JobContext::sleep)) holds none.
+    pub fn running(&self) -> usize {
+        self.shared.tracker.len()
     }
 
     /// Stops gracefully: claims nothing more, lets running jobs finish within the grace

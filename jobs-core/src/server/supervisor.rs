@@ -5,15 +5,37 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::ServerMetrics;
+use super::{ServerMetrics, Shared};
 
 /// First wait before a restart.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Runs one of the server's loops under [`supervise`] on a task of this runtime.
+pub(super) fn spawn<F, Fut>(
+    shared: &Arc<Shared>,
+    name: &'static str,
+    stop: &CancellationToken,
+    start: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(supervise(
+        name,
+        shared.metrics.clone(),
+        stop.clone(),
+        shared.config.poll_interval,
+        start,
+    ))
+}
 
 /// Runs `start()` on a task of the current runtime until it ends after `stop` fired.
 /// A run that panics, or ends while `stop` has not fired, is started again after the

@@ -434,6 +434,10 @@ impl BatchStore for AnyStorage {
     ) -> Result<Vec<BatchMember>> {
         dispatch!(self, s => s.batch_members(id, after, limit))
     }
+    async fn batch_of_fan_in(&self, fan_in: JobId) -> Result<Option<JobId>> {
+        dispatch!(self, s => s.batch_of_fan_in(fan_in))
+    }
+
     async fn batch_rearm(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
         dispatch!(self, s => s.batch_rearm(id, now))
     }

@@ -88,6 +88,9 @@ pub(crate) trait BatchStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<BatchMember>>> + Send;
 
+    /// The batch whose `then` or `on_failure` job is `fan_in`, if any.
+    fn batch_of_fan_in(&self, fan_in: JobId) -> impl Future<Output = Result<Option<JobId>>> + Send;
+
     /// Before the failed members of a batch are requeued, in one transaction: puts its
     /// `then` job back to `Awaiting` when it is `Failed` or `Deleted`, and its
     /// `on_failure` job when it ended (`Succeeded`, `Failed`, `Deleted`) while members

@@ -362,8 +362,8 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
     /// or `Deleted` with `updated_at` before `deleted_before`, with their history rows,
     /// log lines and step results, at most `limit` of them (lowest ids first; the next
     /// call takes the rest); returns how many jobs it deleted. Other states are never
-    /// pruned. On PostgreSQL, rows another transaction holds locked are skipped (left
-    /// for the next prune).
+    /// pruned, nor are batch rows but with their last members and fan-in jobs. On
+    /// PostgreSQL, locked rows are skipped (left for the next prune); prunes take turns.
     fn jobs_prune(
         &self,
         succeeded_before: DateTime<Utc>,

@@ -111,6 +111,11 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
         .iter()
         .any(|arg| matches!(arg, Arg::Injected(ty) if super::input::is_parent(ty)))
         .then(|| quote!(.reads_parent()));
+    let reads_batch = job
+        .args
+        .iter()
+        .any(|arg| matches!(arg, Arg::Injected(ty) if super::input::is_batch_results(ty)))
+        .then(|| quote!(.reads_batch()));
     // Spanned on the return type, where an unfit one is reported.
     let output = match &job.output {
         Some(ty) => {
@@ -149,7 +154,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 const DESCRIPTOR: #private::JobDescriptor =
                     #private::JobDescriptor::new(#name, __jobs_run)
                         #retries #queue #priority #timeout #backoff #schema #not_a_tool
-                        #reads_parent #unique #concurrency .shape(#shape);
+                        #reads_parent #reads_batch #unique #concurrency .shape(#shape);
 
                 fn display_name(&self) -> ::std::string::String {
                     #display_name

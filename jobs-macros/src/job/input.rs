@@ -14,7 +14,8 @@ pub(crate) struct JobFn {
 
 pub(crate) enum Param {
     Receiver(Receiver),
-    /// A `JobContext`, `State<…>` or `Parent<…>`, built by the runtime for each attempt.
+    /// A `JobContext`, `State<…>`, `Parent<…>` or `BatchResults<…>`, built by the runtime
+    /// for each attempt.
     Injected(Type),
     Data(Box<DataParam>),
 }
@@ -62,8 +63,8 @@ impl JobFn {
     }
 }
 
-/// Whether the runtime provides this parameter: `JobContext`, `State<T>` or
-/// `Parent<T>` (a `State` or `Parent` without arguments is taken to be the
+/// Whether the runtime provides this parameter: `JobContext`, `State<T>`, `Parent<T>`
+/// or `BatchResults<J>` (one of them without arguments is taken to be the
 /// application's own type, which is data).
 fn is_injected(ty: &Type) -> bool {
     injected_name(ty).is_some()
@@ -73,6 +74,12 @@ fn is_injected(ty: &Type) -> bool {
 /// the runtime reads before the attempt.
 pub(crate) fn is_parent(ty: &Type) -> bool {
     injected_name(ty) == Some("Parent")
+}
+
+/// Whether the parameter is the results of the batch whose fan-in the job is
+/// (`BatchResults<J>`), which the runtime reads before the attempt.
+pub(crate) fn is_batch_results(ty: &Type) -> bool {
+    injected_name(ty) == Some("BatchResults")
 }
 
 fn injected_name(ty: &Type) -> Option<&'static str> {
@@ -88,6 +95,8 @@ fn injected_name(ty: &Type) -> Option<&'static str> {
                 Some("State")
             } else if last.ident == "Parent" && generic {
                 Some("Parent")
+            } else if last.ident == "BatchResults" && generic {
+                Some("BatchResults")
             } else {
                 None
             }

@@ -145,6 +145,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0023_rates.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 24,
+        description: "batches by their fan-in jobs, for the prune",
+        sql: include_str!("../../../migrations/sqlite/0024_batch_fan_in_indexes.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -316,5 +322,17 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "rate limits: the starts of each scope",
         sql: include_str!("../../../migrations/postgres/0028_rates.sql"),
         concurrent: false,
+    },
+    Migration {
+        version: 29,
+        description: "batches by their then job, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0029_batch_then_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 30,
+        description: "batches by their on_failure job, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0030_batch_on_failure_index.sql"),
+        concurrent: true,
     },
 ];

@@ -20,6 +20,9 @@ use crate::storage::stored::REQUEUEABLE;
 use crate::storage::{AdminStore, QueueCounts, Requeue, Waiting, WaitingBy};
 use crate::{JobId, JobState, Result};
 
+/// Key of the advisory lock that the prunes of old jobs take in turn.
+const PRUNE_LOCK: i64 = 0x6a6f_6273_7072_756e; // "jobsprun"
+
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     if let Some(state) = query.state {
@@ -378,10 +381,17 @@ impl AdminStore for PgStorage {
         deleted_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64> {
-        // SKIP LOCKED: rows another server is pruning right now are its business.
+        // SKIP LOCKED: rows another server is pruning right now are its business. Prunes
+        // take turns, so that of two that take a batch's last rows, the second sees the
+        // first's deletions and deletes the batch's row.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PRUNE_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let deleted: i64 = sqlx::query_scalar(
             "WITH doomed AS ( \
-                 SELECT id FROM jobs_job \
+                 SELECT id, batch_id FROM jobs_job \
                  WHERE (state = 'Succeeded' AND updated_at < $1) \
                      OR (state = 'Deleted' AND updated_at < $2) \
                  ORDER BY id LIMIT $3 \
@@ -392,6 +402,18 @@ impl AdminStore for PgStorage {
                  DELETE FROM jobs_log WHERE job_id IN (SELECT id FROM doomed) \
              ), steps AS ( \
                  DELETE FROM jobs_step WHERE job_id IN (SELECT id FROM doomed) \
+             ), batches AS ( \
+                 DELETE FROM jobs_batch AS batch WHERE batch.id IN ( \
+                     SELECT batch_id FROM doomed WHERE batch_id IS NOT NULL \
+                     UNION SELECT id FROM jobs_batch WHERE then_id IN (SELECT id FROM doomed) \
+                     UNION SELECT id FROM jobs_batch \
+                         WHERE on_failure_id IN (SELECT id FROM doomed)) \
+                 AND NOT EXISTS (SELECT 1 FROM jobs_job AS member \
+                     WHERE member.batch_id = batch.id \
+                         AND member.id NOT IN (SELECT id FROM doomed)) \
+                 AND NOT EXISTS (SELECT 1 FROM jobs_job AS fan_in \
+                     WHERE fan_in.id IN (batch.then_id, batch.on_failure_id) \
+                         AND fan_in.id NOT IN (SELECT id FROM doomed)) \
              ), jobs AS ( \
                  DELETE FROM jobs_job WHERE id IN (SELECT id FROM doomed) RETURNING 1 \
              ) \
@@ -400,8 +422,9 @@ impl AdminStore for PgStorage {
         .bind(succeeded_before)
         .bind(deleted_before)
         .bind(i64::from(limit))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
 }

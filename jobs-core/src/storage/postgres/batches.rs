@@ -59,6 +59,17 @@ impl BatchStore for PgStorage {
         stored_batch(&row, by_state).map(Some)
     }
 
+    async fn batch_of_fan_in(&self, fan_in: JobId) -> Result<Option<JobId>> {
+        let batch: Option<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM jobs_batch WHERE then_id = $1 UNION ALL \
+             SELECT id FROM jobs_batch WHERE on_failure_id = $1 LIMIT 1",
+        )
+        .bind(fan_in.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(batch.map(JobId::from))
+    }
+
     async fn batch_members(
         &self,
         id: JobId,

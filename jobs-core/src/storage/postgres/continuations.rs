@@ -26,11 +26,17 @@ pub(super) const RELEASE: &str = "released AS ( \
              )";
 
 /// The recursive part of a `WITH RECURSIVE {parents} AS (…)` that adds the awaiting
-/// continuations of the rows already in `{parents}`, transitively; `extra` is appended
-/// to each added row's columns (`", 1"` for a depth column).
+/// continuations of the rows already in `{parents}`, transitively, and the awaiting
+/// fan-in jobs of the batches those continuations are members of (a batch that is a
+/// step of a chain: gone with the job before it, so its end releases nothing); `extra`
+/// is appended to each added row's columns (`", 1"` for a depth column).
 pub(super) fn cascade(parents: &str, extra: &str) -> String {
     format!(
-        " UNION SELECT child.id{extra} FROM jobs_job AS child \
-         JOIN {parents} ON child.parent_id = {parents}.id WHERE child.state = 'Awaiting'"
+        " UNION SELECT next.id{extra} FROM {parents} \
+         JOIN jobs_job AS child ON child.parent_id = {parents}.id AND child.state = 'Awaiting' \
+         LEFT JOIN jobs_batch AS batch ON batch.id = child.batch_id \
+         CROSS JOIN LATERAL (VALUES (child.id), (batch.then_id), (batch.on_failure_id)) \
+             AS next (id) \
+         JOIN jobs_job AS awaiting ON awaiting.id = next.id AND awaiting.state = 'Awaiting'"
     )
 }

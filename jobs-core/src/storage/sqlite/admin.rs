@@ -351,6 +351,23 @@ impl AdminStore for SqliteStorage {
                 .execute(&mut *tx)
                 .await?;
         }
+        // The rows of the batches whose last members and fan-in jobs go now.
+        sqlx::query(&format!(
+            "DELETE FROM jobs_batch WHERE id IN ( \
+                 SELECT batch_id FROM jobs_job WHERE id IN ({doomed}) AND batch_id IS NOT NULL \
+                 UNION SELECT id FROM jobs_batch WHERE then_id IN ({doomed}) \
+                 UNION SELECT id FROM jobs_batch WHERE on_failure_id IN ({doomed})) \
+             AND NOT EXISTS (SELECT 1 FROM jobs_job AS member INDEXED BY jobs_job_batch \
+                 WHERE member.batch_id = jobs_batch.id AND member.id NOT IN ({doomed})) \
+             AND NOT EXISTS (SELECT 1 FROM jobs_job AS fan_in \
+                 WHERE fan_in.id IN (jobs_batch.then_id, jobs_batch.on_failure_id) \
+                     AND fan_in.id NOT IN ({doomed}))"
+        ))
+        .bind(micros(succeeded_before))
+        .bind(micros(deleted_before))
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
             .bind(micros(succeeded_before))
             .bind(micros(deleted_before))

@@ -8,6 +8,7 @@ use super::lifecycle::{finish_update, jobs_insert_with};
 use super::rows::micros;
 use super::{SqliteStorage, begin};
 use crate::storage::batches::{batch_member, state_count, stored_batch};
+use crate::storage::rows::StoredRow;
 use crate::storage::{BatchMember, BatchStore, NewBatch, NewJob, StoredBatch};
 use crate::{JobId, JobState, Result};
 
@@ -59,6 +60,17 @@ impl BatchStore for SqliteStorage {
         .await?;
         let by_state = counts.iter().map(state_count).collect::<Result<_>>()?;
         stored_batch(&row, by_state).map(Some)
+    }
+
+    async fn batch_of_fan_in(&self, fan_in: JobId) -> Result<Option<JobId>> {
+        let row = sqlx::query(
+            "SELECT id FROM jobs_batch WHERE then_id = ?1 UNION ALL \
+             SELECT id FROM jobs_batch WHERE on_failure_id = ?1 LIMIT 1",
+        )
+        .bind(fan_in.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| row.job_id("id")).transpose()
     }
 
     async fn batch_members(
