@@ -351,7 +351,8 @@ pub(crate) enum Publication {
 #[job(
     name = "documents.publish",
     retries = 5,
-    display = "Publish the analysis of document {document_id}"
+    display = "Publish the analysis of document {document_id}",
+    labels = ["document-{document_id}"]
 )]
 pub(crate) async fn publish(
     State(documents): State<Documents>,
@@ -416,7 +417,7 @@ pub(crate) mod http {
     use axum::http::StatusCode;
     use axum::routing::{get, post};
     use axum::{Json, Router};
-    use jobs::Jobs;
+    use jobs::{JobQuery, JobState, Jobs};
     use serde::Deserialize;
     use serde_json::{Value, json};
 
@@ -486,14 +487,27 @@ pub(crate) mod http {
 
     /// `{"by": "ana"}`: approves the analysis that waits for it, which then announces
     /// it; 409 when none waits (not analyzed yet, or already approved or expired).
+    /// The waiting job is found in the job store, not in this process's memory, so an
+    /// approval after a restart still reaches it.
     async fn approve(
         State(jobs): State<Jobs>,
         State(documents): State<Documents>,
         Path(id): Path<u64>,
         Json(approval): Json<Approval>,
     ) -> Reply<Value> {
-        let document = documents.get(id).ok_or_else(|| not_found(id))?;
-        let Some(key) = document.awaiting_approval else {
+        documents.get(id).ok_or_else(|| not_found(id))?;
+        let waiting = JobQuery::state(JobState::Scheduled)
+            .name("documents.publish")
+            .label(format!("document-{id}"))
+            .limit(1);
+        let page = jobs.list(waiting).await.map_err(|error| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": error.to_string() })),
+            )
+        })?;
+        // Its wait's key is its id (see `publish`).
+        let Some(key) = page.items.first().map(|job| job.id.to_string()) else {
             return Err((
                 StatusCode::CONFLICT,
                 Json(json!({ "error": format!("document {id} waits for no approval") })),

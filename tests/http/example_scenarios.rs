@@ -164,6 +164,26 @@ async fn a_document_analysis_retries_embeds_in_a_batch_and_waits_for_its_approva
     app.serving.abort();
 }
 
+/// The app restarts while the analysis waits for its approval (its documents, kept in
+/// memory, start over): the approval still finds the waiting job, in the job store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_after_the_app_restarted_still_reaches_the_waiting_analysis() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (clock, jobs) = client(&db).await;
+    let before = DocumentApp::serve(&jobs).await;
+    let publish = before.analyze_until_approval(&jobs, &clock).await;
+    before.serving.abort();
+
+    let after = DocumentApp::serve(&jobs).await;
+    let reply = after.approve("ana").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    testing::drain(after.server(&jobs)).await.unwrap();
+    let outcome = jobs.result::<Publish>(publish.id).await.unwrap();
+    let approval = Approval { by: "ana".into() };
+    assert_eq!(outcome, Some(Publication::Announced(approval)));
+    after.serving.abort();
+}
+
 /// Nobody approves the analysis: after 48 hours it gives up, unannounced, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_analysis_nobody_approves_expires_after_48_hours_unannounced() {
