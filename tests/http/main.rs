@@ -9,6 +9,7 @@ mod support;
 mod axum_example;
 mod axum_plugin;
 mod axum_settings;
+mod axum_settings_server;
 mod dashboard_api;
 mod dashboard_batches;
 mod dashboard_batches_browser;

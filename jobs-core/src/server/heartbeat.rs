@@ -317,3 +317,13 @@ fn fence(shared: &Shared, silent: Duration) {
          before another server may rescue them; it resumes when the database answers"
     );
 }
+
+/// This machine's name, for the server's row.
+pub(super) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}

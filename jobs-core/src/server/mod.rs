@@ -150,7 +150,7 @@ impl JobServerBuilder {
         }
 
         let id = JobId::new().to_string();
-        let host = hostname();
+        let host = heartbeat::hostname();
         let pid = std::process::id();
         let name = config
             .name
@@ -593,13 +593,4 @@ async fn bounded<T>(limit: Duration, call: impl Future<Output = Result<T>>) -> R
             format!("no answer from the database within {limit:?}"),
         )))),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
