@@ -25,18 +25,18 @@ const JUMP: Duration = Duration::from_secs(1);
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
-    // Whether the last round's prune left rows to prune: then the next round comes at
-    // once, so that a backlog of old rows (millions, after an outage or a raised
-    // retention) goes at the database's pace, not at one round's worth per poll
-    // interval, while rescue still runs between rounds.
-    let mut behind = false;
+    // How long the last round's prune took, when it left old rows to prune: then the
+    // next round comes after [`PRUNE_SHARE`] of the time instead of a poll interval,
+    // so that a backlog of old rows (millions, after an outage or a raised retention)
+    // goes down steadily while the jobs keep most of the database, and rescue still
+    // runs between rounds.
+    let mut behind: Option<Duration> = None;
     loop {
         let moved = clock.moved();
-        let pause = if behind {
-            Duration::ZERO
-        } else {
-            shared.config.poll_interval
-        };
+        let pause = behind.map_or(shared.config.poll_interval, |took| {
+            took.saturating_mul(PRUNE_SHARE)
+                .min(shared.config.poll_interval)
+        });
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
@@ -64,11 +64,13 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(error) = fail_unserved(&shared).await {
             tracing::warn!(%error, "could not fail the jobs no server registers");
         }
+        let pruning = Instant::now();
         behind = match prune(&shared).await {
-            Ok(behind) => behind,
+            Ok(true) => Some(pruning.elapsed()),
+            Ok(false) => None,
             Err(error) => {
                 tracing::warn!(%error, "could not prune old jobs");
-                false
+                None
             }
         };
     }
@@ -188,6 +190,10 @@ const PRUNE_BATCH: u32 = 1000;
 
 /// Most prune statements per round; the next round takes the rest.
 const PRUNE_BATCHES: u32 = 10;
+
+/// While old jobs are left, the pause after a round is this many times the round's
+/// own time (at most a poll interval): pruning takes at most a quarter of the time.
+const PRUNE_SHARE: u32 = 3;
 
 /// Prunes up to [`PRUNE_BATCHES`] batches of old jobs, and the other old rows → whether
 /// old jobs are left for the next round.

@@ -340,14 +340,31 @@ impl AdminStore for SqliteStorage {
     ) -> Result<u64> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        // Ordered, so that each statement of the transaction takes the same rows.
-        let doomed = "SELECT id FROM jobs_job WHERE (state = 'Succeeded' AND updated_at < ?1) \
-                      OR (state = 'Deleted' AND updated_at < ?2) ORDER BY id LIMIT ?3";
+        // The lowest ids first, read once: each state's old rows in id order through
+        // the `(state, id)` index, so a batch reads about the rows it takes however
+        // many rows of other states or younger ones precede them (an `OR` over both
+        // states in id order walked the whole table's prefix, at every statement).
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM (SELECT id FROM jobs_job INDEXED BY jobs_job_state \
+                 WHERE state = 'Succeeded' AND updated_at < ?1 ORDER BY id LIMIT ?3) \
+             UNION ALL SELECT id FROM (SELECT id FROM jobs_job INDEXED BY jobs_job_state \
+                 WHERE state = 'Deleted' AND updated_at < ?2 ORDER BY id LIMIT ?3) \
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(micros(succeeded_before))
+        .bind(micros(deleted_before))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let ids = serde_json::to_string(&ids).expect("ids serialize");
+        let doomed = "SELECT value FROM json_each(?1)";
         for table in ["jobs_event", "jobs_log", "jobs_step"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE job_id IN ({doomed})"))
-                .bind(micros(succeeded_before))
-                .bind(micros(deleted_before))
-                .bind(i64::from(limit))
+                .bind(&ids)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -363,15 +380,11 @@ impl AdminStore for SqliteStorage {
                  WHERE fan_in.id IN (jobs_batch.then_id, jobs_batch.on_failure_id) \
                      AND fan_in.id NOT IN ({doomed}))"
         ))
-        .bind(micros(succeeded_before))
-        .bind(micros(deleted_before))
-        .bind(i64::from(limit))
+        .bind(&ids)
         .execute(&mut *tx)
         .await?;
         let deleted = sqlx::query(&format!("DELETE FROM jobs_job WHERE id IN ({doomed})"))
-            .bind(micros(succeeded_before))
-            .bind(micros(deleted_before))
-            .bind(i64::from(limit))
+            .bind(&ids)
             .execute(&mut *tx)
             .await?
             .rows_affected();
