@@ -10,7 +10,7 @@ use anyhow::Result;
 use jobs::{JobQuery, JobState, Jobs};
 use tokio::time::Instant;
 
-use crate::db::{Raw, Scratch};
+use crate::db::{Client, Raw, Scratch};
 use crate::drain;
 use crate::list;
 use crate::stats::{median_ms, rate};
@@ -67,7 +67,9 @@ pub(crate) async fn on_big_table(
         raw.close().await?;
     }
     let drain = drain::run(scratch, n, workers).await?.rate;
-    let jobs = scratch.jobs().await?;
+    // A client closed at the end, so that nothing of it outlives the figure.
+    let client = Client::open(scratch, None).await?;
+    let jobs = &client.jobs;
     let started = Instant::now();
     for n in 0..singles {
         jobs.enqueue(Noop {
@@ -77,10 +79,11 @@ pub(crate) async fn on_big_table(
     }
     let enqueue = rate(singles, started.elapsed());
     let reads = if old > 0 {
-        Some(reads(&jobs, repeats).await?)
+        Some(reads(jobs, repeats).await?)
     } else {
         None
     };
+    client.close().await;
     Ok(Measured {
         drain,
         enqueue,
