@@ -13,6 +13,15 @@ use crate::report::{Row, Target, Unit, thousands};
 /// What the minimal-table baseline is called in the rows that compare with it.
 pub(super) const MINIMAL: &str = "minimal table";
 
+/// Which table a plain-sqlx baseline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Table {
+    /// The library's own `jobs_job`, migrated (without SQLite's history triggers).
+    Library,
+    /// The minimal job table of [`minimal`].
+    Minimal,
+}
+
 /// How the table names and judges one kind of insert.
 struct InsertKind {
     rows: usize,
@@ -87,8 +96,8 @@ impl Bench<'_> {
                 .note(rows),
             );
         }
-        let claim = self.claims(backend).await?;
-        let minimal = self.minimal_claims(backend).await?;
+        let claim = self.claims(backend, Table::Library).await?;
+        let minimal = self.claims(backend, Table::Minimal).await?;
         let figure = format!("claim + complete, {CLAIM} rows per transaction");
         let note = format!(
             "{} rows, {} loop(s)",
@@ -143,45 +152,28 @@ impl Bench<'_> {
         Ok(paired)
     }
 
-    /// The claim + complete baseline, measured the first time it is needed.
-    async fn claims(&mut self, backend: Backend) -> Result<f64> {
-        if let Some(&value) = self.claims.get(&backend) {
+    /// The claim + complete baseline on `table`, measured the first time it is needed.
+    async fn claims(&mut self, backend: Backend, table: Table) -> Result<f64> {
+        if let Some(&value) = self.claims.get(&(backend, table)) {
             return Ok(value);
         }
-        let value = self.claim_complete(backend).await?;
-        self.claims.insert(backend, value);
+        let value = self.claim_complete(backend, table).await?;
+        self.claims.insert((backend, table), value);
         Ok(value)
     }
 
-    /// The minimal table's claim + complete baseline, measured the first time it is
-    /// needed.
-    async fn minimal_claims(&mut self, backend: Backend) -> Result<f64> {
-        if let Some(&value) = self.minimal_claims.get(&backend) {
-            return Ok(value);
-        }
-        let value = self.minimal_claim_complete(backend).await?;
-        self.minimal_claims.insert(backend, value);
-        Ok(value)
-    }
-
-    /// One measurement of the claim + complete baseline, on a database of its own.
-    pub(super) async fn claim_complete(&self, backend: Backend) -> Result<f64> {
+    /// One measurement of the claim + complete baseline on `table`, on a database of
+    /// its own.
+    pub(super) async fn claim_complete(&self, backend: Backend, table: Table) -> Result<f64> {
         let scratch = self.scratch(backend).await?;
-        scratch.migrate_plain().await?;
-        let loops = claimers(backend);
-        let value =
-            baseline::claim_complete(scratch.url(), self.sizes.claim_complete, loops).await?;
-        scratch.remove().await?;
-        Ok(value)
-    }
-
-    /// One measurement of the minimal table's claim + complete baseline, on a database
-    /// of its own.
-    pub(super) async fn minimal_claim_complete(&self, backend: Backend) -> Result<f64> {
-        let scratch = self.scratch(backend).await?;
-        let loops = claimers(backend);
-        let value =
-            minimal::claim_complete(scratch.url(), self.sizes.claim_complete, loops).await?;
+        let (rows, loops) = (self.sizes.claim_complete, claimers(backend));
+        let value = match table {
+            Table::Library => {
+                scratch.migrate_plain().await?;
+                baseline::claim_complete(scratch.url(), rows, loops).await?
+            }
+            Table::Minimal => minimal::claim_complete(scratch.url(), rows, loops).await?,
+        };
         scratch.remove().await?;
         Ok(value)
     }

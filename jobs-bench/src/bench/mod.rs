@@ -17,6 +17,7 @@ use crate::enqueue::{Insert, Paired};
 use crate::latency::{self, Latency, Pace};
 use crate::report::{Report, Row, Setting, Target, Unit, thousands};
 use crate::{drain, list, panics, waiting, work};
+use inserts::Table;
 
 /// Concurrent claim loops of the claim + complete baseline. PostgreSQL: enough to keep
 /// both cores busy while others wait on a commit; SQLite has one writer: one loop.
@@ -119,10 +120,8 @@ struct Bench<'a> {
     /// Each pair of insert rates is measured once per backend and run, when a figure
     /// first needs it.
     inserts: HashMap<(Backend, Insert), Paired>,
-    /// Likewise the claim + complete baseline.
-    claims: HashMap<Backend, f64>,
-    /// And the claim + complete baseline on the minimal table.
-    minimal_claims: HashMap<Backend, f64>,
+    /// Likewise the claim + complete baseline, on each table.
+    claims: HashMap<(Backend, Table), f64>,
 }
 
 /// Measures what `measure` asks for, prints the table and writes it.
@@ -134,7 +133,6 @@ pub(crate) async fn run(measure: &Measure) -> Result<()> {
         rows: Vec::new(),
         inserts: HashMap::new(),
         claims: HashMap::new(),
-        minimal_claims: HashMap::new(),
     };
     let mut failures = Vec::new();
     for &figure in &measure.figures {
@@ -209,8 +207,8 @@ impl Bench<'_> {
         // The machine's speed drifts from minute to minute (a VM's disk and CPU, by a
         // factor of up to 1.6 here): each drain is compared with the mean of the
         // claim + complete baselines measured right before and right after it.
-        let mut before = self.claim_complete(backend).await?;
-        let mut minimal_before = self.minimal_claim_complete(backend).await?;
+        let mut before = self.claim_complete(backend, Table::Library).await?;
+        let mut minimal_before = self.claim_complete(backend, Table::Minimal).await?;
         let mut unlimited = None;
         for workers in sizes.drain_workers {
             let scratch = self.scratch(backend).await?;
@@ -219,10 +217,10 @@ impl Bench<'_> {
             if workers == LIMITED_WORKERS {
                 unlimited = Some(drained.rate);
             }
-            let after = self.claim_complete(backend).await?;
+            let after = self.claim_complete(backend, Table::Library).await?;
             let limit = f64::midpoint(before, after);
             before = after;
-            let minimal_after = self.minimal_claim_complete(backend).await?;
+            let minimal_after = self.claim_complete(backend, Table::Minimal).await?;
             let minimal = f64::midpoint(minimal_before, minimal_after);
             minimal_before = minimal_after;
             let figure = format!(
