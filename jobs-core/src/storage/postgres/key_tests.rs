@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
-use super::plan_tests::reads;
+use super::plan_tests::{one_connection, reads};
 use crate::storage::conformance::{TestDb, claim};
 use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore};
 
@@ -58,14 +57,7 @@ async fn a_keyed_claim_on_a_big_analyzed_table_reads_no_finished_rows() {
     fill(storage, "Enqueued", 2_000, 50).await;
     fill(storage, "Enqueued", 2_000, 0).await;
 
-    let options = (*storage.pool.connect_options()).clone();
-    let one = PgStorage::from_pool(
-        PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap(),
-    );
+    let one = one_connection(storage).await;
     let before = reads(&one).await;
     let claimed = one.jobs_claim(keyed_claim(100)).await.unwrap();
     let after = reads(&one).await;

@@ -8,6 +8,19 @@ use super::PgStorage;
 use crate::storage::conformance::{TestDb, claim};
 use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
 
+/// A storage on `storage`'s database through one connection of its own, so that the
+/// tuples [`reads`] counts are those of the calls made through it.
+pub(super) async fn one_connection(storage: &PgStorage) -> PgStorage {
+    let options = (*storage.pool.connect_options()).clone();
+    PgStorage::from_pool(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap(),
+    )
+}
+
 /// Tuples of `jobs_job` read so far by the backend of `storage`'s one connection:
 /// through its indexes, and by sequential scans.
 pub(super) async fn reads(storage: &PgStorage) -> (i64, i64) {
@@ -56,14 +69,7 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
     fill("Enqueued", 5_000).await.unwrap();
 
     // One connection, so that the index reads counted are the claim's.
-    let options = (*storage.pool.connect_options()).clone();
-    let one = PgStorage::from_pool(
-        PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap(),
-    );
+    let one = one_connection(storage).await;
     let before = reads(&one).await;
     let claimed = one.jobs_claim(claim("s", Utc::now(), 100)).await.unwrap();
     assert_eq!(claimed.len(), 100);
@@ -108,14 +114,7 @@ async fn the_counts_per_queue_read_only_unfinished_rows() {
         .await
         .unwrap();
 
-    let options = (*storage.pool.connect_options()).clone();
-    let one = PgStorage::from_pool(
-        PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap(),
-    );
+    let one = one_connection(storage).await;
     let before = reads(&one).await;
     let counts = one.jobs_count_by_queue(Utc::now()).await.unwrap();
     let after = reads(&one).await;
