@@ -14,6 +14,7 @@ conformance!(
     claim_orders_by_priority_then_run_at,
     claim_respects_the_limit,
     claim_respects_queue_selectors,
+    a_claim_of_some_queues_merges_them_in_claim_order,
     a_capped_claim_takes_only_the_room_left_by_every_owner,
     capped_claims_at_once_never_overshoot,
     claim_takes_only_the_names_it_is_given,
@@ -222,6 +223,61 @@ async fn claim_respects_queue_selectors<S: Storage>(s: &S) {
         ids(&s.jobs_claim(claim("s", at(1), 100)).await.unwrap()),
         [id(2)]
     );
+}
+
+/// Some queues are read each on its own (see the claims' queue index) and merged: the
+/// claim takes the first of all of them in claim order, none not due, none of another
+/// name, and no more than its limit.
+async fn a_claim_of_some_queues_merges_them_in_claim_order<S: Storage>(s: &S) {
+    let on = |n, queue: &str, priority, run_at| NewJob {
+        queue: queue.to_owned(),
+        priority,
+        run_at: at(run_at),
+        ..job(id(n), "merged")
+    };
+    s.jobs_insert(&[
+        on(1, "a", 0, -50),
+        on(2, "b", 5, -10),
+        on(3, "c", 1, -40),
+        on(4, "a", 5, -20),
+        on(5, "b", 0, -60),
+        on(6, "c", 9, 30),
+        on(7, "paused", 9, -90),
+        NewJob {
+            name: "other".to_owned(),
+            ..on(8, "a", 9, -90)
+        },
+    ])
+    .await
+    .unwrap();
+    let names = ["merged".to_owned()];
+    let left_out = ["paused".to_owned()];
+    let served = ["a".to_owned(), "b".to_owned(), "z".to_owned()];
+    let some = |queues, limit| ClaimRequest {
+        queues,
+        names: Some(&names),
+        ..claim("s", at(0), limit)
+    };
+    let claimed = s
+        .jobs_claim(some(QueueSelector::AllExcept(&left_out), 3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [id(2), id(3), id(4)]);
+    let claimed = s
+        .jobs_claim(some(QueueSelector::Among(&served), 100))
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), [id(1), id(5)]);
+    // Of every queue but the paused one, only the job not yet due is left.
+    assert!(
+        s.jobs_claim(some(QueueSelector::AllExcept(&left_out), 100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(state(s, id(6)).await, JobState::Enqueued);
+    assert_eq!(state(s, id(7)).await, JobState::Enqueued);
+    assert_eq!(state(s, id(8)).await, JobState::Enqueued);
 }
 
 /// A claim of `queue` by `owner`, at most `global` of it `Processing` afterwards.

@@ -151,6 +151,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0024_batch_fan_in_indexes.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 27,
+        description: "the runnable jobs of each queue",
+        sql: include_str!("../../../migrations/sqlite/0027_queue_runnable_index.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -334,5 +340,17 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "batches by their on_failure job, built concurrently",
         sql: include_str!("../../../migrations/postgres/0030_batch_on_failure_index.sql"),
         concurrent: true,
+    },
+    Migration {
+        version: 35,
+        description: "the runnable jobs of each queue, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0035_queue_runnable_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 36,
+        description: "the pick of some queues reads each queue's own jobs",
+        sql: include_str!("../../../migrations/postgres/0036_claim_pick_by_queue.sql"),
+        concurrent: false,
     },
 ];

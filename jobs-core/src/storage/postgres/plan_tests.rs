@@ -6,7 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
 use crate::storage::conformance::{TestDb, claim};
-use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
+use crate::storage::{AdminStore, AnyStorage, ClaimRequest, LifecycleStore, QueueSelector};
 
 /// A storage on `storage`'s database through one connection of its own, so that the
 /// tuples [`reads`] counts are those of the calls made through it.
@@ -129,4 +129,75 @@ async fn the_counts_per_queue_read_only_unfinished_rows() {
         fetched <= 1_000,
         "the counts fetched {fetched} rows through indexes, of 500 unfinished"
     );
+}
+
+/// A claim of some queues passes over the backlog of the others: a queue paused (or
+/// claimed on its own, being limited) with thousands of jobs due before every other
+/// queue's costs the claims of the other queues nothing. Each claim reads the rows
+/// it takes, through the queue's own index; they used to walk the whole backlog.
+#[tokio::test]
+async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let fill = |queue: &'static str, rows: i64, hours_ago: i32| {
+        sqlx::query(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, attempt, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'noop', 'noop', '{}', 'Enqueued', $1, 0, \
+                 now() - $3 * interval '1 hour' + i * interval '1 ms', 0, now(), now() \
+             FROM generate_series(1, $2) AS i",
+        )
+        .bind(queue)
+        .bind(rows)
+        .bind(hours_ago)
+        .execute(&storage.pool)
+    };
+    // The paused queue's jobs come first in claim order, the others after them.
+    fill("paused", 20_000, 2).await.unwrap();
+    fill("mail", 300, 1).await.unwrap();
+    fill("llm", 300, 1).await.unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+
+    let one = one_connection(storage).await;
+    let paused = ["paused".to_owned()];
+    let served = ["mail".to_owned(), "llm".to_owned()];
+    let selectors = [
+        ("every queue but one", QueueSelector::AllExcept(&paused)),
+        ("the queues served", QueueSelector::Among(&served)),
+        ("one queue", QueueSelector::Only("mail")),
+        (
+            "a capped queue",
+            QueueSelector::Capped {
+                queue: "llm",
+                global: 1_000,
+            },
+        ),
+    ];
+    for (what, queues) in selectors {
+        let before = reads(&one).await;
+        let claimed = one
+            .jobs_claim(ClaimRequest {
+                queues,
+                ..claim("s", Utc::now(), 100)
+            })
+            .await
+            .unwrap();
+        let after = reads(&one).await;
+        assert_eq!(claimed.len(), 100, "{what}");
+        assert!(
+            claimed.iter().all(|job| job.queue != "paused"),
+            "{what}: claimed a job of the queue left out"
+        );
+        let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+        assert!(
+            fetched <= 1_000,
+            "{what}: the claim of 100 fetched {fetched} rows through indexes"
+        );
+        assert_eq!(scanned, 0, "{what}: the claim scanned {scanned} rows");
+    }
 }

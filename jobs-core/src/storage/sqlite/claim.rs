@@ -2,7 +2,7 @@
 //! the write lock its statement takes; with a rate, inside a transaction that also
 //! records the claim's starts.
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::rows::micros;
 use super::{SqliteStorage, begin};
@@ -16,68 +16,12 @@ pub(super) async fn jobs_claim(
 ) -> Result<Vec<ClaimedJob>> {
     // One machine's database: the lease is on the server's clock, `lease_until`.
     let _ = request.offset;
-    // One statement, atomic on its own; a trigger writes each claim's history row.
-    // `picked` numbers the rows in claim order (only the few it picked): all but
-    // the first `start_now` are claimed ahead.
-    let mut claim = QueryBuilder::<Sqlite>::new(
-        "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
-         token = token + 1, owner = ",
-    );
-    claim
-        .push_bind(request.owner)
-        .push(", lease_until = ")
-        .push_bind(micros(request.lease_until))
-        .push(", updated_at = ")
-        .push_bind(micros(request.now))
-        .push(", ahead = picked.n > ")
-        .push_bind(i64::from(request.start_now))
-        .push(
-            " FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n \
-             FROM (SELECT id, priority, run_at FROM ",
-        );
-    if request.keyed {
-        // The jobs without a key as below, then those of each key with room: the
-        // first `concurrency - running` of the key in claim order. The statement
-        // holds the write lock from its start, so the counts hold for every
-        // process on the file.
-        claim.push(
-            "(SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable \
-             WHERE concurrency_key IS NULL AND ",
-        );
-        push_runnable(&mut claim, &request);
-        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
-        push_limit(&mut claim, &request, request.limit);
-        claim.push(
-            ") UNION ALL SELECT id, priority, run_at FROM (SELECT id, priority, run_at \
-             FROM (SELECT id, priority, run_at, concurrency_key, concurrency, \
-                 row_number() OVER (PARTITION BY concurrency_key \
-                     ORDER BY priority DESC, run_at, id) AS rank \
-             FROM jobs_job INDEXED BY jobs_job_keyed \
-             WHERE concurrency_key IS NOT NULL AND ",
-        );
-        push_runnable(&mut claim, &request);
-        claim.push(
-            ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
-                 FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
-                 WHERE running.state = 'Processing' \
-                     AND running.concurrency_key = keyed.concurrency_key) \
-             ORDER BY priority DESC, run_at LIMIT ",
-        );
-        push_limit(&mut claim, &request, request.start_now.min(request.limit));
-        claim.push(") ORDER BY priority DESC, run_at LIMIT ");
-        push_limit(&mut claim, &request, request.limit);
-    } else {
-        claim.push("jobs_job INDEXED BY jobs_job_runnable WHERE ");
-        push_runnable(&mut claim, &request);
-        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
-        push_limit(&mut claim, &request, request.limit);
-    }
-    claim.push(
-        ")) AS picked WHERE jobs_job.id = picked.id \
-             RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
-             trace_context",
-    );
     let mut writer = storage.writer.lock().await?;
+    let queues = queues_to_read(&mut writer, &request).await?;
+    if queues.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let mut claim = claim_statement("", &request, queues.as_deref());
     let Some(rate) = request.rate else {
         let rows = claim.build().fetch_all(&mut *writer).await?;
         return rows.iter().map(claimed_job).collect();
@@ -104,12 +48,157 @@ pub(super) async fn jobs_claim(
     rows.iter().map(claimed_job).collect()
 }
 
+/// The queues a claim reads, each through its own range of `jobs_job_queue_runnable`
+/// (migration 27): those it names, or, for every queue but some, those that have
+/// runnable jobs less the others (a loose scan of that index, one lookup per queue).
+/// `None` for every queue, read in claim order through `jobs_job_runnable`. Through
+/// that index alone, a claim of some queues walked every runnable job of the others
+/// that came first in claim order: a paused or limited queue's whole backlog.
+async fn queues_to_read(
+    conn: &mut SqliteConnection,
+    request: &ClaimRequest<'_>,
+) -> Result<Option<Vec<String>>> {
+    Ok(match request.queues {
+        QueueSelector::All => None,
+        QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
+            Some(vec![queue.to_owned()])
+        }
+        QueueSelector::Among(queues) => Some(queues.to_vec()),
+        QueueSelector::AllExcept(left_out) => {
+            let present: Vec<String> = sqlx::query_scalar(QUEUES_WITH_RUNNABLE_JOBS)
+                .fetch_all(&mut *conn)
+                .await?;
+            Some(
+                present
+                    .into_iter()
+                    .filter(|queue| !left_out.contains(queue))
+                    .collect(),
+            )
+        }
+    })
+}
+
+/// The queues that have runnable jobs: from one to the next through the index on
+/// (queue, priority, run_at), never reading a queue's jobs.
+const QUEUES_WITH_RUNNABLE_JOBS: &str = "WITH RECURSIVE present (queue) AS ( \
+        SELECT (SELECT queue FROM jobs_job INDEXED BY jobs_job_queue_runnable \
+            WHERE state IN ('Enqueued', 'Scheduled') ORDER BY queue LIMIT 1) \
+        UNION ALL \
+        SELECT (SELECT queue FROM jobs_job INDEXED BY jobs_job_queue_runnable \
+            WHERE state IN ('Enqueued', 'Scheduled') AND queue > present.queue \
+            ORDER BY queue LIMIT 1) \
+        FROM present WHERE present.queue IS NOT NULL \
+    ) SELECT queue FROM present WHERE queue IS NOT NULL";
+
+/// The claim's one statement (after `prefix`, for a test's `EXPLAIN QUERY PLAN`): the
+/// jobs of `queues` (`None`: of every queue), picked, counted and claimed.
+fn claim_statement<'a>(
+    prefix: &str,
+    request: &ClaimRequest<'a>,
+    queues: Option<&'a [String]>,
+) -> QueryBuilder<'a, Sqlite> {
+    // One statement, atomic on its own; a trigger writes each claim's history row.
+    // `picked` numbers the rows in claim order (only the few it picked): all but
+    // the first `start_now` are claimed ahead.
+    let mut claim = QueryBuilder::<Sqlite>::new(prefix);
+    claim
+        .push(
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
+             token = token + 1, owner = ",
+        )
+        .push_bind(request.owner)
+        .push(", lease_until = ")
+        .push_bind(micros(request.lease_until))
+        .push(", updated_at = ")
+        .push_bind(micros(request.now))
+        .push(", ahead = picked.n > ")
+        .push_bind(i64::from(request.start_now))
+        .push(
+            " FROM (SELECT id, row_number() OVER (ORDER BY priority DESC, run_at) AS n \
+             FROM (",
+        );
+    if request.keyed {
+        // The jobs without a key as below, then those of each key with room: the
+        // first `concurrency - running` of the key in claim order. The statement
+        // holds the write lock from its start, so the counts hold for every
+        // process on the file.
+        claim.push("SELECT id, priority, run_at FROM (");
+        push_unkeyed(&mut claim, request, queues, "concurrency_key IS NULL AND ");
+        claim.push(
+            ") UNION ALL SELECT id, priority, run_at FROM (SELECT id, priority, run_at \
+             FROM (SELECT id, priority, run_at, concurrency_key, concurrency, \
+                 row_number() OVER (PARTITION BY concurrency_key \
+                     ORDER BY priority DESC, run_at, id) AS rank \
+             FROM jobs_job INDEXED BY jobs_job_keyed \
+             WHERE concurrency_key IS NOT NULL AND ",
+        );
+        push_runnable(&mut claim, request);
+        claim.push(
+            ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
+                 FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
+                 WHERE running.state = 'Processing' \
+                     AND running.concurrency_key = keyed.concurrency_key) \
+             ORDER BY priority DESC, run_at LIMIT ",
+        );
+        push_limit(&mut claim, request, request.start_now.min(request.limit));
+        claim.push(") ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(&mut claim, request, request.limit);
+    } else {
+        push_unkeyed(&mut claim, request, queues, "");
+    }
+    claim.push(
+        ")) AS picked WHERE jobs_job.id = picked.id \
+             RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
+             trace_context",
+    );
+    claim
+}
+
+/// The pick of runnable rows meeting `condition` (empty, or ending in `AND`): of every
+/// queue through `jobs_job_runnable`, or of each of `queues` through its range of
+/// `jobs_job_queue_runnable`, merged in claim order.
+fn push_unkeyed<'a>(
+    claim: &mut QueryBuilder<'a, Sqlite>,
+    request: &ClaimRequest<'a>,
+    queues: Option<&'a [String]>,
+    condition: &'static str,
+) {
+    let Some(queues) = queues else {
+        claim
+            .push("SELECT id, priority, run_at FROM jobs_job INDEXED BY jobs_job_runnable WHERE ")
+            .push(condition);
+        push_runnable(claim, request);
+        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(claim, request, request.limit);
+        return;
+    };
+    claim.push("SELECT id, priority, run_at FROM (");
+    for (i, queue) in queues.iter().enumerate() {
+        if i > 0 {
+            claim.push(" UNION ALL ");
+        }
+        claim
+            .push(
+                "SELECT * FROM (SELECT id, priority, run_at \
+                 FROM jobs_job INDEXED BY jobs_job_queue_runnable WHERE ",
+            )
+            .push(condition)
+            .push("queue = ")
+            .push_bind(queue.as_str())
+            .push(" AND ");
+        push_due(claim, request);
+        claim.push(" ORDER BY priority DESC, run_at LIMIT ");
+        push_limit(claim, request, request.limit);
+        claim.push(")");
+    }
+    claim.push(") ORDER BY priority DESC, run_at LIMIT ");
+    push_limit(claim, request, request.limit);
+}
+
 /// The conditions of a runnable row the claim may take: due, in the queues and of the
 /// names it asks for.
 fn push_runnable<'a>(claim: &mut QueryBuilder<'a, Sqlite>, request: &ClaimRequest<'a>) {
-    claim
-        .push("state IN ('Enqueued', 'Scheduled') AND run_at <= ")
-        .push_bind(micros(request.now));
+    push_due(claim, request);
     match request.queues {
         QueueSelector::All => {}
         QueueSelector::Only(queue) | QueueSelector::Capped { queue, .. } => {
@@ -129,6 +218,13 @@ fn push_runnable<'a>(claim: &mut QueryBuilder<'a, Sqlite>, request: &ClaimReques
             claim.push(")");
         }
     }
+}
+
+/// Due, and of the names the claim asks for.
+fn push_due<'a>(claim: &mut QueryBuilder<'a, Sqlite>, request: &ClaimRequest<'a>) {
+    claim
+        .push("state IN ('Enqueued', 'Scheduled') AND run_at <= ")
+        .push_bind(micros(request.now));
     if let Some(names) = request.names {
         let names = serde_json::to_string(names).expect("names serialize");
         claim
@@ -176,4 +272,88 @@ fn push_limit(claim: &mut QueryBuilder<'_, Sqlite>, request: &ClaimRequest<'_>, 
             .push(")");
     }
     claim.push("))");
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use sqlx::Row;
+
+    use super::{QUEUES_WITH_RUNNABLE_JOBS, claim_statement};
+    use crate::storage::conformance::{TestDb, claim};
+    use crate::storage::{AnyStorage, ClaimRequest, QueueSelector};
+
+    /// The steps of SQLite's plan for `sql` that read `jobs_job`.
+    async fn reads(
+        db: &TestDb,
+        explained: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    ) -> Vec<String> {
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        explained
+            .build()
+            .fetch_all(&storage.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .filter(|step| step.contains("jobs_job"))
+            .collect()
+    }
+
+    /// A claim of some queues reads each through its own range of the queue index, so
+    /// it never walks the jobs of the queues it leaves out (a paused queue's backlog);
+    /// and the queues with runnable jobs are found one lookup each.
+    #[tokio::test]
+    async fn a_claim_of_some_queues_reads_each_queue_through_its_own_range() {
+        let db = TestDb::sqlite().await;
+        let queues = ["mail".to_owned(), "llm".to_owned()];
+        for selector in [
+            QueueSelector::Only("mail"),
+            QueueSelector::Capped {
+                queue: "mail",
+                global: 5,
+            },
+            QueueSelector::Among(&queues),
+        ] {
+            let request = ClaimRequest {
+                queues: selector,
+                ..claim("s", Utc::now(), 100)
+            };
+            for keyed in [false, true] {
+                let request = ClaimRequest { keyed, ..request };
+                let wanted = match selector {
+                    QueueSelector::Among(queues) => queues,
+                    _ => &queues[..1],
+                };
+                let mut explained = claim_statement("EXPLAIN QUERY PLAN ", &request, Some(wanted));
+                let steps = reads(&db, &mut explained).await;
+                let picks: Vec<&String> = steps
+                    .iter()
+                    .filter(|step| step.contains("jobs_job_runnable"))
+                    .collect();
+                assert!(
+                    picks.is_empty(),
+                    "a pick through the index of every queue: {steps:?}"
+                );
+                let by_queue = steps
+                    .iter()
+                    .filter(|step| step.contains("USING INDEX jobs_job_queue_runnable (queue=?"))
+                    .count();
+                assert_eq!(by_queue, wanted.len(), "{steps:?}");
+            }
+        }
+        let mut present = sqlx::QueryBuilder::new("EXPLAIN QUERY PLAN ");
+        present.push(QUEUES_WITH_RUNNABLE_JOBS);
+        let steps = reads(&db, &mut present).await;
+        // The first queue (the index's first entry), then each next one by a search.
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert!(
+            steps
+                .iter()
+                .all(|step| step.contains("USING INDEX jobs_job_queue_runnable"))
+        );
+        assert!(steps[1].contains("(queue>?)"), "{steps:?}");
+    }
 }
