@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::metrics::AttemptOutcome;
 use super::worker::short;
-use super::{Attempt, Held, Shared, Stop, Write, panics, stop_reason};
+use super::{Attempt, Held, Shared, Stop, Unwritten, Write, panics, stop_reason};
 use crate::job::context::{CURRENT_JOB, Suspend, Suspension};
 use crate::job::registry;
 use crate::job::retry;
@@ -179,7 +179,13 @@ async fn run(shared: &Shared, job: ClaimedJob, started: Started, from_ready: boo
                 // Held until written: its lease is renewed while it waits.
                 let mut held = shared.held();
                 held.running.remove(&job.id);
-                held.unwritten.insert(job.id, job.token);
+                held.unwritten.insert(
+                    job.id,
+                    Unwritten {
+                        token: job.token,
+                        queue: job.queue.clone(),
+                    },
+                );
             }
             // The completer outlives every job task, so the channel is open.
             let _ = shared.writes.send(Write::Completion(completion));

@@ -2,7 +2,9 @@
 //! batches. After a quiet spell the first result is written at once; while results keep
 //! coming, each write waits until [`FLUSH_INTERVAL`] has passed since the previous one
 //! began (or [`BATCH`] results are waiting), so that under load one transaction records
-//! hundreds of jobs instead of the handful that finished during the previous write.
+//! hundreds of jobs instead of the handful that finished during the previous write. A
+//! server with a global queue limit writes without that wait: until written, a result
+//! holds a place of the limit (its row is `Processing`).
 //!
 //! Results written late cost nothing but the wait: a job's slot is free as soon as it
 //! ends. How many results may wait unwritten is bounded: past [`MAX_UNRECORDED`] the
@@ -106,7 +108,14 @@ pub(super) async fn run(shared: Arc<Shared>, state: State) {
                 return;
             }
         }
-        let due = last_write + FLUSH_INTERVAL;
+        // With a global queue limit, a result not yet written holds a place of the
+        // limit: write what has come at once. Results that end during a write still
+        // go into the next one together.
+        let due = if shared.config.global_queue_limits.is_empty() {
+            last_write + FLUSH_INTERVAL
+        } else {
+            Instant::now()
+        };
         while batch.len() < BATCH {
             if let Ok(write) = rx.try_recv() {
                 batch.push(write);
@@ -180,7 +189,7 @@ fn written(shared: &Shared, completions: &[Completion]) {
     {
         let mut held = shared.held();
         for completion in completions {
-            if held.unwritten.get(&completion.id) == Some(&completion.token) {
+            if held.unwritten_token(completion.id) == Some(completion.token) {
                 held.unwritten.remove(&completion.id);
             }
         }

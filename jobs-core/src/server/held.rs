@@ -20,8 +20,15 @@ pub(super) struct Held {
     /// Jobs claimed ahead of free slots, in claim order: a worker whose job ends takes
     /// the next one here before it frees its slot.
     pub(super) ready: VecDeque<ClaimedJob>,
-    /// Jobs whose result waits for the completer, with their token.
-    pub(super) unwritten: HashMap<JobId, i64>,
+    /// Jobs whose result waits for the completer.
+    pub(super) unwritten: HashMap<JobId, Unwritten>,
+}
+
+/// A result waiting for the completer: the token of its claim, and its queue (its row
+/// stays `Processing` until written, so it still fills the queue's global limit).
+pub(super) struct Unwritten {
+    pub(super) token: i64,
+    pub(super) queue: String,
 }
 
 impl Held {
@@ -36,7 +43,10 @@ impl Held {
         held.extend(
             self.unwritten
                 .iter()
-                .map(|(&id, &token)| Fence { id, token }),
+                .map(|(&id, unwritten)| Fence {
+                    id,
+                    token: unwritten.token,
+                }),
         );
         let waiting: Vec<JobId> = self.ready.iter().map(|job| job.id).collect();
         held.extend(self.ready.iter().map(|job| Fence {
@@ -44,6 +54,19 @@ impl Held {
             token: job.token,
         }));
         (held, waiting)
+    }
+
+    /// The token of `id`'s result waiting for the completer, if one does.
+    pub(super) fn unwritten_token(&self, id: JobId) -> Option<i64> {
+        self.unwritten.get(&id).map(|unwritten| unwritten.token)
+    }
+
+    /// How many results of `queue` wait for the completer.
+    pub(super) fn unwritten_in(&self, queue: &str) -> usize {
+        self.unwritten
+            .values()
+            .filter(|unwritten| unwritten.queue == queue)
+            .count()
     }
 
     pub(super) fn ids(&self) -> Vec<JobId> {
@@ -62,7 +85,7 @@ impl Held {
         // renews while a newer claim of the same job, made since, goes on.
         let stopped = self.stop_claims(lost, Stop::Lost).len();
         for fence in lost {
-            if self.unwritten.get(&fence.id) == Some(&fence.token) {
+            if self.unwritten_token(fence.id) == Some(fence.token) {
                 self.unwritten.remove(&fence.id);
             }
         }
@@ -201,6 +224,13 @@ mod tests {
         }
     }
 
+    fn pending(token: i64) -> Unwritten {
+        Unwritten {
+            token,
+            queue: "default".to_owned(),
+        }
+    }
+
     fn attempt(token: i64) -> Attempt {
         Attempt {
             token,
@@ -216,7 +246,7 @@ mod tests {
         held.running.insert(running.id, attempt(running.token));
         held.running.insert(lost.id, attempt(lost.token));
         held.ready.push_back(waiting.clone());
-        held.unwritten.insert(unwritten.id, unwritten.token);
+        held.unwritten.insert(unwritten.id, pending(unwritten.token));
 
         let (mut fences, waits) = held.fences();
         fences.sort_by_key(|fence| fence.token);
@@ -264,7 +294,7 @@ mod tests {
         let [running, waiting, unwritten] = [1, 2, 3].map(|n| claimed(n, 2));
         held.running.insert(running.id, attempt(2));
         held.ready.push_back(waiting.clone());
-        held.unwritten.insert(unwritten.id, 2);
+        held.unwritten.insert(unwritten.id, pending(2));
 
         let old = |job: &ClaimedJob| Fence {
             id: job.id,
@@ -278,7 +308,7 @@ mod tests {
             1,
             "the job claimed ahead again still waits"
         );
-        assert_eq!(held.unwritten.get(&unwritten.id), Some(&2));
+        assert_eq!(held.unwritten_token(unwritten.id), Some(2));
     }
 
     #[test]

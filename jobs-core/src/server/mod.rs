@@ -35,7 +35,7 @@ use crate::storage::{
 };
 use crate::{Error, JobId, Jobs, Result, StateMap, registered_jobs};
 
-use held::{Attempt, Deletions, Held, Stop, stop_reason};
+use held::{Attempt, Deletions, Held, Stop, Unwritten, stop_reason};
 
 pub use builder::JobServerBuilder;
 pub use config::InvalidSetting;
