@@ -151,6 +151,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0024_batch_fan_in_indexes.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 25,
+        description: "rates per concurrency key",
+        sql: include_str!("../../../migrations/sqlite/0025_key_rates.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -334,5 +340,11 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "batches by their on_failure job, built concurrently",
         sql: include_str!("../../../migrations/postgres/0030_batch_on_failure_index.sql"),
         concurrent: true,
+    },
+    Migration {
+        version: 31,
+        description: "rates per concurrency key",
+        sql: include_str!("../../../migrations/postgres/0031_key_rates.sql"),
+        concurrent: false,
     },
 ];
