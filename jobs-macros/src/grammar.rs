@@ -106,6 +106,16 @@ mod tests {
                 .unwrap_err()
                 .ends_with("\nhint: expected an IANA name such as `Europe/Brussels`")
         );
+        assert_eq!(rate("10/1m"), Ok((10, 60_000)));
+        assert_eq!(rate("1000/1d"), Ok((1000, 86_400_000)));
+        assert!(rate("10/2d").unwrap_err().starts_with(
+            "invalid rate `10/2d`: its period is longer than a day\nhint: a rate's period"
+        ));
+        assert!(
+            rate("10 per minute")
+                .unwrap_err()
+                .starts_with("invalid rate `10 per minute`: it has no `/`")
+        );
         assert!(
             queue_name("")
                 .unwrap_err()
