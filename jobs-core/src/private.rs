@@ -14,7 +14,7 @@ pub use crate::job::{
 pub use crate::{
     Failure, JobContext, JobTemplate, MissedTicks, RecurringDescriptor, State, Unique, UniqueStates,
 };
-pub use jobs_grammar::BackoffPolicy;
+pub use jobs_grammar::{BackoffPolicy, Rate};
 
 /// The concurrency key of a stored payload of `J` (the descriptor's `KeyFn`).
 pub fn concurrency_key_of<J: Job>(payload: &str) -> Option<String> {

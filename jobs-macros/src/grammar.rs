@@ -52,6 +52,27 @@ pub(crate) fn zone(name: &str) -> Result<(), String> {
         .map_err(|error| laid_out(error.message(), error.hint()))
 }
 
+/// `rate = "10/1m"`: the count and the period in milliseconds. The period is at most a
+/// day, as for a queue's rate: the claims keep a key's starts that long.
+pub(crate) fn rate(text: &str) -> Result<(u32, u64), String> {
+    let rate =
+        jobs_grammar::parse_rate(text).map_err(|error| laid_out(error.message(), error.hint()))?;
+    if rate.period > MAX_RATE_PERIOD {
+        return Err(laid_out(
+            format!("invalid rate `{text}`: its period is longer than a day"),
+            "a rate's period is at most `1d`, such as `10/1m` or `1000/1d`",
+        ));
+    }
+    // The grammar keeps every duration within `u64::MAX` milliseconds.
+    Ok((
+        rate.count,
+        u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
+    ))
+}
+
+/// The longest period of a rate, as the server allows for a queue's.
+const MAX_RATE_PERIOD: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// `queue = "llm"`.
 pub(crate) fn queue_name(name: &str) -> Result<(), String> {
     jobs_grammar::check_queue_name(name).map_err(|error| laid_out(error.message(), error.hint()))
@@ -84,6 +105,16 @@ mod tests {
             zone("Mars/Olympus")
                 .unwrap_err()
                 .ends_with("\nhint: expected an IANA name such as `Europe/Brussels`")
+        );
+        assert_eq!(rate("10/1m"), Ok((10, 60_000)));
+        assert_eq!(rate("1000/1d"), Ok((1000, 86_400_000)));
+        assert!(rate("10/2d").unwrap_err().starts_with(
+            "invalid rate `10/2d`: its period is longer than a day\nhint: a rate's period"
+        ));
+        assert!(
+            rate("10 per minute")
+                .unwrap_err()
+                .starts_with("invalid rate `10 per minute`: it has no `/`")
         );
         assert!(
             queue_name("")

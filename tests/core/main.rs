@@ -14,6 +14,7 @@ mod concurrency_keys;
 mod connect_options;
 mod deploy;
 mod flow;
+mod key_rates;
 mod leases;
 mod lifecycle;
 mod multistep;

@@ -139,6 +139,46 @@ fn display_name_renders_the_template_or_defaults_to_the_fn_name() {
     );
 }
 
+/// Ten calls a minute per tenant, any number at once.
+#[job(concurrency_key = "tenant-{tenant_id}", rate = "10/1m")]
+async fn call_tenant_api(tenant_id: u64) {
+    let _ = tenant_id;
+}
+
+/// Two at a time and a hundred an hour per partner.
+#[job(
+    concurrency_key = "partner-{partner_id}",
+    concurrency = 2,
+    rate = "100/1h"
+)]
+async fn call_partner_api(partner_id: u64) {
+    let _ = partner_id;
+}
+
+#[test]
+fn a_rate_per_key_reaches_the_descriptor_with_or_without_a_concurrency() {
+    let tenant = <CallTenantApi as Job>::DESCRIPTOR;
+    assert!(tenant.is_keyed());
+    assert_eq!(tenant.concurrency_setting(), None, "any number at once");
+    assert_eq!(
+        tenant.key_rate_setting(),
+        Some(jobs::Rate::per(10, Duration::from_secs(60)))
+    );
+    assert_eq!(
+        CallTenantApi { tenant_id: 7 }.concurrency_key().as_deref(),
+        Some("tenant-7")
+    );
+    let partner = <CallPartnerApi as Job>::DESCRIPTOR;
+    assert_eq!(partner.concurrency_setting(), Some(2));
+    assert_eq!(
+        partner.key_rate_setting(),
+        Some(jobs::Rate::per(100, Duration::from_secs(3600)))
+    );
+    let reminder = <SendReminder as Job>::DESCRIPTOR;
+    assert!(!reminder.is_keyed());
+    assert_eq!(reminder.key_rate_setting(), None);
+}
+
 #[test]
 fn queue_priority_and_timeout_reach_the_descriptor() {
     let summarize = <SummarizeDocument as Job>::DESCRIPTOR;

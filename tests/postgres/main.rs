@@ -12,6 +12,7 @@ mod concurrency_keys;
 mod drain;
 mod durable;
 mod global_limit;
+mod key_rate_limit;
 mod migrations;
 mod multiprocess;
 mod otel;

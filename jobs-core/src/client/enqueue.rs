@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::chain::Chain;
 use super::transactional::{self, EnqueueConnection};
 use crate::job::unique::{canonical_arguments, stored_key};
-use crate::storage::{Admitted, ConcurrencyKey, LifecycleStore, NewJob, UniqueClaim};
+use crate::storage::{Admitted, LifecycleStore, NewJob, UniqueClaim};
 use crate::{Job, JobId, JobState, Jobs, Result, Unique};
 
 impl Jobs {
@@ -159,10 +159,9 @@ pub(crate) fn new_job<J: Job>(
         trace_context: crate::telemetry::trace_context(&tracing::Span::current()),
         fresh_id: id.is_none(),
         unique: None,
-        concurrency: descriptor
-            .concurrency_setting()
-            .zip(job.concurrency_key())
-            .map(|(limit, key)| ConcurrencyKey { key, limit }),
+        concurrency: job
+            .concurrency_key()
+            .and_then(|key| descriptor.key_limits(key)),
     })
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use jobs_grammar::BackoffPolicy;
+use jobs_grammar::{BackoffPolicy, Rate};
+
+use crate::storage::ConcurrencyKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -104,6 +106,7 @@ pub struct JobDescriptor {
     shape: &'static str,
     unique: Option<Unique>,
     concurrency: Option<(u32, KeyFn)>,
+    key_rate: Option<(Rate, KeyFn)>,
     run: RunFn,
 }
 
@@ -124,6 +127,7 @@ impl JobDescriptor {
             shape: "",
             unique: None,
             concurrency: None,
+            key_rate: None,
             run,
         }
     }
@@ -225,11 +229,46 @@ impl JobDescriptor {
         self.concurrency.map(|(limit, _)| limit)
     }
 
-    /// The concurrency key of the run whose stored payload is `payload`, and its limit:
-    /// `None` for a job without a partitioned limit or a payload that does not decode.
-    pub(crate) fn concurrency_of(&self, payload: &str) -> Option<(String, u32)> {
-        let (limit, key_of) = self.concurrency?;
-        Some((key_of(payload)?, limit))
+    /// Starts at most `rate.count` jobs of one concurrency key in any window of
+    /// `rate.period`, across every server (`#[job(concurrency_key = "…", rate =
+    /// "10/1m")]`); the key of each run is [`Job::concurrency_key`], or `key_of` its
+    /// stored payload. Without [`concurrency`](Self::concurrency) as well, any number
+    /// of a key's jobs may run at once.
+    pub const fn rate_per_key(mut self, rate: Rate, key_of: KeyFn) -> Self {
+        self.key_rate = Some((rate, key_of));
+        self
+    }
+
+    /// How many jobs of one concurrency key may start per period, if the job is
+    /// limited so.
+    pub fn key_rate_setting(&self) -> Option<Rate> {
+        self.key_rate.map(|(rate, _)| rate)
+    }
+
+    /// Whether the job's runs have a concurrency key: a limit of running jobs per key,
+    /// a rate per key, or both.
+    pub fn is_keyed(&self) -> bool {
+        self.concurrency.is_some() || self.key_rate.is_some()
+    }
+
+    /// What a run of the job with `key` is limited by: `None` for a job without a
+    /// concurrency key.
+    pub(crate) fn key_limits(&self, key: String) -> Option<ConcurrencyKey> {
+        self.is_keyed().then(|| ConcurrencyKey {
+            key,
+            limit: self.concurrency_setting(),
+            rate: self.key_rate_setting(),
+        })
+    }
+
+    /// What the run whose stored payload is `payload` is limited by: `None` for a job
+    /// without a concurrency key or a payload that does not decode.
+    pub(crate) fn key_limits_of(&self, payload: &str) -> Option<ConcurrencyKey> {
+        let key_of = self
+            .concurrency
+            .map(|(_, key_of)| key_of)
+            .or(self.key_rate.map(|(_, key_of)| key_of))?;
+        self.key_limits(key_of(payload)?)
     }
 
     /// How the job is unique, if it is.

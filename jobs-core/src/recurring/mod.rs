@@ -195,9 +195,7 @@ impl JobTemplate {
             unique: None,
             // Keyed from the payload: a run is stored from its template, not its typed
             // arguments.
-            concurrency: descriptor
-                .and_then(|descriptor| descriptor.concurrency_of(&self.payload))
-                .map(|(key, limit)| crate::storage::ConcurrencyKey { key, limit }),
+            concurrency: descriptor.and_then(|descriptor| descriptor.key_limits_of(&self.payload)),
         }
     }
 }

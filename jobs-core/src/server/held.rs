@@ -40,14 +40,10 @@ impl Held {
             id,
             token: attempt.token,
         }));
-        held.extend(
-            self.unwritten
-                .iter()
-                .map(|(&id, unwritten)| Fence {
-                    id,
-                    token: unwritten.token,
-                }),
-        );
+        held.extend(self.unwritten.iter().map(|(&id, unwritten)| Fence {
+            id,
+            token: unwritten.token,
+        }));
         let waiting: Vec<JobId> = self.ready.iter().map(|job| job.id).collect();
         held.extend(self.ready.iter().map(|job| Fence {
             id: job.id,
@@ -246,7 +242,8 @@ mod tests {
         held.running.insert(running.id, attempt(running.token));
         held.running.insert(lost.id, attempt(lost.token));
         held.ready.push_back(waiting.clone());
-        held.unwritten.insert(unwritten.id, pending(unwritten.token));
+        held.unwritten
+            .insert(unwritten.id, pending(unwritten.token));
 
         let (mut fences, waits) = held.fences();
         fences.sort_by_key(|fence| fence.token);

@@ -165,7 +165,7 @@ impl JobServerBuilder {
         let keyed = served.iter().any(|name| {
             registry()
                 .get(name.as_str())
-                .is_some_and(|descriptor| descriptor.concurrency_setting().is_some())
+                .is_some_and(|descriptor| descriptor.is_keyed())
         });
         let deletions = Deletions {
             local: self.jobs.subscribe_deleted(),

@@ -3,6 +3,11 @@
 //! a [`RateCap`](super::RateCap) records and counts them itself
 //! ([`LifecycleStore::jobs_claim`](super::LifecycleStore::jobs_claim)); this trait reads
 //! them, for the server's wait and the dashboard.
+//!
+//! A concurrency key's rate (`#[job(concurrency_key = "…", rate = "10/1m")]`) is stored
+//! on each of its jobs (`rate_count`, `rate_window_ms`: SQLite migration 25, PostgreSQL
+//! 31) and counted under the scope `key:<concurrency_key>` by the keyed claim, beside
+//! the key's running jobs.
 
 use std::future::Future;
 
@@ -25,6 +30,21 @@ pub(crate) trait RateStore: Send + Sync + 'static {
 /// The scope a queue's rate is recorded under.
 pub(crate) fn queue_scope(queue: &str) -> String {
     format!("queue:{queue}")
+}
+
+/// The scope a concurrency key's rate is recorded under (the claim writes it in SQL as
+/// `'key:' || concurrency_key`).
+#[cfg(test)]
+pub(crate) fn key_scope(key: &str) -> String {
+    format!("key:{key}")
+}
+
+/// What a keyed job stores as its rate's window (`rate_window_ms`): [`counted_for`] in
+/// whole milliseconds, rounded up so that the stored window never counts less.
+pub(crate) fn window_ms(rate: Rate) -> i64 {
+    let window = counted_for(rate);
+    let micros = u64::try_from(window.num_microseconds().unwrap_or(i64::MAX)).unwrap_or(0);
+    i64::try_from(micros.div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 /// How long a start counts against `rate`: its period, plus the time a claimed job may

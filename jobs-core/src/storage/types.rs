@@ -42,14 +42,17 @@ pub(crate) struct NewJob {
     pub(crate) concurrency: Option<ConcurrencyKey>,
 }
 
-/// A partitioned limit (`#[job(concurrency_key = "…", concurrency = n)]`): no more than
-/// `limit` jobs of `key` are `Processing` at once, across every server.
+/// A partitioned limit (`#[job(concurrency_key = "…", concurrency = n, rate = "10/1m")]`):
+/// no more than `limit` jobs of `key` are `Processing` at once, and no more than
+/// `rate.count` of them start in any window of `rate.period`, across every server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConcurrencyKey {
     /// The key as rendered from the job's arguments.
     pub(crate) key: String,
-    /// At least 1.
-    pub(crate) limit: u32,
+    /// At least 1; `None` for a key with a rate only, whose jobs may all run at once.
+    pub(crate) limit: Option<u32>,
+    /// The key's rate, if it has one.
+    pub(crate) rate: Option<crate::Rate>,
 }
 
 /// The unique key a job is inserted under (see `crate::job::unique`).

@@ -22,6 +22,7 @@ mod kw {
     syn::custom_keyword!(unique_states);
     syn::custom_keyword!(concurrency);
     syn::custom_keyword!(concurrency_key);
+    syn::custom_keyword!(rate);
 }
 
 /// The value of each option given, keyed by the option.
@@ -41,6 +42,7 @@ pub(crate) struct Options {
     pub(crate) unique_states: Option<Setting>,
     pub(crate) concurrency: Option<Setting>,
     pub(crate) concurrency_key: Option<Setting>,
+    pub(crate) rate: Option<Setting>,
     pub(crate) krate: Option<Setting>,
 }
 
@@ -75,6 +77,8 @@ impl Settings for Options {
             &mut self.concurrency
         } else if lookahead.peek(kw::concurrency_key) {
             &mut self.concurrency_key
+        } else if lookahead.peek(kw::rate) {
+            &mut self.rate
         } else if lookahead.peek(Token![crate]) {
             &mut self.krate
         } else {

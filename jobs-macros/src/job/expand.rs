@@ -95,8 +95,20 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             }
         });
     let concurrency = job.concurrency.as_ref().map(|concurrency| {
-        let limit = Literal::u32_unsuffixed(concurrency.limit);
-        quote!(.concurrency(#limit, #private::concurrency_key_of::<#struct_ident>))
+        let key_of = quote!(#private::concurrency_key_of::<#struct_ident>);
+        let limit = concurrency.limit.map(|limit| {
+            let limit = Literal::u32_unsuffixed(limit);
+            quote!(.concurrency(#limit, #key_of))
+        });
+        let rate = concurrency.rate.map(|(count, millis)| {
+            let count = Literal::u32_unsuffixed(count);
+            let millis = Literal::u64_unsuffixed(millis);
+            quote!(.rate_per_key(
+                #private::Rate::per(#count, ::core::time::Duration::from_millis(#millis)),
+                #key_of
+            ))
+        });
+        quote!(#limit #rate)
     });
     let concurrency_key = job.concurrency.as_ref().map(|concurrency| {
         let key = render(job, &concurrency.key);

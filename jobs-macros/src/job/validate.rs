@@ -183,8 +183,11 @@ pub(crate) fn validate(
         errors,
     );
     let concurrency = concurrency::concurrency(
-        options.concurrency_key,
-        options.concurrency,
+        concurrency::Settings {
+            key: options.concurrency_key,
+            limit: options.concurrency,
+            rate: options.rate,
+        },
         &sig.ident,
         &data,
         errors,

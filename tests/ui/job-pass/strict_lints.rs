@@ -49,6 +49,18 @@ pub async fn sync_tenant(tenant_id: u64) {
     let _ = tenant_id;
 }
 
+/// Calls a tenant's API, at most ten times a minute per tenant, two at a time.
+#[job(concurrency_key = "tenant-{tenant_id}", concurrency = 2, rate = "10/1m")]
+pub async fn call_tenant_api(tenant_id: u64) {
+    let _ = tenant_id;
+}
+
+/// Calls a partner's API, at most a hundred times an hour per partner.
+#[job(concurrency_key = "partner-{partner_id}", rate = "100/1h")]
+pub async fn call_partner_api(partner_id: u64) {
+    let _ = partner_id;
+}
+
 #[job(labels = ["private"])]
 async fn private_job(week: u32) {
     let _ = week;
@@ -71,5 +83,7 @@ fn main() {
             reason: String::new(),
         },
         SyncTenant { tenant_id: 1 },
+        CallTenantApi { tenant_id: 1 },
+        CallPartnerApi { partner_id: 1 },
     );
 }

@@ -19,14 +19,15 @@ fn keyed(n: u128, key: &str, limit: u32, seconds: i64) -> NewJob {
         run_at: at(seconds),
         concurrency: Some(ConcurrencyKey {
             key: key.to_owned(),
-            limit,
+            limit: Some(limit),
+            rate: None,
         }),
         ..job(id(n), "keyed")
     }
 }
 
 /// A claim of up to `limit` jobs at `at(1)` that reads concurrency keys.
-fn keyed_claim(owner: &str, limit: u32, start_now: u32) -> ClaimRequest<'_> {
+pub(super) fn keyed_claim(owner: &str, limit: u32, start_now: u32) -> ClaimRequest<'_> {
     ClaimRequest {
         keyed: true,
         start_now,
@@ -35,7 +36,7 @@ fn keyed_claim(owner: &str, limit: u32, start_now: u32) -> ClaimRequest<'_> {
 }
 
 /// How many of `claimed` have an id in `range`.
-fn among(claimed: &[ClaimedJob], range: std::ops::Range<u128>) -> usize {
+pub(super) fn among(claimed: &[ClaimedJob], range: std::ops::Range<u128>) -> usize {
     claimed
         .iter()
         .filter(|job| range.contains(&job.id.as_uuid().as_u128()))

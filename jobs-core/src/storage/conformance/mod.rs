@@ -149,6 +149,7 @@ mod admin;
 mod concurrency;
 mod continuations;
 mod fence;
+mod key_rates;
 mod lease;
 mod lifecycle;
 mod listing;

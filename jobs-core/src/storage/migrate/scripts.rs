@@ -152,9 +152,15 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         concurrent: false,
     },
     Migration {
-        version: 27,
+        version: 25,
+        description: "rates per concurrency key",
+        sql: include_str!("../../../migrations/sqlite/0025_key_rates.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 26,
         description: "the runnable jobs of each queue",
-        sql: include_str!("../../../migrations/sqlite/0027_queue_runnable_index.sql"),
+        sql: include_str!("../../../migrations/sqlite/0026_queue_runnable_index.sql"),
         concurrent: false,
     },
 ];
@@ -342,15 +348,21 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         concurrent: true,
     },
     Migration {
-        version: 35,
+        version: 31,
+        description: "rates per concurrency key",
+        sql: include_str!("../../../migrations/postgres/0031_key_rates.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 32,
         description: "the runnable jobs of each queue, built concurrently",
-        sql: include_str!("../../../migrations/postgres/0035_queue_runnable_index.sql"),
+        sql: include_str!("../../../migrations/postgres/0032_queue_runnable_index.sql"),
         concurrent: true,
     },
     Migration {
-        version: 36,
+        version: 33,
         description: "the pick of some queues reads each queue's own jobs",
-        sql: include_str!("../../../migrations/postgres/0036_claim_pick_by_queue.sql"),
+        sql: include_str!("../../../migrations/postgres/0033_claim_pick_by_queue.sql"),
         concurrent: false,
     },
 ];

@@ -18,9 +18,10 @@ fn pick_capped(limit: &str) -> String {
 }
 
 /// The pick of a server that runs keyed jobs (`$8` the mode, `$9` the most keyed jobs,
-/// `$10` a capped queue's global limit or NULL).
+/// `$10` a capped queue's global limit or NULL, `$11` the claimer's clock offset in
+/// microseconds, for the windows of keys' rates).
 fn pick_keyed(limit: &str) -> String {
-    format!("jobs_claim_pick_keyed($3, {limit}, $9, $8, $5, $7, $10)")
+    format!("jobs_claim_pick_keyed($3, {limit}, $9, $8, $5, $7, $10, $11)")
 }
 
 pub(super) async fn jobs_claim(
@@ -47,10 +48,13 @@ pub(super) async fn jobs_claim(
         ),
     };
     // A server that runs keyed jobs picks through the one function that knows keys
-    // (migration 0024), which returns up to twice the limit: the claim takes the
-    // first `limit`. The others' claims read no key.
+    // and their rates (migration 0031), which returns up to twice the limit: the claim
+    // takes the first `limit`, and records the starts of each rated key among them
+    // while the function's lock on the key is held. The others' claims read no key.
     let mut keyed = None;
     let mut cut = String::new();
+    let mut returned_keys = "";
+    let mut key_started = "";
     if request.keyed {
         let global = match request.queues {
             QueueSelector::Capped { global, .. } => {
@@ -62,9 +66,16 @@ pub(super) async fn jobs_claim(
         keyed = Some((i64::from(request.start_now.min(request.limit)), global));
         pick = pick_keyed(limit);
         cut = format!("AND ranked.n <= {limit}");
+        returned_keys = ", job.concurrency_key, job.rate_count";
+        key_started = ", key_started AS ( \
+                 INSERT INTO jobs_rate_start (scope, started_at, starts) \
+                 SELECT 'key:' || concurrency_key, \
+                     clock_timestamp() + $11 * interval '1 microsecond', count(*) \
+                 FROM claimed WHERE rate_count IS NOT NULL GROUP BY concurrency_key \
+             )";
     }
     // The rate's parameters follow the keyed ones.
-    let first = if request.keyed { 11 } else { 9 };
+    let first = if request.keyed { 12 } else { 9 };
     let (room, started) = if rated {
         (
             format!(
@@ -105,11 +116,11 @@ pub(super) async fn jobs_claim(
              FROM ranked WHERE job.id = ranked.id {cut} \
              RETURNING job.id, job.name, job.payload, job.attempt, job.max_retries, \
                  job.run_at, job.queue, job.token, job.ahead, job.trace_context, \
-                 ranked.n \
+                 ranked.n{returned_keys} \
          ), history AS ( \
              INSERT INTO jobs_event (job_id, at, state, attempt, server) \
              SELECT id, $3, 'Processing', attempt, $1 FROM claimed \
-         ){started} \
+         ){started}{key_started} \
          SELECT id, name, payload::text AS payload, attempt, max_retries, queue, run_at, \
              token, ahead, trace_context \
          FROM claimed, async_commit \
@@ -125,7 +136,10 @@ pub(super) async fn jobs_claim(
         .bind(request.names)
         .bind(mode);
     if let Some((most, global)) = keyed {
-        query = query.bind(most).bind(global);
+        query = query
+            .bind(most)
+            .bind(global)
+            .bind(micros_of(request.offset));
     }
     if let Some(rate) = request.rate {
         query = query

@@ -12,6 +12,7 @@ use super::continuations::RELEASE;
 use super::listener::CHANNEL;
 use super::rows::{fence_arrays, int, micros_of, text};
 use super::signals::{lock_waits, waits_resume};
+use crate::storage::rates::window_ms;
 use crate::storage::rows::expired_job;
 use crate::storage::signals::kept_since;
 use crate::storage::stored::{UNHELD_MESSAGE, failure_summary, stored_failure};
@@ -26,29 +27,31 @@ use crate::{JobId, Result};
 /// NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
 /// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id,
-/// $18 concurrency key, $19 concurrency.
+/// $18 concurrency key, $19 concurrency, $20 a key's rate count, $21 its window in ms.
 static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let arrays = "SELECT id, name, display_name, payload::json, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
-             created_at, created_at, trace_context, batch_id, concurrency_key, concurrency \
+             created_at, created_at, trace_context, batch_id, concurrency_key, concurrency, \
+             rate_count, rate_window_ms \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
              $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[], $17::uuid[], \
-             $18::text[], $19::int4[]) \
+             $18::text[], $19::int4[], $20::int4[], $21::int8[]) \
              AS new (id, name, display_name, payload, state, queue, priority, run_at, \
                  max_retries, created_at, recurring_id, parent_id, on_failure, labels, \
-                 trace_context, batch_id, concurrency_key, concurrency)";
+                 trace_context, batch_id, concurrency_key, concurrency, rate_count, \
+                 rate_window_ms)";
     let one = "VALUES ($1::uuid, $2::text, $3::text, $4::text::json, $5::text, $6::text, \
              $7::int4, $8::timestamptz, $9::int8, $12::text, $13::uuid, $14::bool, \
              $15::text::json, $10::timestamptz, $10::timestamptz, $16::text, $17::uuid, \
-             $18::text, $19::int4)";
+             $18::text, $19::int4, $20::int4, $21::int8)";
     let statement = |source: &str, conflict: &str| {
         format!(
             "WITH inserted AS ( \
                  INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
                      priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
                      labels, created_at, updated_at, trace_context, batch_id, \
-                     concurrency_key, concurrency) \
+                     concurrency_key, concurrency, rate_count, rate_window_ms) \
                  {source} {conflict} \
                  RETURNING id, state, created_at \
              ), history AS ( \
@@ -94,7 +97,9 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
             .bind(job.trace_context.as_deref())
             .bind(job.batch_id.map(|id| id.as_uuid()))
             .bind(job.concurrency.as_ref().map(|c| text(&c.key).into_owned()))
-            .bind(job.concurrency.as_ref().map(|c| int(c.limit)))
+            .bind(job.concurrency.as_ref().and_then(|c| c.limit.map(int)))
+            .bind(key_rate(job).map(|rate| int(rate.count)))
+            .bind(key_rate(job).map(window_ms))
             .execute(conn)
             .await?;
         return Ok(());
@@ -120,9 +125,13 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
     let mut batch_ids = Vec::with_capacity(jobs.len());
     let mut keys = Vec::with_capacity(jobs.len());
     let mut limits = Vec::with_capacity(jobs.len());
+    let mut rate_counts = Vec::with_capacity(jobs.len());
+    let mut rate_windows = Vec::with_capacity(jobs.len());
     for job in jobs {
         keys.push(job.concurrency.as_ref().map(|c| text(&c.key).into_owned()));
-        limits.push(job.concurrency.as_ref().map(|c| int(c.limit)));
+        limits.push(job.concurrency.as_ref().and_then(|c| c.limit.map(int)));
+        rate_counts.push(key_rate(job).map(|rate| int(rate.count)));
+        rate_windows.push(key_rate(job).map(window_ms));
         ids.push(job.id.as_uuid());
         names.push(job.name.as_str());
         display_names.push(text(&job.display_name).into_owned());
@@ -160,9 +169,18 @@ pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -
         .bind(batch_ids)
         .bind(keys)
         .bind(limits)
+        .bind(rate_counts)
+        .bind(rate_windows)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The rate of a keyed job's key, if it has one.
+fn key_rate(job: &NewJob) -> Option<crate::Rate> {
+    job.concurrency
+        .as_ref()
+        .and_then(|concurrency| concurrency.rate)
 }
 
 /// Whether the `jobs_job` row waits while servers run and none registers its name (a

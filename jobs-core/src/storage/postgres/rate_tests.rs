@@ -1,6 +1,7 @@
 //! The lock of a rated claim (`jobs_rate_room`, migration 0028): a claim of a scope
 //! whose lock another claim holds waits for it, then counts the starts that claim
-//! recorded.
+//! recorded. Likewise for a key's rate, under the key's lock
+//! (`jobs_claim_pick_keyed`, migration 0031).
 
 use chrono::Utc;
 
@@ -57,4 +58,50 @@ async fn a_rated_claim_waits_for_another_claim_of_its_scope_and_counts_its_start
         claimed.len()
     );
     assert!(waited, "the claim waits for the scope's lock");
+}
+
+/// Another claim of `key-0` under way holds the key's lock and has recorded three
+/// starts of it, not yet committed: a keyed claim waits for it and then takes nothing
+/// of a key rated at three a minute, where a count without the lock would take three.
+#[tokio::test]
+async fn a_keyed_claim_waits_for_another_claim_of_its_key_and_counts_its_starts() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    // Five jobs of `key-0`, three a minute, any number at once.
+    sqlx::query(
+        "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, attempt, created_at, updated_at, concurrency_key, rate_count, \
+             rate_window_ms) \
+         SELECT gen_random_uuid(), 'noop', 'noop', '{}', 'Enqueued', 'default', 0, \
+             now() - interval '1 hour', 0, now(), now(), 'key-0', 3, 60100 \
+         FROM generate_series(1, 5)",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    let mut other = storage.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('jobs_concurrency:key-0', 0))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO jobs_rate_start (scope, started_at, starts) \
+         VALUES ('key:key-0', clock_timestamp(), 3)",
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let keyed = ClaimRequest {
+        keyed: true,
+        ..claim("s", Utc::now(), 10)
+    };
+    let (waited, claimed) = claim_behind(storage, other, keyed).await;
+    assert!(
+        claimed.is_empty(),
+        "claimed {} jobs of a key whose window another claim filled",
+        claimed.len()
+    );
+    assert!(waited, "the claim waits for the key's lock");
 }

@@ -1,8 +1,13 @@
 //! The claim on SQLite: one `UPDATE … RETURNING` that picks, counts and claims under
-//! the write lock its statement takes; with a rate, inside a transaction that also
-//! records the claim's starts.
+//! the write lock its statement takes; with a rate, or for a server with keyed jobs
+//! (whose keys may have rates), inside a transaction that also records the claim's
+//! starts.
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::rows::micros;
 use super::{SqliteStorage, begin};
@@ -22,34 +27,84 @@ pub(super) async fn jobs_claim(
         return Ok(Vec::new());
     }
     let mut claim = claim_statement("", &request, queues.as_deref());
-    let Some(rate) = request.rate else {
+    if request.rate.is_none() && !request.keyed {
         let rows = claim.build().fetch_all(&mut *writer).await?;
         return rows.iter().map(claimed_job).collect();
-    };
-    // The count in the claim's `LIMIT`, the claim and the record of its starts under
-    // one write lock: the claims of every process on the file take turns.
+    }
+    // The counts in the claim's statement, the claim and the record of its starts
+    // under one write lock: the claims of every process on the file take turns.
     let mut tx = begin(&mut writer).await?;
-    let since = micros(request.now - rate.window);
-    sqlx::query("DELETE FROM jobs_rate_start WHERE scope = ? AND started_at <= ?")
-        .bind(rate.scope)
-        .bind(since)
-        .execute(&mut *tx)
-        .await?;
-    let rows = claim.build().fetch_all(&mut *tx).await?;
-    if !rows.is_empty() {
-        sqlx::query("INSERT INTO jobs_rate_start (scope, started_at, starts) VALUES (?, ?, ?)")
+    if let Some(rate) = request.rate {
+        let since = micros(request.now - rate.window);
+        sqlx::query("DELETE FROM jobs_rate_start WHERE scope = ? AND started_at <= ?")
             .bind(rate.scope)
-            .bind(micros(request.now))
-            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+            .bind(since)
             .execute(&mut *tx)
             .await?;
+    }
+    let rows = claim.build().fetch_all(&mut *tx).await?;
+    if let Some(rate) = request.rate
+        && !rows.is_empty()
+    {
+        record_starts(&mut tx, rate.scope, request.now, rows.len()).await?;
+    }
+    if request.keyed {
+        record_key_starts(&mut tx, &rows, request.now).await?;
     }
     tx.commit().await?;
     rows.iter().map(claimed_job).collect()
 }
 
+/// Records that a claim at `now` started `starts` jobs under `scope`.
+async fn record_starts(
+    tx: &mut SqliteConnection,
+    scope: &str,
+    now: DateTime<Utc>,
+    starts: usize,
+) -> Result<()> {
+    sqlx::query("INSERT INTO jobs_rate_start (scope, started_at, starts) VALUES (?, ?, ?)")
+        .bind(scope)
+        .bind(micros(now))
+        .bind(i64::try_from(starts).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the starts of each rated key among the claimed `rows` (one row per key),
+/// and deletes the key's starts that left its window (the longest among the claimed
+/// jobs of the key), in the claim's transaction.
+async fn record_key_starts(
+    tx: &mut SqliteConnection,
+    rows: &[SqliteRow],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // Key → (starts, longest window in ms).
+    let mut keys: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    for row in rows {
+        let window: Option<i64> = row.try_get("rate_window_ms")?;
+        let rated: Option<i64> = row.try_get("rate_count")?;
+        let key: Option<String> = row.try_get("concurrency_key")?;
+        if let (Some(key), Some(window), Some(_)) = (key, window, rated) {
+            let entry = keys.entry(key).or_insert((0, window));
+            entry.0 += 1;
+            entry.1 = entry.1.max(window);
+        }
+    }
+    for (key, (starts, window)) in keys {
+        let scope = format!("key:{key}");
+        sqlx::query("DELETE FROM jobs_rate_start WHERE scope = ? AND started_at <= ?")
+            .bind(&scope)
+            .bind(micros(now).saturating_sub(window.saturating_mul(1000)))
+            .execute(&mut *tx)
+            .await?;
+        record_starts(tx, &scope, now, starts).await?;
+    }
+    Ok(())
+}
+
 /// The queues a claim reads, each through its own range of `jobs_job_queue_runnable`
-/// (migration 27): those it names, or, for every queue but some, those that have
+/// (migration 26): those it names, or, for every queue but some, those that have
 /// runnable jobs less the others (a loose scan of that index, one lookup per queue).
 /// `None` for every queue, read in claim order through `jobs_job_runnable`. Through
 /// that index alone, a claim of some queues walked every runnable job of the others
@@ -124,22 +179,39 @@ fn claim_statement<'a>(
         // process on the file.
         claim.push("SELECT id, priority, run_at FROM (");
         push_unkeyed(&mut claim, request, queues, "concurrency_key IS NULL AND ");
+        // A key's rate leaves its count less the key's starts within the rate's
+        // window (`jobs_rate_start`, scope `key:<key>`); a job with a rate and no
+        // concurrency may run with any number of its key, one with neither with none
+        // (never claimed, as before rates).
         claim.push(
             ") UNION ALL SELECT id, priority, run_at FROM (SELECT id, priority, run_at \
-             FROM (SELECT id, priority, run_at, concurrency_key, concurrency, \
+             FROM (SELECT id, priority, run_at, concurrency_key, \
+                 coalesce(concurrency, CASE WHEN rate_count IS NOT NULL \
+                     THEN 2147483647 END) AS concurrency, \
+                 rate_count, rate_window_ms, \
                  row_number() OVER (PARTITION BY concurrency_key \
                      ORDER BY priority DESC, run_at, id) AS rank \
              FROM jobs_job INDEXED BY jobs_job_keyed \
              WHERE concurrency_key IS NOT NULL AND ",
         );
         push_runnable(&mut claim, request);
-        claim.push(
-            ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
-                 FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
-                 WHERE running.state = 'Processing' \
-                     AND running.concurrency_key = keyed.concurrency_key) \
-             ORDER BY priority DESC, run_at LIMIT ",
-        );
+        claim
+            .push(
+                ") AS keyed WHERE rank <= concurrency - (SELECT count(*) \
+                     FROM jobs_job AS running INDEXED BY jobs_job_processing_key \
+                     WHERE running.state = 'Processing' \
+                         AND running.concurrency_key = keyed.concurrency_key) \
+                 AND (rate_count IS NULL OR (rank <= rate_count \
+                     AND rank <= rate_count - (SELECT coalesce(sum(starts), 0) \
+                         FROM jobs_rate_start AS start \
+                         WHERE start.scope = 'key:' || keyed.concurrency_key \
+                             AND start.started_at > ",
+            )
+            .push_bind(micros(request.now))
+            .push(
+                " - rate_window_ms * 1000))) \
+                 ORDER BY priority DESC, run_at LIMIT ",
+            );
         push_limit(&mut claim, request, request.start_now.min(request.limit));
         claim.push(") ORDER BY priority DESC, run_at LIMIT ");
         push_limit(&mut claim, request, request.limit);
@@ -151,6 +223,9 @@ fn claim_statement<'a>(
              RETURNING id, name, payload, attempt, max_retries, queue, run_at, token, ahead, \
              trace_context",
     );
+    if request.keyed {
+        claim.push(", concurrency_key, rate_count, rate_window_ms");
+    }
     claim
 }
 

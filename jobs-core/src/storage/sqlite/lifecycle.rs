@@ -9,6 +9,7 @@ use super::continuations::release_continuations;
 use super::rows::{from_micros, micros};
 use super::signals::waits_resume;
 use super::{ROWS_PER_INSERT, SqliteStorage, begin, padded};
+use crate::storage::rates::window_ms;
 use crate::storage::rows::{StoredRow, expired_job};
 use crate::storage::signals::kept_since;
 use crate::storage::stored::UNHELD_MESSAGE;
@@ -125,10 +126,12 @@ pub(crate) async fn jobs_insert_with(
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
-             updated_at, trace_context, batch_id, concurrency_key, concurrency) ",
+             updated_at, trace_context, batch_id, concurrency_key, concurrency, rate_count, \
+             rate_window_ms) ",
         );
         insert.push_values(chunk, |mut row, job| {
             let concurrency = job.concurrency.as_ref();
+            let rate = concurrency.and_then(|concurrency| concurrency.rate);
             row.push_bind(job.id.to_string())
                 .push_bind(&job.name)
                 .push_bind(&job.display_name)
@@ -147,7 +150,9 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(&job.trace_context)
                 .push_bind(job.batch_id.map(|id| id.to_string()))
                 .push_bind(concurrency.map(|concurrency| concurrency.key.clone()))
-                .push_bind(concurrency.map(|concurrency| i64::from(concurrency.limit)));
+                .push_bind(concurrency.and_then(|concurrency| concurrency.limit.map(i64::from)))
+                .push_bind(rate.map(|rate| i64::from(rate.count)))
+                .push_bind(rate.map(window_ms));
         });
         // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
         if !chunk.iter().all(|job| job.fresh_id) {

@@ -1,5 +1,5 @@
 -- The pick of some queues reads each through its own range of `jobs_job_queue_runnable`
--- (migration 35) and merges them in claim order: the given queues (mode 1), or every
+-- (migration 32) and merges them in claim order: the given queues (mode 1), or every
 -- queue that has runnable jobs but the given ones (mode 2), found by a loose scan of
 -- that index that skips each queue's jobs with one lookup. It used to filter one walk
 -- of `jobs_job_runnable` by queue, reading every job of the queues left out that came
