@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use jobs::JobServer;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Row};
 use tokio::time::Instant;
 
 use crate::db::{Client, Raw, Scratch};
@@ -214,7 +214,7 @@ async fn flushed(conn: &mut PgConnection) -> Result<()> {
 
 /// The tables of [`PER_JOB`] now.
 async fn read(conn: &mut PgConnection, passed: usize, elapsed: Duration) -> Result<Reading> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT s.relname::text, pg_total_relation_size(s.relid), pg_relation_size(s.relid), \
              pg_indexes_size(s.relid), s.n_live_tup, s.n_dead_tup, s.n_tup_upd, \
              s.n_tup_hot_upd, s.autovacuum_count \
@@ -225,22 +225,22 @@ async fn read(conn: &mut PgConnection, passed: usize, elapsed: Duration) -> Resu
     .bind(PER_JOB.map(str::to_owned).to_vec())
     .fetch_all(&mut *conn)
     .await?;
-    let tables: Vec<Table> = rows
-        .into_iter()
-        .map(
-            |(name, total, heap, indexes, live, dead, updates, hot, autovacuums)| Table {
-                name,
-                total,
-                heap,
-                indexes,
-                live,
-                dead,
-                updates,
-                hot,
-                autovacuums,
-            },
-        )
-        .collect();
+    let tables = rows
+        .iter()
+        .map(|row| {
+            Ok(Table {
+                name: row.try_get(0)?,
+                total: row.try_get(1)?,
+                heap: row.try_get(2)?,
+                indexes: row.try_get(3)?,
+                live: row.try_get(4)?,
+                dead: row.try_get(5)?,
+                updates: row.try_get(6)?,
+                hot: row.try_get(7)?,
+                autovacuums: row.try_get(8)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     tables
         .iter()
         .find(|table| table.name == "jobs_job")
