@@ -151,6 +151,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0024_batch_fan_in_indexes.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 26,
+        description: "each label of each job, for the search by label",
+        sql: include_str!("../../../migrations/sqlite/0026_job_labels.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -333,6 +339,18 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 30,
         description: "batches by their on_failure job, built concurrently",
         sql: include_str!("../../../migrations/postgres/0030_batch_on_failure_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 33,
+        description: "each label of each job, for the search by label",
+        sql: include_str!("../../../migrations/postgres/0033_job_labels.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 34,
+        description: "the labels of the jobs stored before, added outside a transaction",
+        sql: include_str!("../../../migrations/postgres/0034_job_labels_backfill.sql"),
         concurrent: true,
     },
 ];
