@@ -31,8 +31,14 @@ const BATCH: usize = 1_000;
 pub(crate) const RETENTION: Duration = Duration::from_secs(10);
 
 /// The tables a job writes: its row, its history (a row per state change) and, when
-/// the job writes them, its logs and steps. The prune deletes from all four.
-pub(crate) const PER_JOB: [&str; 4] = ["jobs_job", "jobs_event", "jobs_log", "jobs_step"];
+/// the job has them, its labels, logs and steps. The prune deletes from all five.
+pub(crate) const PER_JOB: [&str; 5] = [
+    "jobs_job",
+    "jobs_event",
+    "jobs_job_label",
+    "jobs_log",
+    "jobs_step",
+];
 
 /// Longest the stream may go without a finished job before the figure is abandoned.
 const STALL: Duration = Duration::from_secs(120);
