@@ -44,7 +44,12 @@ figures (run in this order, on each backend):
              holding 1,000,000 finished jobs, analyzed before the backlog arrived;
              2,000 single enqueues on each; the dashboard's reads (a page by state,
              by name and by label, the counts) on the big one; and the drain while
-             the server prunes 1,000,000 finished jobs past their retention
+             the server prunes 1,000,000 finished jobs past their retention;
+             on PostgreSQL, the steady stream (see `steady`)
+  steady     PostgreSQL (also part of `scale`): a server drains while a producer
+             keeps about 1,000 jobs waiting, until 10,000,000 have passed through,
+             succeeded jobs pruned after 10 s: size, live and dead tuples of the
+             tables written per job, and the share of HOT updates, at every tenth
   migrate    PostgreSQL: a node of a new release builds the newest index of the job
              table on 1,000,000 finished jobs while another drains a backlog: the
              drain's longest stall, with the index built CONCURRENTLY (the library)
@@ -71,6 +76,8 @@ options:
   --out <dir>           where results.md and results.json go (default: target/bench)
   --scale-rows <n>      the finished jobs of scale's big table (default 1,000,000;
                         10_000_000 for the 10-million-row form)
+  --steady-jobs <n>     the jobs through the steady stream (default 10,000,000;
+                        20,000 with --quick)
   -h, --help            this text
 ";
 
@@ -95,12 +102,14 @@ pub(crate) enum Figure {
     Live,
     /// 9. Speed on a big table.
     Scale,
+    /// 9. Table sizes after a steady stream of jobs (part of `scale`).
+    Steady,
     /// 10. A migration on a big table while another node drains.
     Migrate,
 }
 
 impl Figure {
-    const ALL: [Figure; 10] = [
+    const ALL: [Figure; 11] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
@@ -110,6 +119,7 @@ impl Figure {
         Figure::Panics,
         Figure::Live,
         Figure::Scale,
+        Figure::Steady,
         Figure::Migrate,
     ];
 
@@ -124,7 +134,8 @@ impl Figure {
             "list" => vec![Figure::List],
             "panics" => vec![Figure::Panics],
             "live" => vec![Figure::Live],
-            "scale" => vec![Figure::Scale],
+            "scale" => vec![Figure::Scale, Figure::Steady],
+            "steady" => vec![Figure::Steady],
             "migrate" => vec![Figure::Migrate],
             _ => return None,
         })
@@ -142,6 +153,7 @@ impl Figure {
             Figure::Panics => "panics",
             Figure::Live => "live",
             Figure::Scale => "scale",
+            Figure::Steady => "steady",
             Figure::Migrate => "migrate",
         }
     }
@@ -190,6 +202,8 @@ pub(crate) struct Measure {
     pub(crate) pg_url: String,
     /// The finished jobs of the big table of `scale`, when not the default.
     pub(crate) scale_rows: Option<usize>,
+    /// The jobs through the steady stream, when not the default.
+    pub(crate) steady_jobs: Option<usize>,
     /// Where the results go.
     pub(crate) out: PathBuf,
 }
@@ -204,6 +218,8 @@ impl Measure {
         };
         let figures = if self.figures == Figure::ALL {
             "all".to_owned()
+        } else if self.figures == [Figure::Scale, Figure::Steady] {
+            "scale".to_owned()
         } else {
             self.figures
                 .iter()
@@ -223,6 +239,9 @@ impl Measure {
         if let Some(rows) = self.scale_rows {
             command.push_str(&format!(" --scale-rows {rows}"));
         }
+        if let Some(jobs) = self.steady_jobs {
+            command.push_str(&format!(" --steady-jobs {jobs}"));
+        }
         if self.backends.contains(&Backend::Postgres) {
             command.push_str(&format!(" --pg-url {}", redacted(&self.pg_url)));
         }
@@ -238,6 +257,7 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
     let mut pg_url = std::env::var("JOBS_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
     let mut out = default_out();
     let mut scale_rows = None;
+    let mut steady_jobs = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -275,6 +295,13 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
                         format!("--scale-rows: `{rows}` is not a number of rows")
                     })?);
             }
+            "--steady-jobs" => {
+                let jobs = value("--steady-jobs")?;
+                steady_jobs =
+                    Some(jobs.replace('_', "").parse().with_context(|| {
+                        format!("--steady-jobs: `{jobs}` is not a number of jobs")
+                    })?);
+            }
             name => match Figure::parse(name) {
                 Some(named) => figures.extend(named),
                 None => bail!("unknown figure or option `{name}`\n\n{USAGE}"),
@@ -292,6 +319,7 @@ pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Command> {
         backends,
         pg_url,
         scale_rows,
+        steady_jobs,
         out,
     }))
 }
@@ -390,6 +418,18 @@ mod tests {
             Command::Soak(soak) => assert_eq!(soak.duration.as_secs(), 60),
             other => panic!("not a soak: {other:?}"),
         }
+    }
+
+    #[test]
+    fn scale_includes_the_steady_stream() {
+        let run = measure("scale --backend postgres --steady-jobs 1_000_000");
+        assert_eq!(run.figures, [Figure::Scale, Figure::Steady]);
+        assert_eq!(run.steady_jobs, Some(1_000_000));
+        assert!(
+            run.command()
+                .contains("-- scale --backend postgres --steady-jobs 1000000")
+        );
+        assert_eq!(measure("steady").figures, [Figure::Steady]);
     }
 
     #[test]

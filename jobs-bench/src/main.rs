@@ -30,6 +30,7 @@ mod report;
 mod scale;
 mod soak;
 mod stats;
+mod steady;
 mod waiting;
 mod work;
 

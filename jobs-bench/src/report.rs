@@ -26,6 +26,8 @@ pub(crate) enum Unit {
     CommitsPerJob,
     /// Reads of the store per round of live updates (750 ms).
     ReadsPerRound,
+    /// A share, in percent.
+    Percent,
 }
 
 impl Unit {
@@ -38,6 +40,7 @@ impl Unit {
             Unit::Megabytes => format!("{value:.0} MB"),
             Unit::CommitsPerJob => format!("{value:.3}"),
             Unit::ReadsPerRound => format!("{value:.2} reads/round"),
+            Unit::Percent => format!("{value:.1} %"),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod big;
 mod inserts;
+mod steady;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -52,13 +53,19 @@ struct Sizes {
     scale_rows: usize,
     /// Single enqueues timed on the big table and the empty ones.
     scale_singles: usize,
+    /// Jobs through the steady stream of `scale` (PostgreSQL).
+    steady_jobs: usize,
 }
 
 impl Sizes {
-    /// With the big table of `scale` holding `rows`, when given.
-    fn scaled(mut self, rows: Option<usize>) -> Self {
+    /// With the big table of `scale` holding `rows` and its steady stream running
+    /// `steady` jobs, when given.
+    fn scaled(mut self, rows: Option<usize>, steady: Option<usize>) -> Self {
         if let Some(rows) = rows {
             self.scale_rows = rows;
+        }
+        if let Some(jobs) = steady {
+            self.steady_jobs = jobs;
         }
         self
     }
@@ -86,6 +93,7 @@ impl Sizes {
                 live_jobs: 1_000,
                 scale_rows: 20_000,
                 scale_singles: 200,
+                steady_jobs: 20_000,
             }
         } else {
             Self {
@@ -108,6 +116,7 @@ impl Sizes {
                 live_jobs: 10_000,
                 scale_rows: 1_000_000,
                 scale_singles: 2_000,
+                steady_jobs: 10_000_000,
             }
         }
     }
@@ -129,7 +138,7 @@ pub(crate) async fn run(measure: &Measure) -> Result<()> {
     let setting = setting(measure).await;
     let mut bench = Bench {
         measure,
-        sizes: Sizes::new(measure.quick).scaled(measure.scale_rows),
+        sizes: Sizes::new(measure.quick).scaled(measure.scale_rows, measure.steady_jobs),
         rows: Vec::new(),
         inserts: HashMap::new(),
         claims: HashMap::new(),
@@ -192,6 +201,7 @@ impl Bench<'_> {
             Figure::Panics => self.panics(backend).await,
             Figure::Live => self.live(backend).await,
             Figure::Scale => self.scale(backend).await,
+            Figure::Steady => self.steady(backend).await,
             Figure::Migrate => self.migrate(backend).await,
         }
     }

@@ -298,23 +298,6 @@ impl JobQuery {
         self
     }
 
-    /// The `LIKE` pattern that finds `label` in a stored JSON array of labels.
-    pub(crate) fn label_pattern(&self) -> Option<String> {
-        self.label.as_ref().map(|label| {
-            let quoted = serde_json::to_string(label).expect("a string serializes");
-            let mut pattern = String::with_capacity(quoted.len() + 2);
-            pattern.push('%');
-            for c in quoted.chars() {
-                if matches!(c, '%' | '_' | '\\') {
-                    pattern.push('\\');
-                }
-                pattern.push(c);
-            }
-            pattern.push('%');
-            pattern
-        })
-    }
-
     /// The `LIKE` pattern for `search`, with `%`, `_` and `\\` escaped by `\\`, its
     /// ASCII letters in lower case. Only those: the backends lower the column the same
     /// way (SQLite's `lower` knows no other letters, PostgreSQL's is asked for the `C`

@@ -6,6 +6,7 @@ conformance!(
     pages_cover_every_job_once_newest_first,
     pages_follow_the_filters,
     list_filters_by_state_name_label_and_search,
+    a_label_search_follows_the_stored_labels,
     summary_carries_the_row,
 );
 
@@ -172,4 +173,54 @@ async fn summary_carries_the_row<S: Storage>(s: &S) {
     assert_eq!(row.labels, ["x"]);
     let progress = row.progress.expect("progress");
     assert_eq!((progress.done, progress.total), (3, 8));
+}
+
+/// The search by label reads each job's labels as stored now: a label matches whole and
+/// in its case; labels a unique job's replacement changed and those of a pruned job
+/// whose id comes back are not found.
+async fn a_label_search_follows_the_stored_labels<S: Storage>(s: &S) {
+    let labelled = |n, labels: &[&str]| NewJob {
+        labels: labels.iter().map(|label| (*label).to_owned()).collect(),
+        ..job(id(n), "labelled")
+    };
+    let by_label = |label: &str| {
+        let query = JobQuery::default().label(label);
+        async move {
+            let page = s.jobs_list(&query).await.unwrap();
+            page.iter().map(|job| job.id).collect::<Vec<_>>()
+        }
+    };
+    s.jobs_insert(&[
+        labelled(1, &["Tenant:A"]),
+        labelled(2, &["tenant:a", "tenant:a"]),
+        labelled(3, &["gone"]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(by_label("tenant:a").await, [id(2)], "in its case, once");
+    assert_eq!(by_label("Tenant:A").await, [id(1)]);
+
+    // A never-claimed unique job replaced with other labels.
+    let unique = |job_id, labels: &[&str], replace| NewJob {
+        labels: labels.iter().map(|label| (*label).to_owned()).collect(),
+        unique: Some(crate::storage::UniqueClaim {
+            key: Uuid::from_u128(7),
+            until: at(100),
+            states: crate::UniqueStates::Successful,
+            replace,
+        }),
+        ..job(id(job_id), "unique")
+    };
+    s.jobs_admit(&[unique(10, &["before"], false)])
+        .await
+        .unwrap();
+    s.jobs_admit(&[unique(11, &["after"], true)]).await.unwrap();
+    assert_eq!(by_label("before").await, []);
+    assert_eq!(by_label("after").await, [id(10)]);
+
+    // Deleted, pruned, and its id stored again without labels.
+    s.job_delete(id(3), at(20)).await.unwrap();
+    assert_eq!(s.jobs_prune(at(50), at(25), 100).await.unwrap(), 1);
+    s.jobs_insert(&[job(id(3), "again")]).await.unwrap();
+    assert_eq!(by_label("gone").await, []);
 }

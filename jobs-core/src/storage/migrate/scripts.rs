@@ -163,6 +163,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0026_queue_runnable_index.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 27,
+        description: "each label of each job, for the search by label",
+        sql: include_str!("../../../migrations/sqlite/0027_job_labels.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -364,5 +370,17 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         description: "the pick of some queues reads each queue's own jobs",
         sql: include_str!("../../../migrations/postgres/0033_claim_pick_by_queue.sql"),
         concurrent: false,
+    },
+    Migration {
+        version: 34,
+        description: "each label of each job, for the search by label",
+        sql: include_str!("../../../migrations/postgres/0034_job_labels.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 35,
+        description: "the labels of the jobs stored before, added outside a transaction",
+        sql: include_str!("../../../migrations/postgres/0035_job_labels_backfill.sql"),
+        concurrent: true,
     },
 ];

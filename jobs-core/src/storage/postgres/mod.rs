@@ -26,6 +26,8 @@ mod claim;
 mod continuations;
 #[cfg(test)]
 mod key_tests;
+#[cfg(test)]
+mod label_tests;
 mod lifecycle;
 mod listener;
 #[cfg(test)]

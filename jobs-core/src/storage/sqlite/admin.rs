@@ -38,11 +38,12 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
     if let Some(name) = &query.name {
         builder.push(" AND name = ").push_bind(name.clone());
     }
-    if let Some(pattern) = query.label_pattern() {
+    if let Some(label) = &query.label {
+        // The label's own rows (migration 27), not a scan of every job's labels.
         builder
-            .push(" AND labels LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\'");
+            .push(" AND id IN (SELECT job_id FROM jobs_job_label WHERE label = ")
+            .push_bind(label.clone())
+            .push(")");
     }
     if let Some(batch) = query.batch {
         builder

@@ -24,6 +24,8 @@ mod admin;
 mod batches;
 mod claim;
 mod continuations;
+#[cfg(test)]
+mod label_tests;
 mod lifecycle;
 mod rates;
 mod recurring;

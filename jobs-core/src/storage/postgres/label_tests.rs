@@ -1,0 +1,51 @@
+//! The jobs stored before the label table existed are found by label once the
+//! migration that added it has run: it adds their labels, and on PostgreSQL does so
+//! in a script of its own, outside a transaction.
+
+use crate::storage::conformance::{TestDb, id, job};
+use crate::storage::{AdminStore, AnyStorage, LifecycleStore, NewJob};
+use crate::{JobId, JobQuery};
+
+/// A job labelled `vip` and `tenant:a`, and one without labels.
+async fn stored_before(storage: &AnyStorage) {
+    storage
+        .jobs_insert(&[
+            NewJob {
+                labels: vec!["vip".to_owned(), "tenant:a".to_owned()],
+                ..job(id(1), "labelled")
+            },
+            job(id(2), "plain"),
+        ])
+        .await
+        .unwrap();
+}
+
+async fn by_label(storage: &AnyStorage, label: &str) -> Vec<JobId> {
+    let page = storage
+        .jobs_list(&JobQuery::default().label(label))
+        .await
+        .unwrap();
+    page.iter().map(|job| job.id).collect()
+}
+
+#[tokio::test]
+async fn postgres_migration_adds_the_labels_of_jobs_stored_before() {
+    let db = TestDb::postgres().await;
+    stored_before(&db.storage).await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    sqlx::query("DELETE FROM jobs_job_label")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+    assert!(by_label(&db.storage, "vip").await.is_empty());
+    sqlx::raw_sql(include_str!(
+        "../../../migrations/postgres/0035_job_labels_backfill.sql"
+    ))
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(by_label(&db.storage, "vip").await, [id(1)]);
+    assert_eq!(by_label(&db.storage, "tenant:a").await, [id(1)]);
+}
