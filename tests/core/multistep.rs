@@ -100,9 +100,8 @@ async fn runs_until_cancelled(State(probe): State<Probe>, ctx: JobContext) {
 #[job(queue = "llm")]
 async fn call_model(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
-    probe.enter("llm");
+    let _llm = probe.inside("llm");
     probe.gate.acquire().await.expect("gate").forget();
-    probe.leave("llm");
 }
 
 #[job(queue = "email")]

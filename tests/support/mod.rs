@@ -214,6 +214,18 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
 }
 
+/// One running under a key of a [`Probe`], until dropped.
+pub struct KeyGuard {
+    probe: Probe,
+    key: String,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        self.probe.leave(&self.key);
+    }
+}
+
 /// A fresh database on `backend`, a manual clock at [`start_time`], a client reading
 /// it, and a probe for the jobs to report to.
 pub async fn setup(backend: Backend) -> (TestDb, ManualClock, Jobs, Probe) {
@@ -375,6 +387,17 @@ impl Probe {
     }
 
     /// Counts one fewer running under `key`.
+    /// Counts one more running under `key` until the guard drops: also when the
+    /// attempt is stopped where it waits (a lost lease under a loaded machine), which
+    /// would skip a `leave` after the wait.
+    pub fn inside(&self, key: &str) -> KeyGuard {
+        self.enter(key);
+        KeyGuard {
+            probe: self.clone(),
+            key: key.to_owned(),
+        }
+    }
+
     pub fn leave(&self, key: &str) {
         if let Some((now, _)) = self.inner.lock().unwrap().counters.get_mut(key) {
             *now -= 1;
