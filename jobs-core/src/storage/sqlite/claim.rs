@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::rows::micros;
 use super::{SqliteStorage, begin};
@@ -21,11 +21,13 @@ pub(super) async fn jobs_claim(
 ) -> Result<Vec<ClaimedJob>> {
     // One machine's database: the lease is on the server's clock, `lease_until`.
     let _ = request.offset;
-    let mut writer = storage.writer.lock().await?;
-    let queues = queues_to_read(&mut writer, &request).await?;
+    // Read before the write lock: a claim that finds no queue to read never holds it
+    // (a server whose only backlog is in its limited queues asks this on every round).
+    let queues = queues_to_read(&storage.reader, &request).await?;
     if queues.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
+    let mut writer = storage.writer.lock().await?;
     let mut claim = claim_statement("", &request, queues.as_deref());
     if request.rate.is_none() && !request.keyed {
         let rows = claim.build().fetch_all(&mut *writer).await?;
@@ -110,7 +112,7 @@ async fn record_key_starts(
 /// that index alone, a claim of some queues walked every runnable job of the others
 /// that came first in claim order: a paused or limited queue's whole backlog.
 async fn queues_to_read(
-    conn: &mut SqliteConnection,
+    reader: &SqlitePool,
     request: &ClaimRequest<'_>,
 ) -> Result<Option<Vec<String>>> {
     Ok(match request.queues {
@@ -121,7 +123,7 @@ async fn queues_to_read(
         QueueSelector::Among(queues) => Some(queues.to_vec()),
         QueueSelector::AllExcept(left_out) => {
             let present: Vec<String> = sqlx::query_scalar(QUEUES_WITH_RUNNABLE_JOBS)
-                .fetch_all(&mut *conn)
+                .fetch_all(reader)
                 .await?;
             Some(
                 present
