@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Backend, LONG_LEASE, Probe, TestDb, setup, test_server, wait_for_state, wait_until,
+    Backend, LONG_LEASE, Probe, TestDb, first_attempts, setup, test_server, until_succeeded,
+    wait_for_state, wait_until,
 };
 use jobs::prelude::*;
 use jobs::{JobId, JobServer, Jobs, ManualClock};
@@ -51,33 +52,11 @@ async fn server(jobs: &Jobs, probe: &Probe) -> JobServer {
         .expect("server starts")
 }
 
-/// Jobs by state: (succeeded, enqueued with attempt 0, any other).
-async fn calls(jobs: &Jobs, ids: &[JobId]) -> (usize, usize, usize) {
-    let (mut succeeded, mut waiting, mut other) = (0, 0, 0);
-    for &id in ids {
-        let info = jobs.get(id).await.unwrap();
-        match (info.state, info.attempt) {
-            (JobState::Succeeded, 1) => succeeded += 1,
-            (JobState::Enqueued, 0) => waiting += 1,
-            _ => other += 1,
-        }
-    }
-    (succeeded, waiting, other)
-}
-
 /// Enqueues a job without a key and waits for it to succeed: the server's claims ran
 /// since, so what still waits was passed by.
 async fn after_a_claim(jobs: &Jobs, n: u32) {
     let marker = jobs.enqueue(Tick { n }).await.unwrap();
     wait_for_state(jobs, marker, JobState::Succeeded).await;
-}
-
-/// Waits until `count` of `ids` succeeded.
-async fn until_succeeded(jobs: &Jobs, ids: &[JobId], count: usize) {
-    wait_until(&format!("{count} calls succeeded"), || async {
-        calls(jobs, ids).await.0 >= count
-    })
-    .await;
 }
 
 /// Enqueues `each` calls of each tenant in `tenants`, returning their ids by tenant.
@@ -96,7 +75,7 @@ async fn enqueue_calls(jobs: &Jobs, tenants: std::ops::Range<u32>, each: u32) ->
 /// Asserts each tenant's calls are `(succeeded, waiting uncharged, other)`.
 async fn assert_each(jobs: &Jobs, tenants: &[Vec<JobId>], expected: (usize, usize, usize)) {
     for (tenant, ids) in tenants.iter().enumerate() {
-        assert_eq!(calls(jobs, ids).await, expected, "tenant {tenant}");
+        assert_eq!(first_attempts(jobs, ids).await, expected, "tenant {tenant}");
     }
 }
 
@@ -206,6 +185,6 @@ async fn recurring_runs_carry_their_key_rate(backend: Backend) {
     let server = server(&jobs, &probe).await;
     until_succeeded(&jobs, &runs, 2).await;
     after_a_claim(&jobs, 0).await;
-    assert_eq!(calls(&jobs, &runs).await, (2, 1, 0));
+    assert_eq!(first_attempts(&jobs, &runs).await, (2, 1, 0));
     server.shutdown().await;
 }

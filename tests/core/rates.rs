@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use crate::support::{Backend, LONG_LEASE, Probe, TestDb, setup, test_server, wait_for_state};
+use crate::support::{
+    Backend, LONG_LEASE, Probe, TestDb, first_attempts, setup, test_server, until_succeeded,
+    wait_for_state,
+};
 use jobs::prelude::*;
-use jobs::{JobId, JobServer, Jobs, ManualClock, Rate};
+use jobs::{JobServer, Jobs, ManualClock, Rate};
 
 backend_tests!(
     a_rate_starts_its_count_per_period_and_the_rest_wait_uncharged,
@@ -38,33 +41,11 @@ async fn rated_server(jobs: &Jobs, probe: &Probe) -> JobServer {
         .expect("server starts")
 }
 
-/// Jobs of `llm` by state: (succeeded, enqueued with attempt 0, any other).
-async fn asks(jobs: &Jobs, ids: &[JobId]) -> (usize, usize, usize) {
-    let (mut succeeded, mut waiting, mut other) = (0, 0, 0);
-    for &id in ids {
-        let info = jobs.get(id).await.unwrap();
-        match (info.state, info.attempt) {
-            (JobState::Succeeded, 1) => succeeded += 1,
-            (JobState::Enqueued, 0) => waiting += 1,
-            _ => other += 1,
-        }
-    }
-    (succeeded, waiting, other)
-}
-
 /// Enqueues a job of another queue and waits for it to succeed: the server's claims ran
 /// since (each claim tries the rated queue first), so what waits in `llm` was passed by.
 async fn after_a_claim(jobs: &Jobs, n: u32) {
     let marker = jobs.enqueue(Mark { n }).await.unwrap();
     wait_for_state(jobs, marker, JobState::Succeeded).await;
-}
-
-/// Waits until `count` of `ids` succeeded.
-async fn until_succeeded(jobs: &Jobs, ids: &[JobId], count: usize) {
-    crate::support::wait_until(&format!("{count} jobs of `llm` succeeded"), || async {
-        asks(jobs, ids).await.0 >= count
-    })
-    .await;
 }
 
 async fn a_rate_starts_its_count_per_period_and_the_rest_wait_uncharged(backend: Backend) {
@@ -74,7 +55,7 @@ async fn a_rate_starts_its_count_per_period_and_the_rest_wait_uncharged(backend:
     until_succeeded(&jobs, &ids, 3).await;
     after_a_claim(&jobs, 0).await;
     assert_eq!(
-        asks(&jobs, &ids).await,
+        first_attempts(&jobs, &ids).await,
         (3, 4, 0),
         "three started, four wait"
     );
@@ -90,15 +71,15 @@ async fn a_rate_starts_its_count_per_period_and_the_rest_wait_uncharged(backend:
     // Within the window nothing more starts.
     clock.advance(Duration::from_secs(59));
     after_a_claim(&jobs, 1).await;
-    assert_eq!(asks(&jobs, &ids).await, (3, 4, 0));
+    assert_eq!(first_attempts(&jobs, &ids).await, (3, 4, 0));
     // Past it, the next three.
     clock.advance(Duration::from_secs(2));
     until_succeeded(&jobs, &ids, 6).await;
     after_a_claim(&jobs, 2).await;
-    assert_eq!(asks(&jobs, &ids).await, (6, 1, 0));
+    assert_eq!(first_attempts(&jobs, &ids).await, (6, 1, 0));
     clock.advance(Duration::from_secs(61));
     until_succeeded(&jobs, &ids, 7).await;
-    assert_eq!(asks(&jobs, &ids).await, (7, 0, 0));
+    assert_eq!(first_attempts(&jobs, &ids).await, (7, 0, 0));
     let llm = jobs.queues().await.unwrap();
     assert!(
         llm.iter().all(|queue| queue.rate_limited == 0),
@@ -122,7 +103,7 @@ async fn a_rate_holds_across_two_servers_claiming_at_once(backend: Backend) {
         until_succeeded(&jobs, &ids, started).await;
         after_a_claim(&jobs, u32::try_from(round).unwrap()).await;
         assert_eq!(
-            asks(&jobs, &ids).await,
+            first_attempts(&jobs, &ids).await,
             (started, 8 - started, 0),
             "round {round}"
         );

@@ -214,6 +214,29 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
 }
 
+/// `ids` by how they stand: (succeeded at their first attempt, waiting `Enqueued`
+/// uncharged, any other), for the limits that hold jobs back without charging them.
+pub async fn first_attempts(jobs: &Jobs, ids: &[JobId]) -> (usize, usize, usize) {
+    let (mut succeeded, mut waiting, mut other) = (0, 0, 0);
+    for &id in ids {
+        let info = jobs.get(id).await.unwrap();
+        match (info.state, info.attempt) {
+            (JobState::Succeeded, 1) => succeeded += 1,
+            (JobState::Enqueued, 0) => waiting += 1,
+            _ => other += 1,
+        }
+    }
+    (succeeded, waiting, other)
+}
+
+/// Waits until `count` of `ids` succeeded.
+pub async fn until_succeeded(jobs: &Jobs, ids: &[JobId], count: usize) {
+    wait_until(&format!("{count} jobs succeeded"), || async {
+        first_attempts(jobs, ids).await.0 >= count
+    })
+    .await;
+}
+
 /// One running under a key of a [`Probe`], until dropped.
 pub struct KeyGuard {
     probe: Probe,

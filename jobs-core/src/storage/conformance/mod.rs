@@ -242,6 +242,29 @@ pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest
     }
 }
 
+/// Stores a job labelled `vip` and `tenant:a`, and one without labels.
+pub(super) async fn labelled_jobs(storage: &AnyStorage) {
+    storage
+        .jobs_insert(&[
+            NewJob {
+                labels: vec!["vip".to_owned(), "tenant:a".to_owned()],
+                ..job(id(1), "labelled")
+            },
+            job(id(2), "plain"),
+        ])
+        .await
+        .unwrap();
+}
+
+/// The ids of the jobs listed under `label`.
+pub(super) async fn by_label(storage: &AnyStorage, label: &str) -> Vec<JobId> {
+    let page = storage
+        .jobs_list(&JobQuery::default().label(label))
+        .await
+        .unwrap();
+    page.iter().map(|job| job.id).collect()
+}
+
 /// The claim of `id` with `token`.
 pub(super) fn fence(id: JobId, token: i64) -> Fence {
     Fence { id, token }

@@ -2,36 +2,13 @@
 //! migration that added it has run: it adds their labels, and on PostgreSQL does so
 //! in a script of its own, outside a transaction.
 
-use crate::storage::conformance::{TestDb, id, job};
-use crate::storage::{AdminStore, AnyStorage, LifecycleStore, NewJob};
-use crate::{JobId, JobQuery};
-
-/// A job labelled `vip` and `tenant:a`, and one without labels.
-async fn stored_before(storage: &AnyStorage) {
-    storage
-        .jobs_insert(&[
-            NewJob {
-                labels: vec!["vip".to_owned(), "tenant:a".to_owned()],
-                ..job(id(1), "labelled")
-            },
-            job(id(2), "plain"),
-        ])
-        .await
-        .unwrap();
-}
-
-async fn by_label(storage: &AnyStorage, label: &str) -> Vec<JobId> {
-    let page = storage
-        .jobs_list(&JobQuery::default().label(label))
-        .await
-        .unwrap();
-    page.iter().map(|job| job.id).collect()
-}
+use crate::storage::AnyStorage;
+use crate::storage::conformance::{TestDb, by_label, id, labelled_jobs};
 
 #[tokio::test]
 async fn postgres_migration_adds_the_labels_of_jobs_stored_before() {
     let db = TestDb::postgres().await;
-    stored_before(&db.storage).await;
+    labelled_jobs(&db.storage).await;
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
