@@ -52,6 +52,18 @@ pub(crate) async fn create_executions(pool: &PgPool) {
     .unwrap();
 }
 
+/// Jobs that succeeded at their first attempt, and jobs charged another: a limit that
+/// holds jobs back must not charge them for waiting.
+pub(crate) async fn first_attempts(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = 'Succeeded' AND attempt = 1), \
+             count(*) FILTER (WHERE attempt <> 1) FROM jobs_job",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 /// What a drain measured.
 pub(crate) struct Figures {
     /// The most executions running at once.

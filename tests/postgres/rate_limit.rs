@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::drain::{child_connections, create_executions, drain, execution};
+use crate::drain::{child_connections, create_executions, drain, execution, first_attempts};
 use crate::support::process;
 use crate::support::{Backend, TestDb};
 use jobs::prelude::*;
@@ -122,13 +122,7 @@ async fn rated_drain(count: u32) -> Measured {
     .fetch_one(&pool)
     .await
     .unwrap();
-    let (succeeded, charged): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE state = 'Succeeded' AND attempt = 1), \
-             count(*) FILTER (WHERE attempt <> 1) FROM jobs_job",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (succeeded, charged) = first_attempts(&pool).await;
     println!(
         "{count} jobs at {RATE}/1s over {PROCESSES} processes: at most {claimed_most} claimed \
          and {started_most} started (by the jobs' own records) in a second, {span:.2} s \

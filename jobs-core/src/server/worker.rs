@@ -360,20 +360,21 @@ async fn claim(
         if room == 0 {
             continue;
         }
-        if let Some(&global) = config.global_queue_limits.get(queue) {
-            // This server's jobs of the queue stay `Processing` until their results
-            // are written: while they alone fill the limit, the claim would find no
-            // room, so do not ask (the completer wakes this loop once it wrote).
-            let mine = shared.queue_running(queue) + shared.held().unwritten_in(queue);
-            if mine >= global {
-                continue;
-            }
-        }
         let selector = match config.global_queue_limits.get(queue) {
-            Some(&global) => QueueSelector::Capped {
-                queue,
-                global: u32::try_from(global).unwrap_or(u32::MAX),
-            },
+            Some(&global) => {
+                // This server's jobs of the queue stay `Processing` until their
+                // results are written: while they alone fill the limit, the claim
+                // would find no room, so do not ask (the completer wakes this loop
+                // once it wrote).
+                let mine = shared.queue_running(queue) + shared.held().unwritten_in(queue);
+                if mine >= global {
+                    continue;
+                }
+                QueueSelector::Capped {
+                    queue,
+                    global: u32::try_from(global).unwrap_or(u32::MAX),
+                }
+            }
             None => QueueSelector::Only(queue),
         };
         let rate = config.queue_rates.get(queue).copied();
