@@ -57,6 +57,10 @@ figures (run in this order, on each backend):
   live       200 live-update streams (dashboard tabs) open on a 1,000,000-job table:
              a drain of 10,000 no-op jobs with and without them, and the store reads
              for live updates per 750 ms round
+  levers     SQLite: the baselines' single insert, 1,000-row insert and claim +
+             complete on the minimal table, on the library's table stripped to its
+             claim index, without triggers, without each other index in turn, and
+             with the history rows the library writes: what each part costs
   all        every figure
 
 soak (not a figure: a reliability run, PostgreSQL only):
@@ -106,10 +110,12 @@ pub(crate) enum Figure {
     Steady,
     /// 10. A migration on a big table while another node drains.
     Migrate,
+    /// 11. What each part of the library's schema costs the baselines (SQLite).
+    Levers,
 }
 
 impl Figure {
-    const ALL: [Figure; 11] = [
+    const ALL: [Figure; 12] = [
         Figure::Baseline,
         Figure::Enqueue,
         Figure::Drain,
@@ -121,6 +127,7 @@ impl Figure {
         Figure::Scale,
         Figure::Steady,
         Figure::Migrate,
+        Figure::Levers,
     ];
 
     fn parse(name: &str) -> Option<Vec<Self>> {
@@ -137,6 +144,7 @@ impl Figure {
             "scale" => vec![Figure::Scale, Figure::Steady],
             "steady" => vec![Figure::Steady],
             "migrate" => vec![Figure::Migrate],
+            "levers" => vec![Figure::Levers],
             _ => return None,
         })
     }
@@ -155,6 +163,7 @@ impl Figure {
             Figure::Scale => "scale",
             Figure::Steady => "steady",
             Figure::Migrate => "migrate",
+            Figure::Levers => "levers",
         }
     }
 }
@@ -430,6 +439,14 @@ mod tests {
                 .contains("-- scale --backend postgres --steady-jobs 1000000")
         );
         assert_eq!(measure("steady").figures, [Figure::Steady]);
+    }
+
+    #[test]
+    fn the_levers_are_a_figure_of_their_own_and_of_all() {
+        let run = measure("levers --backend sqlite");
+        assert_eq!(run.figures, [Figure::Levers]);
+        assert!(run.command().contains("-- levers --backend sqlite"));
+        assert_eq!(measure("all").figures.last(), Some(&Figure::Levers));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::db::Raw;
-use crate::stats::rate;
+use crate::stats::{Throughput, cpu_time};
 use crate::work::Noop;
 
 /// Rows per statement (and transaction) of the bulk insert.
@@ -132,6 +132,18 @@ async fn insert(raw: &mut Raw, rows: &[Sample]) -> Result<()> {
 /// rows in one transaction and mark them `Succeeded` in another, until none are left →
 /// rows/s. Two commits per [`CLAIM`] jobs: the claim must commit before the jobs run.
 pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Result<f64> {
+    Ok(claim_complete_with(url, n, claimers, false).await?.wall)
+}
+
+/// [`claim_complete`], writing with each completion the history row the library writes
+/// (`history`; SQLite only: with the history triggers in place, a job then gets the
+/// library's three history rows).
+pub(crate) async fn claim_complete_with(
+    url: &str,
+    n: usize,
+    claimers: usize,
+    history: bool,
+) -> Result<Throughput> {
     let mut raw = Raw::connect(url).await?;
     insert_bulk(&mut raw, 0..n.div_ceil(BULK)).await?;
     let total = usize::try_from(raw.count("Enqueued").await?)?;
@@ -140,10 +152,11 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
         connections.push(Raw::connect(url).await?);
     }
     let started = Instant::now();
+    let cpu_started = cpu_time()?;
     let mut loops = tokio::task::JoinSet::new();
     for (claimer, mut conn) in connections.into_iter().enumerate() {
         loops.spawn(async move {
-            claim_loop(&mut conn, &format!("baseline-{claimer}")).await?;
+            claim_loop(&mut conn, &format!("baseline-{claimer}"), history).await?;
             conn.close().await
         });
     }
@@ -151,13 +164,14 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
         done??;
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time()? - cpu_started;
     let succeeded = usize::try_from(raw.count("Succeeded").await?)?;
     raw.close().await?;
     ensure!(succeeded == total, "{succeeded} of {total} rows completed");
-    Ok(rate(total, elapsed))
+    Ok(Throughput::of(total, elapsed, cpu))
 }
 
-async fn claim_loop(raw: &mut Raw, owner: &str) -> Result<()> {
+async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
     let lease = chrono::Duration::from_std(Duration::from_secs(20))?;
     loop {
         let now = Utc::now();
@@ -224,7 +238,25 @@ async fn claim_loop(raw: &mut Raw, owner: &str) -> Result<()> {
                     ids.push_bind(id.to_string());
                 }
                 complete.push(")");
-                complete.build().execute(&mut *conn).await?;
+                if history {
+                    // One transaction, as the library writes a round of results.
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    complete.build().execute(&mut *tx).await?;
+                    let mut events = QueryBuilder::<Sqlite>::new(
+                        "INSERT INTO jobs_event (job_id, at, state, attempt, server) ",
+                    );
+                    events.push_values(&claimed, |mut row, id| {
+                        row.push_bind(id.to_string())
+                            .push_bind(now.timestamp_micros())
+                            .push_bind("Succeeded")
+                            .push_bind(1_i64)
+                            .push_bind(owner);
+                    });
+                    events.build().execute(&mut *tx).await?;
+                    tx.commit().await?;
+                } else {
+                    complete.build().execute(&mut *conn).await?;
+                }
             }
             Raw::Postgres(conn) => {
                 sqlx::query(

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::baseline::{BULK, CLAIM};
 use crate::db::Raw;
-use crate::stats::rate;
+use crate::stats::{Throughput, cpu_time};
 
 const SQLITE_SCHEMA: [&str; 2] = [
     "CREATE TABLE minimal_job (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
@@ -106,6 +106,15 @@ async fn insert(raw: &mut Raw, rows: Range<usize>) -> Result<()> {
 /// loops, each on a connection of its own, claim [`CLAIM`] rows in one transaction and
 /// mark them succeeded in another until none are left → rows/s.
 pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Result<f64> {
+    Ok(claim_complete_measured(url, n, claimers).await?.wall)
+}
+
+/// [`claim_complete`], by the wall clock and by this process's CPU time.
+pub(crate) async fn claim_complete_measured(
+    url: &str,
+    n: usize,
+    claimers: usize,
+) -> Result<Throughput> {
     let mut raw = Raw::connect(url).await?;
     create(&mut raw).await?;
     insert_bulk(&mut raw, 0..n.div_ceil(BULK)).await?;
@@ -116,6 +125,7 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
         connections.push(Raw::connect(url).await?);
     }
     let started = Instant::now();
+    let cpu_started = cpu_time()?;
     for mut conn in connections {
         loops.spawn(async move {
             while claim_and_complete(&mut conn).await? > 0 {}
@@ -126,10 +136,11 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
         done??;
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time()? - cpu_started;
     let succeeded = raw.count_in("minimal_job", "Succeeded").await?;
     raw.close().await?;
     ensure!(succeeded == total, "{succeeded} of {total} rows completed");
-    Ok(rate(usize::try_from(total)?, elapsed))
+    Ok(Throughput::of(usize::try_from(total)?, elapsed, cpu))
 }
 
 /// Claims up to [`CLAIM`] due rows and marks them succeeded → how many it claimed.

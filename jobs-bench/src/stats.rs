@@ -41,6 +41,47 @@ pub(crate) fn rate(items: usize, elapsed: Duration) -> f64 {
     items as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
 }
 
+/// The CPU time (user and system, every thread) this process has used so far, from
+/// `/proc/self/stat`, in clock ticks of 10 ms (`CLK_TCK` is 100 on Linux). Unlike wall
+/// time it barely moves with what else runs on the machine: in-process SQLite spends
+/// its time on this process's threads.
+pub(crate) fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("a short /proc/self/stat")?
+            .parse::<u64>()
+            .context("a tick count of /proc/self/stat")
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// A rate by the wall clock and by this process's CPU time ([`cpu_time`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Throughput {
+    /// Items per second of wall time.
+    pub(crate) wall: f64,
+    /// Items per second of CPU time.
+    pub(crate) cpu: f64,
+}
+
+impl Throughput {
+    /// `items` done in `wall` of wall time and `cpu` of CPU time.
+    pub(crate) fn of(items: usize, wall: Duration, cpu: Duration) -> Self {
+        Self {
+            wall: rate(items, wall),
+            cpu: rate(items, cpu),
+        }
+    }
+}
+
 /// Milliseconds, with their fraction.
 pub(crate) fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0

@@ -3,6 +3,7 @@
 
 mod big;
 mod inserts;
+mod levers;
 mod steady;
 
 use std::collections::HashMap;
@@ -203,6 +204,7 @@ impl Bench<'_> {
             Figure::Scale => self.scale(backend).await,
             Figure::Steady => self.steady(backend).await,
             Figure::Migrate => self.migrate(backend).await,
+            Figure::Levers => self.levers(backend).await,
         }
     }
 
