@@ -169,6 +169,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0027_job_labels.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 28,
+        description: "jobs by name, for the page of one name",
+        sql: include_str!("../../../migrations/sqlite/0028_job_name_index.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -381,6 +387,12 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 35,
         description: "the labels of the jobs stored before, added outside a transaction",
         sql: include_str!("../../../migrations/postgres/0035_job_labels_backfill.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 36,
+        description: "jobs by name, for the page of one name, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0036_job_name_index.sql"),
         concurrent: true,
     },
 ];

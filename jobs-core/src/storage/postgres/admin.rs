@@ -205,12 +205,37 @@ impl AdminStore for PgStorage {
         let mut select = QueryBuilder::<Postgres>::new(format!(
             "SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE true"
         ));
-        push_filters(&mut select, query);
+        // A page of one name (and no state) is read in the order of `jobs_job_name`,
+        // under a range condition on the name: with `name = $1` PostgreSQL drops the
+        // name from the order, walks the primary key down from the newest job expecting
+        // the name's jobs spread evenly among the others, and reads every newer job of
+        // other names first.
+        let by_name = query.name.as_ref().filter(|_| query.state.is_none());
+        match by_name {
+            Some(name) => {
+                let others = JobQuery {
+                    name: None,
+                    ..query.clone()
+                };
+                push_filters(&mut select, &others);
+                select
+                    .push(" AND name >= ")
+                    .push_bind(name.clone())
+                    .push(" AND name <= ")
+                    .push_bind(name.clone());
+            }
+            None => push_filters(&mut select, query),
+        }
         if let Some(after) = query.after {
             select.push(" AND id < ").push_bind(after.as_uuid());
         }
+        let order = if by_name.is_some() {
+            "name DESC, id DESC"
+        } else {
+            "id DESC"
+        };
         select
-            .push(" ORDER BY id DESC LIMIT ")
+            .push(format!(" ORDER BY {order} LIMIT "))
             .push_bind(i64::from(query.limit.min(1000)));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(summary).collect()

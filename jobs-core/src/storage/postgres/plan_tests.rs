@@ -201,3 +201,50 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
         assert_eq!(scanned, 0, "{what}: the claim scanned {scanned} rows");
     }
 }
+
+/// The dashboard's page of one name, on a table whose newest jobs are of other names:
+/// it reads the name's own rows through their index, not every newer job of the others
+/// down the primary key (nor the table, to sort it).
+#[tokio::test]
+async fn a_page_of_one_name_reads_only_that_names_jobs() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    // Ids in the order given: every job of `rare` is older than every `noop` one.
+    let fill = |name: &'static str, first: &'static str, rows: i64| {
+        sqlx::query(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, attempt, created_at, updated_at) \
+             SELECT ($2 || '-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, $1, $1, \
+                 '{}', 'Succeeded', 'default', 0, now(), 1, now(), now() \
+             FROM generate_series(1, $3) AS i",
+        )
+        .bind(name)
+        .bind(first)
+        .bind(rows)
+        .execute(&storage.pool)
+    };
+    fill("rare", "00000000", 5_000).await.unwrap();
+    fill("noop", "10000000", 30_000).await.unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+
+    let one = one_connection(storage).await;
+    let query = crate::JobQuery::default().name("rare").limit(50);
+    for query in [query.clone(), query.after(crate::JobId::new())] {
+        let before = reads(&one).await;
+        let page = one.jobs_list(&query).await.unwrap();
+        let after = reads(&one).await;
+        assert_eq!(page.len(), 50);
+        assert!(page.iter().all(|job| job.name == "rare"));
+        let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(scanned, 0, "the page scanned {scanned} rows of the table");
+        assert!(
+            fetched <= 200,
+            "the page of 50 fetched {fetched} rows through indexes"
+        );
+    }
+}

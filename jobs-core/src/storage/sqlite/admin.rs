@@ -39,7 +39,8 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
         builder.push(" AND name = ").push_bind(name.clone());
     }
     if let Some(label) = &query.label {
-        // The label's own rows (migration 27), not a scan of every job's labels.
+        // The label's own rows (migration 27), not a scan of every job's labels. A page
+        // of jobs reads them in order instead (`jobs_list`); this serves the requeue.
         builder
             .push(" AND id IN (SELECT job_id FROM jobs_job_label WHERE label = ")
             .push_bind(label.clone())
@@ -58,6 +59,45 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
+}
+
+/// The statement of a page of jobs (after `prefix`, for a test's `EXPLAIN QUERY PLAN`).
+fn list_statement<'a>(prefix: &str, query: &JobQuery) -> QueryBuilder<'a, Sqlite> {
+    // With a label, the label's rows newest job first, each job read by its id and
+    // kept if it passes the other filters: a page reads about the rows it shows.
+    // As `id IN (…)` SQLite first gathered every job of the label (100,000 rows of
+    // a table of 10,000,000 took 65 ms). CROSS JOIN keeps the label's rows outside.
+    let (mut select, order, query) = match &query.label {
+        Some(label) => {
+            let mut from = QueryBuilder::<Sqlite>::new(format!(
+                "{prefix}SELECT {SUMMARY_COLUMNS} FROM jobs_job_label AS l \
+                 CROSS JOIN jobs_job ON jobs_job.id = l.job_id WHERE l.label = "
+            ));
+            from.push_bind(label.clone());
+            let others = JobQuery {
+                label: None,
+                ..query.clone()
+            };
+            (from, "l.job_id", others)
+        }
+        None => (
+            QueryBuilder::<Sqlite>::new(format!(
+                "{prefix}SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"
+            )),
+            "id",
+            query.clone(),
+        ),
+    };
+    push_filters(&mut select, &query);
+    if let Some(after) = query.after {
+        select
+            .push(format!(" AND {order} < "))
+            .push_bind(after.to_string());
+    }
+    select
+        .push(format!(" ORDER BY {order} DESC LIMIT "))
+        .push_bind(i64::from(query.limit.min(1000)));
+    select
 }
 
 /// The start of a requeue: every requeueable row whose attempt is not still live, to
@@ -109,16 +149,7 @@ impl AdminStore for SqliteStorage {
     }
 
     async fn jobs_list(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
-        let mut select = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM jobs_job WHERE 1 = 1"
-        ));
-        push_filters(&mut select, query);
-        if let Some(after) = query.after {
-            select.push(" AND id < ").push_bind(after.to_string());
-        }
-        select
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit.min(1000)));
+        let mut select = list_statement("", query);
         let rows = select.build().fetch_all(&self.reader).await?;
         rows.iter().map(summary).collect()
     }
@@ -398,9 +429,73 @@ impl AdminStore for SqliteStorage {
 mod tests {
     use sqlx::Row;
 
-    use super::QUEUE_COUNTS;
+    use super::{QUEUE_COUNTS, list_statement};
+    use crate::JobQuery;
     use crate::storage::AnyStorage;
     use crate::storage::conformance::TestDb;
+
+    /// The steps of the plan of the page of jobs `query` asks for.
+    async fn list_plan(query: &JobQuery) -> Vec<String> {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        list_statement("EXPLAIN QUERY PLAN ", query)
+            .build()
+            .fetch_all(&storage.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    /// A page of one name reads the name's index newest job first: it neither walks
+    /// the newer jobs of other names nor sorts.
+    #[tokio::test]
+    async fn a_page_of_one_name_reads_the_names_jobs_in_order() {
+        let first = JobQuery::default().name("app::send").limit(50);
+        for query in [first.clone(), first.after(crate::JobId::new())] {
+            let plan = list_plan(&query).await;
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX jobs_job_name (name=?")),
+                "not through the name's index: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "sorts: {plan:?}"
+            );
+        }
+    }
+
+    /// A page of one label reads the label's rows newest job first and each job by its
+    /// id: it neither gathers every job of the label first nor sorts.
+    #[tokio::test]
+    async fn a_page_of_one_label_reads_the_labels_rows_in_order() {
+        let first = JobQuery::state(crate::JobState::Failed)
+            .label("vip")
+            .limit(50);
+        for query in [first.clone(), first.after(crate::JobId::new())] {
+            let plan = list_plan(&query).await;
+            assert!(
+                plan.first()
+                    .is_some_and(|step| step.starts_with("SEARCH l USING PRIMARY KEY (label=?")),
+                "not the label's rows first: {plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("jobs_job") && step.contains("id=?)")),
+                "a job not read by its id: {plan:?}"
+            );
+            assert!(
+                !plan
+                    .iter()
+                    .any(|step| step.contains("TEMP B-TREE") || step.contains("SUBQUERY")),
+                "gathers or sorts: {plan:?}"
+            );
+        }
+    }
 
     /// The counts per queue look the unfinished states up in the index on the state:
     /// the succeeded rows, most of a big table, are never read.
