@@ -150,12 +150,26 @@ pub(crate) async fn fill_finished_before(raw: &mut Raw, rows: usize, ago: Durati
     match raw {
         Raw::Sqlite(conn) => {
             sqlx::query(FINISH).execute(&mut *conn).await?;
+            // The generated rows into the database file, as SQLite's automatic
+            // checkpoints would have done long since: otherwise the first checkpoint of
+            // the figure copies gigabytes of log, and every read searches a big log.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await?;
         }
         Raw::Postgres(conn) => {
             sqlx::query(FINISH).execute(&mut *conn).await?;
             sqlx::query("VACUUM ANALYZE jobs_job")
                 .execute(&mut *conn)
                 .await?;
+            // Likewise the generated rows onto disk before the figure, not in the
+            // checkpoints its writes would otherwise share the disk with. CHECKPOINT
+            // needs a superuser (or pg_checkpoint): without one, say so and go on.
+            if let Err(error) = sqlx::query("CHECKPOINT").execute(&mut *conn).await {
+                eprintln!(
+                    "   no CHECKPOINT after the fill ({error}): the figure shares the disk with it"
+                );
+            }
         }
     }
     Ok(())
