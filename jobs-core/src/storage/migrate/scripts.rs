@@ -169,6 +169,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0027_job_labels.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 29,
+        description: "old jobs of a state by time and id, for the prune",
+        sql: include_str!("../../../migrations/sqlite/0029_prune_order_index.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -381,6 +387,12 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 35,
         description: "the labels of the jobs stored before, added outside a transaction",
         sql: include_str!("../../../migrations/postgres/0035_job_labels_backfill.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 38,
+        description: "old jobs of a state by time and id, for the prune, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0038_prune_order_index.sql"),
         concurrent: true,
     },
 ];
