@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::Shared;
-use super::prune::{JobPrune, PRUNE_BATCH, PRUNE_BATCHES, PRUNE_SHARE, before};
+use super::prune::{JobPrune, PRUNE_BATCH, PRUNE_BATCHES, before};
 use crate::storage::{
     AdminStore, Completion, ExpiredJob, LifecycleStore, MAX_RESCUES, Outcome, ServerStore,
     SignalStore,
@@ -25,17 +25,15 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
     let mut job_prune = JobPrune::new();
-    // How long the last round's prune spent on a backlog of old jobs, when it left some:
-    // then the next round comes after [`PRUNE_SHARE`] times that instead of a poll
-    // interval, so that the backlog (millions, after an outage or a shortened
-    // retention) goes down steadily while the jobs keep most of the database, and
-    // rescue still runs between rounds.
+    // How long a backlog of old jobs that the last round left rests: the next round
+    // comes then if that is sooner than a poll interval, so that the backlog (millions,
+    // after an outage or a shortened retention) goes down steadily while the jobs keep
+    // most of the database, and rescue still runs between rounds.
     let mut behind: Option<Duration> = None;
     loop {
         let moved = clock.moved();
-        let pause = behind.map_or(shared.config.poll_interval, |took| {
-            took.saturating_mul(PRUNE_SHARE)
-                .min(shared.config.poll_interval)
+        let pause = behind.map_or(shared.config.poll_interval, |rest| {
+            rest.min(shared.config.poll_interval)
         });
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,

@@ -20,10 +20,10 @@ pub(super) const PRUNE_BATCH: u32 = 1000;
 /// round, and of the other rows the maintenance prunes.
 pub(super) const PRUNE_BATCHES: u32 = 10;
 
-/// While a backlog is left, the pause after a round is this many times what the round
-/// spent on the backlog (at most a poll interval): the backlog takes at most a tenth of
-/// the time, and the jobs the rest.
-pub(super) const PRUNE_SHARE: u32 = 9;
+/// While a backlog is left, it rests this many times what a round spent on it before
+/// the next round takes more: the backlog takes at most a tenth of the time, and the
+/// jobs the rest, however long its statements take.
+const PRUNE_SHARE: u32 = 9;
 
 /// The prune's memory across rounds.
 #[derive(Debug)]
@@ -32,6 +32,10 @@ pub(super) struct JobPrune {
     batch: u32,
     /// Statements per round for the backlog.
     batches: u32,
+    /// Times what a round spent on the backlog that it rests.
+    share: u32,
+    /// Until when the backlog rests, if it does.
+    rest_until: Option<Instant>,
     /// The cutoffs of the last round that went through, if any: the jobs last changed
     /// between them and this round's passed their retention since.
     last: Option<Cutoffs>,
@@ -49,27 +53,29 @@ struct Cutoffs {
 pub(super) struct Round {
     /// Jobs deleted.
     pub(super) pruned: u64,
-    /// When jobs past their retention are left: how long the round spent on the
-    /// backlog, beyond the jobs due since the last round.
+    /// When jobs past their retention are left: how long the backlog rests before the
+    /// next round may take more of it.
     pub(super) behind: Option<Duration>,
 }
 
 impl JobPrune {
     pub(super) fn new() -> Self {
-        Self::sized(PRUNE_BATCH, PRUNE_BATCHES)
+        Self::sized(PRUNE_BATCH, PRUNE_BATCHES, PRUNE_SHARE)
     }
 
-    fn sized(batch: u32, batches: u32) -> Self {
+    fn sized(batch: u32, batches: u32, share: u32) -> Self {
         Self {
             batch,
             batches,
+            share,
+            rest_until: None,
             last: None,
         }
     }
 
     /// Deletes, oldest first, as many jobs as passed their retention since the last
     /// round (counted on the clock's `now`, so a stream of any rate is kept pace with),
-    /// then up to [`PRUNE_BATCHES`] batches more of the backlog.
+    /// then, unless the backlog rests, up to [`PRUNE_BATCHES`] batches more of it.
     pub(super) async fn round(
         &mut self,
         storage: &AnyStorage,
@@ -96,7 +102,11 @@ impl JobPrune {
             None => 0,
         };
         let batch = u64::from(self.batch);
-        let most = due + batch * u64::from(self.batches);
+        let resting = self.rest_until.filter(|until| Instant::now() < *until);
+        let most = match resting {
+            Some(_) => due,
+            None => due + batch * u64::from(self.batches),
+        };
         let mut pruned = 0;
         let mut backlog: Option<Instant> = None;
         while pruned < most {
@@ -111,6 +121,7 @@ impl JobPrune {
             pruned += deleted;
             if deleted < batch || stop.is_cancelled() {
                 self.last = Some(cutoffs);
+                self.rest_until = None;
                 return Ok(Round {
                     pruned,
                     behind: None,
@@ -118,9 +129,16 @@ impl JobPrune {
             }
         }
         self.last = Some(cutoffs);
+        if let Some(since) = backlog {
+            let rest = since.elapsed().saturating_mul(self.share);
+            self.rest_until = Some(Instant::now() + rest);
+        }
+        let rest = self.rest_until.map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(Instant::now())
+        });
         Ok(Round {
             pruned,
-            behind: Some(backlog.map_or(Duration::ZERO, |since| since.elapsed())),
+            behind: Some(rest),
         })
     }
 }
@@ -177,8 +195,8 @@ mod tests {
             ..ServerConfig::default()
         };
         let stop = CancellationToken::new();
-        // Rounds of 2 batches of 10 for the backlog: a share of 20.
-        let mut prune = JobPrune::sized(10, 2);
+        // Rounds of 2 batches of 10 for the backlog (a share of 20), which never rests.
+        let mut prune = JobPrune::sized(10, 2, 0);
         finish(s, &(0..200).map(id).collect::<Vec<_>>(), at(10)).await;
         let clock = ManualClock::new(at(100) + KEPT);
         let first = prune.round(s, &config, clock.now(), &stop).await.unwrap();
