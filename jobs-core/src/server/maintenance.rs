@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, Utc};
-
 use super::Shared;
+use super::prune::{JobPrune, PRUNE_BATCH, PRUNE_BATCHES, before};
 use crate::storage::{
     AdminStore, Completion, ExpiredJob, LifecycleStore, MAX_RESCUES, Outcome, ServerStore,
     SignalStore,
@@ -25,17 +24,16 @@ const JUMP: Duration = Duration::from_secs(1);
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
-    // How long the last round's prune took, when it left old rows to prune: then the
-    // next round comes after [`PRUNE_SHARE`] of the time instead of a poll interval,
-    // so that a backlog of old rows (millions, after an outage or a raised retention)
-    // goes down steadily while the jobs keep most of the database, and rescue still
-    // runs between rounds.
+    let mut job_prune = JobPrune::new();
+    // How long a backlog of old jobs that the last round left rests: the next round
+    // comes then if that is sooner than a poll interval, so that the backlog (millions,
+    // after an outage or a shortened retention) goes down steadily while the jobs keep
+    // most of the database, and rescue still runs between rounds.
     let mut behind: Option<Duration> = None;
     loop {
         let moved = clock.moved();
-        let pause = behind.map_or(shared.config.poll_interval, |took| {
-            took.saturating_mul(PRUNE_SHARE)
-                .min(shared.config.poll_interval)
+        let pause = behind.map_or(shared.config.poll_interval, |rest| {
+            rest.min(shared.config.poll_interval)
         });
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
@@ -64,10 +62,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(error) = fail_unserved(&shared).await {
             tracing::warn!(%error, "could not fail the jobs no server registers");
         }
-        let pruning = Instant::now();
-        behind = match prune(&shared).await {
-            Ok(true) => Some(pruning.elapsed()),
-            Ok(false) => None,
+        behind = match prune(&shared, &mut job_prune).await {
+            Ok(behind) => behind,
             Err(error) => {
                 tracing::warn!(%error, "could not prune old jobs");
                 None
@@ -185,37 +181,23 @@ fn rescued(job: &ExpiredJob, now: chrono::DateTime<chrono::Utc>) -> Outcome {
     }
 }
 
-/// Jobs pruned per statement: each is a short transaction, however large the backlog.
-const PRUNE_BATCH: u32 = 1000;
-
-/// Most prune statements per round; the next round takes the rest.
-const PRUNE_BATCHES: u32 = 10;
-
-/// While old jobs are left, the pause after a round is this many times the round's
-/// own time (at most a poll interval): pruning takes at most a quarter of the time.
-const PRUNE_SHARE: u32 = 3;
-
-/// Prunes up to [`PRUNE_BATCHES`] batches of old jobs, and the other old rows → whether
-/// old jobs are left for the next round.
-async fn prune(shared: &Shared) -> Result<bool> {
+/// Prunes a round of old jobs (see [`JobPrune`]) and the other old rows → how long the
+/// round spent on a backlog of old jobs, when it left some for the next round.
+async fn prune(shared: &Shared, job_prune: &mut JobPrune) -> Result<Option<Duration>> {
     let now = shared.jobs.now();
     let config = &shared.config;
-    let mut behind = true;
-    for _ in 0..PRUNE_BATCHES {
-        let pruned = shared
-            .bounded(shared.storage.jobs_prune(
-                before(now, config.delete_succeeded_after),
-                before(now, config.delete_deleted_after),
-                PRUNE_BATCH,
-            ))
-            .await?;
-        if pruned < u64::from(PRUNE_BATCH) {
-            behind = false;
-            break;
-        }
-        if shared.stop_maintenance.is_cancelled() {
-            return Ok(false);
-        }
+    let round = job_prune
+        .round(&shared.storage, config, now, &shared.stop_maintenance)
+        .await?;
+    if round.pruned > 0 {
+        tracing::debug!(
+            pruned = round.pruned,
+            behind = round.behind.is_some(),
+            "pruned old jobs"
+        );
+    }
+    if shared.stop_maintenance.is_cancelled() {
+        return Ok(None);
     }
     shared
         .bounded(
@@ -246,15 +228,7 @@ async fn prune(shared: &Shared) -> Result<bool> {
             break;
         }
     }
-    Ok(behind)
-}
-
-/// `now - ago`, or the earliest time there is when that is out of range.
-fn before(now: DateTime<Utc>, ago: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(ago)
-        .ok()
-        .and_then(|ago| now.checked_sub_signed(ago))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Ok(round.behind)
 }
 
 /// Notices jumps of the wall clock (SQLite compares leases on it): between two
@@ -303,7 +277,7 @@ impl JumpDetector {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::JobId;
@@ -343,20 +317,6 @@ mod tests {
             Some(Duration::from_secs(60))
         );
         assert!(detector.holds_rescue(mono + Duration::from_secs(19)));
-    }
-
-    #[test]
-    fn extreme_retention_settings_never_overflow() {
-        let now = Utc::now();
-        assert_eq!(
-            before(now, Duration::from_secs(300_000 * 365 * 24 * 3600)),
-            DateTime::<Utc>::MIN_UTC
-        );
-        assert_eq!(before(now, Duration::MAX), DateTime::<Utc>::MIN_UTC);
-        assert_eq!(
-            before(now, Duration::from_secs(60)),
-            now - chrono::Duration::seconds(60)
-        );
     }
 
     fn expired(ahead: bool, rescues: u32) -> ExpiredJob {

@@ -11,6 +11,7 @@ mod maintenance;
 mod metrics;
 mod panics;
 mod pauses;
+mod prune;
 mod supervisor;
 mod ticker;
 mod worker;

@@ -1,5 +1,7 @@
 //! The backend chosen at connect time, and the dispatch of each storage call to it.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -251,6 +253,13 @@ impl AdminStore for AnyStorage {
         limit: u32,
     ) -> Result<u64> {
         dispatch!(self, s => s.jobs_prune(succeeded_before, deleted_before, limit))
+    }
+    async fn jobs_count_prunable(
+        &self,
+        succeeded: Range<DateTime<Utc>>,
+        deleted: Range<DateTime<Utc>>,
+    ) -> Result<u64> {
+        dispatch!(self, s => s.jobs_count_prunable(succeeded, deleted))
     }
     async fn unique_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
         dispatch!(self, s => s.unique_prune(before, limit))

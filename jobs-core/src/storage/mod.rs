@@ -24,6 +24,7 @@
 //!   SQLite, one machine's database, the `now` the caller passes.
 
 use std::future::Future;
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 
@@ -50,7 +51,7 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 
 pub(crate) use self::any::AnyStorage;
 pub(crate) use self::batches::{BatchMember, BatchStore, NewBatch, StoredBatch};
@@ -362,15 +363,26 @@ pub(crate) trait AdminStore: Send + Sync + 'static {
 
     /// Deletes the jobs that are `Succeeded` with `updated_at` before `succeeded_before`
     /// or `Deleted` with `updated_at` before `deleted_before`, with their history rows,
-    /// log lines and step results, at most `limit` of them (lowest ids first; the next
-    /// call takes the rest); returns how many jobs it deleted. Other states are never
-    /// pruned, nor are batch rows but with their last members and fan-in jobs. On
-    /// PostgreSQL, locked rows are skipped (left for the next prune); prunes take turns.
+    /// log lines and step results, at most `limit` of them (oldest `updated_at` first,
+    /// then lowest ids; the next call takes the rest); returns how many jobs it deleted.
+    /// Other states are never pruned, nor are batch rows but with their last members and
+    /// fan-in jobs. Reads about the rows it deletes, through the index on the state and
+    /// `updated_at`, however many old rows wait. On PostgreSQL, locked rows are skipped
+    /// (left for the next prune); prunes take turns.
     fn jobs_prune(
         &self,
         succeeded_before: DateTime<Utc>,
         deleted_before: DateTime<Utc>,
         limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// How many jobs are `Succeeded` with `updated_at` in `succeeded` or `Deleted` with
+    /// `updated_at` in `deleted`: those that passed their retention between two prunes.
+    /// Reads those rows' entries of the index on the state and `updated_at` only.
+    fn jobs_count_prunable(
+        &self,
+        succeeded: Range<DateTime<Utc>>,
+        deleted: Range<DateTime<Utc>>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Deletes up to `limit` unique keys whose window ended at or before `before`;

@@ -25,8 +25,8 @@ pub(super) use crate::{
 };
 
 /// A storage on a database of its own, removed when the test ends.
-pub(super) struct TestDb {
-    pub(super) storage: AnyStorage,
+pub(crate) struct TestDb {
+    pub(crate) storage: AnyStorage,
     _dir: Option<tempfile::TempDir>,
     #[cfg(feature = "postgres")]
     pg_name: Option<String>,
@@ -35,7 +35,7 @@ pub(super) struct TestDb {
 impl TestDb {
     /// A fresh SQLite file in a temporary directory, migrated.
     #[cfg(feature = "sqlite")]
-    pub(super) async fn sqlite() -> Self {
+    pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
         let storage = AnyStorage::Sqlite(
@@ -54,7 +54,7 @@ impl TestDb {
 
     /// A fresh PostgreSQL database on the server of `JOBS_TEST_PG_URL`, migrated.
     #[cfg(feature = "postgres")]
-    pub(super) async fn postgres() -> Self {
+    pub(crate) async fn postgres() -> Self {
         let name = format!("jobs_conf_{}", Uuid::now_v7().simple());
         let admin = pg_admin_url();
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
@@ -162,17 +162,17 @@ mod tools;
 mod unique;
 
 /// The instant every test counts from: `at(s)` is `s` seconds after it.
-pub(super) fn at(seconds: i64) -> DateTime<Utc> {
+pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap() + Duration::seconds(seconds)
 }
 
 /// An id whose order among other such ids is `n`'s.
-pub(super) fn id(n: u128) -> JobId {
+pub(crate) fn id(n: u128) -> JobId {
     JobId::from(Uuid::from_u128(n))
 }
 
 /// An `Enqueued` job named `name` with id `id`, due at `at(0)`, created at `at(0)`.
-pub(super) fn job(id: JobId, name: &str) -> NewJob {
+pub(crate) fn job(id: JobId, name: &str) -> NewJob {
     NewJob {
         id,
         name: name.to_owned(),
@@ -227,7 +227,7 @@ pub(super) fn exact_leases(s: &AnyStorage) -> bool {
 
 /// A claim by `owner` at `now` of up to `limit` jobs from every queue, leased for a
 /// minute, all started at once.
-pub(super) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest<'_> {
+pub(crate) fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> ClaimRequest<'_> {
     ClaimRequest {
         owner,
         limit,
@@ -272,7 +272,7 @@ pub(super) fn fence(id: JobId, token: i64) -> Fence {
 
 /// The result of attempt `attempt` of `id`, reported by `owner`, under the claim that
 /// counted that attempt when the job was never released: its token is the attempt.
-pub(super) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Completion {
+pub(crate) fn done(id: JobId, owner: &str, attempt: u32, outcome: Outcome) -> Completion {
     Completion {
         id,
         owner: owner.to_owned(),

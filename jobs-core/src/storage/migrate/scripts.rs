@@ -175,6 +175,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0028_job_name_index.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 29,
+        description: "old jobs of a state by time and id, for the prune",
+        sql: include_str!("../../../migrations/sqlite/0029_prune_order_index.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -393,6 +399,12 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 36,
         description: "jobs by name, for the page of one name, built concurrently",
         sql: include_str!("../../../migrations/postgres/0036_job_name_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 37,
+        description: "old jobs of a state by time and id, for the prune, built concurrently",
+        sql: include_str!("../../../migrations/postgres/0037_prune_order_index.sql"),
         concurrent: true,
     },
 ];

@@ -1,6 +1,8 @@
 //! What the dashboard asks of PostgreSQL beyond running jobs: requeue and delete by
 //! filter, throughput over time, the servers.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
@@ -442,19 +444,32 @@ impl AdminStore for PgStorage {
     ) -> Result<u64> {
         // SKIP LOCKED: rows another server is pruning right now are its business. Prunes
         // take turns, so that of two that take a batch's last rows, the second sees the
-        // first's deletions and deletes the batch's row.
+        // first's deletions and deletes the batch's row. Each state's old rows oldest
+        // first, ties by id, in the order of the `(state, updated_at, id)` index
+        // (migration 38), which serves both the filter and the order: the plan reads
+        // `limit` rows whatever the statistics say (an `OR` of both states in id order,
+        // planned for the few rows stale statistics promised, read every prunable row
+        // to sort them).
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(PRUNE_LOCK)
             .execute(&mut *tx)
             .await?;
         let deleted: i64 = sqlx::query_scalar(
-            "WITH doomed AS ( \
-                 SELECT id, batch_id FROM jobs_job \
-                 WHERE (state = 'Succeeded' AND updated_at < $1) \
-                     OR (state = 'Deleted' AND updated_at < $2) \
-                 ORDER BY id LIMIT $3 \
+            "WITH succeeded AS ( \
+                 SELECT id, batch_id, updated_at FROM jobs_job \
+                 WHERE state = 'Succeeded' AND updated_at < $1 \
+                 ORDER BY updated_at, id LIMIT $3 \
                  FOR UPDATE SKIP LOCKED \
+             ), deleted AS ( \
+                 SELECT id, batch_id, updated_at FROM jobs_job \
+                 WHERE state = 'Deleted' AND updated_at < $2 \
+                 ORDER BY updated_at, id LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED \
+             ), doomed AS MATERIALIZED ( \
+                 SELECT id, batch_id FROM ( \
+                     SELECT * FROM succeeded UNION ALL SELECT * FROM deleted \
+                 ) AS old ORDER BY updated_at, id LIMIT $3 \
              ), history AS ( \
                  DELETE FROM jobs_event WHERE job_id IN (SELECT id FROM doomed) \
              ), logs AS ( \
@@ -485,5 +500,29 @@ impl AdminStore for PgStorage {
         .await?;
         tx.commit().await?;
         Ok(u64::try_from(deleted).unwrap_or(0))
+    }
+
+    async fn jobs_count_prunable(
+        &self,
+        succeeded: Range<DateTime<Utc>>,
+        deleted: Range<DateTime<Utc>>,
+    ) -> Result<u64> {
+        // Row comparisons, a range of `(state, updated_at, id)` that the `(state, id)`
+        // index cannot serve: whatever the statistics say, the count reads the range.
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM jobs_job \
+                 WHERE (state, updated_at) >= ('Succeeded', $1) \
+                     AND (state, updated_at) < ('Succeeded', $2)) \
+             + (SELECT count(*) FROM jobs_job \
+                 WHERE (state, updated_at) >= ('Deleted', $3) \
+                     AND (state, updated_at) < ('Deleted', $4))",
+        )
+        .bind(succeeded.start)
+        .bind(succeeded.end)
+        .bind(deleted.start)
+        .bind(deleted.end)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }

@@ -1,5 +1,5 @@
-//! The plans of the claim (on a big table whose statistics are stale) and of the
-//! counts per queue.
+//! The plans of the claim (on a big table whose statistics are stale), of the counts
+//! per queue, of the prune and of the page of one name.
 
 use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
@@ -200,6 +200,77 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
         );
         assert_eq!(scanned, 0, "{what}: the claim scanned {scanned} rows");
     }
+}
+
+/// A prune batch reads about the rows it deletes, however many old rows wait behind
+/// them and whatever the statistics say: here they were taken while a backlog waited,
+/// which then ran and passed its retention, so they count no succeeded or deleted row.
+/// Each state's old rows come oldest first through the index on the state and the time
+/// of the last change, which serves the order too (an `OR` of both states in id order,
+/// planned for the few rows the statistics promised, read every prunable row and
+/// sorted them, at every batch).
+#[tokio::test]
+async fn a_prune_batch_reads_about_the_rows_it_deletes_whatever_the_backlog() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    sqlx::query(
+        "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, attempt, created_at, updated_at) \
+         SELECT gen_random_uuid(), 'noop', 'noop', '{}', 'Enqueued', 'default', 0, now(), \
+             0, now(), now() \
+         FROM generate_series(1, 80000)",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+    // The backlog ran: old rows of both states, and younger succeeded ones mixed in
+    // by id.
+    sqlx::query(
+        "UPDATE jobs_job SET \
+             state = CASE WHEN random() < 0.2 THEN 'Deleted' ELSE 'Succeeded' END, \
+             updated_at = CASE WHEN random() < 0.75 \
+                 THEN now() - interval '2 days' + random() * interval '1 hour' \
+                 ELSE now() END",
+    )
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+
+    let one = one_connection(storage).await;
+    let cutoff = Utc::now() - chrono::Duration::hours(1);
+    for _ in 0..3 {
+        let before = reads(&one).await;
+        let pruned = one.jobs_prune(cutoff, cutoff, 1_000).await.unwrap();
+        let after = reads(&one).await;
+        assert_eq!(pruned, 1_000);
+        let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(scanned, 0, "the prune of 1,000 scanned {scanned} rows");
+        assert!(
+            fetched <= 4_000,
+            "the prune of 1,000 fetched {fetched} rows through indexes, of 60,000 old"
+        );
+    }
+    // The count of the jobs that passed their retention between two rounds reads those.
+    let (from, to) = (
+        Utc::now() - chrono::Duration::hours(48) + chrono::Duration::minutes(50),
+        Utc::now() - chrono::Duration::hours(48) + chrono::Duration::minutes(51),
+    );
+    let before = reads(&one).await;
+    let due = one.jobs_count_prunable(from..to, from..to).await.unwrap();
+    let after = reads(&one).await;
+    assert!((500..=1_500).contains(&due), "{due} in a minute of 60,000");
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(scanned, 0, "the count scanned {scanned} rows");
+    assert!(
+        fetched <= 2_000,
+        "the count of {due} fetched {fetched} rows"
+    );
 }
 
 /// The dashboard's page of one name, on a table whose newest jobs are of other names:

@@ -1,6 +1,8 @@
 //! What the dashboard asks of SQLite: read, list, delete, requeue, counts, throughput,
 //! servers, and the pruning of old jobs.
 
+use std::ops::Range;
+
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -372,22 +374,12 @@ impl AdminStore for SqliteStorage {
     ) -> Result<u64> {
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        // The lowest ids first, read once: each state's old rows in id order through
-        // the `(state, id)` index, so a batch reads about the rows it takes however
-        // many rows of other states or younger ones precede them (an `OR` over both
-        // states in id order walked the whole table's prefix, at every statement).
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM (SELECT id FROM jobs_job INDEXED BY jobs_job_state \
-                 WHERE state = 'Succeeded' AND updated_at < ?1 ORDER BY id LIMIT ?3) \
-             UNION ALL SELECT id FROM (SELECT id FROM jobs_job INDEXED BY jobs_job_state \
-                 WHERE state = 'Deleted' AND updated_at < ?2 ORDER BY id LIMIT ?3) \
-             ORDER BY id LIMIT ?3",
-        )
-        .bind(micros(succeeded_before))
-        .bind(micros(deleted_before))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let ids: Vec<String> = sqlx::query_scalar(PRUNE_PICK)
+            .bind(micros(succeeded_before))
+            .bind(micros(deleted_before))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(0);
@@ -423,13 +415,46 @@ impl AdminStore for SqliteStorage {
         tx.commit().await?;
         Ok(deleted)
     }
+
+    async fn jobs_count_prunable(
+        &self,
+        succeeded: Range<DateTime<Utc>>,
+        deleted: Range<DateTime<Utc>>,
+    ) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+                 WHERE state = 'Succeeded' AND updated_at >= ?1 AND updated_at < ?2) \
+             + (SELECT count(*) FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+                 WHERE state = 'Deleted' AND updated_at >= ?3 AND updated_at < ?4)",
+        )
+        .bind(micros(succeeded.start))
+        .bind(micros(succeeded.end))
+        .bind(micros(deleted.start))
+        .bind(micros(deleted.end))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
 }
+
+/// The jobs a prune takes, read once: each state's old rows oldest first, ties by id,
+/// in the order of the `(state, updated_at, id)` index (migration 29), so a batch reads
+/// the rows it takes however many old rows wait, sorts none, and passes no younger row
+/// of a lower id (in id order through `(state, id)` it walked those at every batch).
+const PRUNE_PICK: &str = "SELECT id FROM ( \
+         SELECT id, updated_at FROM (SELECT id, updated_at \
+             FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+             WHERE state = 'Succeeded' AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?3) \
+         UNION ALL SELECT id, updated_at FROM (SELECT id, updated_at \
+             FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+             WHERE state = 'Deleted' AND updated_at < ?2 ORDER BY updated_at, id LIMIT ?3)) \
+     ORDER BY updated_at, id LIMIT ?3";
 
 #[cfg(test)]
 mod tests {
     use sqlx::Row;
 
-    use super::{QUEUE_COUNTS, list_statement};
+    use super::{PRUNE_PICK, QUEUE_COUNTS, list_statement};
     use crate::JobQuery;
     use crate::storage::AnyStorage;
     use crate::storage::conformance::TestDb;
@@ -524,5 +549,45 @@ mod tests {
                 "a read of jobs_job not by state: {plan:?}"
             );
         }
+    }
+
+    /// A prune batch reads each state's old rows oldest first by a range of the
+    /// `(state, updated_at, id)` index, in its order: the rows it takes, whatever the
+    /// backlog and whichever younger rows have lower ids.
+    #[tokio::test]
+    async fn a_prune_batch_reads_old_rows_by_a_range_of_the_state_and_time_index() {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {PRUNE_PICK}"))
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(1_000_i64)
+            .fetch_all(&storage.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        let reads: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.contains("jobs_job"))
+            .collect();
+        assert_eq!(reads.len(), 2, "{plan:?}");
+        for step in reads {
+            assert_eq!(
+                step,
+                "SEARCH jobs_job USING COVERING INDEX jobs_job_state_updated_id \
+                 (state=? AND updated_at<?)",
+                "a read of old rows not by a range of the state and time: {plan:?}"
+            );
+        }
+        // Sorted: only the two batches' rows, at the end.
+        let sorts: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.contains("TEMP B-TREE"))
+            .collect();
+        assert_eq!(sorts, ["USE TEMP B-TREE FOR ORDER BY"], "{plan:?}");
     }
 }
