@@ -217,6 +217,8 @@ async fn prune(shared: &Shared) -> Result<bool> {
             return Ok(false);
         }
     }
+    // The changes of the counts by state that PostgreSQL's triggers appended since.
+    shared.bounded(shared.storage.jobs_count_fold()).await?;
     shared
         .bounded(
             shared

@@ -169,6 +169,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0027_job_labels.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 28,
+        description: "job counts by state kept by triggers",
+        sql: include_str!("../../../migrations/sqlite/0028_state_counts.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -381,6 +387,18 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 35,
         description: "the labels of the jobs stored before, added outside a transaction",
         sql: include_str!("../../../migrations/postgres/0035_job_labels_backfill.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 36,
+        description: "job counts by state kept by statement triggers",
+        sql: include_str!("../../../migrations/postgres/0036_state_counts.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 37,
+        description: "the counts of the jobs stored before, added outside a transaction",
+        sql: include_str!("../../../migrations/postgres/0037_state_counts_backfill.sql"),
         concurrent: true,
     },
 ];
