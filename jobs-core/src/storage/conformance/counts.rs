@@ -31,7 +31,7 @@ async fn check(s: &AnyStorage, step: &mut u32, what: &str) {
     *step += 1;
     let expected = scanned(s).await;
     assert_eq!(s.jobs_count().await.unwrap(), expected, "after {what}");
-    if *step % 2 == 0 {
+    if step.is_multiple_of(2) {
         s.jobs_count_fold().await.unwrap();
         assert_eq!(
             s.jobs_count().await.unwrap(),

@@ -52,3 +52,36 @@ async fn postgres_migrations_count_the_jobs_stored_before_and_meanwhile() {
     storage.jobs_count_fold().await.unwrap();
     assert_eq!(storage.jobs_count().await.unwrap(), expected);
 }
+
+/// Servers fold while others write and fold: every change is folded once, and two
+/// folds never deadlock on the counter rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_folds_at_once_with_writes_count_each_change_once() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let tasks: Vec<_> = (0..4_u128)
+        .map(|task| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                for round in 0..25_u128 {
+                    let first = 1 + task * 1_000 + round * 10;
+                    let jobs: Vec<_> = (first..first + 3).map(|n| job(id(n), "x")).collect();
+                    storage.jobs_insert(&jobs).await.unwrap();
+                    storage.jobs_count_fold().await.unwrap();
+                    storage.job_delete(id(first), at(5)).await.unwrap();
+                    storage.jobs_count_fold().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected = storage.jobs_count_scanned().await;
+    assert_eq!(expected.iter().map(|(_, n)| n).sum::<u64>(), 300);
+    assert_eq!(storage.jobs_count().await.unwrap(), expected);
+    storage.jobs_count_fold().await.unwrap();
+    assert_eq!(storage.jobs_count().await.unwrap(), expected);
+}
