@@ -2,6 +2,8 @@
 //! write, they equal what a scan of the whole job table finds.
 
 use super::*;
+use crate::UniqueStates;
+use crate::storage::{Admitted, UniqueClaim};
 
 conformance!(counters_follow_every_write);
 
@@ -91,6 +93,27 @@ async fn counters_follow_every_write(s: &AnyStorage) {
         .await
         .unwrap();
     check(s, step, "an admission").await;
+    let unique = |job_id, state, replace| NewJob {
+        state,
+        run_at: at(60),
+        unique: Some(UniqueClaim {
+            key: Uuid::from_u128(7),
+            until: at(100),
+            states: UniqueStates::Successful,
+            replace,
+        }),
+        ..job(id(job_id), "unique")
+    };
+    s.jobs_admit(&[unique(40, JobState::Scheduled, false)])
+        .await
+        .unwrap();
+    check(s, step, "a unique job").await;
+    let replaced = s.jobs_admit(&[unique(41, JobState::Enqueued, true)]).await;
+    assert_eq!(replaced.unwrap(), [Admitted::Replaced(id(40))]);
+    check(s, step, "a unique job replaced").await;
+    let duplicate = s.jobs_admit(&[unique(42, JobState::Enqueued, false)]).await;
+    assert_eq!(duplicate.unwrap(), [Admitted::Duplicate(id(40))]);
+    check(s, step, "a duplicate").await;
 
     let claimed = s.jobs_claim(claim("a", at(1), 4)).await.unwrap();
     assert_eq!(claimed.len(), 4);
