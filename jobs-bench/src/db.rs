@@ -135,22 +135,21 @@ impl Scratch {
     }
 
     /// The schema for plain sqlx to write to: the library's tables without the triggers
-    /// that write the library's history rows on SQLite, because the baselines write none
-    /// and the list figure generates its table without them.
+    /// that write the library's own bookkeeping (the history rows on SQLite, the counts
+    /// by state on both), because the baselines keep none and the list figure generates
+    /// its table without them.
     pub(crate) async fn migrate_plain(&self) -> Result<()> {
         self.migrate().await?;
-        if self.backend == Backend::Sqlite {
-            let mut raw = Raw::connect(&self.url).await?;
-            if let Raw::Sqlite(conn) = &mut raw {
-                for trigger in ["jobs_job_created", "jobs_job_claimed"] {
-                    sqlx::query(&format!("DROP TRIGGER {trigger}"))
-                        .execute(&mut *conn)
-                        .await?;
-                }
+        let mut raw = Raw::connect(&self.url).await?;
+        raw.drop_counters().await?;
+        if let Raw::Sqlite(conn) = &mut raw {
+            for trigger in ["jobs_job_created", "jobs_job_claimed"] {
+                sqlx::query(&format!("DROP TRIGGER {trigger}"))
+                    .execute(&mut *conn)
+                    .await?;
             }
-            raw.close().await?;
         }
-        Ok(())
+        raw.close().await
     }
 
     /// A counter of the transactions committed on this database.
@@ -282,6 +281,25 @@ impl Raw {
             }
             Raw::Postgres(conn) => {
                 sqlx::query(sql).execute(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the triggers that keep the counts by state (SQLite migration 30,
+    /// PostgreSQL 38): the baselines count nothing.
+    pub(crate) async fn drop_counters(&mut self) -> Result<()> {
+        for trigger in [
+            "jobs_job_counted_in",
+            "jobs_job_counted_moved",
+            "jobs_job_counted_out",
+        ] {
+            match self {
+                Raw::Sqlite(_) => self.execute(&format!("DROP TRIGGER {trigger}")).await?,
+                Raw::Postgres(_) => {
+                    self.execute(&format!("DROP TRIGGER {trigger} ON jobs_job"))
+                        .await?;
+                }
             }
         }
         Ok(())

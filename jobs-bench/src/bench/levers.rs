@@ -3,8 +3,9 @@
 //! single insert, 1,000-row insert and claim + complete of 100 run on the minimal table,
 //! on the library's table stripped to its claim index, without its triggers, as the
 //! baselines use it, with each other index of `jobs_job` dropped in turn, and with the
-//! history rows the library writes. Each variant is measured twice, the list forwards
-//! then backwards, and the mean given: the machine's speed drifts within a run. The
+//! history rows the library writes, then with its counts by state too. Each variant is
+//! measured twice, the list forwards then backwards, and the mean given: the machine's
+//! speed drifts within a run. The
 //! rates are per second of this process's CPU time (SQLite works on its threads), which
 //! other work on the machine moves far less than the wall clock; the wall-clock rate
 //! is in each row's note.
@@ -39,6 +40,9 @@ enum Variant {
     /// The library's table with its history triggers, and a history row written with
     /// each completion: the three history rows a job gets.
     History,
+    /// [`Variant::History`] with the triggers that keep the counts by state: all the
+    /// library writes.
+    Library,
 }
 
 impl Variant {
@@ -52,6 +56,9 @@ impl Variant {
             Variant::Plain => "library table (the baselines' form)".to_owned(),
             Variant::Without(index) => format!("library table without {index}"),
             Variant::History => "library table with its history rows".to_owned(),
+            Variant::Library => {
+                "library table with its history rows and counts by state".to_owned()
+            }
         }
     }
 
@@ -62,8 +69,14 @@ impl Variant {
             minimal::create(&mut raw).await?;
             return raw.close().await;
         }
-        if *self == Variant::History {
-            return scratch.migrate().await;
+        if matches!(self, Variant::History | Variant::Library) {
+            scratch.migrate().await?;
+            if *self == Variant::History {
+                let mut raw = Raw::connect(scratch.url()).await?;
+                raw.drop_counters().await?;
+                raw.close().await?;
+            }
+            return Ok(());
         }
         scratch.migrate_plain().await?;
         let mut raw = Raw::connect(scratch.url()).await?;
@@ -79,7 +92,7 @@ impl Variant {
             }
             Variant::NoTriggers => objects(&mut raw, "trigger").await?,
             Variant::Without(index) => vec![format!("INDEX {index}")],
-            Variant::Plain | Variant::Minimal | Variant::History => Vec::new(),
+            Variant::Plain | Variant::Minimal | Variant::History | Variant::Library => Vec::new(),
         };
         for object in drop {
             let object = if object.starts_with("INDEX ") {
@@ -140,6 +153,7 @@ impl Bench<'_> {
         raw.close().await?;
         listing.remove().await?;
         variants.push(Variant::History);
+        variants.push(Variant::Library);
 
         let mut sums: HashMap<Variant, Rates> = HashMap::new();
         let order: Vec<&Variant> = variants.iter().chain(variants.iter().rev()).collect();

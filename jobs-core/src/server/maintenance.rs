@@ -199,6 +199,8 @@ async fn prune(shared: &Shared, job_prune: &mut JobPrune) -> Result<Option<Durat
     if shared.stop_maintenance.is_cancelled() {
         return Ok(None);
     }
+    // The changes of the counts by state that PostgreSQL's triggers appended since.
+    shared.bounded(shared.storage.jobs_count_fold()).await?;
     shared
         .bounded(
             shared

@@ -237,6 +237,9 @@ impl AdminStore for AnyStorage {
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
         dispatch!(self, s => s.jobs_count())
     }
+    async fn jobs_count_fold(&self) -> Result<u64> {
+        dispatch!(self, s => s.jobs_count_fold())
+    }
     async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
         dispatch!(self, s => s.jobs_waiting(now, by))
     }

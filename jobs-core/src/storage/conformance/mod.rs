@@ -148,6 +148,7 @@ macro_rules! conformance {
 mod admin;
 mod concurrency;
 mod continuations;
+mod counts;
 mod fence;
 mod key_rates;
 mod lease;

@@ -181,6 +181,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0029_prune_order_index.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 30,
+        description: "job counts by state kept by triggers",
+        sql: include_str!("../../../migrations/sqlite/0030_state_counts.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -405,6 +411,18 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         version: 37,
         description: "old jobs of a state by time and id, for the prune, built concurrently",
         sql: include_str!("../../../migrations/postgres/0037_prune_order_index.sql"),
+        concurrent: true,
+    },
+    Migration {
+        version: 38,
+        description: "job counts by state kept by statement triggers",
+        sql: include_str!("../../../migrations/postgres/0038_state_counts.sql"),
+        concurrent: false,
+    },
+    Migration {
+        version: 39,
+        description: "the counts of the jobs stored before, added outside a transaction",
+        sql: include_str!("../../../migrations/postgres/0039_state_counts_backfill.sql"),
         concurrent: true,
     },
 ];

@@ -166,6 +166,17 @@ async fn change_state(
     Ok(row.try_get::<i64, _>("n")?.try_into().unwrap_or(0))
 }
 
+/// The counts of [`AdminStore::jobs_count`]: the counter rows plus the changes the
+/// triggers appended since the last fold, never the job table itself. One statement,
+/// one snapshot: a fold (which deletes changes and adds them to the counter rows in one
+/// transaction) is seen whole or not at all.
+pub(super) const STATE_COUNTS: &str = "SELECT state, sum(n)::bigint AS n FROM ( \
+         SELECT state, n FROM jobs_state_count \
+         UNION ALL \
+         SELECT state, n FROM jobs_state_delta \
+     ) AS counted \
+     GROUP BY state HAVING sum(n) <> 0 ORDER BY state";
+
 impl AdminStore for PgStorage {
     async fn unique_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
         self.prune_unique(before, limit).await
@@ -328,15 +339,31 @@ impl AdminStore for PgStorage {
     }
 
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
-        let rows = sqlx::query("SELECT state, count(*) AS n FROM jobs_job GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(STATE_COUNTS).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let n: i64 = row.try_get("n")?;
                 Ok((state(row, "state")?, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
+    }
+
+    async fn jobs_count_fold(&self) -> Result<u64> {
+        // Several servers may fold at once: a delta row is deleted by one of them only
+        // (the others wait for its lock, then skip it), and the counter rows are taken
+        // in the order of their state, so two folds never deadlock.
+        let folded: i64 = sqlx::query_scalar(
+            "WITH folded AS (DELETE FROM jobs_state_delta RETURNING state, n), \
+             summed AS (SELECT state, sum(n)::bigint AS n, count(*) AS changes FROM folded \
+                 GROUP BY state), \
+             added AS (INSERT INTO jobs_state_count (state, n) \
+                 SELECT state, n FROM summed ORDER BY state \
+                 ON CONFLICT (state) DO UPDATE SET n = jobs_state_count.n + excluded.n) \
+             SELECT coalesce(sum(changes), 0)::bigint FROM summed",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(folded).unwrap_or(0))
     }
 
     async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
@@ -524,5 +551,29 @@ impl AdminStore for PgStorage {
         .fetch_one(&self.pool)
         .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+/// Test helpers: the counts as a scan of the whole job table finds them, and an
+/// enqueue in a transaction that rolls back.
+#[cfg(test)]
+impl PgStorage {
+    pub(crate) async fn jobs_count_scanned(&self) -> Vec<(JobState, u64)> {
+        sqlx::query("SELECT state, count(*) AS n FROM jobs_job GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let n: i64 = row.get("n");
+                (state(row, "state").unwrap(), n as u64)
+            })
+            .collect()
+    }
+
+    pub(crate) async fn jobs_insert_rolled_back(&self, jobs: &[crate::storage::NewJob]) {
+        let mut tx = self.pool.begin().await.unwrap();
+        super::jobs_insert_with(&mut tx, jobs).await.unwrap();
+        tx.rollback().await.unwrap();
     }
 }

@@ -25,6 +25,8 @@ mod batches;
 mod claim;
 mod continuations;
 #[cfg(test)]
+mod count_tests;
+#[cfg(test)]
 mod key_tests;
 #[cfg(test)]
 mod label_tests;

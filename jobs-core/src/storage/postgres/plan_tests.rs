@@ -1,10 +1,11 @@
 //! The plans of the claim (on a big table whose statistics are stale), of the counts
-//! per queue, of the prune and of the page of one name.
+//! per queue and by state, of the prune and of the page of one name.
 
 use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
+use crate::JobState;
 use crate::storage::conformance::{TestDb, claim};
 use crate::storage::{AdminStore, AnyStorage, ClaimRequest, LifecycleStore, QueueSelector};
 
@@ -318,4 +319,52 @@ async fn a_page_of_one_name_reads_only_that_names_jobs() {
             "the page of 50 fetched {fetched} rows through indexes"
         );
     }
+}
+
+/// The counts by state on a big table read the counters the triggers keep, not a row
+/// of the job table: they cost the same at any table size.
+#[tokio::test]
+async fn the_counts_by_state_read_no_job_row() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    let fill = |state: &'static str, rows: i64| {
+        sqlx::query(
+            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+                 run_at, attempt, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, 'default', 0, \
+                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
+             FROM generate_series(1, $2) AS i",
+        )
+        .bind(state)
+        .bind(rows)
+        .execute(&storage.pool)
+    };
+    fill("Succeeded", 50_000).await.unwrap();
+    fill("Enqueued", 300).await.unwrap();
+    fill("Failed", 200).await.unwrap();
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+
+    let one = one_connection(storage).await;
+    let before = reads(&one).await;
+    let counts = one.jobs_count().await.unwrap();
+    let after = reads(&one).await;
+    assert_eq!(
+        counts,
+        [
+            (JobState::Enqueued, 300),
+            (JobState::Failed, 200),
+            (JobState::Succeeded, 50_000)
+        ]
+    );
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(
+        (fetched, scanned),
+        (0, 0),
+        "the counts read {fetched} rows of jobs_job through indexes and scanned {scanned}"
+    );
 }

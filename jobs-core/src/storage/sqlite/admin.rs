@@ -32,6 +32,11 @@ pub(super) const QUEUE_COUNTS: &str = "SELECT queue, \
      WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Failed') \
      GROUP BY queue ORDER BY queue";
 
+/// The counts of [`AdminStore::jobs_count`]: the counter rows the triggers of the job
+/// table keep, never the job table itself.
+pub(super) const STATE_COUNTS: &str =
+    "SELECT state, n FROM jobs_state_count WHERE n <> 0 ORDER BY state";
+
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
     if let Some(state) = query.state {
@@ -271,12 +276,14 @@ impl AdminStore for SqliteStorage {
     }
 
     async fn jobs_count(&self) -> Result<Vec<(JobState, u64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs_job GROUP BY state")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(STATE_COUNTS).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|row| Ok((state(row, "state")?, row.try_get::<i64, _>("n")? as u64)))
             .collect()
+    }
+
+    async fn jobs_count_fold(&self) -> Result<u64> {
+        Ok(0)
     }
 
     async fn jobs_waiting(&self, now: DateTime<Utc>, by: WaitingBy) -> Result<Vec<Waiting>> {
@@ -450,11 +457,34 @@ const PRUNE_PICK: &str = "SELECT id FROM ( \
              WHERE state = 'Deleted' AND updated_at < ?2 ORDER BY updated_at, id LIMIT ?3)) \
      ORDER BY updated_at, id LIMIT ?3";
 
+/// Test helpers: the counts as a scan of the whole job table finds them, and an
+/// enqueue in a transaction that rolls back.
+#[cfg(test)]
+impl SqliteStorage {
+    pub(crate) async fn jobs_count_scanned(&self) -> Vec<(JobState, u64)> {
+        sqlx::query("SELECT state, count(*) AS n FROM jobs_job GROUP BY state ORDER BY state")
+            .fetch_all(&self.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (state(row, "state").unwrap(), row.get::<i64, _>("n") as u64))
+            .collect()
+    }
+
+    pub(crate) async fn jobs_insert_rolled_back(&self, jobs: &[crate::storage::NewJob]) {
+        use sqlx::Connection;
+        let mut conn = self.writer.lock().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        super::jobs_insert_with(&mut tx, jobs).await.unwrap();
+        tx.rollback().await.unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::Row;
 
-    use super::{PRUNE_PICK, QUEUE_COUNTS, list_statement};
+    use super::{PRUNE_PICK, QUEUE_COUNTS, STATE_COUNTS, list_statement};
     use crate::JobQuery;
     use crate::storage::AnyStorage;
     use crate::storage::conformance::TestDb;
@@ -589,5 +619,27 @@ mod tests {
             .filter(|step| step.contains("TEMP B-TREE"))
             .collect();
         assert_eq!(sorts, ["USE TEMP B-TREE FOR ORDER BY"], "{plan:?}");
+    }
+
+    /// The counts by state read the counters, not the job table: they cost the same
+    /// at any table size.
+    #[tokio::test]
+    async fn the_counts_by_state_read_no_job_row() {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {STATE_COUNTS}"))
+            .fetch_all(&storage.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        assert!(!plan.is_empty());
+        assert!(
+            plan.iter().all(|step| !step.contains("jobs_job")),
+            "the counts read jobs_job: {plan:?}"
+        );
     }
 }
