@@ -5,10 +5,9 @@
 //! baselines use it, with each other index of `jobs_job` dropped in turn, and with the
 //! history rows the library writes, then with its counts by state too. Each variant is
 //! measured twice, the list forwards then backwards, and the mean given: the machine's
-//! speed drifts within a run. The
-//! rates are per second of this process's CPU time (SQLite works on its threads), which
-//! other work on the machine moves far less than the wall clock; the wall-clock rate
-//! is in each row's note.
+//! speed drifts within a run. The rates are per second of this process's CPU time
+//! (SQLite works on its threads), which other work on the machine moves far less than
+//! the wall clock; the wall-clock rate is in each row's note.
 
 use std::collections::HashMap;
 
