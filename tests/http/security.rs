@@ -391,10 +391,13 @@ async fn database_errors_reach_the_client_as_a_code_and_an_id_only() {
     let mut conn = sqlx::SqliteConnection::connect(dashboard.database_url())
         .await
         .unwrap();
-    sqlx::query("ALTER TABLE jobs_job RENAME TO jobs_job_gone")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    // The job table, and the counters the stats read instead of it.
+    for table in ["jobs_job", "jobs_state_count"] {
+        sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
     for path in [
         "/api/jobs".to_owned(),
         format!("/api/jobs/{id}"),
