@@ -422,10 +422,12 @@ async fn database_errors_reach_the_client_as_a_code_and_an_id_only() {
         );
     }
     // Errors the client can act on keep their words, with a stable code.
-    sqlx::query("ALTER TABLE jobs_job_gone RENAME TO jobs_job")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    for table in ["jobs_job", "jobs_state_count"] {
+        sqlx::query(&format!("ALTER TABLE {table}_gone RENAME TO {table}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
     let reply = dashboard
         .get(&format!("/api/jobs/{}", jobs::JobId::new()))
         .await;
