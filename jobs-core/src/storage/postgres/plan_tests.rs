@@ -39,6 +39,23 @@ pub(super) async fn reads(storage: &PgStorage) -> (i64, i64) {
     .unwrap()
 }
 
+/// Adds `rows` jobs of `queue` in `state`, due within the last hour.
+async fn fill(storage: &PgStorage, state: &str, queue: &str, rows: i64) {
+    sqlx::query(
+        "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
+             run_at, attempt, created_at, updated_at) \
+         SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, $2, 0, \
+             now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
+         FROM generate_series(1, $3) AS i",
+    )
+    .bind(state)
+    .bind(queue)
+    .bind(rows)
+    .execute(&storage.pool)
+    .await
+    .unwrap();
+}
+
 /// A backlog that arrives after the last `ANALYZE` of a table of finished jobs (under
 /// autovacuum's threshold, the statistics still say "no runnable rows"): the claim reads
 /// the rows it takes, not every runnable row before a sort, and finds them again by
@@ -50,24 +67,12 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let fill = |state: &'static str, rows: i64| {
-        sqlx::query(
-            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, attempt, created_at, updated_at) \
-             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, 'default', 0, \
-                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
-             FROM generate_series(1, $2) AS i",
-        )
-        .bind(state)
-        .bind(rows)
-        .execute(&storage.pool)
-    };
-    fill("Succeeded", 50_000).await.unwrap();
+    fill(storage, "Succeeded", "default", 50_000).await;
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
         .await
         .unwrap();
-    fill("Enqueued", 5_000).await.unwrap();
+    fill(storage, "Enqueued", "default", 5_000).await;
 
     // One connection, so that the index reads counted are the claim's.
     let one = one_connection(storage).await;
@@ -94,22 +99,9 @@ async fn the_counts_per_queue_read_only_unfinished_rows() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let fill = |state: &'static str, queue: &'static str, rows: i64| {
-        sqlx::query(
-            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, attempt, created_at, updated_at) \
-             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, $2, 0, \
-                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
-             FROM generate_series(1, $3) AS i",
-        )
-        .bind(state)
-        .bind(queue)
-        .bind(rows)
-        .execute(&storage.pool)
-    };
-    fill("Succeeded", "default", 50_000).await.unwrap();
-    fill("Enqueued", "default", 300).await.unwrap();
-    fill("Failed", "mail", 200).await.unwrap();
+    fill(storage, "Succeeded", "default", 50_000).await;
+    fill(storage, "Enqueued", "default", 300).await;
+    fill(storage, "Failed", "mail", 200).await;
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
         .await
@@ -142,7 +134,7 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let fill = |queue: &'static str, rows: i64, hours_ago: i32| {
+    let fill_due = |queue: &'static str, rows: i64, hours_ago: i32| {
         sqlx::query(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
                  run_at, attempt, created_at, updated_at) \
@@ -156,9 +148,9 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
         .execute(&storage.pool)
     };
     // The paused queue's jobs come first in claim order, the others after them.
-    fill("paused", 20_000, 2).await.unwrap();
-    fill("mail", 300, 1).await.unwrap();
-    fill("llm", 300, 1).await.unwrap();
+    fill_due("paused", 20_000, 2).await.unwrap();
+    fill_due("mail", 300, 1).await.unwrap();
+    fill_due("llm", 300, 1).await.unwrap();
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
         .await
@@ -284,7 +276,7 @@ async fn a_page_of_one_name_reads_only_that_names_jobs() {
         unreachable!("a PostgreSQL test database");
     };
     // Ids in the order given: every job of `rare` is older than every `noop` one.
-    let fill = |name: &'static str, first: &'static str, rows: i64| {
+    let fill_named = |name: &'static str, first: &'static str, rows: i64| {
         sqlx::query(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
                  run_at, attempt, created_at, updated_at) \
@@ -297,8 +289,8 @@ async fn a_page_of_one_name_reads_only_that_names_jobs() {
         .bind(rows)
         .execute(&storage.pool)
     };
-    fill("rare", "00000000", 5_000).await.unwrap();
-    fill("noop", "10000000", 30_000).await.unwrap();
+    fill_named("rare", "00000000", 5_000).await.unwrap();
+    fill_named("noop", "10000000", 30_000).await.unwrap();
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
         .await
@@ -329,21 +321,9 @@ async fn the_counts_by_state_read_no_job_row() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let fill = |state: &'static str, rows: i64| {
-        sqlx::query(
-            "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
-                 run_at, attempt, created_at, updated_at) \
-             SELECT gen_random_uuid(), 'noop', 'noop', '{}', $1, 'default', 0, \
-                 now() - interval '1 hour' + i * interval '1 ms', 0, now(), now() \
-             FROM generate_series(1, $2) AS i",
-        )
-        .bind(state)
-        .bind(rows)
-        .execute(&storage.pool)
-    };
-    fill("Succeeded", 50_000).await.unwrap();
-    fill("Enqueued", 300).await.unwrap();
-    fill("Failed", 200).await.unwrap();
+    fill(storage, "Succeeded", "default", 50_000).await;
+    fill(storage, "Enqueued", "default", 300).await;
+    fill(storage, "Failed", "default", 200).await;
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
         .await
