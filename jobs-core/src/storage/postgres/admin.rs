@@ -473,7 +473,7 @@ impl AdminStore for PgStorage {
         // take turns, so that of two that take a batch's last rows, the second sees the
         // first's deletions and deletes the batch's row. Each state's old rows oldest
         // first, ties by id, in the order of the `(state, updated_at, id)` index
-        // (migration 38), which serves both the filter and the order: the plan reads
+        // (migration 37), which serves both the filter and the order: the plan reads
         // `limit` rows whatever the statistics say (an `OR` of both states in id order,
         // planned for the few rows stale statistics promised, read every prunable row
         // to sort them).
