@@ -56,6 +56,23 @@ async fn fill(storage: &PgStorage, state: &str, queue: &str, rows: i64) {
     .unwrap();
 }
 
+/// Brings the planner's statistics of `jobs_job` up to date.
+async fn analyze(storage: &PgStorage) {
+    sqlx::query("ANALYZE jobs_job")
+        .execute(&storage.pool)
+        .await
+        .unwrap();
+}
+
+/// A big table of finished jobs, analyzed: 50,000 succeeded and 300 enqueued in the
+/// default queue, 200 failed in `failed_queue`.
+async fn finished_table(storage: &PgStorage, failed_queue: &str) {
+    fill(storage, "Succeeded", "default", 50_000).await;
+    fill(storage, "Enqueued", "default", 300).await;
+    fill(storage, "Failed", failed_queue, 200).await;
+    analyze(storage).await;
+}
+
 /// A backlog that arrives after the last `ANALYZE` of a table of finished jobs (under
 /// autovacuum's threshold, the statistics still say "no runnable rows"): the claim reads
 /// the rows it takes, not every runnable row before a sort, and finds them again by
@@ -68,10 +85,7 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
         unreachable!("a PostgreSQL test database");
     };
     fill(storage, "Succeeded", "default", 50_000).await;
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    analyze(storage).await;
     fill(storage, "Enqueued", "default", 5_000).await;
 
     // One connection, so that the index reads counted are the claim's.
@@ -99,13 +113,7 @@ async fn the_counts_per_queue_read_only_unfinished_rows() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    fill(storage, "Succeeded", "default", 50_000).await;
-    fill(storage, "Enqueued", "default", 300).await;
-    fill(storage, "Failed", "mail", 200).await;
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    finished_table(storage, "mail").await;
 
     let one = one_connection(storage).await;
     let before = reads(&one).await;
@@ -151,10 +159,7 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
     fill_due("paused", 20_000, 2).await.unwrap();
     fill_due("mail", 300, 1).await.unwrap();
     fill_due("llm", 300, 1).await.unwrap();
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    analyze(storage).await;
 
     let one = one_connection(storage).await;
     let paused = ["paused".to_owned()];
@@ -218,10 +223,7 @@ async fn a_prune_batch_reads_about_the_rows_it_deletes_whatever_the_backlog() {
     .execute(&storage.pool)
     .await
     .unwrap();
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    analyze(storage).await;
     // The backlog ran: old rows of both states, and younger succeeded ones mixed in
     // by id.
     sqlx::query(
@@ -291,10 +293,7 @@ async fn a_page_of_one_name_reads_only_that_names_jobs() {
     };
     fill_named("rare", "00000000", 5_000).await.unwrap();
     fill_named("noop", "10000000", 30_000).await.unwrap();
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    analyze(storage).await;
 
     let one = one_connection(storage).await;
     let query = crate::JobQuery::default().name("rare").limit(50);
@@ -321,13 +320,7 @@ async fn the_counts_by_state_read_no_job_row() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    fill(storage, "Succeeded", "default", 50_000).await;
-    fill(storage, "Enqueued", "default", 300).await;
-    fill(storage, "Failed", "default", 200).await;
-    sqlx::query("ANALYZE jobs_job")
-        .execute(&storage.pool)
-        .await
-        .unwrap();
+    finished_table(storage, "default").await;
 
     let one = one_connection(storage).await;
     let before = reads(&one).await;

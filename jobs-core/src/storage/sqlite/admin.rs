@@ -482,12 +482,25 @@ impl SqliteStorage {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
-
     use super::{PRUNE_PICK, QUEUE_COUNTS, STATE_COUNTS, list_statement};
     use crate::JobQuery;
     use crate::storage::AnyStorage;
     use crate::storage::conformance::TestDb;
+
+    /// The steps of SQLite's plan for `sql` with its parameters `binds`, on a fresh
+    /// database.
+    async fn plan_of(sql: &str, binds: &[i64]) -> Vec<String> {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        let explained = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&explained);
+        for value in binds {
+            query = query.bind(*value);
+        }
+        super::super::query_plan(storage, query).await
+    }
 
     /// The steps of the plan of the page of jobs `query` asks for.
     async fn list_plan(query: &JobQuery) -> Vec<String> {
@@ -495,14 +508,8 @@ mod tests {
         let AnyStorage::Sqlite(storage) = &db.storage else {
             unreachable!("a SQLite test database");
         };
-        list_statement("EXPLAIN QUERY PLAN ", query)
-            .build()
-            .fetch_all(&storage.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect()
+        let mut explained = list_statement("EXPLAIN QUERY PLAN ", query);
+        super::super::query_plan(storage, explained.build()).await
     }
 
     /// A page of one name reads the name's index newest job first: it neither walks
@@ -556,18 +563,7 @@ mod tests {
     /// the succeeded rows, most of a big table, are never read.
     #[tokio::test]
     async fn the_counts_per_queue_read_through_the_state_index() {
-        let db = TestDb::sqlite().await;
-        let AnyStorage::Sqlite(storage) = &db.storage else {
-            unreachable!("a SQLite test database");
-        };
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {QUEUE_COUNTS}"))
-            .bind(0_i64)
-            .fetch_all(&storage.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
+        let plan = plan_of(QUEUE_COUNTS, &[0]).await;
         let reads: Vec<&String> = plan
             .iter()
             .filter(|step| step.contains("jobs_job"))
@@ -586,20 +582,7 @@ mod tests {
     /// backlog and whichever younger rows have lower ids.
     #[tokio::test]
     async fn a_prune_batch_reads_old_rows_by_a_range_of_the_state_and_time_index() {
-        let db = TestDb::sqlite().await;
-        let AnyStorage::Sqlite(storage) = &db.storage else {
-            unreachable!("a SQLite test database");
-        };
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {PRUNE_PICK}"))
-            .bind(0_i64)
-            .bind(0_i64)
-            .bind(1_000_i64)
-            .fetch_all(&storage.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
+        let plan = plan_of(PRUNE_PICK, &[0, 0, 1_000]).await;
         let reads: Vec<&String> = plan
             .iter()
             .filter(|step| step.contains("jobs_job"))
@@ -625,17 +608,7 @@ mod tests {
     /// at any table size.
     #[tokio::test]
     async fn the_counts_by_state_read_no_job_row() {
-        let db = TestDb::sqlite().await;
-        let AnyStorage::Sqlite(storage) = &db.storage else {
-            unreachable!("a SQLite test database");
-        };
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {STATE_COUNTS}"))
-            .fetch_all(&storage.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
+        let plan = plan_of(STATE_COUNTS, &[]).await;
         assert!(!plan.is_empty());
         assert!(
             plan.iter().all(|step| !step.contains("jobs_job")),

@@ -354,7 +354,6 @@ fn push_limit(claim: &mut QueryBuilder<'_, Sqlite>, request: &ClaimRequest<'_>, 
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use sqlx::Row;
 
     use super::{QUEUES_WITH_RUNNABLE_JOBS, claim_statement};
     use crate::storage::conformance::{TestDb, claim};
@@ -368,15 +367,9 @@ mod tests {
         let AnyStorage::Sqlite(storage) = &db.storage else {
             unreachable!("a SQLite test database");
         };
-        explained
-            .build()
-            .fetch_all(&storage.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .filter(|step| step.contains("jobs_job"))
-            .collect()
+        let mut steps = super::super::query_plan(storage, explained.build()).await;
+        steps.retain(|step| step.contains("jobs_job"));
+        steps
     }
 
     /// A claim of some queues reads each through its own range of the queue index, so

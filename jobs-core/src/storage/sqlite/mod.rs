@@ -172,3 +172,20 @@ impl Schema for SqliteStorage {
             .map(drop)
     }
 }
+
+/// The steps of SQLite's plan for `explained` (a statement after `EXPLAIN QUERY PLAN`),
+/// for the tests of what a statement reads.
+#[cfg(test)]
+async fn query_plan<'q>(
+    storage: &SqliteStorage,
+    explained: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) -> Vec<String> {
+    use sqlx::Row;
+    explained
+        .fetch_all(&storage.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect()
+}
