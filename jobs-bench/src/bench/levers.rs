@@ -79,26 +79,25 @@ impl Variant {
         }
         scratch.migrate_plain().await?;
         let mut raw = Raw::connect(scratch.url()).await?;
+        // What to drop, as `TRIGGER name` or `INDEX name`.
+        let triggers = |names: Vec<String>| names.into_iter().map(|name| format!("TRIGGER {name}"));
         let drop: Vec<String> = match self {
             Variant::ClaimIndexOnly => {
-                let mut all = objects(&mut raw, "trigger").await?;
-                for index in objects(&mut raw, "index").await? {
-                    if index != CLAIM_INDEX {
-                        all.push(format!("INDEX {index}"));
-                    }
-                }
-                all
+                let indexes = objects(&mut raw, "index").await?;
+                triggers(objects(&mut raw, "trigger").await?)
+                    .chain(
+                        indexes
+                            .into_iter()
+                            .filter(|index| index != CLAIM_INDEX)
+                            .map(|index| format!("INDEX {index}")),
+                    )
+                    .collect()
             }
-            Variant::NoTriggers => objects(&mut raw, "trigger").await?,
+            Variant::NoTriggers => triggers(objects(&mut raw, "trigger").await?).collect(),
             Variant::Without(index) => vec![format!("INDEX {index}")],
             Variant::Plain | Variant::Minimal | Variant::History | Variant::Library => Vec::new(),
         };
         for object in drop {
-            let object = if object.starts_with("INDEX ") {
-                object
-            } else {
-                format!("TRIGGER {object}")
-            };
             raw.execute(&format!("DROP {object}")).await?;
         }
         raw.close().await
