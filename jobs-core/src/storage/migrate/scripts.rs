@@ -425,4 +425,10 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0039_state_counts_backfill.sql"),
         concurrent: true,
     },
+    Migration {
+        version: 40,
+        description: "autovacuum kept up with the tables every job churns through",
+        sql: include_str!("../../../migrations/postgres/0040_autovacuum.sql"),
+        concurrent: false,
+    },
 ];
