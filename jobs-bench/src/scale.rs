@@ -30,8 +30,6 @@ const LABEL: &str = "vip";
 pub(crate) struct Measured {
     /// The drain, jobs/s.
     pub(crate) drain: f64,
-    /// Single enqueues after it, jobs/s.
-    pub(crate) enqueue: f64,
     /// The dashboard's reads, on a big table only.
     pub(crate) reads: Option<Reads>,
 }
@@ -50,14 +48,13 @@ pub(crate) struct Reads {
 }
 
 /// Fills a table of `old` finished jobs (then analyzed), drains `n` no-op jobs enqueued
-/// after that with `workers` workers, then times `singles` single enqueues and, when
-/// `old > 0`, the dashboard's reads (`repeats` each).
+/// after that with `workers` workers, then, when `old > 0`, times the dashboard's reads
+/// (`repeats` each). The table stays, for [`enqueues_side_by_side`].
 pub(crate) async fn on_big_table(
     scratch: &Scratch,
     old: usize,
     n: usize,
     workers: usize,
-    singles: usize,
     repeats: usize,
 ) -> Result<Measured> {
     scratch.migrate().await?;
@@ -67,28 +64,50 @@ pub(crate) async fn on_big_table(
         raw.close().await?;
     }
     let drain = drain::run(scratch, n, workers).await?.rate;
-    // A client closed at the end, so that nothing of it outlives the figure.
-    let client = Client::open(scratch, None).await?;
-    let jobs = &client.jobs;
-    let started = Instant::now();
-    for n in 0..singles {
-        jobs.enqueue(Noop {
-            n: u32::try_from(n).unwrap_or(u32::MAX),
-        })
-        .await?;
-    }
-    let enqueue = rate(singles, started.elapsed());
     let reads = if old > 0 {
-        Some(reads(jobs, repeats).await?)
+        // A client closed at the end, so that nothing of it outlives the figure.
+        let client = Client::open(scratch, None).await?;
+        let reads = reads(&client.jobs, repeats).await;
+        client.close().await;
+        Some(reads?)
     } else {
         None
     };
-    client.close().await;
-    Ok(Measured {
-        drain,
-        enqueue,
-        reads,
-    })
+    Ok(Measured { drain, reads })
+}
+
+/// Single enqueues on two tables in `rounds` turns, the first table first in even rounds
+/// and second in odd ones, so that both see the same minutes of the disk (one commit
+/// per call, whose latency moves from minute to minute) → jobs/s on each.
+pub(crate) async fn enqueues_side_by_side(
+    tables: [&Scratch; 2],
+    singles: usize,
+    rounds: usize,
+) -> Result<[f64; 2]> {
+    let clients = [
+        Client::open(tables[0], None).await?,
+        Client::open(tables[1], None).await?,
+    ];
+    let per_round = singles.div_ceil(rounds.max(1));
+    let mut spent = [Duration::ZERO; 2];
+    let mut done = [0; 2];
+    let mut n: u32 = 0;
+    for round in 0..rounds.max(1) {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let started = Instant::now();
+            for _ in 0..per_round {
+                clients[side].jobs.enqueue(Noop { n }).await?;
+                n = n.wrapping_add(1);
+            }
+            spent[side] += started.elapsed();
+            done[side] += per_round;
+        }
+    }
+    for client in clients {
+        client.close().await;
+    }
+    Ok([rate(done[0], spent[0]), rate(done[1], spent[1])])
 }
 
 async fn reads(jobs: &Jobs, repeats: usize) -> Result<Reads> {

@@ -184,16 +184,28 @@ pub(crate) async fn run(
     })
 }
 
-/// The autovacuum settings that decide when a table is vacuumed.
+/// The autovacuum settings that decide when a table is vacuumed: the server's, then
+/// those of `jobs_job` itself (set by the migrations; they win over the server's).
 async fn autovacuum_settings(conn: &mut PgConnection) -> Result<String> {
-    Ok(sqlx::query_scalar(
+    let server: String = sqlx::query_scalar(
         "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) \
          FROM pg_settings WHERE name IN ('autovacuum', 'autovacuum_naptime', \
              'autovacuum_vacuum_scale_factor', 'autovacuum_vacuum_threshold', \
-             'autovacuum_vacuum_insert_scale_factor')",
+             'autovacuum_vacuum_insert_scale_factor', 'autovacuum_vacuum_cost_limit', \
+             'autovacuum_vacuum_cost_delay')",
     )
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(&mut *conn)
+    .await?;
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT array_to_string(reloptions, ', ') FROM pg_class \
+         WHERE oid = to_regclass('jobs_job')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(match table.filter(|options| !options.is_empty()) {
+        Some(options) => format!("{server}; jobs_job: {options}"),
+        None => format!("{server}; jobs_job: the server's"),
+    })
 }
 
 /// Waits until no other client is connected to the database, so that every backend
