@@ -259,7 +259,12 @@ impl LifecycleStore for PgStorage {
             ats.push(completion.at);
         }
         // `fenced` keeps the results whose fence holds and locks their rows in id order
-        // (see the module docs); only the rows it updated get a history row.
+        // (see the module docs); only the rows it updated get a history row. The state
+        // is compared with a value the planner does not see (`SELECT 'Processing'`):
+        // with the literal, statistics taken before the jobs ran (no row `Processing`)
+        // made it hash every entry of a partial index on `Processing`, dead ones of
+        // every job run since the last vacuum included, at each batch of results,
+        // instead of finding the batch's rows by id.
         let commit_mode = self.commit_mode();
         let statement = format!(
             "WITH fenced AS ( \
@@ -273,7 +278,7 @@ impl LifecycleStore for PgStorage {
                          wait_name, wait_key, ord) \
                  JOIN jobs_job AS job ON job.id = done.id \
                  WHERE job.owner = done.owner AND job.token = done.token \
-                     AND job.state = 'Processing' \
+                     AND job.state = (SELECT 'Processing') \
                  ORDER BY job.id \
                  FOR UPDATE OF job \
              ), updated AS ( \
