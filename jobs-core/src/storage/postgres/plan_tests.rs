@@ -75,6 +75,14 @@ async fn finished_table(storage: &PgStorage, failed_queue: &str) {
     analyze(storage).await;
 }
 
+/// 50,000 succeeded jobs, analyzed, then a backlog of 5,000 enqueued ones that the
+/// statistics do not know of.
+async fn backlog_after_analyze(storage: &PgStorage) {
+    fill(storage, "Succeeded", "default", 50_000).await;
+    analyze(storage).await;
+    fill(storage, "Enqueued", "default", 5_000).await;
+}
+
 /// A backlog that arrives after the last `ANALYZE` of a table of finished jobs (under
 /// autovacuum's threshold, the statistics still say "no runnable rows"): the claim reads
 /// the rows it takes, not every runnable row before a sort, and finds them again by
@@ -86,9 +94,7 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    fill(storage, "Succeeded", "default", 50_000).await;
-    analyze(storage).await;
-    fill(storage, "Enqueued", "default", 5_000).await;
+    backlog_after_analyze(storage).await;
 
     // One connection, so that the index reads counted are the claim's.
     let one = one_connection(storage).await;
@@ -118,9 +124,7 @@ async fn results_among_thousands_of_running_jobs_read_only_their_own_rows() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    fill(storage, "Succeeded", "default", 50_000).await;
-    analyze(storage).await;
-    fill(storage, "Enqueued", "default", 5_000).await;
+    backlog_after_analyze(storage).await;
     let claimed = storage
         .jobs_claim(claim("s", Utc::now(), 5_000))
         .await
