@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::Bench;
-use crate::db::{Backend, Scratch};
+use crate::db::Backend;
 use crate::migrating::{self, Build};
 use crate::report::{Row, Target, Unit, thousands};
 use crate::{live, scale};
@@ -77,49 +77,39 @@ impl Bench<'_> {
         // Empty, big, empty again: the machine's speed drifts, so the big table's
         // drain is compared with the mean of the two around it. The first empty table
         // stays until the big one is measured: the single enqueues take turns on both.
-        let mut empty = Vec::new();
-        let mut big = None;
-        let mut enqueues = None;
-        let mut first: Option<Scratch> = None;
-        for old in [0, sizes.scale_rows, 0] {
-            let scratch = self.scratch(backend).await?;
-            let measured = scale::on_big_table(
-                &scratch,
-                old,
-                sizes.drain,
-                SCALE_WORKERS,
-                sizes.list_repeats,
-            )
-            .await?;
-            eprintln!("   {old} old jobs: drain {:.0} jobs/s", measured.drain);
-            if old == 0 {
-                empty.push(measured);
-            } else {
-                big = Some(measured);
-            }
-            match first.take() {
-                // The first empty table: kept for the enqueues beside the big one.
-                None if old == 0 && enqueues.is_none() => first = Some(scratch),
-                Some(empty_table) => {
-                    let [on_big, on_empty] = scale::enqueues_side_by_side(
-                        [&scratch, &empty_table],
-                        sizes.scale_singles,
-                        ENQUEUE_ROUNDS,
-                    )
-                    .await?;
-                    eprintln!(
-                        "   enqueue, 1 job per call: {on_big:.0} jobs/s on {old} old jobs, \
-                         {on_empty:.0} on an empty table, in alternating rounds"
-                    );
-                    enqueues = Some((on_big, on_empty));
-                    empty_table.remove().await?;
-                    scratch.remove().await?;
-                }
-                None => scratch.remove().await?,
-            }
-        }
-        let big = big.expect("measured");
-        let (enqueue_big, enqueue_empty) = enqueues.expect("measured");
+        let first = self.scratch(backend).await?;
+        let before =
+            scale::on_big_table(&first, 0, sizes.drain, SCALE_WORKERS, sizes.list_repeats).await?;
+        eprintln!("   0 old jobs: drain {:.0} jobs/s", before.drain);
+        let table = self.scratch(backend).await?;
+        let big = scale::on_big_table(
+            &table,
+            sizes.scale_rows,
+            sizes.drain,
+            SCALE_WORKERS,
+            sizes.list_repeats,
+        )
+        .await?;
+        eprintln!(
+            "   {} old jobs: drain {:.0} jobs/s",
+            sizes.scale_rows, big.drain
+        );
+        let [enqueue_big, enqueue_empty] =
+            scale::enqueues_side_by_side([&table, &first], sizes.scale_singles, ENQUEUE_ROUNDS)
+                .await?;
+        eprintln!(
+            "   enqueue, 1 job per call: {enqueue_big:.0} jobs/s on {} old jobs, \
+             {enqueue_empty:.0} on an empty table, in alternating rounds",
+            sizes.scale_rows
+        );
+        first.remove().await?;
+        table.remove().await?;
+        let last = self.scratch(backend).await?;
+        let after =
+            scale::on_big_table(&last, 0, sizes.drain, SCALE_WORKERS, sizes.list_repeats).await?;
+        last.remove().await?;
+        eprintln!("   0 old jobs: drain {:.0} jobs/s", after.drain);
+        let empty = [before, after];
         let empty_drain = empty.iter().map(|m| m.drain).sum::<f64>() / empty.len() as f64;
         self.push(
             Row::new(
