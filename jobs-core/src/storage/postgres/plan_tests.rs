@@ -1,14 +1,17 @@
-//! The plans of the claim (on a big table whose statistics are stale), of the counts
-//! per queue and by state, of the prune and of the page of one name.
+//! The plans of the claim (on a big table whose statistics are stale), of the results
+//! and of what running jobs write, of the counts per queue and by state, of the prune
+//! and of the page of one name.
 
 use chrono::Utc;
 use sqlx::postgres::PgPoolOptions;
 
 use super::PgStorage;
 use crate::JobState;
+use crate::job::info::LogLevel;
 use crate::storage::conformance::{TestDb, claim, done};
 use crate::storage::{
-    AdminStore, AnyStorage, ClaimRequest, Completion, LifecycleStore, Outcome, QueueSelector,
+    AdminStore, AnyStorage, ClaimRequest, Completion, EventWait, LifecycleStore, LogLine, Outcome,
+    ProgressUpdate, QueueSelector, RunningStore, SignalStore, WaitState,
 };
 
 /// A storage on `storage`'s database through one connection of its own, so that the
@@ -153,6 +156,122 @@ async fn results_among_thousands_of_running_jobs_read_only_their_own_rows() {
         scanned, 0,
         "100 results scanned {scanned} rows of the table"
     );
+}
+
+/// What running jobs write besides their results, among 5,000 running jobs, with
+/// statistics taken before any of them ran: the log lines and progress of 100 of them, a
+/// durable step and a wait for an event. Like the results, each finds its jobs by their
+/// ids; each used to walk the entries of a partial index on `Processing` (about 5,000
+/// rows fetched for 100 log lines, and for a single step).
+#[tokio::test]
+async fn what_running_jobs_write_reads_only_their_own_rows_among_thousands() {
+    let db = TestDb::postgres().await;
+    let AnyStorage::Postgres(storage) = &db.storage else {
+        unreachable!("a PostgreSQL test database");
+    };
+    backlog_after_analyze(storage).await;
+    let claimed = storage
+        .jobs_claim(claim("s", Utc::now(), 5_000))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5_000);
+    let some = &claimed[..100];
+
+    let one = one_connection(storage).await;
+    let lines: Vec<LogLine> = some
+        .iter()
+        .map(|job| LogLine {
+            job_id: job.id,
+            token: job.token,
+            at: Utc::now(),
+            attempt: job.attempt,
+            level: LogLevel::Info,
+            message: "working".to_owned(),
+        })
+        .collect();
+    let before = reads(&one).await;
+    one.logs_insert(&lines).await.unwrap();
+    let after = reads(&one).await;
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert!(
+        fetched <= 400,
+        "100 log lines fetched {fetched} rows through indexes, among 5,000 running jobs"
+    );
+    assert_eq!(
+        scanned, 0,
+        "100 log lines scanned {scanned} rows of the table"
+    );
+
+    let updates: Vec<ProgressUpdate> = some
+        .iter()
+        .map(|job| ProgressUpdate {
+            job_id: job.id,
+            token: job.token,
+            done: 1,
+            total: 2,
+        })
+        .collect();
+    let before = reads(&one).await;
+    one.progress_update(&updates).await.unwrap();
+    let after = reads(&one).await;
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert!(
+        fetched <= 400,
+        "100 progress updates fetched {fetched} rows through indexes, among 5,000 running jobs"
+    );
+    assert_eq!(
+        scanned, 0,
+        "100 progress updates scanned {scanned} rows of the table"
+    );
+
+    // A durable step of one job reads that job's row only.
+    let before = reads(&one).await;
+    one.step_put(some[0].fence(), "summary", "\"done\"", Utc::now())
+        .await
+        .unwrap();
+    let after = reads(&one).await;
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert!(
+        fetched <= 10,
+        "a step fetched {fetched} rows through indexes, among 5,000 running jobs"
+    );
+    assert_eq!(scanned, 0, "a step scanned {scanned} rows of the table");
+
+    // So does a job's wait for an event.
+    let wait = EventWait {
+        name: "approval".to_owned(),
+        key: "42".to_owned(),
+    };
+    let now = Utc::now();
+    let before = reads(&one).await;
+    let state = one
+        .signal_wait(
+            some[1].fence(),
+            &wait,
+            chrono::Duration::hours(1),
+            now - chrono::Duration::days(1),
+            now,
+        )
+        .await
+        .unwrap();
+    let after = reads(&one).await;
+    assert!(matches!(state, WaitState::Pending { .. }), "{state:?}");
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    assert!(
+        fetched <= 20,
+        "a wait fetched {fetched} rows through indexes, among 5,000 running jobs"
+    );
+    assert_eq!(scanned, 0, "a wait scanned {scanned} rows of the table");
+
+    // All were written, once per job.
+    let written: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM jobs_log), \
+             (SELECT count(*) FROM jobs_job WHERE progress_done = 1 AND progress_total = 2)",
+    )
+    .fetch_one(&storage.pool)
+    .await
+    .unwrap();
+    assert_eq!(written, (100, 100));
 }
 
 /// The counts per queue on a big table of finished jobs read the unfinished rows

@@ -40,14 +40,17 @@ impl RunningStore for PgStorage {
             .iter()
             .map(|line| text(&cap(&line.message, MAX_LOG_LINE_BYTES)).into_owned())
             .collect();
-        // Only the lines of attempts whose claim still holds, in the order given.
+        // Only the lines of attempts whose claim still holds, in the order given. The
+        // state is compared with a value the planner does not see, as in the results'
+        // statement: with the literal, statistics taken before the jobs ran made it hash
+        // every entry of the partial index on `Processing` for each batch of lines.
         sqlx::query(
             "INSERT INTO jobs_log (job_id, at, attempt, level, message) \
              SELECT line.id, line.at, line.attempt, line.level, line.message \
              FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int4[], $4::text[], $5::text[], \
                  $6::int8[]) WITH ORDINALITY AS line (id, at, attempt, level, message, token, ord) \
              WHERE EXISTS (SELECT 1 FROM jobs_job AS job WHERE job.id = line.id \
-                 AND job.token = line.token AND job.state = 'Processing') \
+                 AND job.token = line.token AND job.state = (SELECT 'Processing')) \
              ORDER BY line.ord",
         )
         .bind(ids)
@@ -78,11 +81,13 @@ impl RunningStore for PgStorage {
             .map(|update| i64::try_from(update.total).unwrap_or(i64::MAX))
             .collect();
         let tokens: Vec<i64> = updates.iter().map(|update| update.token).collect();
+        // The state as a value the planner does not see, as for the log lines.
         sqlx::query(
             "UPDATE jobs_job AS job SET progress_done = new.done, progress_total = new.total \
              FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::int8[]) \
                  AS new (id, done, total, token) \
-             WHERE job.id = new.id AND job.token = new.token AND job.state = 'Processing'",
+             WHERE job.id = new.id AND job.token = new.token \
+                 AND job.state = (SELECT 'Processing')",
         )
         .bind(ids)
         .bind(done)
@@ -114,11 +119,12 @@ impl RunningStore for PgStorage {
     }
 
     async fn step_put(&self, job: Fence, name: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        // The state as a value the planner does not see, as for the log lines.
         sqlx::query(
             "INSERT INTO jobs_step (job_id, name, value, at) \
              SELECT $1, $2, $3::json, $4 \
              WHERE EXISTS (SELECT 1 FROM jobs_job WHERE id = $1 AND token = $5 \
-                 AND state = 'Processing') \
+                 AND state = (SELECT 'Processing')) \
              ON CONFLICT (job_id, name) DO NOTHING",
         )
         .bind(job.id.as_uuid())

@@ -145,9 +145,10 @@ impl SignalStore for PgStorage {
         if let Some(outcome) = step(&outcome_step).fetch_optional(&mut *tx).await? {
             return Ok(WaitState::Ended(outcome));
         }
+        // The state as a value the planner does not see (see `logs_insert`).
         let held: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM jobs_job WHERE id = $1 AND token = $2 \
-                 AND state = 'Processing')",
+                 AND state = (SELECT 'Processing'))",
         )
         .bind(job.id.as_uuid())
         .bind(job.token)
