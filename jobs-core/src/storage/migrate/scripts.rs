@@ -187,6 +187,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0030_state_counts.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 31,
+        description: "the prune's index on succeeded and deleted jobs only",
+        sql: include_str!("../../../migrations/sqlite/0031_prune_index_finished_only.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]

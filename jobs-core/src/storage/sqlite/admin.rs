@@ -604,6 +604,37 @@ mod tests {
         assert_eq!(sorts, ["USE TEMP B-TREE FOR ORDER BY"], "{plan:?}");
     }
 
+    /// The prune's index holds only the jobs a prune takes (migration 31): an enqueue,
+    /// a claim, a retry or a failure writes no entry in it, and SQLite refuses to read
+    /// such a job through it. The statements of the prune (older builds' included,
+    /// which are the same) still find it.
+    #[tokio::test]
+    async fn the_prune_index_holds_only_succeeded_and_deleted_jobs() {
+        let db = TestDb::sqlite().await;
+        let AnyStorage::Sqlite(storage) = &db.storage else {
+            unreachable!("a SQLite test database");
+        };
+        for state in ["Succeeded", "Deleted"] {
+            sqlx::query(&format!(
+                "SELECT count(*) FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+                 WHERE state = '{state}' AND updated_at < 0"
+            ))
+            .fetch_one(&storage.reader)
+            .await
+            .unwrap_or_else(|error| panic!("{state} not through the prune's index: {error}"));
+        }
+        for state in ["Enqueued", "Scheduled", "Processing", "Failed", "Awaiting"] {
+            let read: Result<i64, _> = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM jobs_job INDEXED BY jobs_job_state_updated_id \
+                 WHERE state = '{state}' AND updated_at < 0"
+            ))
+            .fetch_one(&storage.reader)
+            .await;
+            let error = read.expect_err(state).to_string();
+            assert!(error.contains("no query solution"), "{state}: {error}");
+        }
+    }
+
     /// The counts by state read the counters, not the job table: they cost the same
     /// at any table size.
     #[tokio::test]
