@@ -24,7 +24,7 @@ const JUMP: Duration = Duration::from_secs(1);
 pub(super) async fn run(shared: Arc<Shared>) {
     let clock = shared.jobs.clock().clone();
     let mut jumps = JumpDetector::new(SystemTime::now(), Instant::now());
-    let mut job_prune = JobPrune::new(&shared.storage);
+    let mut job_prune = JobPrune::new();
     // How long a backlog of old jobs that the last round left rests: the next round
     // comes then if that is sooner than a poll interval, so that the backlog (millions,
     // after an outage or a shortened retention) goes down steadily while the jobs keep

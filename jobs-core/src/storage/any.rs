@@ -90,17 +90,6 @@ impl AnyStorage {
         }
     }
 
-    /// Whether every write of every process waits for one write lock (SQLite), so that
-    /// a long write holds up the claims and results of all servers.
-    pub(crate) fn one_writer(&self) -> bool {
-        match self {
-            #[cfg(feature = "sqlite")]
-            AnyStorage::Sqlite(_) => true,
-            #[cfg(feature = "postgres")]
-            AnyStorage::Postgres(_) => false,
-        }
-    }
-
     /// Signals from other processes that jobs were deleted, where the backend has them
     /// (PostgreSQL `LISTEN`); `None` means servers rely on polling for those.
     pub(crate) fn deletions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
