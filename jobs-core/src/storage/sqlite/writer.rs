@@ -83,13 +83,21 @@ impl Writer {
 
     /// Waits for the connection. A transaction left open by a cancelled caller is rolled
     /// back before anything else runs: dropping sqlx's `Transaction` queues its rollback
-    /// on the connection's thread, which runs commands in order.
+    /// on the connection's thread, which runs commands in order. A `begin_with` dropped
+    /// after SQLite began but before it handed out its `Transaction` leaves a transaction
+    /// that nothing would roll back, holding the write lock for good: a connection found
+    /// in a transaction here, while no caller holds it, is closed, which rolls it back
+    /// (one a dropped `Transaction`'s queued rollback has not reached yet is closed too,
+    /// needlessly but harmlessly).
     pub(super) async fn lock(&self) -> Result<WriterConnection<'_>> {
         match self {
             Writer::Pool(pool) => Ok(WriterConnection::Pooled(pool.acquire().await?)),
             Writer::Own(own) => {
                 let mut connection = own.connection.lock().await;
-                if own.broken.swap(false, Ordering::AcqRel) {
+                let stranded = connection
+                    .as_ref()
+                    .is_some_and(sqlx::Connection::is_in_transaction);
+                if own.broken.swap(false, Ordering::AcqRel) || stranded {
                     connection.take();
                 }
                 if connection.is_none() {
@@ -211,6 +219,69 @@ mod tests {
         assert!(!conn.is_in_transaction());
         drop(conn);
         assert_eq!(count(&writer).await, 1);
+    }
+
+    /// Whether another connection can take the write lock now (no waiting).
+    async fn lock_is_free(dir: &tempfile::TempDir) -> bool {
+        let mut other = SqliteConnectOptions::new()
+            .filename(dir.path().join("jobs.db"))
+            .busy_timeout(std::time::Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+        let free = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .is_ok();
+        if free {
+            sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        }
+        free
+    }
+
+    /// sqlx's `begin_with` awaits twice: SQLite's `BEGIN`, then a check of the
+    /// connection. Dropped between the two (a storage call's timeout), it leaves the
+    /// transaction open with no `Transaction` to roll it back: the connection held the
+    /// write lock from then on, every later write on it a savepoint inside that
+    /// transaction, and every other connection on the file waited for it forever (a
+    /// server's heartbeat, whose renewals nobody else saw, and all claims and results).
+    /// The next write on the writer closes such a connection, which rolls it back.
+    #[tokio::test]
+    async fn a_begin_cancelled_after_sqlite_began_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir, Arc::default()).await;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut dropped_between = false;
+        for _ in 0..100 {
+            let mut conn = writer.lock().await.unwrap();
+            let mut begin = std::pin::pin!(conn.begin_with("BEGIN IMMEDIATE"));
+            // Sends `BEGIN`; the connection's thread runs it and waits to hand over
+            // the answer until the next poll.
+            assert!(begin.as_mut().poll(&mut cx).is_pending());
+            while lock_is_free(&dir).await {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            // Takes the answer and goes on to the check, which mostly waits for the
+            // thread; when the check is done at once, the `Transaction` it returns
+            // rolls back on drop, and the next try is made.
+            if begin.as_mut().poll(&mut cx).is_pending() {
+                dropped_between = true;
+                break;
+            }
+        }
+        assert!(dropped_between, "never dropped between the two awaits");
+        // Dropped there. The next write closes the connection left in a transaction.
+        let _ = writer.lock().await.unwrap();
+        assert!(
+            lock_is_free(&dir).await,
+            "a transaction nobody holds keeps the write lock"
+        );
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *writer.lock().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(count(&writer).await, 1);
+        assert!(lock_is_free(&dir).await, "the insert was not committed");
     }
 
     #[tokio::test]
