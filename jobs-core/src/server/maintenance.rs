@@ -30,16 +30,28 @@ pub(super) async fn run(shared: Arc<Shared>) {
     // after an outage or a shortened retention) goes down steadily while the jobs keep
     // most of the database, and rescue still runs between rounds.
     let mut behind: Option<Duration> = None;
+    // When rescue last ran: a round that comes early for the backlog (every half second
+    // or so while jobs run) prunes only; rescue, which first waits for two renewals of
+    // this server's leases, keeps to the poll interval.
+    let mut rescued: Option<Instant> = None;
     loop {
         let moved = clock.moved();
         let pause = behind.map_or(shared.config.poll_interval, |rest| {
             rest.min(shared.config.poll_interval)
         });
+        let mut early = false;
         tokio::select! {
             () = shared.stop_maintenance.cancelled() => return,
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pause) => {
+                early = rescued.is_some_and(|at| at.elapsed() < shared.config.poll_interval);
+            }
             () = moved => {}
         }
+        if early {
+            behind = prune_round(&shared, &mut job_prune).await;
+            continue;
+        }
+        rescued = Some(Instant::now());
         if shared.storage.local_clock()
             && let Some(jump) = jumps.observe(
                 SystemTime::now(),
@@ -62,13 +74,18 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Err(error) = fail_unserved(&shared).await {
             tracing::warn!(%error, "could not fail the jobs no server registers");
         }
-        behind = match prune(&shared, &mut job_prune).await {
-            Ok(behind) => behind,
-            Err(error) => {
-                tracing::warn!(%error, "could not prune old jobs");
-                None
-            }
-        };
+        behind = prune_round(&shared, &mut job_prune).await;
+    }
+}
+
+/// [`prune`], its error logged → how long the backlog rests, if one is left.
+async fn prune_round(shared: &Shared, job_prune: &mut JobPrune) -> Option<Duration> {
+    match prune(shared, job_prune).await {
+        Ok(behind) => behind,
+        Err(error) => {
+            tracing::warn!(%error, "could not prune old jobs");
+            None
+        }
     }
 }
 

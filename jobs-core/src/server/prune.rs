@@ -20,33 +20,47 @@ pub(super) const PRUNE_BATCH: u32 = 1000;
 /// round, and of the other rows the maintenance prunes.
 pub(super) const PRUNE_BATCHES: u32 = 10;
 
-/// While a backlog is left and jobs wait or run anywhere, it rests this many times what
-/// a round spent on it before the next round takes more: the backlog takes at most a
-/// twentieth of the time, the jobs the rest, however long its statements take. On
-/// SQLite its deletions hold the one write lock that every claim and result waits for,
-/// and leave pages to the write-ahead log that the next commits checkpoint, so they cost
-/// the jobs several times the time they take: beside a prune of 10,000,000 old jobs a
-/// drain kept 66 % of its speed at a tenth, 90 % at a twentieth. On PostgreSQL, which
-/// kept a tenth, a drain beside a prune of 1,000,000 kept 76–83 % on two cores.
-const PRUNE_SHARE_BUSY: u32 = 19;
+/// How a round takes a backlog of old jobs while jobs wait or run anywhere: one
+/// statement, then a rest of nineteen times what it took before the next round takes
+/// more. The backlog takes a twentieth of the time, in steps of one short statement, so
+/// the jobs never wait for a run of them, however long they take. On SQLite a deletion
+/// holds the one write lock that every claim and result waits for, and leaves pages to
+/// the write-ahead log that the next commits checkpoint, so it costs the jobs several
+/// times the time it takes: beside a prune of 10,000,000 old jobs a drain kept 66 % of
+/// its speed at a tenth of the time, 90 % at a twentieth. On PostgreSQL, at a tenth, a
+/// drain beside a prune of 1,000,000 kept 76–83 % on two cores.
+const BUSY: Pace = Pace {
+    batches: 1,
+    share: 19,
+};
 
-/// The same while no job waits or runs in the whole database (the counts by state, read
-/// at the end of such a round): the backlog takes half the time, so an idle database
-/// sheds millions of old jobs twenty times faster than a busy one. A job enqueued
-/// meanwhile waits for at most one round's statements.
-const PRUNE_SHARE_IDLE: u32 = 1;
+/// The same while no job waits or runs in the whole database: ten statements, then a
+/// rest as long as they took. An idle database sheds millions of old jobs about ten
+/// times faster than a busy one; a job enqueued meanwhile waits for at most the
+/// round's statements, and the next round takes one.
+const IDLE: Pace = Pace {
+    batches: PRUNE_BATCHES,
+    share: 1,
+};
+
+/// How much of a backlog a round takes, and how long the backlog rests after it.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// Statements of the backlog per round.
+    batches: u32,
+    /// Times what the round spent on the backlog that it rests.
+    share: u32,
+}
 
 /// The prune's memory across rounds.
 #[derive(Debug)]
 pub(super) struct JobPrune {
     /// Jobs per statement.
     batch: u32,
-    /// Statements per round for the backlog.
-    batches: u32,
-    /// Times what a round spent on the backlog that it rests, while jobs wait or run.
-    busy_share: u32,
-    /// The same while none does.
-    idle_share: u32,
+    /// The pace while jobs wait or run anywhere.
+    busy: Pace,
+    /// The pace while none does.
+    idle: Pace,
     /// Until when the backlog rests, if it does.
     rest_until: Option<Instant>,
     /// The cutoffs of the last round that went through, if any: the jobs last changed
@@ -72,23 +86,16 @@ pub(super) struct Round {
 }
 
 impl JobPrune {
-    /// The prune of the server's storage: see [`PRUNE_SHARE_BUSY`] and
-    /// [`PRUNE_SHARE_IDLE`].
+    /// The prune of the server's storage: see [`BUSY`] and [`IDLE`].
     pub(super) fn new() -> Self {
-        Self::sized(
-            PRUNE_BATCH,
-            PRUNE_BATCHES,
-            PRUNE_SHARE_BUSY,
-            PRUNE_SHARE_IDLE,
-        )
+        Self::paced(PRUNE_BATCH, BUSY, IDLE)
     }
 
-    fn sized(batch: u32, batches: u32, busy_share: u32, idle_share: u32) -> Self {
+    fn paced(batch: u32, busy: Pace, idle: Pace) -> Self {
         Self {
             batch,
-            batches,
-            busy_share,
-            idle_share,
+            busy,
+            idle,
             rest_until: None,
             last: None,
         }
@@ -96,7 +103,8 @@ impl JobPrune {
 
     /// Deletes, oldest first, as many jobs as passed their retention since the last
     /// round (counted on the clock's `now`, so a stream of any rate is kept pace with),
-    /// then, unless the backlog rests, up to [`PRUNE_BATCHES`] batches more of it.
+    /// then, unless the backlog rests, as many batches more of it as the pace allows
+    /// (read from the counts by state once the jobs due are gone).
     pub(super) async fn round(
         &mut self,
         storage: &AnyStorage,
@@ -124,15 +132,27 @@ impl JobPrune {
         };
         let batch = u64::from(self.batch);
         let resting = self.rest_until.filter(|until| Instant::now() < *until);
-        let most = match resting {
+        // Until the jobs due are gone; then, unless the backlog rests, as much of it as
+        // the pace allows (the most a pace could, until the pace is known).
+        let mut most = match resting {
             Some(_) => due,
-            None => due + batch * u64::from(self.batches),
+            None => due + batch * u64::from(self.busy.batches.max(self.idle.batches)),
         };
         let mut pruned = 0;
-        let mut backlog: Option<Instant> = None;
+        // When the round began on the backlog, and at which pace.
+        let mut backlog: Option<(Instant, Pace)> = None;
         while pruned < most {
             if pruned >= due && backlog.is_none() {
-                backlog = Some(Instant::now());
+                let pace = if busy(storage, timeout).await? {
+                    self.busy
+                } else {
+                    self.idle
+                };
+                most = due + batch * u64::from(pace.batches);
+                if pruned >= most {
+                    break;
+                }
+                backlog = Some((Instant::now(), pace));
             }
             let deleted = bounded(
                 timeout,
@@ -150,14 +170,9 @@ impl JobPrune {
             }
         }
         self.last = Some(cutoffs);
-        if let Some(since) = backlog {
-            let spent = since.elapsed();
-            let share = if busy(storage, timeout).await? {
-                self.busy_share
-            } else {
-                self.idle_share
-            };
-            self.rest_until = Some(Instant::now() + spent.saturating_mul(share));
+        if let Some((since, pace)) = backlog {
+            let rest = since.elapsed().saturating_mul(pace.share);
+            self.rest_until = Some(Instant::now() + rest);
         }
         let rest = self.rest_until.map_or(Duration::ZERO, |until| {
             until.saturating_duration_since(Instant::now())
@@ -235,7 +250,11 @@ mod tests {
         };
         let stop = CancellationToken::new();
         // Rounds of 2 batches of 10 for the backlog (a share of 20), which never rests.
-        let mut prune = JobPrune::sized(10, 2, 0, 0);
+        let never_rests = Pace {
+            batches: 2,
+            share: 0,
+        };
+        let mut prune = JobPrune::paced(10, never_rests, never_rests);
         finish(s, &(0..200).map(id).collect::<Vec<_>>(), at(10)).await;
         let clock = ManualClock::new(at(100) + KEPT);
         let first = prune.round(s, &config, clock.now(), &stop).await.unwrap();
@@ -271,9 +290,9 @@ mod tests {
         assert_eq!((rounds, left(s).await), (4, 0));
     }
 
-    /// A backlog rests the busy share while a job waits or runs anywhere in the
-    /// database, and the idle share (here none) while none does.
-    async fn a_backlog_rests_only_while_jobs_wait_or_run(db: TestDb) {
+    /// While a job waits or runs anywhere in the database, a round takes the busy
+    /// pace's statements of a backlog and rests; while none does, the idle pace's.
+    async fn a_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run(db: TestDb) {
         let s = &db.storage;
         let config = ServerConfig {
             delete_succeeded_after: KEPT,
@@ -281,28 +300,44 @@ mod tests {
             ..ServerConfig::default()
         };
         let stop = CancellationToken::new();
-        let mut prune = JobPrune::sized(10, 2, 1_000, 0);
+        let paced = || {
+            JobPrune::paced(
+                10,
+                Pace {
+                    batches: 1,
+                    share: 1_000,
+                },
+                Pace {
+                    batches: 3,
+                    share: 0,
+                },
+            )
+        };
+        let mut prune = paced();
         finish(s, &(0..100).map(id).collect::<Vec<_>>(), at(10)).await;
         let now = at(100) + KEPT;
         let idle = prune.round(s, &config, now, &stop).await.unwrap();
         assert_eq!(
             (idle.pruned, idle.behind),
-            (20, Some(Duration::ZERO)),
-            "nothing waits: no rest"
+            (30, Some(Duration::ZERO)),
+            "nothing waits: three statements, no rest"
         );
         s.jobs_insert(&[job(id(5_000), "waits")]).await.unwrap();
-        let busy = prune.round(s, &config, now, &stop).await.unwrap();
-        assert_eq!(busy.pruned, 20);
+        let waiting = prune.round(s, &config, now, &stop).await.unwrap();
+        assert_eq!(waiting.pruned, 10, "a job waits: one statement");
         assert!(
-            busy.behind.is_some_and(|rest| rest > Duration::ZERO),
-            "a job waits: the backlog rests, {busy:?}"
+            waiting.behind.is_some_and(|rest| rest > Duration::ZERO),
+            "a job waits: the backlog rests, {waiting:?}"
         );
         let resting = prune.round(s, &config, now, &stop).await.unwrap();
         assert_eq!(resting.pruned, 0, "the backlog rests: nothing is due");
+        assert!(resting.behind.is_some_and(|rest| rest > Duration::ZERO));
+
         let claimed = s.jobs_claim(claim("a", at(1), 10)).await.unwrap();
         assert_eq!(claimed.len(), 1);
-        let mut prune = JobPrune::sized(10, 2, 1_000, 0);
+        let mut prune = paced();
         let running = prune.round(s, &config, now, &stop).await.unwrap();
+        assert_eq!(running.pruned, 10, "a job runs: one statement");
         assert!(
             running.behind.is_some_and(|rest| rest > Duration::ZERO),
             "a job runs: the backlog rests, {running:?}"
@@ -311,14 +346,14 @@ mod tests {
 
     #[cfg(feature = "sqlite")]
     #[tokio::test]
-    async fn a_sqlite_backlog_rests_only_while_jobs_wait_or_run() {
-        a_backlog_rests_only_while_jobs_wait_or_run(TestDb::sqlite().await).await;
+    async fn a_sqlite_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run() {
+        a_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run(TestDb::sqlite().await).await;
     }
 
     #[cfg(feature = "postgres")]
     #[tokio::test]
-    async fn a_postgres_backlog_rests_only_while_jobs_wait_or_run() {
-        a_backlog_rests_only_while_jobs_wait_or_run(TestDb::postgres().await).await;
+    async fn a_postgres_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run() {
+        a_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run(TestDb::postgres().await).await;
     }
 
     #[test]
