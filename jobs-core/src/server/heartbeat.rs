@@ -216,13 +216,31 @@ pub(super) async fn register(shared: &Shared, storage: &AnyStorage) -> Result<()
         )
         .await?;
     if !lost.is_empty() {
-        let stopped = shared.held().drop_lost(&lost);
-        tracing::warn!(
-            jobs = lost.len(),
-            stopped,
-            "jobs held here are no longer this server's (deleted, released or rescued \
-             elsewhere); stopping them"
-        );
+        // Results written since the held set was read are missing from the renewal too:
+        // only the claims still held here are lost.
+        // A result the completer is writing may be committed before the renewal and
+        // still be held here for a moment after: such claims alone are no news.
+        let mut held = shared.held();
+        let lost = held.still_held(&lost);
+        let results = lost
+            .iter()
+            .filter(|fence| held.unwritten_token(fence.id) == Some(fence.token))
+            .count();
+        let stopped = held.drop_lost(&lost);
+        drop(held);
+        if lost.len() > results {
+            tracing::warn!(
+                jobs = lost.len(),
+                stopped,
+                "jobs held here are no longer this server's (deleted, released or rescued \
+                 elsewhere); stopping them"
+            );
+        } else if !lost.is_empty() {
+            tracing::debug!(
+                jobs = lost.len(),
+                "results no longer held by this server (written as it renewed, or fenced)"
+            );
+        }
     }
     Ok(())
 }

@@ -74,6 +74,30 @@ impl Held {
             .collect()
     }
 
+    /// The claims of `lost` still held here: running, claimed ahead or with a result
+    /// waiting for the completer. A claim whose result was written after the heartbeat
+    /// read the held set is missing from its renewal too, but it finished, not lost.
+    pub(super) fn still_held(&self, lost: &[Fence]) -> Vec<Fence> {
+        let ready: HashSet<Fence> = self
+            .ready
+            .iter()
+            .map(|job| Fence {
+                id: job.id,
+                token: job.token,
+            })
+            .collect();
+        lost.iter()
+            .copied()
+            .filter(|fence| {
+                self.running
+                    .get(&fence.id)
+                    .is_some_and(|attempt| attempt.token == fence.token)
+                    || self.unwritten_token(fence.id) == Some(fence.token)
+                    || ready.contains(fence)
+            })
+            .collect()
+    }
+
     /// Stops the attempts and drops the waiting jobs and unwritten results of `lost`,
     /// which are no longer this server's; → how many attempts it stopped.
     pub(super) fn drop_lost(&mut self, lost: &[Fence]) -> usize {
@@ -280,6 +304,34 @@ mod tests {
         assert!(!held.running[&running.id].cancel.is_cancelled());
         assert!(held.ready.is_empty());
         assert!(held.unwritten.is_empty());
+    }
+
+    /// A result written between the heartbeat's read of the held set and its renewal
+    /// is missing from the renewal, but no longer held: finished, not lost. Claims
+    /// still held (of any part) are lost; a newer claim of the same job is not.
+    #[test]
+    fn only_claims_still_held_are_lost() {
+        let mut held = Held::default();
+        let [running, waiting, unwritten, written, again] = [1, 2, 3, 4, 5].map(|n| claimed(n, 7));
+        held.running.insert(running.id, attempt(7));
+        held.ready.push_back(waiting.clone());
+        held.unwritten.insert(unwritten.id, pending(7));
+        held.running.insert(again.id, attempt(8));
+        let fence = |job: &ClaimedJob| Fence {
+            id: job.id,
+            token: 7,
+        };
+        let missing = [
+            fence(&running),
+            fence(&waiting),
+            fence(&unwritten),
+            fence(&written),
+            fence(&again),
+        ];
+        assert_eq!(
+            held.still_held(&missing),
+            [fence(&running), fence(&waiting), fence(&unwritten)]
+        );
     }
 
     /// A heartbeat reads the held set, then renews: meanwhile the attempt it read may
