@@ -40,6 +40,15 @@ fn main() -> anyhow::Result<()> {
     // Before any figure starts a server, so that the library's panic hook (installed by
     // the first server) wraps this one; see `panics::quiet`.
     panics::quiet();
+    // The library's warnings (a lease not renewed, a prune that failed…) on stderr, so
+    // that a figure that stalls says why; `RUST_LOG` chooses others.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let command = args::parse(std::env::args().skip(1))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
