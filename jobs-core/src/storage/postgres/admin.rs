@@ -477,7 +477,7 @@ impl AdminStore for PgStorage {
         // `limit` rows whatever the statistics say (an `OR` of both states in id order,
         // planned for the few rows stale statistics promised, read every prunable row
         // to sort them).
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(PRUNE_LOCK)
             .execute(&mut *tx)

@@ -18,7 +18,7 @@ impl BatchStore for PgStorage {
         members: &[NewJob],
         fan_in: &[NewJob],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         let total = i64::try_from(members.len()).unwrap_or(i64::MAX);
         sqlx::query(
             "INSERT INTO jobs_batch (id, label, created_at, total, remaining, failed, then_id, \
@@ -91,7 +91,7 @@ impl BatchStore for PgStorage {
     }
 
     async fn batch_rearm(&self, id: JobId, now: DateTime<Utc>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         // The batch row first: a member's change waits for this transaction, and reads
         // the fan-in as it leaves it.
         let exists = sqlx::query("SELECT 1 FROM jobs_batch WHERE id = $1 FOR UPDATE")

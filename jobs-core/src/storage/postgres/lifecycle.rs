@@ -331,7 +331,7 @@ impl LifecycleStore for PgStorage {
             return Ok(());
         }
         // A wait stored now finds the event sent while its job was still running.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         lock_waits(&mut tx, waits.iter().map(|(wait, _)| *wait)).await?;
         complete.execute(&mut *tx).await?;
         for (wait, at) in waits {
@@ -354,7 +354,7 @@ impl LifecycleStore for PgStorage {
             }
             None => (None, None),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         let released: i64 = sqlx::query_scalar(
             "WITH mine AS ( \
                  SELECT id FROM jobs_job WHERE owner = $1 AND state = 'Processing' \

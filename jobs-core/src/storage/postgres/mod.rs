@@ -166,6 +166,21 @@ impl PgStorage {
     }
 }
 
+/// A transaction on a connection of `pool`, begun to the end even if the caller is
+/// dropped first (a storage call's timeout). sqlx's `begin` counts the transaction only
+/// once `BEGIN` is answered: dropped before that, it put the connection back in the pool
+/// inside a transaction nobody would end, and every later statement on that connection
+/// (a claim, a result) joined it, uncommitted and invisible to other connections. Run
+/// in a task of its own, the begin completes; a `Transaction` nobody takes is dropped
+/// with the task's output, which rolls it back.
+pub(super) async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => Ok(begun?),
+        Err(error) => Err(sqlx::Error::Io(std::io::Error::other(error)).into()),
+    }
+}
+
 /// Creates `schema` (a name `ConnectOptions::check` let through) if it does not exist,
 /// on a connection of its own: a schema that exists needs no `CREATE` right.
 async fn create_schema(options: &PgConnectOptions, schema: &str) -> Result<()> {

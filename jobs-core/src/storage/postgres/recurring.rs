@@ -24,7 +24,7 @@ impl RecurringStore for PgStorage {
         declared: &[NewRecurring],
         now: DateTime<Utc>,
     ) -> Result<Registration> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         // Registrations of one application take turns; those of others do not wait.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jobs_application'), hashtext($1))")
             .bind(application)
@@ -142,7 +142,7 @@ impl RecurringStore for PgStorage {
     }
 
     async fn recurring_trigger(&self, run: &NewJob) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         jobs_insert_with(&mut tx, std::slice::from_ref(run)).await?;
         sqlx::query(
             "UPDATE jobs_job SET caller = (SELECT caller FROM jobs_recurring WHERE id = $2) \
@@ -166,7 +166,7 @@ impl RecurringStore for PgStorage {
     }
 
     async fn recurring_fire(&self, request: FireRequest<'_>) -> Result<Fired> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         // The compare-and-set: of several servers firing this tick, one updates the row;
         // the others wait on its lock, then find next_run_at changed and update nothing.
         let advanced = sqlx::query(

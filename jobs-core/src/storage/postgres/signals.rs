@@ -108,7 +108,7 @@ impl SignalStore for PgStorage {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         lock_waits(&mut tx, [wait]).await?;
         sqlx::query(
             "INSERT INTO jobs_signal (name, key, payload, sent_at) VALUES ($1, $2, $3::json, $4)",
@@ -134,7 +134,7 @@ impl SignalStore for PgStorage {
     ) -> Result<WaitState> {
         let outcome_step = text(&wait.outcome_step()).into_owned();
         let deadline_step = text(&wait.deadline_step()).into_owned();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         let step = |name: &str| {
             sqlx::query_scalar::<sqlx::Postgres, String>(
                 "SELECT value::text FROM jobs_step WHERE job_id = $1 AND name = $2",

@@ -34,7 +34,7 @@ fn refused_at(current: i64, limit: u32) -> Option<Admission> {
 impl ToolStore for PgStorage {
     async fn tool_job_insert(&self, job: &NewJob, caller: &str, limit: u32) -> Result<Admission> {
         let caller = text(caller);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         lock_caller(&mut tx, &caller).await?;
         let current: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM jobs_job \
@@ -64,7 +64,7 @@ impl ToolStore for PgStorage {
         now: DateTime<Utc>,
     ) -> Result<Admission> {
         let caller = text(caller);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin(&self.pool).await?;
         lock_caller(&mut tx, &caller).await?;
         let current: i64 =
             sqlx::query_scalar("SELECT count(*) FROM jobs_recurring WHERE caller = $1")
