@@ -234,6 +234,15 @@ mod tests {
         s.jobs_complete(&completions).await.unwrap();
     }
 
+    /// Both states kept for [`KEPT`].
+    fn kept() -> ServerConfig {
+        ServerConfig {
+            delete_succeeded_after: KEPT,
+            delete_deleted_after: KEPT,
+            ..ServerConfig::default()
+        }
+    }
+
     async fn left(s: &AnyStorage) -> u64 {
         s.jobs_count().await.unwrap().iter().map(|(_, n)| n).sum()
     }
@@ -243,11 +252,7 @@ mod tests {
     /// since the last one and the share besides, so the jobs left only go down.
     async fn a_prune_keeps_pace_with_a_stream_while_a_backlog_goes_down(db: TestDb) {
         let s = &db.storage;
-        let config = ServerConfig {
-            delete_succeeded_after: KEPT,
-            delete_deleted_after: KEPT,
-            ..ServerConfig::default()
-        };
+        let config = kept();
         let stop = CancellationToken::new();
         // Rounds of 2 batches of 10 for the backlog (a share of 20), which never rests.
         let never_rests = Pace {
@@ -294,11 +299,7 @@ mod tests {
     /// pace's statements of a backlog and rests; while none does, the idle pace's.
     async fn a_backlog_goes_at_the_busy_pace_while_jobs_wait_or_run(db: TestDb) {
         let s = &db.storage;
-        let config = ServerConfig {
-            delete_succeeded_after: KEPT,
-            delete_deleted_after: KEPT,
-            ..ServerConfig::default()
-        };
+        let config = kept();
         let stop = CancellationToken::new();
         let paced = || {
             JobPrune::paced(

@@ -86,6 +86,18 @@ async fn backlog_after_analyze(storage: &PgStorage) {
     fill(storage, "Enqueued", "default", 5_000).await;
 }
 
+/// [`backlog_after_analyze`], then 5,000 of its jobs claimed by server `s`: thousands
+/// of running jobs the statistics do not know of.
+async fn running_after_analyze(storage: &PgStorage) -> Vec<crate::storage::ClaimedJob> {
+    backlog_after_analyze(storage).await;
+    let claimed = storage
+        .jobs_claim(claim("s", Utc::now(), 5_000))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5_000);
+    claimed
+}
+
 /// A backlog that arrives after the last `ANALYZE` of a table of finished jobs (under
 /// autovacuum's threshold, the statistics still say "no runnable rows"): the claim reads
 /// the rows it takes, not every runnable row before a sort, and finds them again by
@@ -127,12 +139,7 @@ async fn results_among_thousands_of_running_jobs_read_only_their_own_rows() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    backlog_after_analyze(storage).await;
-    let claimed = storage
-        .jobs_claim(claim("s", Utc::now(), 5_000))
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 5_000);
+    let claimed = running_after_analyze(storage).await;
 
     let one = one_connection(storage).await;
     let completions: Vec<Completion> = claimed[..100]
@@ -169,12 +176,7 @@ async fn what_running_jobs_write_reads_only_their_own_rows_among_thousands() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    backlog_after_analyze(storage).await;
-    let claimed = storage
-        .jobs_claim(claim("s", Utc::now(), 5_000))
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 5_000);
+    let claimed = running_after_analyze(storage).await;
     let some = &claimed[..100];
 
     let one = one_connection(storage).await;
