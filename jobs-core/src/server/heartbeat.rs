@@ -217,9 +217,9 @@ pub(super) async fn register(shared: &Shared, storage: &AnyStorage) -> Result<()
         .await?;
     if !lost.is_empty() {
         // Results written since the held set was read are missing from the renewal too:
-        // only the claims still held here are lost.
-        // A result the completer is writing may be committed before the renewal and
-        // still be held here for a moment after: such claims alone are no news.
+        // only the claims still held here are lost. A result the completer is writing
+        // may be committed before the renewal and still be held here for a moment
+        // after: such claims alone are no news.
         let mut held = shared.held();
         let lost = held.still_held(&lost);
         let results = lost

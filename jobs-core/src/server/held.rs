@@ -78,23 +78,10 @@ impl Held {
     /// waiting for the completer. A claim whose result was written after the heartbeat
     /// read the held set is missing from its renewal too, but it finished, not lost.
     pub(super) fn still_held(&self, lost: &[Fence]) -> Vec<Fence> {
-        let ready: HashSet<Fence> = self
-            .ready
-            .iter()
-            .map(|job| Fence {
-                id: job.id,
-                token: job.token,
-            })
-            .collect();
+        let held: HashSet<Fence> = self.fences().0.into_iter().collect();
         lost.iter()
             .copied()
-            .filter(|fence| {
-                self.running
-                    .get(&fence.id)
-                    .is_some_and(|attempt| attempt.token == fence.token)
-                    || self.unwritten_token(fence.id) == Some(fence.token)
-                    || ready.contains(fence)
-            })
+            .filter(|fence| held.contains(fence))
             .collect()
     }
 
