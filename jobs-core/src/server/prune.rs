@@ -149,9 +149,6 @@ impl JobPrune {
                     self.idle
                 };
                 most = due + batch * u64::from(pace.batches);
-                if pruned >= most {
-                    break;
-                }
                 backlog = Some((Instant::now(), pace));
             }
             let deleted = bounded(
