@@ -22,6 +22,8 @@ use crate::Result;
 
 mod admin;
 mod batches;
+#[cfg(test)]
+mod begin_tests;
 mod claim;
 mod continuations;
 #[cfg(test)]
