@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::Bench;
-use crate::db::Backend;
+use crate::db::{Backend, Scratch};
 use crate::migrating::{self, Build};
 use crate::report::{Row, Target, Unit, thousands};
 use crate::{live, scale};
@@ -77,23 +77,17 @@ impl Bench<'_> {
         // Empty, big, empty again: the machine's speed drifts, so the big table's
         // drain is compared with the mean of the two around it. The first empty table
         // stays until the big one is measured: the single enqueues take turns on both.
+        let measure = async |scratch: &Scratch, old: usize| -> Result<scale::Measured> {
+            let measured =
+                scale::on_big_table(scratch, old, sizes.drain, SCALE_WORKERS, sizes.list_repeats)
+                    .await?;
+            eprintln!("   {old} old jobs: drain {:.0} jobs/s", measured.drain);
+            Ok(measured)
+        };
         let first = self.scratch(backend).await?;
-        let before =
-            scale::on_big_table(&first, 0, sizes.drain, SCALE_WORKERS, sizes.list_repeats).await?;
-        eprintln!("   0 old jobs: drain {:.0} jobs/s", before.drain);
+        let before = measure(&first, 0).await?;
         let table = self.scratch(backend).await?;
-        let big = scale::on_big_table(
-            &table,
-            sizes.scale_rows,
-            sizes.drain,
-            SCALE_WORKERS,
-            sizes.list_repeats,
-        )
-        .await?;
-        eprintln!(
-            "   {} old jobs: drain {:.0} jobs/s",
-            sizes.scale_rows, big.drain
-        );
+        let big = measure(&table, sizes.scale_rows).await?;
         let [enqueue_big, enqueue_empty] =
             scale::enqueues_side_by_side([&table, &first], sizes.scale_singles, ENQUEUE_ROUNDS)
                 .await?;
@@ -105,10 +99,8 @@ impl Bench<'_> {
         first.remove().await?;
         table.remove().await?;
         let last = self.scratch(backend).await?;
-        let after =
-            scale::on_big_table(&last, 0, sizes.drain, SCALE_WORKERS, sizes.list_repeats).await?;
+        let after = measure(&last, 0).await?;
         last.remove().await?;
-        eprintln!("   0 old jobs: drain {:.0} jobs/s", after.drain);
         let empty = [before, after];
         let empty_drain = empty.iter().map(|m| m.drain).sum::<f64>() / empty.len() as f64;
         self.push(
