@@ -349,6 +349,29 @@ async fn next_run_at_is_the_earliest_runnable_job<S: Storage>(s: &S) {
     assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(200)));
     s.job_delete(id(4), at(1)).await.unwrap();
     assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(300)));
+    // The earliest of every priority, not the first in claim order.
+    s.jobs_insert(&[
+        NewJob {
+            priority: 5,
+            run_at: at(400),
+            ..job(id(5), "urgent")
+        },
+        NewJob {
+            priority: -3,
+            run_at: at(250),
+            ..job(id(6), "low")
+        },
+        NewJob {
+            priority: -3,
+            run_at: at(260),
+            ..job(id(7), "low")
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(250)));
+    s.job_delete(id(6), at(2)).await.unwrap();
+    assert_eq!(s.jobs_next_run_at().await.unwrap(), Some(at(260)));
 }
 
 async fn prune_removes_only_old_succeeded_and_deleted_jobs<S: Storage>(s: &S) {

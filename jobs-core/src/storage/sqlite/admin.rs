@@ -646,4 +646,26 @@ mod tests {
             "the counts read jobs_job: {plan:?}"
         );
     }
+
+    /// An idle server's read of the next due job seeks the runnable index once per
+    /// priority in use: it never walks the waiting jobs (a `MIN(run_at)` read every
+    /// runnable row through the index of states, tens of milliseconds at 100,000).
+    #[tokio::test]
+    async fn the_next_due_job_is_read_by_seeks_per_priority() {
+        let plan = plan_of(super::super::lifecycle::NEXT_RUN_AT, &[]).await;
+        let reads: Vec<&str> = plan
+            .iter()
+            .map(String::as_str)
+            .filter(|step| step.contains("jobs_job"))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                "SCAN jobs_job USING INDEX jobs_job_runnable",
+                "SEARCH jobs_job USING INDEX jobs_job_runnable (priority<?)",
+                "SEARCH jobs_job USING INDEX jobs_job_runnable (priority=?)",
+            ],
+            "{plan:?}"
+        );
+    }
 }

@@ -19,7 +19,6 @@ use crate::storage::{
 };
 use crate::{JobId, JobState, Result};
 
-/// Appends one history row per job inside `tx`.
 /// Whether the `jobs_job` row waits while servers run and none registers its name (a
 /// server row without names, of an older release, counts as registering every name).
 pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') \
@@ -27,6 +26,25 @@ pub(super) const UNSERVED: &str = "(jobs_job.state IN ('Enqueued', 'Scheduled') 
      AND NOT EXISTS (SELECT 1 FROM jobs_server AS server WHERE server.jobs IS NULL \
          OR EXISTS (SELECT 1 FROM json_each(server.jobs) WHERE value = jobs_job.name)))";
 
+/// The earliest `run_at` of the runnable jobs, read by every idle server to time its
+/// sleep. The runnable index is ordered by priority, then `run_at`: its first entry of
+/// each priority is that priority's earliest job, so the read steps from one priority to
+/// the next (a few seeks per priority in use) instead of reading every runnable row, as
+/// a plain `MIN(run_at)` does (tens of milliseconds at 100,000 waiting jobs).
+pub(super) const NEXT_RUN_AT: &str = "WITH RECURSIVE level (priority) AS ( \
+         SELECT (SELECT priority FROM jobs_job INDEXED BY jobs_job_runnable \
+             WHERE state IN ('Enqueued', 'Scheduled') ORDER BY priority DESC LIMIT 1) \
+         UNION ALL \
+         SELECT (SELECT priority FROM jobs_job INDEXED BY jobs_job_runnable \
+             WHERE state IN ('Enqueued', 'Scheduled') AND priority < level.priority \
+             ORDER BY priority DESC LIMIT 1) \
+         FROM level WHERE level.priority IS NOT NULL) \
+     SELECT MIN((SELECT run_at FROM jobs_job INDEXED BY jobs_job_runnable \
+         WHERE state IN ('Enqueued', 'Scheduled') AND priority = level.priority \
+         ORDER BY run_at LIMIT 1)) \
+     FROM level WHERE level.priority IS NOT NULL";
+
+/// Appends one history row per job inside `tx`.
 pub(super) async fn events_insert(
     tx: &mut sqlx::SqliteConnection,
     events: impl IntoIterator<Item = (JobId, DateTime<Utc>, JobState, u32, Option<&str>)>,
@@ -413,11 +431,9 @@ impl LifecycleStore for SqliteStorage {
     }
 
     async fn jobs_next_run_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs_job WHERE state IN ('Enqueued', 'Scheduled')",
-        )
-        .fetch_one(&self.reader)
-        .await?;
+        let next: Option<i64> = sqlx::query_scalar(NEXT_RUN_AT)
+            .fetch_one(&self.reader)
+            .await?;
         Ok(next.map(from_micros))
     }
 
