@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, TransactionManager};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{Error, Result};
@@ -91,7 +91,17 @@ impl Writer {
     /// needlessly but harmlessly).
     pub(super) async fn lock(&self) -> Result<WriterConnection<'_>> {
         match self {
-            Writer::Pool(pool) => Ok(WriterConnection::Pooled(pool.acquire().await?)),
+            Writer::Pool(pool) => {
+                let mut pooled = pool.acquire().await?;
+                // A pool pings a connection given back to it, which runs the rollback a
+                // dropped `Transaction` queued: one still in a transaction here was
+                // stranded by a cancelled `begin_with`. Rolled back, not closed: the
+                // pool may be the only connection to an in-memory database.
+                if pooled.is_in_transaction() {
+                    <Sqlite as sqlx::Database>::TransactionManager::rollback(&mut pooled).await?;
+                }
+                Ok(WriterConnection::Pooled(pooled))
+            }
             Writer::Own(own) => {
                 let mut connection = own.connection.lock().await;
                 let stranded = connection
@@ -239,17 +249,49 @@ mod tests {
         free
     }
 
+    /// A writer on a pool of one connection to the same file, as the application's
+    /// pool is used.
+    async fn pooled_writer(dir: &tempfile::TempDir) -> Writer {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("jobs.db"))
+            .create_if_missing(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let writer = Writer::Pool(pool);
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&mut *writer.lock().await.unwrap())
+            .await
+            .unwrap();
+        writer
+    }
+
     /// sqlx's `begin_with` awaits twice: SQLite's `BEGIN`, then a check of the
     /// connection. Dropped between the two (a storage call's timeout), it leaves the
     /// transaction open with no `Transaction` to roll it back: the connection held the
     /// write lock from then on, every later write on it a savepoint inside that
     /// transaction, and every other connection on the file waited for it forever (a
     /// server's heartbeat, whose renewals nobody else saw, and all claims and results).
-    /// The next write on the writer closes such a connection, which rolls it back.
+    /// The next write on the writer undoes such a transaction.
     #[tokio::test]
     async fn a_begin_cancelled_after_sqlite_began_leaves_no_transaction_open() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(&dir, Arc::default()).await;
+        begin_cancelled_between_its_awaits(&dir, &writer).await;
+    }
+
+    /// The same on the application's pool: sqlx pings a connection given back to its
+    /// pool, which keeps a transaction nobody holds open, and hands it out again.
+    #[tokio::test]
+    async fn a_begin_cancelled_on_a_pool_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = pooled_writer(&dir).await;
+        begin_cancelled_between_its_awaits(&dir, &writer).await;
+    }
+
+    async fn begin_cancelled_between_its_awaits(dir: &tempfile::TempDir, writer: &Writer) {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         let mut dropped_between = false;
         for _ in 0..100 {
@@ -258,7 +300,7 @@ mod tests {
             // Sends `BEGIN`; the connection's thread runs it and waits to hand over
             // the answer until the next poll.
             assert!(begin.as_mut().poll(&mut cx).is_pending());
-            while lock_is_free(&dir).await {
+            while lock_is_free(dir).await {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             // Takes the answer and goes on to the check, which mostly waits for the
@@ -270,18 +312,18 @@ mod tests {
             }
         }
         assert!(dropped_between, "never dropped between the two awaits");
-        // Dropped there. The next write closes the connection left in a transaction.
+        // Dropped there. The next write undoes the transaction left open.
         let _ = writer.lock().await.unwrap();
         assert!(
-            lock_is_free(&dir).await,
+            lock_is_free(dir).await,
             "a transaction nobody holds keeps the write lock"
         );
         sqlx::query("INSERT INTO t VALUES (1)")
             .execute(&mut *writer.lock().await.unwrap())
             .await
             .unwrap();
-        assert_eq!(count(&writer).await, 1);
-        assert!(lock_is_free(&dir).await, "the insert was not committed");
+        assert_eq!(count(writer).await, 1);
+        assert!(lock_is_free(dir).await, "the insert was not committed");
     }
 
     #[tokio::test]
