@@ -276,7 +276,8 @@ pub(crate) async fn postgres(pool: &sqlx::PgPool, plan: &Plan) -> Result<()> {
     if is_current(pool, plan).await? {
         return Ok(());
     }
-    while let Some(script) = run(pool.begin().await?, plan).await? {
+    // Begun in a task of its own: see `postgres::begin`.
+    while let Some(script) = run(crate::storage::postgres::begin(pool).await?, plan).await? {
         run_concurrently(&pool.connect_options(), plan, script).await?;
     }
     Ok(())

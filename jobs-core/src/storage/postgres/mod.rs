@@ -175,7 +175,7 @@ impl PgStorage {
 /// (a claim, a result) joined it, uncommitted and invisible to other connections. Run
 /// in a task of its own, the begin completes; a `Transaction` nobody takes is dropped
 /// with the task's output, which rolls it back.
-pub(super) async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+pub(crate) async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let pool = pool.clone();
     match tokio::spawn(async move { pool.begin().await }).await {
         Ok(begun) => Ok(begun?),
