@@ -194,10 +194,16 @@ async fn a_job_no_server_registers_says_so_and_fails_when_old_enough<S: Storage>
         job(id(1), "mail.send"),
         NewJob {
             run_at: at(-100),
+            priority: 3,
             ..job(id(2), "billing.new_invoice")
         },
         job(id(3), "billing.new_invoice"),
         awaiting,
+        NewJob {
+            run_at: at(-80),
+            priority: -4,
+            ..job(id(5), "billing.new_invoice")
+        },
     ])
     .await
     .unwrap();
@@ -216,14 +222,15 @@ async fn a_job_no_server_registers_says_so_and_fails_when_old_enough<S: Storage>
     assert!(!get(s, id(1)).await.waiting_for_server);
     assert!(get(s, id(2)).await.waiting_for_server);
 
-    // Only the one due before the cut-off fails, saying why.
+    // Only those due before the cut-off fail (of every priority), saying why.
     let note = " (it waited longer than fail_unserved_after, 1d)";
     assert_eq!(
         s.jobs_fail_unserved(at(-50), at(0), "s1", note, 100)
             .await
             .unwrap(),
-        1
+        2
     );
+    assert_eq!(get(s, id(5)).await.state, JobState::Failed);
     let failed = get(s, id(2)).await;
     let message = "no server registers `billing.new_invoice` (it waited longer than \
                    fail_unserved_after, 1d)";
