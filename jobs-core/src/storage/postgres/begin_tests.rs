@@ -20,24 +20,12 @@ async fn a_begin_dropped_before_its_answer_leaves_no_transaction_open() {
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let one = one_connection(storage).await;
-    sqlx::query("CREATE TABLE begin_probe (n int)")
-        .execute(&one.pool)
-        .await
-        .unwrap();
+    let one = probed(storage).await;
     assert!(
         dropped_after_begin(storage, &one, || super::begin(&one.pool)).await,
         "never dropped between BEGIN and its answer"
     );
-    sqlx::query("INSERT INTO begin_probe VALUES (1)")
-        .execute(&one.pool)
-        .await
-        .unwrap();
-    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM begin_probe")
-        .fetch_one(&storage.pool)
-        .await
-        .unwrap();
-    assert_eq!(seen, 1, "the insert is inside a transaction nobody commits");
+    assert_nothing_left_open(storage, &one).await;
 }
 
 /// The same for the transaction a node's migrations run in, which starts the node: an
@@ -55,11 +43,7 @@ async fn a_migration_dropped_before_its_begin_is_answered_leaves_no_transaction_
     let AnyStorage::Postgres(storage) = &db.storage else {
         unreachable!("a PostgreSQL test database");
     };
-    let one = one_connection(storage).await;
-    sqlx::query("CREATE TABLE begin_probe (n int)")
-        .execute(&one.pool)
-        .await
-        .unwrap();
+    let one = probed(storage).await;
     let migration = || async {
         // Not applied yet, so that the run begins its transaction.
         sqlx::query("DELETE FROM jobs_migration WHERE version = 2001")
@@ -72,6 +56,22 @@ async fn a_migration_dropped_before_its_begin_is_answered_leaves_no_transaction_
         dropped_after_begin(storage, &one, migration).await,
         "never dropped between BEGIN and its answer"
     );
+    assert_nothing_left_open(storage, &one).await;
+}
+
+/// A pool of one connection on `storage`'s database, which holds the table `begin_probe`.
+async fn probed(storage: &PgStorage) -> PgStorage {
+    let one = one_connection(storage).await;
+    sqlx::query("CREATE TABLE begin_probe (n int)")
+        .execute(&one.pool)
+        .await
+        .unwrap();
+    one
+}
+
+/// A row inserted on `one`'s connection is seen from another: no transaction was left
+/// open on it.
+async fn assert_nothing_left_open(storage: &PgStorage, one: &PgStorage) {
     sqlx::query("INSERT INTO begin_probe VALUES (1)")
         .execute(&one.pool)
         .await
