@@ -29,6 +29,8 @@ mod count_tests;
 #[cfg(test)]
 mod label_tests;
 mod lifecycle;
+#[cfg(test)]
+mod plan_tests;
 mod rates;
 mod recurring;
 mod rows;
