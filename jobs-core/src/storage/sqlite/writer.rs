@@ -106,7 +106,7 @@ impl Writer {
                 let mut connection = own.connection.lock().await;
                 let stranded = connection
                     .as_ref()
-                    .is_some_and(sqlx::Connection::is_in_transaction);
+                    .is_some_and(Connection::is_in_transaction);
                 if own.broken.swap(false, Ordering::AcqRel) || stranded {
                     connection.take();
                 }
@@ -169,8 +169,6 @@ impl DerefMut for WriterConnection<'_> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
-
-    use sqlx::Connection;
 
     use super::*;
 
