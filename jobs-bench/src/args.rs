@@ -40,9 +40,9 @@ figures (run in this order, on each backend):
   list       the dashboard's page of 50 jobs on a 1,000,000-job table
   panics     10,000 jobs that panic (no retries) at 64 workers, each panic's backtrace
              captured and not (capture_backtraces): jobs/s
-  scale      100,000 no-op jobs drained at 16 workers on an empty table and on one
-             holding 1,000,000 finished jobs, analyzed before the backlog arrived;
-             2,000 single enqueues on the big one in rounds taking turns with an
+  scale      100,000 no-op jobs drained at 16 workers on empty tables and, taking
+             turns with them, twice on one holding 1,000,000 finished jobs, analyzed
+             before each backlog arrived; 2,000 single enqueues on the big one in rounds taking turns with an
              empty one; the dashboard's reads (a page by state,
              by name and by label, the counts) on the big one; and the drain while
              the server prunes 1,000,000 finished jobs past their retention;

@@ -145,11 +145,18 @@ pub(crate) async fn fill_finished(raw: &mut Raw, rows: usize) -> Result<()> {
 /// server's retention of succeeded jobs (36 h), rows its maintenance prunes.
 pub(crate) async fn fill_finished_before(raw: &mut Raw, rows: usize, ago: Duration) -> Result<()> {
     fill_over(raw, rows, RECENT, ago).await?;
+    finish_and_settle(raw).await
+}
+
+/// Ends the table's unfinished jobs (as succeeded), then leaves the table as a busy
+/// system's stands: on SQLite its log copied into the database file, on PostgreSQL
+/// vacuumed, analyzed and checkpointed.
+pub(crate) async fn finish_and_settle(raw: &mut Raw) -> Result<()> {
     const FINISH: &str = "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, \
                           lease_until = NULL WHERE state IN ('Enqueued', 'Scheduled', 'Processing')";
+    raw.execute(FINISH).await?;
     match raw {
         Raw::Sqlite(conn) => {
-            sqlx::query(FINISH).execute(&mut *conn).await?;
             // The generated rows into the database file, as SQLite's automatic
             // checkpoints would have done long since: otherwise the first checkpoint of
             // the figure copies gigabytes of log, and every read searches a big log.
@@ -158,7 +165,6 @@ pub(crate) async fn fill_finished_before(raw: &mut Raw, rows: usize, ago: Durati
                 .await?;
         }
         Raw::Postgres(conn) => {
-            sqlx::query(FINISH).execute(&mut *conn).await?;
             sqlx::query("VACUUM ANALYZE jobs_job")
                 .execute(&mut *conn)
                 .await?;

@@ -76,6 +76,18 @@ pub(crate) async fn on_big_table(
     Ok(Measured { drain, reads })
 }
 
+/// Drains `n` more no-op jobs on the big table [`on_big_table`] left, once what it
+/// holds is finished (the single enqueues that took turns on it) and its statistics
+/// taken again, so that this backlog too arrives after them: a second sample of the
+/// same drain → jobs/s.
+pub(crate) async fn again_on_big_table(scratch: &Scratch, n: usize, workers: usize) -> Result<f64> {
+    let mut raw = Raw::connect(scratch.url()).await?;
+    list::finish_and_settle(&mut raw).await?;
+    // The drain counts the database's commits: no other connection may be open.
+    raw.close().await?;
+    Ok(drain::run(scratch, n, workers).await?.rate)
+}
+
 /// Single enqueues on two tables in `rounds` turns, the first table first in even rounds
 /// and second in odd ones, so that both see the same minutes of the disk (one commit
 /// per call, whose latency moves from minute to minute) → jobs/s on each.
