@@ -60,7 +60,8 @@ figures (run in this order, on each backend):
              for live updates per 750 ms round
   levers     SQLite: the baselines' single insert, 1,000-row insert and claim +
              complete on the minimal table, on the library's table stripped to its
-             claim index, without triggers, without each other index in turn, and
+             claim index (then with the indexes of the dashboard's pages by state
+             and by name), without triggers, without each other index in turn, and
              with the history rows the library writes: what each part costs
   all        every figure
 
