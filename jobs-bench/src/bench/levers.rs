@@ -46,8 +46,9 @@ enum Variant {
     Plain,
     /// [`Variant::Plain`] without this index of `jobs_job`.
     Without(String),
-    /// The library's table with its history triggers, and a history row written with
-    /// each completion: the three history rows a job gets.
+    /// The library's table with its claim's history trigger, and a history row written
+    /// with each completion: the two history rows a job gets (its creation is said by
+    /// its row).
     History,
     /// [`Variant::History`] with the triggers that keep the counts by state: all the
     /// library writes.
@@ -84,12 +85,15 @@ impl Variant {
         }
         if matches!(self, Variant::History | Variant::Library) {
             scratch.migrate().await?;
+            let mut raw = Raw::connect(scratch.url()).await?;
+            // The library's inserts name the state a job was created in, so the
+            // trigger of the creation's history row never fires for them (migration
+            // 32); the baselines' inserts do not name it.
+            raw.execute("DROP TRIGGER jobs_job_created").await?;
             if *self == Variant::History {
-                let mut raw = Raw::connect(scratch.url()).await?;
                 raw.drop_counters().await?;
-                raw.close().await?;
             }
-            return Ok(());
+            return raw.close().await;
         }
         scratch.migrate_plain().await?;
         let mut raw = Raw::connect(scratch.url()).await?;

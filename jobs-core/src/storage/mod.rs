@@ -9,6 +9,8 @@
 //! - Every write is atomic: it happens entirely or not at all.
 //! - "History row" means one row of `jobs_event` (read back as `JobInfo::history`), with
 //!   the time, the state the job moved to, its attempt, and the server where one is named.
+//!   On SQLite a job's creation is said by its row instead (migration 32); the history
+//!   read gives it as the first entry all the same.
 //! - Times are stored to the microsecond.
 //! - PostgreSQL stores a NUL in the text it writes (display names, labels, errors, log
 //!   lines, server names, step names) as U+FFFD, since its `text` cannot hold NUL;

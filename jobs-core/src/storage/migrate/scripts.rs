@@ -193,6 +193,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0031_prune_index_finished_only.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 32,
+        description: "the creation of a job said by its row, not by a history row",
+        sql: include_str!("../../../migrations/sqlite/0032_derived_creation.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]

@@ -37,6 +37,17 @@ pub(super) const QUEUE_COUNTS: &str = "SELECT queue, \
 pub(super) const STATE_COUNTS: &str =
     "SELECT state, n FROM jobs_state_count WHERE n <> 0 ORDER BY state";
 
+/// A job's history, `?1` its id: its history rows, after the entry of its creation
+/// that its row says when no row was written for it (migration 32).
+pub(super) const HISTORY: &str = "\
+    SELECT created_at AS at, created_state AS state, 0 AS attempt, NULL AS server, \
+        NULL AS message, NULL AS sources, NULL AS backtrace, NULL AS seq \
+    FROM jobs_job WHERE id = ?1 AND created_state IS NOT NULL \
+    UNION ALL \
+    SELECT at, state, attempt, server, message, sources, backtrace, seq FROM jobs_event \
+    WHERE job_id = ?1 \
+    ORDER BY seq NULLS FIRST";
+
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
     if let Some(state) = query.state {
@@ -140,13 +151,10 @@ impl AdminStore for SqliteStorage {
         else {
             return Ok(None);
         };
-        let events = sqlx::query(
-            "SELECT at, state, attempt, server, message, sources, backtrace FROM jobs_event \
-             WHERE job_id = ? ORDER BY seq",
-        )
-        .bind(id.to_string())
-        .fetch_all(&self.reader)
-        .await?;
+        let events = sqlx::query(HISTORY)
+            .bind(id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
         let history = events
             .iter()
             .map(history_entry)

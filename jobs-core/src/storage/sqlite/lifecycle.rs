@@ -165,10 +165,11 @@ pub(super) async fn finish_update(
     Ok(rows.len() as u64)
 }
 
-/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe). A trigger
-/// writes the creation history of each row this call created, so a deduped enqueue
-/// leaves no trace. Used by the storage and by transactional enqueue, inside the
-/// caller's transaction.
+/// Inserts jobs on `conn`; an id that exists already is skipped (dedupe). Each row
+/// says its own creation (`created_at`, `created_state`: migration 32), from which
+/// reading the history derives its first entry, so a deduped enqueue leaves no trace
+/// and a new job writes no history row. Used by the storage and by transactional
+/// enqueue, inside the caller's transaction.
 pub(crate) async fn jobs_insert_with(
     conn: &mut sqlx::SqliteConnection,
     jobs: &[NewJob],
@@ -178,7 +179,7 @@ pub(crate) async fn jobs_insert_with(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels, created_at, \
              updated_at, trace_context, batch_id, concurrency_key, concurrency, rate_count, \
-             rate_window_ms) ",
+             rate_window_ms, created_state) ",
         );
         insert.push_values(chunk, |mut row, job| {
             let concurrency = job.concurrency.as_ref();
@@ -203,7 +204,8 @@ pub(crate) async fn jobs_insert_with(
                 .push_bind(concurrency.map(|concurrency| concurrency.key.clone()))
                 .push_bind(concurrency.and_then(|concurrency| concurrency.limit.map(i64::from)))
                 .push_bind(rate.map(|rate| i64::from(rate.count)))
-                .push_bind(rate.map(window_ms));
+                .push_bind(rate.map(window_ms))
+                .push_bind(job.state.as_str());
         });
         // Ids made for this insert cannot clash (see `NewJob::fresh_id`).
         if !chunk.iter().all(|job| job.fresh_id) {

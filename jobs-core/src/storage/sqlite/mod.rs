@@ -27,6 +27,8 @@ mod continuations;
 #[cfg(test)]
 mod count_tests;
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod label_tests;
 mod lifecycle;
 #[cfg(test)]
