@@ -52,6 +52,26 @@ impl TestDb {
         }
     }
 
+    /// The storage of a database [`TestDb::sqlite`] made, for a test of what only
+    /// SQLite has.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite_storage(&self) -> &super::sqlite::SqliteStorage {
+        let AnyStorage::Sqlite(storage) = &self.storage else {
+            unreachable!("a SQLite test database");
+        };
+        storage
+    }
+
+    /// The storage of a database [`TestDb::postgres`] made, for a test of what only
+    /// PostgreSQL has.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres_storage(&self) -> &super::postgres::PgStorage {
+        let AnyStorage::Postgres(storage) = &self.storage else {
+            unreachable!("a PostgreSQL test database");
+        };
+        storage
+    }
+
     /// A fresh PostgreSQL database on the server of `JOBS_TEST_PG_URL`, migrated.
     #[cfg(feature = "postgres")]
     pub(crate) async fn postgres() -> Self {

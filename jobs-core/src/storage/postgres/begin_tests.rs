@@ -5,7 +5,6 @@ use std::future::Future;
 
 use super::PgStorage;
 use super::plan_tests::one_connection;
-use crate::storage::AnyStorage;
 use crate::storage::conformance::TestDb;
 use crate::storage::migrate::{self, Migration, Plan};
 
@@ -17,9 +16,7 @@ use crate::storage::migrate::{self, Migration, Plan};
 #[tokio::test]
 async fn a_begin_dropped_before_its_answer_leaves_no_transaction_open() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let one = probed(storage).await;
     assert!(
         dropped_after_begin(storage, &one, || super::begin(&one.pool)).await,
@@ -40,9 +37,7 @@ async fn a_migration_dropped_before_its_begin_is_answered_leaves_no_transaction_
         concurrent: false,
     }]);
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let one = probed(storage).await;
     let migration = || async {
         // Not applied yet, so that the run begins its transaction.

@@ -3,14 +3,12 @@
 //! the backfill has not run yet) are counted once, not twice.
 
 use crate::storage::conformance::{TestDb, at, claim, id, job};
-use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
+use crate::storage::{AdminStore, LifecycleStore};
 
 #[tokio::test]
 async fn postgres_migrations_count_the_jobs_stored_before_and_meanwhile() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     // The schema before the counters: no triggers, no counts.
     sqlx::raw_sql(
         "DROP TRIGGER jobs_job_counted_in ON jobs_job; \
@@ -58,9 +56,7 @@ async fn postgres_migrations_count_the_jobs_stored_before_and_meanwhile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_folds_at_once_with_writes_count_each_change_once() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let tasks: Vec<_> = (0..4_u128)
         .map(|task| {
             let storage = storage.clone();

@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::PgStorage;
 use super::plan_tests::{one_connection, reads};
 use crate::storage::conformance::{TestDb, claim};
-use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore};
+use crate::storage::{ClaimRequest, LifecycleStore};
 
 /// A claim of up to `limit` jobs that reads concurrency keys, all started at once.
 fn keyed_claim(limit: u32) -> ClaimRequest<'static> {
@@ -46,9 +46,7 @@ async fn fill(storage: &PgStorage, state: &str, rows: i64, keys: i64) {
 #[tokio::test]
 async fn a_keyed_claim_on_a_big_analyzed_table_reads_no_finished_rows() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     fill(storage, "Succeeded", 50_000, 0).await;
     sqlx::query("ANALYZE jobs_job")
         .execute(&storage.pool)
@@ -88,9 +86,7 @@ async fn a_keyed_claim_on_a_big_analyzed_table_reads_no_finished_rows() {
 #[tokio::test]
 async fn a_claim_waits_for_another_claim_of_its_key_and_counts_what_it_took() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     fill(storage, "Enqueued", 1, 1).await;
     // Another claim of `key-0` under way: it holds the key's lock and has taken a job
     // of it, not yet committed.

@@ -1,7 +1,6 @@
 //! Scripts that build indexes `CONCURRENTLY` run apart from the others, outside a
 //! transaction, in their order; an index a failed build left invalid is built again.
 
-use crate::storage::AnyStorage;
 use crate::storage::conformance::TestDb;
 use crate::storage::migrate::{self, Migration, Plan};
 
@@ -45,9 +44,7 @@ async fn valid(pool: &sqlx::PgPool, index: &str) -> Option<bool> {
 #[tokio::test]
 async fn a_concurrent_script_runs_apart_in_its_order_and_rebuilds_an_invalid_index() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let pool = &storage.pool;
     // The first script ran; the second crashed in the middle of a build, as a unique
     // index over duplicate values does: its index stays, invalid.

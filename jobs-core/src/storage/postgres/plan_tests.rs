@@ -10,7 +10,7 @@ use crate::JobState;
 use crate::job::info::LogLevel;
 use crate::storage::conformance::{TestDb, claim, done};
 use crate::storage::{
-    AdminStore, AnyStorage, ClaimRequest, Completion, EventWait, LifecycleStore, LogLine, Outcome,
+    AdminStore, ClaimRequest, Completion, EventWait, LifecycleStore, LogLine, Outcome,
     ProgressUpdate, QueueSelector, RunningStore, SignalStore, WaitState,
 };
 
@@ -106,9 +106,7 @@ async fn running_after_analyze(storage: &PgStorage) -> Vec<crate::storage::Claim
 #[tokio::test]
 async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_takes() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     backlog_after_analyze(storage).await;
 
     // One connection, so that the index reads counted are the claim's.
@@ -136,9 +134,7 @@ async fn a_claim_after_a_backlog_on_a_big_analyzed_table_reads_only_what_it_take
 #[tokio::test]
 async fn results_among_thousands_of_running_jobs_read_only_their_own_rows() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let claimed = running_after_analyze(storage).await;
 
     let one = one_connection(storage).await;
@@ -173,9 +169,7 @@ async fn results_among_thousands_of_running_jobs_read_only_their_own_rows() {
 #[tokio::test]
 async fn what_running_jobs_write_reads_only_their_own_rows_among_thousands() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let claimed = running_after_analyze(storage).await;
     let some = &claimed[..100];
 
@@ -281,9 +275,7 @@ async fn what_running_jobs_write_reads_only_their_own_rows_among_thousands() {
 #[tokio::test]
 async fn the_counts_per_queue_read_only_unfinished_rows() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     finished_table(storage, "mail").await;
 
     let one = one_connection(storage).await;
@@ -310,9 +302,7 @@ async fn the_counts_per_queue_read_only_unfinished_rows() {
 #[tokio::test]
 async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let fill_due = |queue: &'static str, rows: i64, hours_ago: i32| {
         sqlx::query(
             "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
@@ -381,9 +371,7 @@ async fn a_claim_of_some_queues_passes_over_the_backlog_of_the_others() {
 #[tokio::test]
 async fn a_prune_batch_reads_about_the_rows_it_deletes_whatever_the_backlog() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     sqlx::query(
         "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, attempt, created_at, updated_at) \
@@ -445,9 +433,7 @@ async fn a_prune_batch_reads_about_the_rows_it_deletes_whatever_the_backlog() {
 #[tokio::test]
 async fn a_page_of_one_name_reads_only_that_names_jobs() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     // Ids in the order given: every job of `rare` is older than every `noop` one.
     let fill_named = |name: &'static str, first: &'static str, rows: i64| {
         sqlx::query(
@@ -488,9 +474,7 @@ async fn a_page_of_one_name_reads_only_that_names_jobs() {
 #[tokio::test]
 async fn the_counts_by_state_read_no_job_row() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     finished_table(storage, "default").await;
 
     let one = one_connection(storage).await;

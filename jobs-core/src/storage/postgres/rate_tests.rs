@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::key_tests::claim_behind;
 use crate::storage::conformance::{TestDb, claim, id, job};
-use crate::storage::{AnyStorage, ClaimRequest, LifecycleStore, NewJob, QueueSelector, RateCap};
+use crate::storage::{ClaimRequest, LifecycleStore, NewJob, QueueSelector, RateCap};
 
 /// A claim of up to 10 jobs of `llm`, at most 3 of which start in any minute.
 fn rated_claim() -> ClaimRequest<'static> {
@@ -28,9 +28,7 @@ fn rated_claim() -> ClaimRequest<'static> {
 #[tokio::test]
 async fn a_rated_claim_waits_for_another_claim_of_its_scope_and_counts_its_starts() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     let jobs: Vec<NewJob> = (1..=5)
         .map(|n| NewJob {
             queue: "llm".to_owned(),
@@ -66,9 +64,7 @@ async fn a_rated_claim_waits_for_another_claim_of_its_scope_and_counts_its_start
 #[tokio::test]
 async fn a_keyed_claim_waits_for_another_claim_of_its_key_and_counts_its_starts() {
     let db = TestDb::postgres().await;
-    let AnyStorage::Postgres(storage) = &db.storage else {
-        unreachable!("a PostgreSQL test database");
-    };
+    let storage = db.postgres_storage();
     // Five jobs of `key-0`, three a minute, any number at once.
     sqlx::query(
         "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \

@@ -357,16 +357,14 @@ mod tests {
 
     use super::{QUEUES_WITH_RUNNABLE_JOBS, claim_statement};
     use crate::storage::conformance::{TestDb, claim};
-    use crate::storage::{AnyStorage, ClaimRequest, QueueSelector};
+    use crate::storage::{ClaimRequest, QueueSelector};
 
     /// The steps of SQLite's plan for `sql` that read `jobs_job`.
     async fn reads(
         db: &TestDb,
         explained: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
     ) -> Vec<String> {
-        let AnyStorage::Sqlite(storage) = &db.storage else {
-            unreachable!("a SQLite test database");
-        };
+        let storage = db.sqlite_storage();
         let mut steps = super::super::query_plan(storage, explained.build()).await;
         steps.retain(|step| step.contains("jobs_job"));
         steps

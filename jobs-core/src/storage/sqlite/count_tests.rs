@@ -2,14 +2,12 @@
 //! added them has run.
 
 use crate::storage::conformance::{TestDb, at, claim, id, job};
-use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
+use crate::storage::{AdminStore, LifecycleStore};
 
 #[tokio::test]
 async fn sqlite_migration_counts_the_jobs_stored_before() {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     // The schema before the counters: no triggers, no counts.
     let mut writer = storage.writer.lock().await.unwrap();
     sqlx::raw_sql(

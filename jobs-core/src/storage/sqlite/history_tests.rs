@@ -3,7 +3,7 @@
 
 use crate::JobState;
 use crate::storage::conformance::{TestDb, at, id, job};
-use crate::storage::{AdminStore, AnyStorage, LifecycleStore};
+use crate::storage::{AdminStore, LifecycleStore};
 
 /// The history rows stored for `job`.
 async fn stored_rows(storage: &super::SqliteStorage, job: crate::JobId) -> i64 {
@@ -17,9 +17,7 @@ async fn stored_rows(storage: &super::SqliteStorage, job: crate::JobId) -> i64 {
 #[tokio::test]
 async fn an_enqueue_writes_no_history_row_and_its_history_begins_with_its_creation() {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     let mut scheduled = job(id(2), "later");
     scheduled.state = JobState::Scheduled;
     scheduled.run_at = at(60);
@@ -62,9 +60,7 @@ async fn an_enqueue_writes_no_history_row_and_its_history_begins_with_its_creati
 #[tokio::test]
 async fn a_job_an_older_build_stores_keeps_its_creation_row_read_once() {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     let mut writer = storage.writer.lock().await.unwrap();
     sqlx::query(
         "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \

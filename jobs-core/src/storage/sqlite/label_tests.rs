@@ -2,16 +2,13 @@
 //! migration that added it has run: it adds their labels, and on PostgreSQL does so
 //! in a script of its own, outside a transaction.
 
-use crate::storage::AnyStorage;
 use crate::storage::conformance::{TestDb, by_label, id, labelled_jobs};
 
 #[tokio::test]
 async fn sqlite_migration_adds_the_labels_of_jobs_stored_before() {
     let db = TestDb::sqlite().await;
     labelled_jobs(&db.storage).await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     let mut writer = storage.writer.lock().await.unwrap();
     sqlx::query("DELETE FROM jobs_job_label")
         .execute(&mut *writer)

@@ -5,16 +5,13 @@
 use super::admin::{PRUNE_PICK, QUEUE_COUNTS, STATE_COUNTS, list_statement};
 use super::lifecycle::{NEXT_RUN_AT, unserved_update};
 use crate::JobQuery;
-use crate::storage::AnyStorage;
 use crate::storage::conformance::TestDb;
 
 /// The steps of SQLite's plan for `sql` with its parameters `binds`, on a fresh
 /// database.
 async fn plan_of(sql: &str, binds: &[i64]) -> Vec<String> {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     let explained = format!("EXPLAIN QUERY PLAN {sql}");
     let mut query = sqlx::query(&explained);
     for value in binds {
@@ -26,9 +23,7 @@ async fn plan_of(sql: &str, binds: &[i64]) -> Vec<String> {
 /// The steps of the plan of the page of jobs `query` asks for.
 async fn list_plan(query: &JobQuery) -> Vec<String> {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     let mut explained = list_statement("EXPLAIN QUERY PLAN ", query);
     super::query_plan(storage, explained.build()).await
 }
@@ -132,9 +127,7 @@ async fn a_prune_batch_reads_old_rows_by_a_range_of_the_state_and_time_index() {
 #[tokio::test]
 async fn the_prune_index_holds_only_succeeded_and_deleted_jobs() {
     let db = TestDb::sqlite().await;
-    let AnyStorage::Sqlite(storage) = &db.storage else {
-        unreachable!("a SQLite test database");
-    };
+    let storage = db.sqlite_storage();
     for state in ["Succeeded", "Deleted"] {
         sqlx::query(&format!(
             "SELECT count(*) FROM jobs_job INDEXED BY jobs_job_state_updated_id \
