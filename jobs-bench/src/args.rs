@@ -42,10 +42,10 @@ figures (run in this order, on each backend):
              captured and not (capture_backtraces): jobs/s
   scale      100,000 no-op jobs drained at 16 workers on empty tables and, taking
              turns with them, twice on one holding 1,000,000 finished jobs, analyzed
-             before each backlog arrived; 2,000 single enqueues on the big one in rounds taking turns with an
-             empty one; the dashboard's reads (a page by state,
-             by name and by label, the counts) on the big one; and the drain while
-             the server prunes 1,000,000 finished jobs past their retention;
+             before each backlog arrived; 2,000 single enqueues on the big one in
+             rounds taking turns with an empty one; the dashboard's reads (a page by
+             state, by name and by label, the counts) on the big one; and the drain
+             while the server prunes 1,000,000 finished jobs past their retention;
              on PostgreSQL, the steady stream (see `steady`)
   steady     PostgreSQL (also part of `scale`): a server drains while a producer
              keeps about 1,000 jobs waiting, until 10,000,000 have passed through,
