@@ -135,9 +135,10 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
     Ok(claim_complete_with(url, n, claimers, false).await?.wall)
 }
 
-/// [`claim_complete`], writing with each completion the history row the library writes
-/// (`history`; SQLite only: with the history triggers in place, a job then gets the
-/// library's three history rows).
+/// [`claim_complete`], writing the history as the library does (`history`; SQLite
+/// only): the claim says each attempt's start in the job row (with the history
+/// triggers in place, it then writes no history row) and each completion writes one
+/// row that holds the start and the end (migration 33).
 pub(crate) async fn claim_complete_with(
     url: &str,
     n: usize,
@@ -175,16 +176,22 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
     let lease = chrono::Duration::from_std(Duration::from_secs(20))?;
     loop {
         let now = Utc::now();
+        let claimed_at = now;
         let claimed: Vec<Uuid> = match raw {
             Raw::Sqlite(conn) => {
-                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                let start = if history {
+                    ", token = token + 1, started_token = token + 1, started_at = ?3"
+                } else {
+                    ""
+                };
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
                     "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
-                         owner = ?1, lease_until = ?2, updated_at = ?3 \
+                         owner = ?1, lease_until = ?2, updated_at = ?3{start} \
                      WHERE id IN (SELECT id FROM jobs_job INDEXED BY jobs_job_runnable \
                          WHERE state IN ('Enqueued', 'Scheduled') AND run_at <= ?3 \
                          ORDER BY priority DESC, run_at LIMIT ?4) \
                      RETURNING id, name, payload, attempt",
-                )
+                ))
                 .bind(owner)
                 .bind((now + lease).timestamp_micros())
                 .bind(now.timestamp_micros())
@@ -224,10 +231,13 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
         let now = Utc::now();
         match raw {
             Raw::Sqlite(conn) => {
-                let mut complete = QueryBuilder::<Sqlite>::new(
+                let mut complete = QueryBuilder::<Sqlite>::new(if history {
                     "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
-                         updated_at = ",
-                );
+                         started_token = NULL, updated_at = "
+                } else {
+                    "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
+                         updated_at = "
+                });
                 complete
                     .push_bind(now.timestamp_micros())
                     .push(" WHERE owner = ")
@@ -243,14 +253,15 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
                     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                     complete.build().execute(&mut *tx).await?;
                     let mut events = QueryBuilder::<Sqlite>::new(
-                        "INSERT INTO jobs_event (job_id, at, state, attempt, server) ",
+                        "INSERT INTO jobs_event (job_id, at, state, attempt, server, started_at) ",
                     );
                     events.push_values(&claimed, |mut row, id| {
                         row.push_bind(id.to_string())
                             .push_bind(now.timestamp_micros())
                             .push_bind("Succeeded")
                             .push_bind(1_i64)
-                            .push_bind(owner);
+                            .push_bind(owner)
+                            .push_bind(claimed_at.timestamp_micros());
                     });
                     events.build().execute(&mut *tx).await?;
                     tx.commit().await?;

@@ -143,7 +143,11 @@ impl Scratch {
         let mut raw = Raw::connect(&self.url).await?;
         raw.drop_counters().await?;
         if let Raw::Sqlite(conn) = &mut raw {
-            for trigger in ["jobs_job_created", "jobs_job_claimed"] {
+            for trigger in [
+                "jobs_job_created",
+                "jobs_job_claimed",
+                "jobs_job_start_kept",
+            ] {
                 sqlx::query(&format!("DROP TRIGGER {trigger}"))
                     .execute(&mut *conn)
                     .await?;

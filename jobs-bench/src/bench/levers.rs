@@ -42,13 +42,13 @@ enum Variant {
     PageIndexes,
     /// The library's table with every index and no trigger.
     NoTriggers,
-    /// The library's table as the baselines use it: without the two history triggers.
+    /// The library's table as the baselines use it: without the history triggers.
     Plain,
     /// [`Variant::Plain`] without this index of `jobs_job`.
     Without(String),
-    /// The library's table with its claim's history trigger, and a history row written
-    /// with each completion: the two history rows a job gets (its creation is said by
-    /// its row).
+    /// The library's table with its history triggers, claimed and completed as the
+    /// library does: one history row per job, written with its completion (its
+    /// creation and its attempt's start are said by rows, migrations 32 and 33).
     History,
     /// [`Variant::History`] with the triggers that keep the counts by state: all the
     /// library writes.

@@ -199,6 +199,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0032_derived_creation.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 33,
+        description: "the start of an attempt said by its rows, not by a history row of its own",
+        sql: include_str!("../../../migrations/sqlite/0033_derived_start.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]

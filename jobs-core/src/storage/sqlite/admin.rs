@@ -37,16 +37,27 @@ pub(super) const QUEUE_COUNTS: &str = "SELECT queue, \
 pub(super) const STATE_COUNTS: &str =
     "SELECT state, n FROM jobs_state_count WHERE n <> 0 ORDER BY state";
 
-/// A job's history, `?1` its id: its history rows, after the entry of its creation
-/// that its row says when no row was written for it (migration 32).
+/// A job's history, `?1` its id: its history rows, with the entries its rows say
+/// instead of history rows of their own, each where its row would have been: first its
+/// creation (migration 32), when no row was written for it; before each row that ends
+/// an attempt and holds its start (`started_at`, migration 33), that start; last, the
+/// start of the attempt running now, when its row holds it.
 pub(super) const HISTORY: &str = "\
-    SELECT created_at AS at, created_state AS state, 0 AS attempt, NULL AS server, \
-        NULL AS message, NULL AS sources, NULL AS backtrace, NULL AS seq \
-    FROM jobs_job WHERE id = ?1 AND created_state IS NOT NULL \
-    UNION ALL \
-    SELECT at, state, attempt, server, message, sources, backtrace, seq FROM jobs_event \
-    WHERE job_id = ?1 \
-    ORDER BY seq NULLS FIRST";
+    SELECT at, state, attempt, server, message, sources, backtrace FROM ( \
+        SELECT created_at AS at, created_state AS state, 0 AS attempt, NULL AS server, \
+            NULL AS message, NULL AS sources, NULL AS backtrace, 0 AS part, 0 AS seq, \
+            0 AS sub \
+        FROM jobs_job WHERE id = ?1 AND created_state IS NOT NULL \
+        UNION ALL \
+        SELECT started_at, 'Processing', attempt, server, NULL, NULL, NULL, 1, seq, 0 \
+        FROM jobs_event WHERE job_id = ?1 AND started_at IS NOT NULL \
+        UNION ALL \
+        SELECT at, state, attempt, server, message, sources, backtrace, 1, seq, 1 \
+        FROM jobs_event WHERE job_id = ?1 \
+        UNION ALL \
+        SELECT started_at, 'Processing', attempt, owner, NULL, NULL, NULL, 2, 0, 0 \
+        FROM jobs_job WHERE id = ?1 AND state = 'Processing' AND started_token = token \
+    ) ORDER BY part, seq, sub";
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {

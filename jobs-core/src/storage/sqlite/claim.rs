@@ -154,19 +154,22 @@ fn claim_statement<'a>(
     request: &ClaimRequest<'a>,
     queues: Option<&'a [String]>,
 ) -> QueryBuilder<'a, Sqlite> {
-    // One statement, atomic on its own; a trigger writes each claim's history row.
-    // `picked` numbers the rows in claim order (only the few it picked): all but
-    // the first `start_now` are claimed ahead.
+    // One statement, atomic on its own. The attempt's start is said by the row
+    // (`started_at`, and `started_token`, the new token: migration 33), not by a
+    // history row. `picked` numbers the rows in claim order (only the few it picked):
+    // all but the first `start_now` are claimed ahead.
     let mut claim = QueryBuilder::<Sqlite>::new(prefix);
     claim
         .push(
             "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
-             token = token + 1, owner = ",
+             token = token + 1, started_token = token + 1, owner = ",
         )
         .push_bind(request.owner)
         .push(", lease_until = ")
         .push_bind(micros(request.lease_until))
         .push(", updated_at = ")
+        .push_bind(micros(request.now))
+        .push(", started_at = ")
         .push_bind(micros(request.now))
         .push(", ahead = picked.n > ")
         .push_bind(i64::from(request.start_now))

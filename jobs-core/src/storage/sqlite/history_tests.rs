@@ -1,9 +1,10 @@
-//! The history of a job's creation, said by its row since migration 32: a new job writes
-//! no history row, and a job an older build stores gets one from the trigger, read once.
+//! The history rows a job's row says instead: its creation (migration 32) and each
+//! attempt's start (migration 33). A new job writes no row for either; a job an older
+//! build stores or claims gets them from the triggers, read once.
 
 use crate::JobState;
-use crate::storage::conformance::{TestDb, at, id, job};
-use crate::storage::{AdminStore, LifecycleStore};
+use crate::storage::conformance::{TestDb, at, claim, done, id, job};
+use crate::storage::{AdminStore, LifecycleStore, Outcome};
 
 /// The history rows stored for `job`.
 async fn stored_rows(storage: &super::SqliteStorage, job: crate::JobId) -> i64 {
@@ -80,4 +81,161 @@ async fn a_job_an_older_build_stores_keeps_its_creation_row_read_once() {
         (history[0].at, history[0].state, history[0].attempt),
         (at(0), JobState::Enqueued, 0)
     );
+}
+
+/// A job's history as (time, state, attempt, server).
+async fn entries(
+    storage: &super::SqliteStorage,
+    job: crate::JobId,
+) -> Vec<(chrono::DateTime<chrono::Utc>, JobState, u32, Option<String>)> {
+    let history = storage.job_get(job).await.unwrap().unwrap().history;
+    history
+        .into_iter()
+        .map(|entry| (entry.at, entry.state, entry.attempt, entry.server))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_claim_writes_no_history_row_and_the_row_that_ends_its_attempt_says_its_start() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    let claimed = storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(stored_rows(storage, id(1)).await, 0);
+    let running = vec![
+        (at(0), JobState::Enqueued, 0, None),
+        (at(1), JobState::Processing, 1, Some("a".to_owned())),
+    ];
+    assert_eq!(entries(storage, id(1)).await, running);
+    // The result's row, one for the attempt, gives its start before its end.
+    storage
+        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    assert_eq!(stored_rows(storage, id(1)).await, 1);
+    let mut ended = running;
+    ended.push((at(10), JobState::Succeeded, 1, Some("a".to_owned())));
+    assert_eq!(entries(storage, id(1)).await, ended);
+}
+
+/// Every other way out of `Processing` (here a release, then a delete of the next
+/// attempt) gets the start's row from the trigger, before the row of the way out.
+#[tokio::test]
+async fn an_attempt_ended_otherwise_keeps_its_start_in_order() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
+    assert_eq!(storage.jobs_release("a", None, at(2)).await.unwrap(), 1);
+    storage.jobs_claim(claim("b", at(3), 1)).await.unwrap();
+    assert!(storage.job_delete(id(1), at(4)).await.unwrap());
+    assert_eq!(
+        entries(storage, id(1)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            (at(1), JobState::Processing, 1, Some("a".to_owned())),
+            (at(2), JobState::Enqueued, 0, Some("a".to_owned())),
+            (at(3), JobState::Processing, 1, Some("b".to_owned())),
+            (at(4), JobState::Deleted, 1, None),
+        ]
+    );
+}
+
+/// An older build's claim names no start: the trigger writes its row as before, and
+/// this build's result of that attempt does not say the start again.
+#[tokio::test]
+async fn an_attempt_an_older_build_claims_keeps_its_start_row_read_once() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    let mut writer = storage.writer.lock().await.unwrap();
+    sqlx::query(
+        "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
+             token = token + 1, owner = 'old', lease_until = ?2, updated_at = ?1 \
+         WHERE id = ?3",
+    )
+    .bind(at(1).timestamp_micros())
+    .bind(at(61).timestamp_micros())
+    .bind(id(1).to_string())
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    drop(writer);
+    assert_eq!(stored_rows(storage, id(1)).await, 1);
+    storage
+        .jobs_complete(&[done(id(1), "old", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    assert_eq!(
+        entries(storage, id(1)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            (at(1), JobState::Processing, 1, Some("old".to_owned())),
+            (at(10), JobState::Succeeded, 1, Some("old".to_owned())),
+        ]
+    );
+}
+
+/// An attempt this build claims whose result does not write its start: an uncharged one
+/// (put back unstarted), and an older build's result (its statements, which know no
+/// start). The trigger writes the start's row, before the result's.
+#[tokio::test]
+async fn a_result_that_does_not_say_the_start_gets_its_row_from_the_trigger() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage
+        .jobs_insert(&[job(id(1), "one"), job(id(2), "two")])
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .jobs_claim(claim("a", at(1), 2))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let unstarted = Outcome::NotStarted {
+        at: at(10),
+        note: "not started".to_owned(),
+    };
+    storage
+        .jobs_complete(&[done(id(1), "a", 1, unstarted)])
+        .await
+        .unwrap();
+    let mut writer = storage.writer.lock().await.unwrap();
+    for statement in [
+        "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
+             updated_at = ?2 WHERE id = ?1",
+        "INSERT INTO jobs_event (job_id, at, state, attempt, server) \
+         VALUES (?1, ?2, 'Succeeded', 1, 'a')",
+    ] {
+        sqlx::query(statement)
+            .bind(id(2).to_string())
+            .bind(at(10).timestamp_micros())
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+    }
+    drop(writer);
+    let start = (at(1), JobState::Processing, 1, Some("a".to_owned()));
+    assert_eq!(
+        entries(storage, id(1)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            start.clone(),
+            (at(10), JobState::Enqueued, 0, Some("a".to_owned())),
+        ]
+    );
+    assert_eq!(
+        entries(storage, id(2)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            start,
+            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
+        ]
+    );
+    assert_eq!(stored_rows(storage, id(1)).await, 2);
+    assert_eq!(stored_rows(storage, id(2)).await, 2);
 }

@@ -244,7 +244,8 @@ impl LifecycleStore for SqliteStorage {
         }
         let mut writer = self.writer.lock().await?;
         let mut tx = begin(&mut writer).await?;
-        // The jobs whose fence held, and whether any continuation awaits them.
+        // The jobs whose fence held: whether any continuation awaits them, and the
+        // start their result's row says (migration 33).
         let mut finished = HashMap::with_capacity(completions.len());
         for chunk in completions.chunks(ROWS_PER_INSERT) {
             let mut update = QueryBuilder::<Sqlite>::new(
@@ -281,31 +282,46 @@ impl LifecycleStore for SqliteStorage {
                      result = CASE WHEN done.state = 'Succeeded' THEN done.result \
                          ELSE jobs_job.result END, \
                      owner = NULL, lease_until = NULL, ahead = 0, updated_at = done.at, \
-                     wait_name = done.wait_name, wait_key = done.wait_key \
+                     wait_name = done.wait_name, wait_key = done.wait_key, \
+                     started_at = CASE WHEN done.uncharged = 0 \
+                         AND jobs_job.started_token = jobs_job.token \
+                         THEN jobs_job.started_at END, \
+                     started_token = CASE WHEN done.uncharged = 0 THEN NULL \
+                         ELSE jobs_job.started_token END \
                  FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
                      AND jobs_job.token = done.token AND jobs_job.state = 'Processing' \
-                 RETURNING id, EXISTS (SELECT 1 FROM jobs_job AS child \
+                 RETURNING id, started_at, EXISTS (SELECT 1 FROM jobs_job AS child \
                      WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
             );
+            // A charged attempt this build claimed: its start goes into the result's
+            // row (the set `started_at`), and with `started_token` cleared the
+            // trigger writes no row of it. An uncharged one (the attempt did not
+            // count) or an older build's claim: the trigger wrote or writes its row.
             for row in update.build().fetch_all(&mut *tx).await? {
-                finished.insert(row.job_id("id")?, row.try_get::<bool, _>("awaited")?);
+                finished.insert(
+                    row.job_id("id")?,
+                    (
+                        row.try_get::<bool, _>("awaited")?,
+                        row.try_get::<Option<i64>, _>("started_at")?,
+                    ),
+                );
             }
         }
         // Results that failed the fence (deleted, released or rescued meanwhile) leave no
         // history; a job's result counts once even if it came twice.
-        let recorded: Vec<(&Completion, bool)> = completions
+        let recorded: Vec<(&Completion, (bool, Option<i64>))> = completions
             .iter()
             .filter_map(|completion| Some((completion, finished.remove(&completion.id)?)))
             .collect();
         for chunk in recorded.chunks(ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources, \
-                     backtrace) \
+                     backtrace, started_at) \
                  SELECT * FROM (",
             );
             insert.push_values(padded(chunk), |mut row, recorded| {
-                let Some((completion, _)) = recorded else {
-                    for _ in 0..8 {
+                let Some((completion, (_, started_at))) = recorded else {
+                    for _ in 0..9 {
                         row.push_bind(None::<i64>);
                     }
                     return;
@@ -325,7 +341,8 @@ impl LifecycleStore for SqliteStorage {
                     .push_bind(completion.owner.as_str())
                     .push_bind(message)
                     .push_bind(sources)
-                    .push_bind(backtrace);
+                    .push_bind(backtrace)
+                    .push_bind(*started_at);
             });
             insert.push(") WHERE column1 IS NOT NULL");
             insert.build().execute(&mut *tx).await?;
@@ -338,7 +355,7 @@ impl LifecycleStore for SqliteStorage {
         }
         let mut awaited = (Vec::new(), Vec::new());
         let mut now = None;
-        for (completion, has_continuations) in recorded {
+        for (completion, (has_continuations, _)) in recorded {
             now = now.max(Some(completion.at));
             if !has_continuations {
                 continue;
