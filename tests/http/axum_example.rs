@@ -105,6 +105,10 @@ async fn the_agent_example_serves_its_dashboard_on_8000() {
         wait_until_succeeded(&dashboard, step).await;
     }
     let publish = awaiting_approval(&http, &format!("{app}/documents/3")).await;
+    // The document says so as the job begins its wait; the approval finds the job
+    // once the wait is stored (the attempt's result), as a person's would a moment
+    // later.
+    wait_until_in(&dashboard, publish, "Scheduled").await;
     let reply = http
         .post(
             &format!("{app}/documents/3/approve"),
@@ -168,11 +172,13 @@ async fn awaiting_approval(http: &Http, url: &str) -> JobId {
 }
 
 async fn wait_until_succeeded(dashboard: &str, id: JobId) {
+    wait_until_in(dashboard, id, "Succeeded").await;
+}
+
+async fn wait_until_in(dashboard: &str, id: JobId, state: &str) {
     let url = format!("{dashboard}/api/events?topics=job&id={id}");
     let (status, stream) = EventStream::open(&url, None).await;
     assert_eq!(status, StatusCode::OK);
     let mut stream = stream.expect("an event stream");
-    stream
-        .wait_for("job", |job| job["state"] == "Succeeded")
-        .await;
+    stream.wait_for("job", |job| job["state"] == state).await;
 }
