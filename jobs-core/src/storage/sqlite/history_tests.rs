@@ -46,7 +46,7 @@ async fn an_enqueue_writes_no_history_row_and_its_history_begins_with_its_creati
         );
         assert!(first.error.is_none());
     }
-    // A claim's row comes after the entry of the creation.
+    // A claim's entry comes after the creation's.
     storage
         .jobs_claim(crate::storage::conformance::claim("a", at(1), 1))
         .await
