@@ -3,11 +3,12 @@
 -- of that result (`jobs_event.started_at`): a claim writes no history row. That row and
 -- its entry in `jobs_event_job` were two of the pages each claimed job cost.
 -- A claim that leaves `started_token` behind its token (an older build's during a
--- rolling deploy) still gets its row from the trigger, as before. Every other way out of
--- `Processing` (a release, a rescue, a delete, a requeue, an older build's result)
--- leaves `started_token` as it is, and the second trigger writes the start's row then,
--- before that way's own row: no history loses a start and none shows it twice.
--- A result of this build clears `started_token` and writes the start in its own row.
+-- rolling deploy) still gets its row from the trigger, as before. A result of this
+-- build (a rescue's included) that counts the attempt clears `started_token` and writes
+-- the start in its own row. Every other way out of `Processing` (a release, a delete, a
+-- requeue, an uncharged result, an older build's result) leaves `started_token` as it
+-- is, and the second trigger writes the start's row then, before that way's own row:
+-- no history loses a start and none shows it twice.
 -- Adding columns rewrites no row.
 ALTER TABLE jobs_job ADD COLUMN started_at INTEGER;
 ALTER TABLE jobs_job ADD COLUMN started_token INTEGER;
