@@ -15,6 +15,24 @@ async fn stored_rows(storage: &super::SqliteStorage, job: crate::JobId) -> i64 {
         .unwrap()
 }
 
+/// Runs `statement` as an older build would, through the writer: `?1` is `job`'s id,
+/// `?2`, `?3`, … the `times` in microseconds.
+async fn as_older_build(
+    storage: &super::SqliteStorage,
+    statement: &str,
+    job: crate::JobId,
+    times: &[chrono::DateTime<chrono::Utc>],
+) {
+    let mut query = sqlx::query(statement).bind(job.to_string());
+    for time in times {
+        query = query.bind(time.timestamp_micros());
+    }
+    query
+        .execute(&mut *storage.writer.lock().await.unwrap())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_enqueue_writes_no_history_row_and_its_history_begins_with_its_creation() {
     let db = TestDb::sqlite().await;
@@ -62,18 +80,15 @@ async fn an_enqueue_writes_no_history_row_and_its_history_begins_with_its_creati
 async fn a_job_an_older_build_stores_keeps_its_creation_row_read_once() {
     let db = TestDb::sqlite().await;
     let storage = db.sqlite_storage();
-    let mut writer = storage.writer.lock().await.unwrap();
-    sqlx::query(
+    as_older_build(
+        storage,
         "INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, \
              run_at, created_at, updated_at) \
          VALUES (?1, 'old', 'old job', '{}', 'Enqueued', 'default', 0, ?2, ?2, ?2)",
+        id(1),
+        &[at(0)],
     )
-    .bind(id(1).to_string())
-    .bind(at(0).timestamp_micros())
-    .execute(&mut *writer)
-    .await
-    .unwrap();
-    drop(writer);
+    .await;
     assert_eq!(stored_rows(storage, id(1)).await, 1);
     let history = storage.job_get(id(1)).await.unwrap().unwrap().history;
     assert_eq!(history.len(), 1, "{history:?}");
@@ -149,19 +164,15 @@ async fn an_attempt_an_older_build_claims_keeps_its_start_row_read_once() {
     let db = TestDb::sqlite().await;
     let storage = db.sqlite_storage();
     storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
-    let mut writer = storage.writer.lock().await.unwrap();
-    sqlx::query(
+    as_older_build(
+        storage,
         "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
-             token = token + 1, owner = 'old', lease_until = ?2, updated_at = ?1 \
-         WHERE id = ?3",
+             token = token + 1, owner = 'old', lease_until = ?3, updated_at = ?2 \
+         WHERE id = ?1",
+        id(1),
+        &[at(1), at(61)],
     )
-    .bind(at(1).timestamp_micros())
-    .bind(at(61).timestamp_micros())
-    .bind(id(1).to_string())
-    .execute(&mut *writer)
-    .await
-    .unwrap();
-    drop(writer);
+    .await;
     assert_eq!(stored_rows(storage, id(1)).await, 1);
     storage
         .jobs_complete(&[done(id(1), "old", 1, Outcome::Succeeded)])
@@ -204,21 +215,14 @@ async fn a_result_that_does_not_say_the_start_gets_its_row_from_the_trigger() {
         .jobs_complete(&[done(id(1), "a", 1, unstarted)])
         .await
         .unwrap();
-    let mut writer = storage.writer.lock().await.unwrap();
     for statement in [
         "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
              updated_at = ?2 WHERE id = ?1",
         "INSERT INTO jobs_event (job_id, at, state, attempt, server) \
          VALUES (?1, ?2, 'Succeeded', 1, 'a')",
     ] {
-        sqlx::query(statement)
-            .bind(id(2).to_string())
-            .bind(at(10).timestamp_micros())
-            .execute(&mut *writer)
-            .await
-            .unwrap();
+        as_older_build(storage, statement, id(2), &[at(10)]).await;
     }
-    drop(writer);
     let start = (at(1), JobState::Processing, 1, Some("a".to_owned()));
     assert_eq!(
         entries(storage, id(1)).await,
