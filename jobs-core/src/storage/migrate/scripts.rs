@@ -449,4 +449,10 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0040_autovacuum.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 41,
+        description: "the creation of a job said by its row, not by a history row",
+        sql: include_str!("../../../migrations/postgres/0041_derived_creation.sql"),
+        concurrent: false,
+    },
 ];

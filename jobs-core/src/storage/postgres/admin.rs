@@ -25,6 +25,18 @@ use crate::{JobId, JobState, Result};
 /// Key of the advisory lock that the prunes of old jobs take in turn.
 const PRUNE_LOCK: i64 = 0x6a6f_6273_7072_756e; // "jobsprun"
 
+/// A job's history, `$1` its id: its history rows, after the entry of its creation that
+/// its row says when no row was written for it (migration 41).
+const HISTORY: &str = "\
+    SELECT created_at AS at, created_state AS state, 0 AS attempt, NULL::text AS server, \
+        NULL::text AS message, NULL::text AS sources, NULL::text AS backtrace, \
+        NULL::bigint AS seq \
+    FROM jobs_job WHERE id = $1 AND created_state IS NOT NULL \
+    UNION ALL \
+    SELECT at, state, attempt, server, message, sources::text, backtrace, seq \
+    FROM jobs_event WHERE job_id = $1 \
+    ORDER BY seq NULLS FIRST";
+
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Postgres>, query: &JobQuery) {
     if let Some(state) = query.state {
@@ -196,13 +208,10 @@ impl AdminStore for PgStorage {
         else {
             return Ok(None);
         };
-        let events = sqlx::query(
-            "SELECT at, state, attempt, server, message, sources::text AS sources, backtrace \
-             FROM jobs_event WHERE job_id = $1 ORDER BY seq",
-        )
-        .bind(id.as_uuid())
-        .fetch_all(&self.pool)
-        .await?;
+        let events = sqlx::query(HISTORY)
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await?;
         let history = events
             .iter()
             .map(history_entry)

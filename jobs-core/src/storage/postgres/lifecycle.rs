@@ -21,10 +21,10 @@ use crate::storage::{
 };
 use crate::{JobId, Result};
 
-/// The statements that insert jobs, write their history (for the rows they created)
-/// and notify listeners: from arrays through `UNNEST`, or one job from scalars (which
-/// PostgreSQL plans and runs faster), each with or without `ON CONFLICT (id) DO
-/// NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
+/// The statements that insert jobs and notify listeners (a job's row says its creation,
+/// `created_state`, migration 41: no history row is written for it): from arrays
+/// through `UNNEST`, or one job from scalars (which PostgreSQL plans and runs faster),
+/// each with or without `ON CONFLICT (id) DO NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
 /// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id,
 /// $18 concurrency key, $19 concurrency, $20 a key's rate count, $21 its window in ms.
@@ -32,7 +32,7 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let arrays = "SELECT id, name, display_name, payload::json, state, queue, priority, \
              run_at, max_retries, recurring_id, parent_id, on_failure, labels::json, \
              created_at, created_at, trace_context, batch_id, concurrency_key, concurrency, \
-             rate_count, rate_window_ms \
+             rate_count, rate_window_ms, state \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::timestamptz[], $9::int8[], $10::timestamptz[], \
              $12::text[], $13::uuid[], $14::bool[], $15::text[], $16::text[], $17::uuid[], \
@@ -44,19 +44,17 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     let one = "VALUES ($1::uuid, $2::text, $3::text, $4::text::json, $5::text, $6::text, \
              $7::int4, $8::timestamptz, $9::int8, $12::text, $13::uuid, $14::bool, \
              $15::text::json, $10::timestamptz, $10::timestamptz, $16::text, $17::uuid, \
-             $18::text, $19::int4, $20::int4, $21::int8)";
+             $18::text, $19::int4, $20::int4, $21::int8, $5::text)";
     let statement = |source: &str, conflict: &str| {
         format!(
             "WITH inserted AS ( \
                  INSERT INTO jobs_job (id, name, display_name, payload, state, queue, \
                      priority, run_at, max_retries, recurring_id, parent_id, on_failure, \
                      labels, created_at, updated_at, trace_context, batch_id, \
-                     concurrency_key, concurrency, rate_count, rate_window_ms) \
+                     concurrency_key, concurrency, rate_count, rate_window_ms, \
+                     created_state) \
                  {source} {conflict} \
-                 RETURNING id, state, created_at \
-             ), history AS ( \
-                 INSERT INTO jobs_event (job_id, at, state, attempt) \
-                 SELECT id, created_at, state, 0 FROM inserted \
+                 RETURNING id \
              ) \
              SELECT pg_notify(jobs_channel($11), '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted"
         )
@@ -70,9 +68,10 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     ]
 });
 
-/// Inserts jobs on `conn` in one statement that also writes their history (for the rows
-/// it created; an existing id is skipped) and notifies listeners when the surrounding
-/// transaction commits. Used by the storage and by transactional enqueue.
+/// Inserts jobs on `conn` in one statement (an existing id is skipped) that notifies
+/// listeners when the surrounding transaction commits. Each row says its own creation
+/// (`created_at`, `created_state`), from which reading the history derives its first
+/// entry, so a deduped enqueue leaves no trace and a new job writes no history row. Used by the storage and by transactional enqueue.
 pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<()> {
     // Ids made for this insert cannot clash: skip the speculative insert that
     // `ON CONFLICT` costs per row (a fifth of a 1,000-job insert).

@@ -29,6 +29,8 @@ mod continuations;
 #[cfg(test)]
 mod count_tests;
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod key_tests;
 #[cfg(test)]
 mod label_tests;
