@@ -211,10 +211,14 @@ SELECT
     CASE WHEN i % 100 = 7 THEN '[\"vip\"]' ELSE '[]' END
 FROM shaped";
 
-/// `$1` rows, the first created at `$2` (µs since the epoch), one every `$3` µs.
+/// `$1` rows, the first created at `$2` (µs since the epoch), one every `$3` µs; named
+/// created as the library's inserts name theirs, and counted by state as they count
+/// theirs (PostgreSQL migrations 41 and 42).
 const POSTGRES_FILL: &str = "\
+WITH inserted AS (
 INSERT INTO jobs_job (id, name, display_name, payload, state, queue, priority, run_at,
-    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at, labels)
+    attempt, max_retries, owner, lease_until, last_error, created_at, updated_at, labels,
+    created_state)
 SELECT
     (lpad(to_hex(at_us / 1000), 12, '0') || '7' || lpad(to_hex((random() * 4095)::int), 3, '0')
         || to_hex(8 + (random() * 3)::int) || lpad(to_hex((random() * 4095)::int), 3, '0')
@@ -224,9 +228,7 @@ SELECT
     CASE kind WHEN 0 THEN 'Summarize document ' || i WHEN 1 THEN 'Send reminder to ' || (i % 997)
         WHEN 2 THEN 'Embed chunk ' || i ELSE 'Call model for ' || i END,
     json_build_object('document_id', i, 'user_id', i % 997),
-    CASE WHEN bucket < 85 THEN 'Succeeded' WHEN bucket < 90 THEN 'Failed'
-        WHEN bucket < 94 THEN 'Deleted' WHEN bucket < 97 THEN 'Enqueued'
-        WHEN bucket < 98 THEN 'Scheduled' ELSE 'Processing' END,
+    state,
     'default',
     0,
     CASE WHEN bucket = 97 THEN at + interval '1 day' ELSE at END,
@@ -238,9 +240,19 @@ SELECT
     at,
     CASE WHEN bucket < 85 THEN at + interval '2 seconds'
         WHEN bucket < 90 THEN at + interval '1 hour' ELSE at END,
-    CASE WHEN i % 100 = 7 THEN '[\"vip\"]'::json ELSE '[]'::json END
+    CASE WHEN i % 100 = 7 THEN '[\"vip\"]'::json ELSE '[]'::json END,
+    state
 FROM (
-    SELECT i, at_us, to_timestamp(at_us / 1000000.0) AS at, i % 100 AS bucket, i % 4 AS kind
-    FROM (SELECT i, $2::bigint + i * $3::bigint AS at_us
-          FROM generate_series(0::bigint, $1::bigint - 1) AS i) AS seq
-) AS shaped";
+    SELECT *, CASE WHEN bucket < 85 THEN 'Succeeded' WHEN bucket < 90 THEN 'Failed'
+        WHEN bucket < 94 THEN 'Deleted' WHEN bucket < 97 THEN 'Enqueued'
+        WHEN bucket < 98 THEN 'Scheduled' ELSE 'Processing' END AS state
+    FROM (
+        SELECT i, at_us, to_timestamp(at_us / 1000000.0) AS at, i % 100 AS bucket,
+            i % 4 AS kind
+        FROM (SELECT i, $2::bigint + i * $3::bigint AS at_us
+              FROM generate_series(0::bigint, $1::bigint - 1) AS i) AS seq
+    ) AS bucketed
+) AS shaped
+RETURNING state
+)
+INSERT INTO jobs_state_delta (state, n) SELECT state, count(*) FROM inserted GROUP BY state";

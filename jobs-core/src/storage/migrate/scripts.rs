@@ -455,4 +455,10 @@ pub(super) const POSTGRES_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0041_derived_creation.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 42,
+        description: "an insert counts its jobs by state in its own statement",
+        sql: include_str!("../../../migrations/postgres/0042_insert_counts_itself.sql"),
+        concurrent: false,
+    },
 ];

@@ -21,8 +21,9 @@ use crate::storage::{
 };
 use crate::{JobId, Result};
 
-/// The statements that insert jobs and notify listeners (a job's row says its creation,
-/// `created_state`, migration 41: no history row is written for it): from arrays
+/// The statements that insert jobs, count them by state (migration 42: the trigger
+/// counts only rows without `created_state`) and notify listeners (a job's row says its
+/// creation, `created_state`, migration 41: no history row is written for it): from arrays
 /// through `UNNEST`, or one job from scalars (which PostgreSQL plans and runs faster),
 /// each with or without `ON CONFLICT (id) DO NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
@@ -54,7 +55,10 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
                      concurrency_key, concurrency, rate_count, rate_window_ms, \
                      created_state) \
                  {source} {conflict} \
-                 RETURNING id \
+                 RETURNING state \
+             ), counted AS ( \
+                 INSERT INTO jobs_state_delta (state, n) \
+                 SELECT state, count(*) FROM inserted GROUP BY state \
              ) \
              SELECT pg_notify(jobs_channel($11), '') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted"
         )
