@@ -192,6 +192,18 @@ pub(crate) fn id(n: u128) -> JobId {
     JobId::from(Uuid::from_u128(n))
 }
 
+/// A job's history as (time, state, attempt, server), read as the dashboard reads it.
+pub(crate) async fn history_of(
+    storage: &impl AdminStore,
+    job: JobId,
+) -> Vec<(DateTime<Utc>, JobState, u32, Option<String>)> {
+    let history = storage.job_get(job).await.unwrap().unwrap().history;
+    history
+        .into_iter()
+        .map(|entry| (entry.at, entry.state, entry.attempt, entry.server))
+        .collect()
+}
+
 /// An `Enqueued` job named `name` with id `id`, due at `at(0)`, created at `at(0)`.
 pub(crate) fn job(id: JobId, name: &str) -> NewJob {
     NewJob {

@@ -2,7 +2,7 @@
 //! for it, and a job an older build stores, with its own row, shows its creation once.
 
 use crate::JobState;
-use crate::storage::conformance::{TestDb, at, claim, id, job};
+use crate::storage::conformance::{TestDb, at, claim, history_of, id, job};
 use crate::storage::{AdminStore, LifecycleStore};
 
 /// The history rows stored for `job`.
@@ -12,18 +12,6 @@ async fn stored_rows(storage: &super::PgStorage, job: crate::JobId) -> i64 {
         .fetch_one(&storage.pool)
         .await
         .unwrap()
-}
-
-/// A job's history as (time, state, attempt, server).
-async fn entries(
-    storage: &super::PgStorage,
-    job: crate::JobId,
-) -> Vec<(chrono::DateTime<chrono::Utc>, JobState, u32, Option<String>)> {
-    let history = storage.job_get(job).await.unwrap().unwrap().history;
-    history
-        .into_iter()
-        .map(|entry| (entry.at, entry.state, entry.attempt, entry.server))
-        .collect()
 }
 
 #[tokio::test]
@@ -46,13 +34,13 @@ async fn postgres_enqueue_writes_no_history_row_and_its_history_begins_with_its_
         (id(3), JobState::Enqueued, at(0)),
     ] {
         assert_eq!(stored_rows(storage, job).await, 0, "{job}");
-        assert_eq!(entries(storage, job).await, [(created, state, 0, None)]);
+        assert_eq!(history_of(storage, job).await, [(created, state, 0, None)]);
         let history = storage.job_get(job).await.unwrap().unwrap().history;
         assert!(history[0].error.is_none());
     }
     // A claim's entry comes after the creation's.
     storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
-    let states: Vec<JobState> = entries(storage, id(1))
+    let states: Vec<JobState> = history_of(storage, id(1))
         .await
         .into_iter()
         .map(|entry| entry.1)
@@ -82,7 +70,7 @@ async fn postgres_job_an_older_build_stores_keeps_its_creation_row_read_once() {
     .unwrap();
     assert_eq!(stored_rows(storage, id(1)).await, 1);
     assert_eq!(
-        entries(storage, id(1)).await,
+        history_of(storage, id(1)).await,
         [(at(0), JobState::Enqueued, 0, None)]
     );
 }

@@ -3,7 +3,7 @@
 //! build stores or claims gets them from the triggers, read once.
 
 use crate::JobState;
-use crate::storage::conformance::{TestDb, at, claim, done, id, job};
+use crate::storage::conformance::{TestDb, at, claim, done, history_of, id, job};
 use crate::storage::{AdminStore, LifecycleStore, Outcome};
 
 /// The history rows stored for `job`.
@@ -98,18 +98,6 @@ async fn a_job_an_older_build_stores_keeps_its_creation_row_read_once() {
     );
 }
 
-/// A job's history as (time, state, attempt, server).
-async fn entries(
-    storage: &super::SqliteStorage,
-    job: crate::JobId,
-) -> Vec<(chrono::DateTime<chrono::Utc>, JobState, u32, Option<String>)> {
-    let history = storage.job_get(job).await.unwrap().unwrap().history;
-    history
-        .into_iter()
-        .map(|entry| (entry.at, entry.state, entry.attempt, entry.server))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_claim_writes_no_history_row_and_the_row_that_ends_its_attempt_says_its_start() {
     let db = TestDb::sqlite().await;
@@ -122,7 +110,7 @@ async fn a_claim_writes_no_history_row_and_the_row_that_ends_its_attempt_says_it
         (at(0), JobState::Enqueued, 0, None),
         (at(1), JobState::Processing, 1, Some("a".to_owned())),
     ];
-    assert_eq!(entries(storage, id(1)).await, running);
+    assert_eq!(history_of(storage, id(1)).await, running);
     // The result's row, one for the attempt, gives its start before its end.
     storage
         .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
@@ -131,7 +119,7 @@ async fn a_claim_writes_no_history_row_and_the_row_that_ends_its_attempt_says_it
     assert_eq!(stored_rows(storage, id(1)).await, 1);
     let mut ended = running;
     ended.push((at(10), JobState::Succeeded, 1, Some("a".to_owned())));
-    assert_eq!(entries(storage, id(1)).await, ended);
+    assert_eq!(history_of(storage, id(1)).await, ended);
 }
 
 /// Every other way out of `Processing` (here a release, then a delete of the next
@@ -146,7 +134,7 @@ async fn an_attempt_ended_otherwise_keeps_its_start_in_order() {
     storage.jobs_claim(claim("b", at(3), 1)).await.unwrap();
     assert!(storage.job_delete(id(1), at(4)).await.unwrap());
     assert_eq!(
-        entries(storage, id(1)).await,
+        history_of(storage, id(1)).await,
         [
             (at(0), JobState::Enqueued, 0, None),
             (at(1), JobState::Processing, 1, Some("a".to_owned())),
@@ -179,7 +167,7 @@ async fn an_attempt_an_older_build_claims_keeps_its_start_row_read_once() {
         .await
         .unwrap();
     assert_eq!(
-        entries(storage, id(1)).await,
+        history_of(storage, id(1)).await,
         [
             (at(0), JobState::Enqueued, 0, None),
             (at(1), JobState::Processing, 1, Some("old".to_owned())),
@@ -225,7 +213,7 @@ async fn a_result_that_does_not_say_the_start_gets_its_row_from_the_trigger() {
     }
     let start = (at(1), JobState::Processing, 1, Some("a".to_owned()));
     assert_eq!(
-        entries(storage, id(1)).await,
+        history_of(storage, id(1)).await,
         [
             (at(0), JobState::Enqueued, 0, None),
             start.clone(),
@@ -233,7 +221,7 @@ async fn a_result_that_does_not_say_the_start_gets_its_row_from_the_trigger() {
         ]
     );
     assert_eq!(
-        entries(storage, id(2)).await,
+        history_of(storage, id(2)).await,
         [
             (at(0), JobState::Enqueued, 0, None),
             start,
