@@ -23,9 +23,10 @@ use crate::{JobId, Result};
 
 /// The statements that insert jobs, count them by state (migration 42: the trigger
 /// counts only rows without `created_state`) and notify listeners (a job's row says its
-/// creation, `created_state`, migration 41: no history row is written for it): from arrays
-/// through `UNNEST`, or one job from scalars (which PostgreSQL plans and runs faster),
-/// each with or without `ON CONFLICT (id) DO NOTHING`. Parameters: $1 id, $2 name, $3 display name, $4 payload, $5 state, $6 queue,
+/// creation, `created_state`, migration 41: no history row is written for it): from
+/// arrays through `UNNEST`, or one job from scalars (which PostgreSQL plans and runs
+/// faster), each with or without `ON CONFLICT (id) DO NOTHING`. Parameters: $1 id,
+/// $2 name, $3 display name, $4 payload, $5 state, $6 queue,
 /// $7 priority, $8 run at, $9 retries, $10 created at, $11 channel, $12 recurring id,
 /// $13 parent id, $14 on failure, $15 labels, $16 trace context, $17 batch id,
 /// $18 concurrency key, $19 concurrency, $20 a key's rate count, $21 its window in ms.
