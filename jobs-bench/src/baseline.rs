@@ -231,13 +231,15 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
         let now = Utc::now();
         match raw {
             Raw::Sqlite(conn) => {
-                let mut complete = QueryBuilder::<Sqlite>::new(if history {
-                    "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
-                         started_token = NULL, updated_at = "
+                let end = if history {
+                    "started_token = NULL, "
                 } else {
+                    ""
+                };
+                let mut complete = QueryBuilder::<Sqlite>::new(format!(
                     "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
-                         updated_at = "
-                });
+                         {end}updated_at = "
+                ));
                 complete
                     .push_bind(now.timestamp_micros())
                     .push(" WHERE owner = ")
