@@ -11,8 +11,9 @@
 //!   the time, the state the job moved to, its attempt, and the server where one is named.
 //!   A job's creation is said by its row instead (SQLite migration 32, PostgreSQL 41),
 //!   and on SQLite the start of an attempt by the job row while it runs and by the row
-//!   of its result after (migration 33); the history read gives each as its own entry,
-//!   in its place, all the same.
+//!   of its result after (migration 33), and a success, with its attempt's start, by the
+//!   job row while the job stays succeeded (migration 34); the history read gives each
+//!   as its own entry, in its place, all the same.
 //! - Times are stored to the microsecond.
 //! - PostgreSQL stores a NUL in the text it writes (display names, labels, errors, log
 //!   lines, server names, step names) as U+FFFD, since its `text` cannot hold NUL;

@@ -205,6 +205,12 @@ pub(super) const SQLITE_SCRIPTS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0033_derived_start.sql"),
         concurrent: false,
     },
+    Migration {
+        version: 34,
+        description: "a success said by the job row, not by a history row",
+        sql: include_str!("../../../migrations/sqlite/0034_derived_success.sql"),
+        concurrent: false,
+    },
 ];
 
 #[cfg(feature = "postgres")]

@@ -57,7 +57,30 @@ pub(super) const HISTORY: &str = "\
         UNION ALL \
         SELECT started_at, 'Processing', attempt, owner, NULL, NULL, NULL, 2, 0, 0 \
         FROM jobs_job WHERE id = ?1 AND state = 'Processing' AND started_token = token \
+        UNION ALL \
+        SELECT started_at, 'Processing', attempt, succeeded_by, NULL, NULL, NULL, 2, 0, 0 \
+        FROM jobs_job WHERE id = ?1 AND state = 'Succeeded' AND succeeded_by IS NOT NULL \
+            AND started_at IS NOT NULL \
+        UNION ALL \
+        SELECT updated_at, 'Succeeded', attempt, succeeded_by, NULL, NULL, NULL, 2, 0, 1 \
+        FROM jobs_job WHERE id = ?1 AND state = 'Succeeded' AND succeeded_by IS NOT NULL \
     ) ORDER BY part, seq, sub";
+
+/// The finished attempts per minute since `?1`: the stored results, and the successes
+/// their job rows say (migration 34), read through the prune's index of succeeded jobs
+/// by time.
+pub(super) const THROUGHPUT: &str = "\
+    SELECT at / 60000000 AS minute, \
+        SUM(state = 'Succeeded') AS succeeded, SUM(state <> 'Succeeded') AS failed \
+    FROM ( \
+        SELECT at, state FROM jobs_event \
+        WHERE at >= ?1 AND (state = 'Succeeded' OR message IS NOT NULL) \
+            AND state <> 'Enqueued' \
+        UNION ALL \
+        SELECT updated_at, state FROM jobs_job \
+        WHERE state = 'Succeeded' AND updated_at >= ?1 AND succeeded_by IS NOT NULL \
+    ) \
+    GROUP BY minute ORDER BY minute";
 
 /// Appends the query's filters (state, name, text search) as `AND …` conditions.
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, query: &JobQuery) {
@@ -272,17 +295,10 @@ impl AdminStore for SqliteStorage {
     }
 
     async fn jobs_throughput(&self, since: DateTime<Utc>) -> Result<Vec<ThroughputPoint>> {
-        let rows = sqlx::query(
-            "SELECT at / 60000000 AS minute, \
-                 SUM(state = 'Succeeded') AS succeeded, SUM(state <> 'Succeeded') AS failed \
-             FROM jobs_event \
-             WHERE at >= ? AND (state = 'Succeeded' OR message IS NOT NULL) \
-                 AND state <> 'Enqueued' \
-             GROUP BY minute ORDER BY minute",
-        )
-        .bind(micros(since))
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(THROUGHPUT)
+            .bind(micros(since))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ThroughputPoint {

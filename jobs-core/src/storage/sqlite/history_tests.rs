@@ -1,6 +1,7 @@
-//! The history rows a job's row says instead: its creation (migration 32) and each
-//! attempt's start (migration 33). A new job writes no row for either; a job an older
-//! build stores or claims gets them from the triggers, read once.
+//! The history rows a job's row says instead: its creation (migration 32), each
+//! attempt's start (migration 33) and its success (migration 34). A new job writes no
+//! row for any of them; a job an older build stores or claims gets them from the
+//! triggers, and a success left gets its row then, each read once.
 
 use crate::JobState;
 use crate::storage::conformance::{TestDb, at, claim, done, history_of, id, job};
@@ -112,14 +113,149 @@ async fn a_claim_writes_no_history_row_and_the_row_that_ends_its_attempt_says_it
     ];
     assert_eq!(history_of(storage, id(1)).await, running);
     // The result's row, one for the attempt, gives its start before its end.
+    let retry = Outcome::Retry {
+        at: at(20),
+        failure: crate::Failure::new("again"),
+    };
     storage
-        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
+        .jobs_complete(&[done(id(1), "a", 1, retry)])
         .await
         .unwrap();
     assert_eq!(stored_rows(storage, id(1)).await, 1);
     let mut ended = running;
-    ended.push((at(10), JobState::Succeeded, 1, Some("a".to_owned())));
+    ended.push((at(10), JobState::Scheduled, 1, Some("a".to_owned())));
     assert_eq!(history_of(storage, id(1)).await, ended);
+}
+
+/// The entries of the minute's finished attempts on the dashboard's chart.
+async fn throughput(storage: &super::SqliteStorage) -> Vec<(u64, u64)> {
+    let points = storage.jobs_throughput(at(0)).await.unwrap();
+    points
+        .iter()
+        .map(|point| (point.succeeded, point.failed))
+        .collect()
+}
+
+/// A success is said by the job row: its result stores no row, and the history ends
+/// with the attempt's start and its end; the chart counts it.
+#[tokio::test]
+async fn a_success_writes_no_history_row_and_the_history_ends_with_it() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
+    storage
+        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    assert_eq!(stored_rows(storage, id(1)).await, 0);
+    assert_eq!(
+        history_of(storage, id(1)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            (at(1), JobState::Processing, 1, Some("a".to_owned())),
+            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
+        ]
+    );
+    assert_eq!(throughput(storage).await, [(1, 0)]);
+}
+
+/// A success left (an operator's requeue) gets its row from the trigger, before the
+/// requeue's own; the next attempt's entries follow, and the chart counts each once.
+#[tokio::test]
+async fn a_success_left_keeps_its_entries_in_order() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
+    storage
+        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    storage
+        .job_requeue(id(1), at(20), chrono::Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(stored_rows(storage, id(1)).await, 2);
+    let again = storage.jobs_claim(claim("b", at(30), 1)).await.unwrap();
+    let failed = crate::storage::Completion {
+        at: at(40),
+        token: again[0].token,
+        ..done(
+            id(1),
+            "b",
+            again[0].attempt,
+            Outcome::Failed {
+                failure: crate::Failure::new("no"),
+            },
+        )
+    };
+    storage.jobs_complete(&[failed]).await.unwrap();
+    let history = history_of(storage, id(1)).await;
+    assert_eq!(
+        history[..3],
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            (at(1), JobState::Processing, 1, Some("a".to_owned())),
+            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
+        ]
+    );
+    let states: Vec<JobState> = history[3..].iter().map(|entry| entry.1).collect();
+    assert_eq!(
+        states,
+        [JobState::Enqueued, JobState::Processing, JobState::Failed]
+    );
+    assert_eq!(throughput(storage).await, [(1, 1)]);
+}
+
+/// A success left and then succeeded again by an older build, which writes its own
+/// rows: the first success shows once, from its row, and the second once.
+#[tokio::test]
+async fn a_success_left_then_an_older_builds_success_shows_each_once() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
+    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
+    storage
+        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
+        .await
+        .unwrap();
+    for (statement, times) in [
+        (
+            "UPDATE jobs_job SET state = 'Enqueued', run_at = ?2, updated_at = ?2 \
+             WHERE id = ?1",
+            &[at(20)][..],
+        ),
+        (
+            "UPDATE jobs_job SET state = 'Processing', attempt = attempt + 1, \
+                 token = token + 1, owner = 'old', lease_until = ?3, updated_at = ?2 \
+             WHERE id = ?1",
+            &[at(30), at(90)][..],
+        ),
+        (
+            "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
+                 updated_at = ?2 WHERE id = ?1",
+            &[at(40)][..],
+        ),
+        (
+            "INSERT INTO jobs_event (job_id, at, state, attempt, server) \
+             VALUES (?1, ?2, 'Succeeded', 2, 'old')",
+            &[at(40)][..],
+        ),
+    ] {
+        as_older_build(storage, statement, id(1), times).await;
+    }
+    assert_eq!(
+        history_of(storage, id(1)).await,
+        [
+            (at(0), JobState::Enqueued, 0, None),
+            (at(1), JobState::Processing, 1, Some("a".to_owned())),
+            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
+            (at(30), JobState::Processing, 2, Some("old".to_owned())),
+            (at(40), JobState::Succeeded, 2, Some("old".to_owned())),
+        ]
+    );
+    assert_eq!(throughput(storage).await, [(2, 0)]);
 }
 
 /// Every other way out of `Processing` (here a release, then a delete of the next

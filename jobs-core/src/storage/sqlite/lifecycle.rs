@@ -287,16 +287,18 @@ impl LifecycleStore for SqliteStorage {
                          AND jobs_job.started_token = jobs_job.token \
                          THEN jobs_job.started_at END, \
                      started_token = CASE WHEN done.uncharged = 0 THEN NULL \
-                         ELSE jobs_job.started_token END \
+                         ELSE jobs_job.started_token END, \
+                     succeeded_by = CASE WHEN done.state = 'Succeeded' THEN done.owner END \
                  FROM done WHERE jobs_job.id = done.id AND jobs_job.owner = done.owner \
                      AND jobs_job.token = done.token AND jobs_job.state = 'Processing' \
                  RETURNING id, started_at, EXISTS (SELECT 1 FROM jobs_job AS child \
                      WHERE child.parent_id = jobs_job.id AND child.state = 'Awaiting') AS awaited",
             );
             // A charged attempt this build claimed: its start goes into the result's
-            // row (the set `started_at`), and with `started_token` cleared the
-            // trigger writes no row of it. An uncharged one (the attempt did not
-            // count) or an older build's claim: the trigger wrote or writes its row.
+            // row (the set `started_at`), or stays in the job row with a success
+            // (migration 34), and with `started_token` cleared the trigger writes no
+            // row of it. An uncharged one (the attempt did not count) or an older
+            // build's claim: the trigger wrote or writes its row.
             for row in update.build().fetch_all(&mut *tx).await? {
                 finished.insert(
                     row.job_id("id")?,
@@ -313,14 +315,21 @@ impl LifecycleStore for SqliteStorage {
             .iter()
             .filter_map(|completion| Some((completion, finished.remove(&completion.id)?)))
             .collect();
-        for chunk in recorded.chunks(ROWS_PER_INSERT) {
+        // A success is said by the job row (`succeeded_by`, migration 34): only the
+        // other results store a row, which holds what the job row cannot (the error,
+        // the note, the attempt the next one replaces).
+        let stored: Vec<_> = recorded
+            .iter()
+            .filter(|(completion, _)| !matches!(completion.outcome, Outcome::Succeeded))
+            .collect();
+        for chunk in stored.chunks(ROWS_PER_INSERT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs_event (job_id, at, state, attempt, server, message, sources, \
                      backtrace, started_at) \
                  SELECT * FROM (",
             );
             insert.push_values(padded(chunk), |mut row, recorded| {
-                let Some((completion, (_, started_at))) = recorded else {
+                let Some((completion, (_, started_at))) = recorded.copied() else {
                     for _ in 0..9 {
                         row.push_bind(None::<i64>);
                     }

@@ -2,7 +2,7 @@
 //! counts per queue and by state), for the prune, and for an idle server (the next due
 //! job, the jobs no server registers).
 
-use super::admin::{PRUNE_PICK, QUEUE_COUNTS, STATE_COUNTS, list_statement};
+use super::admin::{PRUNE_PICK, QUEUE_COUNTS, STATE_COUNTS, THROUGHPUT, list_statement};
 use super::lifecycle::{NEXT_RUN_AT, unserved_update};
 use crate::JobQuery;
 use crate::storage::conformance::TestDb;
@@ -118,6 +118,27 @@ async fn a_prune_batch_reads_old_rows_by_a_range_of_the_state_and_time_index() {
         .filter(|step| step.contains("TEMP B-TREE"))
         .collect();
     assert_eq!(sorts, ["USE TEMP B-TREE FOR ORDER BY"], "{plan:?}");
+}
+
+/// The chart of finished attempts reads the results of its minutes by their time: the
+/// stored ones through the index of finished rows, the successes the job rows say
+/// (migration 34) through the prune's index by state and time, not a scan of the jobs.
+#[tokio::test]
+async fn the_throughput_reads_its_minutes_by_time() {
+    let plan = plan_of(THROUGHPUT, &[0]).await;
+    for wanted in [
+        "SEARCH jobs_event USING INDEX jobs_event_finished (at>?)",
+        "SEARCH jobs_job USING INDEX jobs_job_state_updated_id (state=? AND updated_at>?)",
+    ] {
+        assert!(
+            plan.iter().any(|step| step == wanted),
+            "no `{wanted}`: {plan:?}"
+        );
+    }
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN jobs_")),
+        "scans a table: {plan:?}"
+    );
 }
 
 /// The prune's index holds only the jobs a prune takes (migration 31): an enqueue,
