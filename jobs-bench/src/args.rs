@@ -62,7 +62,7 @@ figures (run in this order, on each backend):
              complete on the minimal table, on the library's table stripped to its
              claim index (then with the indexes of the dashboard's pages by state
              and by name), without triggers, without each other index in turn, and
-             with the history rows the library writes: what each part costs
+             with the history the library writes: what each part costs
   all        every figure
 
 soak (not a figure: a reliability run, PostgreSQL only):

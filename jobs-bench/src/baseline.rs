@@ -137,8 +137,8 @@ pub(crate) async fn claim_complete(url: &str, n: usize, claimers: usize) -> Resu
 
 /// [`claim_complete`], writing the history as the library does (`history`; SQLite
 /// only): the claim says each attempt's start in the job row (with the history
-/// triggers in place, it then writes no history row) and each completion writes one
-/// row that holds the start and the end (migration 33).
+/// triggers in place, it then writes no history row) and each success says its end
+/// and its server there too (migrations 33 and 34): no history row at all.
 pub(crate) async fn claim_complete_with(
     url: &str,
     n: usize,
@@ -176,7 +176,6 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
     let lease = chrono::Duration::from_std(Duration::from_secs(20))?;
     loop {
         let now = Utc::now();
-        let claimed_at = now;
         let claimed: Vec<Uuid> = match raw {
             Raw::Sqlite(conn) => {
                 let start = if history {
@@ -231,16 +230,17 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
         let now = Utc::now();
         match raw {
             Raw::Sqlite(conn) => {
-                let end = if history {
-                    "started_token = NULL, "
-                } else {
-                    ""
-                };
-                let mut complete = QueryBuilder::<Sqlite>::new(format!(
-                    "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, \
-                         {end}updated_at = "
-                ));
+                let mut complete = QueryBuilder::<Sqlite>::new(
+                    "UPDATE jobs_job SET state = 'Succeeded', owner = NULL, lease_until = NULL, ",
+                );
+                if history {
+                    complete
+                        .push("started_token = NULL, succeeded_by = ")
+                        .push_bind(owner)
+                        .push(", ");
+                }
                 complete
+                    .push("updated_at = ")
                     .push_bind(now.timestamp_micros())
                     .push(" WHERE owner = ")
                     .push_bind(owner)
@@ -250,26 +250,7 @@ async fn claim_loop(raw: &mut Raw, owner: &str, history: bool) -> Result<()> {
                     ids.push_bind(id.to_string());
                 }
                 complete.push(")");
-                if history {
-                    // One transaction, as the library writes a round of results.
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    complete.build().execute(&mut *tx).await?;
-                    let mut events = QueryBuilder::<Sqlite>::new(
-                        "INSERT INTO jobs_event (job_id, at, state, attempt, server, started_at) ",
-                    );
-                    events.push_values(&claimed, |mut row, id| {
-                        row.push_bind(id.to_string())
-                            .push_bind(now.timestamp_micros())
-                            .push_bind("Succeeded")
-                            .push_bind(1_i64)
-                            .push_bind(owner)
-                            .push_bind(claimed_at.timestamp_micros());
-                    });
-                    events.build().execute(&mut *tx).await?;
-                    tx.commit().await?;
-                } else {
-                    complete.build().execute(&mut *conn).await?;
-                }
+                complete.build().execute(&mut *conn).await?;
             }
             Raw::Postgres(conn) => {
                 sqlx::query(
