@@ -136,27 +136,35 @@ async fn throughput(storage: &super::SqliteStorage) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// A success is said by the job row: its result stores no row, and the history ends
-/// with the attempt's start and its end; the chart counts it.
-#[tokio::test]
-async fn a_success_writes_no_history_row_and_the_history_ends_with_it() {
-    let db = TestDb::sqlite().await;
-    let storage = db.sqlite_storage();
+/// Enqueues job 1, claims it on server `a` at 12:00:01 and records its success at
+/// 12:00:10: the entries of [`first_success`].
+async fn succeed_once(storage: &super::SqliteStorage) {
     storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
     storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
     storage
         .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
         .await
         .unwrap();
+}
+
+/// The history of [`succeed_once`]'s job: its creation, its attempt's start, its success.
+fn first_success() -> [(chrono::DateTime<chrono::Utc>, JobState, u32, Option<String>); 3] {
+    [
+        (at(0), JobState::Enqueued, 0, None),
+        (at(1), JobState::Processing, 1, Some("a".to_owned())),
+        (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
+    ]
+}
+
+/// A success is said by the job row: its result stores no row, and the history ends
+/// with the attempt's start and its end; the chart counts it.
+#[tokio::test]
+async fn a_success_writes_no_history_row_and_the_history_ends_with_it() {
+    let db = TestDb::sqlite().await;
+    let storage = db.sqlite_storage();
+    succeed_once(storage).await;
     assert_eq!(stored_rows(storage, id(1)).await, 0);
-    assert_eq!(
-        history_of(storage, id(1)).await,
-        [
-            (at(0), JobState::Enqueued, 0, None),
-            (at(1), JobState::Processing, 1, Some("a".to_owned())),
-            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
-        ]
-    );
+    assert_eq!(history_of(storage, id(1)).await, first_success());
     assert_eq!(throughput(storage).await, [(1, 0)]);
 }
 
@@ -166,12 +174,7 @@ async fn a_success_writes_no_history_row_and_the_history_ends_with_it() {
 async fn a_success_left_keeps_its_entries_in_order() {
     let db = TestDb::sqlite().await;
     let storage = db.sqlite_storage();
-    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
-    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
-    storage
-        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
-        .await
-        .unwrap();
+    succeed_once(storage).await;
     storage
         .job_requeue(id(1), at(20), chrono::Duration::zero())
         .await
@@ -192,14 +195,7 @@ async fn a_success_left_keeps_its_entries_in_order() {
     };
     storage.jobs_complete(&[failed]).await.unwrap();
     let history = history_of(storage, id(1)).await;
-    assert_eq!(
-        history[..3],
-        [
-            (at(0), JobState::Enqueued, 0, None),
-            (at(1), JobState::Processing, 1, Some("a".to_owned())),
-            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
-        ]
-    );
+    assert_eq!(history[..3], first_success());
     let states: Vec<JobState> = history[3..].iter().map(|entry| entry.1).collect();
     assert_eq!(
         states,
@@ -214,12 +210,7 @@ async fn a_success_left_keeps_its_entries_in_order() {
 async fn a_success_left_then_an_older_builds_success_shows_each_once() {
     let db = TestDb::sqlite().await;
     let storage = db.sqlite_storage();
-    storage.jobs_insert(&[job(id(1), "one")]).await.unwrap();
-    storage.jobs_claim(claim("a", at(1), 1)).await.unwrap();
-    storage
-        .jobs_complete(&[done(id(1), "a", 1, Outcome::Succeeded)])
-        .await
-        .unwrap();
+    succeed_once(storage).await;
     for (statement, times) in [
         (
             "UPDATE jobs_job SET state = 'Enqueued', run_at = ?2, updated_at = ?2 \
@@ -245,16 +236,12 @@ async fn a_success_left_then_an_older_builds_success_shows_each_once() {
     ] {
         as_older_build(storage, statement, id(1), times).await;
     }
-    assert_eq!(
-        history_of(storage, id(1)).await,
-        [
-            (at(0), JobState::Enqueued, 0, None),
-            (at(1), JobState::Processing, 1, Some("a".to_owned())),
-            (at(10), JobState::Succeeded, 1, Some("a".to_owned())),
-            (at(30), JobState::Processing, 2, Some("old".to_owned())),
-            (at(40), JobState::Succeeded, 2, Some("old".to_owned())),
-        ]
-    );
+    let mut both = first_success().to_vec();
+    both.extend([
+        (at(30), JobState::Processing, 2, Some("old".to_owned())),
+        (at(40), JobState::Succeeded, 2, Some("old".to_owned())),
+    ]);
+    assert_eq!(history_of(storage, id(1)).await, both);
     assert_eq!(throughput(storage).await, [(2, 0)]);
 }
 
