@@ -73,10 +73,12 @@ static INSERTS: LazyLock<[String; 4]> = LazyLock::new(|| {
     ]
 });
 
-/// Inserts jobs on `conn` in one statement (an existing id is skipped) that notifies
-/// listeners when the surrounding transaction commits. Each row says its own creation
-/// (`created_at`, `created_state`), from which reading the history derives its first
-/// entry, so a deduped enqueue leaves no trace and a new job writes no history row. Used by the storage and by transactional enqueue.
+/// Inserts jobs on `conn` in one statement (an existing id is skipped) that counts them
+/// by state (migration 42) and notifies listeners when the surrounding transaction
+/// commits. Each row says its own creation (`created_at`, `created_state`), from which
+/// reading the history derives its first entry, so a deduped enqueue leaves no trace
+/// and a new job writes no history row. Used by the storage and by transactional
+/// enqueue.
 pub(crate) async fn jobs_insert_with(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<()> {
     // Ids made for this insert cannot clash: skip the speculative insert that
     // `ON CONFLICT` costs per row (a fifth of a 1,000-job insert).
