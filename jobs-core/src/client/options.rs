@@ -59,7 +59,8 @@ pub struct ConnectOptions {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SqliteSynchronous {
-    /// The write-ahead log is synced at checkpoints, not at each commit. A crash of
+    /// The write-ahead log is synced at checkpoints, not at each commit; a client on a
+    /// URL checkpoints off the write path within about a second of a write. A crash of
     /// the application loses nothing committed; a power loss or OS crash may lose the
     /// last transactions (never corrupts the file). Much faster commits.
     #[default]

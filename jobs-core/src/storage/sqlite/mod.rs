@@ -6,12 +6,14 @@
 //! timeout. Reads use their own pool and, thanks to WAL, never wait for the writer.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Sqlite, SqliteConnection};
+use tokio_util::sync::DropGuard;
 
 pub(crate) use self::lifecycle::jobs_insert_with;
 pub(crate) use self::unique::jobs_admit_with;
@@ -22,6 +24,7 @@ use crate::{ConnectOptions, Result};
 
 mod admin;
 mod batches;
+mod checkpoint;
 mod claim;
 mod continuations;
 #[cfg(test)]
@@ -50,6 +53,9 @@ const ROWS_PER_INSERT: usize = 500;
 pub(crate) struct SqliteStorage {
     writer: Writer,
     reader: SqlitePool,
+    /// Stops the checkpoints off the write path once the last clone is dropped; `None`
+    /// on a pool (the application's, or an in-memory database).
+    checkpoints: Option<Arc<DropGuard>>,
 }
 
 impl SqliteStorage {
@@ -85,9 +91,11 @@ impl SqliteStorage {
             return Ok(Self {
                 writer: Writer::Pool(pool.clone()),
                 reader: pool,
+                checkpoints: None,
             });
         }
-        let writer = Writer::open(options, after_connect).await?;
+        let writer = Writer::open(options.clone(), after_connect).await?;
+        let checkpoints = Some(Arc::new(checkpoint::start(&options).await?));
         // No ping before each use: a connection to a local file does not go stale, and
         // the ping is a round trip to SQLite's thread that every statement would wait for.
         let reader = SqlitePoolOptions::new()
@@ -96,7 +104,11 @@ impl SqliteStorage {
             .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            checkpoints,
+        })
     }
 
     /// Uses the application's pool for reads and writes.
@@ -104,6 +116,7 @@ impl SqliteStorage {
         Self {
             writer: Writer::Pool(pool.clone()),
             reader: pool,
+            checkpoints: None,
         }
     }
 
@@ -120,6 +133,7 @@ impl SqliteStorage {
         Self {
             writer: self.writer.clone(),
             reader,
+            checkpoints: self.checkpoints.clone(),
         }
     }
 
@@ -136,7 +150,11 @@ impl SqliteStorage {
             .max_connections(1)
             .test_before_acquire(false)
             .connect_lazy_with((*self.reader.connect_options()).clone());
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            checkpoints: self.checkpoints.clone(),
+        })
     }
 
     /// Notes the result of a call, so that a write connection that broke is replaced.
