@@ -17,9 +17,9 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The wait between checkpoints while the log grows.
-pub(super) const BUSY: Duration = Duration::from_millis(20);
+const BUSY: Duration = Duration::from_millis(20);
 /// The longest wait, reached by doubling while nothing is written.
-pub(super) const IDLE: Duration = Duration::from_secs(1);
+const IDLE: Duration = Duration::from_secs(1);
 
 /// Starts checkpointing the database `options` open, on a connection of its own, until
 /// the returned guard (which every clone of the storage shares) is dropped.
