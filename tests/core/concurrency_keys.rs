@@ -20,24 +20,18 @@ backend_tests!(
 #[job(concurrency_key = "tenant-{tenant}", display = "Sync {tenant}/{n}")]
 async fn sync_tenant(State(probe): State<Probe>, tenant: u32, n: u32) {
     let _ = n;
-    let key = format!("tenant-{tenant}");
-    probe.enter(&key);
-    probe.enter("all");
+    let _key = probe.inside(&format!("tenant-{tenant}"));
+    let _all = probe.inside("all");
     probe.gate.acquire().await.expect("gate open").forget();
-    probe.leave("all");
-    probe.leave(&key);
 }
 
 /// As `sync_tenant`, two at a time per account.
 #[job(concurrency_key = "account-{account}", concurrency = 2)]
 async fn build_report(State(probe): State<Probe>, account: u32, n: u32) {
     let _ = n;
-    let key = format!("account-{account}");
-    probe.enter(&key);
-    probe.enter("all");
+    let _key = probe.inside(&format!("account-{account}"));
+    let _all = probe.inside("all");
     probe.gate.acquire().await.expect("gate open").forget();
-    probe.leave("all");
-    probe.leave(&key);
 }
 
 async fn count_in(jobs: &Jobs, state: JobState) -> u64 {

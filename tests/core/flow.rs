@@ -15,9 +15,8 @@ backend_tests!(
 #[job(queue = "pdf", display = "Render {n}")]
 async fn render(State(probe): State<Probe>, n: u32) {
     let _ = n;
-    probe.enter("pdf");
+    let _inside = probe.inside("pdf");
     probe.gate.acquire().await.expect("gate open").forget();
-    probe.leave("pdf");
 }
 
 #[job(queue = "llm", display = "Ask {n}")]

@@ -32,9 +32,8 @@ async fn call_tenant_api(State(probe): State<Probe>, tenant: u32, n: u32) {
 #[job(concurrency_key = "account-{account}", rate = "2/1m")]
 async fn export_account(State(probe): State<Probe>, account: u32, n: u32) {
     let _ = (account, n);
-    probe.enter("exports");
+    let _inside = probe.inside("exports");
     probe.gate.acquire().await.expect("gate open").forget();
-    probe.leave("exports");
 }
 
 #[job(display = "Tick {n}")]

@@ -45,10 +45,9 @@ async fn long_report(State(probe): State<Probe>, ctx: JobContext) {
 #[job]
 async fn catch_up_report(State(probe): State<Probe>, ctx: JobContext) {
     let _run = probe.start(ctx.id());
-    probe.enter("catch-up");
+    let _inside = probe.inside("catch-up");
     // Long enough for a second run, if one started, to overlap this one.
     tokio::time::sleep(Duration::from_millis(30)).await;
-    probe.leave("catch-up");
 }
 
 #[job(labels = ["tenant-{tenant_id}"])]

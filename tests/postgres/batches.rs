@@ -86,7 +86,9 @@ async fn child() {
         .state(pool)
         .state(jobs)
         .worker_count(WORKERS)
-        .poll_interval(Duration::from_millis(200));
+        .poll_interval(Duration::from_millis(200))
+        // Leases that a loaded machine's slow heartbeats do not let run out.
+        .server_timeout(Duration::from_secs(10));
     process::serve_until_parent_gone(server).await;
 }
 

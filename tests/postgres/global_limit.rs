@@ -38,7 +38,9 @@ async fn child() {
         .state(pool)
         .worker_count(WORKERS)
         .global_queue_limit("render", LIMIT)
-        .poll_interval(Duration::from_millis(200));
+        .poll_interval(Duration::from_millis(200))
+        // Leases that a loaded machine's slow heartbeats do not let run out.
+        .server_timeout(Duration::from_secs(10));
     process::serve_until_parent_gone(server).await;
 }
 

@@ -409,7 +409,6 @@ impl Probe {
         *max = (*max).max(*now);
     }
 
-    /// Counts one fewer running under `key`.
     /// Counts one more running under `key` until the guard drops: also when the
     /// attempt is stopped where it waits (a lost lease under a loaded machine), which
     /// would skip a `leave` after the wait.
@@ -421,6 +420,7 @@ impl Probe {
         }
     }
 
+    /// Counts one fewer running under `key`.
     pub fn leave(&self, key: &str) {
         if let Some((now, _)) = self.inner.lock().unwrap().counters.get_mut(key) {
             *now -= 1;
