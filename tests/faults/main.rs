@@ -16,6 +16,8 @@ mod clock_skew;
 mod delete_requeue;
 #[cfg(feature = "postgres")]
 mod harness;
+#[cfg(feature = "postgres")]
+mod late_release;
 mod node;
 #[cfg(feature = "postgres")]
 mod outage;

@@ -247,7 +247,11 @@ fn ahead_wait(shared: &Shared) -> Duration {
 const AHEAD_WAIT: Duration = Duration::from_secs(1);
 
 /// Puts jobs claimed ahead back to `Enqueued` for any server, their attempt not
-/// counted; on failure they stay and start here when slots free up.
+/// counted. They are no longer held here from this moment, whatever the answer: a
+/// release whose answer did not come (a timeout, a connection lost after the commit)
+/// may have been committed, and another server may be running them already. Those the
+/// database still says are this server's go back with the heartbeat's put-back of rows
+/// owned but not held.
 async fn release_ready(shared: &Shared) {
     let jobs: Vec<ClaimedJob> = shared.held().ready.drain(..).collect();
     let claims: Vec<Fence> = jobs.iter().map(ClaimedJob::fence).collect();
@@ -260,24 +264,19 @@ async fn release_ready(shared: &Shared) {
         )
         .await
     {
-        Ok(released) => {
-            tracing::debug!(
-                released,
-                "put back jobs claimed ahead that found no free slot"
-            );
-            // Jobs run longer than a claim now: claim ahead again only once they do not.
-            claim_starts(shared);
-        }
-        Err(error) => {
-            tracing::warn!(%error, "could not put back jobs claimed ahead; they wait for a slot here");
-            let mut held = shared.held();
-            if !shared.lease.fenced() {
-                for job in jobs.into_iter().rev() {
-                    held.ready.push_front(job);
-                }
-            }
-        }
+        Ok(released) => tracing::debug!(
+            released,
+            "put back jobs claimed ahead that found no free slot"
+        ),
+        Err(error) => tracing::warn!(
+            %error,
+            jobs = claims.len(),
+            "could not put back jobs claimed ahead; they will not start here, and the \
+             heartbeat puts back those still this server's"
+        ),
     }
+    // Jobs run longer than a claim now: claim ahead again only once they do not.
+    claim_starts(shared);
 }
 
 /// Resolves when another process signals new jobs; never without such signals.
