@@ -130,12 +130,21 @@ struct Wakes(Arc<Mutex<Vec<Wake>>>);
 type Wake = (JobId, DateTime<Utc>);
 
 impl Wakes {
-    /// Each job's wake, checking that none woke twice.
-    fn once_each(&self) -> HashMap<JobId, DateTime<Utc>> {
+    /// Each job's wake, checking that none woke twice (failing with the history of
+    /// those that did: which servers claimed and put them back, and when).
+    async fn once_each(&self, jobs: &Jobs) -> HashMap<JobId, DateTime<Utc>> {
         let wakes = self.0.lock().unwrap().clone();
-        let once: HashMap<_, _> = wakes.iter().copied().collect();
-        assert_eq!(once.len(), wakes.len(), "a job woke twice");
-        once
+        let mut each: HashMap<JobId, Vec<DateTime<Utc>>> = HashMap::new();
+        for (id, at) in &wakes {
+            each.entry(*id).or_default().push(*at);
+        }
+        let mut twice = Vec::new();
+        for (id, times) in each.iter().filter(|(_, times)| times.len() > 1) {
+            let history = jobs.get(*id).await.unwrap().history;
+            twice.push(format!("{id} woke at {times:?}; history {history:#?}"));
+        }
+        assert!(twice.is_empty(), "jobs woke twice:\n{}", twice.join("\n"));
+        each.into_iter().map(|(id, times)| (id, times[0])).collect()
     }
 }
 
@@ -327,7 +336,7 @@ async fn ten_thousand_sleeping_jobs_hold_no_task_and_resume_on_time_after_a_rest
         server.shutdown().await;
     }
 
-    let woke = wakes.once_each();
+    let woke = wakes.once_each(&jobs).await;
     assert_eq!(woke.len(), ids.len(), "each job woke");
     let mut latest = chrono::Duration::zero();
     for (id, at) in &woke {
