@@ -253,8 +253,12 @@ const AHEAD_WAIT: Duration = Duration::from_secs(1);
 /// database still says are this server's go back with the heartbeat's put-back of rows
 /// owned but not held.
 async fn release_ready(shared: &Shared) {
-    let jobs: Vec<ClaimedJob> = shared.held().ready.drain(..).collect();
-    let claims: Vec<Fence> = jobs.iter().map(ClaimedJob::fence).collect();
+    let claims: Vec<Fence> = shared
+        .held()
+        .ready
+        .drain(..)
+        .map(|job| job.fence())
+        .collect();
     let now = shared.jobs.now();
     match shared
         .bounded(
