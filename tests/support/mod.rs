@@ -39,6 +39,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
+        init_logs();
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -121,6 +122,22 @@ impl Drop for TestDb {
         })
         .join();
     }
+}
+
+/// With `JOBS_TEST_LOG` set to a filter (`jobs_core=warn`, say), the library's log lines
+/// go to stderr, uncaptured and from every test at once: for running one test alone
+/// while hunting a failure (a put-back that failed, a lease lost). Off by default.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("JOBS_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .try_init();
+        }
+    });
 }
 
 /// Runs one async test body against each backend compiled in:
