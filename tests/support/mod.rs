@@ -226,6 +226,34 @@ pub async fn execute(db: &TestDb, sql: &str, texts: &[&str]) {
     }
 }
 
+/// Reads one count (`sql`, its `$1`, `$2`, … bound to `texts` in order) from the test's
+/// database behind the library's back.
+pub async fn count(db: &TestDb, sql: &str, texts: &[&str]) -> i64 {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let mut query = sqlx::query_scalar(sql);
+            for text in texts {
+                query = query.bind(*text);
+            }
+            let n = query.fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut query = sqlx::query_scalar(sql);
+            for text in texts {
+                query = query.bind(*text);
+            }
+            let n = query.fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
 /// A fixed start for manual clocks: tests read the same dates every run.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()

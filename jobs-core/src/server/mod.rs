@@ -485,9 +485,11 @@ struct Shared {
     writes: mpsc::UnboundedSender<Write>,
     /// What this server holds: its leases are renewed, nothing else of its own.
     held: Mutex<Held>,
-    /// Held by a claim from sending it until its jobs are in `held`; the heartbeat
+    /// Held by a claim from sending it until its jobs are in `held`, and by the release
+    /// of jobs claimed ahead (out of `held` already) until it is answered; the heartbeat
     /// releases the rows it owns but does not hold only when it can take this at once,
-    /// so a claim that just committed is never released.
+    /// so neither a claim that just committed nor jobs on their way back are taken for
+    /// lost.
     claiming: tokio::sync::Mutex<()>,
     /// When leases were last renewed, and whether the server fenced itself.
     lease: heartbeat::Lease,

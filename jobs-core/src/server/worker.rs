@@ -253,6 +253,10 @@ const AHEAD_WAIT: Duration = Duration::from_secs(1);
 /// database still says are this server's go back with the heartbeat's put-back of rows
 /// owned but not held.
 async fn release_ready(shared: &Shared) {
+    // Held while the release is in flight, as while a claim is: the heartbeat puts back
+    // rows owned but not held only when neither is, and from the next line on these
+    // rows are both (it would put them back itself, as if they had been lost).
+    let _claiming = shared.claiming.lock().await;
     let claims: Vec<Fence> = shared
         .held()
         .ready

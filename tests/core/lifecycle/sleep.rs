@@ -337,6 +337,16 @@ async fn ten_thousand_sleeping_jobs_hold_no_task_and_resume_on_time_after_a_rest
     }
 
     let woke = wakes.once_each(&jobs).await;
+    // Nothing failed, so no server found rows it owned but did not hold (a put-back
+    // racing the release of jobs claimed ahead did, before that release held the
+    // claim lock).
+    let unheld = crate::support::count(
+        &db,
+        "SELECT count(*) FROM jobs_event WHERE message = $1",
+        &["released: its server no longer held it"],
+    )
+    .await;
+    assert_eq!(unheld, 0, "jobs put back as no longer held");
     assert_eq!(woke.len(), ids.len(), "each job woke");
     let mut latest = chrono::Duration::zero();
     for (id, at) in &woke {
