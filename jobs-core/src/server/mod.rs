@@ -369,6 +369,10 @@ impl JobServer {
         let shared = self.shared.clone();
         shared.stop_claiming.cancel();
         let _ = tasks.claimer.await;
+        // Held until the jobs this shutdown puts back (stopped past the grace period,
+        // claimed ahead) are put back: they leave the held set first, and the heartbeat,
+        // still running, would otherwise put them back itself as lost.
+        let claiming = shared.claiming.lock().await;
         shared.tracker.close();
         if tokio::time::timeout(shared.config.shutdown_grace, shared.tracker.wait())
             .await
@@ -425,6 +429,7 @@ impl JobServer {
                 }
             }
         }
+        drop(claiming);
         tasks.heartbeat.stop(&shared).await;
         if let Err(error) = shared
             .bounded(shared.storage.server_remove(&shared.row.id))
@@ -485,8 +490,9 @@ struct Shared {
     writes: mpsc::UnboundedSender<Write>,
     /// What this server holds: its leases are renewed, nothing else of its own.
     held: Mutex<Held>,
-    /// Held by a claim from sending it until its jobs are in `held`, and by the release
-    /// of jobs claimed ahead (out of `held` already) until it is answered; the heartbeat
+    /// Held by a claim from sending it until its jobs are in `held`, by the release of
+    /// jobs claimed ahead (out of `held` already) until it is answered, and by shutdown
+    /// from the claim loop's end until it put back what it stopped; the heartbeat
     /// releases the rows it owns but does not hold only when it can take this at once,
     /// so neither a claim that just committed nor jobs on their way back are taken for
     /// lost.
