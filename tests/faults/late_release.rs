@@ -114,10 +114,10 @@ async fn released_ahead_fails(release: Release) {
     let total = u64::from(AHEAD) + 3;
 
     // Two slots. Its first claim starts the quick job and a long one; the quick one
-    // ends at once, so the next claim takes the other long one and claims ahead. With a poll interval of 10 s, jobs
-    // claimed ahead wait a second before they are put back, and the heartbeat (which
-    // drops jobs the database no longer says are this server's, and puts back those it
-    // says are but are not held) comes every 10 s.
+    // ends at once, so the next claim takes the other long one and claims ahead. With a
+    // poll interval of 10 s, jobs claimed ahead wait a second before they are put back,
+    // and the heartbeat (which drops jobs the database no longer says are this
+    // server's, and puts back those it says are but are not held) comes every 10 s.
     let first = JobServer::builder(jobs.clone())
         .state(log.clone())
         .worker_count(2)

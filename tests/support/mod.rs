@@ -200,58 +200,50 @@ pub async fn tamper(db: &TestDb, id: JobId, column: &str, value: &str) {
     }
 }
 
+/// `$body` with `$pool` a fresh pool on the test's database (a `SqlitePool` or a
+/// `PgPool`, whichever its backend needs), closed after.
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db.backend {
+            Backend::Sqlite => {
+                let $pool = sqlx::SqlitePool::connect(&$db.url).await.unwrap();
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let $pool = sqlx::PgPool::connect(&$db.url).await.unwrap();
+                let out = $body;
+                $pool.close().await;
+                out
+            }
+        }
+    };
+}
+
 /// Runs `sql` (one statement, its `$1`, `$2`, … bound to `texts` in order) on the
 /// test's database behind the library's back, as another build or an operator would.
 pub async fn execute(db: &TestDb, sql: &str, texts: &[&str]) {
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            let mut query = sqlx::query(sql);
-            for text in texts {
-                query = query.bind(*text);
-            }
-            query.execute(&pool).await.unwrap();
-            pool.close().await;
+    with_pool!(db, |pool| {
+        let mut query = sqlx::query(sql);
+        for text in texts {
+            query = query.bind(*text);
         }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let mut query = sqlx::query(sql);
-            for text in texts {
-                query = query.bind(*text);
-            }
-            query.execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+        query.execute(&pool).await.unwrap();
+    });
 }
 
 /// Reads one count (`sql`, its `$1`, `$2`, … bound to `texts` in order) from the test's
 /// database behind the library's back.
 pub async fn count(db: &TestDb, sql: &str, texts: &[&str]) -> i64 {
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            let mut query = sqlx::query_scalar(sql);
-            for text in texts {
-                query = query.bind(*text);
-            }
-            let n = query.fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
+    with_pool!(db, |pool| {
+        let mut query = sqlx::query_scalar(sql);
+        for text in texts {
+            query = query.bind(*text);
         }
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            let mut query = sqlx::query_scalar(sql);
-            for text in texts {
-                query = query.bind(*text);
-            }
-            let n = query.fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        }
-    }
+        query.fetch_one(&pool).await.unwrap()
+    })
 }
 
 /// A fixed start for manual clocks: tests read the same dates every run.
