@@ -183,6 +183,7 @@ async fn a_server_that_cannot_renew_its_leases_stops_its_jobs_and_resumes(backen
     );
     assert!(!metrics.healthy());
     assert!(!metrics.leases_renewed());
+    assert_eq!(metrics.fences(), 1, "the fence is counted");
 
     // The database answers again: the server renews and runs jobs again.
     blocker.release().await;
@@ -193,6 +194,7 @@ async fn a_server_that_cannot_renew_its_leases_stops_its_jobs_and_resumes(backen
     let next = jobs.enqueue(Quick {}).await.unwrap();
     wait_for_state(&jobs, next, JobState::Succeeded).await;
     assert_eq!(metrics.restarts(), 0, "no loop failed");
+    assert_eq!(metrics.fences(), 1, "one fence, lifted");
     server.shutdown().await;
 }
 

@@ -139,6 +139,7 @@ async fn metrics_count_jobs_by_state_and_the_servers_attempts(backend: Backend) 
     let healthy = scrape.gauge("jobs_server_healthy", &[]);
     assert!(healthy == 0.0 || healthy == 1.0, "{healthy}");
     assert!(scrape.counter("jobs_server_loop_restarts_total", &[]) >= 0.0);
+    assert!(scrape.counter("jobs_server_fences_total", &[]) >= 0.0);
     let attempts = |name: &str, outcome: &str| {
         scrape.counter(
             "jobs_attempts_total",
@@ -360,6 +361,10 @@ fn an_app_installed_recorder_receives_the_servers_figures() {
     ));
     assert_eq!(
         find("jobs_server_loop_restarts_total", &[]),
+        &DebugValue::Counter(0)
+    );
+    assert_eq!(
+        find("jobs_server_fences_total", &[]),
         &DebugValue::Counter(0)
     );
 }

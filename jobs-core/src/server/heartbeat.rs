@@ -317,7 +317,7 @@ async fn watch_fence(shared: Arc<Shared>) {
 
 fn fence(shared: &Shared, silent: Duration) {
     shared.lease.fenced.store(true, Ordering::Release);
-    shared.metrics.set_leases_renewed(false);
+    shared.metrics.fenced();
     let (stopped, dropped) = {
         let mut held = shared.held();
         for attempt in held.running.values() {

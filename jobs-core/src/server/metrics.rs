@@ -34,6 +34,9 @@ pub mod names {
     pub const SERVER_HEALTHY: &str = "jobs_server_healthy";
     /// Counter: loops of the server restarted after a panic or an early end.
     pub const LOOP_RESTARTS: &str = "jobs_server_loop_restarts_total";
+    /// Counter: times the server fenced itself off (no lease renewal for half the
+    /// server timeout: it stopped its jobs until the database answered again).
+    pub const FENCES: &str = "jobs_server_fences_total";
 }
 
 /// Describes the figures of [`names`] (help text and unit) to the installed recorder.
@@ -62,6 +65,11 @@ pub fn describe_metrics() {
     describe_counter!(
         names::LOOP_RESTARTS,
         "Loops of this process's job server restarted after a panic or an early end."
+    );
+    describe_counter!(
+        names::FENCES,
+        "Times this process's job server fenced itself off: its heartbeat renewed no lease \
+         for half the server timeout, so it stopped its jobs until the database answered."
     );
 }
 
@@ -117,6 +125,8 @@ struct Health {
     backing_off: AtomicUsize,
     /// Restarts of loops that panicked or ended early.
     restarts: AtomicU64,
+    /// Times the server fenced itself off.
+    fences: AtomicU64,
 }
 
 impl Default for Health {
@@ -125,6 +135,7 @@ impl Default for Health {
             leases: AtomicBool::new(true),
             backing_off: AtomicUsize::new(0),
             restarts: AtomicU64::new(0),
+            fences: AtomicU64::new(0),
         }
     }
 }
@@ -135,6 +146,7 @@ impl fmt::Debug for ServerMetrics {
             .field("job_names", &self.lock().len())
             .field("healthy", &self.healthy())
             .field("restarts", &self.restarts())
+            .field("fences", &self.fences())
             .finish()
     }
 }
@@ -159,6 +171,22 @@ impl ServerMetrics {
         self.health.restarts.load(Ordering::Relaxed)
     }
 
+    /// How many times the server fenced itself off: its heartbeat renewed no lease for
+    /// half the server timeout (the database did not answer in time), so it stopped
+    /// its running jobs and dropped those claimed ahead until a renewal went through.
+    /// Each is an outage of the server's work; a count that grows says the database,
+    /// or the timeouts set, cannot keep up.
+    pub fn fences(&self) -> u64 {
+        self.health.fences.load(Ordering::Relaxed)
+    }
+
+    /// Counts a fence; [`Self::leases_renewed`] is false until [`Self::set_leases_renewed`].
+    pub(crate) fn fenced(&self) {
+        self.health.fences.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::FENCES).increment(1);
+        self.set_leases_renewed(false);
+    }
+
     pub(crate) fn set_leases_renewed(&self, renewed: bool) {
         self.health.leases.store(renewed, Ordering::Release);
         self.publish_health();
@@ -181,8 +209,9 @@ impl ServerMetrics {
     /// Records the server's health through the facade (at start, and on each change).
     pub(crate) fn publish_health(&self) {
         metrics::gauge!(names::SERVER_HEALTHY).set(f64::from(u8::from(self.healthy())));
-        // Registered at zero, so that the series exists before the first restart.
+        // Registered at zero, so that the series exist before the first restart or fence.
         metrics::counter!(names::LOOP_RESTARTS).increment(0);
+        metrics::counter!(names::FENCES).increment(0);
     }
 
     /// The counters of every job name this server has finished an attempt of, by name.
