@@ -10,6 +10,7 @@
 mod support;
 
 mod blocked_runtime;
+mod busy_writer;
 mod claimed_ahead;
 #[cfg(feature = "postgres")]
 mod clock_skew;

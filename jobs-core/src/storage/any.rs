@@ -45,14 +45,17 @@ impl AnyStorage {
     }
 
     /// A handle of its own on the same database for the server's heartbeat, opened on
-    /// the caller's runtime, whose waits are bounded by `bound`: one connection with
-    /// the same connect options (a write connection of its own on SQLite), so that a
-    /// busy pool or a queue of writes never delays the heartbeat. A storage on the
+    /// the caller's runtime, so that a busy pool or a queue of writes never delays the
+    /// heartbeat. On PostgreSQL one connection with the same connect options, whose
+    /// waits are bounded by `bound`; on SQLite the process's write connection through a
+    /// lane that goes before the writes queued for it (a second connection would get
+    /// no turn at the file's write lock: see `sqlite/writer.rs`). A storage on the
     /// application's SQLite pool (or an in-memory database) shares that pool.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     pub(crate) async fn dedicated(&self, bound: std::time::Duration) -> Result<Self> {
         match self {
             #[cfg(feature = "sqlite")]
-            AnyStorage::Sqlite(storage) => Ok(AnyStorage::Sqlite(storage.dedicated(bound).await?)),
+            AnyStorage::Sqlite(storage) => Ok(AnyStorage::Sqlite(storage.dedicated())),
             #[cfg(feature = "postgres")]
             AnyStorage::Postgres(storage) => {
                 Ok(AnyStorage::Postgres(storage.dedicated(bound).await?))

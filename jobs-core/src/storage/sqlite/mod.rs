@@ -137,24 +137,24 @@ impl SqliteStorage {
         }
     }
 
-    /// A handle of its own for the server's heartbeat: a write connection of its own on
-    /// the same file (its lock waits bounded by `bound`), so that it never queues behind
-    /// this process's other writes. A storage on a pool (the application's, or in memory)
-    /// shares that pool.
-    pub(crate) async fn dedicated(&self, bound: Duration) -> Result<Self> {
-        let Some(writer) = self.writer.dedicated(bound).await? else {
-            return Ok(self.clone());
+    /// A handle for the server's heartbeat whose writes go before the process's other
+    /// writes queued for the write connection (see `writer.rs`), so that it never
+    /// waits behind more than two of them. A storage on a pool (the application's, or
+    /// in memory) shares that pool.
+    pub(crate) fn dedicated(&self) -> Self {
+        let Some(writer) = self.writer.dedicated() else {
+            return self.clone();
         };
         // The heartbeat reads nothing: a pool that opens its connection if ever used.
         let reader = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_lazy_with((*self.reader.connect_options()).clone());
-        Ok(Self {
+        Self {
             writer,
             reader,
             checkpoints: self.checkpoints.clone(),
-        })
+        }
     }
 
     /// Notes the result of a call, so that a write connection that broke is replaced.

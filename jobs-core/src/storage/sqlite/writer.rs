@@ -3,6 +3,18 @@
 //! A pool would do, but sqlx pings a pooled connection each time it goes back to its pool:
 //! a second round trip to SQLite's thread per write, which the next write waits for. The
 //! storage's own connection behind a lock has no such trip.
+//!
+//! The server's heartbeat must not queue behind the process's other writes
+//! ([`Writer::dedicated`]). It once wrote through a connection of its own, but SQLite
+//! gives a connection that waits for the write lock no turn: it sleeps 1, 2, 5… ms
+//! between tries, and while the server drained short jobs its claims and results held
+//! the lock back to back, so each try found it taken again and renewals timed out (a
+//! server fenced itself off several times a minute in a drain, for no fault). Now the
+//! heartbeat writes on the same connection through a lane of its own: ordinary writes
+//! queue for the right to wait for the connection (`queue`), so at most one of them
+//! waits for it at a time, and the heartbeat waits for it directly, behind at most the
+//! write that holds it and that one. Both wait in order, so neither can starve the
+//! other.
 
 use std::fmt;
 use std::future::Future;
@@ -31,6 +43,8 @@ pub(crate) type AfterConnect = Arc<
 #[derive(Clone)]
 pub(super) enum Writer {
     Own(Arc<OwnConnection>),
+    /// The same connection, for writes that go before those queued (the heartbeat's).
+    First(Arc<OwnConnection>),
     Pool(SqlitePool),
 }
 
@@ -38,6 +52,9 @@ pub(super) struct OwnConnection {
     options: SqliteConnectOptions,
     after_connect: Option<AfterConnect>,
     connection: Mutex<Option<SqliteConnection>>,
+    /// Held by an ordinary write while it waits for `connection`, so that a write of
+    /// [`Writer::First`] finds at most one of them ahead of it there.
+    queue: Mutex<()>,
     /// Set by a write that failed in a way that leaves the connection unusable.
     broken: AtomicBool,
 }
@@ -46,6 +63,7 @@ impl fmt::Debug for Writer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Writer::Own(_) => f.write_str("Writer::Own"),
+            Writer::First(_) => f.write_str("Writer::First"),
             Writer::Pool(pool) => f.debug_tuple("Writer::Pool").field(pool).finish(),
         }
     }
@@ -61,6 +79,7 @@ impl Writer {
             options,
             after_connect,
             connection: Mutex::new(None),
+            queue: Mutex::new(()),
             broken: AtomicBool::new(false),
         };
         let opened = own.connect().await?;
@@ -68,16 +87,14 @@ impl Writer {
         Ok(Writer::Own(Arc::new(own)))
     }
 
-    /// A writer of its own on the same file, for a caller that must not queue behind
-    /// this one (the server's heartbeat), whose connection waits at most `busy` for
-    /// another connection's write lock; `None` for a writer on a pool (the
-    /// application's, or an in-memory database, which a second connection would not see).
-    pub(super) async fn dedicated(&self, busy: std::time::Duration) -> Result<Option<Self>> {
+    /// A writer for a caller that must not queue behind this one's writes (the server's
+    /// heartbeat): the same connection, whose writes wait for at most the write that
+    /// holds it and one queued (see the module's text); `None` for a writer on a pool
+    /// (the application's, or an in-memory database), which the caller shares.
+    pub(super) fn dedicated(&self) -> Option<Self> {
         match self {
-            Writer::Pool(_) => Ok(None),
-            Writer::Own(own) => Ok(Some(
-                Writer::open(own.options.clone().busy_timeout(busy), None).await?,
-            )),
+            Writer::Pool(_) => None,
+            Writer::Own(own) | Writer::First(own) => Some(Writer::First(own.clone())),
         }
     }
 
@@ -103,25 +120,19 @@ impl Writer {
                 Ok(WriterConnection::Pooled(pooled))
             }
             Writer::Own(own) => {
-                let mut connection = own.connection.lock().await;
-                let stranded = connection
-                    .as_ref()
-                    .is_some_and(Connection::is_in_transaction);
-                if own.broken.swap(false, Ordering::AcqRel) || stranded {
-                    connection.take();
-                }
-                if connection.is_none() {
-                    *connection = Some(own.connect().await?);
-                }
-                Ok(WriterConnection::Own(connection))
+                // Let go once the connection is held: the next ordinary write may then
+                // wait for it, behind any write of `First` already waiting.
+                let _queue = own.queue.lock().await;
+                own.lock().await
             }
+            Writer::First(own) => own.lock().await,
         }
     }
 
     /// Notes the result of a storage call: after an error that means the connection is
     /// gone (its thread stopped), the next write opens a new one.
     pub(super) fn observe<T>(&self, result: &Result<T>) {
-        if let (Writer::Own(own), Err(Error::Database(error))) = (self, result)
+        if let (Writer::Own(own) | Writer::First(own), Err(Error::Database(error))) = (self, result)
             && matches!(error, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_))
         {
             own.broken.store(true, Ordering::Release);
@@ -130,6 +141,21 @@ impl Writer {
 }
 
 impl OwnConnection {
+    /// Waits for the connection; see [`Writer::lock`].
+    async fn lock(&self) -> Result<WriterConnection<'_>> {
+        let mut connection = self.connection.lock().await;
+        let stranded = connection
+            .as_ref()
+            .is_some_and(Connection::is_in_transaction);
+        if self.broken.swap(false, Ordering::AcqRel) || stranded {
+            connection.take();
+        }
+        if connection.is_none() {
+            *connection = Some(self.connect().await?);
+        }
+        Ok(WriterConnection::Own(connection))
+    }
+
     async fn connect(&self) -> Result<SqliteConnection> {
         let mut connection = self.options.connect().await?;
         if let Some(after_connect) = &self.after_connect {
@@ -337,5 +363,72 @@ mod tests {
         writer.observe(&Err::<(), _>(Error::Database(sqlx::Error::WorkerCrashed)));
         assert_eq!(count(&writer).await, 0);
         assert_eq!(opened.load(Ordering::Relaxed), 2);
+    }
+    /// Inserts `n` into `t` through `writer`, in a write of its own.
+    async fn insert(writer: Writer, n: i64) {
+        sqlx::query("INSERT INTO t VALUES (?)")
+            .bind(n)
+            .execute(&mut *writer.lock().await.unwrap())
+            .await
+            .unwrap();
+    }
+
+    async fn rows(writer: &Writer) -> Vec<i64> {
+        sqlx::query_scalar("SELECT n FROM t ORDER BY rowid")
+            .fetch_all(&mut *writer.lock().await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// The heartbeat's writes wait for at most the write that holds the connection and
+    /// one queued, however many are queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_of_the_first_lane_waits_behind_at_most_one_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir, Arc::default()).await;
+        let first = writer.dedicated().expect("a writer of its own");
+        let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
+
+        let mut conn = writer.lock().await.unwrap();
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let mut writes = Vec::new();
+        for n in [3, 4, 5] {
+            writes.push(tokio::spawn(insert(writer.clone(), n)));
+            settle().await;
+        }
+        writes.push(tokio::spawn(insert(first, 2)));
+        settle().await;
+        tx.commit().await.unwrap();
+        drop(conn);
+        for write in writes {
+            write.await.unwrap();
+        }
+        assert_eq!(rows(&writer).await, [1, 3, 2, 4, 5]);
+    }
+
+    /// And back to back, they let the queued writes through: each waits behind them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_of_the_first_lane_back_to_back_starve_no_other_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir, Arc::default()).await;
+        let first = writer.dedicated().expect("a writer of its own");
+        let (started, wait) = tokio::sync::oneshot::channel();
+        let heartbeats = tokio::spawn(async move {
+            insert(first.clone(), 100).await;
+            started.send(()).unwrap();
+            for n in 101..600 {
+                insert(first.clone(), n).await;
+            }
+        });
+        wait.await.unwrap();
+        insert(writer.clone(), 1).await;
+        heartbeats.await.unwrap();
+        let rows = rows(&writer).await;
+        let at = rows.iter().position(|&n| n == 1).unwrap();
+        assert!(at <= 4, "the other write went in at {at} of {}", rows.len());
     }
 }
