@@ -45,8 +45,9 @@ figures (run in this order, on each backend):
              before each backlog arrived; 2,000 single enqueues on the big one in
              rounds taking turns with an empty one; the dashboard's reads (a page by
              state, by name and by label, the counts) on the big one; and the drain
-             while the server prunes 1,000,000 finished jobs past their retention;
-             on PostgreSQL, the steady stream (see `steady`)
+             while the server prunes 1,000,000 finished jobs past their retention,
+             twice, taking turns with empty tables; on PostgreSQL, the steady stream
+             (see `steady`)
   steady     PostgreSQL (also part of `scale`): a server drains while a producer
              keeps about 1,000 jobs waiting, until 10,000,000 have passed through,
              succeeded jobs pruned after 10 s: size, live and dead tuples of the
