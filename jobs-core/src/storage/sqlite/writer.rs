@@ -221,6 +221,17 @@ mod tests {
             .unwrap()
     }
 
+    /// A transaction that took the write lock and inserted `n` into `t`.
+    async fn begin_inserting(conn: &mut SqliteConnection, n: i64) -> sqlx::Transaction<'_, Sqlite> {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (?)")
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
     #[tokio::test]
     async fn a_write_cancelled_inside_its_transaction_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
@@ -230,11 +241,7 @@ mod tests {
             let writer = writer.clone();
             async move {
                 let mut conn = writer.lock().await.unwrap();
-                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-                sqlx::query("INSERT INTO t VALUES (1)")
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
+                let _tx = begin_inserting(&mut conn, 1).await;
                 inserted.send(()).unwrap();
                 std::future::pending::<()>().await;
             }
@@ -244,11 +251,7 @@ mod tests {
         assert!(task.await.unwrap_err().is_cancelled());
 
         let mut conn = writer.lock().await.unwrap();
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let tx = begin_inserting(&mut conn, 2).await;
         tx.commit().await.unwrap();
         assert!(!conn.is_in_transaction());
         drop(conn);
@@ -390,11 +393,7 @@ mod tests {
         let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
 
         let mut conn = writer.lock().await.unwrap();
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let tx = begin_inserting(&mut conn, 1).await;
         let mut writes = Vec::new();
         for n in [3, 4, 5] {
             writes.push(tokio::spawn(insert(writer.clone(), n)));
