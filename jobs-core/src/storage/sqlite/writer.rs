@@ -345,10 +345,7 @@ mod tests {
             lock_is_free(dir).await,
             "a transaction nobody holds keeps the write lock"
         );
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *writer.lock().await.unwrap())
-            .await
-            .unwrap();
+        insert(writer.clone(), 1).await;
         assert_eq!(count(writer).await, 1);
         assert!(lock_is_free(dir).await, "the insert was not committed");
     }
@@ -367,6 +364,7 @@ mod tests {
         assert_eq!(count(&writer).await, 0);
         assert_eq!(opened.load(Ordering::Relaxed), 2);
     }
+
     /// Inserts `n` into `t` through `writer`, in a write of its own.
     async fn insert(writer: Writer, n: i64) {
         sqlx::query("INSERT INTO t VALUES (?)")
